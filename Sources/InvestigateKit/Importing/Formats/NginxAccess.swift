@@ -1,0 +1,240 @@
+import Foundation
+
+/// nginx access logs: `combined`, the packaged `main` (combined + `"$http_x_forwarded_for"`), and
+/// the common custom variants that append request time, upstream times, `$request_id` or `$host`
+/// after those fields. Apache's combined log has the same shape and is read too.
+///
+/// Any other layout is read exactly by compiling its `log_format` line (`--nginx-log-format`).
+public struct NginxAccessImporter: Importer {
+    public init() {}
+
+    public let id = "nginx-access"
+    public let title = "nginx access log (combined, main, and custom log_format)"
+    public let layer = Layer.nginx
+    public let documentation = "https://nginx.org/en/docs/http/ngx_http_log_module.html#log_format"
+    /// Access logs run first: their `$time_local` offset gives the error log beside them its zone.
+    public let ingestOrder = 10
+
+    public let samples = [
+        FormatSample(fileName: "access.log", lines: [
+            #"172.24.0.1 - - [01/Feb/2019:18:34:01 +0000] "GET / HTTP/1.0" 504 167 "-" "ApacheBench/2.3""#,
+            #"10.1.1.210 - - [06/Feb/2025:14:32:45 +0900] "GET /api/ping?x=1 HTTP/1.1" 400 31 "-" "Mozilla/5.0 (X11; Linux x86_64)" "203.0.113.7""#,
+            #"10.1.1.211 - alice [06/Feb/2025:14:32:46 +0900] "POST /app/login HTTP/1.1" 302 0 "https://example.com/app/" "curl/8.5.0" "198.51.100.23, 203.0.113.9" rt=0.016 uct="0.001" uht="0.015" urt="0.015""#,
+            #"192.0.2.10 - - [11/Feb/2022:13:32:04 +0000] "GET /api/environments?status=open&status=ack HTTP/1.1" 200 86 "http://example.org/alerts" "Mozilla/5.0" - 0.016 x_forwarded_for=- host=example.org d800a214304b188147d569b5df5328e6 71248cd6-6ede-4a89-9a51-f1b3eeb1b6ea"#,
+        ]),
+    ]
+
+    public let fieldNotes = """
+        `$remote_addr` → `peer_ip`; the client is the rightmost public hop of `$http_x_forwarded_for` when \
+        present (the hop our own load balancer appended), else `$remote_addr` → `client_ip`. `$time_local` \
+        (completion time, with its offset) → `time`; `$request` → `method`, `path`, `query` (a malformed \
+        request line is kept whole in `extra.request`); `$status`, `$body_bytes_sent` → `status`, `bytes`; \
+        `$http_referer`, `$remote_user` → `extra`; `$http_user_agent` → `user_agent`. Trailing fields of \
+        common custom formats: `rt=`/`request_time=` or a bare decimal → `duration`; `urt=`, `uct=`, `uht=` \
+        → `extra.upstream_*`; `host=` → `host`; a 32-hex token (`$request_id`) → `request_id`; \
+        `Root=1-…` → `trace_id`; any other trailing token → `extra.trailing`.
+        """
+
+    public func recognize(_ lines: [String], fileName: String) -> Double {
+        var parser = NginxAccessParser(directory: "", learnZone: nil)
+        var ok = 0
+        for line in lines {
+            var sink = RecordSink()
+            Line.with(line, number: 1) { parser.consume($0, into: &sink) }
+            if sink.rejected.isEmpty && !sink.events.isEmpty { ok += 1 }
+        }
+        var score = Double(ok) / Double(lines.count)
+        // gunicorn writes the very same combined shape; its file names tell them apart.
+        if fileName.lowercased().contains("gunicorn") { score *= 0.5 }
+        return score
+    }
+
+    public func makeParser(_ context: ParseContext) throws -> any RecordParser {
+        if let format = context.options.nginxLogFormat {
+            return try NginxLogFormat(definition: format).makeParser(context)
+        }
+        let hints = context.hints
+        let directory = context.directory
+        let path = context.path
+        return NginxAccessParser(directory: directory, learnZone: { zone in
+            hints.learnZone(zone, directory: directory, from: path)
+        })
+    }
+}
+
+/// The fixed-layout parser for combined/main and their common extensions, on bytes.
+struct NginxAccessParser: RecordParser {
+    let directory: String
+    let learnZone: ((ZoneSpec) -> Void)?
+    private var zoneLearnt = false
+
+    init(directory: String, learnZone: ((ZoneSpec) -> Void)?) {
+        self.directory = directory
+        self.learnZone = learnZone
+    }
+
+    mutating func consume(_ line: Line, into sink: inout RecordSink) {
+        if line.isEmpty { return }
+        var s = ByteScanner(line.bytes)
+        let remote = s.token()
+        guard !remote.isEmpty else { return sink.reject(line, "empty remote address") }
+        _ = s.token() // ident, always "-"
+        // $remote_user may itself contain spaces in hostile input: read up to " [".
+        guard let userEnd = findOpenBracket(line.bytes, from: s.pos) else {
+            return sink.reject(line, "no [time_local] field: not an access-log line")
+        }
+        let user = UnsafeBufferPointer(rebasing: line.bytes[s.pos..<max(s.pos, userEnd - 1)])
+        s.pos = userEnd + 1
+        guard let timeBytes = s.until(0x5D), let (time, offset) = ByteScanner.clfTime(timeBytes) else {
+            return sink.reject(line, "unreadable [time_local]: expected dd/Mon/yyyy:HH:MM:SS +zzzz")
+        }
+        s.skipSpaces()
+        guard let request = s.quoted() else { return sink.reject(line, "no quoted request line") }
+        s.skipSpaces()
+        let statusBytes = s.token()
+        guard statusBytes.count == 3, let status = ByteScanner.int(statusBytes) else {
+            return sink.reject(line, "status is not a three-digit code")
+        }
+        let sizeBytes = s.token()
+        var event = Event(time: time, layer: .nginx, kind: .access, line: line.number, raw: line.copyBytes())
+        event.status = Int(status)
+        event.bytes = ByteScanner.int(sizeBytes)
+        if !(sizeBytes.count == 1 && sizeBytes[0] == 0x2D) && event.bytes == nil {
+            return sink.reject(line, "body size is not a number")
+        }
+        let peer = ByteScanner.string(remote)
+        event.peerIP = peer
+        event.clientIP = peer
+        if let u = ByteScanner.optionalString(user) { event.extra["remote_user"] = u }
+        splitRequest(request, into: &event)
+
+        // Optional quoted fields: referer, user agent, X-Forwarded-For (main), then free-form extras.
+        s.skipSpaces()
+        var quotedFields: [UnsafeBufferPointer<UInt8>] = []
+        while quotedFields.count < 3, s.peek() == 0x22 {
+            guard let q = s.quoted() else { return sink.reject(line, "unterminated quoted field") }
+            quotedFields.append(q)
+            s.skipSpaces()
+        }
+        if quotedFields.count >= 1, let referer = ByteScanner.optionalString(quotedFields[0]) { event.extra["referer"] = referer }
+        if quotedFields.count >= 2 { event.userAgent = ByteScanner.optionalString(quotedFields[1]) }
+        if quotedFields.count >= 3, let xff = ByteScanner.optionalString(quotedFields[2]) {
+            event.forwardedFor = xff
+            if let client = ByteScanner.clientFromForwardedFor(xff) { event.clientIP = client }
+        }
+        if !s.atEnd { parseTrailing(&s, into: &event) }
+        if !zoneLearnt, let learnZone {
+            zoneLearnt = true
+            learnZone(.fixed(seconds: offset))
+        }
+        sink.emit(event)
+    }
+
+    mutating func finish(into sink: inout RecordSink) {}
+
+    private func findOpenBracket(_ b: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
+        var i = from
+        while i < b.count {
+            if b[i] == 0x5B, i == from || b[i - 1] == 0x20 { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Free-form fields after the standard ones, as the custom formats people write them.
+    private func parseTrailing(_ s: inout ByteScanner, into event: inout Event) {
+        var unknown: [String] = []
+        var sawBareNumber = false
+        while !s.atEnd {
+            s.skipSpaces()
+            if s.atEnd { break }
+            let tok: UnsafeBufferPointer<UInt8>
+            if s.peek() == 0x22, let q = s.quoted() { tok = q } else { tok = s.token() }
+            if tok.isEmpty { continue }
+            let text = ByteScanner.string(tok)
+            if let eq = text.firstIndex(of: "="), eq != text.startIndex, !text.hasPrefix("Root=") {
+                let key = String(text[..<eq]).lowercased()
+                var value = String(text[text.index(after: eq)...])
+                if value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+                applyKeyValue(key, value, into: &event, unknown: &unknown)
+            } else if text.hasPrefix("Root=") || text.contains(";Root=") {
+                event.traceID = traceRoot(text)
+            } else if !sawBareNumber, let micros = ByteScanner.secondsToMicros(tok), text.contains(".") {
+                sawBareNumber = true
+                event.duration = micros
+            } else if text.count == 32, text.allSatisfy(\.isHexDigit) {
+                event.requestID = text
+            } else if text != "-" {
+                unknown.append(text)
+            }
+        }
+        if !unknown.isEmpty { event.extra["trailing"] = unknown.joined(separator: " ") }
+    }
+
+    private func applyKeyValue(_ key: String, _ value: String, into event: inout Event, unknown: inout [String]) {
+        let dash = value == "-" || value.isEmpty
+        switch key {
+        case "rt", "request_time":
+            if !dash { event.duration = Line.with(value, number: 0) { ByteScanner.secondsToMicros($0.bytes) } }
+        case "urt", "upstream_response_time": if !dash { event.extra["upstream_response_time"] = value }
+        case "uct", "upstream_connect_time": if !dash { event.extra["upstream_connect_time"] = value }
+        case "uht", "upstream_header_time": if !dash { event.extra["upstream_header_time"] = value }
+        case "ua", "upstream_addr", "upstream": if !dash { event.extra["upstream_addr"] = value }
+        case "us", "upstream_status": if !dash { event.extra["upstream_status"] = value }
+        case "host", "http_host": if !dash { event.host = value }
+        case "request_id", "req_id", "rid", "reqid": if !dash { event.requestID = value }
+        case "x_forwarded_for", "xff", "http_x_forwarded_for":
+            if !dash {
+                event.forwardedFor = value
+                if let client = ByteScanner.clientFromForwardedFor(value) { event.clientIP = client }
+            }
+        case "trace_id", "x_amzn_trace_id", "amzn_trace_id", "http_x_amzn_trace_id":
+            if !dash { event.traceID = traceRoot(value) }
+        default:
+            unknown.append("\(key)=\(value)")
+        }
+    }
+
+    private func traceRoot(_ text: String) -> String {
+        for part in text.split(separator: ";") where part.hasPrefix("Root=") { return String(part.dropFirst(5)) }
+        return text
+    }
+}
+
+/// Splits `METHOD target PROTOCOL` into method, path and query. A request line that is not of that
+/// shape (`-`, TLS bytes sent to a plain port) is kept whole in `extra.request`.
+func splitRequest(_ request: UnsafeBufferPointer<UInt8>, into event: inout Event) {
+    var r = ByteScanner(request)
+    let method = r.token()
+    let target = r.token()
+    let isMethod = !method.isEmpty && method.count <= 20 && method.allSatisfy { ($0 >= 0x41 && $0 <= 0x5A) || $0 == 0x2D || $0 == 0x5F }
+    guard isMethod, !target.isEmpty else {
+        if let whole = ByteScanner.optionalString(request) { event.extra["request"] = whole }
+        return
+    }
+    event.method = ByteScanner.string(method)
+    if !r.atEnd { event.extra["protocol"] = ByteScanner.string(r.rest) }
+    splitTarget(ByteScanner.string(target), into: &event)
+}
+
+/// A request target (`/p?q`, or an absolute URL as proxies log it) → path, query and host.
+func splitTarget(_ target: String, into event: inout Event) {
+    var t = Substring(target)
+    if let schemeEnd = t.range(of: "://"), t[..<schemeEnd.lowerBound].allSatisfy(\.isLetter) {
+        let afterScheme = t[schemeEnd.upperBound...]
+        let slash = afterScheme.firstIndex(of: "/") ?? afterScheme.endIndex
+        if event.host == nil {
+            var host = afterScheme[..<slash]
+            if let colon = host.lastIndex(of: ":"), !host.contains("]") || host.last != "]" { host = host[..<colon] }
+            if !host.isEmpty { event.host = String(host) }
+        }
+        t = slash < afterScheme.endIndex ? afterScheme[slash...] : "/"
+    }
+    if let q = t.firstIndex(of: "?") {
+        event.path = String(t[..<q])
+        let query = t[t.index(after: q)...]
+        event.query = query.isEmpty ? nil : String(query)
+    } else {
+        event.path = String(t)
+    }
+}

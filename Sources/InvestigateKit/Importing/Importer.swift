@@ -1,0 +1,195 @@
+import Foundation
+
+/// One physical line of input, without its terminator (`\n`, and a `\r` before it).
+/// The bytes are valid only during the call that receives the line: copy what you keep.
+public struct Line {
+    public let bytes: UnsafeBufferPointer<UInt8>
+    /// 1-based line number in the decompressed source.
+    public let number: Int
+
+    public init(bytes: UnsafeBufferPointer<UInt8>, number: Int) {
+        self.bytes = bytes
+        self.number = number
+    }
+
+    public var count: Int { bytes.count }
+    public var isEmpty: Bool { bytes.isEmpty }
+
+    /// The line as text; invalid UTF-8 becomes U+FFFD (the original bytes stay in `copyBytes()`).
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    public func copyBytes() -> [UInt8] { Array(bytes) }
+
+    /// Runs `body` with a line made from a Swift string (tests, wrappers that unpack an inner message).
+    public static func with<R>(_ text: String, number: Int, _ body: (Line) throws -> R) rethrows -> R {
+        var utf8 = Array(text.utf8)
+        return try utf8.withUnsafeMutableBufferPointer { buffer in
+            try body(Line(bytes: UnsafeBufferPointer(buffer), number: number))
+        }
+    }
+
+    public static func with<R>(bytes: [UInt8], number: Int, _ body: (Line) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBufferPointer { try body(Line(bytes: $0, number: number)) }
+    }
+}
+
+/// What a parser hands back: events, rejected lines, and notes for the user (what was inferred,
+/// which zone or year was assumed). The ingest pipeline drains it between batches.
+public struct RecordSink {
+    public var events: [Event] = []
+    public var rejected: [RejectedLine] = []
+    public var notes: [String] = []
+
+    public init() {}
+
+    public mutating func emit(_ event: Event) { events.append(event) }
+
+    public mutating func reject(_ line: Line, _ reason: String) {
+        rejected.append(RejectedLine(line: line.number, reason: reason, raw: line.copyBytes()))
+    }
+
+    public mutating func reject(line: Int, reason: String, raw: [UInt8]) {
+        rejected.append(RejectedLine(line: line, reason: reason, raw: raw))
+    }
+
+    /// Adds a note once (parsers may discover the same fact on every line).
+    public mutating func note(_ text: String) {
+        if !notes.contains(text) { notes.append(text) }
+    }
+}
+
+/// Turns the lines of one source into events. Parsers are stateful (multi-line records, year
+/// roll-over) and live for one source.
+public protocol RecordParser {
+    mutating func consume(_ line: Line, into sink: inout RecordSink)
+    /// End of input: flush any buffered record.
+    mutating func finish(into sink: inout RecordSink)
+}
+
+/// Options the user gives on the command line that parsers may need.
+public struct ImportOptions: Sendable, Equatable {
+    /// Zone of zone-less timestamps in host logs (`--tz`).
+    public var timeZone: ZoneSpec?
+    /// Zone of the application's own zone-less timestamps (`--app-tz`).
+    public var appTimeZone: ZoneSpec?
+    /// Year for year-less syslog stamps (`--year`).
+    public var year: Int?
+    /// An nginx `log_format` definition (`--nginx-log-format`).
+    public var nginxLogFormat: String?
+    /// A Python logging format string for app logs (`--app-log-format`).
+    public var appLogFormat: String?
+
+    public init(timeZone: ZoneSpec? = nil, appTimeZone: ZoneSpec? = nil, year: Int? = nil,
+                nginxLogFormat: String? = nil, appLogFormat: String? = nil) {
+        self.timeZone = timeZone
+        self.appTimeZone = appTimeZone
+        self.year = year
+        self.nginxLogFormat = nginxLogFormat
+        self.appLogFormat = appLogFormat
+    }
+}
+
+/// Facts learnt from files already read in this ingest run, shared with the files after them:
+/// the zone an nginx access log shows in `$time_local` tells the zone of the error log beside it.
+public final class IngestHints: @unchecked Sendable {
+    private let lock = NSLock()
+    private var zonesByDirectory: [String: (zone: ZoneSpec, from: String)] = [:]
+    private var appZone: (zone: ZoneSpec, from: String)?
+
+    public init() {}
+
+    public func learnZone(_ zone: ZoneSpec, directory: String, from source: String) {
+        lock.lock(); defer { lock.unlock() }
+        if zonesByDirectory[directory] == nil { zonesByDirectory[directory] = (zone, source) }
+    }
+
+    public func zone(forDirectory directory: String) -> (zone: ZoneSpec, from: String)? {
+        lock.lock(); defer { lock.unlock() }
+        return zonesByDirectory[directory]
+    }
+
+    /// The application's zone, learnt from a syslog copy of app lines (see the syslog importer).
+    public func learnAppZone(_ zone: ZoneSpec, from source: String) {
+        lock.lock(); defer { lock.unlock() }
+        if appZone == nil { appZone = (zone, source) }
+    }
+
+    public func learnedAppZone() -> (zone: ZoneSpec, from: String)? {
+        lock.lock(); defer { lock.unlock() }
+        return appZone
+    }
+}
+
+/// Everything a parser may know about the source it reads.
+public struct ParseContext {
+    /// Path as the user gave it (after directory expansion).
+    public var path: String
+    public var options: ImportOptions
+    /// The source's modification time, or the gzip header's MTIME when set: anchors year-less stamps.
+    public var referenceTime: Int64?
+    public var hints: IngestHints
+    /// The importers known to this run, for wrappers (CloudWatch exports) that detect an inner format.
+    public var registry: ImporterRegistry
+
+    public init(path: String, options: ImportOptions = ImportOptions(), referenceTime: Int64? = nil,
+                hints: IngestHints = IngestHints(), registry: ImporterRegistry = .standard) {
+        self.path = path
+        self.options = options
+        self.referenceTime = referenceTime
+        self.hints = hints
+        self.registry = registry
+    }
+
+    public var directory: String { (path as NSString).deletingLastPathComponent }
+    public var fileName: String { (path as NSString).lastPathComponent }
+}
+
+/// A sample an importer carries for the registry test and `investigate formats`.
+public struct FormatSample: Sendable {
+    /// A typical file name for such a log (detection may use it to break ties between identical shapes).
+    public var fileName: String
+    public var lines: [String]
+
+    public init(fileName: String, lines: [String]) {
+        self.fileName = fileName
+        self.lines = lines
+    }
+}
+
+/// A log format: how to recognise it and how to parse it.
+///
+/// To add a format: write one file in `Importing/Formats/` with a type conforming to this protocol
+/// (carrying its samples and vendor documentation link) and add one line to `ImporterRegistry.standard`.
+public protocol Importer: Sendable {
+    /// Stable identifier users pass to `--format` (e.g. `nginx-access`).
+    var id: String { get }
+    var title: String { get }
+    /// The layer most of its events belong to.
+    var layer: Layer { get }
+    /// The vendor's documentation of the format.
+    var documentation: String { get }
+    /// Lines as the vendor writes them; the registry test parses them all.
+    var samples: [FormatSample] { get }
+    /// Field-by-field description for docs/formats.md.
+    var fieldNotes: String { get }
+    /// Files read earlier in a run can teach later ones (access logs teach error logs their zone):
+    /// lower runs first.
+    var ingestOrder: Int { get }
+
+    /// Share (0…1) of these leading lines that look like this format. `fileName` breaks ties between
+    /// formats whose lines are identical in shape (gunicorn's access log is nginx's `combined`).
+    func recognize(_ lines: [String], fileName: String) -> Double
+
+    func makeParser(_ context: ParseContext) throws -> any RecordParser
+}
+
+extension Importer {
+    public var ingestOrder: Int { 50 }
+    public var fieldNotes: String { "" }
+}
+
+/// Errors importers raise before parsing starts (a bad `--nginx-log-format`, say).
+public struct ImporterError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// The importers a run knows, and content-based format detection.
+public struct ImporterRegistry: Sendable {
+    public let importers: [any Importer]
+
+    public init(_ importers: [any Importer]) {
+        self.importers = importers
+    }
+
+    /// Every format the tool reads. One line per importer; keep the groups apart so parallel work
+    /// on different layers does not touch the same lines.
+    public static let standard = ImporterRegistry([
+        // nginx
+        NginxAccessImporter(),
+        NginxErrorImporter(),
+
+        // syslog, journald, gunicorn, Flask/Python application logs
+
+        // AWS: WAF, ALB, API Gateway, Lambda, CloudWatch Logs wrappers
+
+    ])
+
+    public func importer(id: String) -> (any Importer)? {
+        importers.first { $0.id == id }
+    }
+
+    public var ids: [String] { importers.map(\.id) }
+
+    /// The smallest share of sample lines an importer must accept to be chosen.
+    public static let detectionThreshold = 0.5
+
+    /// Picks the importer whose `recognize` scores highest on the leading lines; ties go to the one
+    /// listed first. Returns nil when none reaches the threshold, with each candidate's score.
+    public func detect(_ lines: [String], fileName: String) -> Detection {
+        let sample = lines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        guard !sample.isEmpty else { return Detection(importer: nil, scores: []) }
+        var scores: [(id: String, score: Double)] = []
+        var best: (any Importer)?
+        var bestScore = 0.0
+        for importer in importers {
+            let score = importer.recognize(sample, fileName: fileName)
+            scores.append((importer.id, score))
+            if score > bestScore {
+                best = importer
+                bestScore = score
+            }
+        }
+        guard bestScore >= Self.detectionThreshold else { return Detection(importer: nil, scores: scores) }
+        return Detection(importer: best, scores: scores)
+    }
+
+    public struct Detection {
+        public var importer: (any Importer)?
+        public var scores: [(id: String, score: Double)]
+        /// The best near-miss, for the "skipped" reason.
+        public var closest: (id: String, score: Double)? {
+            scores.filter { $0.score > 0 }.max { $0.score < $1.score }
+        }
+    }
+}

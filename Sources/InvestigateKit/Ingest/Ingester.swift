@@ -1,0 +1,391 @@
+import Foundation
+import GRDB
+
+/// What happened to one input file in an ingest run. Field names are part of `ingest --json`.
+public struct FileResult: Sendable, Equatable, Encodable {
+    public enum Status: String, Sendable, Encodable {
+        /// Parsed and stored in this run.
+        case ingested
+        /// Only the lines appended since the last run were stored.
+        case grown
+        /// Already in the timeline (same content); nothing added.
+        case unchanged
+        /// No importer recognised it, or it is empty; recorded, nothing parsed.
+        case skipped
+        /// It could not be read; nothing stored.
+        case failed
+    }
+
+    public var path: String
+    public var format: String?
+    public var sha256: String?
+    public var size: Int64?
+    public var lines: Int
+    public var events: Int
+    public var rejected: Int
+    /// Events this run added (0 for an unchanged file).
+    public var added: Int
+    public var first: Int64?
+    public var last: Int64?
+    public var status: Status
+    /// Why nothing was parsed, or nil.
+    public var skipped: String?
+    public var notes: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case path, format, sha256, size, lines, events, rejected, added, first, last, status, skipped, notes
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(path, forKey: .path)
+        try c.encode(format, forKey: .format)
+        try c.encode(sha256, forKey: .sha256)
+        try c.encode(size, forKey: .size)
+        try c.encode(lines, forKey: .lines)
+        try c.encode(events, forKey: .events)
+        try c.encode(rejected, forKey: .rejected)
+        try c.encode(added, forKey: .added)
+        try c.encode(first.map(TimeFormat.isoUTC), forKey: .first)
+        try c.encode(last.map(TimeFormat.isoUTC), forKey: .last)
+        try c.encode(status, forKey: .status)
+        try c.encode(skipped, forKey: .skipped)
+        try c.encode(notes, forKey: .notes)
+    }
+}
+
+/// The outcome of an ingest run. Encodes as `{"files":[…],"events":N,"rejected":N}`.
+public struct IngestSummary: Sendable, Encodable {
+    public var files: [FileResult]
+    /// Events and rejected lines added by this run.
+    public var events: Int
+    public var rejected: Int
+
+    public var failed: [FileResult] { files.filter { $0.status == .failed } }
+}
+
+/// Progress of a long ingest, for the terminal's progress bar.
+public struct IngestProgress: Sendable {
+    public var fileIndex: Int
+    public var fileCount: Int
+    public var path: String
+    public var bytesDone: Int64
+    public var bytesTotal: Int64
+}
+
+/// Reads input files into the timeline: expands directories, recognises each file's format from
+/// its content, skips content already stored, and stores each file in one transaction, so an
+/// interrupted run leaves every file either wholly in or not at all.
+public final class Ingester {
+    public let store: TimelineStore
+    public let registry: ImporterRegistry
+    public var options: ImportOptions
+    /// Forces one importer for every file (`--format`).
+    public var formatOverride: String?
+    public var progress: ((IngestProgress) -> Void)?
+    public var maxLineLength = LineSplitter.defaultMaxLineLength
+    /// Clock for `ingested_at` (fixed in tests).
+    public var now: () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e6) }
+
+    /// How many leading non-empty lines format detection looks at.
+    public static let detectionSampleLines = 40
+
+    public init(store: TimelineStore, registry: ImporterRegistry = .standard, options: ImportOptions = ImportOptions()) {
+        self.store = store
+        self.registry = registry
+        self.options = options
+    }
+
+    public func ingest(paths: [String]) throws -> IngestSummary {
+        if let id = formatOverride, registry.importer(id: id) == nil {
+            throw ImporterError("unknown format '\(id)'; known formats: \(registry.ids.joined(separator: ", "))")
+        }
+        let walker = InputWalker.expand(paths)
+        var results: [FileResult] = walker.problems.map {
+            FileResult(path: $0.path, lines: 0, events: 0, rejected: 0, added: 0, status: .failed, skipped: $0.reason, notes: [])
+        }
+        let hints = IngestHints()
+
+        // Recognise every file first, so files that teach others (access logs give the error log
+        // beside them its zone) are read before their pupils.
+        var planned: [(index: Int, path: String, importer: (any Importer)?, early: FileResult?)] = []
+        for (index, path) in walker.files.enumerated() {
+            do {
+                let (importer, early) = try plan(path)
+                planned.append((index, path, importer, early))
+            } catch {
+                planned.append((index, path, nil, failure(path, error)))
+            }
+        }
+        planned.sort { a, b in
+            let oa = a.importer?.ingestOrder ?? 0, ob = b.importer?.ingestOrder ?? 0
+            return oa != ob ? oa < ob : a.index < b.index
+        }
+
+        var added = 0, addedRejected = 0
+        var perFile: [(index: Int, result: FileResult)] = []
+        for (n, item) in planned.enumerated() {
+            if let early = item.early {
+                perFile.append((item.index, early))
+                continue
+            }
+            let result: FileResult
+            do {
+                result = try ingestFile(item.path, importer: item.importer!, hints: hints, position: n, of: planned.count)
+            } catch {
+                result = failure(item.path, error)
+            }
+            added += result.added
+            if result.status == .ingested || result.status == .grown { addedRejected += result.rejected }
+            perFile.append((item.index, result))
+        }
+        results += perFile.sorted { $0.index < $1.index }.map(\.result)
+        return IngestSummary(files: results, events: added, rejected: addedRejected)
+    }
+
+    private func failure(_ path: String, _ error: Error) -> FileResult {
+        FileResult(path: path, lines: 0, events: 0, rejected: 0, added: 0, status: .failed,
+                   skipped: "cannot read: \(error)", notes: [])
+    }
+
+    // MARK: - Planning
+
+    /// Decides what to do with a file before the expensive pass: unchanged since last time (same
+    /// path, size, mtime and inode: no re-hash), skipped (empty, unrecognised), or parse with an importer.
+    private func plan(_ path: String) throws -> ((any Importer)?, FileResult?) {
+        let st = try FileStat.of(path)
+        if let stored = try store.read({ db in
+            try SourceRecord.fetchOne(db, sql: """
+                SELECT * FROM source WHERE path = ? AND size = ? AND mtime = ? AND inode = ? AND status = 'complete'
+                ORDER BY id DESC LIMIT 1
+                """, arguments: [path, st.size, st.mtime, Int64(bitPattern: st.inode)])
+        }) {
+            return (nil, try unchangedResult(path, stored))
+        }
+        if st.size == 0 {
+            return (nil, FileResult(path: path, sha256: SHA256().hexDigest(), size: 0, lines: 0, events: 0, rejected: 0,
+                                    added: 0, status: .skipped, skipped: "empty file", notes: []))
+        }
+        let file = try ReadOnlyFile(path)
+        let sample = try leadingLines(file, count: Self.detectionSampleLines)
+        if let id = formatOverride {
+            return (registry.importer(id: id)!, nil)
+        }
+        let name = (path as NSString).lastPathComponent
+        let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: name)
+        if let importer = detection.importer { return (importer, nil) }
+        var reason: String
+        if sample.lines.isEmpty || sample.binary {
+            reason = "binary content, not a text log"
+        } else {
+            reason = "format not recognised from its first \(sample.lines.count) lines"
+            if let closest = detection.closest {
+                reason += " (closest: \(closest.id), \(Int(closest.score * 100))% of lines)"
+            }
+            reason += "; use --format to force one"
+        }
+        if let problem = sample.problem { reason += "; \(problem)" }
+        let digest = try FileDigest.compute(file)
+        return (nil, FileResult(path: path, sha256: digest.sha256, size: digest.size, lines: 0, events: 0, rejected: 0,
+                                added: 0, status: .skipped, skipped: reason, notes: []))
+    }
+
+    private func unchangedResult(_ path: String, _ stored: SourceRecord) throws -> FileResult {
+        // Totals across the versions of this path (a grown file has several rows).
+        let totals = try store.read { db in
+            try Row.fetchOne(db, sql: """
+                WITH RECURSIVE chain(id, parent_id) AS (
+                    SELECT id, parent_id FROM source WHERE id = ?
+                    UNION ALL SELECT s.id, s.parent_id FROM source s JOIN chain c ON s.id = c.parent_id)
+                SELECT SUM(events) AS e, SUM(rejected) AS r, MIN(first_time) AS f, MAX(last_time) AS l
+                FROM source WHERE id IN (SELECT id FROM chain)
+                """, arguments: [stored.id])
+        }
+        return FileResult(path: path, format: stored.format, sha256: stored.sha256, size: stored.size, lines: stored.lines,
+                          events: totals?["e"] ?? stored.events, rejected: totals?["r"] ?? stored.rejected, added: 0,
+                          first: totals?["f"], last: totals?["l"], status: .unchanged,
+                          skipped: stored.status == "skipped" ? stored.skipped : nil,
+                          notes: ["already in the timeline (ingested as \(stored.path), sha256 \(stored.sha256.prefix(12))…)"])
+    }
+
+    struct LeadingSample {
+        var lines: [[UInt8]]
+        var binary: Bool
+        var problem: String?
+    }
+
+    /// The first non-empty lines of the decompressed content (gzip is recognised by its bytes).
+    private func leadingLines(_ file: ReadOnlyFile, count: Int) throws -> LeadingSample {
+        struct Enough: Error {}
+        var lines: [[UInt8]] = []
+        var nulCount = 0, scanned = 0
+        var splitter = LineSplitter(maxLineLength: 256 * 1024, keptPrefix: 4096)
+        let take: (Line) -> Void = { line in
+            if !line.isEmpty, lines.count < count { lines.append(line.copyBytes()) }
+        }
+        let overlong: (Line, Int) -> Void = { line, _ in if lines.count < count { lines.append(line.copyBytes()) } }
+        let head = try file.prefix(2)
+        var problem: String?
+        do {
+            try file.seek(to: 0)
+            if GzipInflater.isGzip(head) {
+                let inflater = GzipInflater()
+                try file.forEachChunk { chunk in
+                    inflater.feed(chunk) { out in
+                        scanned += out.count
+                        nulCount += out.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+                        splitter.feed(out, line: take, overlong: overlong)
+                    }
+                    if lines.count >= count || scanned > 4 << 20 { throw Enough() }
+                    if case .corrupt(let m) = inflater.state { problem = "gzip data is corrupt: \(m)"; throw Enough() }
+                }
+            } else {
+                try file.forEachChunk { chunk in
+                    scanned += chunk.count
+                    nulCount += chunk.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+                    splitter.feed(chunk, line: take, overlong: overlong)
+                    if lines.count >= count || scanned > 4 << 20 { throw Enough() }
+                }
+            }
+            splitter.finish(line: take, overlong: overlong)
+        } catch is Enough {}
+        let binary = scanned > 0 && (nulCount * 100 / max(scanned, 1) >= 1)
+        return LeadingSample(lines: lines, binary: binary, problem: problem)
+    }
+
+    // MARK: - Parsing
+
+    private func ingestFile(_ path: String, importer: any Importer, hints: IngestHints, position: Int, of total: Int) throws -> FileResult {
+        let st = try FileStat.of(path)
+        let file = try ReadOnlyFile(path)
+
+        // The newest complete version of this path, if the file may have grown since.
+        let previous = try store.read { db in
+            try SourceRecord.fetchOne(db, sql: """
+                SELECT * FROM source WHERE path = ? AND status = 'complete' AND compressed = 0 ORDER BY id DESC LIMIT 1
+                """, arguments: [path])
+        }
+        let growthCandidate = previous.flatMap { $0.size < st.size ? $0 : nil }
+        let digest = try FileDigest.compute(file, prefixLength: growthCandidate?.size)
+
+        if let stored = try store.read({ db in
+            try SourceRecord.fetchOne(db, sql: "SELECT * FROM source WHERE sha256 = ? AND status = 'complete' ORDER BY id LIMIT 1",
+                                      arguments: [digest.sha256])
+        }) {
+            return try unchangedResult(path, stored)
+        }
+
+        var startOffset: Int64 = 0
+        var startLine = 0
+        var parent: SourceRecord?
+        var notes: [String] = []
+        if let candidate = growthCandidate, !digest.isGzip, digest.prefixSHA256 == candidate.sha256 {
+            startOffset = candidate.size
+            startLine = candidate.startLine + candidate.lines
+            parent = candidate
+            notes.append("file grew since it was ingested: read only the \(digest.size - candidate.size) new bytes from line \(startLine + 1)")
+        }
+
+        let referenceTime = digest.gzipMTime ?? st.mtime
+        let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints, registry: registry)
+        var parser = try importer.makeParser(context)
+        var sink = RecordSink()
+        var lineCount = 0, eventCount = 0, rejectCount = 0
+        var first: Int64?, last: Int64?
+
+        let sourceID: Int64 = try store.write { db -> Int64 in
+            try db.execute(sql: """
+                INSERT INTO source (path, sha256, size, mtime, inode, device, compressed, format, status, parent_id,
+                                    start_offset, start_line, ingested_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?)
+                """, arguments: [path, digest.sha256, digest.size, st.mtime, Int64(bitPattern: st.inode), Int64(bitPattern: st.device),
+                                 digest.isGzip, importer.id, parent?.id, startOffset, startLine, now()])
+            let id = db.lastInsertedRowID
+            let writer = try EventWriter(db: db, sourceID: id)
+
+            func drain() throws {
+                for e in sink.events {
+                    if let t = e.time {
+                        if first == nil || t < first! { first = t }
+                        if last == nil || t > last! { last = t }
+                    }
+                    try writer.insert(e)
+                }
+                for r in sink.rejected { try writer.insert(r) }
+                eventCount += sink.events.count
+                rejectCount += sink.rejected.count
+                sink.events.removeAll(keepingCapacity: true)
+                sink.rejected.removeAll(keepingCapacity: true)
+            }
+
+            var splitter = LineSplitter(maxLineLength: maxLineLength, firstLineNumber: startLine + 1)
+            var drainError: Error?
+            let onLine: (Line) -> Void = { line in
+                parser.consume(line, into: &sink)
+                if sink.events.count + sink.rejected.count >= 512 {
+                    do { try drain() } catch { drainError = error }
+                }
+            }
+            let onOverlong: (Line, Int) -> Void = { line, length in
+                sink.reject(line: line.number, reason: "line of \(length) bytes exceeds the \(self.maxLineLength)-byte limit; its first \(line.count) bytes are kept",
+                            raw: line.copyBytes())
+            }
+            var bytesDone: Int64 = 0
+            let report: (Int) -> Void = { n in
+                bytesDone += Int64(n)
+                self.progress?(IngestProgress(fileIndex: position, fileCount: total, path: path, bytesDone: bytesDone, bytesTotal: digest.size))
+            }
+
+            try file.seek(to: startOffset)
+            if digest.isGzip {
+                let inflater = GzipInflater()
+                try file.forEachChunk { chunk in
+                    inflater.feed(chunk) { out in splitter.feed(out, line: onLine, overlong: onOverlong) }
+                    if let drainError { throw drainError }
+                    report(chunk.count)
+                }
+                inflater.finish()
+                switch inflater.state {
+                case .finished, .running:
+                    splitter.finish(line: onLine, overlong: onOverlong)
+                    if inflater.members > 1 { notes.append("gzip stream of \(inflater.members) members, all read") }
+                    if inflater.trailingGarbage > 0 { notes.append("\(inflater.trailingGarbage) bytes of non-gzip data after the last member ignored") }
+                case .truncated, .corrupt:
+                    let why: String
+                    if case .corrupt(let m) = inflater.state { why = "gzip data is corrupt (\(m))" } else { why = "gzip stream is truncated" }
+                    // The unfinished last line is evidence too, but not a record: keep it as rejected.
+                    var keptPartial = false
+                    splitter.finish(line: { line in
+                        keptPartial = true
+                        sink.reject(line, "incomplete last line: \(why)")
+                    }, overlong: { line, length in
+                        keptPartial = true
+                        sink.reject(line: line.number, reason: "incomplete last line of \(length) bytes: \(why)", raw: line.copyBytes())
+                    })
+                    notes.append("\(why): kept every complete line decoded before it (\(splitter.lineNumber - (keptPartial ? 1 : 0) - startLine) lines)")
+                }
+            } else {
+                try file.forEachChunk { chunk in
+                    splitter.feed(chunk, line: onLine, overlong: onOverlong)
+                    if let drainError { throw drainError }
+                    report(chunk.count)
+                }
+                splitter.finish(line: onLine, overlong: onOverlong)
+            }
+            parser.finish(into: &sink)
+            try drain()
+            if let drainError { throw drainError }
+            lineCount = splitter.lineNumber - startLine
+            notes += sink.notes
+            let notesJSON = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
+            try db.execute(sql: """
+                UPDATE source SET lines = ?, events = ?, rejected = ?, first_time = ?, last_time = ?, notes = ? WHERE id = ?
+                """, arguments: [lineCount, eventCount, rejectCount, first, last, notesJSON, id])
+            return id
+        }
+        _ = sourceID
+        return FileResult(path: path, format: importer.id, sha256: digest.sha256, size: digest.size, lines: lineCount,
+                          events: eventCount, rejected: rejectCount, added: eventCount, first: first, last: last,
+                          status: parent == nil ? .ingested : .grown, skipped: nil, notes: notes)
+    }
+}

@@ -1,0 +1,102 @@
+/// The components of a web stack, in the fixed vocabulary the diagnosis speaks.
+///
+/// `system` holds host records that belong to no HTTP layer (sshd, cron, kernel lines in syslog);
+/// `upstream` names "something in front of the outermost layer we have logs for" and never
+/// appears on an event.
+public enum Layer: String, Sendable, Codable, CaseIterable, Comparable {
+    case client, waf, alb, apigateway, nginx, gunicorn, app, lambda, system, upstream
+
+    /// Outermost first: the order a request crosses the stack.
+    public var depth: Int {
+        switch self {
+        case .client: return 0
+        case .upstream: return 1
+        case .waf: return 2
+        case .apigateway: return 3
+        case .alb: return 4
+        case .nginx: return 5
+        case .gunicorn: return 6
+        case .app: return 7
+        case .lambda: return 8
+        case .system: return 9
+        }
+    }
+
+    public static func < (lhs: Layer, rhs: Layer) -> Bool { lhs.depth < rhs.depth }
+}
+
+/// What an event records: one HTTP exchange seen by a layer, or a log message.
+public enum EventKind: String, Sendable, Codable {
+    /// A request/response record (an access-log line, a WAF decision, an app's Response line).
+    case access
+    /// A message (an error-log line, a traceback, a systemd notice).
+    case log
+}
+
+/// One normalised record of any layer. Every field except time, layer, kind and the evidence
+/// (line numbers, original bytes) is optional: each format fills what it knows.
+public struct Event: Sendable, Equatable {
+    /// Best estimate of when it happened, microseconds since the Unix epoch, UTC.
+    public var time: Int64?
+    /// The other stamp of a wrapped record (the syslog prefix around a gunicorn line), µs UTC.
+    public var altTime: Int64?
+    public var layer: Layer
+    public var kind: EventKind
+    /// First and last physical line (1-based) of the record in its source.
+    public var line: Int
+    public var lineEnd: Int
+    /// The record's original bytes, lines joined by "\n", exactly as read.
+    public var raw: [UInt8]
+
+    public var clientIP: String?
+    public var peerIP: String?
+    public var forwardedFor: String?
+    public var method: String?
+    public var path: String?
+    public var query: String?
+    public var status: Int?
+    public var bytes: Int64?
+    /// Time the layer spent on the request, microseconds.
+    public var duration: Int64?
+    public var requestID: String?
+    public var traceID: String?
+    public var userAgent: String?
+    public var host: String?
+    public var level: String?
+    public var message: String?
+    /// Syslog/journal origin of the line.
+    public var hostname: String?
+    public var program: String?
+    public var pid: Int?
+    public var wafAction: String?
+    public var wafRule: String?
+    public var elbStatus: Int?
+    public var targetStatus: Int?
+    /// A layer's own error wording: ALB `error_reason`, API Gateway `$context.error.message`, …
+    public var error: String?
+    /// Layer-specific fields, kept as strings; stored as one JSON object.
+    public var extra: [String: String]
+
+    public init(time: Int64?, layer: Layer, kind: EventKind, line: Int, lineEnd: Int? = nil, raw: [UInt8]) {
+        self.time = time
+        self.layer = layer
+        self.kind = kind
+        self.line = line
+        self.lineEnd = lineEnd ?? line
+        self.raw = raw
+        self.extra = [:]
+    }
+}
+
+/// A line (or record) no importer could take, kept as evidence with the reason.
+public struct RejectedLine: Sendable, Equatable {
+    public var line: Int
+    public var reason: String
+    public var raw: [UInt8]
+
+    public init(line: Int, reason: String, raw: [UInt8]) {
+        self.line = line
+        self.reason = reason
+        self.raw = raw
+    }
+}

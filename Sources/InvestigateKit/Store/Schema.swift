@@ -1,0 +1,112 @@
+import GRDB
+
+/// The timeline's schema, as versioned migrations. Never edit a migration that has shipped: add a
+/// new one. `docs/schema.md` documents every table and column; a test checks it names them all.
+public enum Schema {
+    public static func migrator() -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+
+        migrator.registerMigration("v1-timeline") { db in
+            // One row per ingested version of an input file. A file that grew gets a new row whose
+            // `parent_id` is the version it extends; its events continue the line numbering.
+            try db.execute(sql: """
+                CREATE TABLE source (
+                    id            INTEGER PRIMARY KEY,
+                    path          TEXT    NOT NULL,
+                    sha256        TEXT    NOT NULL,
+                    size          INTEGER NOT NULL,
+                    mtime         INTEGER,
+                    inode         INTEGER,
+                    device        INTEGER,
+                    compressed    INTEGER NOT NULL DEFAULT 0,
+                    format        TEXT,
+                    status        TEXT    NOT NULL,
+                    skipped       TEXT,
+                    lines         INTEGER NOT NULL DEFAULT 0,
+                    events        INTEGER NOT NULL DEFAULT 0,
+                    rejected      INTEGER NOT NULL DEFAULT 0,
+                    first_time    INTEGER,
+                    last_time     INTEGER,
+                    parent_id     INTEGER REFERENCES source(id),
+                    start_offset  INTEGER NOT NULL DEFAULT 0,
+                    start_line    INTEGER NOT NULL DEFAULT 0,
+                    notes         TEXT    NOT NULL DEFAULT '[]',
+                    ingested_at   INTEGER NOT NULL
+                )
+                """)
+            try db.execute(sql: "CREATE INDEX source_sha256 ON source(sha256)")
+            try db.execute(sql: "CREATE INDEX source_path ON source(path)")
+
+            try db.execute(sql: """
+                CREATE TABLE event (
+                    id            INTEGER PRIMARY KEY,
+                    source_id     INTEGER NOT NULL REFERENCES source(id),
+                    line          INTEGER NOT NULL,
+                    line_end      INTEGER NOT NULL,
+                    time          INTEGER,
+                    alt_time      INTEGER,
+                    layer         TEXT    NOT NULL,
+                    kind          TEXT    NOT NULL,
+                    client_ip     TEXT,
+                    peer_ip       TEXT,
+                    forwarded_for TEXT,
+                    method        TEXT,
+                    path          TEXT,
+                    query         TEXT,
+                    status        INTEGER,
+                    bytes         INTEGER,
+                    duration      INTEGER,
+                    request_id    TEXT,
+                    trace_id      TEXT,
+                    user_agent    TEXT,
+                    host          TEXT,
+                    level         TEXT,
+                    message       TEXT,
+                    hostname      TEXT,
+                    program       TEXT,
+                    pid           INTEGER,
+                    waf_action    TEXT,
+                    waf_rule      TEXT,
+                    elb_status    INTEGER,
+                    target_status INTEGER,
+                    error         TEXT,
+                    extra         TEXT,
+                    copy_of       INTEGER REFERENCES event(id),
+                    raw           BLOB    NOT NULL
+                )
+                """)
+
+            try db.execute(sql: """
+                CREATE TABLE rejected (
+                    id        INTEGER PRIMARY KEY,
+                    source_id INTEGER NOT NULL REFERENCES source(id),
+                    line      INTEGER NOT NULL,
+                    reason    TEXT    NOT NULL,
+                    raw       BLOB    NOT NULL
+                )
+                """)
+            try db.execute(sql: "CREATE INDEX rejected_source ON rejected(source_id, line)")
+            try createEventIndexes(db)
+        }
+
+        return migrator
+    }
+
+    /// The event table's secondary indexes. Bulk loads may drop and rebuild them (faster than
+    /// maintaining them row by row); this is the one definition of what they are.
+    public static let eventIndexes: [(name: String, sql: String)] = [
+        ("event_time", "CREATE INDEX IF NOT EXISTS event_time ON event(time)"),
+        ("event_client_ip", "CREATE INDEX IF NOT EXISTS event_client_ip ON event(client_ip, time)"),
+        ("event_request_id", "CREATE INDEX IF NOT EXISTS event_request_id ON event(request_id) WHERE request_id IS NOT NULL"),
+        ("event_trace_id", "CREATE INDEX IF NOT EXISTS event_trace_id ON event(trace_id) WHERE trace_id IS NOT NULL"),
+        ("event_source_line", "CREATE INDEX IF NOT EXISTS event_source_line ON event(source_id, line)"),
+    ]
+
+    public static func createEventIndexes(_ db: Database) throws {
+        for index in eventIndexes { try db.execute(sql: index.sql) }
+    }
+
+    public static func dropEventIndexes(_ db: Database) throws {
+        for index in eventIndexes { try db.execute(sql: "DROP INDEX IF EXISTS \(index.name)") }
+    }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import InvestigateKit
+
+/// `investigate`: offline forensic investigator for web stacks. This file only parses arguments,
+/// does I/O and maps outcomes to exit codes; everything else lives in InvestigateKit.
+struct Investigate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "investigate",
+        abstract: "Find which layer of a web stack answered an error, which caused it, and why logs are missing.",
+        discussion: """
+            Exit codes: 0 success; 1 some input could not be read (the rest was processed); \
+            2 usage error; 3 database error.
+            """,
+        version: InvestigateKit.version,
+        subcommands: [Ingest.self, Formats.self]
+    )
+}
+
+/// Options shared by commands that read and write the timeline.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "Timeline database file.")
+    var db: String = "investigate.db"
+}
+
+struct ImportArguments: ParsableArguments {
+    @Option(name: .long, help: "Zone of zone-less host timestamps and of the display (e.g. UTC, +0900, Asia/Tokyo).")
+    var tz: String?
+
+    @Option(name: .customLong("app-tz"), help: "Zone of the application's own zone-less timestamps.")
+    var appTz: String?
+
+    @Option(name: .long, help: "Year of year-less syslog timestamps.")
+    var year: Int?
+
+    @Option(name: .long, help: "Force this importer for every file (see `investigate formats`).")
+    var format: String?
+
+    @Option(name: .customLong("nginx-log-format"), help: "An nginx log_format definition to read access logs with.")
+    var nginxLogFormat: String?
+
+    @Option(name: .customLong("app-log-format"), help: "A Python logging format string for application logs.")
+    var appLogFormat: String?
+
+    func importOptions() throws -> ImportOptions {
+        ImportOptions(timeZone: try zone(tz, "--tz"), appTimeZone: try zone(appTz, "--app-tz"), year: year,
+                      nginxLogFormat: nginxLogFormat, appLogFormat: appLogFormat)
+    }
+
+    var displayZone: ZoneSpec { tz.flatMap(ZoneSpec.init) ?? .utc }
+}
+
+func zone(_ text: String?, _ flag: String) throws -> ZoneSpec? {
+    guard let text else { return nil }
+    guard let zone = ZoneSpec(text) else { throw ValidationError("\(flag): unknown time zone '\(text)'") }
+    return zone
+}
+
+enum ExitStatus {
+    static let inputProblem = ExitCode(1)
+    static let databaseError = ExitCode(3)
+}
+
+func openStore(_ path: String) throws -> TimelineStore {
+    do { return try TimelineStore(path: path) } catch {
+        FileHandle.standardError.write(Data("investigate: cannot open database \(path): \(error)\n".utf8))
+        throw ExitStatus.databaseError
+    }
+}
+
+func writeJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    FileHandle.standardOutput.write(try encoder.encode(value))
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}
+
+struct Ingest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read log files and directories (plain, rotated, gzip) into the timeline database.")
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var importing: ImportArguments
+
+    @Flag(name: .long, help: "Print the result as JSON.")
+    var json = false
+
+    @Argument(help: "Files or directories to read (directories are walked recursively).")
+    var paths: [String]
+
+    func run() throws {
+        let timeline = try openStore(store.db)
+        let ingester = Ingester(store: timeline, options: try importing.importOptions())
+        ingester.formatOverride = importing.format
+        let bar = ProgressBar()
+        ingester.progress = bar.update
+        let summary: IngestSummary
+        do { summary = try ingester.ingest(paths: paths) } catch let error as ImporterError {
+            bar.clear()
+            throw ValidationError(error.description)
+        }
+        bar.clear()
+        if json { try writeJSON(summary) } else {
+            print(summary.renderTable(zone: importing.displayZone), terminator: "")
+        }
+        if !summary.failed.isEmpty { throw ExitStatus.inputProblem }
+    }
+}
+
+struct Formats: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List every log format the tool reads.")
+
+    @Flag(name: .long, help: "Print the list as JSON.")
+    var json = false
+
+    @Flag(name: .long, help: "Print docs/formats.md (the format reference) instead.")
+    var markdown = false
+
+    func run() throws {
+        let registry = ImporterRegistry.standard
+        if markdown { print(FormatCatalog.markdown(registry), terminator: "") }
+        else if json { try writeJSON(FormatCatalog.entries(registry)) }
+        else { print(FormatCatalog.text(registry), terminator: "") }
+    }
+}
+
+/// A one-line progress bar on stderr, shown only on a terminal and only once work lasts a while.
+final class ProgressBar {
+    private let enabled = isatty(2) == 1
+    private let started = Date()
+    private var lastDraw = Date.distantPast
+    private var drawn = false
+
+    func update(_ p: IngestProgress) {
+        guard enabled, Date().timeIntervalSince(started) > 1, Date().timeIntervalSince(lastDraw) > 0.2 else { return }
+        lastDraw = Date()
+        let fraction = p.bytesTotal > 0 ? Double(p.bytesDone) / Double(p.bytesTotal) : 0
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let name = Escape.terminal((p.path as NSString).lastPathComponent, limit: 40)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(Int(fraction * 100))% file \(p.fileIndex + 1)/\(p.fileCount) \(name)\u{1b}[K".utf8))
+        drawn = true
+    }
+
+    func clear() {
+        if drawn { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
+        drawn = false
+    }
+}
+
+Investigate.main()

@@ -1,0 +1,2 @@
+import LogSimKit
+print("\(LogSim.name): not built yet")
