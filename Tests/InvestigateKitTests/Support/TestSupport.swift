@@ -1,0 +1,60 @@
+import Foundation
+@testable import InvestigateKit
+
+/// Where the repository and the shared real-log corpus are. Tests that read the corpus are
+/// `.enabled(if: Corpus.available)` so they skip cleanly on a machine without `../shared`.
+enum Corpus {
+    static let repositoryRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        // Tests/InvestigateKitTests/Support/TestSupport.swift → repository root
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    static let root = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus")
+
+    static var available: Bool { FileManager.default.fileExists(atPath: root.path) }
+
+    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+
+    static func exists(_ relative: String) -> Bool { FileManager.default.fileExists(atPath: path(relative)) }
+}
+
+/// Runs an importer's parser over lines given as strings, the way the ingest pipeline would.
+func parse(_ importer: any Importer, _ lines: [String], path: String = "/var/log/test.log",
+           options: ImportOptions = ImportOptions(), referenceTime: Int64? = nil,
+           hints: IngestHints = IngestHints()) throws -> RecordSink {
+    let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints)
+    var parser = try importer.makeParser(context)
+    var sink = RecordSink()
+    for (i, text) in lines.enumerated() {
+        Line.with(text, number: i + 1) { parser.consume($0, into: &sink) }
+    }
+    parser.finish(into: &sink)
+    return sink
+}
+
+/// A scratch directory removed when the value goes away.
+final class TemporaryDirectory {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("investigate-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    var path: String { url.path }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        try write(name, bytes: Array(text.utf8))
+    }
+
+    @discardableResult
+    func write(_ name: String, bytes: [UInt8]) throws -> String {
+        let file = url.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(bytes).write(to: file)
+        return file.path
+    }
+}
