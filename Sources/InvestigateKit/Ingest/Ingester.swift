@@ -218,7 +218,7 @@ public final class Ingester {
     private func leadingLines(_ file: ReadOnlyFile, count: Int) throws -> LeadingSample {
         struct Enough: Error {}
         var lines: [[UInt8]] = []
-        var nulCount = 0, scanned = 0
+        var controlCount = 0, scanned = 0
         var splitter = LineSplitter(maxLineLength: 256 * 1024, keptPrefix: 4096)
         let take: (Line) -> Void = { line in
             if !line.isEmpty, lines.count < count { lines.append(line.copyBytes()) }
@@ -233,7 +233,7 @@ public final class Ingester {
                 try file.forEachChunk { chunk in
                     inflater.feed(chunk) { out in
                         scanned += out.count
-                        nulCount += out.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+                        controlCount += Self.controlBytes(out)
                         splitter.feed(out, line: take, overlong: overlong)
                     }
                     if lines.count >= count || scanned > 4 << 20 { throw Enough() }
@@ -242,15 +242,22 @@ public final class Ingester {
             } else {
                 try file.forEachChunk { chunk in
                     scanned += chunk.count
-                    nulCount += chunk.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+                    controlCount += Self.controlBytes(chunk)
                     splitter.feed(chunk, line: take, overlong: overlong)
                     if lines.count >= count || scanned > 4 << 20 { throw Enough() }
                 }
             }
             splitter.finish(line: take, overlong: overlong)
         } catch is Enough {}
-        let binary = scanned > 0 && (nulCount * 100 / max(scanned, 1) >= 1)
+        // Text logs have almost no control bytes besides tab, CR and LF; binary data is full of them.
+        let binary = scanned > 0 && controlCount * 100 / scanned >= 5
         return LeadingSample(lines: lines, binary: binary, problem: problem)
+    }
+
+    static func controlBytes(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var n = 0
+        for b in bytes where b < 0x09 || (b > 0x0D && b < 0x20) || b == 0x7F { n += 1 }
+        return n
     }
 
     // MARK: - Parsing

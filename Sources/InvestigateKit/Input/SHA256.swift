@@ -36,10 +36,9 @@ public struct SHA256 {
             for i in 0..<take { buffer[buffered + i] = data[i] }
             buffered += take
             offset = take
-            if buffered == 64 {
-                buffer.withUnsafeBytes { compress($0.baseAddress!) }
-                buffered = 0
-            }
+            guard buffered == 64 else { return } // still a partial block: keep it for the next call
+            buffer.withUnsafeBytes { compress($0.baseAddress!) }
+            buffered = 0
         }
         while data.count - offset >= 64 {
             compress(data.baseAddress! + offset)
