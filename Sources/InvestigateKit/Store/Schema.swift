@@ -89,6 +89,61 @@ public enum Schema {
             try createEventIndexes(db)
         }
 
+        migrator.registerMigration("v2-correlation") { db in
+            // A request chain: the records of every layer that describe one HTTP request.
+            try db.execute(sql: """
+                CREATE TABLE chain (
+                    id          INTEGER PRIMARY KEY,
+                    first_time  INTEGER,
+                    last_time   INTEGER,
+                    client_ip   TEXT,
+                    method      TEXT,
+                    path        TEXT,
+                    status      INTEGER,
+                    layers      TEXT NOT NULL DEFAULT ''
+                )
+                """)
+            try db.execute(sql: "CREATE INDEX chain_time ON chain(first_time)")
+            // Which chain an event belongs to, by which key, with what confidence.
+            try db.execute(sql: """
+                CREATE TABLE link (
+                    event_id    INTEGER PRIMARY KEY REFERENCES event(id),
+                    chain_id    INTEGER NOT NULL REFERENCES chain(id),
+                    key         TEXT    NOT NULL,
+                    confidence  REAL    NOT NULL
+                )
+                """)
+            try db.execute(sql: "CREATE INDEX link_chain ON link(chain_id)")
+            // Records left unlinked because two candidates fitted equally well.
+            try db.execute(sql: """
+                CREATE TABLE ambiguous (
+                    event_id    INTEGER PRIMARY KEY REFERENCES event(id),
+                    candidates  TEXT NOT NULL,
+                    reason      TEXT NOT NULL
+                )
+                """)
+            // Estimated clock offset of one layer relative to another (µs, `inner` minus `outer`).
+            try db.execute(sql: """
+                CREATE TABLE clock_offset (
+                    outer_layer TEXT    NOT NULL,
+                    inner_layer TEXT    NOT NULL,
+                    offset_us   INTEGER NOT NULL,
+                    samples     INTEGER NOT NULL,
+                    PRIMARY KEY (outer_layer, inner_layer)
+                )
+                """)
+            // Which layer is in front of which, inferred from the data.
+            try db.execute(sql: """
+                CREATE TABLE topology (
+                    front       TEXT    NOT NULL,
+                    back        TEXT    NOT NULL,
+                    evidence    TEXT    NOT NULL,
+                    events      INTEGER NOT NULL,
+                    PRIMARY KEY (front, back)
+                )
+                """)
+        }
+
         return migrator
     }
 

@@ -1,0 +1,578 @@
+import Foundation
+import GRDB
+
+/// Tunables of the correlation, with the defaults documented in docs/correlation.md.
+public struct CorrelationSettings: Sendable {
+    /// Events are processed in time slabs of this length (bounded memory) …
+    public var slab: Int64 = 300 * 1_000_000
+    /// … each seeing this much of its neighbours, so a request crossing a slab edge still links.
+    public var margin: Int64 = 120 * 1_000_000
+    /// Largest difference between two layers' comparable stamps, after clock-offset correction.
+    public var tolerance: Int64 = 2 * 1_000_000
+    /// Window for the first, offset-estimating pass (only unique candidates count there).
+    public var offsetWindow: Int64 = 30 * 1_000_000
+    /// Longest a request may take, bounding arrival-vs-completion comparisons.
+    public var maxDuration: Int64 = 120 * 1_000_000
+    /// When the two best candidates are closer than this, the match is ambiguous and not made.
+    public var ambiguityMargin: Int64 = 250_000
+
+    public init() {}
+}
+
+/// A clock offset estimated between two layers: `inner`'s stamps minus `outer`'s, in µs.
+public struct ClockOffset: Sendable, Equatable, Encodable {
+    public var outer: String
+    public var inner: String
+    public var offset: Int64
+    public var samples: Int
+}
+
+public struct CorrelationStats: Sendable, Encodable {
+    public var eventsConsidered = 0
+    public var linksAdded = 0
+    public var chainsAdded = 0
+    public var ambiguous = 0
+    public var offsets: [ClockOffset] = []
+}
+
+/// The part a record plays in a request's path: an access record of a layer, or a log line that
+/// belongs to one.
+enum Role: String, CaseIterable {
+    case waf, alb, apigateway, apigatewayExecution, nginx, nginxError, gunicorn, appRequest, appResponse, appLog, lambda
+
+    /// Roles of which a chain holds at most one record (fuzzy matches never add a second).
+    var isSingular: Bool {
+        switch self {
+        case .waf, .alb, .apigateway, .nginx, .gunicorn, .appRequest, .appResponse: return true
+        default: return false
+        }
+    }
+
+    /// Roles whose records carry the real client's address.
+    var knowsClient: Bool {
+        switch self {
+        case .waf, .alb, .apigateway, .nginx: return true
+        default: return false
+        }
+    }
+
+    var layer: Layer {
+        switch self {
+        case .waf: return .waf
+        case .alb: return .alb
+        case .apigateway, .apigatewayExecution: return .apigateway
+        case .nginx, .nginxError: return .nginx
+        case .gunicorn: return .gunicorn
+        case .appRequest, .appResponse, .appLog: return .app
+        case .lambda: return .lambda
+        }
+    }
+}
+
+/// A record reduced to what matching needs.
+struct Node {
+    let id: Int64
+    let role: Role
+    let time: Int64
+    /// When the request reached this layer / when this layer answered, in this layer's clock.
+    var arrival: Int64?
+    var completion: Int64?
+    let clientIP: String?
+    let peerIP: String?
+    let method: String?
+    let path: String?
+    let query: String?
+    let status: Int?
+    let targetStatus: Int?
+    let traceID: String?
+    let requestID: String?
+    let extendedRequestID: String?
+    let lambdaRequestID: String?
+    var chain: Int64?
+}
+
+/// Links records of different layers that describe the same HTTP request into chains, stored in
+/// the `chain` and `link` tables. Incremental: each run looks at events added since the last run
+/// (a watermark on event ids), with their neighbours in time as partners; links already made stay.
+///
+/// Keys, strongest first: trace id (ALB `trace_id` = WAF `requestId` = `X-Amzn-Trace-Id`);
+/// request ids (API Gateway access ↔ execution ↔ WAF, execution ↔ Lambda); then client IP +
+/// method + path (+ query, + status where both have it) + time within a tolerance, after
+/// correcting each layer pair's clock offset (the median difference of unambiguous matches).
+/// Two candidates that fit equally well are not linked: they are recorded in `ambiguous`.
+public final class Correlator {
+    public let store: TimelineStore
+    public var settings: CorrelationSettings
+
+    public init(store: TimelineStore, settings: CorrelationSettings = CorrelationSettings()) {
+        self.store = store
+        self.settings = settings
+    }
+
+    /// SQL condition selecting the records correlation considers.
+    static let correlatable = """
+        e.copy_of IS NULL AND e.time IS NOT NULL AND (
+            (e.kind = 'access' AND e.layer IN ('waf','alb','apigateway','nginx','gunicorn','app'))
+         OR (e.kind = 'log' AND (e.request_id IS NOT NULL OR e.trace_id IS NOT NULL)
+                              AND e.layer IN ('apigateway','lambda','nginx','app','gunicorn'))
+         OR (e.kind = 'log' AND e.layer IN ('nginx','app') AND e.path IS NOT NULL))
+        """
+
+    @discardableResult
+    public func run() throws -> CorrelationStats {
+        try ensureStateTable()
+        let watermark = try store.read { db in try Int64.fetchOne(db, sql: "SELECT last_event_id FROM correlation_state") ?? 0 }
+        let range = try store.read { db -> (Int64, Int64, Int64)? in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT min(e.time) AS lo, max(e.time) AS hi, max(e.id) AS top FROM event e WHERE e.id > ? AND \(Self.correlatable)
+                """, arguments: [watermark]), let lo: Int64 = row["lo"], let hi: Int64 = row["hi"], let top: Int64 = row["top"] else { return nil }
+            return (lo, hi, top)
+        }
+        var stats = CorrelationStats()
+        let maxID = try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM event") ?? 0 }
+        guard let (lo, hi, _) = range else {
+            try store.write { db in try db.execute(sql: "UPDATE correlation_state SET last_event_id = ?", arguments: [maxID]) }
+            stats.offsets = try loadOffsets()
+            return stats
+        }
+
+        // Pass 1: clock offsets per layer pair, from unambiguous matches over the whole span.
+        var samples: [PairKey: [Int64]] = [:]
+        var t = lo
+        while t <= hi {
+            let nodes = try loadNodes(from: t - settings.margin, to: t + settings.slab + settings.margin)
+            collectOffsetSamples(nodes, into: &samples)
+            t += settings.slab
+        }
+        var offsets = try loadOffsetMap()
+        for (pair, values) in samples where values.count >= 3 {
+            let sorted = values.sorted()
+            offsets[pair] = (sorted[sorted.count / 2], values.count)
+        }
+        try store.write { db in
+            for (pair, value) in offsets {
+                try db.execute(sql: """
+                    INSERT INTO clock_offset (outer_layer, inner_layer, offset_us, samples) VALUES (?,?,?,?)
+                    ON CONFLICT(outer_layer, inner_layer) DO UPDATE SET offset_us = excluded.offset_us, samples = excluded.samples
+                    """, arguments: [pair.outer.rawValue, pair.inner.rawValue, value.0, value.1])
+            }
+        }
+
+        // Pass 2: link, slab by slab. A slab decides the events in its core [t, t + slab); the
+        // margins only offer partners.
+        t = lo
+        while t <= hi {
+            let core = t..<(t + settings.slab)
+            let nodes = try loadNodes(from: t - settings.margin, to: t + settings.slab + settings.margin)
+            stats.eventsConsidered += nodes.filter { core.contains($0.time) && $0.chain == nil }.count
+            let plan = linkPlan(nodes, offsets: offsets.mapValues { $0.0 }, core: core)
+            try store.write { db in try apply(plan, nodes: nodes, core: core, db: db, stats: &stats) }
+            t += settings.slab
+        }
+        try store.write { db in
+            try db.execute(sql: "UPDATE correlation_state SET last_event_id = ?", arguments: [maxID])
+        }
+        stats.offsets = try loadOffsets()
+        return stats
+    }
+
+    private func ensureStateTable() throws {
+        try store.write { db in
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS correlation_state (last_event_id INTEGER NOT NULL)")
+            if try Int.fetchOne(db, sql: "SELECT count(*) FROM correlation_state") == 0 {
+                try db.execute(sql: "INSERT INTO correlation_state (last_event_id) VALUES (0)")
+            }
+        }
+    }
+
+    public func loadOffsets() throws -> [ClockOffset] {
+        try store.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM clock_offset ORDER BY outer_layer, inner_layer").map {
+                ClockOffset(outer: $0["outer_layer"], inner: $0["inner_layer"], offset: $0["offset_us"], samples: $0["samples"])
+            }
+        }
+    }
+
+    private func loadOffsetMap() throws -> [PairKey: (Int64, Int)] {
+        var map: [PairKey: (Int64, Int)] = [:]
+        for o in try loadOffsets() {
+            if let a = Role(rawValue: o.outer), let b = Role(rawValue: o.inner) { map[PairKey(outer: a, inner: b)] = (o.offset, o.samples) }
+        }
+        return map
+    }
+
+    // MARK: - Loading
+
+    func loadNodes(from: Int64, to: Int64) throws -> [Node] {
+        try store.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT e.id, e.layer, e.kind, e.time, e.duration, e.client_ip, e.peer_ip, e.method, e.path, e.query,
+                       e.status, e.target_status, e.trace_id, e.request_id, e.message, e.extra, l.chain_id
+                FROM event e LEFT JOIN link l ON l.event_id = e.id
+                WHERE e.time >= ? AND e.time < ? AND \(Self.correlatable)
+                ORDER BY e.time, e.id
+                """, arguments: [from, to])
+            var nodes: [Node] = []
+            while let row = try rows.next() {
+                guard let node = Self.node(row) else { continue }
+                nodes.append(node)
+            }
+            return nodes
+        }
+    }
+
+    static func node(_ row: Row) -> Node? {
+        guard let layer = Layer(rawValue: row["layer"] as String), let time: Int64 = row["time"] else { return nil }
+        let kind: String = row["kind"]
+        let message: String? = row["message"]
+        let path: String? = row["path"]
+        let method: String? = row["method"]
+        var extra: [String: String] = [:]
+        if let text: String = row["extra"], let data = text.data(using: .utf8),
+           let dict = try? JSONDecoder().decode([String: String].self, from: data) { extra = dict }
+        let role: Role
+        switch (layer, kind) {
+        case (.waf, "access"): role = .waf
+        case (.alb, "access"): role = .alb
+        case (.apigateway, "access"): role = .apigateway
+        case (.apigateway, _): role = .apigatewayExecution
+        case (.nginx, "access"): role = .nginx
+        case (.nginx, _): role = .nginxError
+        case (.gunicorn, "access"): role = .gunicorn
+        case (.app, "access"): role = .appResponse
+        case (.app, _):
+            role = (method != nil && path != nil && (message?.hasPrefix("Request") ?? false)) ? .appRequest : .appLog
+        case (.lambda, _): role = .lambda
+        default: return nil
+        }
+        let duration: Int64? = row["duration"]
+        var arrival: Int64?, completion: Int64?
+        switch role {
+        case .waf, .apigateway, .appRequest: arrival = time
+        case .alb:
+            completion = time
+            if let s = extra["request_creation_us"], let v = Int64(s) { arrival = v }
+        case .nginx, .gunicorn:
+            completion = time
+            if let d = duration, d >= 0 { arrival = time - d }
+        case .appResponse: completion = time
+        default: break
+        }
+        return Node(id: row["id"], role: role, time: time, arrival: arrival, completion: completion,
+                    clientIP: row["client_ip"], peerIP: row["peer_ip"], method: method, path: path, query: row["query"],
+                    status: row["status"], targetStatus: row["target_status"], traceID: row["trace_id"],
+                    requestID: row["request_id"], extendedRequestID: extra["extended_request_id"],
+                    lambdaRequestID: extra["lambda_request_id"], chain: row["chain_id"])
+    }
+
+    // MARK: - Matching
+
+    struct PairKey: Hashable {
+        var outer: Role
+        var inner: Role
+    }
+
+    /// The hops fuzzy matching tries, outermost first. Which apply depends on the roles present:
+    /// each present role is matched to the next present one on its path.
+    static let edgePath: [Role] = [.waf, .alb, .nginx, .gunicorn, .appResponse]
+    static let apiPath: [Role] = [.waf, .apigateway]
+
+    func hops(present: Set<Role>) -> [PairKey] {
+        var pairs: [PairKey] = []
+        for path in [Self.edgePath, Self.apiPath] {
+            let here = path.filter(present.contains)
+            for i in 0..<max(0, here.count - 1) { pairs.append(PairKey(outer: here[i], inner: here[i + 1])) }
+        }
+        // Attachments inside one layer or to the request record of the app.
+        if present.contains(.nginxError) && present.contains(.nginx) { pairs.append(PairKey(outer: .nginx, inner: .nginxError)) }
+        if present.contains(.appRequest) {
+            if present.contains(.nginx) { pairs.append(PairKey(outer: .nginx, inner: .appRequest)) }
+            if present.contains(.appResponse) { pairs.append(PairKey(outer: .appRequest, inner: .appResponse)) }
+        }
+        if present.contains(.appLog) {
+            if present.contains(.nginx) { pairs.append(PairKey(outer: .nginx, inner: .appLog)) }
+            else if present.contains(.appResponse) { pairs.append(PairKey(outer: .appResponse, inner: .appLog)) }
+        }
+        return pairs
+    }
+
+    /// The bucket both records of a hop must share.
+    func bucket(_ n: Node, _ pair: PairKey, asOuter: Bool) -> String? {
+        guard let path = n.path else { return nil }
+        var key = path
+        let useClient = pair.outer.knowsClient && pair.inner.knowsClient
+        if useClient {
+            // nginx's error log names its peer (the load balancer), not the client.
+            guard let ip = n.clientIP else { return nil }
+            key += "|" + ip
+        }
+        if pair == PairKey(outer: .nginx, inner: .nginxError) {
+            guard let ip = asOuter ? n.peerIP : n.clientIP else { return nil }
+            key += "|" + ip
+        }
+        let outerHasMethod = pair.outer != .appResponse
+        let innerHasMethod = pair.inner != .appResponse && pair.inner != .appLog
+        if outerHasMethod && innerHasMethod {
+            guard let m = n.method else { return nil }
+            key += "|" + m
+        }
+        return key
+    }
+
+    /// Whether two records' other fields agree (query and status where both have them).
+    func compatible(_ o: Node, _ i: Node, _ pair: PairKey) -> Bool {
+        if let oq = o.query, let iq = i.query, oq != iq { return false }
+        if pair.inner == .nginxError || pair.inner == .appLog || pair.inner == .appRequest || pair.outer == .appRequest { return true }
+        let forwarded: Int? = pair.outer == .alb ? o.targetStatus : o.status
+        guard let os = forwarded, let inner = i.status else { return true }
+        if os == inner { return true }
+        // A proxy answers on its own when its upstream failed or the client left.
+        if pair.outer == .nginx || pair.outer == .gunicorn { return [499, 502, 503, 504, 413, 408].contains(os) }
+        return false
+    }
+
+    /// Distance between two records' comparable stamps (µs), after the inner clock's offset, or nil
+    /// when they cannot be the same request.
+    func distance(_ o: Node, _ i: Node, offset: Int64, window: Int64) -> Int64? {
+        if i.role == .nginxError || i.role == .appLog {
+            // A message logged while the request was in flight.
+            let t = i.time - offset
+            let start = (o.arrival ?? (o.completion.map { $0 - settings.maxDuration } ?? o.time)) - window
+            let end = (o.completion ?? o.arrival.map { $0 + settings.maxDuration } ?? o.time) + window
+            guard t >= start, t <= end else { return nil }
+            return o.completion.map { abs($0 - t) } ?? abs(o.time - t)
+        }
+        if let oa = o.arrival, let ia = i.arrival { let d = abs(ia - offset - oa); return d <= window ? d : nil }
+        if let oc = o.completion, let ic = i.completion { let d = abs(ic - offset - oc); return d <= window ? d : nil }
+        if let oa = o.arrival, let ic = i.completion {
+            let d = ic - offset - oa
+            return d >= -window && d <= settings.maxDuration + window ? abs(d) : nil
+        }
+        if let oc = o.completion, let ia = i.arrival {
+            let d = oc - (ia - offset)
+            return d >= -window && d <= settings.maxDuration + window ? abs(d) : nil
+        }
+        let d = abs(i.time - offset - o.time)
+        return d <= window ? d : nil
+    }
+
+    /// Same-kind stamp difference (inner − outer) for offset estimation, or nil when the two records
+    /// have no stamps of the same meaning.
+    func stampDifference(_ o: Node, _ i: Node) -> Int64? {
+        if let oa = o.arrival, let ia = i.arrival { return ia - oa }
+        if let oc = o.completion, let ic = i.completion { return ic - oc }
+        return nil
+    }
+
+    func collectOffsetSamples(_ nodes: [Node], into samples: inout [PairKey: [Int64]]) {
+        let byRole = Dictionary(grouping: nodes, by: \.role)
+        for pair in hops(present: Set(byRole.keys)) where pair.inner != .nginxError && pair.inner != .appLog {
+            guard let outers = byRole[pair.outer], let inners = byRole[pair.inner] else { continue }
+            var innerBuckets: [String: [Node]] = [:]
+            for n in inners { if let k = bucket(n, pair, asOuter: false) { innerBuckets[k, default: []].append(n) } }
+            var outerCount: [String: Int] = [:]
+            for n in outers { if let k = bucket(n, pair, asOuter: true) { outerCount[k, default: 0] += 1 } }
+            for o in outers {
+                guard let k = bucket(o, pair, asOuter: true), let candidates = innerBuckets[k] else { continue }
+                // Unambiguous only: one record of each side in this bucket within the wide window.
+                guard outerCount[k] == 1 else { continue }
+                let near = candidates.filter { compatible(o, $0, pair) && distance(o, $0, offset: 0, window: settings.offsetWindow) != nil }
+                guard near.count == 1, let d = stampDifference(o, near[0]) else { continue }
+                if samples[pair, default: []].count < 20_000 { samples[pair, default: []].append(d) }
+            }
+        }
+    }
+
+    /// Links decided for one slab: groups of node indices, each with the key that joined them.
+    struct Plan {
+        var unions: [(Int, Int, String, Double)] = []
+        var ambiguous: [(Int, [Int64], String)] = []
+    }
+
+    func linkPlan(_ nodes: [Node], offsets: [PairKey: Int64], core: Range<Int64>) -> Plan {
+        var plan = Plan()
+        // Identifier keys.
+        var firstByKey: [String: Int] = [:]
+        func joinID(_ key: String?, _ index: Int, _ label: String, _ confidence: Double) {
+            guard let key, !key.isEmpty, key != "-" else { return }
+            if let other = firstByKey[key] { plan.unions.append((other, index, label, confidence)) } else { firstByKey[key] = index }
+        }
+        for (index, n) in nodes.enumerated() {
+            joinID(n.traceID.map { "t:" + $0 }, index, "trace_id", 1.0)
+            if n.role == .apigateway || n.role == .apigatewayExecution || n.role == .lambda {
+                joinID(n.requestID.map { "r:\(n.role == .lambda ? "lambda" : "apigw"):" + $0 }, index, "request_id", 0.98)
+            }
+            joinID(n.extendedRequestID.map { "x:" + $0 }, index, "extended_request_id", 0.98)
+            if n.role == .waf { joinID(n.requestID.map { "x:" + $0 }, index, "extended_request_id", 0.98) }
+            joinID(n.lambdaRequestID.map { "r:lambda:" + $0 }, index, "lambda_request_id", 0.98)
+            if n.role == .nginx || n.role == .appRequest || n.role == .appResponse || n.role == .appLog {
+                joinID(n.requestID.map { "n:" + $0 }, index, "request_id", 0.95)
+            }
+        }
+
+        // Fuzzy hops, mutual best within the tolerance.
+        var indicesByRole: [Role: [Int]] = [:]
+        for (i, n) in nodes.enumerated() { indicesByRole[n.role, default: []].append(i) }
+        for pair in hops(present: Set(indicesByRole.keys)) {
+            guard let outers = indicesByRole[pair.outer], let inners = indicesByRole[pair.inner] else { continue }
+            let offset = offsets[pair] ?? 0
+            var innerBuckets: [String: [Int]] = [:]
+            for i in inners { if let k = bucket(nodes[i], pair, asOuter: false) { innerBuckets[k, default: []].append(i) } }
+            var outerBuckets: [String: [Int]] = [:]
+            for o in outers { if let k = bucket(nodes[o], pair, asOuter: true) { outerBuckets[k, default: []].append(o) } }
+            let singularInner = pair.inner.isSingular
+            for (k, os) in outerBuckets {
+                guard let isx = innerBuckets[k] else { continue }
+                // Candidate distances, both ways.
+                var bestForOuter: [Int: [(Int, Int64)]] = [:]
+                var bestForInner: [Int: [(Int, Int64)]] = [:]
+                for o in os {
+                    for i in isx where compatible(nodes[o], nodes[i], pair) {
+                        guard let d = distance(nodes[o], nodes[i], offset: offset, window: settings.tolerance) else { continue }
+                        bestForOuter[o, default: []].append((i, d))
+                        bestForInner[i, default: []].append((o, d))
+                    }
+                }
+                for (o, candidates) in bestForOuter {
+                    let sorted = candidates.sorted { $0.1 < $1.1 }
+                    let best = sorted[0]
+                    if singularInner, sorted.count > 1, sorted[1].1 - best.1 < settings.ambiguityMargin {
+                        if core.contains(nodes[best.0].time) || core.contains(nodes[o].time) {
+                            let tied = sorted.prefix { $0.1 - best.1 < settings.ambiguityMargin }
+                            // The inner records are the ambiguous ones: several fit this outer record.
+                            for t in tied where nodes[t.0].chain == nil {
+                                plan.ambiguous.append((t.0, tied.map { nodes[$0.0].id } + [nodes[o].id],
+                                                       "\(tied.count) \(pair.inner.rawValue) records fit one \(pair.outer.rawValue) record equally"))
+                            }
+                        }
+                        continue
+                    }
+                    // Mutual: this outer must also be the inner's clear best.
+                    let back = (bestForInner[best.0] ?? []).sorted { $0.1 < $1.1 }
+                    guard let first = back.first, first.0 == o else { continue }
+                    if back.count > 1, back[1].1 - first.1 < settings.ambiguityMargin, pair.outer.isSingular {
+                        if nodes[best.0].chain == nil, core.contains(nodes[best.0].time) {
+                            plan.ambiguous.append((best.0, back.prefix(2).map { nodes[$0.0].id },
+                                                   "\(pair.inner.rawValue) record fits two \(pair.outer.rawValue) records equally"))
+                        }
+                        continue
+                    }
+                    let strength = (pair.outer.knowsClient && pair.inner.knowsClient) ? 0.9 : 0.75
+                    let closeness = 1.0 - Double(best.1) / Double(max(settings.tolerance, 1)) * 0.2
+                    plan.unions.append((o, best.0, "client+method+path+time", strength * closeness))
+                }
+            }
+        }
+        return plan
+    }
+
+    // MARK: - Applying
+
+    private func apply(_ plan: Plan, nodes: [Node], core: Range<Int64>, db: Database, stats: inout CorrelationStats) throws {
+        var parent = Array(0..<nodes.count)
+        func find(_ x: Int) -> Int {
+            var r = x
+            while parent[r] != r { r = parent[r] }
+            var c = x
+            while parent[c] != r { let next = parent[c]; parent[c] = r; c = next }
+            return r
+        }
+        // Roles present per component, to keep at most one record of a singular role per chain.
+        var roles: [Int: Set<Role>] = [:]
+        for (i, n) in nodes.enumerated() { roles[i] = [n.role] }
+        var keyOf: [Int: (String, Double)] = [:]
+        for (a, b, key, confidence) in plan.unions {
+            let ra = find(a), rb = find(b)
+            if ra == rb { continue }
+            let ia = roles[ra] ?? [], ib = roles[rb] ?? []
+            if key == "client+method+path+time", !ia.intersection(ib).filter(\.isSingular).isEmpty { continue }
+            // Two chains already stored are merged only on an identifier, never on a fuzzy match.
+            if key == "client+method+path+time", Self.chainOf(ra, nodes, find) != nil, Self.chainOf(rb, nodes, find) != nil { continue }
+            parent[rb] = ra
+            roles[ra] = ia.union(ib)
+            for x in [a, b] where keyOf[x] == nil || keyOf[x]!.1 < confidence { keyOf[x] = (key, confidence) }
+        }
+        var components: [Int: [Int]] = [:]
+        for i in nodes.indices { components[find(i), default: []].append(i) }
+
+        let ambiguousSet = Set(plan.ambiguous.map(\.0))
+        for a in plan.ambiguous {
+            let members = components[find(a.0)] ?? []
+            guard members.count == 1 else { continue } // linked by an identifier after all
+            let candidates = String(decoding: try JSONEncoder().encode(a.1), as: UTF8.self)
+            try db.execute(sql: "INSERT OR REPLACE INTO ambiguous (event_id, candidates, reason) VALUES (?,?,?)",
+                           arguments: [nodes[a.0].id, candidates, a.2])
+        }
+
+        // Deterministic chain ids: components in order of their earliest record.
+        let ordered = components.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
+        for members in ordered {
+            let unlinked = members.filter { nodes[$0].chain == nil }
+            guard !unlinked.isEmpty else { continue }
+            // Wholly in the forward margin: the next slab sees its full neighbourhood and decides.
+            guard members.contains(where: { nodes[$0].time < core.upperBound }) else { continue }
+            let existing = Set(members.compactMap { nodes[$0].chain })
+            // A lone record that only some layers' logs would explain still makes a chain (a request
+            // the WAF blocked has no other record) — unless it is a mere message or ambiguous.
+            if members.count == 1 {
+                let n = nodes[members[0]]
+                guard [.waf, .alb, .apigateway, .nginx, .gunicorn, .appResponse].contains(n.role),
+                      !ambiguousSet.contains(members[0]) else { continue }
+            }
+            let chainID: Int64
+            if let keep = existing.min() {
+                chainID = keep
+                for other in existing where other != keep {
+                    try db.execute(sql: "UPDATE link SET chain_id = ? WHERE chain_id = ?", arguments: [keep, other])
+                    try db.execute(sql: "DELETE FROM chain WHERE id = ?", arguments: [other])
+                }
+            } else {
+                try db.execute(sql: "INSERT INTO chain (layers) VALUES ('')")
+                chainID = db.lastInsertedRowID
+                stats.chainsAdded += 1
+            }
+            for m in unlinked {
+                let (key, confidence) = keyOf[m] ?? (members.count == 1 ? ("single", 1.0) : ("member", 0.5))
+                try db.execute(sql: "INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence) VALUES (?,?,?,?)",
+                               arguments: [nodes[m].id, chainID, key, confidence])
+                try db.execute(sql: "DELETE FROM ambiguous WHERE event_id = ?", arguments: [nodes[m].id])
+                stats.linksAdded += 1
+            }
+            try Self.summarise(chainID, db: db)
+        }
+        stats.ambiguous = try Int.fetchOne(db, sql: "SELECT count(*) FROM ambiguous") ?? 0
+        // Copies (the same line in syslog and in the app's file) follow their original.
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence)
+            SELECT e.id, l.chain_id, 'copy', 1.0 FROM event e JOIN link l ON l.event_id = e.copy_of
+            WHERE e.copy_of IS NOT NULL
+            """)
+    }
+
+    static func chainOf(_ root: Int, _ nodes: [Node], _ find: (Int) -> Int) -> Int64? {
+        nodes.indices.first { find($0) == root && nodes[$0].chain != nil }.flatMap { nodes[$0].chain }
+    }
+
+    /// Refreshes a chain's summary columns from its records: the status the client got is the
+    /// outermost layer's answer.
+    static func summarise(_ chainID: Int64, db: Database) throws {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT e.layer, e.kind, e.time, e.client_ip, e.method, e.path, e.status FROM event e
+            JOIN link l ON l.event_id = e.id WHERE l.chain_id = ?
+            """, arguments: [chainID])
+        guard !rows.isEmpty else { return }
+        let sorted = rows.sorted { (Layer(rawValue: $0["layer"]) ?? .system) < (Layer(rawValue: $1["layer"]) ?? .system) }
+        let access = sorted.filter { ($0["kind"] as String) == "access" }
+        let times = rows.compactMap { $0["time"] as Int64? }
+        let client = access.lazy.compactMap { $0["client_ip"] as String? }.first
+        let method = sorted.lazy.compactMap { $0["method"] as String? }.first
+        let path = sorted.lazy.compactMap { $0["path"] as String? }.first
+        let status = access.lazy.compactMap { $0["status"] as Int? }.first
+        let layers = Array(Set(rows.map { $0["layer"] as String })).sorted {
+            (Layer(rawValue: $0) ?? .system) < (Layer(rawValue: $1) ?? .system)
+        }.joined(separator: ",")
+        try db.execute(sql: """
+            UPDATE chain SET first_time = ?, last_time = ?, client_ip = ?, method = ?, path = ?, status = ?, layers = ? WHERE id = ?
+            """, arguments: [times.min(), times.max(), client, method, path, status, layers, chainID])
+    }
+}

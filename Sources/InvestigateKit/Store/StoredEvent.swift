@@ -1,0 +1,80 @@
+import Foundation
+import GRDB
+
+/// An event as read back from the timeline, with its row id and evidence location.
+public struct StoredEvent: Sendable, Equatable, FetchableRecord {
+    public var id: Int64
+    public var sourceID: Int64
+    public var event: Event
+
+    public init(row: Row) throws {
+        id = row["id"]
+        sourceID = row["source_id"]
+        let layer = Layer(rawValue: row["layer"] as String) ?? .system
+        let kind = EventKind(rawValue: row["kind"] as String) ?? .log
+        let raw: Data = row["raw"] ?? Data()
+        var e = Event(time: row["time"], layer: layer, kind: kind, line: row["line"], lineEnd: row["line_end"], raw: [UInt8](raw))
+        e.altTime = row["alt_time"]
+        e.clientIP = row["client_ip"]
+        e.peerIP = row["peer_ip"]
+        e.forwardedFor = row["forwarded_for"]
+        e.method = row["method"]
+        e.path = row["path"]
+        e.query = row["query"]
+        e.status = row["status"]
+        e.bytes = row["bytes"]
+        e.duration = row["duration"]
+        e.requestID = row["request_id"]
+        e.traceID = row["trace_id"]
+        e.userAgent = row["user_agent"]
+        e.host = row["host"]
+        e.level = row["level"]
+        e.message = row["message"]
+        e.hostname = row["hostname"]
+        e.program = row["program"]
+        e.pid = row["pid"]
+        e.wafAction = row["waf_action"]
+        e.wafRule = row["waf_rule"]
+        e.elbStatus = row["elb_status"]
+        e.targetStatus = row["target_status"]
+        e.error = row["error"]
+        if let extra: String = row["extra"], let data = extra.data(using: .utf8),
+           let dict = try? JSONDecoder().decode([String: String].self, from: data) {
+            e.extra = dict
+        }
+        event = e
+    }
+
+    public init(id: Int64, sourceID: Int64, event: Event) {
+        self.id = id
+        self.sourceID = sourceID
+        self.event = event
+    }
+
+    /// The original text of the record (invalid UTF-8 shown as U+FFFD; `event.raw` has the bytes).
+    public var text: String { String(decoding: event.raw, as: UTF8.self) }
+
+    public static func fetch(_ db: Database, ids: [Int64]) throws -> [StoredEvent] {
+        guard !ids.isEmpty else { return [] }
+        var out: [StoredEvent] = []
+        for batch in stride(from: 0, to: ids.count, by: 500) {
+            let part = Array(ids[batch..<min(ids.count, batch + 500)])
+            let marks = part.map { _ in "?" }.joined(separator: ",")
+            out += try StoredEvent.fetchAll(db, sql: "SELECT * FROM event WHERE id IN (\(marks))", arguments: StatementArguments(part))
+        }
+        return out.sorted { ($0.event.time ?? 0, $0.id) < ($1.event.time ?? 0, $1.id) }
+    }
+}
+
+/// Source paths by id, for citing evidence as `path:line`.
+public struct SourceIndex: Sendable {
+    public var paths: [Int64: String]
+
+    public static func load(_ db: Database) throws -> SourceIndex {
+        var paths: [Int64: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT id, path FROM source") { paths[row["id"]] = row["path"] }
+        return SourceIndex(paths: paths)
+    }
+
+    public func path(_ id: Int64) -> String { paths[id] ?? "source#\(id)" }
+}

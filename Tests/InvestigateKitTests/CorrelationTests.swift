@@ -1,0 +1,144 @@
+import Foundation
+import GRDB
+import Testing
+@testable import InvestigateKit
+
+/// Stores hand-made events as if one file had been ingested.
+func insert(_ events: [Event], into store: TimelineStore, path: String = "synthetic.log") throws {
+    try store.write { db in
+        try db.execute(sql: """
+            INSERT INTO source (path, sha256, size, format, status, lines, events, ingested_at)
+            VALUES (?, ?, 0, 'synthetic', 'complete', ?, ?, 0)
+            """, arguments: [path, UUID().uuidString, events.count, events.count])
+        let writer = try EventWriter(db: db, sourceID: db.lastInsertedRowID)
+        for e in events { try writer.insert(e) }
+    }
+}
+
+/// A tiny builder for events of each layer, with the conventions the importers follow.
+enum Make {
+    static let base = CivilTime.micros(year: 2025, month: 2, day: 6, hour: 5, minute: 32, second: 0)
+    static func s(_ seconds: Double) -> Int64 { base + Int64(seconds * 1e6) }
+
+    static func waf(_ t: Double, ip: String, path: String, action: String = "ALLOW", trace: String? = nil, line: Int = 1) -> Event {
+        var e = Event(time: s(t), layer: .waf, kind: .access, line: line, raw: Array("waf \(line)".utf8))
+        e.clientIP = ip; e.method = "GET"; e.path = path; e.wafAction = action; e.traceID = trace
+        e.status = action == "BLOCK" ? 403 : nil
+        if action == "BLOCK" { e.wafRule = "AWS-AWSManagedRulesCommonRuleSet" }
+        return e
+    }
+
+    static func alb(_ arrival: Double, _ done: Double, ip: String, path: String, elb: Int, target: Int?, trace: String? = nil, line: Int = 1) -> Event {
+        var e = Event(time: s(done), layer: .alb, kind: .access, line: line, raw: Array("alb \(line)".utf8))
+        e.clientIP = ip; e.method = "GET"; e.path = path; e.status = elb; e.elbStatus = elb; e.targetStatus = target
+        e.traceID = trace
+        e.extra["request_creation_us"] = String(s(arrival))
+        return e
+    }
+
+    static func nginx(_ done: Double, rt: Double, ip: String, path: String, status: Int, peer: String = "10.1.1.210", line: Int = 1) -> Event {
+        // nginx stamps whole seconds.
+        let whole = (s(done) / 1_000_000) * 1_000_000
+        var e = Event(time: whole, layer: .nginx, kind: .access, line: line, raw: Array("nginx \(line)".utf8))
+        e.clientIP = ip; e.peerIP = peer; e.forwardedFor = ip; e.method = "GET"; e.path = path; e.status = status
+        e.duration = Int64(rt * 1e6)
+        return e
+    }
+
+    static func appResponse(_ t: Double, path: String, status: Int, line: Int = 1) -> Event {
+        var e = Event(time: s(t), layer: .app, kind: .access, line: line, raw: Array("app \(line)".utf8))
+        e.path = path; e.status = status; e.message = "Response: \(status) http://example.com:443\(path)"
+        return e
+    }
+}
+
+@Suite struct CorrelationTests {
+    func chains(_ store: TimelineStore) throws -> [[String]] {
+        try store.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT l.chain_id, e.layer || ':' || e.line AS tag FROM link l JOIN event e ON e.id = l.event_id ORDER BY l.chain_id, e.layer, e.line
+                """)
+            return Dictionary(grouping: rows, by: { $0["chain_id"] as Int64 }).sorted { $0.key < $1.key }
+                .map { $0.value.map { $0["tag"] as String } }
+        }
+    }
+
+    @Test func traceIDsAndFuzzyKeysBuildOneChainPerRequest() throws {
+        let store = try TimelineStore()
+        try insert([
+            Make.waf(0.00, ip: "203.0.113.7", path: "/api/ping", trace: "1-67a44c10-aaaaaaaaaaaaaaaaaaaaaaaa", line: 1),
+            Make.waf(1.00, ip: "203.0.113.8", path: "/app/admin", action: "BLOCK", trace: "1-67a44c11-bbbbbbbbbbbbbbbbbbbbbbbb", line: 2),
+        ], into: store, path: "waf.log")
+        try insert([
+            Make.alb(0.01, 0.30, ip: "203.0.113.7", path: "/api/ping", elb: 400, target: 400, trace: "1-67a44c10-aaaaaaaaaaaaaaaaaaaaaaaa", line: 1),
+            Make.alb(1.01, 1.02, ip: "203.0.113.8", path: "/app/admin", elb: 403, target: nil, trace: "1-67a44c11-bbbbbbbbbbbbbbbbbbbbbbbb", line: 2),
+        ], into: store, path: "alb.log")
+        try insert([Make.nginx(0.28, rt: 0.25, ip: "203.0.113.7", path: "/api/ping", status: 400)], into: store, path: "access.log")
+        try insert([Make.appResponse(0.27, path: "/api/ping", status: 400)], into: store, path: "app.log")
+
+        let stats = try Correlator(store: store).run()
+        #expect(stats.ambiguous == 0)
+        let found = try chains(store)
+        #expect(found == [["waf:1", "alb:1", "nginx:1", "app:1"].sorted(), ["alb:2", "waf:2"]], "\(found)")
+        let summary = try store.read { try Row.fetchOne($0, sql: "SELECT client_ip, path, status, layers FROM chain WHERE path = '/app/admin'") }
+        #expect(summary?["status"] as Int? == 403)
+        #expect(summary?["layers"] as String? == "waf,alb")
+    }
+
+    @Test func identicalRequestsInsideTheToleranceAreLeftAmbiguous() throws {
+        let store = try TimelineStore()
+        // Two identical requests from one client 0.1 s apart: nginx's whole-second stamps cannot tell them apart.
+        try insert([
+            Make.alb(0.00, 0.20, ip: "198.51.100.9", path: "/api/items", elb: 200, target: 200, line: 1),
+            Make.alb(0.10, 0.30, ip: "198.51.100.9", path: "/api/items", elb: 200, target: 200, line: 2),
+        ], into: store, path: "alb.log")
+        try insert([
+            Make.nginx(0.19, rt: 0.18, ip: "198.51.100.9", path: "/api/items", status: 200, line: 1),
+            Make.nginx(0.29, rt: 0.18, ip: "198.51.100.9", path: "/api/items", status: 200, line: 2),
+        ], into: store, path: "access.log")
+        let stats = try Correlator(store: store).run()
+        #expect(stats.ambiguous == 2)
+        // No nginx record was linked to an ALB record at random.
+        for chain in try chains(store) { #expect(chain.count == 1) }
+    }
+
+    @Test func clockOffsetsAreEstimatedAndApplied() throws {
+        let store = try TimelineStore()
+        // The nginx host runs 3 s fast: with a 2 s tolerance nothing would match without the offset.
+        var albs: [Event] = [], nginxs: [Event] = []
+        for i in 0..<20 {
+            let t = Double(i) * 7
+            let ip = "192.0.2.\(i + 1)"
+            albs.append(Make.alb(t, t + 0.5, ip: ip, path: "/p\(i % 3)", elb: 200, target: 200, line: i + 1))
+            nginxs.append(Make.nginx(t + 0.49 + 3, rt: 0.45, ip: ip, path: "/p\(i % 3)", status: 200, line: i + 1))
+        }
+        try insert(albs, into: store, path: "alb.log")
+        try insert(nginxs, into: store, path: "access.log")
+        let stats = try Correlator(store: store).run()
+        let offset = try #require(stats.offsets.first { $0.outer == "alb" && $0.inner == "nginx" })
+        #expect(abs(offset.offset - 3_000_000) < 1_000_000)
+        #expect(try chains(store).filter { $0.count == 2 }.count == 20)
+    }
+
+    @Test func laterFilesJoinExistingChains() throws {
+        let store = try TimelineStore()
+        try insert([Make.nginx(0.28, rt: 0.25, ip: "203.0.113.7", path: "/api/ping", status: 400)], into: store, path: "access.log")
+        try Correlator(store: store).run()
+        #expect(try chains(store) == [["nginx:1"]])
+        try insert([Make.alb(0.01, 0.30, ip: "203.0.113.7", path: "/api/ping", elb: 400, target: 400)], into: store, path: "alb.log")
+        try Correlator(store: store).run()
+        #expect(try chains(store) == [["alb:1", "nginx:1"]])
+        // Running again changes nothing.
+        let again = try Correlator(store: store).run()
+        #expect(again.linksAdded == 0)
+    }
+
+    @Test func aBlockedRequestNeverMatchesAnInnerRecordOfAnotherStatus() throws {
+        let store = try TimelineStore()
+        try insert([Make.alb(0.0, 0.01, ip: "203.0.113.8", path: "/app/admin", elb: 403, target: nil)], into: store, path: "alb.log")
+        // The app's own 403 for another client at the same moment.
+        try insert([Make.nginx(0.05, rt: 0.02, ip: "198.51.100.1", path: "/app/admin", status: 403)], into: store, path: "access.log")
+        try Correlator(store: store).run()
+        #expect(try chains(store).allSatisfy { $0.count == 1 })
+    }
+}
