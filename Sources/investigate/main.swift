@@ -13,7 +13,7 @@ struct Investigate: ParsableCommand {
             2 usage error; 3 database error.
             """,
         version: InvestigateKit.version,
-        subcommands: [Ingest.self, Formats.self]
+        subcommands: [Ingest.self, TimelineCommand.self, Formats.self]
     )
 }
 
@@ -48,6 +48,17 @@ struct ImportArguments: ParsableArguments {
     }
 
     var displayZone: ZoneSpec { tz.flatMap(ZoneSpec.init) ?? .utc }
+
+    /// Ingests and correlates, with a progress bar on a terminal; usage problems become exit 2.
+    func ingest(_ paths: [String], into store: TimelineStore) throws -> TimelineUpdate.Outcome {
+        let bar = ProgressBar()
+        defer { bar.clear() }
+        do {
+            return try TimelineUpdate.run(store: store, paths: paths, options: try importOptions(), format: format, progress: bar.update)
+        } catch let error as ImporterError {
+            throw ValidationError(error.description)
+        }
+    }
 }
 
 func zone(_ text: String?, _ flag: String) throws -> ZoneSpec? {
@@ -90,16 +101,7 @@ struct Ingest: ParsableCommand {
 
     func run() throws {
         let timeline = try openStore(store.db)
-        let ingester = Ingester(store: timeline, options: try importing.importOptions())
-        ingester.formatOverride = importing.format
-        let bar = ProgressBar()
-        ingester.progress = bar.update
-        let summary: IngestSummary
-        do { summary = try ingester.ingest(paths: paths) } catch let error as ImporterError {
-            bar.clear()
-            throw ValidationError(error.description)
-        }
-        bar.clear()
+        let summary = try importing.ingest(paths, into: timeline).ingest
         if json { try writeJSON(summary) } else {
             print(summary.renderTable(zone: importing.displayZone), terminator: "")
         }

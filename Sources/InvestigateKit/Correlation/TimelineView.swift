@@ -1,0 +1,217 @@
+import Foundation
+import GRDB
+
+/// What `investigate timeline` shows: filters over the merged, correlated timeline.
+public struct TimelineQuery: Sendable {
+    public var from: Int64
+    public var to: Int64
+    public var clientIP: String?
+    /// A request id or trace id (with or without `Root=`), of any layer.
+    public var requestID: String?
+    public var layer: Layer?
+    public var status: StatusFilter?
+    /// Most chains shown (newest dropped first); the output says when it cut.
+    public var limit: Int = 5000
+
+    public init(from: Int64, to: Int64) {
+        self.from = from
+        self.to = to
+    }
+}
+
+/// `403`, `4xx`, `5xx`: a status code or a class.
+public enum StatusFilter: Sendable, Equatable, CustomStringConvertible {
+    case code(Int)
+    case family(Int)
+
+    public init?(_ text: String) {
+        let t = text.lowercased()
+        if t.count == 3, t.hasSuffix("xx"), let d = Int(t.prefix(1)), (1...5).contains(d) { self = .family(d) }
+        else if let v = Int(t), (100...599).contains(v) { self = .code(v) }
+        else { return nil }
+    }
+
+    public func matches(_ status: Int?) -> Bool {
+        guard let status else { return false }
+        switch self {
+        case .code(let c): return status == c
+        case .family(let f): return status / 100 == f
+        }
+    }
+
+    /// SQL condition on a status column.
+    func sql(_ column: String) -> String {
+        switch self {
+        case .code(let c): return "\(column) = \(c)"
+        case .family(let f): return "\(column) BETWEEN \(f * 100) AND \(f * 100 + 99)"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .code(let c): return String(c)
+        case .family(let f): return "\(f)xx"
+        }
+    }
+}
+
+/// One request's records (or one unlinked record), in time order.
+public struct ChainView: Sendable {
+    public struct Member: Sendable {
+        public var event: StoredEvent
+        public var source: String
+        public var key: String?
+        public var confidence: Double?
+    }
+
+    public var chainID: Int64?
+    public var members: [Member]
+
+    public var first: Int64? { members.compactMap(\.event.event.time).min() }
+    public var layers: [Layer] { Array(Set(members.map(\.event.event.layer))).sorted() }
+
+    /// The status the client got: the outermost access record's.
+    public var status: Int? {
+        members.filter { $0.event.event.kind == .access }
+            .sorted { $0.event.event.layer < $1.event.event.layer }
+            .lazy.compactMap(\.event.event.status).first
+    }
+
+    public var clientIP: String? {
+        members.filter { $0.event.event.kind == .access }.sorted { $0.event.event.layer < $1.event.event.layer }
+            .lazy.compactMap(\.event.event.clientIP).first
+    }
+    public var method: String? { members.lazy.compactMap(\.event.event.method).first }
+    public var path: String? { members.lazy.compactMap(\.event.event.path).first }
+}
+
+public enum TimelineView {
+    /// Chains with at least one record in the window that matches the filters, each with all its
+    /// records (also those just outside the window), ordered by their first record.
+    public static func build(_ store: TimelineStore, _ q: TimelineQuery) throws -> (chains: [ChainView], truncated: Bool) {
+        try store.read { db in
+            var conditions = ["e.time >= ?", "e.time < ?", "e.copy_of IS NULL"]
+            var args: [DatabaseValueConvertible] = [q.from, q.to]
+            if let ip = q.clientIP {
+                conditions.append("(e.client_ip = ? OR e.peer_ip = ?)")
+                args += [ip, ip]
+            }
+            if let id = q.requestID {
+                let bare = id.hasPrefix("Root=") ? String(id.dropFirst(5)) : id
+                conditions.append("(e.request_id = ? OR e.trace_id = ? OR json_extract(e.extra, '$.extended_request_id') = ? OR json_extract(e.extra, '$.lambda_request_id') = ?)")
+                args += [bare, bare, bare, bare]
+            }
+            if let layer = q.layer {
+                conditions.append("e.layer = ?")
+                args.append(layer.rawValue)
+            }
+            if let status = q.status { conditions.append(status.sql("e.status")) }
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT e.id, l.chain_id FROM event e LEFT JOIN link l ON l.event_id = e.id
+                WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.time, e.id
+                """, arguments: StatementArguments(args))
+            var chainIDs: [Int64] = []
+            var seenChains = Set<Int64>()
+            var loose: [Int64] = []
+            for row in rows {
+                if let c: Int64 = row["chain_id"] {
+                    if seenChains.insert(c).inserted { chainIDs.append(c) }
+                } else {
+                    loose.append(row["id"])
+                }
+            }
+            let truncated = chainIDs.count + loose.count > q.limit
+            let sources = try SourceIndex.load(db)
+            var views: [ChainView] = []
+            for c in chainIDs.prefix(q.limit) {
+                let links = try Row.fetchAll(db, sql: "SELECT event_id, key, confidence FROM link WHERE chain_id = ?", arguments: [c])
+                var keyOf: [Int64: (String, Double)] = [:]
+                for l in links { keyOf[l["event_id"]] = (l["key"], l["confidence"]) }
+                let events = try StoredEvent.fetch(db, ids: links.map { $0["event_id"] })
+                views.append(ChainView(chainID: c, members: events.map {
+                    ChainView.Member(event: $0, source: sources.path($0.sourceID), key: keyOf[$0.id]?.0, confidence: keyOf[$0.id]?.1)
+                }))
+            }
+            let looseEvents = try StoredEvent.fetch(db, ids: Array(loose.prefix(max(0, q.limit - views.count))))
+            for e in looseEvents {
+                views.append(ChainView(chainID: nil, members: [ChainView.Member(event: e, source: sources.path(e.sourceID), key: nil, confidence: nil)]))
+            }
+            views.sort { ($0.first ?? 0, $0.chainID ?? Int64.max, $0.members.first?.event.id ?? 0) < ($1.first ?? 0, $1.chainID ?? Int64.max, $1.members.first?.event.id ?? 0) }
+            return (views, truncated)
+        }
+    }
+
+    /// The terminal rendering: one block per chain, records tagged with layer and `source:line`.
+    public static func render(_ chains: [ChainView], zone: ZoneSpec, truncated: Bool, width: Int = 220) -> String {
+        var out = ""
+        for chain in chains {
+            let head = [chain.clientIP, chain.method, chain.path.map { Escape.terminal($0, limit: 120) }].compactMap { $0 }.joined(separator: " ")
+            let status = chain.status.map { " → \($0)" } ?? ""
+            let label = chain.chainID.map { "chain \($0)" } ?? "unlinked"
+            out += "── \(label) · \(Escape.terminal(head))\(status) · \(chain.layers.map(\.rawValue).joined(separator: ","))\n"
+            for m in chain.members {
+                let e = m.event.event
+                let time = e.time.map { TimeFormat.display($0, zone: zone) } ?? "(no time)"
+                let layer = e.layer.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+                let source = Escape.terminal("\((m.source as NSString).lastPathComponent):\(e.line)")
+                out += "  \(time)  \(layer) \(source)  \(Escape.terminal(bytes: Array(e.raw.prefix(4096)), limit: width))\n"
+            }
+        }
+        if chains.isEmpty { out += "No records in this window match.\n" }
+        if truncated { out += "… more chains match; narrow the window or the filters.\n" }
+        return out
+    }
+
+    /// `--json`: one object per chain.
+    public struct ChainJSON: Encodable {
+        public var chain: Int64?
+        public var first: String?
+        public var client_ip: String?
+        public var method: String?
+        public var path: String?
+        public var status: Int?
+        public var layers: [String]
+        public var events: [EventJSON]
+    }
+
+    public struct EventJSON: Encodable {
+        public var id: Int64
+        public var layer: String
+        public var kind: String
+        public var time: String?
+        public var source: String
+        public var line: Int
+        public var text: String
+        public var key: String?
+        public var confidence: Double?
+    }
+
+    public static func json(_ chain: ChainView) -> ChainJSON {
+        ChainJSON(chain: chain.chainID, first: chain.first.map(TimeFormat.isoUTCMillis), client_ip: chain.clientIP,
+                  method: chain.method, path: chain.path, status: chain.status, layers: chain.layers.map(\.rawValue),
+                  events: chain.members.map { m in
+                      EventJSON(id: m.event.id, layer: m.event.event.layer.rawValue, kind: m.event.event.kind.rawValue,
+                                time: m.event.event.time.map(TimeFormat.isoUTCMillis), source: m.source, line: m.event.event.line,
+                                text: m.event.text, key: m.key, confidence: m.confidence)
+                  })
+    }
+}
+
+/// Ingest followed by everything that keeps the timeline consistent (copy marking, correlation):
+/// what every command that takes PATHs runs first.
+public enum TimelineUpdate {
+    public struct Outcome {
+        public var ingest: IngestSummary
+        public var correlation: CorrelationStats
+    }
+
+    public static func run(store: TimelineStore, paths: [String], options: ImportOptions, format: String? = nil,
+                           progress: ((IngestProgress) -> Void)? = nil) throws -> Outcome {
+        let ingester = Ingester(store: store, options: options)
+        ingester.formatOverride = format
+        ingester.progress = progress
+        let summary = try ingester.ingest(paths: paths)
+        let stats = try Correlator(store: store).run()
+        return Outcome(ingest: summary, correlation: stats)
+    }
+}
