@@ -37,13 +37,17 @@ public struct NginxAccessImporter: Importer {
 
     public func recognize(_ lines: [String], fileName: String) -> Double {
         var parser = NginxAccessParser(directory: "", learnZone: nil)
-        var ok = 0
+        var ok = 0, considered = 0
         for line in lines {
+            // Comment lines (annotated excerpts, test fixtures) are no record of any format.
+            if line.hasPrefix("#") { continue }
+            considered += 1
             var sink = RecordSink()
             Line.with(line, number: 1) { parser.consume($0, into: &sink) }
             if sink.rejected.isEmpty && !sink.events.isEmpty { ok += 1 }
         }
-        var score = Double(ok) / Double(lines.count)
+        guard considered > 0 else { return 0 }
+        var score = Double(ok) / Double(considered)
         // gunicorn writes the very same combined shape; its file names tell them apart.
         if fileName.lowercased().contains("gunicorn") { score *= 0.5 }
         return score
