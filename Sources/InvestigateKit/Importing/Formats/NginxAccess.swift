@@ -80,7 +80,38 @@ struct NginxAccessParser: RecordParser {
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
         var s = ByteScanner(line.bytes)
-        let remote = s.token()
+        // Some formats put an address list first (Filebeat's test logs): `"xff" $remote_addr - …`,
+        // `xff-hop, xff-hop $remote_addr - …`, or `$proxy_add_x_forwarded_for - …` (the list, then
+        // the peer). Such a list goes to `forwarded_for`.
+        var leadingList: String?
+        let start = s.pos
+        var remote = s.token()
+        if remote.first == 0x22 {
+            s.pos = start
+            guard let quoted = s.quoted() else { return sink.reject(line, "unterminated quoted address list") }
+            leadingList = ByteScanner.optionalString(quoted)
+            s.skipSpaces()
+            remote = s.token()
+        } else if remote.last == 0x2C {
+            var hops = [ByteScanner.string(UnsafeBufferPointer(rebasing: remote[..<(remote.count - 1)]))]
+            var hop = s.token()
+            while hop.last == 0x2C, hops.count < 64 {
+                hops.append(ByteScanner.string(UnsafeBufferPointer(rebasing: hop[..<(hop.count - 1)])))
+                hop = s.token()
+            }
+            hops.append(ByteScanner.string(hop))
+            var probe = s
+            let next = probe.token()
+            if Self.looksLikeAddress(next) {
+                remote = next // `hop, hop $remote_addr`
+                s = probe
+            } else {
+                // `$proxy_add_x_forwarded_for`: the header with the peer appended, kept whole, so a
+                // public peer after private hops is the client.
+                remote = hop
+            }
+            leadingList = hops.joined(separator: ", ")
+        }
         guard !remote.isEmpty else { return sink.reject(line, "empty remote address") }
         _ = s.token() // ident, always "-"
         // $remote_user may itself contain spaces in hostile input: read up to " [".
@@ -110,6 +141,10 @@ struct NginxAccessParser: RecordParser {
         event.peerIP = peer
         event.clientIP = peer
         if let u = ByteScanner.optionalString(user) { event.extra["remote_user"] = u }
+        if let leadingList {
+            event.forwardedFor = leadingList
+            if let client = ByteScanner.clientFromForwardedFor(leadingList) { event.clientIP = client }
+        }
         splitRequest(request, into: &event)
 
         // Optional quoted fields: referer, user agent, X-Forwarded-For (main), then free-form extras.
@@ -135,6 +170,18 @@ struct NginxAccessParser: RecordParser {
     }
 
     mutating func finish(into sink: inout RecordSink) {}
+
+    /// An IPv4 or IPv6 address token (digits, hex, dots and colons).
+    static func looksLikeAddress(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard b.count >= 2, b.count <= 45 else { return false }
+        var separators = 0
+        for c in b {
+            if c == 0x2E || c == 0x3A { separators += 1; continue }
+            let hex = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
+            if !hex { return false }
+        }
+        return separators >= 2
+    }
 
     private func findOpenBracket(_ b: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
         var i = from

@@ -117,7 +117,10 @@ public struct NginxLogFormat: Sendable, Equatable {
     private static func splitDirective(_ text: String) throws -> Directive {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw ImporterError("--nginx-log-format: the definition is empty") }
-        guard trimmed.contains("'") || trimmed.contains("\"") || trimmed.hasPrefix("log_format") else {
+        let firstWord = trimmed.prefix { $0 != " " && $0 != "\t" && $0 != "\n" }
+        let nginxSyntax = firstWord == "log_format" || trimmed.hasPrefix("'") || trimmed.hasPrefix("\"")
+            || (!firstWord.contains("$") && (trimmed.contains("'") || trimmed.contains("\"")))
+        guard nginxSyntax else {
             // A bare format string, spaces and all (`$remote_addr - $remote_user [$time_local] …`).
             var format = trimmed
             if format.hasSuffix(";") { format.removeLast() }
