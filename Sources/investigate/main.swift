@@ -94,7 +94,9 @@ struct Ingest: ParsableCommand {
 
     func run() throws {
         let timeline = try openStore(store.db)
-        let ingester = Ingester(store: timeline, options: try importing.importOptions())
+        let options = try importing.importOptions()
+        let registry = try ImporterRegistry.standard.withNginxLogFormat(options.nginxLogFormat)
+        let ingester = Ingester(store: timeline, registry: registry, options: options)
         ingester.formatOverride = importing.format
         let bar = ProgressBar()
         ingester.progress = bar.update

@@ -157,6 +157,24 @@ import Testing
         }
     }
 
+    @Test func detectionRecognisesTheUsersFormat() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("access.log", "2024-01-15T10:30:00+09:00 | 192.168.1.1 | GET | /a?b=c | 200\n")
+        let definition = "log_format pipes '$time_iso8601 | $remote_addr | $request_method | $request_uri | $status';"
+        // Without the format the layout is unknown…
+        let plain = try Ingester(store: try TimelineStore()).ingest(paths: [dir.path])
+        #expect(plain.files.first?.status == .skipped)
+        // …with it, detection and parsing both use it.
+        let registry = try ImporterRegistry.standard.withNginxLogFormat(definition)
+        let summary = try Ingester(store: try TimelineStore(), registry: registry,
+                                   options: ImportOptions(nginxLogFormat: definition)).ingest(paths: [dir.path])
+        let file = try #require(summary.files.first)
+        #expect(file.format == "nginx-access" && file.events == 1 && file.rejected == 0)
+        #expect(file.first.map(TimeFormat.isoUTC) == "2024-01-15T01:30:00Z")
+        #expect(throws: ImporterError.self) { try ImporterRegistry.standard.withNginxLogFormat("'$'") }
+        #expect(try ImporterRegistry.standard.withNginxLogFormat(nil).ids == ImporterRegistry.standard.ids)
+    }
+
     @Test func bracedVariablesAndLiteralsAtBothEnds() throws {
         let format = try NginxLogFormat(definition: #"'[${remote_addr}]-${status}!'"#)
         #expect(format.variables == ["remote_addr", "status"])

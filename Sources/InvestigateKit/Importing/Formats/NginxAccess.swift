@@ -6,7 +6,12 @@ import Foundation
 ///
 /// Any other layout is read exactly by compiling its `log_format` line (`--nginx-log-format`).
 public struct NginxAccessImporter: Importer {
-    public init() {}
+    /// The user's compiled `log_format` (`--nginx-log-format`): lines are recognised and read with it.
+    public let logFormat: NginxLogFormat?
+
+    public init(logFormat: NginxLogFormat? = nil) {
+        self.logFormat = logFormat
+    }
 
     public let id = "nginx-access"
     public let title = "nginx access log (combined, main, and custom log_format)"
@@ -36,7 +41,18 @@ public struct NginxAccessImporter: Importer {
         """
 
     public func recognize(_ lines: [String], fileName: String) -> Double {
-        var parser = NginxAccessParser(directory: "", learnZone: nil)
+        if let logFormat {
+            return Self.share(of: lines, readBy: NginxLogFormatParser(format: logFormat, learnZone: nil))
+        }
+        var score = Self.share(of: lines, readBy: NginxAccessParser(directory: "", learnZone: nil))
+        // gunicorn writes the very same combined shape; its file names tell them apart.
+        if fileName.lowercased().contains("gunicorn") { score *= 0.5 }
+        return score
+    }
+
+    /// Share of the lines, comments aside, that the parser reads as one event each.
+    private static func share(of lines: [String], readBy reader: some RecordParser) -> Double {
+        var parser = reader
         var ok = 0, considered = 0
         for line in lines {
             // Comment lines (annotated excerpts, test fixtures) are no record of any format.
@@ -47,13 +63,11 @@ public struct NginxAccessImporter: Importer {
             if sink.rejected.isEmpty && !sink.events.isEmpty { ok += 1 }
         }
         guard considered > 0 else { return 0 }
-        var score = Double(ok) / Double(considered)
-        // gunicorn writes the very same combined shape; its file names tell them apart.
-        if fileName.lowercased().contains("gunicorn") { score *= 0.5 }
-        return score
+        return Double(ok) / Double(considered)
     }
 
     public func makeParser(_ context: ParseContext) throws -> any RecordParser {
+        if let logFormat { return try logFormat.makeParser(context) }
         if let format = context.options.nginxLogFormat {
             return try NginxLogFormat(definition: format).makeParser(context)
         }
@@ -287,5 +301,15 @@ func splitTarget(_ target: String, into event: inout Event) {
         event.query = query.isEmpty ? nil : String(query)
     } else {
         event.path = String(t)
+    }
+}
+
+extension ImporterRegistry {
+    /// This registry with `nginx-access` reading the user's `log_format` (`--nginx-log-format`), so
+    /// that detection, too, recognises lines written in that layout. Throws on a malformed definition.
+    public func withNginxLogFormat(_ definition: String?) throws -> ImporterRegistry {
+        guard let definition else { return self }
+        let format = try NginxLogFormat(definition: definition)
+        return ImporterRegistry(importers.map { $0.id == "nginx-access" ? NginxAccessImporter(logFormat: format) : $0 })
     }
 }
