@@ -125,6 +125,32 @@ import Testing
         #expect(sink.rejected.count == 5)
     }
 
+    /// Random bytes built from the format's own punctuation, invalid UTF-8 and NULs included: every
+    /// line ends up in an event or a rejection, and nothing traps.
+    @Test func hostileBytesNeverCrash() throws {
+        let alphabet: [UInt8] = Array("2019/10/30 23:26:34 [error] 1#1: *9 \", client: server: request: host:\n".utf8) + [0, 0xFF, 0xC3, 0x80]
+        var seed: UInt64 = 0x9E3779B97F4A7C15
+        var parser = NginxErrorParser(zone: .utc, zoneNote: nil)
+        var sink = RecordSink()
+        var nonBlank = 0
+        for n in 1...3000 {
+            var bytes: [UInt8] = n % 3 == 0 ? Array("2019/10/30 23:26:34 ".utf8) : []
+            for _ in 0..<(n % 97) {
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                let b = alphabet[Int(seed >> 33) % alphabet.count]
+                if b != 0x0A { bytes.append(b) }
+            }
+            if !bytes.allSatisfy({ $0 == 0x20 }) { nonBlank += 1 }
+            Line.with(bytes: bytes, number: n) { parser.consume($0, into: &sink) }
+        }
+        parser.finish(into: &sink)
+        // A rejected record keeps all its lines in `raw`, joined by "\n" (the input has no other "\n").
+        let inEvents = sink.events.reduce(0) { $0 + $1.lineEnd - $1.line + 1 }
+        let inRejects = sink.rejected.reduce(0) { $0 + $1.raw.filter { $0 == 0x0A }.count + 1 }
+        #expect(inEvents + inRejects >= nonBlank)
+        #expect(inEvents + inRejects <= 3000)
+    }
+
     @Test func runawayQuoteStopsAbsorbingLines() throws {
         var lines = [#"2019/10/30 23:26:34 [error] 1#1: *1 FastCGI sent in stderr: "never closed"#]
         lines += Array(repeating: "more", count: NginxErrorParser.maxRecordLines + 5)

@@ -37,7 +37,16 @@ public struct NginxAccessImporter: Importer {
         `$http_referer`, `$remote_user` → `extra`; `$http_user_agent` → `user_agent`. Trailing fields of \
         common custom formats: `rt=`/`request_time=` or a bare decimal → `duration`; `urt=`, `uct=`, `uht=` \
         → `extra.upstream_*`; `host=` → `host`; a 32-hex token (`$request_id`) → `request_id`; \
-        `Root=1-…` → `trace_id`; any other trailing token → `extra.trailing`.
+        `Root=1-…` → `trace_id`; any other trailing token → `extra.trailing`. An address list before the \
+        ident field (`"xff" $remote_addr - …`, `$proxy_add_x_forwarded_for - …`) → `forwarded_for`. \
+        With `--nginx-log-format` the line is read exactly by that layout (also for detection), each value \
+        ending at the text that follows it in the format: `$time_local`, `$time_iso8601`, `$msec` → `time`; \
+        `$request_method`, `$request_uri`, `$uri`, `$args` → `method`, `path`, `query` (`$request` wins); \
+        `$bytes_sent` → `bytes` when `$body_bytes_sent` is absent; `$request_time` → `duration`; `$upstream_*` \
+        → `extra` under their names (lists such as `0.001, 0.002 : 0.010` kept whole); `$host`, `$http_host`, \
+        `$server_name` → `host`; `$request_id` → `request_id`; `$http_x_amzn_trace_id` → `trace_id` (the \
+        `Root=` part, without `Root=`); `$connection` → `extra.connection` (the error log's `*N`); `$pid`, \
+        `$hostname` → `pid`, `hostname`; any other variable → `extra` under its name.
         """
 
     public func recognize(_ lines: [String], fileName: String) -> Double {

@@ -7,7 +7,9 @@ import Foundation
 /// literal followed by variables, each ending at the whole literal that follows it in the format;
 /// the format's final literal is anchored at the end of the line, so the last value may contain it.
 public struct NginxLogFormat: Sendable, Equatable {
-    /// How nginx escaped values (`escape=` parameter); only informs the notes, matching is the same.
+    /// How nginx escaped values (`escape=` parameter). Kept for reference: matching is the same in
+    /// every mode, since a `\"` never ends a quoted value (json escaping writes it, default escaping
+    /// writes `\x22` and never leaves a bare backslash).
     public enum Escaping: String, Sendable {
         case `default`, json, none
     }
