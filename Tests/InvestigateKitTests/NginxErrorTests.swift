@@ -24,6 +24,7 @@ import Testing
         #expect(e.method == "GET" && e.path == "/" && e.query == nil)
         #expect(e.extra["upstream"] == "fastcgi://unix:/tmp/php.socket:")
         #expect(e.host == "192.0.2.80:80")
+        #expect(e.extra["errno"] == "111" && e.extra["action"] == "connecting to upstream")
     }
 
     @Test func upstreamPrematurelyClosed() throws {
@@ -38,6 +39,7 @@ import Testing
         let e = try one(#"2014/07/18 13:48:30 [error] 3068#0: *1 upstream timed out (110: Connection timed out) while reading response header from upstream, client: A.B.C.D, server: _, request: "GET /ui/dashboard/ HTTP/1.1", upstream: "uwsgi://unix:/tmp/uwsgi.sock:", host: "127.0.0.1:X""#)
         #expect(e.message == "upstream timed out (110: Connection timed out) while reading response header from upstream")
         #expect(e.extra["server"] == "_" && e.extra["connection"] == "1")
+        #expect(e.extra["errno"] == "110" && e.extra["action"] == "reading response header from upstream")
         #expect(e.path == "/ui/dashboard/" && e.extra["upstream"] == "uwsgi://unix:/tmp/uwsgi.sock:")
     }
 
@@ -45,6 +47,7 @@ import Testing
         let e = try one(#"2018/11/23 19:23:19 [error] 6#6: *80090 client intended to send too large body: 4409206 bytes, client: 54.182.244.67, server: , request: "POST /api/compiler/g82/compile HTTP/1.1", host: "godbolt.org""#)
         #expect(e.message == "client intended to send too large body: 4409206 bytes")
         #expect(e.clientIP == "54.182.244.67")
+        #expect(e.extra["errno"] == nil && e.extra["action"] == nil)
         #expect(e.extra["server"] == nil)
         #expect(e.method == "POST" && e.path == "/api/compiler/g82/compile" && e.host == "godbolt.org")
     }

@@ -36,7 +36,9 @@ import Testing
     @Test func formatReferenceIsCurrent() throws {
         let url = Corpus.repositoryRoot.appendingPathComponent("docs/formats.md")
         let stored = try? String(contentsOf: url, encoding: .utf8)
-        #expect(stored == FormatCatalog.markdown(.standard),
+        // A plain Bool, so a failure prints the instruction, not both whole documents.
+        let isCurrent = stored == FormatCatalog.markdown(.standard)
+        #expect(isCurrent,
                 "docs/formats.md is stale or missing: run `swift run investigate formats --markdown > docs/formats.md`")
     }
 }

@@ -32,7 +32,8 @@ public struct NginxErrorImporter: Importer {
         The stamp (local time, no zone) → `time`, in the zone of `--tz`, else of the access log in the same \
         directory, else UTC (a note on the file says which); `[level]` → `level`; `pid#tid` → `pid`, \
         `extra.tid`; `*N` (the connection serial, `$connection` in the access log) → `extra.connection`; the \
-        message without the trailing context → `message` and `error`. Context: `client` → `client_ip`, \
+        message without the trailing context → `message` and `error`, its ` (111: Connection refused)` → \
+        `extra.errno` (`111`) and its ` while connecting to upstream` → `extra.action`. Context: `client` → `client_ip`, \
         `server` → `extra.server`, `request` → `method`, `path`, `query`, `upstream` → `extra.upstream`, \
         `host` → `host`, `referrer` → `extra.referer`, `subrequest` and any other key → `extra`. Lines \
         without a stamp continue the record before them while its quoted text is still open (FastCGI \
@@ -204,8 +205,34 @@ struct NginxErrorParser: RecordParser {
             if !text.isEmpty {
                 event.message = text
                 event.error = text
+                describeFailure(text, into: &event)
             }
             return .success(event)
+        }
+    }
+
+    /// The parts nginx adds to a failure (`ngx_log_error_core`): ` (errno: strerror)` after the
+    /// message and ` while <action>` (what the connection was doing) at its end. They tell a refused
+    /// connect (`111`, `connecting to upstream`) from a read timeout (`110`, `reading response header
+    /// from upstream`) without parsing the wording again.
+    static func describeFailure(_ message: String, into event: inout Event) {
+        if let r = message.range(of: " while ", options: .backwards) {
+            let action = message[r.upperBound...]
+            // Quoted text (FastCGI output) may say "while" too; nginx's actions are short and unquoted.
+            if !action.isEmpty, action.count <= 80, !action.contains("\""), !action.contains(")") {
+                event.extra["action"] = String(action)
+            }
+        }
+        var searchEnd = message.endIndex
+        while let open = message.range(of: " (", options: .backwards, range: message.startIndex..<searchEnd) {
+            let afterOpen = message[open.upperBound...]
+            let digits = afterOpen.prefix { $0.isASCII && $0.isNumber }
+            if !digits.isEmpty, digits.count <= 5, afterOpen.dropFirst(digits.count).hasPrefix(": "),
+               afterOpen.contains(")") {
+                event.extra["errno"] = String(digits)
+                return
+            }
+            searchEnd = open.lowerBound
         }
     }
 
