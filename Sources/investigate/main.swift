@@ -43,7 +43,11 @@ struct ImportArguments: ParsableArguments {
     var appLogFormat: String?
 
     func importOptions() throws -> ImportOptions {
-        ImportOptions(timeZone: try zone(tz, "--tz"), appTimeZone: try zone(appTz, "--app-tz"), year: year,
+        // A bad log_format is the user's typo: say so before any file is read.
+        if let definition = nginxLogFormat {
+            do { _ = try NginxLogFormat(definition: definition) } catch { throw ValidationError("\(error)") }
+        }
+        return ImportOptions(timeZone: try zone(tz, "--tz"), appTimeZone: try zone(appTz, "--app-tz"), year: year,
                       nginxLogFormat: nginxLogFormat, appLogFormat: appLogFormat)
     }
 

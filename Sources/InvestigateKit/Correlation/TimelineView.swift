@@ -207,7 +207,9 @@ public enum TimelineUpdate {
 
     public static func run(store: TimelineStore, paths: [String], options: ImportOptions, format: String? = nil,
                            progress: ((IngestProgress) -> Void)? = nil) throws -> Outcome {
-        let ingester = Ingester(store: store, options: options)
+        // A user's --nginx-log-format is also what recognises their access logs.
+        let registry = try ImporterRegistry.standard.withNginxLogFormat(options.nginxLogFormat)
+        let ingester = Ingester(store: store, registry: registry, options: options)
         ingester.formatOverride = format
         ingester.progress = progress
         let summary = try ingester.ingest(paths: paths)

@@ -6,7 +6,12 @@ import Foundation
 ///
 /// Any other layout is read exactly by compiling its `log_format` line (`--nginx-log-format`).
 public struct NginxAccessImporter: Importer {
-    public init() {}
+    /// The user's compiled `log_format` (`--nginx-log-format`): lines are recognised and read with it.
+    public let logFormat: NginxLogFormat?
+
+    public init(logFormat: NginxLogFormat? = nil) {
+        self.logFormat = logFormat
+    }
 
     public let id = "nginx-access"
     public let title = "nginx access log (combined, main, and custom log_format)"
@@ -32,24 +37,46 @@ public struct NginxAccessImporter: Importer {
         `$http_referer`, `$remote_user` → `extra`; `$http_user_agent` → `user_agent`. Trailing fields of \
         common custom formats: `rt=`/`request_time=` or a bare decimal → `duration`; `urt=`, `uct=`, `uht=` \
         → `extra.upstream_*`; `host=` → `host`; a 32-hex token (`$request_id`) → `request_id`; \
-        `Root=1-…` → `trace_id`; any other trailing token → `extra.trailing`.
+        `Root=1-…` → `trace_id`; any other trailing token → `extra.trailing`. An address list before the \
+        ident field (`"xff" $remote_addr - …`, `$proxy_add_x_forwarded_for - …`) → `forwarded_for`. \
+        With `--nginx-log-format` the line is read exactly by that layout (also for detection), each value \
+        ending at the text that follows it in the format: `$time_local`, `$time_iso8601`, `$msec` → `time`; \
+        `$request_method`, `$request_uri`, `$uri`, `$args` → `method`, `path`, `query` (`$request` wins); \
+        `$bytes_sent` → `bytes` when `$body_bytes_sent` is absent; `$request_time` → `duration`; `$upstream_*` \
+        → `extra` under their names (lists such as `0.001, 0.002 : 0.010` kept whole); `$host`, `$http_host`, \
+        `$server_name` → `host`; `$request_id` → `request_id`; `$http_x_amzn_trace_id` → `trace_id` (the \
+        `Root=` part, without `Root=`); `$connection` → `extra.connection` (the error log's `*N`); `$pid`, \
+        `$hostname` → `pid`, `hostname`; any other variable → `extra` under its name.
         """
 
     public func recognize(_ lines: [String], fileName: String) -> Double {
-        var parser = NginxAccessParser(directory: "", learnZone: nil)
-        var ok = 0
-        for line in lines {
-            var sink = RecordSink()
-            Line.with(line, number: 1) { parser.consume($0, into: &sink) }
-            if sink.rejected.isEmpty && !sink.events.isEmpty { ok += 1 }
+        if let logFormat {
+            return Self.share(of: lines, readBy: NginxLogFormatParser(format: logFormat, learnZone: nil))
         }
-        var score = Double(ok) / Double(lines.count)
+        var score = Self.share(of: lines, readBy: NginxAccessParser(directory: "", learnZone: nil))
         // gunicorn writes the very same combined shape; its file names tell them apart.
         if fileName.lowercased().contains("gunicorn") { score *= 0.5 }
         return score
     }
 
+    /// Share of the lines, comments aside, that the parser reads as one event each.
+    private static func share(of lines: [String], readBy reader: some RecordParser) -> Double {
+        var parser = reader
+        var ok = 0, considered = 0
+        for line in lines {
+            // Comment lines (annotated excerpts, test fixtures) are no record of any format.
+            if line.hasPrefix("#") { continue }
+            considered += 1
+            var sink = RecordSink()
+            Line.with(line, number: 1) { parser.consume($0, into: &sink) }
+            if sink.rejected.isEmpty && !sink.events.isEmpty { ok += 1 }
+        }
+        guard considered > 0 else { return 0 }
+        return Double(ok) / Double(considered)
+    }
+
     public func makeParser(_ context: ParseContext) throws -> any RecordParser {
+        if let logFormat { return try logFormat.makeParser(context) }
         if let format = context.options.nginxLogFormat {
             return try NginxLogFormat(definition: format).makeParser(context)
         }
@@ -76,7 +103,38 @@ struct NginxAccessParser: RecordParser {
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
         var s = ByteScanner(line.bytes)
-        let remote = s.token()
+        // Some formats put an address list first (Filebeat's test logs): `"xff" $remote_addr - …`,
+        // `xff-hop, xff-hop $remote_addr - …`, or `$proxy_add_x_forwarded_for - …` (the list, then
+        // the peer). Such a list goes to `forwarded_for`.
+        var leadingList: String?
+        let start = s.pos
+        var remote = s.token()
+        if remote.first == 0x22 {
+            s.pos = start
+            guard let quoted = s.quoted() else { return sink.reject(line, "unterminated quoted address list") }
+            leadingList = ByteScanner.optionalString(quoted)
+            s.skipSpaces()
+            remote = s.token()
+        } else if remote.last == 0x2C {
+            var hops = [ByteScanner.string(UnsafeBufferPointer(rebasing: remote[..<(remote.count - 1)]))]
+            var hop = s.token()
+            while hop.last == 0x2C, hops.count < 64 {
+                hops.append(ByteScanner.string(UnsafeBufferPointer(rebasing: hop[..<(hop.count - 1)])))
+                hop = s.token()
+            }
+            hops.append(ByteScanner.string(hop))
+            var probe = s
+            let next = probe.token()
+            if Self.looksLikeAddress(next) {
+                remote = next // `hop, hop $remote_addr`
+                s = probe
+            } else {
+                // `$proxy_add_x_forwarded_for`: the header with the peer appended, kept whole, so a
+                // public peer after private hops is the client.
+                remote = hop
+            }
+            leadingList = hops.joined(separator: ", ")
+        }
         guard !remote.isEmpty else { return sink.reject(line, "empty remote address") }
         _ = s.token() // ident, always "-"
         // $remote_user may itself contain spaces in hostile input: read up to " [".
@@ -106,6 +164,10 @@ struct NginxAccessParser: RecordParser {
         event.peerIP = peer
         event.clientIP = peer
         if let u = ByteScanner.optionalString(user) { event.extra["remote_user"] = u }
+        if let leadingList {
+            event.forwardedFor = leadingList
+            if let client = ByteScanner.clientFromForwardedFor(leadingList) { event.clientIP = client }
+        }
         splitRequest(request, into: &event)
 
         // Optional quoted fields: referer, user agent, X-Forwarded-For (main), then free-form extras.
@@ -131,6 +193,18 @@ struct NginxAccessParser: RecordParser {
     }
 
     mutating func finish(into sink: inout RecordSink) {}
+
+    /// An IPv4 or IPv6 address token (digits, hex, dots and colons).
+    static func looksLikeAddress(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard b.count >= 2, b.count <= 45 else { return false }
+        var separators = 0
+        for c in b {
+            if c == 0x2E || c == 0x3A { separators += 1; continue }
+            let hex = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
+            if !hex { return false }
+        }
+        return separators >= 2
+    }
 
     private func findOpenBracket(_ b: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
         var i = from
@@ -236,5 +310,15 @@ func splitTarget(_ target: String, into event: inout Event) {
         event.query = query.isEmpty ? nil : String(query)
     } else {
         event.path = String(t)
+    }
+}
+
+extension ImporterRegistry {
+    /// This registry with `nginx-access` reading the user's `log_format` (`--nginx-log-format`), so
+    /// that detection, too, recognises lines written in that layout. Throws on a malformed definition.
+    public func withNginxLogFormat(_ definition: String?) throws -> ImporterRegistry {
+        guard let definition else { return self }
+        let format = try NginxLogFormat(definition: definition)
+        return ImporterRegistry(importers.map { $0.id == "nginx-access" ? NginxAccessImporter(logFormat: format) : $0 })
     }
 }

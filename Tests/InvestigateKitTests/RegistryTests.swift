@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+@testable import InvestigateKit
+
+/// Every importer in the standard registry, including those added later: described, with samples
+/// that parse cleanly and are recognised as that importer's.
+@Suite struct RegistryTests {
+    @Test func everyImporterIsDescribed() {
+        for importer in ImporterRegistry.standard.importers {
+            #expect(!importer.id.isEmpty)
+            #expect(!importer.title.isEmpty, "\(importer.id) has no title")
+            #expect(importer.documentation.hasPrefix("https://"), "\(importer.id): documentation must be the vendor's https:// reference")
+            #expect(!importer.samples.isEmpty, "\(importer.id) has no sample")
+            #expect(importer.samples.allSatisfy { !$0.lines.isEmpty && !$0.fileName.isEmpty }, "\(importer.id) has an empty sample")
+        }
+    }
+
+    @Test func idsAreUnique() {
+        let ids = ImporterRegistry.standard.ids
+        #expect(Set(ids).count == ids.count, "duplicate ids in \(ids)")
+    }
+
+    @Test(arguments: ImporterRegistry.standard.ids)
+    func samplesParseAndAreDetected(_ id: String) throws {
+        let importer = try #require(ImporterRegistry.standard.importer(id: id))
+        for sample in importer.samples {
+            let sink = try parse(importer, sample.lines, path: "/var/log/investigate-sample/\(sample.fileName)")
+            #expect(sink.rejected.isEmpty, "\(id) rejects its own sample \(sample.fileName): \(sink.rejected.map { "line \($0.line): \($0.reason)" })")
+            #expect(!sink.events.isEmpty, "\(id) reads no event from its sample \(sample.fileName)")
+            let detection = ImporterRegistry.standard.detect(sample.lines, fileName: sample.fileName)
+            #expect(detection.importer?.id == id,
+                    "sample \(sample.fileName) of \(id) is detected as \(detection.importer?.id ?? "nothing"); scores: \(detection.scores.map { "\($0.id)=\($0.score)" })")
+        }
+    }
+
+    @Test func formatReferenceIsCurrent() throws {
+        let url = Corpus.repositoryRoot.appendingPathComponent("docs/formats.md")
+        let stored = try? String(contentsOf: url, encoding: .utf8)
+        // A plain Bool, so a failure prints the instruction, not both whole documents.
+        let isCurrent = stored == FormatCatalog.markdown(.standard)
+        #expect(isCurrent,
+                "docs/formats.md is stale or missing: run `swift run investigate formats --markdown > docs/formats.md`")
+    }
+}
