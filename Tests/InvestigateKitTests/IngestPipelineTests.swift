@@ -332,3 +332,13 @@ import Testing
         }
     }
 }
+
+@Suite struct JSONTextTests {
+    @Test func writesValidSortedJSONForAnyText() throws {
+        let hostile = ["b": "quote \" back \\ nl \n tab \t bell \u{07} é 日本", "a": "", "c\"k": "v"]
+        let text = JSONText.object(hostile)
+        #expect(text.hasPrefix("{\"a\":"))
+        let decoded = try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
+        #expect(decoded == hostile)
+    }
+}

@@ -299,6 +299,7 @@ public final class Ingester {
         var sink = RecordSink()
         var lineCount = 0, eventCount = 0, rejectCount = 0
         var first: Int64?, last: Int64?
+        var perLayer: [Layer: (events: Int, first: Int64?, last: Int64?)] = [:]
 
         let sourceID: Int64 = try store.write { db -> Int64 in
             try db.execute(sql: """
@@ -312,10 +313,15 @@ public final class Ingester {
 
             func drain() throws {
                 for e in sink.events {
+                    var span = perLayer[e.layer] ?? (0, nil, nil)
+                    span.events += 1
                     if let t = e.time {
                         if first == nil || t < first! { first = t }
                         if last == nil || t > last! { last = t }
+                        if span.first == nil || t < span.first! { span.first = t }
+                        if span.last == nil || t > span.last! { span.last = t }
                     }
+                    perLayer[e.layer] = span
                     try writer.insert(e)
                 }
                 for r in sink.rejected { try writer.insert(r) }
@@ -388,6 +394,10 @@ public final class Ingester {
             try db.execute(sql: """
                 UPDATE source SET lines = ?, events = ?, rejected = ?, first_time = ?, last_time = ?, notes = ? WHERE id = ?
                 """, arguments: [lineCount, eventCount, rejectCount, first, last, notesJSON, id])
+            for (layer, span) in perLayer {
+                try db.execute(sql: "INSERT INTO source_layer (source_id, layer, events, first_time, last_time) VALUES (?,?,?,?,?)",
+                               arguments: [id, layer.rawValue, span.events, span.first, span.last])
+            }
             return id
         }
         _ = sourceID

@@ -86,6 +86,19 @@ public enum Schema {
                 )
                 """)
             try db.execute(sql: "CREATE INDEX rejected_source ON rejected(source_id, line)")
+
+            // What each source holds per layer (a syslog file carries gunicorn, app and system
+            // records): coverage questions read this instead of scanning events.
+            try db.execute(sql: """
+                CREATE TABLE source_layer (
+                    source_id   INTEGER NOT NULL REFERENCES source(id),
+                    layer       TEXT    NOT NULL,
+                    events      INTEGER NOT NULL,
+                    first_time  INTEGER,
+                    last_time   INTEGER,
+                    PRIMARY KEY (source_id, layer)
+                )
+                """)
             try createEventIndexes(db)
         }
 

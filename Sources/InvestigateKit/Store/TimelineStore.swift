@@ -83,7 +83,6 @@ public final class EventWriter {
     private let statement: Statement
     private let rejectStatement: Statement
     private let sourceID: Int64
-    private let encoder = JSONEncoder()
 
     public init(db: Database, sourceID: Int64) throws {
         self.sourceID = sourceID
@@ -94,7 +93,6 @@ public final class EventWriter {
             VALUES (?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?)
             """)
         rejectStatement = try db.makeStatement(sql: "INSERT INTO rejected (source_id, line, reason, raw) VALUES (?,?,?,?)")
-        encoder.outputFormatting = [.sortedKeys]
     }
 
     public func insert(_ e: Event) throws {
@@ -133,8 +131,7 @@ public final class EventWriter {
         if e.extra.isEmpty {
             sqlite3_bind_null(h, 31)
         } else {
-            let json = (try? encoder.encode(e.extra)).map { String(decoding: $0, as: UTF8.self) }
-            bind(h, 31, json)
+            bind(h, 31, JSONText.object(e.extra))
         }
         e.raw.withUnsafeBytes { raw in
             _ = sqlite3_bind_blob(h, 32, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT_PTR)

@@ -1,0 +1,125 @@
+import Foundation
+
+/// The question: an error around a moment, optionally narrowed.
+public struct DiagnosisQuery: Sendable {
+    public var at: Int64
+    /// Half-width of the window around `at`.
+    public var halfWindow: Int64
+    public var zone: ZoneSpec
+    public var status: StatusFilter?
+    public var clientIP: String?
+    public var pathPrefix: String?
+
+    public static let defaultHalfWindow: Int64 = 120 * 1_000_000
+
+    public init(at: Int64, halfWindow: Int64 = DiagnosisQuery.defaultHalfWindow, zone: ZoneSpec = .utc,
+                status: StatusFilter? = nil, clientIP: String? = nil, pathPrefix: String? = nil) {
+        self.at = at
+        self.halfWindow = halfWindow
+        self.zone = zone
+        self.status = status
+        self.clientIP = clientIP
+        self.pathPrefix = pathPrefix
+    }
+
+    public var from: Int64 { at - halfWindow }
+    public var to: Int64 { at + halfWindow }
+}
+
+public enum Confidence: String, Sendable, Encodable, Comparable {
+    case low, medium, high
+
+    private var rank: Int { self == .low ? 0 : self == .medium ? 1 : 2 }
+    public static func < (a: Confidence, b: Confidence) -> Bool { a.rank < b.rank }
+}
+
+/// A log line offered as proof, with where it came from.
+public struct EvidenceLine: Sendable, Encodable, Equatable {
+    public var layer: String
+    public var source: String
+    public var line: Int
+    public var time: String?
+    public var text: String
+    /// µs UTC, for rendering in the user's zone (not encoded).
+    public var micros: Int64?
+
+    enum CodingKeys: String, CodingKey { case layer, source, line, time, text }
+}
+
+/// A layer with no record of the request, and why that is expected or suspicious.
+public struct Absence: Sendable, Encodable, Equatable {
+    public var layer: String
+    public var why: String
+    /// True when the absence is what this failure leaves behind; false when it is suspicious or unknown.
+    public var expected: Bool
+}
+
+/// One answer: who sent the error, who caused it, why, and the proof.
+public struct Finding: Sendable, Encodable {
+    public var status: Int?
+    public var time: String?
+    public var client_ip: String?
+    public var method: String?
+    public var path: String?
+    public var responder: String
+    public var cause: String
+    public var confidence: Confidence
+    public var explanation: String
+    public var evidence: [EvidenceLine]
+    public var absent: [Absence]
+    public var next_steps: [String]
+    /// The rule that decided (docs/diagnosis.md).
+    public var rule: String
+    /// How many requests this finding groups (same client, status and reason), their span and paths.
+    public var count: Int
+    public var first: String?
+    public var last: String?
+    public var paths: [String]
+    /// µs UTC of the representative request, for ordering and display (not encoded).
+    public var micros: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case status, time, client_ip, method, path, responder, cause, confidence, explanation, evidence, absent, next_steps
+        case rule, count, first, last, paths
+    }
+}
+
+/// What each layer's logs cover.
+public struct LayerCoverage: Sendable, Encodable, Equatable {
+    public var layer: String
+    public var first: String?
+    public var last: String?
+    public var events: Int
+    /// Events inside the query window.
+    public var in_window: Int
+    public var rejected: Int
+    public var firstMicros: Int64?
+    public var lastMicros: Int64?
+
+    enum CodingKeys: String, CodingKey { case layer, first, last, events, in_window, rejected }
+
+    /// Whether the logs of this layer span the given moment at all.
+    public func covers(_ t: Int64) -> Bool {
+        guard let a = firstMicros, let b = lastMicros else { return false }
+        return a <= t && t <= b
+    }
+}
+
+/// The whole answer of `investigate --at`.
+public struct Diagnosis: Sendable, Encodable {
+    public struct QueryEcho: Sendable, Encodable {
+        public var at: String
+        public var from: String
+        public var to: String
+        public var tz: String
+        public var status: String?
+        public var ip: String?
+        public var path: String?
+    }
+
+    public var query: QueryEcho
+    public var coverage: [LayerCoverage]
+    public var findings: [Finding]
+    /// Facts about the stack that frame every finding (what sits in front, clock offsets).
+    public var notes: [String]
+}
