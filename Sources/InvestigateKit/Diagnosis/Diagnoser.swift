@@ -1,0 +1,357 @@
+import Foundation
+import GRDB
+
+/// The rules, most specific first. One line per rule.
+public enum DiagnosisRules {
+    public static let standard: [any DiagnosisRule] = [
+        WafTerminatingRule(),
+        AlbWafRejectRule(),
+        ApiGatewayRule(),
+        AlbOwnStatusRule(),
+        NginxRule(),
+        AppRule(),
+        InnermostRecordRule(),
+    ]
+}
+
+/// Answers "an error around time T: who sent it, who caused it, why are some logs silent?"
+///
+/// For every error response in the window (grouped: the same client, status and reason), it
+/// assembles the request's correlated records and the log lines around it, lets the rules decide,
+/// and checks every layer's coverage before calling an absence expected or suspicious. When
+/// nothing matches, it reasons from absence: which layer in front has no logs.
+public final class Diagnoser {
+    public let store: TimelineStore
+    public let rules: [any DiagnosisRule]
+    /// Most requests examined in one window (the rest are counted, and the output says so).
+    public var maxCases = 2000
+
+    public init(store: TimelineStore, rules: [any DiagnosisRule] = DiagnosisRules.standard) {
+        self.store = store
+        self.rules = rules
+    }
+
+    public func diagnose(_ q: DiagnosisQuery) throws -> Diagnosis {
+        try store.read { db in try diagnose(q, db) }
+    }
+
+    private func diagnose(_ q: DiagnosisQuery, _ db: Database) throws -> Diagnosis {
+        let coverage = try Self.coverage(db, from: q.from, to: q.to)
+        let byLayer = Dictionary(uniqueKeysWithValues: coverage.compactMap { c in Layer(rawValue: c.layer).map { ($0, c) } })
+        let stack = try Self.stackFacts(db, around: q)
+        let sources = try SourceIndex.load(db)
+        var notes: [String] = []
+
+        // Error responses in the window that match the filters, by chain.
+        var conditions = ["e.time >= ?", "e.time <= ?", "e.kind = 'access'", "e.status >= 400", "e.copy_of IS NULL"]
+        var args: [DatabaseValueConvertible] = [q.from, q.to]
+        if let s = q.status { conditions.append(s.sql("e.status")) }
+        if let ip = q.clientIP { conditions.append("e.client_ip = ?"); args.append(ip) }
+        if let p = q.pathPrefix { conditions.append("substr(e.path, 1, ?) = ?"); args += [p.utf8.count, p] }
+        let hits = try Row.fetchAll(db, sql: """
+            SELECT e.id, l.chain_id FROM event e LEFT JOIN link l ON l.event_id = e.id
+            WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.time, e.id
+            """, arguments: StatementArguments(args))
+        var chainOrder: [Int64] = []
+        var seen = Set<Int64>()
+        var loose: [Int64] = []
+        for h in hits {
+            if let c: Int64 = h["chain_id"] { if seen.insert(c).inserted { chainOrder.append(c) } } else { loose.append(h["id"]) }
+        }
+        let totalCases = chainOrder.count + loose.count
+        if totalCases > maxCases {
+            notes.append("\(totalCases) error responses match; the first \(maxCases) were examined. Narrow the window or add --status/--ip/--path.")
+        }
+
+        // Messages around the window, shared by all cases (WORKER TIMEOUT names no request).
+        let nearby = try StoredEvent.fetchAll(db, sql: """
+            SELECT * FROM event WHERE time >= ? AND time <= ? AND kind = 'log' AND copy_of IS NULL
+            AND layer IN ('nginx','gunicorn','app','system','lambda','apigateway') ORDER BY time, id LIMIT 20000
+            """, arguments: [q.from - 60_000_000, q.to + 60_000_000])
+
+        var cases: [RequestCase] = []
+        for chain in chainOrder.prefix(maxCases) {
+            let ids = try Int64.fetchAll(db, sql: "SELECT event_id FROM link WHERE chain_id = ?", arguments: [chain])
+            cases.append(makeCase(chain, try StoredEvent.fetch(db, ids: ids), nearby, byLayer, stack, sources))
+        }
+        for id in loose.prefix(max(0, maxCases - cases.count)) {
+            cases.append(makeCase(nil, try StoredEvent.fetch(db, ids: [id]), nearby, byLayer, stack, sources))
+        }
+
+        var raw: [(Finding, String)] = []
+        for c in cases {
+            guard let status = c.clientStatus, status >= 400 else { continue }
+            if let s = q.status, !s.matches(status) { continue }
+            guard let verdict = rules.lazy.compactMap({ $0.diagnose(c) }).first,
+                  let rule = rules.first(where: { $0.diagnose(c) != nil }) else { continue }
+            raw.append((finding(c, verdict, rule: rule.id, sources: sources), verdict.reasonKey))
+        }
+        var findings = group(raw)
+        if findings.isEmpty {
+            findings.append(try absenceFinding(q, db, coverage: byLayer, stack: stack, sources: sources))
+        }
+        findings.sort { ($0.micros ?? 0, $0.client_ip ?? "", $0.path ?? "") < ($1.micros ?? 0, $1.client_ip ?? "", $1.path ?? "") }
+
+        notes += Self.stackNotes(stack, coverage: byLayer)
+        for o in try Correlator(store: store).loadOffsetsIn(db) where abs(o.offset) >= 500_000 {
+            notes.append("Clock offset: \(o.inner) stamps run \(String(format: "%+.1f", Double(o.offset) / 1e6)) s relative to \(o.outer) (median of \(o.samples) unambiguous matches); correlation corrected for it.")
+        }
+        let ambiguous = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM ambiguous a JOIN event e ON e.id = a.event_id WHERE e.time BETWEEN ? AND ?
+            """, arguments: [q.from, q.to]) ?? 0
+        if ambiguous > 0 {
+            notes.append("\(ambiguous) record(s) in the window fit two requests equally well and were left unlinked rather than guessed (table `ambiguous`).")
+        }
+
+        let echo = Diagnosis.QueryEcho(at: TimeFormat.isoUTC(q.at), from: TimeFormat.isoUTC(q.from), to: TimeFormat.isoUTC(q.to),
+                                       tz: q.zone.description, status: q.status?.description, ip: q.clientIP, path: q.pathPrefix)
+        return Diagnosis(query: echo, coverage: coverage, findings: findings, notes: notes)
+    }
+
+    private func makeCase(_ chain: Int64?, _ records: [StoredEvent], _ nearby: [StoredEvent], _ coverage: [Layer: LayerCoverage],
+                          _ stack: StackFacts, _ sources: SourceIndex) -> RequestCase {
+        let times = records.compactMap(\.event.time)
+        let lo = (times.min() ?? 0) - 30_000_000, hi = (times.max() ?? 0) + 5_000_000
+        let ids = Set(records.map(\.id))
+        let around = nearby.filter { e in
+            guard let t = e.event.time, t >= lo, t <= hi, !ids.contains(e.id) else { return false }
+            return true
+        }
+        return RequestCase(chainID: chain, records: records, nearby: around, coverage: coverage, stack: stack, sources: sources)
+    }
+
+    // MARK: - Findings
+
+    private func finding(_ c: RequestCase, _ v: Verdict, rule: String, sources: SourceIndex) -> Finding {
+        let head = c.outermost?.event
+        var evidence: [EvidenceLine] = []
+        var seenIDs = Set<Int64>()
+        for e in v.evidence where seenIDs.insert(e.id).inserted {
+            evidence.append(Self.evidenceLine(e, sources))
+        }
+        return Finding(
+            status: c.clientStatus, time: c.time.map(TimeFormat.isoUTCMillis), client_ip: c.records.compactMap { $0.event.kind == .access ? $0.event.clientIP : nil }.first,
+            method: head?.method ?? c.records.lazy.compactMap(\.event.method).first,
+            path: head?.path ?? c.records.lazy.compactMap(\.event.path).first,
+            responder: v.responder.rawValue, cause: v.cause.rawValue, confidence: v.confidence, explanation: v.explanation,
+            evidence: evidence, absent: absences(c, v), next_steps: v.nextSteps, rule: rule, count: 1,
+            first: c.time.map(TimeFormat.isoUTCMillis), last: c.time.map(TimeFormat.isoUTCMillis),
+            paths: [head?.path ?? ""].filter { !$0.isEmpty }, micros: c.time)
+    }
+
+    static func evidenceLine(_ e: StoredEvent, _ sources: SourceIndex) -> EvidenceLine {
+        EvidenceLine(layer: e.event.layer.rawValue, source: sources.path(e.sourceID), line: e.event.line,
+                     time: e.event.time.map(TimeFormat.isoUTCMillis), text: e.text, micros: e.event.time)
+    }
+
+    /// Every layer on the request's path with no record of it, and why.
+    private func absences(_ c: RequestCase, _ v: Verdict) -> [Absence] {
+        var out: [Absence] = []
+        let present = c.layersPresent
+        let t = c.time ?? 0
+        for layer in c.path where !present.contains(layer) {
+            if layer == .gunicorn && !c.hasData(.gunicorn) && (present.contains(.app) || v.responder != .gunicorn) {
+                // gunicorn's access log is off by default; its error log only speaks of failures.
+                if let why = v.expectedAbsent[.gunicorn] { out.append(Absence(layer: "gunicorn", why: why, expected: true)) }
+                continue
+            }
+            if let why = v.expectedAbsent[layer] {
+                let note = c.hasData(layer) ? "" : " (no \(layer.rawValue) logs were given either)"
+                out.append(Absence(layer: layer.rawValue, why: why + note, expected: true))
+            } else if layer > v.responder {
+                out.append(Absence(layer: layer.rawValue, why: "expected: \(v.responder.rawValue) answered before the request reached \(layer.rawValue)", expected: true))
+            } else if !c.hasData(layer) {
+                if layer < (c.outermost?.event.layer ?? .app), !(layer == .waf && !c.stack.somethingInFrontOfNginx && !present.contains(.alb)) {
+                    out.append(Absence(layer: layer.rawValue, why: "not provided: no \(layer.rawValue) logs were given, so what it did with this request is unknown", expected: false))
+                }
+            } else if let cov = c.coverage[layer], !cov.covers(t) {
+                out.append(Absence(layer: layer.rawValue, why: "gap: the \(layer.rawValue) logs given cover \(cov.first ?? "?") to \(cov.last ?? "?"), not this moment", expected: false))
+            } else {
+                out.append(Absence(layer: layer.rawValue, why: "suspicious: \(layer.rawValue) logs cover this moment but hold no record linked to this request (a lost log line, or a record that could not be linked unambiguously: see `investigate timeline`)", expected: false))
+            }
+        }
+        let outermost = c.records.map(\.event.layer).min() ?? .app
+        if c.stack.somethingInFrontOfNginx, outermost == .nginx, !c.hasData(.alb), !c.hasData(.waf) {
+            out.append(Absence(layer: Layer.upstream.rawValue,
+                               why: "not provided: nginx's peers (\(c.stack.privatePeers.prefix(3).joined(separator: ", "))) are private addresses forwarding X-Forwarded-For, so something sits in front of nginx\(c.stack.sawAmznTraceID ? " (an AWS load balancer: requests carry X-Amzn-Trace-Id)" : ""); it has no logs here", expected: false))
+        }
+        return out
+    }
+
+    /// Repeats of the same client, status and reason become one finding; a client hitting many
+    /// paths for the same reason (a scan) becomes one finding listing them.
+    private func group(_ raw: [(Finding, String)]) -> [Finding] {
+        var groups: [String: Finding] = [:]
+        var order: [String] = []
+        var pathsPerKey: [String: Set<String>] = [:]
+        for (f, reason) in raw {
+            let key = [f.client_ip ?? "-", String(f.status ?? 0), f.responder, f.cause, reason].joined(separator: "|")
+            pathsPerKey[key, default: []].insert(f.path ?? "")
+        }
+        for (f, reason) in raw {
+            let base = [f.client_ip ?? "-", String(f.status ?? 0), f.responder, f.cause, reason].joined(separator: "|")
+            let scan = (pathsPerKey[base]?.count ?? 0) > 3
+            let key = scan ? base : base + "|" + (f.path ?? "")
+            if var g = groups[key] {
+                g.count += 1
+                if let t = f.micros, let gt = g.micros, t < gt { /* keep the earliest as representative */ }
+                if let first = f.first, first < (g.first ?? first) { g.first = first }
+                if let last = f.last, last > (g.last ?? last) { g.last = last }
+                if let p = f.path, !g.paths.contains(p) { g.paths.append(p) }
+                groups[key] = g
+            } else {
+                groups[key] = f
+                order.append(key)
+            }
+        }
+        return order.compactMap { key -> Finding? in
+            guard var g = groups[key] else { return nil }
+            g.paths.sort()
+            if g.count > 1 {
+                let span = g.first == g.last ? "" : " between \(g.first ?? "?") and \(g.last ?? "?")"
+                g.explanation += " The same happened to \(g.count) requests from this client\(span)\(g.paths.count > 1 ? " across \(g.paths.count) paths" : "")."
+            }
+            return g
+        }
+    }
+
+    // MARK: - Reasoning from absence
+
+    private func absenceFinding(_ q: DiagnosisQuery, _ db: Database, coverage: [Layer: LayerCoverage], stack: StackFacts,
+                                sources: SourceIndex) throws -> Finding {
+        let what = [q.status.map { "a \($0) response" } ?? "an error response", q.clientIP.map { "for \($0)" }, q.pathPrefix.map { "on \($0)…" }]
+            .compactMap { $0 }.joined(separator: " ")
+        let window = "\(TimeFormat.display(q.from, zone: q.zone, millis: false)) and \(TimeFormat.display(q.to, zone: q.zone, millis: false))"
+        let withData = coverage.values.filter { $0.in_window > 0 }.compactMap { Layer(rawValue: $0.layer) }.sorted()
+        var text = "No layer whose logs were given recorded \(what) between \(window)."
+        var evidence: [EvidenceLine] = []
+        var absent: [Absence] = []
+        var next: [String] = []
+        let outer = withData.first
+        let lo = TimeFormat.isoUTC(q.from - 300_000_000), hi = TimeFormat.isoUTC(q.to + 300_000_000)
+        var responder = Layer.upstream
+        var confidence = Confidence.low
+
+        if let outer {
+            let counts = withData.map { "\($0.rawValue) \(coverage[$0]?.in_window ?? 0)" }.joined(separator: ", ")
+            text += " The logs do cover this window (events in it: \(counts)), so the layers that logged nothing did not answer it."
+            // What did the client do that these logs saw?
+            var conditions = ["time >= ?", "time <= ?", "kind = 'access'", "copy_of IS NULL"]
+            var args: [DatabaseValueConvertible] = [q.from, q.to]
+            if let ip = q.clientIP { conditions.append("client_ip = ?"); args.append(ip) }
+            if let p = q.pathPrefix { conditions.append("substr(path, 1, ?) = ?"); args += [p.utf8.count, p] }
+            let seen = try StoredEvent.fetchAll(db, sql: "SELECT * FROM event WHERE \(conditions.joined(separator: " AND ")) ORDER BY time LIMIT 3",
+                                                arguments: StatementArguments(args))
+            if (q.clientIP != nil || q.pathPrefix != nil) && !seen.isEmpty {
+                text += " Requests matching the filters were logged around it with other statuses (shown as evidence)."
+                evidence += seen.map { Self.evidenceLine($0, sources) }
+            }
+            if outer >= .nginx && stack.somethingInFrontOfNginx && !(coverage[.alb]?.events ?? 0 > 0) && !(coverage[.waf]?.events ?? 0 > 0) {
+                confidence = .medium
+                text += " Every request nginx logged came from private addresses (\(stack.privatePeers.prefix(3).joined(separator: ", "))) carrying X-Forwarded-For: a proxy or load balancer sits in front of nginx\(stack.sawAmznTraceID ? ", an AWS load balancer (requests carry X-Amzn-Trace-Id)" : ""), and no logs of it were given. A response produced in front of nginx (a WAF block, a load-balancer error) never reaches nginx, gunicorn or the app, so its absence from their logs is itself the evidence: the error was most likely sent by that upstream layer."
+                let sample = try StoredEvent.fetchAll(db, sql: """
+                    SELECT * FROM event WHERE layer = 'nginx' AND kind = 'access' AND time >= ? AND time <= ? AND forwarded_for IS NOT NULL
+                    ORDER BY abs(time - ?) LIMIT 2
+                    """, arguments: [q.from, q.to, q.at])
+                evidence += sample.map { Self.evidenceLine($0, sources) }
+                absent.append(Absence(layer: "upstream", why: "not provided: the layer in front of nginx has no logs here; the answer is most likely there", expected: false))
+                next += [
+                    "Fetch the AWS WAF logs for \(lo) to \(hi) (S3 `AWSLogs/<account>/WAFLogs/<region>/<web-acl>/YYYY/MM/dd/HH/mm/`, or the `aws-waf-logs-…` CloudWatch log group) and ingest them: a BLOCK names the rule.",
+                    "Fetch the ALB access logs for the same span (S3 `AWSLogs/<account>/elasticloadbalancing/<region>/YYYY/MM/DD/`): `elb_status_code` with `target_status_code` `-` and `actions_executed` ending in `waf` shows a WAF rejection; other ALB codes (460, 502, 503, 504) its own answers.",
+                    "If a CDN (CloudFront) is in front, fetch its standard logs too.",
+                ]
+            } else if outer > .waf, !(coverage[.waf]?.events ?? 0 > 0) {
+                responder = .upstream
+                text += " The outermost layer with logs here is \(outer.rawValue); a layer in front of it (if any) has no logs."
+                next.append("Ingest the logs of whatever sits in front of \(outer.rawValue) for \(lo) to \(hi).")
+            } else {
+                responder = outer
+                text += " Even the outermost layer (\(outer.rawValue)) has no such record: the request may not have reached this system, or the time or filters may be off (check --tz)."
+                next.append("Check the time zone of the question (--tz) and widen --window.")
+            }
+        } else {
+            text += " No events at all fall in this window: the logs given do not cover it."
+            let spans = coverage.values.sorted { $0.layer < $1.layer }.map { "\($0.layer): \($0.first ?? "?") to \($0.last ?? "?")" }
+            if !spans.isEmpty { text += " Coverage: " + spans.joined(separator: "; ") + "." }
+            next.append("Check the date and --tz of the question, or ingest logs covering \(lo) to \(hi).")
+        }
+        for layer in [Layer.waf, .alb, .apigateway, .nginx, .gunicorn, .app, .lambda] where !withData.contains(layer) {
+            if coverage[layer] == nil || (coverage[layer]?.events ?? 0) == 0 {
+                if layer == .apigateway || layer == .lambda, coverage[.nginx] != nil { continue }
+                if (layer == .waf || layer == .alb), coverage[.apigateway] != nil && layer == .alb { continue }
+                absent.append(Absence(layer: layer.rawValue, why: "not provided: no \(layer.rawValue) logs were given", expected: false))
+            } else {
+                absent.append(Absence(layer: layer.rawValue, why: "no record in this window (its logs cover \(coverage[layer]?.first ?? "?") to \(coverage[layer]?.last ?? "?"))", expected: false))
+            }
+        }
+        return Finding(status: q.status.flatMap { if case .code(let c) = $0 { return c } else { return nil } }, time: TimeFormat.isoUTCMillis(q.at),
+                       client_ip: q.clientIP, method: nil, path: q.pathPrefix, responder: responder.rawValue, cause: responder.rawValue,
+                       confidence: confidence, explanation: text, evidence: evidence, absent: absent, next_steps: next,
+                       rule: "absence", count: 0, first: nil, last: nil, paths: [], micros: q.at)
+    }
+
+    // MARK: - Coverage and stack facts
+
+    public static func coverage(_ db: Database, from: Int64, to: Int64) throws -> [LayerCoverage] {
+        var out: [String: LayerCoverage] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT layer, sum(events) AS n, min(first_time) AS lo, max(last_time) AS hi FROM source_layer GROUP BY layer
+            """) {
+            let layer: String = row["layer"]
+            let lo: Int64? = row["lo"], hi: Int64? = row["hi"]
+            out[layer] = LayerCoverage(layer: layer, first: lo.map(TimeFormat.isoUTC), last: hi.map(TimeFormat.isoUTC), events: row["n"],
+                                       in_window: 0, rejected: 0, firstMicros: lo, lastMicros: hi)
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT layer, count(*) AS n FROM event WHERE time >= ? AND time <= ? GROUP BY layer",
+                                    arguments: [from, to]) {
+            let layer: String = row["layer"]
+            out[layer, default: LayerCoverage(layer: layer, events: 0, in_window: 0, rejected: 0)].in_window = row["n"]
+        }
+        // Rejected lines count against the layer their file's format belongs to.
+        let registry = ImporterRegistry.standard
+        for row in try Row.fetchAll(db, sql: "SELECT format, sum(rejected) AS r FROM source WHERE format IS NOT NULL GROUP BY format") {
+            guard let format: String = row["format"], let layer = registry.importer(id: format)?.layer.rawValue else { continue }
+            out[layer]?.rejected += row["r"] ?? 0
+        }
+        return out.values.sorted { (Layer(rawValue: $0.layer) ?? .system) < (Layer(rawValue: $1.layer) ?? .system) }
+    }
+
+    static func stackFacts(_ db: Database, around q: DiagnosisQuery) throws -> StackFacts {
+        var facts = StackFacts()
+        let lo = q.from - 3_600_000_000, hi = q.to + 3_600_000_000
+        let peers = try Row.fetchAll(db, sql: """
+            SELECT peer_ip, count(*) AS n FROM event WHERE layer = 'nginx' AND kind = 'access' AND time >= ? AND time <= ?
+            AND forwarded_for IS NOT NULL AND peer_ip IS NOT NULL GROUP BY peer_ip ORDER BY n DESC LIMIT 10
+            """, arguments: [lo, hi])
+        facts.privatePeers = peers.compactMap { $0["peer_ip"] as String? }.filter(ByteScanner.isPrivateAddress).sorted()
+        facts.sawAmznTraceID = try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM event WHERE layer IN ('nginx','app','gunicorn') AND time >= ? AND time <= ? AND trace_id IS NOT NULL)
+            """, arguments: [lo, hi]) ?? false
+        facts.edges = try Row.fetchAll(db, sql: "SELECT front, back, evidence FROM topology ORDER BY front, back").map {
+            (front: $0["front"], back: $0["back"], evidence: $0["evidence"])
+        }
+        return facts
+    }
+
+    static func stackNotes(_ stack: StackFacts, coverage: [Layer: LayerCoverage]) -> [String] {
+        var notes: [String] = []
+        if stack.somethingInFrontOfNginx {
+            let front = coverage[.alb] != nil ? "the ALB" : coverage[.waf] != nil ? "the WAF-protected front end" : "a proxy or load balancer with no logs here"
+            notes.append("nginx's clients are private addresses (\(stack.privatePeers.prefix(4).joined(separator: ", "))) forwarding X-Forwarded-For: nginx sits behind \(front); client addresses come from X-Forwarded-For.")
+        }
+        let missing = [Layer.waf, .alb, .nginx, .app].filter { coverage[$0] == nil }
+        let have = coverage.keys.filter { $0 != .system }
+        if !have.isEmpty, !missing.isEmpty, coverage[.apigateway] == nil {
+            notes.append("No logs given for: \(missing.map(\.rawValue).joined(separator: ", ")). A layer without logs is never taken to mean \"this layer saw no such request\".")
+        }
+        return notes
+    }
+}
+
+extension Correlator {
+    func loadOffsetsIn(_ db: Database) throws -> [ClockOffset] {
+        try Row.fetchAll(db, sql: "SELECT * FROM clock_offset ORDER BY outer_layer, inner_layer").map {
+            ClockOffset(outer: $0["outer_layer"], inner: $0["inner_layer"], offset: $0["offset_us"], samples: $0["samples"])
+        }
+    }
+}

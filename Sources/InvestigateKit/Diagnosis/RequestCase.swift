@@ -1,0 +1,117 @@
+import Foundation
+
+/// Everything a rule may look at for one failed request: its correlated records, the log lines
+/// around it that no key could link (gunicorn's WORKER TIMEOUT names no request), what each
+/// layer's logs cover, and what is known of the stack.
+public struct RequestCase: Sendable {
+    public var chainID: Int64?
+    public var records: [StoredEvent]
+    public var nearby: [StoredEvent]
+    public var coverage: [Layer: LayerCoverage]
+    public var stack: StackFacts
+    public var sources: SourceIndex
+
+    /// The request's access record at a layer (the first, if a layer logged it twice).
+    public func access(_ layer: Layer) -> StoredEvent? {
+        records.first { $0.event.layer == layer && $0.event.kind == .access }
+    }
+
+    public func logs(_ layer: Layer) -> [StoredEvent] {
+        records.filter { $0.event.layer == layer && $0.event.kind == .log }
+    }
+
+    /// The outermost access record: what the client saw.
+    public var outermost: StoredEvent? {
+        records.filter { $0.event.kind == .access }.min { a, b in
+            a.event.layer != b.event.layer ? a.event.layer < b.event.layer : a.id < b.id
+        }
+    }
+
+    /// The status the client got.
+    public var clientStatus: Int? {
+        records.filter { $0.event.kind == .access }.sorted { $0.event.layer < $1.event.layer }.lazy.compactMap(\.event.status).first
+    }
+
+    public var time: Int64? { outermost?.event.time ?? records.first?.event.time }
+    public var layersPresent: Set<Layer> { Set(records.map(\.event.layer)) }
+
+    /// The path requests of this kind take, outermost first, from the records and the stack facts.
+    public var path: [Layer] {
+        if layersPresent.contains(.apigateway) || layersPresent.contains(.lambda) { return [.waf, .apigateway, .lambda] }
+        return [.waf, .alb, .nginx, .gunicorn, .app]
+    }
+
+    public func hasData(_ layer: Layer) -> Bool { (coverage[layer]?.events ?? 0) > 0 }
+
+    /// Nearby messages of a layer whose text contains any of the needles (case-sensitive).
+    public func nearby(_ layer: Layer, containing needles: [String]) -> [StoredEvent] {
+        nearby.filter { e in
+            e.event.layer == layer && needles.contains { n in (e.event.message ?? e.text).contains(n) }
+        }
+    }
+}
+
+/// What the data says about the stack as a whole.
+public struct StackFacts: Sendable {
+    /// nginx's peers when they are private addresses and requests carry X-Forwarded-For: something
+    /// sits in front of nginx.
+    public var privatePeers: [String] = []
+    /// nginx requests carried an X-Amzn-Trace-Id: the thing in front is an AWS load balancer.
+    public var sawAmznTraceID = false
+    /// Edges from the `topology` table, as "front→back".
+    public var edges: [(front: String, back: String, evidence: String)] = []
+
+    public var somethingInFrontOfNginx: Bool { !privatePeers.isEmpty }
+}
+
+/// A rule's conclusion about one request.
+public struct Verdict: Sendable {
+    public var responder: Layer
+    public var cause: Layer
+    public var confidence: Confidence
+    public var explanation: String
+    public var evidence: [StoredEvent]
+    public var nextSteps: [String]
+    /// Layers whose silence this failure explains, with the reason.
+    public var expectedAbsent: [Layer: String]
+    /// A short tag for grouping repeats (e.g. the WAF rule id).
+    public var reasonKey: String
+
+    public init(responder: Layer, cause: Layer, confidence: Confidence, explanation: String, evidence: [StoredEvent],
+                nextSteps: [String] = [], expectedAbsent: [Layer: String] = [:], reasonKey: String = "") {
+        self.responder = responder
+        self.cause = cause
+        self.confidence = confidence
+        self.explanation = explanation
+        self.evidence = evidence
+        self.nextSteps = nextSteps
+        self.expectedAbsent = expectedAbsent
+        self.reasonKey = reasonKey
+    }
+}
+
+/// Documentation of a rule, rendered into docs/diagnosis.md.
+public struct RuleDoc: Sendable {
+    public var fires: String
+    public var evidence: String
+    public var example: String
+}
+
+/// One piece of knowledge about how a layer fails. Rules are tried in order; the first verdict wins.
+///
+/// To add a rule: one file in `Diagnosis/Rules/` with a type conforming to this protocol, and one
+/// line in `DiagnosisRules.standard`.
+public protocol DiagnosisRule: Sendable {
+    var id: String { get }
+    var title: String { get }
+    var doc: RuleDoc { get }
+    func diagnose(_ c: RequestCase) -> Verdict?
+}
+
+extension StoredEvent {
+    /// A layer-specific field.
+    func extra(_ key: String) -> String? { event.extra[key] }
+
+    /// Message text or, failing that, the raw line.
+    var messageText: String { event.message ?? text }
+}

@@ -1,0 +1,58 @@
+/// The application itself answered with the error (its Response line), or raised an exception.
+public struct AppRule: DiagnosisRule {
+    public init() {}
+    public let id = "app-own-status"
+    public let title = "The application answered the error itself"
+    public let doc = RuleDoc(
+        fires: "The app logged a Response with the error status the client got (or a 500 with an exception/traceback).",
+        evidence: "The app's Request/Response lines; its exception or traceback; the proxies' records passing the same status on.",
+        example: "403 for GET /app/settings: the app's own `Response: 403`; the WAF allowed it. An app 403 is the app's even when a WAF is in front.")
+
+    public func diagnose(_ c: RequestCase) -> Verdict? {
+        let status = c.clientStatus
+        let appResponse = c.access(.app)
+        let gunicornAccess = c.access(.gunicorn)
+        let exceptions = (c.logs(.app) + c.nearby.filter { $0.event.layer == .app || $0.event.layer == .gunicorn }).filter {
+            let m = $0.messageText
+            return m.contains("Traceback") || m.contains("Exception on") || m.contains("Error handling request") || ($0.event.level ?? "").uppercased() == "ERROR"
+        }
+        guard let status, status >= 400 else { return nil }
+        if let app = appResponse, app.event.status == status {
+            let request = c.logs(.app).first { $0.messageText.hasPrefix("Request") }
+            var evidence = [app]
+            if let request { evidence.insert(request, at: 0) }
+            evidence += exceptions.prefix(2)
+            let proxies = c.records.filter { $0.event.kind == .access && $0.event.layer < .app }
+            evidence += proxies
+            let passedOn = proxies.isEmpty ? "" : " The \(proxies.map(\.event.layer.rawValue).joined(separator: ", ")) record\(proxies.count > 1 ? "s" : "") passed the same status on unchanged."
+            let exc = exceptions.first.map { " The app logged: `\(firstLine($0.messageText))`." } ?? ""
+            return Verdict(
+                responder: .app, cause: .app, confidence: .high,
+                explanation: "The application answered \(status) itself (`\(firstLine(app.messageText))`).\(exc)\(passedOn)\(status == 403 ? " This 403 is the application's own decision, not a WAF block." : "")",
+                evidence: evidence,
+                nextSteps: status >= 500 ? ["Read the application's traceback for this request and fix the exception."] :
+                    ["Check the application's authorisation/validation logic for \(app.event.path ?? "this path") and this user."],
+                expectedAbsent: [.gunicorn: "expected: gunicorn's access log is off by default"], reasonKey: "app-\(status)")
+        }
+        if status == 500, !exceptions.isEmpty, appResponse == nil {
+            let responder: Layer = exceptions.contains { $0.event.layer == .gunicorn && $0.messageText.contains("Error handling request") } ? .gunicorn : .app
+            return Verdict(
+                responder: responder, cause: .app, confidence: .medium,
+                explanation: "The application raised an exception while handling the request (`\(firstLine(exceptions[0].messageText))`); \(responder == .gunicorn ? "gunicorn caught it and answered 500" : "Flask answered 500").",
+                evidence: c.records.filter { $0.event.kind == .access } + exceptions.prefix(3),
+                nextSteps: ["Read the traceback and fix the exception."],
+                expectedAbsent: [:], reasonKey: "app-exception")
+        }
+        if let g = gunicornAccess, g.event.status == status {
+            return Verdict(responder: .gunicorn, cause: .app, confidence: .medium,
+                           explanation: "gunicorn's access log shows the application answered \(status).",
+                           evidence: [g], nextSteps: ["Ingest the application's own log for the reason."],
+                           expectedAbsent: [:], reasonKey: "gunicorn-\(status)")
+        }
+        return nil
+    }
+
+    func firstLine(_ s: String) -> String {
+        String(s.split(separator: "\n", omittingEmptySubsequences: true).first ?? "").trimmingCharacters(in: .whitespaces)
+    }
+}

@@ -1,0 +1,43 @@
+/// AWS WAF ended the request: BLOCK (403 or a custom code), CAPTCHA (405), CHALLENGE (202).
+public struct WafTerminatingRule: DiagnosisRule {
+    public init() {}
+    public let id = "waf-terminating-action"
+    public let title = "AWS WAF blocked, challenged or CAPTCHA'd the request"
+    public let doc = RuleDoc(
+        fires: "The request's WAF record has action BLOCK, CAPTCHA or CHALLENGE.",
+        evidence: "The WAF record (terminatingRuleId, the managed group's sub-rule, rate-based rule, labels); the ALB record if present (`actions_executed` ending in `waf`, no target).",
+        example: "403 for GET /app/admin: WAF rule AWS-AWSManagedRulesCommonRuleSet (sub-rule AWS#AWSManagedRulesCommonRuleSet:SizeRestrictions_QUERYSTRING) BLOCKed it; nginx and the app never saw it.")
+
+    public func diagnose(_ c: RequestCase) -> Verdict? {
+        guard let waf = c.access(.waf), let action = waf.event.wafAction?.uppercased(),
+              ["BLOCK", "CAPTCHA", "CHALLENGE"].contains(action) else { return nil }
+        let rule = waf.event.wafRule ?? "an unnamed rule"
+        var detail = "AWS WAF's web ACL ended the request with \(action) by rule `\(rule)`"
+        if let type = waf.extra("terminating_rule_type") ?? waf.extra("terminatingRuleType") { detail += " (\(type))" }
+        if let sub = waf.extra("waf_subrule") { detail += ", sub-rule `\(sub)`" }
+        if let rate = waf.extra("rate_based_rules") ?? waf.extra("rateBasedRuleList"), !rate.isEmpty, rate != "[]" { detail += "; rate-based rule state: \(rate)" }
+        if let labels = waf.extra("labels"), !labels.isEmpty { detail += "; labels: \(labels)" }
+        let status = waf.event.status ?? c.clientStatus
+        detail += ". The client got \(status.map(String.init) ?? "WAF's response")"
+        if let code = waf.extra("response_code_sent") ?? waf.extra("responseCodeSent") { detail += " (responseCodeSent \(code))" }
+        detail += "; the request was never forwarded, so no layer behind the WAF logged it."
+        var evidence = [waf]
+        if let alb = c.access(.alb) { evidence.append(alb) }
+        var absent: [Layer: String] = [:]
+        for layer in [Layer.alb, .apigateway, .nginx, .gunicorn, .app, .lambda] {
+            absent[layer] = "expected: the WAF \(action == "BLOCK" ? "blocked" : "answered") the request before it reached \(layer.rawValue)"
+        }
+        if let alb = c.access(.alb) {
+            _ = alb
+            absent.removeValue(forKey: .alb)
+        }
+        let subrule = waf.extra("waf_subrule")
+        return Verdict(
+            responder: .waf, cause: .waf, confidence: .high, explanation: detail, evidence: evidence,
+            nextSteps: [
+                "Check whether this request was legitimate; if so, tune rule `\(rule)`: add a scope-down statement, set \(subrule.map { "the sub-rule `\($0)`" } ?? "the rule") to COUNT (rule action override), or exclude the path.",
+                "Replay the archived traffic against the changed web ACL before deploying it: `investigate replay --rules WEBACL.json` shows which other requests it would still block.",
+            ],
+            expectedAbsent: absent, reasonKey: "waf:\(rule):\(subrule ?? "")")
+    }
+}
