@@ -1,0 +1,48 @@
+import Foundation
+import GRDB
+
+/// Marks the records seen twice: an app or gunicorn line that reached the timeline both through
+/// syslog (gunicorn's stderr captured by journald/rsyslog) and through the app's or gunicorn's own
+/// file. The file's event stays the original; the syslog copy gets `copy_of` = the original's id,
+/// so counts and chains can leave copies out (`WHERE copy_of IS NULL`).
+///
+/// Call `CopyLinker.link(store:)` after every ingest run: it is idempotent and only looks at
+/// events not linked yet.
+public enum CopyLinker {
+    /// The SQL condition that keeps originals only.
+    public static let originalsOnly = "copy_of IS NULL"
+
+    /// Links syslog-wrapped copies to their originals; returns how many copies were marked now.
+    ///
+    /// Two records are the same line when layer, level and message are equal and either their
+    /// normalised times are equal or the stamps as written (`extra.local_time`) are: an app file
+    /// read with the wrong zone still pairs with its syslog copy.
+    @discardableResult
+    public static func link(store: TimelineStore) throws -> Int {
+        try store.write { db in
+            try db.execute(sql: """
+                UPDATE event SET copy_of = (
+                    SELECT o.id FROM event o JOIN source os ON os.id = o.source_id
+                    WHERE os.format <> 'syslog' AND o.copy_of IS NULL
+                      AND o.layer = event.layer AND o.message = event.message AND o.level IS event.level
+                      AND o.time BETWEEN event.time - 54000000000 AND event.time + 54000000000
+                      AND (o.time = event.time
+                           OR (json_extract(o.extra, '$.local_time') IS NOT NULL
+                               AND json_extract(o.extra, '$.local_time') = json_extract(event.extra, '$.local_time')))
+                    ORDER BY o.time = event.time DESC, o.id
+                    LIMIT 1)
+                WHERE copy_of IS NULL AND layer IN ('app', 'gunicorn') AND alt_time IS NOT NULL
+                  AND message IS NOT NULL AND time IS NOT NULL
+                  AND source_id IN (SELECT id FROM source WHERE format = 'syslog')
+                """)
+            return db.changesCount
+        }
+    }
+
+    /// Events in the timeline, each record counted once (copies left out).
+    public static func countOriginals(store: TimelineStore) throws -> Int {
+        try store.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event WHERE \(originalsOnly)") ?? 0
+        }
+    }
+}
