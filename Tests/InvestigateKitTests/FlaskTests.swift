@@ -47,7 +47,7 @@ import Testing
             "ERROR:app:boom",
         ]
         let sink = try parse(FlaskImporter(), lines, options: ImportOptions(appTimeZone: .utc))
-        #expect(sink.events.count == 2)
+        try #require(sink.events.count == 2)
         #expect(sink.rejected.map(\.line) == [1, 3])
         #expect(sink.events[1].level == "ERROR" && sink.events[1].time == nil && sink.events[1].message == "boom")
         #expect(sink.notes.contains { $0.contains("--app-tz") })

@@ -20,22 +20,29 @@ public enum CopyLinker {
     @discardableResult
     public static func link(store: TimelineStore) throws -> Int {
         try store.write { db in
-            try db.execute(sql: """
-                UPDATE event SET copy_of = (
+            let pairs = try Row.fetchAll(db, sql: """
+                SELECT c.id AS copy, (
                     SELECT o.id FROM event o JOIN source os ON os.id = o.source_id
                     WHERE os.format <> 'syslog' AND o.copy_of IS NULL
-                      AND o.layer = event.layer AND o.message = event.message AND o.level IS event.level
-                      AND o.time BETWEEN event.time - 54000000000 AND event.time + 54000000000
-                      AND (o.time = event.time
+                      AND o.layer = c.layer AND o.message = c.message AND o.level IS c.level
+                      AND o.time BETWEEN c.time - 54000000000 AND c.time + 54000000000
+                      AND (o.time = c.time
                            OR (json_extract(o.extra, '$.local_time') IS NOT NULL
-                               AND json_extract(o.extra, '$.local_time') = json_extract(event.extra, '$.local_time')))
-                    ORDER BY o.time = event.time DESC, o.id
-                    LIMIT 1)
-                WHERE copy_of IS NULL AND layer IN ('app', 'gunicorn') AND alt_time IS NOT NULL
-                  AND message IS NOT NULL AND time IS NOT NULL
-                  AND source_id IN (SELECT id FROM source WHERE format = 'syslog')
+                               AND json_extract(o.extra, '$.local_time') = json_extract(c.extra, '$.local_time')))
+                    ORDER BY o.time = c.time DESC, o.id
+                    LIMIT 1) AS original
+                FROM event c
+                WHERE c.copy_of IS NULL AND c.layer IN ('app', 'gunicorn') AND c.alt_time IS NOT NULL
+                  AND c.message IS NOT NULL AND c.time IS NOT NULL
+                  AND c.source_id IN (SELECT id FROM source WHERE format = 'syslog')
                 """)
-            return db.changesCount
+            var linked = 0
+            for row in pairs {
+                guard let original: Int64 = row["original"], let copy: Int64 = row["copy"] else { continue }
+                try db.execute(sql: "UPDATE event SET copy_of = ? WHERE id = ?", arguments: [original, copy])
+                linked += 1
+            }
+            return linked
         }
     }
 

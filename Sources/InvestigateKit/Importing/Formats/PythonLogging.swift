@@ -126,7 +126,10 @@ struct PythonLogFormat: Sendable, Equatable {
                 if padded { while pos < b.count, b[pos] == 0x20 { pos += 1 } }
                 previousPadded = padded
                 if attribute == .asctime {
-                    guard let (wall, length) = Self.asctime(b, at: pos) else { return nil }
+                    // `%(asctime)s,%(msecs)03d`: the fraction is the next attribute's, not asctime's.
+                    var fraction = true
+                    if !isLast, case .literal(let next) = pieces[index + 1], next.first == 0x2C || next.first == 0x2E { fraction = false }
+                    guard let (wall, length) = Self.asctime(b, at: pos, fraction: fraction) else { return nil }
                     record.wallClock = wall
                     record.wallClockText = String(decoding: UnsafeBufferPointer(rebasing: b[pos..<(pos + length)]), as: UTF8.self)
                     pos += length
@@ -148,7 +151,8 @@ struct PythonLogFormat: Sendable, Equatable {
                 var valueEnd = end
                 if attribute != .message { while valueEnd > pos, b[valueEnd - 1] == 0x20 { valueEnd -= 1 } }
                 let value = UnsafeBufferPointer(rebasing: b[pos..<valueEnd])
-                pos = end
+                // Spaces after a value belong to the literal that follows (` in `, ` - `).
+                pos = attribute == .message ? end : valueEnd
                 switch attribute {
                 case .message:
                     record.message = String(decoding: value, as: UTF8.self)
@@ -179,14 +183,14 @@ struct PythonLogFormat: Sendable, Equatable {
     }
 
     /// `YYYY-MM-DD HH:MM:SS` with an optional `,mmm` / `.ffffff` fraction → (wall µs, length).
-    static func asctime(_ b: UnsafeBufferPointer<UInt8>, at start: Int) -> (Int64, Int)? {
+    static func asctime(_ b: UnsafeBufferPointer<UInt8>, at start: Int, fraction: Bool = true) -> (Int64, Int)? {
         var s = ByteScanner(b, pos: start)
         guard let y = s.digits(4), s.skip(0x2D), let mo = s.digits(2), s.skip(0x2D), let d = s.digits(2) else { return nil }
         guard s.skip(0x20) || s.skip(0x54) else { return nil }
         guard let h = s.digits(2), s.skip(0x3A), let mi = s.digits(2), s.skip(0x3A), let sec = s.digits(2) else { return nil }
         guard CivilTime.isValid(year: y, month: mo, day: d, hour: h, minute: mi, second: sec) else { return nil }
         var micro = 0
-        if let sep = s.peek(), sep == 0x2C || sep == 0x2E, let first = s.peek(1), first >= 0x30, first <= 0x39 {
+        if fraction, let sep = s.peek(), sep == 0x2C || sep == 0x2E, let first = s.peek(1), first >= 0x30, first <= 0x39 {
             s.pos += 1
             var digits = 0
             while let c = s.peek(), c >= 0x30, c <= 0x39 {
