@@ -15,22 +15,24 @@ public enum CopyLinker {
     /// Links syslog-wrapped copies to their originals; returns how many copies were marked now.
     ///
     /// Two records are the same line when layer, level and message are equal and either their
-    /// normalised times are equal or the stamps as written (`extra.local_time`) are: an app file
-    /// read with the wrong zone still pairs with its syslog copy.
+    /// normalised times are equal or, within 15 hours (the widest zone difference), the stamps as
+    /// written (`extra.local_time`) are: an app file read with the wrong zone still pairs with its
+    /// syslog copy.
     @discardableResult
     public static func link(store: TimelineStore) throws -> Int {
         try store.write { db in
             let pairs = try Row.fetchAll(db, sql: """
-                SELECT c.id AS copy, (
-                    SELECT o.id FROM event o JOIN source os ON os.id = o.source_id
-                    WHERE os.format <> 'syslog' AND o.copy_of IS NULL
-                      AND o.layer = c.layer AND o.message = c.message AND o.level IS c.level
-                      AND o.time BETWEEN c.time - 54000000000 AND c.time + 54000000000
-                      AND (o.time = c.time
-                           OR (json_extract(o.extra, '$.local_time') IS NOT NULL
-                               AND json_extract(o.extra, '$.local_time') = json_extract(c.extra, '$.local_time')))
-                    ORDER BY o.time = c.time DESC, o.id
-                    LIMIT 1) AS original
+                SELECT c.id AS copy, COALESCE(
+                    (SELECT o.id FROM event o JOIN source os ON os.id = o.source_id
+                     WHERE o.time = c.time AND os.format <> 'syslog' AND o.copy_of IS NULL
+                       AND o.layer = c.layer AND o.message = c.message AND o.level IS c.level
+                     ORDER BY o.id LIMIT 1),
+                    (SELECT o.id FROM event o JOIN source os ON os.id = o.source_id
+                     WHERE o.time BETWEEN c.time - 54000000000 AND c.time + 54000000000
+                       AND os.format <> 'syslog' AND o.copy_of IS NULL
+                       AND o.layer = c.layer AND o.message = c.message AND o.level IS c.level
+                       AND json_extract(o.extra, '$.local_time') = json_extract(c.extra, '$.local_time')
+                     ORDER BY o.id LIMIT 1)) AS original
                 FROM event c
                 WHERE c.copy_of IS NULL AND c.layer IN ('app', 'gunicorn') AND c.alt_time IS NOT NULL
                   AND c.message IS NOT NULL AND c.time IS NOT NULL

@@ -84,6 +84,19 @@ func tracebackSummary(_ lines: [String]) -> String? {
     return lines.last { !$0.isEmpty && $0.first != " " && $0.first != "\t" && !$0.hasPrefix("Traceback") }
 }
 
+/// The zone for an app's zone-less stamps: `--app-tz`, else the one learnt from a syslog copy of
+/// its lines, else this machine's; with the words that say which.
+func appZone(_ context: ParseContext) -> (zone: ZoneSpec, note: String) {
+    if let given = context.options.appTimeZone {
+        return (given, "read as \(given) (--app-tz)")
+    }
+    if let learnt = context.hints.learnedAppZone() {
+        return (learnt.zone, "read as \(learnt.zone), the app zone learnt from the syslog copy of the app's lines in \(learnt.from)")
+    }
+    let system = ZoneSpec.system
+    return (system, "read in this machine's zone (\(system)): no --app-tz, and no syslog copy of the app's lines taught one")
+}
+
 /// Reads files of Python heads with continuation lines (app logs, gunicorn error logs, which may
 /// interleave both, as gunicorn's stderr does): a head opens a record, any other line belongs to
 /// the record above it.
@@ -91,13 +104,17 @@ struct PythonStreamParser: RecordParser {
     let heads: EmbeddedLineParser
     /// Zone of stamps that carry none (Python's `asctime`).
     let zone: ZoneSpec
+    /// Says where `zone` came from; noted once a stamp needed it.
+    let zoneNote: String
+    private var zonelessStamps = 0
     private var open: (record: EmbeddedRecord, line: Int, lineEnd: Int, raw: [UInt8], continuation: [String])?
     private var orphans = 0
     private var binary = 0
 
-    init(heads: EmbeddedLineParser, zone: ZoneSpec) {
+    init(heads: EmbeddedLineParser, zone: ZoneSpec, zoneNote: String) {
         self.heads = heads
         self.zone = zone
+        self.zoneNote = zoneNote
     }
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
@@ -123,6 +140,7 @@ struct PythonStreamParser: RecordParser {
 
     mutating func finish(into sink: inout RecordSink) {
         flush(into: &sink)
+        if zonelessStamps > 0 { sink.note("\(zonelessStamps) records' stamps without zone: \(zoneNote)") }
         if orphans > 0 { sink.note("\(orphans) leading lines belong to a record that started before the file: kept as rejected lines") }
         if binary > 0 { sink.note("\(binary) lines of binary data kept as rejected lines") }
     }
@@ -138,6 +156,7 @@ struct PythonStreamParser: RecordParser {
             event.time = utc
         } else if let wall = o.record.wallClock {
             event.time = zone.utc(fromLocal: wall)
+            zonelessStamps += 1
         }
         if let summary = tracebackSummary(o.continuation) {
             event.error = summary

@@ -62,19 +62,8 @@ public struct FlaskImporter: Importer {
         if let definition = context.options.appLogFormat {
             formats = [try PythonLogFormat(definition)]
         }
-        let zone: ZoneSpec
-        var sinkNotes: [String] = []
-        if let given = context.options.appTimeZone {
-            zone = given
-            sinkNotes.append("app times without zone read as \(given) (--app-tz)")
-        } else if let learnt = context.hints.learnedAppZone() {
-            zone = learnt.zone
-            sinkNotes.append("app times without zone read as \(learnt.zone), the app zone learnt from the syslog copy of its lines in \(learnt.from)")
-        } else {
-            zone = ZoneSpec.system
-            sinkNotes.append("app times without zone read in this machine's zone (\(zone)): no --app-tz and no syslog copy taught one")
-        }
-        return NotingParser(notes: sinkNotes, inner: PythonStreamParser(heads: EmbeddedLineParser(pythonFormats: formats), zone: zone))
+        let zone = appZone(context)
+        return PythonStreamParser(heads: EmbeddedLineParser(pythonFormats: formats), zone: zone.zone, zoneNote: zone.note)
     }
 }
 
@@ -92,20 +81,4 @@ func headShare(_ lines: [String], isHead: (UnsafeBufferPointer<UInt8>) -> Bool) 
         counted += 1
     }
     return counted == 0 ? 0 : Double(heads) / Double(counted)
-}
-
-/// Adds notes decided before parsing (which zone was assumed) to the first sink it sees.
-struct NotingParser<Inner: RecordParser>: RecordParser {
-    var notes: [String]
-    var inner: Inner
-
-    mutating func consume(_ line: Line, into sink: inout RecordSink) {
-        if !notes.isEmpty { notes.forEach { sink.note($0) }; notes = [] }
-        inner.consume(line, into: &sink)
-    }
-
-    mutating func finish(into sink: inout RecordSink) {
-        if !notes.isEmpty { notes.forEach { sink.note($0) }; notes = [] }
-        inner.finish(into: &sink)
-    }
 }

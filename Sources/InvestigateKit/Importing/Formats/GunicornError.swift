@@ -40,7 +40,9 @@ public struct GunicornErrorImporter: Importer {
     }
 
     public func makeParser(_ context: ParseContext) throws -> any RecordParser {
-        let zone = context.options.appTimeZone ?? context.hints.learnedAppZone()?.zone ?? .system
-        return PythonStreamParser(heads: EmbeddedLineParser(), zone: zone)
+        var formats = PythonLogFormat.builtIn
+        if let definition = context.options.appLogFormat { formats.insert(try PythonLogFormat(definition), at: 0) }
+        let zone = appZone(context)
+        return PythonStreamParser(heads: EmbeddedLineParser(pythonFormats: formats), zone: zone.zone, zoneNote: zone.note)
     }
 }
