@@ -102,6 +102,13 @@ struct PythonLogFormat: Sendable, Equatable {
 
     /// The record head this line is, or nil when the line is not of this layout (a continuation).
     func match(_ b: UnsafeBufferPointer<UInt8>) -> PythonLogRecord? {
+        // Reject on the first byte when the layout's opening is fixed.
+        switch pieces.first {
+        case .literal(let lit)?: if let c = lit.first, c != 0x20, b.first != c { return nil }
+        case .attribute(.asctime, padded: false)?: if let c = b.first, c < 0x30 || c > 0x39 { return nil }
+        case .attribute(.levelname, padded: false)?: if let c = b.first, c < 0x41 || c > 0x5A { return nil }
+        default: break
+        }
         var record = PythonLogRecord()
         var pos = 0
         var previousPadded = false
@@ -157,6 +164,8 @@ struct PythonLogFormat: Sendable, Equatable {
                 case .message:
                     record.message = String(decoding: value, as: UTF8.self)
                 case .levelname:
+                    // Cheap byte test first: most lines that reach here are not log heads at all.
+                    guard value.count >= 4, value.count <= 9, value.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }) else { return nil }
                     let level = String(decoding: value, as: UTF8.self)
                     guard Self.levels.contains(level) else { return nil }
                     record.level = level == "WARN" ? "WARNING" : level
