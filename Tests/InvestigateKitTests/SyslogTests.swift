@@ -195,6 +195,24 @@ func ingestCorpus(_ relative: [String], options: ImportOptions = ImportOptions()
         #expect(sink.events[3].extra["process_pid"] == "1234")
     }
 
+    @Test func gunicornAccessLinesInsideSyslogAndWhatIsNotSyslog() throws {
+        let lines = [
+            #"Feb  6 05:32:45 web gunicorn[2156944]: 10.1.1.210 - - [06/Feb/2025:14:32:45 +0900] "GET /api/ping?x=1 HTTP/1.0" 400 31 "-" "curl/8.5.0""#,
+            #"Feb  6 05:32:45 web tomcat.log: 10.1.1.210 - - [06/Feb/2025:14:32:45 +0900] "GET /other HTTP/1.0" 200 31 "-" "curl/8.5.0""#,
+        ]
+        let sink = try parse(SyslogImporter(), lines, referenceTime: utc(2025, 3, 1, 0, 0, 0))
+        try #require(sink.events.count == 2)
+        let access = sink.events[0]
+        #expect(access.layer == .gunicorn && access.kind == .access && access.status == 400 && access.path == "/api/ping")
+        #expect(access.time == utc(2025, 2, 6, 5, 32, 45) && access.altTime == utc(2025, 2, 6, 5, 32, 45))
+        #expect(access.hostname == "web" && access.program == "gunicorn")
+        // Only gunicorn's own lines are read as gunicorn access records.
+        #expect(sink.events[1].layer == .system && sink.events[1].status == nil)
+        // `aws logs tail` output has an ISO stamp too, but no host name after it.
+        let tail = ["2025-02-06T05:32:45.123000+00:00 2025/02/06/[$LATEST]0123456789abcdef START RequestId: 8f5a Version: $LATEST"]
+        #expect(SyslogImporter().recognize(tail, fileName: "tail.txt") == 0)
+    }
+
     @Test func appOffsetIsTheMedianRoundedToFifteenMinutes() {
         #expect(SyslogParser.roundedMedian([32_400, 32_401, 32_399, 40_000, 32_400]) == 32_400)
         #expect(SyslogParser.roundedMedian([19_790]) == 19_800)

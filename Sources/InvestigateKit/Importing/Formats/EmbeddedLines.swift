@@ -64,6 +64,8 @@ struct EmbeddedLineParser {
                 event.layer = .gunicorn
                 event.time = nil
                 event.raw = []
+                // The line itself is its message, so a syslog copy pairs with the access file's record.
+                event.message = ByteScanner.string(b)
                 // The access line's own stamp: kept with its offset so the record compares like the others.
                 return EmbeddedRecord(event: event, wallClock: utc, wallClockText: nil, offset: 0, takesContinuation: false)
             }
@@ -71,6 +73,10 @@ struct EmbeddedLineParser {
         return nil
     }
 }
+
+/// The most bytes one multi-line record may hold: a head followed by endless non-head lines must
+/// not take the memory; further lines are rejected with this reason.
+let maxRecordBytes = 1 << 20
 
 /// Lines that cannot belong to a text log: control bytes other than tab and ESC (colour codes).
 func looksBinary(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -131,6 +137,9 @@ struct PythonStreamParser: RecordParser {
         guard open != nil else {
             orphans += 1
             return sink.reject(line, "no record head before this line (the file starts mid-record)")
+        }
+        if (open?.raw.count ?? 0) + line.count > maxRecordBytes {
+            return sink.reject(line, "continuation line beyond the \(maxRecordBytes)-byte limit of one record")
         }
         open?.lineEnd = line.number
         open?.raw.append(0x0A)

@@ -64,6 +64,8 @@ struct GunicornAccessParser: RecordParser {
     private mutating func move(into sink: inout RecordSink) {
         for var event in scratch.events {
             event.layer = .gunicorn
+            // The line is the message (as in a syslog copy of it), so the two copies can be paired.
+            event.message = String(decoding: event.raw, as: UTF8.self)
             sink.emit(event)
         }
         sink.rejected += scratch.rejected

@@ -122,6 +122,7 @@ struct SyslogParser: RecordParser {
     private var untagged = 0
     private var repeats = 0
     private var headlessTracebacks = 0
+    private var oversized = 0
     private var lastTime: Int64?
 
     /// Records held back while the year and the app offset are still open, at most.
@@ -150,8 +151,7 @@ struct SyslogParser: RecordParser {
                 orphanLines += 1
                 return sink.reject(line, "indented continuation line with no syslog record before it")
             }
-            continuationLines += 1
-            appendContinuation(line, text: line.text.trimmingCharacters(in: .whitespaces), physical: true)
+            appendContinuation(line, text: line.text.trimmingCharacters(in: .whitespaces), physical: true, into: &sink)
             return
         }
         guard let prefix = SyslogPrefix.parse(b) else {
@@ -191,8 +191,7 @@ struct SyslogParser: RecordParser {
         // A traceback line gunicorn wrote to stderr arrives as a syslog line of its own.
         if inner == nil, let o = open, o.takesContinuation, prefix.program != nil,
            o.event.program == prefix.program, o.event.pid == prefix.pid {
-            continuationLines += 1
-            appendContinuation(line, text: ByteScanner.string(messageBytes), physical: false)
+            appendContinuation(line, text: ByteScanner.string(messageBytes), physical: false, into: &sink)
             return
         }
 
@@ -256,6 +255,7 @@ struct SyslogParser: RecordParser {
         if comments > 0 { sink.note("\(comments) comment lines (`#`) kept as rejected lines") }
         if untagged > 0 { sink.note("\(untagged) lines have no `program[pid]:` tag: the text after the host is their message") }
         if repeats > 0 { sink.note("\(repeats) `last message repeated N times` lines kept as events naming the repeated line (the repeats are not multiplied)") }
+        if oversized > 0 { sink.note("\(oversized) continuation lines beyond the \(maxRecordBytes)-byte limit of one record kept as rejected lines") }
         if headlessTracebacks > 0 { sink.note("\(headlessTracebacks) tracebacks with no head line before them: each kept as its own record") }
         if let ref = referenceTime, let last = lastTime, last > ref + 86_400 * CivilTime.microsPerSecond, yearOption == nil {
             sink.note("the latest stamp (\(TimeFormat.isoUTC(last))) is after the file's modification time (\(TimeFormat.isoUTC(ref))): check the year or use --year")
@@ -277,15 +277,20 @@ struct SyslogParser: RecordParser {
         if let sd = prefix.structuredData { event.extra["structured_data"] = sd }
     }
 
-    private mutating func appendContinuation(_ line: Line, text: String, physical: Bool) {
-        guard var o = open else { return }
-        o.event.lineEnd = line.number
-        o.event.raw.append(0x0A)
-        o.event.raw.append(contentsOf: line.bytes)
-        o.continuation.append(text)
+    private mutating func appendContinuation(_ line: Line, text: String, physical: Bool, into sink: inout RecordSink) {
+        guard open != nil else { return }
+        if (open?.event.raw.count ?? 0) + line.count > maxRecordBytes {
+            oversized += 1
+            return sink.reject(line, "continuation line beyond the \(maxRecordBytes)-byte limit of one record")
+        }
+        continuationLines += 1
+        // In place through the optional: a copy would make long records quadratic.
+        open?.event.lineEnd = line.number
+        open?.event.raw.append(0x0A)
+        open?.event.raw.append(contentsOf: line.bytes)
+        open?.continuation.append(text)
         // Physical continuation lines of a plain syslog record are part of its message.
-        if physical, o.embedded == nil { o.event.message = (o.event.message ?? "") + "\n" + text }
-        open = o
+        if physical, open?.embedded == nil { open?.event.message?.append("\n" + text) }
     }
 
     private mutating func start(_ record: Pending, into sink: inout RecordSink) {

@@ -88,6 +88,9 @@ struct SyslogPrefix: Equatable {
             prefix.messageStart = s.pos
             return prefix
         } else {
+            // Host names and addresses only: anything else (`2025/02/06/[$LATEST]…` after an ISO
+            // stamp in CloudWatch output) means this is not syslog.
+            guard host.count <= 255, host.allSatisfy(isHostByte) else { return nil }
             prefix.hostname = ByteScanner.string(host)
         }
         if let n = repeatCount(s.rest) {
@@ -175,6 +178,11 @@ struct SyslogPrefix: Equatable {
         var n = 0, digits = 0
         while let c = s.peek(), c >= 0x30, c <= 0x39, digits < 9 { n = n * 10 + Int(c - 0x30); digits += 1; s.pos += 1 }
         return digits > 0 ? n : nil
+    }
+
+    static func isHostByte(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+            || c == 0x2D || c == 0x2E || c == 0x5F || c == 0x3A || c == 0x25 || c >= 0x80
     }
 
     /// Severity names of the PRI's low three bits, as log levels.
