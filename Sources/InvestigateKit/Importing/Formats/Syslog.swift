@@ -38,7 +38,7 @@ public struct SyslogImporter: Importer {
     ]
 
     public let fieldNotes = """
-        Prefix: the stamp → `time` (RFC 3164 has no year and no zone: the year comes from `--year`, else the \
+        Prefix: the stamp → `time` (RFC 3164 has no year and no zone: the year comes from `--year` (the year of the first stamps), else the \
         file's modification time or gzip MTIME anchoring the latest stamp read, corrected by embedded dated \
         records, with December→January roll-over inside the file; the zone is `--tz`, else UTC; notes say \
         which); host → `hostname`; tag `prog[pid]:` → `program`, `pid`; the text after the tag → `message`; \
@@ -466,8 +466,9 @@ struct SyslogParser: RecordParser {
         }
         if let latest = latestYearless {
             if let year = yearOption {
-                baseYear = year - latest.delta
-                sink.note("year \(year) for year-less syslog stamps from --year")
+                // --year names the year of the file's first stamps; roll-overs inside advance it.
+                baseYear = year
+                sink.note("year \(year) for the first year-less syslog stamps from --year" + (latest.delta > 0 ? " (later ones roll over into the next year)" : ""))
             } else if let ref = referenceTime {
                 let refLocal = ref + Int64(hostZone.offset(atUTC: ref)) * CivilTime.microsPerSecond
                 var year = CivilTime.civilFromDays(refLocal / (86_400 * CivilTime.microsPerSecond)).year

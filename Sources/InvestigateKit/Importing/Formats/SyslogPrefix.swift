@@ -116,6 +116,9 @@ struct SyslogPrefix: Equatable {
             // rsyslog adds one space after the tag unless the message has one (`sp-if-no-1st-sp`).
             prefix.messageStart = end < b.count ? end + 1 : end
         } else {
+            // rsyslog's ISO file format always writes a tag; an ISO stamp, an address and free text
+            // is another format (ALB connection logs), not untagged syslog.
+            if case .yearless = stamp {} else { return nil }
             prefix.messageStart = tagStart
         }
         return prefix
