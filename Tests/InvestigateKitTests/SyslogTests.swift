@@ -271,3 +271,32 @@ func ingestCorpus(_ relative: [String], options: ImportOptions = ImportOptions()
         #expect(timeouts == 254)
     }
 }
+
+@Suite struct SyslogHostileInputTests {
+    /// Every prefix of every sample line, and the lines with bytes flipped: parsers must neither crash
+    /// nor lose a line (each becomes part of an event or a rejected line).
+    @Test(arguments: SyslogFamilySampleTests.ids) func truncatedAndCorruptedLinesNeverCrash(id: String) throws {
+        let importer = try #require(ImporterRegistry.standard.importer(id: id))
+        var lines: [String] = []
+        for sample in importer.samples {
+            for line in sample.lines {
+                let bytes = Array(line.utf8)
+                for cut in stride(from: 0, to: bytes.count, by: 1) { lines.append(String(decoding: bytes[0..<cut], as: UTF8.self)) }
+                var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+                for _ in 0..<20 {
+                    var mutated = bytes
+                    for _ in 0..<3 where !mutated.isEmpty {
+                        seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                        mutated[Int(seed >> 33) % mutated.count] = UInt8(truncatingIfNeeded: seed >> 17)
+                    }
+                    lines.append(String(decoding: mutated, as: UTF8.self))
+                }
+            }
+        }
+        let sink = try parse(importer, lines, referenceTime: 1_700_000_000_000_000)
+        var covered = Set(sink.rejected.map(\.line))
+        for event in sink.events { covered.formUnion(event.line...event.lineEnd) }
+        let nonEmpty = lines.indices.filter { !lines[$0].isEmpty }.map { $0 + 1 }
+        #expect(nonEmpty.allSatisfy(covered.contains))
+    }
+}
