@@ -184,9 +184,16 @@ func ingestCorpus(_ relative: [String], options: ImportOptions = ImportOptions()
             "\u{01}\u{02}garbage\u{00}bytes",
             "Feb  6 05:32:50 web last message repeated 3 times",
             "Feb  6 05:32:51 web gunicorn.myapp.app.error: [1234] WORKER TIMEOUT (pid:5678)",
+            "Feb  6 05:32:52 web gunicorn.myapp.app.error: [1234] Error handling request /a#012Traceback (most recent call last):#012  File \"a.py\", line 1#012OSError: gone",
+            "Feb  6 05:32:53 web backup.py[77]: Traceback (most recent call last):",
+            "Feb  6 05:32:53 web backup.py[77]:   File \"backup.py\", line 3, in <module>",
+            "Feb  6 05:32:53 web backup.py[77]: PermissionError: [Errno 13] Permission denied: '/srv/backup'",
         ]
         let sink = try parse(SyslogImporter(), lines, referenceTime: utc(2025, 3, 1, 0, 0, 0))
-        try #require(sink.events.count == 4 && sink.rejected.count == 2)
+        try #require(sink.events.count == 6 && sink.rejected.count == 2)
+        #expect(sink.events[4].message == "Error handling request /a" && sink.events[4].error == "OSError: gone")
+        #expect(sink.events[5].layer == .system && sink.events[5].lineEnd == 10 && sink.events[5].level == "ERROR")
+        #expect(sink.events[5].error == "PermissionError: [Errno 13] Permission denied: '/srv/backup'")
         #expect(sink.rejected.map(\.line) == [1, 4])
         #expect(sink.rejected[1].reason.contains("binary"))
         #expect(sink.notes.contains { $0.contains("1 lines are earlier than the line before them") })

@@ -188,8 +188,9 @@ struct SyslogParser: RecordParser {
             : UnsafeBufferPointer(rebasing: messageBytes[0..<(PythonLogFormat.firstIndex(of: Self.escapedNewline, in: messageBytes, from: 0) ?? messageBytes.count)])
         let inner = embedded.parse(headBytes, accessLines: isGunicornProgram)
 
-        // A traceback line gunicorn wrote to stderr arrives as a syslog line of its own.
-        if inner == nil, let o = open, o.takesContinuation, prefix.program != nil,
+        // A traceback line gunicorn wrote to stderr arrives as a syslog line of its own, under the
+        // same `prog[pid]` (journald). Without a pid (a syslog handler's datagrams) every line is whole.
+        if inner == nil, let o = open, o.takesContinuation, prefix.program != nil, prefix.pid != nil,
            o.event.program == prefix.program, o.event.pid == prefix.pid {
             appendContinuation(line, text: ByteScanner.string(messageBytes), physical: false, into: &sink)
             return
@@ -197,7 +198,9 @@ struct SyslogParser: RecordParser {
 
         var event = Event(time: nil, layer: .system, kind: .log, line: line.number, raw: line.copyBytes())
         var takesContinuation = false
-        let messageText = ByteScanner.string(messageBytes)
+        // gunicorn's own syslog handler sends a traceback in one message (`#012`-escaped): its
+        // message is the head part, the rest is the traceback.
+        let messageText = ByteScanner.string(isGunicornProgram ? headBytes : messageBytes)
         if let record = inner {
             event = record.event
             event.line = line.number
@@ -230,6 +233,11 @@ struct SyslogParser: RecordParser {
                 headlessTracebacks += 1
                 event.level = "ERROR"
             }
+        } else if messageText.hasPrefix("Traceback (most recent call last)") {
+            // Some Python program's traceback with no head: one record, whoever wrote it.
+            headlessTracebacks += 1
+            event.level = "ERROR"
+            takesContinuation = true
         } else if let range = messageText.range(of: "message repeated "), range.lowerBound == messageText.startIndex {
             let count = messageText[range.upperBound...].prefix { $0.isNumber }
             if !count.isEmpty { event.extra["repeated"] = String(count) }
