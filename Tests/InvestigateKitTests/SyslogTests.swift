@@ -97,6 +97,20 @@ func ingestCorpus(_ relative: [String], options: ImportOptions = ImportOptions()
         #expect(forced.notes.contains { $0.contains("--year") })
     }
 
+    @Test func yearComesFromOtherLayersWhenTheModificationTimeIsOff() throws {
+        // A syslog copied into the case folder in late 2026; the nginx log beside it is dated 2023.
+        let hints = IngestHints()
+        hints.learnSpan(first: utc(2023, 2, 6, 0, 0, 0), last: utc(2023, 2, 6, 23, 0, 0), format: "nginx-access", from: "/case/access.log")
+        hints.learnSpan(first: utc(2026, 2, 6, 0, 0, 0), last: utc(2026, 2, 6, 23, 0, 0), format: "syslog", from: "/case/other-syslog")
+        let lines = ["Feb  6 05:32:45 web sshd[1]: Accepted publickey for deploy"]
+        let sink = try parse(SyslogImporter(), lines, referenceTime: utc(2026, 11, 1, 0, 0, 0), hints: hints)
+        #expect(sink.events.first?.time == utc(2023, 2, 6, 5, 32, 45))
+        #expect(sink.notes.contains { $0.contains("dated records of other layers cover these days in 2023 (/case/access.log)") })
+        // When the modification time's year is covered, it stands.
+        let plain = try parse(SyslogImporter(), lines, referenceTime: utc(2026, 11, 1, 0, 0, 0))
+        #expect(plain.events.first?.time == utc(2026, 2, 6, 5, 32, 45))
+    }
+
     @Test func hostZoneComesFromTzAndEmbeddedGunicornKeepsItsOwnOffset() throws {
         let lines = ["Feb  6 14:32:46 ip-10-1-1-50 gunicorn[2156944]: [2025-02-06 14:32:46 +0900] [2156944] [CRITICAL] WORKER TIMEOUT (pid:2156950)"]
         let sink = try parse(SyslogImporter(), lines, options: ImportOptions(timeZone: ZoneSpec("Asia/Tokyo")), referenceTime: utc(2025, 3, 1, 0, 0, 0))

@@ -109,6 +109,7 @@ struct SyslogParser: RecordParser {
     private var yearDelta = 0
     private var lastYearlessKey: Int64?
     private var latestYearless: (month: Int, day: Int, micros: Int64, delta: Int)?
+    private var firstYearless: (month: Int, day: Int, micros: Int64, delta: Int)?
     private var lastFull: Int64?
     private var sawZoneless = false
 
@@ -390,6 +391,7 @@ struct SyslogParser: RecordParser {
             }
             lastYearlessKey = key
             latestYearless = (month, day, micros, delta)
+            if firstYearless == nil { firstYearless = (month, day, micros, delta) }
             return delta
         case .zoned(let u), .local(let u):
             if case .local = stamp { sawZoneless = true }
@@ -397,6 +399,20 @@ struct SyslogParser: RecordParser {
             lastFull = u
             return 0
         }
+    }
+
+    /// Files of other formats read earlier in the run whose span meets this file's year-less span
+    /// when the first stamps are in year `base` (a day of slack for zones).
+    private func overlappingSources(base: Int) -> [String] {
+        guard let first = firstYearless, let latest = latestYearless else { return [] }
+        let others = hints.learnedSpans().filter { $0.format != "syslog" }
+        guard !others.isEmpty else { return [] }
+        func at(_ s: (month: Int, day: Int, micros: Int64, delta: Int)) -> Int64 {
+            hostZone.utc(fromLocal: CivilTime.daysFromCivil(year: base + s.delta, month: s.month, day: s.day) * 86_400 * CivilTime.microsPerSecond + s.micros)
+        }
+        let slack = 86_400 * CivilTime.microsPerSecond
+        let start = at(first), end = at(latest)
+        return others.filter { $0.first <= end + slack && $0.last >= start - slack }.map(\.source)
     }
 
     private mutating func countOutOfOrder(_ line: Int) {
@@ -483,7 +499,14 @@ struct SyslogParser: RecordParser {
                 let stamp = CivilTime.daysFromCivil(year: year, month: latest.month, day: latest.day) * 86_400 * CivilTime.microsPerSecond + latest.micros
                 if stamp > refLocal + 86_400 * CivilTime.microsPerSecond { year -= 1 }
                 baseYear = year - latest.delta
-                if let embeddedYear = embeddedBaseYear, embeddedYear != baseYear {
+                let fromReference = baseYear
+                if embeddedBaseYear == nil, overlappingSources(base: fromReference).isEmpty,
+                   let other = ((fromReference - 5)...(fromReference + 1)).reversed().first(where: { !overlappingSources(base: $0).isEmpty }) {
+                    let sources = overlappingSources(base: other)
+                    baseYear = other
+                    sink.note("the file's modification time (\(TimeFormat.isoUTC(ref))) suggests year \(fromReference) for year-less stamps, "
+                              + "but dated records of other layers cover these days in \(other) (\(sources.prefix(3).joined(separator: ", "))): using \(other)")
+                } else if let embeddedYear = embeddedBaseYear, embeddedYear != baseYear {
                     sink.note("the file's modification time (\(TimeFormat.isoUTC(ref))) suggests year \(baseYear) for year-less stamps, but the embedded gunicorn/app dates say \(embeddedYear): using \(embeddedYear)")
                     baseYear = embeddedYear
                 } else {
@@ -493,6 +516,10 @@ struct SyslogParser: RecordParser {
             } else if let embeddedYear = embeddedBaseYear {
                 baseYear = embeddedYear
                 sink.note("year \(baseYear) for year-less syslog stamps from the embedded gunicorn/app dates")
+            } else if let other = (1970...CivilTime.civilFromDays(Int64(Date().timeIntervalSince1970) / 86_400).year).reversed()
+                        .first(where: { !overlappingSources(base: $0).isEmpty }) {
+                baseYear = other
+                sink.note("year \(other) for year-less syslog stamps: dated records of other layers cover these days then (\(overlappingSources(base: other).prefix(3).joined(separator: ", ")))")
             } else {
                 let nowDays = Int64(Date().timeIntervalSince1970) / 86_400
                 baseYear = CivilTime.civilFromDays(nowDays).year - latest.delta
