@@ -53,6 +53,24 @@ import Testing
         #expect(sink.notes.contains { $0.contains("--app-tz") })
     }
 
+    @Test func werkzeugRequestLinesAreAppAccessRecords() throws {
+        let lines = [
+            "[2025-02-06 14:32:44,002] INFO in app: starting order service",
+            #"127.0.0.1 - - [06/Feb/2025 14:32:45] "GET /api/orders?page=2 HTTP/1.1" 200 -"#,
+            "\u{1B}[31m\u{1B}[1m::1 - - [06/Feb/2025 14:32:46] \"POST /api/orders HTTP/1.1\" 500 1234\u{1B}[0m",
+        ]
+        let sink = try parse(FlaskImporter(), lines, options: ImportOptions(appTimeZone: ZoneSpec("+0900")))
+        #expect(sink.rejected.isEmpty)
+        try #require(sink.events.count == 3)
+        let get = sink.events[1], post = sink.events[2]
+        #expect(get.kind == .access && get.layer == .app && get.method == "GET" && get.path == "/api/orders" && get.query == "page=2")
+        #expect(get.status == 200 && get.bytes == nil && get.clientIP == "127.0.0.1")
+        #expect(get.time == CivilTime.micros(year: 2025, month: 2, day: 6, hour: 5, minute: 32, second: 45))
+        #expect(post.status == 500 && post.bytes == 1234 && post.peerIP == "::1" && post.method == "POST")
+        // Request lines alone do not make an app log (nginx-like shapes stay with their importers).
+        #expect(FlaskImporter().recognize([lines[1]], fileName: "x.log") == 0)
+    }
+
     @Test func gunicornAccessLogIsTheGunicornLayer() throws {
         let lines = [#"172.24.0.2 - - [01/Feb/2019:18:33:56 +0000] "GET /x?y=1 HTTP/1.0" 502 14 "-" "ApacheBench/2.3""#]
         let sink = try parse(GunicornAccessImporter(), lines)

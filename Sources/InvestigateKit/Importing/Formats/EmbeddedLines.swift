@@ -56,6 +56,10 @@ struct EmbeddedLineParser {
             return EmbeddedRecord(event: event, wallClock: record.wallClock, wallClockText: record.wallClockText,
                                   offset: nil, takesContinuation: true)
         }
+        if let werkzeug = WerkzeugAccessLine.parse(b) {
+            return EmbeddedRecord(event: werkzeug.event, wallClock: werkzeug.wallClock, wallClockText: werkzeug.wallClockText,
+                                  offset: nil, takesContinuation: false)
+        }
         if accessLines, b.first.map({ $0 != 0x5B && $0 != 0x20 }) ?? false {
             var parser = NginxAccessParser(directory: "", learnZone: nil)
             var sink = RecordSink()

@@ -25,6 +25,11 @@ public struct FlaskImporter: Importer {
             "ZeroDivisionError: division by zero",
             "[2025-02-06 14:32:46,001] INFO in routes: order 42 created",
         ]),
+        FormatSample(fileName: "flask-dev.log", lines: [
+            "[2025-02-06 14:32:44,002] INFO in app: starting order service",
+            #"127.0.0.1 - - [06/Feb/2025 14:32:45] "GET /api/orders HTTP/1.1" 200 -"#,
+            "\u{1B}[33m127.0.0.1 - - [06/Feb/2025 14:32:46] \"POST /api/orders HTTP/1.1\" 500 -\u{1B}[0m",
+        ]),
         FormatSample(fileName: "app.log", lines: [
             "2019-02-01 18:33:56,528 - app - INFO - Entered app",
             "2019-02-01 18:33:56,530 - app.db - WARNING - slow query: 1.2s",
@@ -49,12 +54,22 @@ public struct FlaskImporter: Importer {
         `LEVEL YYYY-MM-DD HH:MM:SS,mmm [module] message`, Flask's `[%(asctime)s] %(levelname)s in %(module)s: \
         %(message)s`, the cookbook `%(asctime)s - %(name)s - %(levelname)s - %(message)s`, \
         `%(asctime)s %(levelname)s %(message)s` and similar, `%(levelname)s:%(name)s:%(message)s`; gunicorn \
-        error heads interleaved in the same stream → layer `gunicorn`.
+        error heads interleaved in the same stream → layer `gunicorn`. The Werkzeug development server's \
+        request lines (`127.0.0.1 - - [06/Feb/2025 14:32:45] "GET /p HTTP/1.1" 200 -`, ANSI colours removed) → \
+        kind `access` with `peer_ip`, `client_ip`, `method`, `path`, `query`, `status`, `bytes`, `extra.server` = `werkzeug`.
         """
 
     public func recognize(_ lines: [String], fileName: String) -> Double {
         let heads = EmbeddedLineParser(gunicornHeads: false)
-        return headShare(lines) { heads.parse($0, accessLines: false) != nil }
+        // Werkzeug request lines alone are not enough to call a file an app log: nginx-like
+        // shapes must not be taken, so at least one logging head must be among the lines.
+        var loggingHeads = 0
+        let share = headShare(lines) { bytes in
+            guard let record = heads.parse(bytes, accessLines: false) else { return false }
+            if record.event.extra["server"] == nil { loggingHeads += 1 }
+            return true
+        }
+        return loggingHeads > 0 ? share : 0
     }
 
     public func makeParser(_ context: ParseContext) throws -> any RecordParser {

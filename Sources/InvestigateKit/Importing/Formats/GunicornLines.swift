@@ -101,3 +101,73 @@ enum SystemdServiceLine {
         return "other"
     }
 }
+
+/// The Werkzeug development server's request line (`flask run`), which lands in the same stream as
+/// the app's logging: `127.0.0.1 - - [06/Feb/2025 14:32:45] "GET /api/orders HTTP/1.1" 200 -`.
+/// Local time without zone and without `:` between date and time; on a terminal the request
+/// line may be wrapped in ANSI colour codes.
+enum WerkzeugAccessLine {
+    static func parse(_ input: UnsafeBufferPointer<UInt8>) -> (event: Event, wallClock: Int64, wallClockText: String)? {
+        guard let first = input.first, first == 0x1B || isAddressStart(first) else { return nil }
+        if first == 0x1B || input.contains(0x1B) {
+            let cleaned = stripANSI(input)
+            return cleaned.withUnsafeBufferPointer { parsePlain($0) }
+        }
+        return parsePlain(input)
+    }
+
+    private static func parsePlain(_ b: UnsafeBufferPointer<UInt8>) -> (event: Event, wallClock: Int64, wallClockText: String)? {
+        // An address starts with a digit, a hex letter or `:` (IPv6): a cheap test for most lines.
+        guard let first = b.first, isAddressStart(first) else { return nil }
+        var s = ByteScanner(b)
+        let address = s.token()
+        guard !address.isEmpty, address.count <= 45, address.allSatisfy(SyslogPrefix.isHostByte),
+              s.skip(0x2D), s.skip(0x20), s.skip(0x2D), s.skip(0x20), s.skip(0x5B) else { return nil }
+        let stampStart = s.pos
+        guard let day = s.digits(2), s.skip(0x2F), s.remaining >= 3,
+              let month = CivilTime.month(b[s.pos], b[s.pos + 1], b[s.pos + 2]) else { return nil }
+        s.pos += 3
+        guard s.skip(0x2F), let year = s.digits(4), s.skip(0x20), let h = s.digits(2), s.skip(0x3A), let mi = s.digits(2),
+              s.skip(0x3A), let sec = s.digits(2), CivilTime.isValid(year: year, month: month, day: day, hour: h, minute: mi, second: sec) else { return nil }
+        let stampText = ByteScanner.string(UnsafeBufferPointer(rebasing: b[stampStart..<s.pos]))
+        guard s.skip(0x5D), s.skip(0x20), let request = s.quoted() else { return nil }
+        s.skipSpaces()
+        let statusBytes = s.token()
+        guard statusBytes.count == 3, let status = ByteScanner.int(statusBytes) else { return nil }
+        let sizeBytes = s.token()
+        guard s.atEnd, !sizeBytes.isEmpty else { return nil }
+        var event = Event(time: nil, layer: .app, kind: .access, line: 0, raw: [])
+        let peer = ByteScanner.string(address)
+        event.peerIP = peer
+        event.clientIP = peer
+        event.status = Int(status)
+        event.bytes = ByteScanner.int(sizeBytes)
+        splitRequest(request, into: &event)
+        event.message = ByteScanner.string(b)
+        event.extra["server"] = "werkzeug"
+        event.extra["local_time"] = stampText
+        return (event, CivilTime.micros(year: year, month: month, day: day, hour: h, minute: mi, second: sec), stampText)
+    }
+
+    static func isAddressStart(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || c == 0x3A || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
+    }
+
+    /// Removes `ESC [ … letter` sequences.
+    static func stripANSI(_ b: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var i = 0
+        while i < b.count {
+            if b[i] == 0x1B, i + 1 < b.count, b[i + 1] == 0x5B {
+                i += 2
+                while i < b.count, !((b[i] >= 0x40 && b[i] <= 0x7E)) { i += 1 }
+                i += 1
+                continue
+            }
+            out.append(b[i])
+            i += 1
+        }
+        return out
+    }
+}
