@@ -105,7 +105,7 @@ func ingestCorpus(_ relative: [String], options: ImportOptions = ImportOptions()
         let lines = ["Feb  6 05:32:45 web sshd[1]: Accepted publickey for deploy"]
         let sink = try parse(SyslogImporter(), lines, referenceTime: utc(2026, 11, 1, 0, 0, 0), hints: hints)
         #expect(sink.events.first?.time == utc(2023, 2, 6, 5, 32, 45))
-        #expect(sink.notes.contains { $0.contains("dated records of other layers cover these days in 2023 (/case/access.log)") })
+        #expect(sink.notes.contains { $0.contains("dated records of other layers cover most of these days in 2023 (/case/access.log)") })
         // When the modification time's year is covered, it stands.
         let plain = try parse(SyslogImporter(), lines, referenceTime: utc(2026, 11, 1, 0, 0, 0))
         #expect(plain.events.first?.time == utc(2026, 2, 6, 5, 32, 45))

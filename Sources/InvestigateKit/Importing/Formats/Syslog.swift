@@ -109,7 +109,6 @@ struct SyslogParser: RecordParser {
     private var yearDelta = 0
     private var lastYearlessKey: Int64?
     private var latestYearless: (month: Int, day: Int, micros: Int64, delta: Int)?
-    private var firstYearless: (month: Int, day: Int, micros: Int64, delta: Int)?
     private var lastFull: Int64?
     private var sawZoneless = false
 
@@ -391,7 +390,6 @@ struct SyslogParser: RecordParser {
             }
             lastYearlessKey = key
             latestYearless = (month, day, micros, delta)
-            if firstYearless == nil { firstYearless = (month, day, micros, delta) }
             return delta
         case .zoned(let u), .local(let u):
             if case .local = stamp { sawZoneless = true }
@@ -401,18 +399,25 @@ struct SyslogParser: RecordParser {
         }
     }
 
-    /// Files of other formats read earlier in the run whose span meets this file's year-less span
-    /// when the first stamps are in year `base` (a day of slack for zones).
+    /// Files of other formats read earlier in the run whose spans hold most (≥ half) of the
+    /// year-less records held back so far when the first stamps are in year `base` (a day of
+    /// slack for zones); empty when they do not. A span merely touching a long syslog is no evidence.
     private func overlappingSources(base: Int) -> [String] {
-        guard let first = firstYearless, let latest = latestYearless else { return [] }
         let others = hints.learnedSpans().filter { $0.format != "syslog" }
         guard !others.isEmpty else { return [] }
-        func at(_ s: (month: Int, day: Int, micros: Int64, delta: Int)) -> Int64 {
-            hostZone.utc(fromLocal: CivilTime.daysFromCivil(year: base + s.delta, month: s.month, day: s.day) * 86_400 * CivilTime.microsPerSecond + s.micros)
-        }
         let slack = 86_400 * CivilTime.microsPerSecond
-        let start = at(first), end = at(latest)
-        return others.filter { $0.first <= end + slack && $0.last >= start - slack }.map(\.source)
+        var inside = 0, total = 0
+        var sources: [String] = []
+        for p in pending {
+            guard case .yearless(let month, let day, let micros) = p.stamp else { continue }
+            total += 1
+            let t = hostZone.utc(fromLocal: CivilTime.daysFromCivil(year: base + p.yearDelta, month: month, day: day) * 86_400 * CivilTime.microsPerSecond + micros)
+            if let span = others.first(where: { $0.first - slack <= t && t <= $0.last + slack }) {
+                inside += 1
+                if !sources.contains(span.source) { sources.append(span.source) }
+            }
+        }
+        return total > 0 && inside * 2 >= total ? sources : []
     }
 
     private mutating func countOutOfOrder(_ line: Int) {
@@ -505,7 +510,7 @@ struct SyslogParser: RecordParser {
                     let sources = overlappingSources(base: other)
                     baseYear = other
                     sink.note("the file's modification time (\(TimeFormat.isoUTC(ref))) suggests year \(fromReference) for year-less stamps, "
-                              + "but dated records of other layers cover these days in \(other) (\(sources.prefix(3).joined(separator: ", "))): using \(other)")
+                              + "but dated records of other layers cover most of these days in \(other) (\(sources.prefix(3).joined(separator: ", "))): using \(other)")
                 } else if let embeddedYear = embeddedBaseYear, embeddedYear != baseYear {
                     sink.note("the file's modification time (\(TimeFormat.isoUTC(ref))) suggests year \(baseYear) for year-less stamps, but the embedded gunicorn/app dates say \(embeddedYear): using \(embeddedYear)")
                     baseYear = embeddedYear
