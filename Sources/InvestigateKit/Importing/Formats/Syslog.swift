@@ -40,7 +40,8 @@ public struct SyslogImporter: Importer {
     public let fieldNotes = """
         Prefix: the stamp → `time` (RFC 3164 has no year and no zone: the year comes from `--year` (the year of the first stamps), else the \
         file's modification time or gzip MTIME anchoring the latest stamp read, corrected by embedded dated \
-        records, with December→January roll-over inside the file; the zone is `--tz`, else UTC; notes say \
+        records or by dated files of other layers read earlier in the run that hold most of its records, \
+        with December→January roll-over inside the file; the zone is `--tz`, else UTC; notes say \
         which); host → `hostname`; tag `prog[pid]:` → `program`, `pid`; the text after the tag → `message`; \
         PRI → `level` (severity) and `extra.facility`; RFC 5424 MSGID and structured data → `extra.msgid`, \
         `extra.structured_data`. `last message repeated N times` → an event of the repeated record's layer \
@@ -52,6 +53,7 @@ public struct SyslogImporter: Importer {
         the prefix (median over the first records, rounded to 15 minutes, reported in a note and taught to \
         app files read later); a gunicorn stamp's offset is its own. Later lines of the same `prog[pid]` that \
         are not heads (traceback lines) join the record; rsyslog's `#012` escapes are split the same way. \
+        Werkzeug dev-server request lines → layer `app`, kind `access` (fields as in `flask`). \
         systemd lines about the gunicorn service → layer `gunicorn` with `extra.systemd` = `started`, \
         `stopped`, `killed` or `failed`. Other programs (sshd, cron, kernel) → layer `system`.
         """
