@@ -31,4 +31,16 @@ import Testing
         #expect(copies.map { $0["copy_format"] as String } == ["syslog", "syslog", "syslog"])
         #expect(copies.map { $0["original_format"] as String } == ["flask", "flask", "gunicorn-error"])
     }
+
+    @Test func copiesPairByTheWrittenStampWhenTheAppFileWasReadInAnotherZone() throws {
+        let dir = try TemporaryDirectory()
+        let syslog = try dir.write("syslog", seedLines.joined(separator: "\n") + "\n")
+        let app = try dir.write("logs/2025-02-06.log", seedLines.map { $0.components(separatedBy: "]: ")[1] }.joined(separator: "\n") + "\n")
+        let store = try TimelineStore()
+        _ = try Ingester(store: store).ingest(paths: [syslog])
+        // A later run knows nothing of the syslog's lesson and is told the wrong zone.
+        _ = try Ingester(store: store, options: ImportOptions(appTimeZone: .utc)).ingest(paths: [app])
+        #expect(try CopyLinker.link(store: store) == 2)
+        #expect(try CopyLinker.countOriginals(store: store) == 2)
+    }
 }

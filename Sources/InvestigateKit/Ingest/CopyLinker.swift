@@ -21,17 +21,28 @@ public enum CopyLinker {
     @discardableResult
     public static func link(store: TimelineStore) throws -> Int {
         try store.write { db in
+            // The candidate originals, indexed both ways, so each copy costs two index look-ups
+            // instead of a scan of the hours around it.
+            try db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original")
+            try db.execute(sql: """
+                CREATE TEMP TABLE copy_original AS
+                SELECT e.id, e.layer, e.level, e.message, e.time, json_extract(e.extra, '$.local_time') AS local_time
+                FROM event e JOIN source s ON s.id = e.source_id
+                WHERE s.format <> 'syslog' AND e.layer IN ('app', 'gunicorn') AND e.copy_of IS NULL
+                  AND e.message IS NOT NULL AND e.time IS NOT NULL
+                """)
+            try db.execute(sql: "CREATE INDEX temp.copy_original_time ON copy_original(time, message)")
+            try db.execute(sql: "CREATE INDEX temp.copy_original_local ON copy_original(local_time, message)")
+            defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original") }
             let pairs = try Row.fetchAll(db, sql: """
                 SELECT c.id AS copy, COALESCE(
-                    (SELECT o.id FROM event o JOIN source os ON os.id = o.source_id
-                     WHERE o.time = c.time AND os.format <> 'syslog' AND o.copy_of IS NULL
-                       AND o.layer = c.layer AND o.message = c.message AND o.level IS c.level
+                    (SELECT o.id FROM copy_original o
+                     WHERE o.time = c.time AND o.message = c.message AND o.layer = c.layer AND o.level IS c.level
                      ORDER BY o.id LIMIT 1),
-                    (SELECT o.id FROM event o JOIN source os ON os.id = o.source_id
-                     WHERE o.time BETWEEN c.time - 54000000000 AND c.time + 54000000000
-                       AND os.format <> 'syslog' AND o.copy_of IS NULL
-                       AND o.layer = c.layer AND o.message = c.message AND o.level IS c.level
-                       AND json_extract(o.extra, '$.local_time') = json_extract(c.extra, '$.local_time')
+                    (SELECT o.id FROM copy_original o
+                     WHERE o.local_time = json_extract(c.extra, '$.local_time') AND o.message = c.message
+                       AND o.layer = c.layer AND o.level IS c.level
+                       AND o.time BETWEEN c.time - 54000000000 AND c.time + 54000000000
                      ORDER BY o.id LIMIT 1)) AS original
                 FROM event c
                 WHERE c.copy_of IS NULL AND c.layer IN ('app', 'gunicorn') AND c.alt_time IS NOT NULL
