@@ -175,9 +175,10 @@ func ingestCorpus(_ relative: [String], options: ImportOptions = ImportOptions()
             #"<38>1 2019-07-08T17:40:16.954167-04:00 hostname.example.com sshd 57915 - [timeQuality tzKnown="1"] Failed unknown for invalid user redmond"#,
             "2025-02-06T05:32:46+0000 host sshd[9]: Connection closed",
             "-- Boot 0b2d4ce9e8a44f43a3a5c36ab15a4e5d --",
+            "Thu 2025-02-06 14:32:47 JST web gunicorn[2156944]: [2025-02-06 14:32:47 +0900] [2156944] [INFO] Handling signal: term",
         ]
         let sink = try parse(SyslogImporter(), lines)
-        try #require(sink.events.count == 3)
+        try #require(sink.events.count == 4)
         #expect(sink.events[0].altTime == utc(2025, 2, 6, 5, 32, 45, ms: 123) + 456)
         #expect(sink.events[0].time == utc(2025, 2, 6, 5, 32, 45))
         let rfc5424 = sink.events[1]
@@ -188,6 +189,8 @@ func ingestCorpus(_ relative: [String], options: ImportOptions = ImportOptions()
         #expect(rfc5424.message == "Failed unknown for invalid user redmond")
         #expect(sink.events[2].time == utc(2025, 2, 6, 5, 32, 46))
         #expect(sink.rejected.map(\.line) == [4])
+        try #require(sink.events.count == 4)
+        #expect(sink.events[3].altTime == utc(2025, 2, 6, 5, 32, 47) && sink.events[3].extra["gunicorn_event"] == "signal")
     }
 
     @Test func badInputIsKeptCountedAndExplained() throws {

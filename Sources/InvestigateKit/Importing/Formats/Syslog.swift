@@ -7,7 +7,7 @@ public struct SyslogImporter: Importer {
     public init() {}
 
     public let id = "syslog"
-    public let title = "syslog (RFC 3164, rsyslog ISO, RFC 5424, journalctl short/short-iso)"
+    public let title = "syslog (RFC 3164, rsyslog ISO, RFC 5424, journalctl short/short-iso/short-precise/short-full)"
     public let layer = Layer.system
     public let documentation = "https://www.rsyslog.com/doc/reference/templates/templates-reserved-names.html"
     /// Before app files (60): its copy of the app's lines teaches them the app's zone.

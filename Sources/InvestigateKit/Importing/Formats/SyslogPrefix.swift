@@ -4,7 +4,8 @@ import Foundation
 /// RFC 3164 / `RSYSLOG_TraditionalFileFormat` (`Feb  6 05:32:45 host prog[pid]: msg`, journalctl
 /// `short` with its zero-padded day and `short-precise` fraction), `RSYSLOG_FileFormat` and journalctl
 /// `short-iso` (`2025-02-06T05:32:45.123456+00:00 host prog[pid]: msg`), and RFC 5424
-/// (`<38>1 2019-07-08T17:40:16.95-04:00 host app procid msgid [sd] msg`).
+/// (`<38>1 2019-07-08T17:40:16.95-04:00 host app procid msgid [sd] msg`), and journalctl
+/// `short-full` (`Thu 2025-02-06 14:32:47 JST host prog[pid]: msg`).
 struct SyslogPrefix: Equatable {
     enum Stamp: Equatable {
         /// RFC 3164: no year, no zone. `micros` is the time of day.
@@ -47,6 +48,8 @@ struct SyslogPrefix: Equatable {
             let token = s.token()
             guard let iso = isoStamp(token) else { return nil }
             stamp = iso
+        } else if let full = shortFullStamp(&s) {
+            stamp = full
         } else {
             guard s.remaining >= 15, let month = CivilTime.month(b[s.pos], b[s.pos + 1], b[s.pos + 2]) else { return nil }
             s.pos += 3
@@ -168,6 +171,22 @@ struct SyslogPrefix: Equatable {
         guard let om = s.digits(2), s.atEnd, oh <= 14, om < 60 else { return nil }
         let offset = (sign == 0x2D ? -1 : 1) * (oh * 3600 + om * 60)
         return .zoned(wall - Int64(offset) * CivilTime.microsPerSecond)
+    }
+
+    /// journalctl `short-full`: `Thu 2025-02-06 05:32:45 UTC` (weekday, date, time, zone name or offset).
+    /// Leaves the scanner after the stamp's trailing space; untouched when the line is not of this shape.
+    static func shortFullStamp(_ s: inout ByteScanner) -> Stamp? {
+        let start = s.pos
+        guard s.remaining >= 24, let w0 = s.peek(), w0 >= 0x41, w0 <= 0x5A, s.peek(3) == 0x20,
+              let d = s.peek(4), d >= 0x30, d <= 0x39 else { return nil }
+        let weekday = String(decoding: UnsafeBufferPointer(rebasing: s.bytes[start..<(start + 3)]), as: UTF8.self)
+        guard ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].contains(weekday),
+              let (wall, length) = PythonLogFormat.asctime(s.bytes, at: start + 4), s.bytes[start + 14] == 0x20 else { return nil }
+        s.pos = start + 4 + length
+        guard s.skip(0x20) else { s.pos = start; return nil }
+        let zoneToken = s.token()
+        guard !zoneToken.isEmpty, let zone = ZoneSpec(ByteScanner.string(zoneToken)) else { s.pos = start; return nil }
+        return .zoned(zone.utc(fromLocal: wall))
     }
 
     /// `last message repeated 2 times` (sysklogd, rsyslog) and `--- last message repeated 2 times ---`
