@@ -28,7 +28,7 @@ public struct FlaskImporter: Importer {
         FormatSample(fileName: "flask-dev.log", lines: [
             "[2025-02-06 14:32:44,002] INFO in app: starting order service",
             #"127.0.0.1 - - [06/Feb/2025 14:32:45] "GET /api/orders HTTP/1.1" 200 -"#,
-            "\u{1B}[33m127.0.0.1 - - [06/Feb/2025 14:32:46] \"POST /api/orders HTTP/1.1\" 500 -\u{1B}[0m",
+            #"127.0.0.1 - - [06/Feb/2025 14:32:46] "POST /api/orders HTTP/1.1" 500 -"#,
         ]),
         FormatSample(fileName: "app.log", lines: [
             "2019-02-01 18:33:56,528 - app - INFO - Entered app",
