@@ -213,6 +213,8 @@ public enum TimelineUpdate {
         ingester.formatOverride = format
         ingester.progress = progress
         let summary = try ingester.ingest(paths: paths)
+        // The same line in syslog and in the app's file is one record: mark copies before linking.
+        try CopyLinker.link(store: store)
         let stats = try Correlator(store: store).run()
         return Outcome(ingest: summary, correlation: stats)
     }

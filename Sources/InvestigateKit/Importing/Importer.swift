@@ -95,6 +95,7 @@ public final class IngestHints: @unchecked Sendable {
     private let lock = NSLock()
     private var zonesByDirectory: [String: (zone: ZoneSpec, from: String)] = [:]
     private var appZone: (zone: ZoneSpec, from: String)?
+    private var spans: [DatedSpan] = []
 
     public init() {}
 
@@ -117,6 +118,25 @@ public final class IngestHints: @unchecked Sendable {
     public func learnedAppZone() -> (zone: ZoneSpec, from: String)? {
         lock.lock(); defer { lock.unlock() }
         return appZone
+    }
+
+    /// The time spans of files read so far, with their format: dated records of other layers
+    /// tell year-less syslog stamps their year when the file's modification time cannot.
+    public func learnSpan(first: Int64, last: Int64, format: String, from source: String) {
+        lock.lock(); defer { lock.unlock() }
+        spans.append(DatedSpan(first: first, last: last, format: format, source: source))
+    }
+
+    public func learnedSpans() -> [DatedSpan] {
+        lock.lock(); defer { lock.unlock() }
+        return spans
+    }
+
+    public struct DatedSpan: Sendable, Equatable {
+        public var first: Int64
+        public var last: Int64
+        public var format: String
+        public var source: String
     }
 }
 

@@ -16,6 +16,10 @@ public struct ImporterRegistry: Sendable {
         NginxErrorImporter(),
 
         // syslog, journald, gunicorn, Flask/Python application logs
+        SyslogImporter(),
+        GunicornErrorImporter(),
+        GunicornAccessImporter(),
+        FlaskImporter(),
 
         // AWS: WAF, ALB, API Gateway, Lambda, CloudWatch Logs wrappers
 

@@ -135,6 +135,9 @@ public final class Ingester {
             } catch {
                 result = failure(item.path, error)
             }
+            if let format = result.format, let first = result.first, let last = result.last {
+                hints.learnSpan(first: first, last: last, format: format, from: item.path)
+            }
             added += result.added
             if result.status == .ingested || result.status == .grown { addedRejected += result.rejected }
             perFile.append((item.index, result))

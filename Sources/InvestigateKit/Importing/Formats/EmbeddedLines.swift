@@ -1,0 +1,180 @@
+import Foundation
+
+/// A record head recognised inside a line (a whole line of an app file, or the message of a
+/// syslog line): the event it makes and its own stamp, before zone and year are settled.
+struct EmbeddedRecord {
+    /// Layer, kind, level, message and request fields are set; `time`, `line`, `raw` are not yet.
+    var event: Event
+    /// The record's own stamp as a wall-clock reading taken as UTC, µs.
+    var wallClock: Int64?
+    var wallClockText: String?
+    /// Seconds east of UTC when the stamp says (gunicorn `%z`, an access log's `+0900`).
+    var offset: Int?
+    /// Tracebacks may follow (gunicorn error heads, Python heads); access lines stand alone.
+    var takesContinuation: Bool
+
+    var utc: Int64? {
+        guard let wallClock, let offset else { return nil }
+        return wallClock - Int64(offset) * CivilTime.microsPerSecond
+    }
+}
+
+/// Recognises the heads gunicorn's stderr can carry: gunicorn's own error lines, Flask/Python
+/// logging lines, and (when asked) gunicorn access lines.
+struct EmbeddedLineParser {
+    var pythonFormats: [PythonLogFormat]
+    var gunicornHeads = true
+
+    init(pythonFormats: [PythonLogFormat] = PythonLogFormat.builtIn, gunicornHeads: Bool = true) {
+        self.pythonFormats = pythonFormats
+        self.gunicornHeads = gunicornHeads
+    }
+
+    func parse(_ b: UnsafeBufferPointer<UInt8>, accessLines: Bool) -> EmbeddedRecord? {
+        guard !b.isEmpty else { return nil }
+        if gunicornHeads, let head = GunicornErrorHead.parse(b) {
+            var event = Event(time: nil, layer: .gunicorn, kind: .log, line: 0, raw: [])
+            event.level = head.level
+            event.message = head.message
+            event.pid = head.pid
+            event.extra["local_time"] = head.wallClockText
+            GunicornErrorHead.interpret(head.message, into: &event)
+            return EmbeddedRecord(event: event, wallClock: head.wallClock, wallClockText: head.wallClockText,
+                                  offset: head.offset, takesContinuation: true)
+        }
+        for format in pythonFormats {
+            guard let record = format.match(b) else { continue }
+            var event = Event(time: nil, layer: .app, kind: .log, line: 0, raw: [])
+            event.level = record.level
+            event.message = record.message
+            event.pid = record.pid
+            if let logger = record.logger { event.extra["logger"] = logger }
+            if let module = record.module { event.extra["module"] = module }
+            for (k, v) in record.attributes { event.extra[k] = v }
+            if let text = record.wallClockText { event.extra["local_time"] = text }
+            AppMessage.interpret(record.message, into: &event)
+            return EmbeddedRecord(event: event, wallClock: record.wallClock, wallClockText: record.wallClockText,
+                                  offset: nil, takesContinuation: true)
+        }
+        if let werkzeug = WerkzeugAccessLine.parse(b) {
+            return EmbeddedRecord(event: werkzeug.event, wallClock: werkzeug.wallClock, wallClockText: werkzeug.wallClockText,
+                                  offset: nil, takesContinuation: false)
+        }
+        if accessLines, b.first.map({ $0 != 0x5B && $0 != 0x20 }) ?? false {
+            var parser = NginxAccessParser(directory: "", learnZone: nil)
+            var sink = RecordSink()
+            Line.with(bytes: Array(b), number: 0) { parser.consume($0, into: &sink) }
+            if sink.rejected.isEmpty, var event = sink.events.first, let utc = event.time {
+                event.layer = .gunicorn
+                event.time = nil
+                event.raw = []
+                // The line itself is its message, so a syslog copy pairs with the access file's record.
+                event.message = ByteScanner.string(b)
+                // The access line's own stamp: kept with its offset so the record compares like the others.
+                return EmbeddedRecord(event: event, wallClock: utc, wallClockText: nil, offset: 0, takesContinuation: false)
+            }
+        }
+        return nil
+    }
+}
+
+/// The most bytes one multi-line record may hold: a head followed by endless non-head lines must
+/// not take the memory; further lines are rejected with this reason.
+let maxRecordBytes = 1 << 20
+
+/// Lines that cannot belong to a text log: control bytes other than tab and ESC (colour codes).
+func looksBinary(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    for c in b where (c < 0x20 && c != 0x09 && c != 0x1B) || c == 0x7F { return true }
+    return false
+}
+
+/// The exception a traceback ends with (`NameError: …`): its last line that is not indented.
+func tracebackSummary(_ lines: [String]) -> String? {
+    guard lines.contains(where: { $0.hasPrefix("Traceback (most recent call last)") }) else { return nil }
+    return lines.last { !$0.isEmpty && $0.first != " " && $0.first != "\t" && !$0.hasPrefix("Traceback") }
+}
+
+/// The zone for an app's zone-less stamps: `--app-tz`, else the one learnt from a syslog copy of
+/// its lines, else this machine's; with the words that say which.
+func appZone(_ context: ParseContext) -> (zone: ZoneSpec, note: String) {
+    if let given = context.options.appTimeZone {
+        return (given, "read as \(given) (--app-tz)")
+    }
+    if let learnt = context.hints.learnedAppZone() {
+        return (learnt.zone, "read as \(learnt.zone), the app zone learnt from the syslog copy of the app's lines in \(learnt.from)")
+    }
+    let system = ZoneSpec.system
+    return (system, "read in this machine's zone (\(system)): no --app-tz, and no syslog copy of the app's lines taught one")
+}
+
+/// Reads files of Python heads with continuation lines (app logs, gunicorn error logs, which may
+/// interleave both, as gunicorn's stderr does): a head opens a record, any other line belongs to
+/// the record above it.
+struct PythonStreamParser: RecordParser {
+    let heads: EmbeddedLineParser
+    /// Zone of stamps that carry none (Python's `asctime`).
+    let zone: ZoneSpec
+    /// Says where `zone` came from; noted once a stamp needed it.
+    let zoneNote: String
+    private var zonelessStamps = 0
+    private var open: (record: EmbeddedRecord, line: Int, lineEnd: Int, raw: [UInt8], continuation: [String])?
+    private var orphans = 0
+    private var binary = 0
+
+    init(heads: EmbeddedLineParser, zone: ZoneSpec, zoneNote: String) {
+        self.heads = heads
+        self.zone = zone
+        self.zoneNote = zoneNote
+    }
+
+    mutating func consume(_ line: Line, into sink: inout RecordSink) {
+        if line.isEmpty { return }
+        if let record = heads.parse(line.bytes, accessLines: false) {
+            flush(into: &sink)
+            open = (record, line.number, line.number, line.copyBytes(), [])
+            return
+        }
+        if looksBinary(line.bytes) {
+            binary += 1
+            return sink.reject(line, "binary data, not log text")
+        }
+        guard open != nil else {
+            orphans += 1
+            return sink.reject(line, "no record head before this line (the file starts mid-record)")
+        }
+        if (open?.raw.count ?? 0) + line.count > maxRecordBytes {
+            return sink.reject(line, "continuation line beyond the \(maxRecordBytes)-byte limit of one record")
+        }
+        open?.lineEnd = line.number
+        open?.raw.append(0x0A)
+        open?.raw.append(contentsOf: line.bytes)
+        open?.continuation.append(line.text)
+    }
+
+    mutating func finish(into sink: inout RecordSink) {
+        flush(into: &sink)
+        if zonelessStamps > 0 { sink.note("\(zonelessStamps) records' stamps without zone: \(zoneNote)") }
+        if orphans > 0 { sink.note("\(orphans) leading lines belong to a record that started before the file: kept as rejected lines") }
+        if binary > 0 { sink.note("\(binary) lines of binary data kept as rejected lines") }
+    }
+
+    private mutating func flush(into sink: inout RecordSink) {
+        guard let o = open else { return }
+        open = nil
+        var event = o.record.event
+        event.line = o.line
+        event.lineEnd = o.lineEnd
+        event.raw = o.raw
+        if let utc = o.record.utc {
+            event.time = utc
+        } else if let wall = o.record.wallClock {
+            event.time = zone.utc(fromLocal: wall)
+            zonelessStamps += 1
+        }
+        if let summary = tracebackSummary(o.continuation) {
+            event.error = summary
+            if event.level == nil { event.level = "ERROR" }
+        }
+        sink.emit(event)
+    }
+}

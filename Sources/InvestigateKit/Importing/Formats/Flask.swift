@@ -1,0 +1,99 @@
+import Foundation
+
+/// Flask/Python application log files (`logs/2025-02-06.log`): Python `logging` records in any of
+/// the common layouts, or the layout given with `--app-log-format`; tracebacks stay in their record.
+public struct FlaskImporter: Importer {
+    public init() {}
+
+    public let id = "flask"
+    public let title = "Flask / Python logging application log"
+    public let layer = Layer.app
+    public let documentation = "https://docs.python.org/3/library/logging.html#logrecord-attributes"
+    /// After syslog (30): a syslog copy of the app's lines teaches the app's zone.
+    public let ingestOrder = 60
+
+    public let samples = [
+        FormatSample(fileName: "2025-02-06.log", lines: [
+            "INFO 2025-02-06 14:32:45,136 [app] Request: GET http://example.com:443/api/ping",
+            "INFO 2025-02-06 14:32:45,159 [app] Response: 400 http://example.com:443/api/ping",
+        ]),
+        FormatSample(fileName: "flask.log", lines: [
+            "[2025-02-06 14:32:45,123] ERROR in app: Exception on /api/orders [POST]",
+            "Traceback (most recent call last):",
+            "  File \"/srv/app/venv/lib/python3.12/site-packages/flask/app.py\", line 1511, in wsgi_app",
+            "    response = self.full_dispatch_request()",
+            "ZeroDivisionError: division by zero",
+            "[2025-02-06 14:32:46,001] INFO in routes: order 42 created",
+        ]),
+        FormatSample(fileName: "flask-dev.log", lines: [
+            "[2025-02-06 14:32:44,002] INFO in app: starting order service",
+            #"127.0.0.1 - - [06/Feb/2025 14:32:45] "GET /api/orders HTTP/1.1" 200 -"#,
+            #"127.0.0.1 - - [06/Feb/2025 14:32:46] "POST /api/orders HTTP/1.1" 500 -"#,
+        ]),
+        FormatSample(fileName: "app.log", lines: [
+            "2019-02-01 18:33:56,528 - app - INFO - Entered app",
+            "2019-02-01 18:33:56,530 - app.db - WARNING - slow query: 1.2s",
+        ]),
+        FormatSample(fileName: "python-example.log", lines: [
+            "2025-09-26 21:12:39,384 DEBUG debug message: initializing demo",
+            "2025-09-26 21:12:39,385 INFO info message:",
+            "processing started -- log_example.py",
+            "2025-09-26 21:12:39,385 ERROR error message: failed to open resource",
+        ]),
+    ]
+
+    public let fieldNotes = """
+        `%(asctime)s` (local time, no zone) → `time`, converted with `--app-tz`, else the app zone learnt from \
+        a syslog copy of the same lines read earlier in the run, else the system zone (a note says which); the \
+        stamp as written → `extra.local_time`. `%(levelname)s` → `level`; `%(message)s` (first line) → `message`; \
+        `%(name)s` → `extra.logger`; `%(module)s` → `extra.module`; `%(process)d` → `pid`; other attributes → \
+        `extra.<name>`. Following lines that are not a record head (tracebacks, multi-line messages) join the \
+        record's `raw`; a traceback's final exception line → `error`. `Request: GET <url>` → `method`, `host`, \
+        `path`, `query`, `extra.url`; `Response: 400 <url>` → `status` and kind `access`; Flask's \
+        `Exception on /path [POST]` → `method`, `path`. Layouts read without options: \
+        `LEVEL YYYY-MM-DD HH:MM:SS,mmm [module] message`, Flask's `[%(asctime)s] %(levelname)s in %(module)s: \
+        %(message)s`, the cookbook `%(asctime)s - %(name)s - %(levelname)s - %(message)s`, \
+        `%(asctime)s %(levelname)s %(message)s` and similar, `%(levelname)s:%(name)s:%(message)s`; gunicorn \
+        error heads interleaved in the same stream → layer `gunicorn`. The Werkzeug development server's \
+        request lines (`127.0.0.1 - - [06/Feb/2025 14:32:45] "GET /p HTTP/1.1" 200 -`, ANSI colours removed) → \
+        kind `access` with `peer_ip`, `client_ip`, `method`, `path`, `query`, `status`, `bytes`, `extra.server` = `werkzeug`.
+        """
+
+    public func recognize(_ lines: [String], fileName: String) -> Double {
+        let heads = EmbeddedLineParser(gunicornHeads: false)
+        // Werkzeug request lines alone are not enough to call a file an app log: nginx-like
+        // shapes must not be taken, so at least one logging head must be among the lines.
+        var loggingHeads = 0
+        let share = headShare(lines) { bytes in
+            guard let record = heads.parse(bytes, accessLines: false) else { return false }
+            if record.event.extra["server"] == nil { loggingHeads += 1 }
+            return true
+        }
+        return loggingHeads > 0 ? share : 0
+    }
+
+    public func makeParser(_ context: ParseContext) throws -> any RecordParser {
+        var formats = PythonLogFormat.builtIn
+        if let definition = context.options.appLogFormat {
+            formats = [try PythonLogFormat(definition)]
+        }
+        let zone = appZone(context)
+        return PythonStreamParser(heads: EmbeddedLineParser(pythonFormats: formats), zone: zone.zone, zoneNote: zone.note)
+    }
+}
+
+/// The share of leading lines that are record heads, not counting the lines that plainly continue
+/// a record (indented, tracebacks): a file of long tracebacks is still a file of these records.
+func headShare(_ lines: [String], isHead: (UnsafeBufferPointer<UInt8>) -> Bool) -> Double {
+    var heads = 0, counted = 0
+    for line in lines {
+        let head = Line.with(line, number: 1) { isHead($0.bytes) }
+        if head { heads += 1; counted += 1; continue }
+        if line.first == " " || line.first == "\t" || line.hasPrefix("Traceback (") { continue }
+        // `NameError: …`, the last line of a traceback.
+        if let colon = line.firstIndex(of: ":"), line[..<colon].hasSuffix("Error") || line[..<colon].hasSuffix("Exception"),
+           !line[..<colon].contains(" ") { continue }
+        counted += 1
+    }
+    return counted == 0 ? 0 : Double(heads) / Double(counted)
+}

@@ -1,0 +1,46 @@
+import Foundation
+import GRDB
+import Testing
+@testable import InvestigateKit
+
+@Suite struct CopyLinkerTests {
+    @Test func syslogCopiesOfAppAndGunicornLinesAreMarkedOnce() throws {
+        let dir = try TemporaryDirectory()
+        let gunicornLine = "[2025-02-06 14:32:46 +0900] [2156944] [CRITICAL] WORKER TIMEOUT (pid:2156950)"
+        try dir.write("var/log/syslog", (seedLines + [
+            "Feb  6 05:32:46 ip-10-1-1-50 gunicorn[2156944]: " + gunicornLine,
+            "Feb  6 05:40:01 ip-10-1-1-50 CRON[2157001]: (root) CMD (true)",
+        ]).joined(separator: "\n") + "\n")
+        try dir.write("srv/app/logs/2025-02-06.log", seedLines.map { $0.components(separatedBy: "]: ")[1] }.joined(separator: "\n") + "\n")
+        try dir.write("srv/app/gunicorn-error.log", gunicornLine + "\n")
+
+        let store = try TimelineStore()
+        let summary = try Ingester(store: store).ingest(paths: [dir.path])
+        #expect(summary.files.map(\.format).sorted { ($0 ?? "") < ($1 ?? "") } == ["flask", "gunicorn-error", "syslog"])
+        #expect(summary.events == 7)
+        #expect(try CopyLinker.link(store: store) == 3)
+        #expect(try CopyLinker.link(store: store) == 0)
+        #expect(try CopyLinker.countOriginals(store: store) == 4)
+        let copies = try store.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT c.layer, s.format AS copy_format, os.format AS original_format FROM event c
+                JOIN event o ON o.id = c.copy_of JOIN source s ON s.id = c.source_id JOIN source os ON os.id = o.source_id
+                ORDER BY c.line
+                """)
+        }
+        #expect(copies.map { $0["copy_format"] as String } == ["syslog", "syslog", "syslog"])
+        #expect(copies.map { $0["original_format"] as String } == ["flask", "flask", "gunicorn-error"])
+    }
+
+    @Test func copiesPairByTheWrittenStampWhenTheAppFileWasReadInAnotherZone() throws {
+        let dir = try TemporaryDirectory()
+        let syslog = try dir.write("syslog", seedLines.joined(separator: "\n") + "\n")
+        let app = try dir.write("logs/2025-02-06.log", seedLines.map { $0.components(separatedBy: "]: ")[1] }.joined(separator: "\n") + "\n")
+        let store = try TimelineStore()
+        _ = try Ingester(store: store).ingest(paths: [syslog])
+        // A later run knows nothing of the syslog's lesson and is told the wrong zone.
+        _ = try Ingester(store: store, options: ImportOptions(appTimeZone: .utc)).ingest(paths: [app])
+        #expect(try CopyLinker.link(store: store) == 2)
+        #expect(try CopyLinker.countOriginals(store: store) == 2)
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import InvestigateKit
+
+@Suite struct FlaskTests {
+    @Test func exceptionWithTracebackIsOneRecordWithMethodAndPath() throws {
+        let lines = [
+            "[2025-02-06 14:32:45,123] ERROR in app: Exception on /api/orders [POST]",
+            "Traceback (most recent call last):",
+            "  File \"/srv/app/app.py\", line 1511, in wsgi_app",
+            "ZeroDivisionError: division by zero",
+            "[2025-02-06 14:32:46,001] INFO in routes: order 42 created",
+        ]
+        let sink = try parse(FlaskImporter(), lines, options: ImportOptions(appTimeZone: ZoneSpec("+0900")))
+        #expect(sink.rejected.isEmpty)
+        try #require(sink.events.count == 2)
+        let e = sink.events[0]
+        #expect(e.layer == .app && e.level == "ERROR" && e.method == "POST" && e.path == "/api/orders")
+        #expect(e.line == 1 && e.lineEnd == 4)
+        #expect(e.error == "ZeroDivisionError: division by zero")
+        #expect(e.extra["module"] == "app")
+        #expect(e.time == CivilTime.micros(year: 2025, month: 2, day: 6, hour: 5, minute: 32, second: 45, micro: 123_000))
+    }
+
+    @Test func customAppLogFormatCompiles() throws {
+        let format = "%(asctime)s.%(msecs)03d %(levelname)-8s %(process)d --- [%(name)s] %(module)s: %(message)s"
+        let lines = [
+            "2025-02-06 14:32:45.136 INFO     2156951 --- [app.api] routes: Request: GET http://example.com/api/ping?x=1",
+            "2025-02-06 14:32:45.159 WARNING  2156951 --- [app.api] routes: Response: 503 http://example.com/api/ping?x=1",
+            "  continued",
+        ]
+        let sink = try parse(FlaskImporter(), lines, options: ImportOptions(appTimeZone: .utc, appLogFormat: format))
+        #expect(sink.rejected.isEmpty)
+        try #require(sink.events.count == 2)
+        #expect(sink.events[0].time == CivilTime.micros(year: 2025, month: 2, day: 6, hour: 14, minute: 32, second: 45, micro: 136_000))
+        #expect(sink.events[0].pid == 2156951 && sink.events[0].extra["logger"] == "app.api")
+        #expect(sink.events[0].query == "x=1" && sink.events[0].method == "GET")
+        #expect(sink.events[1].level == "WARNING" && sink.events[1].status == 503 && sink.events[1].lineEnd == 3)
+        #expect(throws: ImporterError.self) { try PythonLogFormat("%(asctime)s %(levelname)s") }
+    }
+
+    @Test func leadingOrphanLinesAndBinaryAreRejectedWithReasons() throws {
+        let lines = [
+            "  File \"x.py\", line 1, in f",
+            "2019-02-01 18:33:56,528 - app - INFO - Entered app",
+            "bad\u{00}\u{01}",
+            "ERROR:app:boom",
+        ]
+        let sink = try parse(FlaskImporter(), lines, options: ImportOptions(appTimeZone: .utc))
+        try #require(sink.events.count == 2)
+        #expect(sink.rejected.map(\.line) == [1, 3])
+        #expect(sink.events[1].level == "ERROR" && sink.events[1].time == nil && sink.events[1].message == "boom")
+        #expect(sink.notes.contains { $0.contains("--app-tz") })
+    }
+
+    @Test func werkzeugRequestLinesAreAppAccessRecords() throws {
+        let lines = [
+            "[2025-02-06 14:32:44,002] INFO in app: starting order service",
+            #"127.0.0.1 - - [06/Feb/2025 14:32:45] "GET /api/orders?page=2 HTTP/1.1" 200 -"#,
+            "\u{1B}[31m\u{1B}[1m::1 - - [06/Feb/2025 14:32:46] \"POST /api/orders HTTP/1.1\" 500 1234\u{1B}[0m",
+        ]
+        let sink = try parse(FlaskImporter(), lines, options: ImportOptions(appTimeZone: ZoneSpec("+0900")))
+        #expect(sink.rejected.isEmpty)
+        try #require(sink.events.count == 3)
+        let get = sink.events[1], post = sink.events[2]
+        #expect(get.kind == .access && get.layer == .app && get.method == "GET" && get.path == "/api/orders" && get.query == "page=2")
+        #expect(get.status == 200 && get.bytes == nil && get.clientIP == "127.0.0.1")
+        #expect(get.time == CivilTime.micros(year: 2025, month: 2, day: 6, hour: 5, minute: 32, second: 45))
+        #expect(post.status == 500 && post.bytes == 1234 && post.peerIP == "::1" && post.method == "POST")
+        // Request lines alone do not make an app log (nginx-like shapes stay with their importers).
+        #expect(FlaskImporter().recognize([lines[1]], fileName: "x.log") == 0)
+    }
+
+    @Test func gunicornAccessLogIsTheGunicornLayer() throws {
+        let lines = [#"172.24.0.2 - - [01/Feb/2019:18:33:56 +0000] "GET /x?y=1 HTTP/1.0" 502 14 "-" "ApacheBench/2.3""#]
+        let sink = try parse(GunicornAccessImporter(), lines)
+        #expect(sink.events.first?.layer == .gunicorn && sink.events.first?.status == 502 && sink.events.first?.path == "/x")
+        #expect(ImporterRegistry.standard.detect(lines, fileName: "access.log").importer?.id == "nginx-access")
+        #expect(ImporterRegistry.standard.detect(lines, fileName: "gunicorn-access.log").importer?.id == "gunicorn-access")
+    }
+}
