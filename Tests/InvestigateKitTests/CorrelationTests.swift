@@ -10,8 +10,15 @@ func insert(_ events: [Event], into store: TimelineStore, path: String = "synthe
             INSERT INTO source (path, sha256, size, format, status, lines, events, ingested_at)
             VALUES (?, ?, 0, 'synthetic', 'complete', ?, ?, 0)
             """, arguments: [path, UUID().uuidString, events.count, events.count])
-        let writer = try EventWriter(db: db, sourceID: db.lastInsertedRowID)
+        let sourceID = db.lastInsertedRowID
+        let writer = try EventWriter(db: db, sourceID: sourceID)
         for e in events { try writer.insert(e) }
+        // Coverage, as the ingest pipeline records it.
+        for (layer, group) in Dictionary(grouping: events, by: \.layer) {
+            let times = group.compactMap(\.time)
+            try db.execute(sql: "INSERT INTO source_layer (source_id, layer, events, first_time, last_time) VALUES (?,?,?,?,?)",
+                           arguments: [sourceID, layer.rawValue, group.count, times.min(), times.max()])
+        }
     }
 }
 

@@ -342,3 +342,12 @@ import Testing
         #expect(decoded == hostile)
     }
 }
+
+@Suite struct ByteScannerTests {
+    @Test func hugeNumbersAreRefusedNotTrapped() {
+        Line.with("99999999999999999999999.5", number: 1) { #expect(ByteScanner.secondsToMicros($0.bytes) == nil) }
+        Line.with("0.016", number: 1) { #expect(ByteScanner.secondsToMicros($0.bytes) == 16_000) }
+        Line.with("12.5", number: 1) { #expect(ByteScanner.secondsToMicros($0.bytes) == 12_500_000) }
+        Line.with("123456789012345678901", number: 1) { #expect(ByteScanner.int($0.bytes) == nil) }
+    }
+}

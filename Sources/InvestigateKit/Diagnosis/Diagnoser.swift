@@ -149,29 +149,32 @@ public final class Diagnoser {
         var out: [Absence] = []
         let present = c.layersPresent
         let t = c.time ?? 0
+        let outermostLayer = c.records.map(\.event.layer).min() ?? .app
         for layer in c.path where !present.contains(layer) {
             if layer == .gunicorn && !c.hasData(.gunicorn) && (present.contains(.app) || v.responder != .gunicorn) {
                 // gunicorn's access log is off by default; its error log only speaks of failures.
                 if let why = v.expectedAbsent[.gunicorn] { out.append(Absence(layer: "gunicorn", why: why, expected: true)) }
                 continue
             }
+            if layer < outermostLayer && !c.hasData(layer) {
+                // A layer in front with no logs at all: named only when the data says something is
+                // in front (the "upstream" entry below), never invented.
+                continue
+            }
             if let why = v.expectedAbsent[layer] {
                 let note = c.hasData(layer) ? "" : " (no \(layer.rawValue) logs were given either)"
                 out.append(Absence(layer: layer.rawValue, why: why + note, expected: true))
+            } else if !c.hasData(layer) {
+                out.append(Absence(layer: layer.rawValue, why: "not provided: no \(layer.rawValue) logs were given, so what it did with this request is unknown", expected: false))
             } else if layer > v.responder {
                 out.append(Absence(layer: layer.rawValue, why: "expected: \(v.responder.rawValue) answered before the request reached \(layer.rawValue)", expected: true))
-            } else if !c.hasData(layer) {
-                if layer < (c.outermost?.event.layer ?? .app), !(layer == .waf && !c.stack.somethingInFrontOfNginx && !present.contains(.alb)) {
-                    out.append(Absence(layer: layer.rawValue, why: "not provided: no \(layer.rawValue) logs were given, so what it did with this request is unknown", expected: false))
-                }
             } else if let cov = c.coverage[layer], !cov.covers(t) {
                 out.append(Absence(layer: layer.rawValue, why: "gap: the \(layer.rawValue) logs given cover \(cov.first ?? "?") to \(cov.last ?? "?"), not this moment", expected: false))
             } else {
                 out.append(Absence(layer: layer.rawValue, why: "suspicious: \(layer.rawValue) logs cover this moment but hold no record linked to this request (a lost log line, or a record that could not be linked unambiguously: see `investigate timeline`)", expected: false))
             }
         }
-        let outermost = c.records.map(\.event.layer).min() ?? .app
-        if c.stack.somethingInFrontOfNginx, outermost == .nginx, !c.hasData(.alb), !c.hasData(.waf) {
+        if c.stack.somethingInFrontOfNginx, outermostLayer == .nginx, !c.hasData(.alb), !c.hasData(.waf) {
             out.append(Absence(layer: Layer.upstream.rawValue,
                                why: "not provided: nginx's peers (\(c.stack.privatePeers.prefix(3).joined(separator: ", "))) are private addresses forwarding X-Forwarded-For, so something sits in front of nginx\(c.stack.sawAmznTraceID ? " (an AWS load balancer: requests carry X-Amzn-Trace-Id)" : ""); it has no logs here", expected: false))
         }

@@ -106,7 +106,11 @@ public struct ByteScanner {
 
     /// Seconds with a decimal fraction (`0.016`) → microseconds. Nil for `-` or garbage.
     public static func secondsToMicros(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
-        guard !b.isEmpty else { return nil }
+        // More than 12 integer digits (~31,000 years) is not a duration: refuse rather than overflow.
+        guard !b.isEmpty, b.count <= 24 else { return nil }
+        var integerDigits = 0
+        for c in b { if c == 0x2E { break }; integerDigits += 1 }
+        guard integerDigits <= 13 else { return nil }
         var whole: Int64 = 0, frac: Int64 = 0, fracDigits = 0, seenDot = false, any = false
         var neg = false
         for (i, c) in b.enumerated() {

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import InvestigateKit
+
+/// `investigate [diagnose] --at T PATH...`: the main job.
+struct DiagnoseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diagnose",
+        abstract: "Name which component answered each error around a moment, which caused it, and why logs are missing.",
+        discussion: "With PATHs, ingests them first (cached by content hash). Exit codes: 0 answered; 1 some input could not be read; 2 usage error; 3 database error.")
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var importing: ImportArguments
+
+    @Option(name: .long, help: "When the error happened, e.g. \"2025-02-06 14:32\" (in --tz).")
+    var at: String
+
+    @Option(name: .long, help: "How far either side of --at to look (e.g. 90s, 2m, 10m).")
+    var window: String = "2m"
+
+    @Option(name: .long, help: "Only this status or class (403, 4xx, 5xx).")
+    var status: String?
+
+    @Option(name: .long, help: "Only requests from this client address.")
+    var ip: String?
+
+    @Option(name: .long, help: "Only paths starting with this prefix.")
+    var path: String?
+
+    @Flag(name: .long, help: "Print the answer as JSON.")
+    var json = false
+
+    @Argument(help: "Log files or directories to ingest first (optional when --db already holds them).")
+    var paths: [String] = []
+
+    func run() throws {
+        let zone = importing.displayZone
+        guard let at = UserTime.parse(self.at, zone: zone) else {
+            throw ValidationError("--at: cannot read '\(self.at)' (try \"2025-02-06 14:32\")")
+        }
+        guard let half = UserTime.duration(window) else { throw ValidationError("--window: cannot read '\(window)' (try 90s, 2m, 1h)") }
+        var statusFilter: StatusFilter?
+        if let status {
+            guard let s = StatusFilter(status) else { throw ValidationError("--status: expected a code or a class like 4xx") }
+            statusFilter = s
+        }
+        let timeline = try openStore(store.db)
+        var failedInputs = false
+        if !paths.isEmpty {
+            let outcome = try importing.ingest(paths, into: timeline)
+            failedInputs = !outcome.ingest.failed.isEmpty
+            for f in outcome.ingest.failed {
+                FileHandle.standardError.write(Data("investigate: \(Escape.terminal(f.path)): \(Escape.terminal(f.skipped ?? "failed"))\n".utf8))
+            }
+        }
+        let query = DiagnosisQuery(at: at, halfWindow: half, zone: zone, status: statusFilter, clientIP: ip, pathPrefix: path)
+        let diagnosis = try Diagnoser(store: timeline).diagnose(query)
+        if json { try writeJSON(diagnosis) } else { print(diagnosis.renderText(zone: zone), terminator: "") }
+        if failedInputs { throw ExitStatus.inputProblem }
+    }
+}
