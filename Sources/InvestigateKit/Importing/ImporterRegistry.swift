@@ -18,6 +18,12 @@ public struct ImporterRegistry: Sendable {
         // syslog, journald, gunicorn, Flask/Python application logs
 
         // AWS: WAF, ALB, API Gateway, Lambda, CloudWatch Logs wrappers
+        AWSWAFImporter(),
+        AWSALBImporter(),
+        AWSClassicELBImporter(),
+        APIGatewayAccessImporter(),
+        APIGatewayExecutionImporter(),
+        AWSLambdaImporter(),
 
     ])
 
