@@ -24,6 +24,11 @@ public struct ImporterRegistry: Sendable {
         APIGatewayAccessImporter(),
         APIGatewayExecutionImporter(),
         AWSLambdaImporter(),
+        CloudWatchExportImporter(),
+        CloudWatchJSONImporter(),
+        CloudWatchTailImporter(),
+        CloudWatchInsightsImporter(),
+        CloudWatchSubscriptionImporter(),
 
     ])
 

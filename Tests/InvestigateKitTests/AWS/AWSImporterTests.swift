@@ -4,7 +4,8 @@ import Testing
 
 /// The AWS importers on their own samples, on real corpus files and on hostile input.
 @Suite struct AWSImporterTests {
-    static let awsIDs = ["waf", "alb", "elb-classic", "apigateway-access", "apigateway-execution", "lambda"]
+    static let awsIDs = ["waf", "alb", "elb-classic", "apigateway-access", "apigateway-execution", "lambda",
+                         "cloudwatch-export", "cloudwatch-json", "cloudwatch-tail", "cloudwatch-insights", "cloudwatch-subscription"]
 
     static func importer(_ id: String) throws -> any Importer {
         try #require(ImporterRegistry.standard.importer(id: id), "importer \(id) is registered")

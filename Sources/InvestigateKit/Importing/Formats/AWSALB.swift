@@ -67,9 +67,18 @@ enum ALBLineShape {
         guard firstIsTime else { return .other }
         let third = ByteScanner.string(s.token())
         if !third.isEmpty, third.allSatisfy(\.isNumber) { return .connection }
-        if third.contains(":") { return .classic }
+        if isAddressWithPort(third) { return .classic }
         return .other
     }
+}
+
+/// `192.0.2.1:443`, `[2001:db8::1]:443` or `2001:db8::1:443`.
+private func isAddressWithPort(_ text: String) -> Bool {
+    guard let colon = text.lastIndex(of: ":"), colon != text.startIndex else { return false }
+    let port = text[text.index(after: colon)...]
+    let host = text[..<colon]
+    return !port.isEmpty && port.allSatisfy(\.isNumber)
+        && host.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" || $0 == "[" || $0 == "]" || $0 == "x" || $0 == "X" }
 }
 
 /// One field of a space-separated ELB line and whether it was quoted.
