@@ -82,6 +82,24 @@ import Testing
         #expect(sink.rejected.map(\.line) == [2])
     }
 
+    @Test func getLogEventsShapeIsDetected() throws {
+        let lines = ["{", #"    "events": ["#, #"        {"timestamp": 1712568068991, "message": "(286364ab-3a83-11e9-8dc8-db3cf4c83204) Method completed with status: 504", "ingestionTime": 1712568070017}"#,
+                     "    ],", #"    "nextForwardToken": "f/1", "nextBackwardToken": "b/1""#, "}"]
+        #expect(ImporterRegistry.standard.detect(lines, fileName: "get-log-events.json").importer?.id == "cloudwatch-json")
+        let sink = try parse(try Self.importer("cloudwatch-json"), lines)
+        #expect(sink.rejected.isEmpty && sink.events.first?.status == 504 && sink.events.first?.line == 3)
+    }
+
+    @Test func logGroupBreaksTheTieBetweenNginxAndAPIGatewayCLF() throws {
+        let clf = #"203.0.113.7 - - [06/Feb/2025:05:32:45 +0000] \"GET /pets HTTP/1.1\" 502 36 fbcaf9e5-d535-40a1-891c-7b70118cf7e8 K2G9wEbUoAMEvag="#
+        let payload = #"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"API-Gateway-Access-Logs_uwe3g5jm54/Prod","logStream":"s","subscriptionFilters":[],"logEvents":[{"id":"1","timestamp":1738819965000,"message":"\#(clf)"}]}"#
+        let sink = try parse(try Self.importer("cloudwatch-subscription"), [payload])
+        #expect(sink.rejected.isEmpty)
+        let e = try #require(sink.events.first)
+        #expect(e.layer == .apigateway && e.extra["inner_format"] == "apigateway-access")
+        #expect(e.requestID == "fbcaf9e5-d535-40a1-891c-7b70118cf7e8" && e.extra["extended_request_id"] == "K2G9wEbUoAMEvag=")
+    }
+
     @Test func tailDetailedAndShort() throws {
         let importer = try Self.importer("cloudwatch-tail")
         var sink = try parse(importer, importer.samples[0].lines)

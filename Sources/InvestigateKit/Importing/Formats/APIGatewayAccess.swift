@@ -62,6 +62,9 @@ struct APIGatewayAccessParser: RecordParser {
         let parts = line.split(separator: ",", omittingEmptySubsequences: false)
         if parts.count == 11, AWSTime.clf(String(parts[3])) != nil { return .csv }
         if parts.count == 8, AWSTime.clf(String(parts[1])) != nil { return .csv }
+        // Same shape as nginx's combined log: listed after nginx-access, it wins only by --format or
+        // when a CloudWatch log group names API Gateway.
+        if Line.with(line, number: 1, { clf($0) }) != nil { return .clf }
         return nil
     }
 
@@ -168,7 +171,9 @@ struct APIGatewayAccessParser: RecordParser {
             let t = s.token()
             if !t.isEmpty { rest.append(ByteScanner.string(t)) }
         }
-        guard rest.count >= 3 else { return nil }
+        // status, length, requestId [, extendedRequestId]: no quoted referer/agent as nginx writes them.
+        guard rest.count >= 3, rest.count <= 4, rest[0].count == 3, Int(rest[0]) != nil,
+              !rest.contains(where: { $0.contains("\"") }) else { return nil }
         var out: [String: Any] = ["requestTime": time, "status": rest[0], "responseLength": rest[1], "requestId": rest[2]]
         if rest.count > 3 { out["extendedRequestId"] = rest[3] }
         switch tokens.count {

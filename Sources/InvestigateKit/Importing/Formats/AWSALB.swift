@@ -189,15 +189,22 @@ struct AWSALBParser: RecordParser {
             return .failure(ImporterError("only \(f.count) fields; an ALB access-log line has at least \(minimumFields) (type … trace_id)"))
         }
         // Quoted fields must be quoted and plain ones plain: a spliced line shifts them.
-        let quoted: [Int: String] = [12: "request", 13: "user_agent", 17: "trace_id", 18: "domain_name", 19: "chosen_cert_arn",
-                                     22: "actions_executed", 23: "redirect_url", 24: "error_reason", 27: "classification",
-                                     28: "classification_reason"]
-        for (index, name) in quoted where index < f.count && !f[index].quoted {
+        for (index, name) in quotedFields where index < f.count && !f[index].quoted {
             return .failure(ImporterError("field \(index + 1) (\(name)) is not quoted: corrupt or spliced line"))
         }
-        for index in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 15, 16, 20, 21] where index < f.count && f[index].quoted {
+        for index in plainFields where index < f.count && f[index].quoted {
             return .failure(ImporterError("field \(index + 1) should not be quoted: corrupt or spliced line"))
         }
+        return build(f, line: line)
+    }
+
+    /// Positions (0-based) of the fields AWS writes in double quotes, and of those it never quotes.
+    static let quotedFields: [(Int, String)] = [(12, "request"), (13, "user_agent"), (17, "trace_id"), (18, "domain_name"),
+                                                (19, "chosen_cert_arn"), (22, "actions_executed"), (23, "redirect_url"),
+                                                (24, "error_reason"), (27, "classification"), (28, "classification_reason")]
+    static let plainFields = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 15, 16, 20, 21]
+
+    private static func build(_ f: [ELBField], line: Line) -> Result<Event, ImporterError> {
         guard let time = AWSTime.iso8601(f[1].bytes)?.micros else { return .failure(ImporterError("time is not ISO-8601")) }
         var e = Event(time: time, layer: .alb, kind: .access, line: line.number, raw: line.copyBytes())
         e.extra["type"] = f[0].text

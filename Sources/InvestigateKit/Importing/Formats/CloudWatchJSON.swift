@@ -50,8 +50,9 @@ public struct CloudWatchJSONImporter: Importer {
         let joined = lines.joined(separator: "\n")
         guard let first = lines.first?.trimmingCharacters(in: .whitespaces), first.hasPrefix("{") || first.hasPrefix("[") else { return 0 }
         guard !joined.contains("\"logEvents\""), !joined.contains("\"awslogs\""), joined.contains("\"message\"") else { return 0 }
-        let keys = ["\"eventId\"", "\"ingestionTime\"", "\"logStreamName\""].filter(joined.contains).count
-        return keys >= 2 ? 1 : 0
+        // get-log-events events carry only timestamp, message and ingestionTime.
+        if joined.contains("\"ingestionTime\"") || joined.contains("\"nextForwardToken\"") { return 1 }
+        return joined.contains("\"eventId\"") && joined.contains("\"logStreamName\"") ? 1 : 0
     }
 
     public func makeParser(_ context: ParseContext) throws -> any RecordParser {
