@@ -26,6 +26,19 @@ import Testing
         }
     }
 
+    @Test func awsImportersDoNotClaimOtherFormatsSamples() {
+        for importer in ImporterRegistry.standard.importers where !Self.awsIDs.contains(importer.id) {
+            for sample in importer.samples {
+                let detected = ImporterRegistry.standard.detect(sample.lines, fileName: sample.fileName).importer?.id
+                #expect(!Self.awsIDs.contains(detected ?? ""), "\(importer.id) sample \(sample.fileName) detected as \(detected ?? "-")")
+                for id in Self.awsIDs {
+                    let score = ImporterRegistry.standard.importer(id: id)?.recognize(sample.lines, fileName: sample.fileName) ?? 0
+                    #expect(score < 1 || id == "apigateway-access", "\(id) scores \(score) on \(importer.id)'s sample")
+                }
+            }
+        }
+    }
+
     // MARK: - WAF
 
     @Test func wafBlockByManagedRuleGroupFromALB() throws {

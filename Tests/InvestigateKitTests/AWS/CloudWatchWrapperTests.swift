@@ -100,6 +100,16 @@ import Testing
         #expect(e.requestID == "fbcaf9e5-d535-40a1-891c-7b70118cf7e8" && e.extra["extended_request_id"] == "K2G9wEbUoAMEvag=")
     }
 
+    @Test func lambdaGroupWithMostlyPrintOutputIsStillReadAsLambda() throws {
+        var lines = (0..<30).map { "2020-01-31T22:12:58.\(String(format: "%03d", $0))Z print output \($0)" }
+        lines.insert("2020-01-31T22:12:58.000Z START RequestId: 8f507cfc-xmpl-4697-b07a-ac58fc914c95 Version: $LATEST", at: 0)
+        let sink = try parse(try Self.importer("cloudwatch-export"), lines, path: "/x/exportedlogs/t/aws/lambda/my-fn/2020/01/31/[$LATEST]abc/000000")
+        #expect(sink.rejected.isEmpty)
+        #expect(sink.events.count == 31)
+        #expect(sink.events.allSatisfy { $0.layer == .lambda && $0.extra["inner_format"] == "lambda" })
+        #expect(sink.events[0].requestID == "8f507cfc-xmpl-4697-b07a-ac58fc914c95")
+    }
+
     @Test func tailDetailedAndShort() throws {
         let importer = try Self.importer("cloudwatch-tail")
         var sink = try parse(importer, importer.samples[0].lines)

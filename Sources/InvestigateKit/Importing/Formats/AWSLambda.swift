@@ -92,8 +92,9 @@ struct AWSLambdaParser: RecordParser {
         let kind = Self.classify(text)
         switch kind {
         case .other:
-            // Print output and traceback lines continue the runtime message before them.
-            if var p = pending, p.kind == .pythonRuntime || p.kind == .nodeRuntime || p.kind == .other || p.kind == .timeout {
+            // Traceback lines continue the runtime message before them; other print() output stands
+            // alone (inside CloudWatch each print is an event of its own).
+            if var p = pending, p.kind == .pythonRuntime || p.kind == .nodeRuntime || p.kind == .timeout {
                 p.lines.append(line.copyBytes())
                 p.event.lineEnd = line.number
                 p.event.message = (p.event.message.map { $0 + "\n" } ?? "") + text

@@ -110,6 +110,11 @@ struct InnerFormatRouter {
             let tied = detection.scores.filter { $0.score >= bestScore }.map(\.id)
             if let preferred = candidates.importers.first(where: { tied.contains($0.id) && $0.layer == hint }) { chosen = preferred }
         }
+        // A Lambda stream full of print() output scores low as Lambda; the log group still says what it is.
+        if chosen == nil, let hint {
+            let partial = detection.scores.filter { $0.score > 0 }.sorted { $0.score > $1.score }
+            chosen = partial.lazy.compactMap { s in candidates.importers.first { $0.id == s.id && $0.layer == hint } }.first
+        }
         if let importer = chosen {
             do {
                 innerParser = try importer.makeParser(context)
