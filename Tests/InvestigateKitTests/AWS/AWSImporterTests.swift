@@ -187,9 +187,10 @@ import Testing
             #"http 2018-07-02T22:23:00.186641Z app/lb/1 1.2.3.4:1 - x 0 0 200 200 0 0 "GET / HTTP/1.1" "ua" - - - "Root=1-a" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-""#,
             #"http 2018-07-02T22:23:00.186641Z app/lb/1 1.2.3.4:1 - 0 0 0 200 200 0 0 "GET / HTTP/1.1"#,
             "# comment",
+            #"http 2018-07-02T22:23:00.186641Z app/lb/1 1.2.3.4:1 - 99999999999999999999999999.5 0 0 200 200 0 0 "GET / HTTP/1.1" "ua" - - - "Root=1-a" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-""#,
         ])
         #expect(sink.events.isEmpty)
-        #expect(sink.rejected.count == 4)
+        #expect(sink.rejected.count == 5)
         #expect(sink.rejected[0].reason.contains("only 6 fields"))
         #expect(sink.rejected[1].reason.contains("request_processing_time"))
         #expect(sink.rejected[2].reason.contains("unterminated"))

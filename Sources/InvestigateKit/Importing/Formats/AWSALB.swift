@@ -139,7 +139,8 @@ enum ELBFields {
             let text = field.text
             e.extra[name] = text
             if text == "-1" || text == "-" { continue }
-            guard let us = ByteScanner.secondsToMicros(field.bytes), us >= 0 else {
+            // secondsToMicros accumulates in Int64: a hostile 30-digit number must not reach it.
+            guard field.bytes.count <= 15, let us = ByteScanner.secondsToMicros(field.bytes), us >= 0 else {
                 return .failure(ImporterError("\(name) '\(text.prefix(40))' is not a number of seconds"))
             }
             total += us
