@@ -53,15 +53,18 @@ enum ALBLineShape {
     case alb, classic, nlb, connection, comment, other
 
     static let albTypes: Set<String> = ["http", "https", "h2", "grpcs", "ws", "wss"]
+    static let albTypeBytes: [[UInt8]] = albTypes.map { Array($0.utf8) }
 
     static func classify(_ b: UnsafeBufferPointer<UInt8>) -> ALBLineShape {
         if b.first == 0x23 { return .comment }
         var s = ByteScanner(b)
-        let first = ByteScanner.string(s.token())
+        let firstBytes = s.token()
         let second = s.token()
-        if albTypes.contains(first) {
+        // The hot path: compare the type's bytes without building a String.
+        if firstBytes.count <= 5, albTypeBytes.contains(where: { $0.elementsEqual(firstBytes) }) {
             return AWSTime.iso8601(second) != nil ? .alb : .other
         }
+        let first = ByteScanner.string(firstBytes)
         if first == "tls", ByteScanner.string(second).hasPrefix("2.") || ByteScanner.string(second).hasPrefix("1.") { return .nlb }
         let firstIsTime = Line.with(first, number: 0) { AWSTime.iso8601($0.bytes) } != nil
         guard firstIsTime else { return .other }
@@ -208,6 +211,7 @@ struct AWSALBParser: RecordParser {
     private static func build(_ f: [ELBField], line: Line) -> Result<Event, ImporterError> {
         guard let time = AWSTime.iso8601(f[1].bytes)?.micros else { return .failure(ImporterError("time is not ISO-8601")) }
         var e = Event(time: time, layer: .alb, kind: .access, line: line.number, raw: line.copyBytes())
+        e.extra.reserveCapacity(24)
         e.extra["type"] = f[0].text
         e.extra["elb"] = f[2].text
         let (client, clientPort) = ELBFields.hostPort(f[3].text)
@@ -246,8 +250,9 @@ struct AWSALBParser: RecordParser {
         optional(23, "redirect_url")
         optional(24, "error_reason")
         e.error = e.extra["error_reason"]
-        optional(25, "target_port_list")
-        optional(26, "target_status_code_list")
+        // The lists hold one item today, the same as target:port and target_status_code: keep them only when they differ.
+        if f.count > 25, let v = f[25].value, v != e.extra["target"] { e.extra["target_port_list"] = v }
+        if f.count > 26, let v = f[26].value, v != e.targetStatus.map(String.init) { e.extra["target_status_code_list"] = v }
         optional(27, "classification")
         optional(28, "classification_reason")
         if f.count > 29, f[29].text.hasPrefix("TID_") { e.extra["conn_trace_id"] = f[29].text }
