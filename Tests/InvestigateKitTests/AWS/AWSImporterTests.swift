@@ -334,7 +334,9 @@ import Testing
         let sink = try parse(importer, importer.samples[1].lines + [
             #"{"time":"2024-05-20T16:29:48.022Z","type":"platform.report","record":{"requestId":"x","status":"timeout","metrics":{"durationMs":"3000.1"}}}"#,
             #"{"time":"2024-05-20T16:29:48.022Z","type":"platform.report","record":"#,
+            "INIT_REPORT Init Duration: 10002.22 ms\tPhase: init\tStatus: timeout",
         ])
+        #expect(sink.events.last?.error == "init status: timeout" && sink.events.last?.extra["init_duration_ms"] == "10002.22")
         #expect(sink.rejected.map(\.line) == [5])
         #expect(sink.events[1].duration == 11_642 && sink.events[1].extra["max_memory_used_mb"] == "67")
         #expect(sink.events[2].message == "Inside the handler function" && sink.events[2].requestID == "79b4f56e-95b1-4643-9700-2807f4e68189")

@@ -199,6 +199,12 @@ struct AWSLambdaParser: RecordParser {
             applyXRay(text, to: &e)
         case .platformText:
             e.extra["platform"] = String(text.prefix { !$0.isWhitespace }).lowercased()
+            // `INIT_REPORT Init Duration: 10002.22 ms\tPhase: init\tStatus: timeout`: a failed cold start.
+            if let status = value("Status", in: text) {
+                e.extra["status"] = status
+                if status != "success" { e.error = "init status: \(status)"; e.level = "ERROR" }
+            }
+            if let d = value("Init Duration", in: text) { e.extra["init_duration_ms"] = String(d.split(separator: " ").first ?? "") }
         case .pythonRuntime:
             guard let close = text.firstIndex(of: "]") else { return }
             e.level = String(text[text.index(after: text.startIndex)..<close])

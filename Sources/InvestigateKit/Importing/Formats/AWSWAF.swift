@@ -28,7 +28,8 @@ public struct AWSWAFImporter: Importer {
         `http_source_id`, `country`, `labels` (comma-joined), `rate_based_rules`, `non_terminating_rules`, \
         `terminating_match_details`, `response_code_sent`, `webacl_id`, `http_version`, `captcha_failure`, \
         `challenge_failure`, `oversize_fields`. Firehose files with records back to back (`}{`) are split into \
-        one event per record, all on the same line number.
+        one event per record, all on the same line number (such an object is a single line for the ingest \
+        pipeline: past its 4 MiB line limit it is kept as a rejected line, not parsed).
         """
 
     public func recognize(_ lines: [String], fileName: String) -> Double {
