@@ -185,19 +185,22 @@ import Testing
                       bytes: GzipInflater.gzip(Array(waf.utf8)))
         try dir.write("exportedlogs/0f3a5e0f-task/2020/01/31/[$LATEST]3893xmpl7fac/000000.gz", bytes: GzipInflater.gzip(Array(export.utf8)))
         try dir.write("exportedlogs/aws-logs-write-test", "Permission Check Successful")
+        try dir.write("cli/filter-log-events.json", try Self.importer("cloudwatch-json").samples[0].lines.joined(separator: "\n") + "\n")
 
         let (summary, store) = try Self.ingest(dir.path)
         let byFormat = Dictionary(summary.files.map { ($0.format ?? "skipped:\($0.path)", $0) }, uniquingKeysWith: { a, _ in a })
         #expect(byFormat["alb"]?.events == 3 && byFormat["alb"]?.rejected == 1)
         #expect(byFormat["waf"]?.events == 2 && byFormat["waf"]?.rejected == 0)
         #expect(byFormat["cloudwatch-export"]?.events == 4 && byFormat["cloudwatch-export"]?.rejected == 0)
-        #expect(summary.files.filter { $0.status == .ingested }.count == 3)
+        #expect(byFormat["cloudwatch-json"]?.events == 2 && byFormat["cloudwatch-json"]?.rejected == 0)
+        #expect(summary.files.filter { $0.status == .ingested }.count == 4)
+        #expect(summary.files.first { $0.path.hasSuffix("aws-logs-write-test") }?.status == .skipped)
         let layers = try store.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT layer FROM event ORDER BY layer") }
         #expect(layers == ["alb", "lambda", "waf"])
         let reject = try store.read { db in try Row.fetchOne(db, sql: "SELECT line, reason FROM rejected") }
         #expect((reject?["line"] as Int?) == 1)
-        let report = try store.read { db in try Row.fetchOne(db, sql: "SELECT time, duration, raw FROM event WHERE message LIKE 'REPORT%'") }
-        #expect((report?["duration"] as Int64?) == 15_740)
+        let reports = try store.read { db in try Int64.fetchAll(db, sql: "SELECT duration FROM event WHERE message LIKE 'REPORT%' AND time IS NOT NULL ORDER BY duration") }
+        #expect(reports == [11_640, 15_740])
     }
 
     @Test(.enabled(if: Corpus.available)) func corpusGzipObjectsThroughThePipeline() throws {

@@ -267,9 +267,10 @@ struct JSONDocumentBuffer {
 
     /// The bytes of a range without the newline the buffer added after the last line.
     func slice(_ r: Range<Int>) -> [UInt8] {
-        var end = min(r.upperBound, bytes.count)
-        while end > r.lowerBound, bytes[end - 1] == 0x0A { end -= 1 }
-        return Array(bytes[max(0, r.lowerBound)..<end])
+        let lower = min(max(0, r.lowerBound), bytes.count)
+        var end = max(lower, min(r.upperBound, bytes.count))
+        while end > lower, bytes[end - 1] == 0x0A { end -= 1 }
+        return Array(bytes[lower..<end])
     }
 
     func lineRange(_ r: Range<Int>) -> (Int, Int) {
