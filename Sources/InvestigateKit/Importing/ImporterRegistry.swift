@@ -22,6 +22,17 @@ public struct ImporterRegistry: Sendable {
         FlaskImporter(),
 
         // AWS: WAF, ALB, API Gateway, Lambda, CloudWatch Logs wrappers
+        AWSWAFImporter(),
+        AWSALBImporter(),
+        AWSClassicELBImporter(),
+        APIGatewayAccessImporter(),
+        APIGatewayExecutionImporter(),
+        AWSLambdaImporter(),
+        CloudWatchExportImporter(),
+        CloudWatchJSONImporter(),
+        CloudWatchTailImporter(),
+        CloudWatchInsightsImporter(),
+        CloudWatchSubscriptionImporter(),
 
     ])
 

@@ -1,0 +1,159 @@
+import Foundation
+
+/// AWS WAF v2 logs: one JSON record per line (S3, CloudWatch Logs), or Firehose output where the
+/// records follow each other without a newline (`}{`).
+public struct AWSWAFImporter: Importer {
+    public init() {}
+
+    public let id = "waf"
+    public let title = "AWS WAF v2 log (JSON, S3/CloudWatch/Firehose)"
+    public let layer = Layer.waf
+    public let documentation = "https://docs.aws.amazon.com/waf/latest/developerguide/logging-fields.html"
+
+    public let samples = [
+        FormatSample(fileName: "111111111111_waflogs_us-east-1_TEST-WEBACL_20230523T0710Z_e0ca43b5.log", lines: [
+            #"{"timestamp":1684825816966,"formatVersion":1,"webaclId":"arn:aws:wafv2:us-east-1:944697335072:regional/webacl/cloudmonitoring-waf/8acf338d-9594-449d-b99a-f4e88a4cbac5","terminatingRuleId":"AWS-AWSManagedRulesAnonymousIpList","terminatingRuleType":"MANAGED_RULE_GROUP","action":"BLOCK","terminatingRuleMatchDetails":[],"httpSourceName":"ALB","httpSourceId":"944697335072-app/alb/1e3b6eac51c9c245","ruleGroupList":[{"ruleGroupId":"AWS#AWSManagedRulesCommonRuleSet","terminatingRule":null,"nonTerminatingMatchingRules":[],"excludedRules":null,"customerConfig":null},{"ruleGroupId":"AWS#AWSManagedRulesAnonymousIpList","terminatingRule":{"ruleId":"HostingProviderIPList","action":"BLOCK","ruleMatchDetails":null},"nonTerminatingMatchingRules":[],"excludedRules":null,"customerConfig":null}],"rateBasedRuleList":[],"nonTerminatingMatchingRules":[],"requestHeadersInserted":null,"responseCodeSent":null,"httpRequest":{"clientIp":"185.254.196.186","country":"US","headers":[{"name":"Host","value":"52.54.199.152"},{"name":"User-agent","value":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/81.0.4044.129 Safari/537.36"},{"name":"Accept-Encoding","value":"gzip, deflate"},{"name":"Accept","value":"*/*"},{"name":"Connection","value":"keep-alive"}],"uri":"/.env","args":"REDACTED","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"1-646c66d8-23174f95617bd0c633b81f3a"},"labels":[{"name":"awswaf:managed:aws:anonymous-ip-list:HostingProviderIPList"}]}"#,
+            #"{"timestamp":1632420416512,"formatVersion":1,"webaclId":"arn:aws:wafv2:us-east-1:123456789012:regional/webacl/captcha-web-acl/585e38b5-afce-4d2a-b417-14fb08b66c67","terminatingRuleId":"captcha-rule","terminatingRuleType":"REGULAR","action":"CAPTCHA","terminatingRuleMatchDetails":[],"httpSourceName":"APIGW","httpSourceId":"123456789012:b34myvfw0b:pen-test","ruleGroupList":[],"rateBasedRuleList":[],"nonTerminatingMatchingRules":[],"requestHeadersInserted":null,"responseCodeSent":405,"httpRequest":{"clientIp":"72.21.198.65","country":"US","headers":[{"name":"X-Forwarded-For","value":"72.21.198.65"},{"name":"Host","value":"b34myvfw0b.gamma.execute-api.us-east-1.amazonaws.com"},{"name":"X-Amzn-Trace-Id","value":"Root=1-614cc240-18b57ff33c10e5c016b508c5"}],"uri":"/pen-test/pets","args":"","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"GINKHEssoAMFsrg="},"captchaResponse":{"responseCode":405,"solveTimestamp":0,"failureReason":"TOKEN_MISSING"}}"#,
+        ]),
+    ]
+
+    public let fieldNotes = """
+        `timestamp` (epoch ms, arrival at WAF) → `time`; `httpRequest.clientIp` → `client_ip`; `httpMethod`, \
+        `uri`, `args` → `method`, `path`, `query`; headers (any case) `Host`, `User-Agent`, `X-Forwarded-For` → \
+        `host`, `user_agent`, `forwarded_for`; the `Root` of `X-Amzn-Trace-Id` → `trace_id`, else for \
+        `httpSourceName` ALB `httpRequest.requestId` (the ALB trace id); `httpRequest.requestId` → `request_id`; \
+        `action` → `waf_action`; `terminatingRuleId` → `waf_rule`; the terminating rule inside `ruleGroupList` → \
+        `extra.waf_subrule` (`<ruleGroupId>:<ruleId>`); `responseCodeSent`, else 403 for BLOCK, 405 for CAPTCHA, \
+        202 for CHALLENGE → `status` (none for ALLOW/COUNT). `extra`: `terminating_rule_type`, `http_source_name`, \
+        `http_source_id`, `country`, `labels` (comma-joined), `rate_based_rules`, `non_terminating_rules`, \
+        `terminating_match_details`, `response_code_sent`, `webacl_id`, `http_version`, `captcha_failure`, \
+        `challenge_failure`, `oversize_fields`. Firehose files with records back to back (`}{`) are split into \
+        one event per record, all on the same line number (such an object is a single line for the ingest \
+        pipeline: past its 4 MiB line limit it is kept as a rejected line, not parsed).
+        """
+
+    public func recognize(_ lines: [String], fileName: String) -> Double {
+        let hits = lines.filter { l in
+            l.hasPrefix("{") && l.contains("\"webaclId\"") && (l.contains("\"httpRequest\"") || l.contains("\"terminatingRuleId\""))
+        }.count
+        return Double(hits) / Double(max(lines.count, 1))
+    }
+
+    public func makeParser(_ context: ParseContext) throws -> any RecordParser { AWSWAFParser() }
+}
+
+struct AWSWAFParser: RecordParser {
+    mutating func consume(_ line: Line, into sink: inout RecordSink) {
+        if line.isEmpty { return }
+        let split = AWSJSON.splitConcatenated(line.bytes)
+        if split.values.isEmpty {
+            return sink.reject(line, split.truncated != nil ? "truncated JSON record" : "not a JSON record")
+        }
+        if split.values.count > 1 { sink.note("records written back to back without newlines (Firehose) were split apart") }
+        for range in split.values {
+            let bytes = Array(line.bytes[range])
+            switch AWSJSON.parseObject(bytes) {
+            case .failure(let why):
+                sink.reject(line: line.number, reason: why.description, raw: bytes)
+            case .success(let object):
+                switch Self.event(object, line: line.number, raw: bytes) {
+                case .success(let event): sink.emit(event)
+                case .failure(let why): sink.reject(line: line.number, reason: why.description, raw: bytes)
+                }
+            }
+        }
+        if let t = split.truncated {
+            sink.reject(line: line.number, reason: "truncated JSON record after \(split.values.count) complete one(s)", raw: Array(line.bytes[t]))
+        }
+        for g in split.garbage where !g.isEmpty {
+            sink.reject(line: line.number, reason: "text outside any JSON record", raw: Array(line.bytes[g]))
+        }
+    }
+
+    mutating func finish(into sink: inout RecordSink) {}
+
+    static func event(_ o: [String: Any], line: Int, raw: [UInt8]) -> Result<Event, ImporterError> {
+        guard let time = AWSJSON.millisToMicros(o["timestamp"]) else {
+            return .failure(ImporterError(o["timestamp"] == nil ? "not a WAF record: no timestamp" : "timestamp is not epoch milliseconds"))
+        }
+        guard o["httpRequest"] != nil || o["action"] != nil else {
+            return .failure(ImporterError("not a WAF record: neither httpRequest nor action"))
+        }
+        var e = Event(time: time, layer: .waf, kind: .access, line: line, raw: raw)
+        let action = AWSJSON.meaningful(o["action"])?.uppercased()
+        e.wafAction = action
+        e.wafRule = AWSJSON.meaningful(o["terminatingRuleId"])
+        let sourceName = AWSJSON.meaningful(o["httpSourceName"])
+        put(&e, "terminating_rule_type", o["terminatingRuleType"])
+        put(&e, "http_source_name", o["httpSourceName"])
+        put(&e, "http_source_id", o["httpSourceId"])
+        put(&e, "webacl_id", o["webaclId"])
+
+        if let groups = o["ruleGroupList"] as? [Any] {
+            for case let g as [String: Any] in groups {
+                if let rule = g["terminatingRule"] as? [String: Any], let ruleID = AWSJSON.meaningful(rule["ruleId"]) {
+                    e.extra["waf_subrule"] = "\(AWSJSON.string(g["ruleGroupId"]) ?? "?"):\(ruleID)"
+                    break
+                }
+            }
+        }
+        for (key, name) in [("rateBasedRuleList", "rate_based_rules"), ("nonTerminatingMatchingRules", "non_terminating_rules"),
+                            ("terminatingRuleMatchDetails", "terminating_match_details"), ("requestHeadersInserted", "request_headers_inserted"),
+                            ("oversizeFields", "oversize_fields")] {
+            if let v = o[key], !AWSJSON.isEmptyCollection(v) { e.extra[name] = AWSJSON.compact(v) }
+        }
+        if let labels = o["labels"] as? [Any] {
+            let names = labels.compactMap { ($0 as? [String: Any]).flatMap { AWSJSON.string($0["name"]) } }
+            if !names.isEmpty { e.extra["labels"] = names.joined(separator: ",") }
+        }
+        for (key, name) in [("captchaResponse", "captcha_failure"), ("challengeResponse", "challenge_failure")] {
+            if let r = o[key] as? [String: Any], let why = AWSJSON.meaningful(r["failureReason"]) { e.extra[name] = why }
+        }
+
+        let sent = AWSJSON.int(o["responseCodeSent"])
+        if let sent { e.extra["response_code_sent"] = String(sent) }
+        if let sent, (100...999).contains(sent) {
+            e.status = Int(sent)
+        } else {
+            switch action {
+            case "BLOCK": e.status = 403
+            case "CAPTCHA": e.status = 405
+            case "CHALLENGE": e.status = 202
+            default: break
+            }
+        }
+
+        if let r = o["httpRequest"] as? [String: Any] {
+            e.clientIP = AWSJSON.meaningful(r["clientIp"])
+            put(&e, "country", r["country"])
+            put(&e, "http_version", r["httpVersion"])
+            e.method = AWSJSON.meaningful(r["httpMethod"])
+            if let uri = AWSJSON.string(r["uri"]), !uri.isEmpty { e.path = uri }
+            if let args = AWSJSON.string(r["args"]), !args.isEmpty { e.query = args }
+            let requestID = AWSJSON.meaningful(r["requestId"])
+            e.requestID = requestID
+            if let headers = r["headers"] as? [Any] {
+                for case let h as [String: Any] in headers {
+                    guard let name = AWSJSON.string(h["name"]), let value = AWSJSON.string(h["value"]) else { continue }
+                    switch name.lowercased() {
+                    case "host": if e.host == nil { e.host = value }
+                    case "user-agent": if e.userAgent == nil { e.userAgent = value }
+                    case "x-forwarded-for": if e.forwardedFor == nil { e.forwardedFor = value }
+                    case "x-amzn-trace-id": if e.traceID == nil { e.traceID = AWSTrace.root(value) }
+                    default: break
+                    }
+                }
+            }
+            if e.host == nil { e.host = AWSJSON.meaningful(r["host"]) }
+            // For ALB sources WAF logs the ALB's trace id (without Root=) as the request id.
+            if e.traceID == nil, sourceName == "ALB", let requestID, requestID.hasPrefix("1-") { e.traceID = requestID }
+        } else {
+            e.extra["problem"] = "no httpRequest object"
+        }
+        return .success(e)
+    }
+
+    private static func put(_ e: inout Event, _ key: String, _ value: Any?) {
+        if let s = AWSJSON.meaningful(value) { e.extra[key] = s }
+    }
+}
