@@ -171,14 +171,56 @@ public final class Correlator {
         }
         try store.write { db in
             try db.execute(sql: "UPDATE correlation_state SET last_event_id = ?", arguments: [maxID])
+            try Self.inferTopology(db)
         }
         stats.offsets = try loadOffsets()
         return stats
     }
 
+    /// Which layer is in front of which, from the data: layers that appear together in chains
+    /// (in path order), the WAF's `httpSourceName`, and nginx peers that are private addresses
+    /// forwarding X-Forwarded-For (something in front of nginx, named `upstream` when its logs
+    /// are not here).
+    static func inferTopology(_ db: Database) throws {
+        var edges: [String: (evidence: String, events: Int)] = [:]
+        func add(_ front: String, _ back: String, _ evidence: String, _ n: Int) {
+            guard n > 0 else { return }
+            let key = front + "→" + back
+            if let old = edges[key] { edges[key] = (old.evidence, old.events + n) } else { edges[key] = (evidence, n) }
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT layers, count(*) AS n FROM chain WHERE layers LIKE '%,%' GROUP BY layers") {
+            let layers = (row["layers"] as String).split(separator: ",").map(String.init).filter { $0 != "system" }
+            for i in 0..<max(0, layers.count - 1) {
+                add(layers[i], layers[i + 1], "requests linked across both layers", row["n"])
+            }
+        }
+        for row in try Row.fetchAll(db, sql: """
+            SELECT json_extract(extra, '$.http_source_name') AS src, count(*) AS n FROM event
+            WHERE layer = 'waf' AND json_extract(extra, '$.http_source_name') IS NOT NULL GROUP BY src
+            """) {
+            let target: String? = ["ALB": "alb", "APIGW": "apigateway", "CF": "cloudfront", "APPSYNC": "appsync"][row["src"] as String? ?? ""]
+            if let target { add("waf", target, "WAF httpSourceName \(row["src"] as String? ?? "")", row["n"]) }
+        }
+        let hasFront = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM source_layer WHERE layer IN ('alb','waf'))") ?? false
+        let peers = try Row.fetchAll(db, sql: """
+            SELECT peer_ip, count(*) AS n FROM event WHERE layer = 'nginx' AND kind = 'access' AND forwarded_for IS NOT NULL
+            AND peer_ip IS NOT NULL GROUP BY peer_ip ORDER BY n DESC LIMIT 20
+            """).filter { ByteScanner.isPrivateAddress($0["peer_ip"] as String) }
+        if !peers.isEmpty {
+            let names = peers.prefix(4).map { $0["peer_ip"] as String }.joined(separator: ", ")
+            add(hasFront ? "alb" : "upstream", "nginx", "nginx peers are private addresses forwarding X-Forwarded-For (\(names))",
+                peers.reduce(0) { $0 + ($1["n"] as Int) })
+        }
+        try db.execute(sql: "DELETE FROM topology")
+        for (key, value) in edges.sorted(by: { $0.key < $1.key }) {
+            let parts = key.components(separatedBy: "→")
+            try db.execute(sql: "INSERT INTO topology (front, back, evidence, events) VALUES (?,?,?,?)",
+                           arguments: [parts[0], parts[1], value.evidence, value.events])
+        }
+    }
+
     private func ensureStateTable() throws {
         try store.write { db in
-            try db.execute(sql: "CREATE TABLE IF NOT EXISTS correlation_state (last_event_id INTEGER NOT NULL)")
             if try Int.fetchOne(db, sql: "SELECT count(*) FROM correlation_state") == 0 {
                 try db.execute(sql: "INSERT INTO correlation_state (last_event_id) VALUES (0)")
             }

@@ -145,6 +145,9 @@ public enum Schema {
                     PRIMARY KEY (outer_layer, inner_layer)
                 )
                 """)
+            // Events with ids up to this one have been considered by correlation.
+            try db.execute(sql: "CREATE TABLE correlation_state (last_event_id INTEGER NOT NULL)")
+            try db.execute(sql: "INSERT INTO correlation_state (last_event_id) VALUES (0)")
             // Which layer is in front of which, inferred from the data.
             try db.execute(sql: """
                 CREATE TABLE topology (

@@ -33,7 +33,10 @@ public struct CloudWatchTailImporter: Importer {
     public func recognize(_ lines: [String], fileName: String) -> Double {
         guard let first = lines.first, CloudWatchTailParser.stamp(first) != nil else { return 0 }
         let stamped = lines.filter { CloudWatchTailParser.stamp($0) != nil }.count
-        return (Double(stamped) + 0.8 * Double(lines.count - stamped)) / Double(lines.count)
+        // rsyslog's ISO format has the same stamp; a host and a `prog[pid]:` tag after it is syslog.
+        let syslogShaped = lines.filter { line in Line.with(line, number: 1) { SyslogPrefix.parse($0.bytes)?.program != nil } }.count
+        let score = (Double(stamped) + 0.8 * Double(lines.count - stamped)) / Double(lines.count)
+        return syslogShaped * 2 > lines.count ? score * 0.9 : score
     }
 
     public func makeParser(_ context: ParseContext) throws -> any RecordParser {

@@ -162,7 +162,8 @@ struct SyslogPrefix: Equatable {
     static func isoStamp(_ token: UnsafeBufferPointer<UInt8>) -> Stamp? {
         guard token.count >= 19, token[10] == 0x54, let (wall, length) = PythonLogFormat.asctime(token, at: 0) else { return nil }
         var s = ByteScanner(token, pos: length)
-        if s.atEnd { return .local(wall) }
+        // rsyslog and journalctl always write a zone; a bare ISO stamp is another writer (`aws logs tail --format short`).
+        if s.atEnd { return nil }
         if s.skip(0x5A) || s.skip(0x7A) { return s.atEnd ? .zoned(wall) : nil }
         guard let sign = s.peek(), sign == 0x2B || sign == 0x2D else { return nil }
         s.pos += 1
