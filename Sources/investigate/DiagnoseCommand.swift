@@ -10,6 +10,7 @@ struct DiagnoseCommand: ParsableCommand {
         discussion: "With PATHs, ingests them first (cached by content hash). Exit codes: 0 answered; 1 some input could not be read; 2 usage error; 3 database error.")
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var queryZone: QueryZoneOption
     @OptionGroup var importing: ImportArguments
 
     @Option(name: .long, help: "When the error happened, e.g. \"2025-02-06 14:32\" (in --tz).")
@@ -34,7 +35,7 @@ struct DiagnoseCommand: ParsableCommand {
     var paths: [String] = []
 
     func run() throws {
-        let zone = importing.displayZone
+        let zone = try queryZone.zoneSpec()
         guard let at = UserTime.parse(self.at, zone: zone) else {
             throw ValidationError("--at: cannot read '\(self.at)' (try \"2025-02-06 14:32\")")
         }

@@ -42,6 +42,7 @@ struct TimelineCommand: ParsableCommand {
         abstract: "The merged, time-ordered view of all layers, grouped by request chain.")
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var queryZone: QueryZoneOption
     @OptionGroup var importing: ImportArguments
     @OptionGroup var windowOptions: WindowOptions
 
@@ -64,7 +65,7 @@ struct TimelineCommand: ParsableCommand {
     var paths: [String] = []
 
     func run() throws {
-        let zone = importing.displayZone
+        let zone = try queryZone.zoneSpec()
         let timeline = try openStore(store.db)
         if !paths.isEmpty { _ = try importing.ingest(paths, into: timeline) }
         let window = try windowOptions.resolve(zone: zone) ?? (Int64.min / 2, Int64.max / 2)

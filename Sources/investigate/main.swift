@@ -18,15 +18,26 @@ struct Investigate: ParsableCommand {
     )
 }
 
+/// The question's and the display's zone (`--tz`), for commands that answer questions.
+struct QueryZoneOption: ParsableArguments {
+    @Option(name: .long, help: "Zone of --at/--from/--to and of the display (e.g. UTC, +0900, Asia/Tokyo). Log stamps keep their own zones.")
+    var tz: String?
+
+    func zoneSpec() throws -> ZoneSpec { try zone(tz, "--tz") ?? .utc }
+}
+
 /// Options shared by commands that read and write the timeline.
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "Timeline database file.")
     var db: String = "investigate.db"
 }
 
+/// Options of commands that read logs. The zone of zone-less log stamps is `--host-tz`; `ingest`
+/// also takes it as `--tz`, while the query commands keep `--tz` for the question and the display
+/// (the logs' zone and the asker's zone are different things).
 struct ImportArguments: ParsableArguments {
-    @Option(name: .long, help: "Zone of zone-less host timestamps and of the display (e.g. UTC, +0900, Asia/Tokyo).")
-    var tz: String?
+    @Option(name: .customLong("host-tz"), help: "Zone of zone-less host log stamps (syslog, nginx error log) when the logs do not tell it.")
+    var hostTz: String?
 
     @Option(name: .customLong("app-tz"), help: "Zone of the application's own zone-less timestamps.")
     var appTz: String?
@@ -48,11 +59,13 @@ struct ImportArguments: ParsableArguments {
         if let definition = nginxLogFormat {
             do { _ = try NginxLogFormat(definition: definition) } catch { throw ValidationError("\(error)") }
         }
-        return ImportOptions(timeZone: try zone(tz, "--tz"), appTimeZone: try zone(appTz, "--app-tz"), year: year,
-                      nginxLogFormat: nginxLogFormat, appLogFormat: appLogFormat)
+        return ImportOptions(timeZone: try zone(hostZoneOverride ?? hostTz, hostZoneOverride != nil ? "--tz" : "--host-tz"),
+                             appTimeZone: try zone(appTz, "--app-tz"), year: year,
+                             nginxLogFormat: nginxLogFormat, appLogFormat: appLogFormat)
     }
 
-    var displayZone: ZoneSpec { tz.flatMap(ZoneSpec.init) ?? .utc }
+    /// Set by `ingest`, whose `--tz` is the host zone too.
+    var hostZoneOverride: String?
 
     /// Ingests and correlates, with a progress bar on a terminal; usage problems become exit 2.
     func ingest(_ paths: [String], into store: TimelineStore) throws -> TimelineUpdate.Outcome {
@@ -96,6 +109,10 @@ struct Ingest: ParsableCommand {
         abstract: "Read log files and directories (plain, rotated, gzip) into the timeline database.")
 
     @OptionGroup var store: StoreOptions
+
+    @Option(name: .long, help: "Zone of zone-less host timestamps (syslog, nginx error log) and of the display (e.g. UTC, +0900, Asia/Tokyo).")
+    var tz: String?
+
     @OptionGroup var importing: ImportArguments
 
     @Flag(name: .long, help: "Print the result as JSON.")
@@ -106,9 +123,11 @@ struct Ingest: ParsableCommand {
 
     func run() throws {
         let timeline = try openStore(store.db)
+        var importing = self.importing
+        importing.hostZoneOverride = tz
         let summary = try importing.ingest(paths, into: timeline).ingest
         if json { try writeJSON(summary) } else {
-            print(summary.renderTable(zone: importing.displayZone), terminator: "")
+            print(summary.renderTable(zone: try zone(tz, "--tz") ?? .utc), terminator: "")
         }
         if !summary.failed.isEmpty { throw ExitStatus.inputProblem }
     }
