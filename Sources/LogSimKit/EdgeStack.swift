@@ -71,16 +71,17 @@ final class EdgeModel {
             ? out.register(RotatingStream(base: "var/log/syslog", rotation: config.rotation == .none ? .none : .daily, offset: 0)) : nil
         app = config.writes(.app) ? out.register(DailyFileStream(directory: "app/logs", offset: t.jst)) : nil
 
-        // Failure moments, spread over the run.
+        // Failure moments, in the first 60% of the run: a flood (at 50%) may use up the request
+        // budget before the background traffic's planned end.
         var plan = SimRandom(seed: SplitMix64.hash(seed, 3))
         let span = max(config.duration, 60_000_000)
         hangTimes = []
         if config.failures.contains(.workerTimeout) {
             let n = max(1, Int(span / 3_600_000_000))
-            hangTimes = (0..<n).map { _ in config.start + Int64(plan.unit() * Double(span) * 0.9) }.sorted()
+            hangTimes = (0..<n).map { _ in config.start + Int64(plan.unit() * Double(span) * 0.6) }.sorted()
         }
         if config.failures.contains(.gunicornDown) {
-            let at = config.start + Int64(Double(span) * (0.55 + 0.1 * plan.unit()))
+            let at = config.start + Int64(Double(span) * (0.25 + 0.1 * plan.unit()))
             downWindow = (at, at + 120_000_000)
         } else {
             downWindow = nil
@@ -96,7 +97,7 @@ final class EdgeModel {
         let (prefix, _) = Population.userPrefixes[0]
         if config.failures.contains(.bodyTooLarge) {
             for _ in 0..<(2 * hours) {
-                var r = ClientRequest(arrival: config.start + Int64(plan.unit() * Double(span)),
+                var r = ClientRequest(arrival: config.start + Int64(plan.unit() * Double(span) * 0.6),
                                       clientIP: Population.address(prefix, &plan), country: "JP",
                                       userAgent: Population.browsers[0], method: "POST", path: "/api/upload",
                                       kind: .user(admin: false))
@@ -107,7 +108,7 @@ final class EdgeModel {
         }
         if config.failures.contains(.albIdleTimeout) {
             for _ in 0..<hours {
-                var r = ClientRequest(arrival: config.start + Int64(plan.unit() * Double(span) * 0.9),
+                var r = ClientRequest(arrival: config.start + Int64(plan.unit() * Double(span) * 0.6),
                                       clientIP: Population.address("153.", &plan), country: "JP",
                                       userAgent: Population.browsers[1], method: "GET", path: "/app/reports/export",
                                       kind: .user(admin: true))
@@ -312,7 +313,7 @@ final class EdgeModel {
         out.emit(albTime, albNodes[node], "alb", albLine(r, time: albTime, created: t0, port: clientPort,
                  target: "\(EdgeTopology.nginxHost):80", times: targetTimes, elb: finalStatus,
                  targetStatus: albStatus == nil ? status : nil, received: requestSize(r),
-                 sent: albStatus == nil ? bytes + 260 : 0, actions: "waf,forward", traceID: traceID), request: id)
+                 sent: albStatus == nil ? bytes + 260 : 303, actions: "waf,forward", traceID: traceID), request: id)
         out.update(id) { $0.status = finalStatus }
     }
 
@@ -416,7 +417,7 @@ final class EdgeModel {
                              reason: "AWS-AWSManagedRulesKnownBadInputsRuleSet/ExploitablePaths_URIPATH")
             }
         case .flood:
-            let first = floodBlockedFrom[r.clientIP] ?? r.arrival + 30_000_000
+            let first = floodBlockedFrom[r.clientIP] ?? r.arrival + 20_000_000
             floodBlockedFrom[r.clientIP] = first
             if r.arrival >= first {
                 return Block(ruleID: "RateLimitPerIP", type: "RATE_BASED", group: nil, subRule: nil,

@@ -20,7 +20,7 @@ public enum Simulator {
             sources.append(HealthChecks(seed: config.seed, start: config.start, nodes: EdgeTopology.albNodes.count))
             sources.append(Scanners(seed: config.seed, start: config.start, end: end))
             if config.failures.contains(.flood) {
-                sources.append(Flood(seed: config.seed, at: config.start + config.duration * 3 / 10))
+                sources.append(Flood(seed: config.seed, at: config.start + config.duration * 5 / 10))
             }
             sources.append(Scheduled(seed: config.seed, index: 4, requests: EdgeModel.scheduledRequests(config)))
             play = model.play
