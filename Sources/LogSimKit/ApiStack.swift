@@ -94,7 +94,7 @@ final class ApiModel {
                                path: r.path, status: nil, responder: "apigateway", cause: nil, reason: "ok",
                                ids: [("request_id", requestID), ("extended_request_id", extended)])
         let id = out.begin(entry)
-        defer { try? out.seal(id) }
+        defer { out.seal(id) }
         let gateway = Int(SplitMix64.mix(requestID.hashValue8) % UInt64(ApiTopology.gatewayStreams.count))
         let accessStream = access[gateway], executionStream = execution[gateway]
         func prefixed(_ time: Int64, _ message: String) -> String { "\(SimClock.isoMillis(time)) \(message)" }

@@ -172,7 +172,7 @@ final class EdgeModel {
         let traceID = "1-" + hex8(t0 / 1_000_000) + "-" + rng.hex(24)
         if case .health = r.kind {} else { entry.ids.append(("trace_id", traceID)) }
         let id = out.begin(entry)
-        defer { try? out.seal(id) }
+        defer { out.seal(id) }
 
         var node = 0
         if case .health(let n) = r.kind { node = n } else { node = Int(SplitMix64.mix(r.clientIP.hashValue8) % 2) }

@@ -126,10 +126,10 @@ final class Emitter {
     }
 
     /// The request's lines are all queued.
-    func seal(_ request: Int) throws {
+    func seal(_ request: Int) {
         guard let pending = truths[request] else { return }
         pending.sealed = true
-        try flushTruths()
+        flushTruths()
     }
 
     /// Writes every queued line whose write time is at or before `time`.
@@ -138,7 +138,7 @@ final class Emitter {
             _ = queue.pop()
             try write(top)
         }
-        try flushTruths()
+        flushTruths()
     }
 
     private func write(_ line: PendingLine) throws {
@@ -151,7 +151,7 @@ final class Emitter {
         }
     }
 
-    private func flushTruths() throws {
+    private func flushTruths() {
         while let pending = truths[nextTruthToWrite], pending.complete {
             truthWriter.writeLine(Self.json(pending))
             truths[nextTruthToWrite] = nil
