@@ -42,6 +42,11 @@ final class EdgeModel {
     private var hangTimes: [Int64]
     private let downWindow: (Int64, Int64)?
     private var floodBlockedFrom: [String: Int64] = [:]
+    /// Routine syslog traffic from other programs on the app host (sysstat every 10 minutes,
+    /// cron.hourly at :17), so syslog is not only the app's lines.
+    private var nextSysstat: Int64
+    private var nextCron: Int64
+    private var cronPID = 2_230_114
     private var count = 0
 
     init(config: SimulationConfig, out: Emitter) {
@@ -70,6 +75,11 @@ final class EdgeModel {
         syslog = config.writes(.syslog)
             ? out.register(RotatingStream(base: "var/log/syslog", rotation: config.rotation == .none ? .none : .daily, offset: 0)) : nil
         app = config.writes(.app) ? out.register(DailyFileStream(directory: "app/logs", offset: t.jst)) : nil
+
+        let tenMinutes: Int64 = 600_000_000, hour: Int64 = 3_600_000_000
+        nextSysstat = (config.start / tenMinutes + 1) * tenMinutes + 1_000_000
+        nextCron = (config.start / hour) * hour + 17 * 60_000_000 + 1_000_000
+        if nextCron < config.start { nextCron += hour }
 
         // Failure moments, in the first 60% of the run: a flood (at 50%) may use up the request
         // budget before the background traffic's planned end.
@@ -165,6 +175,7 @@ final class EdgeModel {
     // MARK: - One request
 
     func play(_ r: ClientRequest) throws {
+        housekeeping(before: r.arrival + 60_000_000)
         count += 1
         let t0 = r.arrival
         var entry = TruthEntry(id: String(format: "e%07d", count), time: t0, clientIP: r.clientIP, method: r.method,
@@ -344,6 +355,24 @@ final class EdgeModel {
     private func masterPID(at time: Int64) -> Int {
         guard let (_, up) = downWindow, time >= up - 1_200_000 else { return firstMasterPID }
         return restartedMasterPID
+    }
+
+    /// Queues the routine lines due before `limit`. Called ahead of time: lines must be queued
+    /// before the emitter has written past their time.
+    private func housekeeping(before limit: Int64) {
+        while nextSysstat <= limit {
+            let t = nextSysstat + Int64(rng.int(1_000...40_000))
+            emitSystemd(t, "Starting sysstat-collect.service - system activity accounting tool...")
+            emitSystemd(t + Int64(rng.int(20_000...60_000)), "sysstat-collect.service: Deactivated successfully.")
+            emitSystemd(t + Int64(rng.int(61_000...70_000)), "Finished sysstat-collect.service - system activity accounting tool.")
+            nextSysstat += 600_000_000
+        }
+        while nextCron <= limit {
+            cronPID += rng.int(200...4000)
+            let t = nextCron + Int64(rng.int(1_000...9_000))
+            out.emit(t, syslog, "syslog", "\(SimClock.syslog(t + EdgeTopology.appSkew, offset: 0)) \(EdgeTopology.appHostName) CRON[\(cronPID)]: (root) CMD (cd / && run-parts --report /etc/cron.hourly)")
+            nextCron += 3_600_000_000
+        }
     }
 
     // MARK: - Application
