@@ -103,7 +103,7 @@ public struct IncidentFixture: Sendable {
             ## Expected answer (reasoning from absence)
 
             - nginx's access log has **no** line for 203.0.113.45 (in `X-Forwarded-For`; `$remote_addr` is the
-              ALB's 10.1.1.210/10.1.1.211) after 14:31:05 until 14:33:02 JST, and no 403 for `/app/admin` from
+              ALB's 10.1.1.210/10.1.1.211) after 14:31:06 until 14:33:02 JST, and no 403 for `/app/admin` from
               that client at all; the app logs no `Request:` for it in that window. The user's requests before
               (14:29–14:31) and after (14:33:02 `/app/dashboard`, 14:33:38 `/app/admin` → 200) do appear.
             - So the 403s were answered **in front of nginx**: by the ALB or, since a 403 is what a WAF block

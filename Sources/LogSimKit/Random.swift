@@ -72,15 +72,19 @@ public struct SimRandom: RandomNumberGenerator {
     }
 
     /// Exponential with the given mean (Poisson inter-arrival times).
-    public mutating func exponential(mean: Double) -> Double { -mean * Foundation.log(1 - unit()) }
+    public mutating func exponential(mean: Double) -> Double { -mean * PortableMath.log(1 - unit()) }
 
+    /// Standard normal (Marsaglia's polar method: only log and the correctly rounded sqrt).
     public mutating func normal() -> Double {
-        let u1 = max(unit(), 1e-12), u2 = unit()
-        return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
+        while true {
+            let u = 2 * unit() - 1, v = 2 * unit() - 1
+            let s = u * u + v * v
+            if s > 0, s < 1 { return u * (-2 * PortableMath.log(s) / s).squareRoot() }
+        }
     }
 
     /// Log-normal around a median: service times have a long right tail.
-    public mutating func logNormal(median: Double, sigma: Double) -> Double { median * Foundation.exp(sigma * normal()) }
+    public mutating func logNormal(median: Double, sigma: Double) -> Double { median * PortableMath.exp(sigma * normal()) }
 
     public mutating func hex(_ count: Int) -> String {
         var s = ""
@@ -117,4 +121,47 @@ public struct SimRandom: RandomNumberGenerator {
     static let hexDigits = Array("0123456789abcdef")
     static let base64Digits = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     static let lowerAlnumDigits = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+}
+
+/// `log` and `exp` from IEEE basic operations only. The platform's libm may differ in the last bit
+/// between Linux and macOS, and one bit is enough to move a truncated microsecond and change the
+/// committed fixtures; +, −, ×, ÷ and sqrt are correctly rounded everywhere.
+public enum PortableMath {
+    static let ln2 = 0.693_147_180_559_945_3
+
+    /// Natural logarithm of a positive finite number (−∞ for 0).
+    public static func log(_ x: Double) -> Double {
+        guard x > 0, x.isFinite else { return x == 0 ? -.infinity : .nan }
+        // x = m · 2^e with m in [1, 2); then ln m = 2 atanh(z), z = (m − 1)/(m + 1) ≤ 1/3.
+        var m = x.significand
+        var e = Double(x.exponent)
+        if m > 1.414_213_562_373_095 { m /= 2; e += 1 }
+        let z = (m - 1) / (m + 1), z2 = z * z
+        var term = z, sum = 0.0
+        var k = 1.0
+        while k < 60 {
+            sum += term / k
+            term *= z2
+            k += 2
+        }
+        return 2 * sum + e * ln2
+    }
+
+    /// e^x for |x| below ~700.
+    public static func exp(_ x: Double) -> Double {
+        guard x.isFinite else { return x > 0 ? .infinity : 0 }
+        guard x < 709 else { return .infinity }
+        guard x > -745 else { return 0 }
+        let k = (x / ln2).rounded()
+        let r = x - k * ln2
+        // Taylor series of e^r for |r| ≤ ln2/2.
+        var term = 1.0, sum = 1.0
+        var n = 1.0
+        while n < 30 {
+            term *= r / n
+            sum += term
+            n += 1
+        }
+        return Double(sign: .plus, exponent: Int(k), significand: sum)
+    }
 }

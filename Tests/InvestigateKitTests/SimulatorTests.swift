@@ -298,6 +298,12 @@ import LogSimKit
         var u = SimRandom(seed: 99)
         let id = u.uuid()
         #expect(id.count == 36 && id.split(separator: "-").map(\.count) == [8, 4, 4, 4, 12])
+        for x in [1e-9, 0.001, 0.3, 1, 2.5, 10, 1e6] {
+            #expect(abs(PortableMath.log(x) - Foundation.log(x)) <= 1e-15 * max(1, abs(Foundation.log(x))))
+        }
+        for x in [-20.0, -1, -0.1, 0, 0.5, 1, 3, 30] {
+            #expect(abs(PortableMath.exp(x) - Foundation.exp(x)) <= 1e-14 * Foundation.exp(x))
+        }
         #expect(Rotation("size:300k") == .size(300 * 1024) && Rotation("daily") == .daily && Rotation("weekly") == nil)
     }
 }
