@@ -77,6 +77,8 @@ struct Node {
     /// When the request reached this layer / when this layer answered, in this layer's clock.
     var arrival: Int64?
     var completion: Int64?
+    /// Time the layer spent, µs, when it logs it.
+    let duration: Int64?
     let clientIP: String?
     let peerIP: String?
     let method: String?
@@ -300,7 +302,7 @@ public final class Correlator {
         case .appResponse: completion = time
         default: break
         }
-        return Node(id: row["id"], role: role, time: time, arrival: arrival, completion: completion,
+        return Node(id: row["id"], role: role, time: time, arrival: arrival, completion: completion, duration: duration,
                     clientIP: row["client_ip"], peerIP: row["peer_ip"], method: method, path: path, query: row["query"],
                     status: row["status"], targetStatus: row["target_status"], traceID: row["trace_id"],
                     requestID: row["request_id"], extendedRequestID: extra["extended_request_id"],
@@ -455,8 +457,15 @@ public final class Correlator {
         // Fuzzy hops, mutual best within the tolerance.
         var indicesByRole: [Role: [Int]] = [:]
         for (i, n) in nodes.enumerated() { indicesByRole[n.role, default: []].append(i) }
+        let taken = matchNginxToApp(nodes, indicesByRole, offsets: offsets, core: core, plan: &plan)
+        let appRoles: Set<Role> = [.appRequest, .appResponse]
         for pair in hops(present: Set(indicesByRole.keys)) {
-            guard let outers = indicesByRole[pair.outer], let inners = indicesByRole[pair.inner] else { continue }
+            guard var outers = indicesByRole[pair.outer], var inners = indicesByRole[pair.inner] else { continue }
+            // Records the joint nginx↔app match settled are not offered again to the same hops.
+            if (pair.outer == .nginx && appRoles.contains(pair.inner)) || (pair.outer == .appRequest && pair.inner == .appResponse) {
+                outers = outers.filter { !taken.contains($0) }
+                inners = inners.filter { !taken.contains($0) }
+            }
             let offset = offsets[pair] ?? 0
             var innerBuckets: [String: [Int]] = [:]
             for i in inners { if let k = bucket(nodes[i], pair, asOuter: false) { innerBuckets[k, default: []].append(i) } }
@@ -506,6 +515,82 @@ public final class Correlator {
             }
         }
         return plan
+    }
+
+    /// nginx ↔ the app's Request and Response lines, matched as one triple. nginx stamps whole
+    /// seconds, so concurrent requests for one path tie on time; but `$request_time` and the app's
+    /// Request→Response duration are both millisecond-precise, and differ from request to request.
+    /// Returns the indices it linked.
+    func matchNginxToApp(_ nodes: [Node], _ byRole: [Role: [Int]], offsets: [PairKey: Int64], core: Range<Int64>,
+                         plan: inout Plan) -> Set<Int> {
+        guard let nginxes = byRole[.nginx], let responses = byRole[.appResponse], let requests = byRole[.appRequest] else { return [] }
+        let respOffset = offsets[PairKey(outer: .nginx, inner: .appResponse)] ?? 0
+        let reqOffset = offsets[PairKey(outer: .nginx, inner: .appRequest)] ?? 0
+        var responsesByPath: [String: [Int]] = [:]
+        for r in responses { if let p = nodes[r].path { responsesByPath[p, default: []].append(r) } }
+        var requestsByPath: [String: [Int]] = [:]
+        for q in requests { if let p = nodes[q].path { requestsByPath[p, default: []].append(q) } }
+        for k in requestsByPath.keys { requestsByPath[k]!.sort { nodes[$0].time < nodes[$1].time } }
+
+        struct Triple { var n: Int; var q: Int; var r: Int; var score: Int64 }
+        var triples: [Triple] = []
+        let second: Int64 = 1_000_000
+        for n in nginxes {
+            let ng = nodes[n]
+            guard let path = ng.path, let done = ng.completion, let rs = responsesByPath[path] else { continue }
+            let truncated = done % second == 0
+            let slack = truncated ? second : 0
+            for r in rs {
+                let resp = nodes[r]
+                guard compatible(ng, resp, PairKey(outer: .nginx, inner: .appResponse)) else { continue }
+                let rc = resp.time - respOffset
+                // The app answered before nginx logged (within its whole-second stamp), give or take the tolerance.
+                guard rc >= done - settings.tolerance, rc <= done + slack + settings.tolerance else { continue }
+                for q in requestsByPath[path] ?? [] {
+                    let req = nodes[q]
+                    if let m = ng.method, let rm = req.method, m != rm { continue }
+                    guard req.time <= resp.time, resp.time - req.time <= settings.maxDuration else { continue }
+                    let appDuration = resp.time - req.time
+                    let score: Int64
+                    if let rt = ng.duration {
+                        // nginx's time includes the app's plus a little proxying.
+                        guard appDuration <= rt + 50_000 else { continue }
+                        let qa = req.time - reqOffset
+                        guard qa >= done - rt - settings.tolerance, qa <= done - rt + slack + settings.tolerance else { continue }
+                        score = abs(rt - appDuration)
+                    } else {
+                        score = abs(rc - done)
+                    }
+                    triples.append(Triple(n: n, q: q, r: r, score: score))
+                }
+            }
+        }
+        // A record whose two best triples (with different partners) are this close is ambiguous.
+        let margin: Int64 = 2_000
+        var bestOf: [Int: [Triple]] = [:]
+        for t in triples { for key in [t.n, t.q, t.r] { bestOf[key, default: []].append(t) } }
+        func clear(_ t: Triple, _ key: Int) -> Bool {
+            let others = (bestOf[key] ?? []).filter { !($0.n == t.n && $0.q == t.q && $0.r == t.r) }
+            // Ties only matter with a different record in the other roles.
+            return !others.contains { o in o.score - t.score < margin && (o.n != t.n || o.r != t.r) }
+        }
+        var used = Set<Int>()
+        var taken = Set<Int>()
+        for t in triples.sorted(by: { ($0.score, $0.n, $0.r, $0.q) < ($1.score, $1.n, $1.r, $1.q) }) {
+            guard !used.contains(t.n), !used.contains(t.q), !used.contains(t.r) else { continue }
+            guard clear(t, t.n), clear(t, t.r) else {
+                if nodes[t.n].chain == nil, core.contains(nodes[t.n].time) {
+                    plan.ambiguous.append((t.n, [nodes[t.r].id, nodes[t.q].id], "several app Request/Response pairs fit one nginx record equally"))
+                }
+                used.insert(t.n)
+                continue
+            }
+            used.formUnion([t.n, t.q, t.r])
+            taken.formUnion([t.n, t.q, t.r])
+            plan.unions.append((t.n, t.r, "client+method+path+time", 0.85))
+            plan.unions.append((t.n, t.q, "client+method+path+time", 0.85))
+        }
+        return taken
     }
 
     // MARK: - Applying

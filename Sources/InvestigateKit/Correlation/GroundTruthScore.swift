@@ -16,6 +16,8 @@ public struct GroundTruthScore: Sendable, Encodable, CustomStringConvertible {
     public var linksCorrect: Int
     public var linksExpected: Int
     public var linksFound: Int
+    /// Expected links not made, by the two records' layers ("nginx-app").
+    public var missedByLayers: [String: Int] = [:]
 
     public var precision: Double { linksMade == 0 ? 1 : Double(linksCorrect) / Double(linksMade) }
     public var recall: Double { linksExpected == 0 ? 1 : Double(linksFound) / Double(linksExpected) }
@@ -40,6 +42,11 @@ public struct GroundTruthScore: Sendable, Encodable, CustomStringConvertible {
                 for l in first...max(first, last) { map[relative, default: [:]][l] = row["id"] }
             }
             return map
+        }
+        let layerOf: [Int64: String] = try store.read { db in
+            var m: [Int64: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, layer || ':' || kind AS l FROM event WHERE copy_of IS NULL") { m[row["id"]] = row["l"] }
+            return m
         }
         let chainOf: [Int64: Int64] = try store.read { db in
             var m: [Int64: Int64] = [:]
@@ -67,7 +74,10 @@ public struct GroundTruthScore: Sendable, Encodable, CustomStringConvertible {
             for i in 0..<list.count {
                 for j in (i + 1)..<list.count {
                     score.linksExpected += 1
-                    if let a = chainOf[list[i]], let b = chainOf[list[j]], a == b { score.linksFound += 1 }
+                    if let a = chainOf[list[i]], let b = chainOf[list[j]], a == b { score.linksFound += 1 } else {
+                        let pair = [layerOf[list[i]] ?? "?", layerOf[list[j]] ?? "?"].sorted().joined(separator: "-")
+                        score.missedByLayers[pair, default: 0] += 1
+                    }
                 }
             }
         }

@@ -42,50 +42,12 @@ public final class Diagnoser {
         let sources = try SourceIndex.load(db)
         var notes: [String] = []
 
-        // Error responses in the window that match the filters, by chain.
-        var conditions = ["e.time >= ?", "e.time <= ?", "e.kind = 'access'", "e.status >= 400", "e.copy_of IS NULL"]
-        var args: [DatabaseValueConvertible] = [q.from, q.to]
-        if let s = q.status { conditions.append(s.sql("e.status")) }
-        if let ip = q.clientIP { conditions.append("e.client_ip = ?"); args.append(ip) }
-        if let p = q.pathPrefix { conditions.append("substr(e.path, 1, ?) = ?"); args += [p.utf8.count, p] }
-        let hits = try Row.fetchAll(db, sql: """
-            SELECT e.id, l.chain_id FROM event e LEFT JOIN link l ON l.event_id = e.id
-            WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.time, e.id
-            """, arguments: StatementArguments(args))
-        var chainOrder: [Int64] = []
-        var seen = Set<Int64>()
-        var loose: [Int64] = []
-        for h in hits {
-            if let c: Int64 = h["chain_id"] { if seen.insert(c).inserted { chainOrder.append(c) } } else { loose.append(h["id"]) }
+        let cases = try buildCases(q, db, byLayer, stack, sources)
+        let hitCount = try Int.fetchOne(db, sql: "SELECT count(*) FROM event e WHERE e.time >= ? AND e.time <= ? AND e.kind = 'access' AND e.status >= 400 AND e.copy_of IS NULL", arguments: [q.from, q.to]) ?? 0
+        if cases.count >= maxCases, hitCount > maxCases {
+            notes.append("More than \(maxCases) error responses in this window; the first \(maxCases) requests were examined. Narrow the window or add --status/--ip/--path.")
         }
-        let totalCases = chainOrder.count + loose.count
-        if totalCases > maxCases {
-            notes.append("\(totalCases) error responses match; the first \(maxCases) were examined. Narrow the window or add --status/--ip/--path.")
-        }
-
-        // Messages around the window, shared by all cases (WORKER TIMEOUT names no request).
-        let nearby = try StoredEvent.fetchAll(db, sql: """
-            SELECT * FROM event WHERE time >= ? AND time <= ? AND kind = 'log' AND copy_of IS NULL
-            AND layer IN ('nginx','gunicorn','app','system','lambda','apigateway') ORDER BY time, id LIMIT 20000
-            """, arguments: [q.from - 60_000_000, q.to + 60_000_000])
-
-        var cases: [RequestCase] = []
-        for chain in chainOrder.prefix(maxCases) {
-            let ids = try Int64.fetchAll(db, sql: "SELECT event_id FROM link WHERE chain_id = ?", arguments: [chain])
-            cases.append(makeCase(chain, try StoredEvent.fetch(db, ids: ids), nearby, byLayer, stack, sources))
-        }
-        for id in loose.prefix(max(0, maxCases - cases.count)) {
-            cases.append(makeCase(nil, try StoredEvent.fetch(db, ids: [id]), nearby, byLayer, stack, sources))
-        }
-
-        var raw: [(Finding, String)] = []
-        for c in cases {
-            guard let status = c.clientStatus, status >= 400 else { continue }
-            if let s = q.status, !s.matches(status) { continue }
-            guard let verdict = rules.lazy.compactMap({ $0.diagnose(c) }).first,
-                  let rule = rules.first(where: { $0.diagnose(c) != nil }) else { continue }
-            raw.append((finding(c, verdict, rule: rule.id, sources: sources), verdict.reasonKey))
-        }
+        let raw = judge(cases, q, sources).map { ($0.finding, $0.reason) }
         var findings = group(raw)
         if findings.isEmpty {
             findings.append(try absenceFinding(q, db, coverage: byLayer, stack: stack, sources: sources))
@@ -106,6 +68,74 @@ public final class Diagnoser {
         let echo = Diagnosis.QueryEcho(at: TimeFormat.isoUTC(q.at), from: TimeFormat.isoUTC(q.from), to: TimeFormat.isoUTC(q.to),
                                        tz: q.zone.description, status: q.status?.description, ip: q.clientIP, path: q.pathPrefix)
         return Diagnosis(query: echo, coverage: coverage, findings: findings, notes: notes)
+    }
+
+    /// One finding per failed request, ungrouped, with the records it rests on.
+    func judge(_ cases: [RequestCase], _ q: DiagnosisQuery, _ sources: SourceIndex) -> [(records: Set<Int64>, finding: Finding, reason: String)] {
+        var out: [(Set<Int64>, Finding, String)] = []
+        for c in cases {
+            guard let status = c.clientStatus, status >= 400 else { continue }
+            if let s = q.status, !s.matches(status) { continue }
+            for rule in rules {
+                guard let verdict = rule.diagnose(c) else { continue }
+                out.append((Set(c.records.map(\.id)), finding(c, verdict, rule: rule.id, sources: sources), verdict.reasonKey))
+                break
+            }
+        }
+        return out
+    }
+
+    /// Every failed request in the window judged on its own (not grouped): what the ground-truth
+    /// tests compare with the simulator's answers.
+    public func judgeEach(_ q: DiagnosisQuery) throws -> [(records: Set<Int64>, finding: Finding)] {
+        let saved = maxCases
+        defer { maxCases = saved }
+        maxCases = Int.max
+        return try store.read { db in
+            let coverage = try Self.coverage(db, from: q.from, to: q.to)
+            let byLayer = Dictionary(uniqueKeysWithValues: coverage.compactMap { c in Layer(rawValue: c.layer).map { ($0, c) } })
+            let stack = try Self.stackFacts(db, around: q)
+            let sources = try SourceIndex.load(db)
+            let cases = try buildCases(q, db, byLayer, stack, sources)
+            return judge(cases, q, sources).map { ($0.records, $0.finding) }
+        }
+    }
+
+    private func buildCases(_ q: DiagnosisQuery, _ db: Database, _ byLayer: [Layer: LayerCoverage], _ stack: StackFacts,
+                            _ sources: SourceIndex) throws -> [RequestCase] {
+        // Error responses in the window that match the filters, by chain.
+        var conditions = ["e.time >= ?", "e.time <= ?", "e.kind = 'access'", "e.status >= 400", "e.copy_of IS NULL"]
+        var args: [DatabaseValueConvertible] = [q.from, q.to]
+        if let s = q.status { conditions.append(s.sql("e.status")) }
+        if let ip = q.clientIP { conditions.append("e.client_ip = ?"); args.append(ip) }
+        if let p = q.pathPrefix { conditions.append("substr(e.path, 1, ?) = ?"); args += [p.utf8.count, p] }
+        let hits = try Row.fetchAll(db, sql: """
+            SELECT e.id, l.chain_id FROM event e LEFT JOIN link l ON l.event_id = e.id
+            WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.time, e.id
+            """, arguments: StatementArguments(args))
+        var chainOrder: [Int64] = []
+        var seen = Set<Int64>()
+        var loose: [Int64] = []
+        for h in hits {
+            if let c: Int64 = h["chain_id"] { if seen.insert(c).inserted { chainOrder.append(c) } } else { loose.append(h["id"]) }
+        }
+
+        // Messages around the window, shared by all cases (WORKER TIMEOUT names no request).
+        let nearby = try StoredEvent.fetchAll(db, sql: """
+            SELECT * FROM event WHERE time >= ? AND time <= ? AND kind = 'log' AND copy_of IS NULL
+            AND layer IN ('nginx','gunicorn','app','system','lambda','apigateway') ORDER BY time, id LIMIT 20000
+            """, arguments: [q.from - 60_000_000, q.to + 60_000_000])
+
+        var cases: [RequestCase] = []
+        for chain in chainOrder.prefix(maxCases) {
+            let ids = try Int64.fetchAll(db, sql: "SELECT event_id FROM link WHERE chain_id = ?", arguments: [chain])
+            cases.append(makeCase(chain, try StoredEvent.fetch(db, ids: ids), nearby, byLayer, stack, sources))
+        }
+        for id in loose.prefix(max(0, maxCases - cases.count)) {
+            cases.append(makeCase(nil, try StoredEvent.fetch(db, ids: [id]), nearby, byLayer, stack, sources))
+        }
+
+        return cases
     }
 
     private func makeCase(_ chain: Int64?, _ records: [StoredEvent], _ nearby: [StoredEvent], _ coverage: [Layer: LayerCoverage],

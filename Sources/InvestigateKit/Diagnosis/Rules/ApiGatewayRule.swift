@@ -63,6 +63,18 @@ public struct ApiGatewayRule: DiagnosisRule {
                 nextSteps: ["Check the method's authorizer (its logs and cache), the API key, or the resource policy."],
                 expectedAbsent: [.lambda: "expected: the integration runs only after authorization"], reasonKey: "apigw-auth")
         }
+        // A Lambda proxy integration that ran and returned this status: the function answered.
+        let proxied = execution.first { $0.text.contains("\"statusCode\":\(status)") || $0.text.contains("statusCode\": \(status)") }
+        let lambdaRan = lambdaRecords.contains { $0.text.hasPrefix("START") || $0.text.contains("REPORT RequestId") } || proxied != nil
+        if status < 500, lambdaRan, status != 429, gw.event.error == nil || proxied != nil {
+            let said = lambdaRecords.first { $0.event.kind == .log && ($0.event.message ?? "").contains("\(status)") }
+            return Verdict(
+                responder: .lambda, cause: StatusMeaning.cause(of: status, answeredBy: .lambda), confidence: .high,
+                explanation: "The Lambda function behind API Gateway answered \(status) itself (a proxy integration: API Gateway passed the function's status on)\(said.map { ": `\($0.messageText)`" } ?? "").",
+                evidence: [gw] + (proxied.map { [$0] } ?? []) + lambdaRecords.prefix(4),
+                nextSteps: ["Check the function's handling of \(gw.event.method ?? "") \(gw.event.path ?? "this path") and the request it got."],
+                expectedAbsent: [:], reasonKey: "lambda-\(status)")
+        }
         if status == 502 || status == 504 || (gw.event.targetStatus ?? 0) >= 500 {
             let lambdaError = lambdaRecords.first { ($0.event.error ?? "") != "" || ($0.event.level ?? "").uppercased() == "ERROR" }
             let timedOut = lambdaRecords.contains { $0.text.contains("Task timed out") } || execution.contains { $0.text.contains("timed out") || $0.text.contains("timeout") }

@@ -27,7 +27,7 @@ public struct AppRule: DiagnosisRule {
             let passedOn = proxies.isEmpty ? "" : " The \(proxies.map(\.event.layer.rawValue).joined(separator: ", ")) record\(proxies.count > 1 ? "s" : "") passed the same status on unchanged."
             let exc = exceptions.first.map { " The app logged: `\(firstLine($0.messageText))`." } ?? ""
             return Verdict(
-                responder: .app, cause: .app, confidence: .high,
+                responder: .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: .high,
                 explanation: "The application answered \(status) itself (`\(firstLine(app.messageText))`).\(exc)\(passedOn)\(status == 403 ? " This 403 is the application's own decision, not a WAF block." : "")",
                 evidence: evidence,
                 nextSteps: status >= 500 ? ["Read the application's traceback for this request and fix the exception."] :
@@ -44,7 +44,7 @@ public struct AppRule: DiagnosisRule {
                 expectedAbsent: [:], reasonKey: "app-exception")
         }
         if let g = gunicornAccess, g.event.status == status {
-            return Verdict(responder: .gunicorn, cause: .app, confidence: .medium,
+            return Verdict(responder: .gunicorn, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: .medium,
                            explanation: "gunicorn's access log shows the application answered \(status).",
                            evidence: [g], nextSteps: ["Ingest the application's own log for the reason."],
                            expectedAbsent: [:], reasonKey: "gunicorn-\(status)")

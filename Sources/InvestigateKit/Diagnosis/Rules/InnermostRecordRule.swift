@@ -20,7 +20,7 @@ public struct InnermostRecordRule: DiagnosisRule {
         if !missingData.isEmpty {
             text += " No logs of \(missingData.map(\.rawValue).joined(separator: ", ")) were given, so a layer behind it may have produced the status."
         }
-        return Verdict(responder: layer, cause: layer, confidence: confidence, explanation: text, evidence: withStatus,
+        return Verdict(responder: layer, cause: StatusMeaning.cause(of: status, answeredBy: layer), confidence: confidence, explanation: text, evidence: withStatus,
                        nextSteps: missingData.map { "Ingest the \($0.rawValue) logs for this time to see whether it produced the status." },
                        expectedAbsent: [:], reasonKey: "innermost-\(layer.rawValue)-\(status)")
     }
