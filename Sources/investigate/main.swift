@@ -13,7 +13,7 @@ struct Investigate: ParsableCommand {
             2 usage error; 3 database error.
             """,
         version: InvestigateKit.version,
-        subcommands: [Ingest.self, Formats.self]
+        subcommands: [Ingest.self, Formats.self, Replay.self]
     )
 }
 
