@@ -114,11 +114,15 @@ public final class ReplayEngine {
             engine.blocklist?.advance(to: r.time, alerts: &buffer)
             engine.evaluator?.advance(to: r.time, alerts: &buffer)
             engine.blocklist?.observe(r, alerts: &buffer)
+            let before = buffer.count
+            for d in engine.detectors { d.observe(r, alerts: &buffer) }
             if let evaluator = engine.evaluator {
+                // The detectors see the request first: a scanner flagged by this very request is
+                // a suspect, not collateral, when the rules judge it.
+                for alert in buffer[before...] { evaluator.noteAlert(alert) }
                 if r.layer == rulesLayer { evaluator.evaluate(r, alerts: &buffer) }
                 evaluator.noteHistory(r)
             }
-            for d in engine.detectors { d.observe(r, alerts: &buffer) }
             if !buffer.isEmpty { try flush(emit: emit) }
         }
 
