@@ -212,10 +212,15 @@ public final class WAFEvaluator {
     public private(set) var comparison: [String: Int] = [:]
     /// Clients with a successful (2xx/3xx) response to a non-probe path, and when it was first seen.
     private var successes: [String: Int64] = [:]
-    /// Clients the scan/probe detectors alerted on.
-    private var suspects: Set<String> = []
+    /// Clients the scan detector alerted on.
+    private var scanSuspects: Set<String> = []
+    /// Probe requests per client among the judged requests (clients with at least one).
+    private var probeCounts: [String: Int] = [:]
+    /// A client with this many probe requests is a prober, not a user.
+    public var maxProbes = 2
+    struct CollateralCandidate { var since: Int64; var requests = 0; var samples: [String] = [] }
+    private var candidates: [[String: CollateralCandidate]]
     private var rateStates: [[String: RateCounter]]
-    private var collateralAlerted: Set<String> = []
     private var nextSweep: Int64 = .min
     let probePatterns: ProbePatterns
     static let maxIPsPerRule = 100_000
@@ -230,6 +235,7 @@ public final class WAFEvaluator {
                       unsupported: rule.unsupported)
         }
         rateStates = Array(repeating: [:], count: acl.rules.count)
+        candidates = Array(repeating: [:], count: acl.rules.count)
     }
 
     /// Every request of every layer passes here (after `evaluate` for the judged layer), so that
@@ -241,7 +247,7 @@ public final class WAFEvaluator {
     }
 
     public func noteAlert(_ alert: Alert) {
-        if alert.detector == "scan" || alert.detector == "scan-scheduled" || alert.detector == "probe" { suspects.insert(alert.key) }
+        if alert.detector == "scan" || alert.detector == "scan-scheduled" { scanSuspects.insert(alert.key) }
     }
 
     /// Time passes: rate-based blocks whose count fell back to the limit end (and idle keys go).
@@ -260,6 +266,7 @@ public final class WAFEvaluator {
     }
 
     public func finish(alerts: inout [Alert]) {
+        settleCollateral()
         for (i, rule) in acl.rules.enumerated() {
             guard case .rateBased(let rate) = rule.statement else { continue }
             for (key, var state) in rateStates[i].sorted(by: { $0.key < $1.key }) where state.blockStart != nil {
@@ -289,6 +296,7 @@ public final class WAFEvaluator {
     @discardableResult
     public func evaluate(_ r: ReplayRequest, alerts: inout [Alert]) -> (rule: String?, action: WAFAction) {
         requests += 1
+        if let ip = r.clientIP, let path = r.path, probePatterns.match(path) != nil { probeCounts[ip, default: 0] += 1 }
         var fields = RequestFields(r)
         var labels: [String] = []
         var decision: (rule: String?, action: WAFAction) = (nil, acl.defaultAction)
@@ -340,7 +348,7 @@ public final class WAFEvaluator {
                 stats[i].blocked += 1
                 if let ip = r.clientIP {
                     if stats[i].blockedIPs.count < Self.maxIPsPerRule { stats[i].blockedIPs.insert(ip) }
-                    noteCollateral(i, ip, r, alerts: &alerts)
+                    noteCollateral(i, ip, r)
                 }
             }
         } else {
@@ -350,18 +358,31 @@ public final class WAFEvaluator {
         return decision
     }
 
-    private func noteCollateral(_ i: Int, _ ip: String, _ r: ReplayRequest, alerts: inout [Alert]) {
-        guard let since = successes[ip], since < r.time, !suspects.contains(ip) else { return }
-        stats[i].collateral += 1
-        stats[i].collateralIPs.insert(ip)
-        let sample = "\(TimeFormat.isoUTC(r.time)) \(ip) \(r.method ?? "-") \(r.path ?? "-") (successful since \(TimeFormat.isoUTC(since)))"
-        if stats[i].collateralSamples.count < Self.keptSamples { stats[i].collateralSamples.append(sample) }
-        let key = "\(i)|\(ip)"
-        if collateralAlerted.insert(key).inserted {
-            alerts.append(Alert(time: r.time, detector: "collateral", key: ip, value: 1, count: 1, window: 0,
-                                action: acl.rules[i].action?.rawValue ?? "BLOCK", sample: [r.path ?? "-"], layer: r.layer,
-                                detail: "rule \(acl.rules[i].name) would block a client with successful requests since \(TimeFormat.isoUTC(since))",
-                                first: since, last: r.time))
+    /// Remembers a blocked request from a client that had succeeded before; whether it is
+    /// collateral is settled at the end, once the whole replay shows whether the client scanned.
+    private func noteCollateral(_ i: Int, _ ip: String, _ r: ReplayRequest) {
+        guard let since = successes[ip], since < r.time else { return }
+        var candidate = candidates[i][ip] ?? CollateralCandidate(since: since)
+        candidate.requests += 1
+        if candidate.samples.count < 3 {
+            candidate.samples.append("\(TimeFormat.isoUTC(r.time)) \(ip) \(r.method ?? "-") \(r.path ?? "-") (successful since \(TimeFormat.isoUTC(since)))")
+        }
+        candidates[i][ip] = candidate
+    }
+
+    /// Collateral: blocked requests from clients with earlier successful requests that the scan
+    /// detector never flagged and that made fewer than `maxProbes` probe requests.
+    private func settleCollateral() {
+        for i in stats.indices {
+            stats[i].collateral = 0
+            stats[i].collateralIPs = []
+            stats[i].collateralSamples = []
+            for (ip, c) in candidates[i].sorted(by: { ($0.value.since, $0.key) < ($1.value.since, $1.key) }) {
+                guard !scanSuspects.contains(ip), probeCounts[ip, default: 0] < maxProbes else { continue }
+                stats[i].collateral += c.requests
+                stats[i].collateralIPs.insert(ip)
+                for sample in c.samples where stats[i].collateralSamples.count < Self.keptSamples { stats[i].collateralSamples.append(sample) }
+            }
         }
     }
 
