@@ -103,7 +103,19 @@ struct RecentTimes {
 /// case-insensitive, matched on the path's bytes without allocating.
 public struct ProbePatterns: Sendable, Equatable {
     enum Kind: Sendable, Equatable { case suffix, segmentPrefix, contains }
-    struct Pattern: Sendable, Equatable { var kind: Kind; var bytes: [UInt8]; var text: String }
+    struct Pattern: Sendable, Equatable {
+        var kind: Kind
+        var bytes: [UInt8]
+        var text: String
+        /// `/.git/` without its last slash: it also matches a path that ends there.
+        var directory: [UInt8]?
+        init(kind: Kind, bytes: [UInt8], text: String) {
+            self.kind = kind
+            self.bytes = bytes
+            self.text = text
+            directory = kind == .contains && bytes.count > 1 && bytes.last == UInt8(ascii: "/") ? Array(bytes.dropLast()) : nil
+        }
+    }
     let patterns: [Pattern]
 
     public static let defaultList = [".php", ".asp", ".aspx", ".jsp", ".cgi", ".exe", ".dll", ".sh", ".bat", "/.env", "/.git/", "wp-*"]
@@ -125,27 +137,33 @@ public struct ProbePatterns: Sendable, Equatable {
         return path.withUTF8 { match(bytes: $0) }
     }
 
+    /// One pass over the path: suffix patterns are tried at the end of each segment that holds a
+    /// dot, prefix patterns at each segment start, contains patterns by a first-byte scan.
     func match(bytes p: UnsafeBufferPointer<UInt8>) -> String? {
-        for pattern in patterns {
-            switch pattern.kind {
-            case .contains:
-                if ProbePatterns.find(pattern.bytes, in: p) { return pattern.text }
-                // `/.git/` also matches a path ending in `/.git`.
-                if pattern.bytes.last == UInt8(ascii: "/"), ProbePatterns.hasSuffix(Array(pattern.bytes.dropLast()), p, end: p.count) { return pattern.text }
-            case .suffix, .segmentPrefix:
-                var start = 0
-                var i = 0
-                while i <= p.count {
-                    if i == p.count || p[i] == UInt8(ascii: "/") || p[i] == UInt8(ascii: ";") {
-                        if i > start {
-                            if pattern.kind == .suffix, ProbePatterns.hasSuffix(pattern.bytes, p, end: i) { return pattern.text }
-                            if pattern.kind == .segmentPrefix, ProbePatterns.hasPrefix(pattern.bytes, p, start: start, end: i) { return pattern.text }
-                        }
-                        start = i + 1
+        var start = 0
+        var sawDot = false
+        var i = 0
+        let n = p.count
+        while i <= n {
+            let b: UInt8 = i < n ? p[i] : UInt8(ascii: "/")
+            if b == UInt8(ascii: "/") || b == UInt8(ascii: ";") {
+                if i > start {
+                    for pattern in patterns {
+                        if pattern.kind == .suffix, sawDot, ProbePatterns.hasSuffix(pattern.bytes, p, end: i) { return pattern.text }
+                        if pattern.kind == .segmentPrefix, ProbePatterns.hasPrefix(pattern.bytes, p, start: start, end: i) { return pattern.text }
                     }
-                    i += 1
                 }
+                start = i + 1
+                sawDot = false
+            } else if b == UInt8(ascii: ".") {
+                sawDot = true
             }
+            i += 1
+        }
+        for pattern in patterns where pattern.kind == .contains {
+            if ProbePatterns.find(pattern.bytes, in: p) { return pattern.text }
+            // `/.git/` also matches a path ending in `/.git`.
+            if let directory = pattern.directory, ProbePatterns.hasSuffix(directory, p, end: p.count) { return pattern.text }
         }
         return nil
     }

@@ -54,7 +54,7 @@ public final class ProbeDetector: Detector {
         }
         let key = LayerKey(layer: r.layer, ip: ip)
         let t = r.time
-        var s = states[key] ?? State(recent: RecentTimes(capacity: config.threshold), first: t, last: t)
+        var s = states.removeValue(forKey: key) ?? State(recent: RecentTimes(capacity: config.threshold), first: t, last: t)
         if t - s.last > config.window { s.first = t; s.samples = SampleSet(); s.statuses = [:] }
         s.recent.add(t)
         s.last = t

@@ -73,7 +73,8 @@ public final class ScanDetector: Detector {
         guard r.isError, let ip = r.clientIP else { return }
         let key = LayerKey(layer: r.layer, ip: ip)
         let t = r.time
-        var s = states[key] ?? State(recent: RecentTimes(capacity: config.threshold), episodeFirst: t, last: t)
+        // Taken out of the dictionary while mutated, so the ring is not copied (copy-on-write).
+        var s = states.removeValue(forKey: key) ?? State(recent: RecentTimes(capacity: config.threshold), episodeFirst: t, last: t)
         if t - s.last > config.window { s.episodeFirst = t; s.samples = SampleSet() }
         s.recent.add(t)
         s.last = t
@@ -177,7 +178,26 @@ public final class RateDetector: Detector {
     public let name = "rate"
     let config: RateConfig
 
-    struct State { var recent: RecentTimes; var first: Int64; var last: Int64; var total = 0; var rearmAt: Int64 = .min; var samples = SampleSet() }
+    struct State {
+        var recent: RecentTimes
+        var first: Int64
+        var last: Int64
+        var total = 0
+        var rearmAt: Int64 = .min
+        var samples = SampleSet()
+
+        /// Counts a request; true when it takes the client over the limit (and the alarm is armed).
+        mutating func record(_ t: Int64, path: String?, window: Int64) -> Bool {
+            if t - last > window { first = t; samples = SampleSet() }
+            recent.add(t)
+            last = t
+            total += 1
+            if samples.items.count < samples.limit { samples.add(path) }
+            guard recent.isFull, let oldest = recent.oldest, t - oldest < window, t >= rearmAt else { return false }
+            rearmAt = t + window
+            return true
+        }
+    }
     private var states: [LayerKey: State] = [:]
     private var nextSweep: Int64 = .min
     private(set) var alertCount = 0
@@ -196,23 +216,17 @@ public final class RateDetector: Detector {
         guard let ip = r.clientIP else { return }
         let key = LayerKey(layer: r.layer, ip: ip)
         let t = r.time
-        // Capacity limit+1: the alert fires on the request that goes over the limit.
-        var s = states[key] ?? State(recent: RecentTimes(capacity: config.limit + 1), first: t, last: t)
-        if t - s.last > config.window { s.first = t; s.samples = SampleSet() }
-        s.recent.add(t)
-        s.last = t
-        s.total += 1
-        if s.samples.items.count < s.samples.limit { s.samples.add(r.path) }
-        if s.recent.isFull, let oldest = s.recent.oldest, t - oldest < config.window, t >= s.rearmAt {
-            s.rearmAt = t + config.window
-            alertCount += 1
-            flagged.insert("\(ip)@\(r.layer.rawValue)")
-            alerts.append(Alert(time: t, detector: name, key: ip, value: Double(config.limit + 1), count: s.total,
-                                window: Int(config.window / 1_000_000), action: "alert", sample: s.samples.items, layer: r.layer,
-                                detail: "more than \(config.limit) requests within \(config.window / 1_000_000)s",
-                                first: s.first, last: t))
-        }
-        states[key] = s
+        let window = config.window
+        // Every request passes here: mutate the state in place (one hash lookup, no copy).
+        let fired = states[key, default: State(recent: RecentTimes(capacity: config.limit + 1), first: t, last: t)]
+            .record(t, path: r.path, window: window)
+        guard fired, let s = states[key] else { return }
+        alertCount += 1
+        flagged.insert("\(ip)@\(r.layer.rawValue)")
+        alerts.append(Alert(time: t, detector: name, key: ip, value: Double(config.limit + 1), count: s.total,
+                            window: Int(window / 1_000_000), action: "alert", sample: s.samples.items, layer: r.layer,
+                            detail: "more than \(config.limit) requests within \(window / 1_000_000)s",
+                            first: s.first, last: t))
     }
 
     public func finish(at time: Int64, alerts: inout [Alert]) {}

@@ -58,7 +58,8 @@ public final class SpikeDetector: Detector {
 
     private func closeMinutes(before time: Int64, alerts: inout [Alert]) {
         for layer in layers.keys.sorted() {
-            guard var state = layers[layer], state.current.start + Self.minute <= time else { continue }
+            guard let current = layers[layer]?.current, current.start + Self.minute <= time,
+                  var state = layers.removeValue(forKey: layer) else { continue }
             close(layer, &state, alerts: &alerts)
             state.current = Minute(start: ScanDetector.floorDiv(time, Self.minute) * Self.minute)
             layers[layer] = state
@@ -69,7 +70,8 @@ public final class SpikeDetector: Detector {
     public func observe(_ r: ReplayRequest, alerts: inout [Alert]) {
         guard let status = r.status else { return }
         let start = ScanDetector.floorDiv(r.time, Self.minute) * Self.minute
-        var state = layers[r.layer] ?? LayerState(current: Minute(start: start))
+        // Taken out while mutated so its tallies are not copied (copy-on-write).
+        var state = layers.removeValue(forKey: r.layer) ?? LayerState(current: Minute(start: start))
         state.current.total += 1
         if status >= 400 {
             if status >= 500 { state.current.e5 += 1 } else { state.current.e4 += 1 }

@@ -105,11 +105,12 @@ public enum RequestStream {
                 throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(h))))
             }
             guard let layer = layer(h, 2) else { continue }
+            // Detectors need only time, layer, client, path and status; the rest is read for rules.
             var r = ReplayRequest(id: sqlite3_column_int64(h, 0), time: sqlite3_column_int64(h, 1), layer: layer,
                                   clientIP: text(h, 3), method: nil, path: text(h, 5))
-            r.method = text(h, 4)
             if sqlite3_column_type(h, 6) != SQLITE_NULL { r.status = Int(sqlite3_column_int64(h, 6)) }
             if withDetails {
+                r.method = text(h, 4)
                 r.query = text(h, 7)
                 r.userAgent = text(h, 8)
                 r.host = text(h, 9)
