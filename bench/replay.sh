@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Replay benchmark (not a test): builds in release, synthesises EVENTS access events straight into
-# a timeline database (two layers per request, ~50k clients, some 404/500s, probes and a few
-# noisy scanners over one day), then replays them through the default detectors and prints
+# a timeline database (two layers per request, ~50k clients making visits of 8 requests, some
+# 404/500s, probes and a few noisy scanners, over one day), then replays them through the default detectors and prints
 # events per second and peak RSS. Usage: bench/replay.sh [EVENTS] [extra replay options…]
-# Needs sqlite3 (the CLI) and GNU time (/usr/bin/time).
+# Needs sqlite3 (the CLI), bc, python3 and GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,7 @@ db="$work/replay-bench.db"
 swift build -c release --product investigate >/dev/null
 bin="$(swift build -c release --show-bin-path)/investigate"
 
-if [ ! -s "$db.events-$events" ]; then
+if [ ! -e "$db.events-$events" ]; then
   rm -f "$db" "$db-wal" "$db-shm"
   # An empty replay creates the schema through the tool's own migrations.
   "$bin" replay --db "$db" --json >/dev/null
@@ -38,7 +38,7 @@ SELECT 1, i + 1, i + 1,
        CASE i % 2 WHEN 0 THEN 'alb' ELSE 'nginx' END,
        'access',
        CASE WHEN (i / 2) % 1000 < 5 THEN '203.0.113.' || ((i / 2) % 5)
-            ELSE '10.' || ((((i / 2) * 7919) % 50000) / 250) || '.' || ((((i / 2) * 7919) % 50000) % 250) END,
+            ELSE '10.' || ((((i / 16) * 7919) % 50000) / 250) || '.' || ((((i / 16) * 7919) % 50000) % 250) END,
        'GET',
        CASE WHEN (i / 2) % 997 = 0 THEN '/wp-login.php'
             WHEN (i / 2) % 1000 < 5 THEN '/scan/' || (i / 2)
@@ -62,7 +62,7 @@ start=$(date +%s.%N)
 /usr/bin/time -v "$bin" replay --db "$db" --json "$@" >"$out" 2>"$work/time.txt"
 end=$(date +%s.%N)
 elapsed=$(echo "$end - $start" | bc)
-requests=$(tail -1 "$out" | grep -o '"requests":[0-9]*' | head -1 | cut -d: -f2)
+requests=$(tail -1 "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["summary"]["requests"])')
 alerts=$(($(wc -l <"$out") - 1))
 rss=$(grep "Maximum resident set size" "$work/time.txt" | awk '{print $NF}')
 echo "replayed $requests events in $elapsed s: $(echo "$requests / $elapsed" | bc) events/s; $alerts alerts; peak RSS $((rss / 1024)) MiB"

@@ -40,29 +40,43 @@ public final class BlocklistSimulator: Detector {
 
     public init(config: BlocklistConfig = BlocklistConfig()) { self.config = config }
 
-    /// An alert from another detector: block its client (or extend the block).
+    /// Blocks decided but not yet in force (the reaction delay), in decision order.
+    private var pending: [(ip: String, start: Int64, reason: String, layer: Layer?)] = []
+
+    /// An alert from another detector: block its client (or extend the block) once the reaction
+    /// delay has passed.
     public func react(to alert: Alert, alerts: inout [Alert]) {
         guard config.triggers.contains(alert.detector), alert.key != "-" else { return }
-        let start = alert.time + config.delay
         let reason = "\(alert.detector)\(alert.layer.map { "@" + $0.rawValue } ?? "")"
-        if var block = active[alert.key], start < block.until {
-            block.until = max(block.until, start + config.ttl)
-            if !block.reasons.contains(reason) { block.reasons.append(reason) }
-            active[alert.key] = block
-        } else {
-            blocks += 1
-            let block = Block(start: start, until: start + config.ttl, reasons: [reason])
-            active[alert.key] = block
-            alerts.append(Alert(time: start, detector: name, key: alert.key, value: Double(config.ttl / 1_000_000), count: 0,
-                                window: Int(config.ttl / 1_000_000), action: "block",
-                                sample: [], layer: alert.layer,
-                                detail: "after \(reason) alert; until \(TimeFormat.isoUTC(start + config.ttl)) unless extended",
-                                first: start, last: start + config.ttl))
+        pending.append((alert.key, alert.time + config.delay, reason, alert.layer))
+        activate(upTo: alert.time, alerts: &alerts)
+    }
+
+    /// Puts pending blocks whose start has come into force; the `block` alert carries that start.
+    private func activate(upTo time: Int64, alerts: inout [Alert]) {
+        guard pending.contains(where: { $0.start <= time }) else { return }
+        let due = pending.filter { $0.start <= time }.sorted { $0.start < $1.start }
+        pending.removeAll { $0.start <= time }
+        for item in due {
+            if var block = active[item.ip], item.start < block.until {
+                block.until = max(block.until, item.start + config.ttl)
+                if !block.reasons.contains(item.reason) { block.reasons.append(item.reason) }
+                active[item.ip] = block
+            } else {
+                if let old = active.removeValue(forKey: item.ip) { end(item.ip, old, at: old.until, alerts: &alerts) }
+                blocks += 1
+                active[item.ip] = Block(start: item.start, until: item.start + config.ttl, reasons: [item.reason])
+                alerts.append(Alert(time: item.start, detector: name, key: item.ip, value: Double(config.ttl / 1_000_000), count: 0,
+                                    window: Int(config.ttl / 1_000_000), action: "block", sample: [], layer: item.layer,
+                                    detail: "after \(item.reason) alert; until \(TimeFormat.isoUTC(item.start + config.ttl)) unless extended",
+                                    first: item.start, last: item.start + config.ttl))
+            }
+            nextExpiry = min(nextExpiry, active[item.ip]?.until ?? .max)
         }
-        nextExpiry = min(nextExpiry, active[alert.key]?.until ?? .max)
     }
 
     public func advance(to time: Int64, alerts: inout [Alert]) {
+        if !pending.isEmpty { activate(upTo: time, alerts: &alerts) }
         guard time >= nextExpiry else { return }
         expire(upTo: time, alerts: &alerts)
     }
@@ -88,7 +102,7 @@ public final class BlocklistSimulator: Detector {
     }
 
     public func observe(_ r: ReplayRequest, alerts: inout [Alert]) {
-        guard let ip = r.clientIP, var block = active[ip], r.time >= block.start, r.time < block.until else { return }
+        guard !active.isEmpty, let ip = r.clientIP, var block = active[ip], r.time >= block.start, r.time < block.until else { return }
         block.blocked[r.layer, default: 0] += 1
         blockedByLayer[r.layer, default: 0] += 1
         block.samples.add(r.path)
@@ -102,7 +116,8 @@ public final class BlocklistSimulator: Detector {
     }
 
     public func finish(at time: Int64, alerts: inout [Alert]) {
-        // Blocks still running when the data ends are reported with their planned end.
+        // Blocks still pending or running when the data ends are reported with their planned end.
+        activate(upTo: .max, alerts: &alerts)
         expire(upTo: .max, alerts: &alerts)
     }
 

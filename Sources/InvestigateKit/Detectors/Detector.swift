@@ -197,3 +197,18 @@ public struct ProbePatterns: Sendable, Equatable {
         return false
     }
 }
+
+extension Dictionary {
+    /// Removes entries in place. `filter` would build a new dictionary sized to the survivors,
+    /// which then rehashes as it grows back: costly when sweeping idle keys every window.
+    mutating func removeEntries(where shouldRemove: (Value) -> Bool) {
+        var stale: [Key] = []
+        // Through indices the values are borrowed, not copied (a copy retains every array inside).
+        var i = values.startIndex
+        while i != values.endIndex {
+            if shouldRemove(values[i]) { stale.append(keys[i]) }
+            values.formIndex(after: &i)
+        }
+        for key in stale { removeValue(forKey: key) }
+    }
+}

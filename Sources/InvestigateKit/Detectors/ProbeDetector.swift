@@ -22,6 +22,7 @@ public final class ProbeDetector: Detector {
     struct State { var recent: RecentTimes; var first: Int64; var last: Int64; var rearmAt: Int64 = .min; var samples = SampleSet(); var statuses: [String: Int] = [:] }
     private var states: [LayerKey: State] = [:]
     private var nextSweep: Int64 = .min
+    private var sweepAt = 0
     private(set) var alertCount = 0
     private(set) var probeRequests = 0
     /// Per layer, per response status ("-" when the layer logged none), over the whole run.
@@ -35,9 +36,12 @@ public final class ProbeDetector: Detector {
     public init(config: ProbeConfig = ProbeConfig()) { self.config = config }
 
     public func advance(to time: Int64, alerts: inout [Alert]) {
-        if time >= nextSweep {
-            states = states.filter { $0.value.last >= time - config.window || $0.value.rearmAt > time }
+        // Idle keys go once a window has passed and the table has doubled since the last sweep:
+        // memory stays within twice the active keys, and sweeping costs O(1) per new key.
+        if time >= nextSweep, states.count >= sweepAt {
+            states.removeEntries { !($0.last >= time - config.window || $0.rearmAt > time) }
             nextSweep = time + max(config.window, 1_000_000)
+            sweepAt = max(1024, states.count * 2)
         }
     }
 

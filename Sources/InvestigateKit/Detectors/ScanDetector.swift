@@ -45,6 +45,7 @@ public final class ScanDetector: Detector {
 
     private var states: [LayerKey: State] = [:]
     private var nextSweep: Int64 = .min
+    private var sweepAt = 0
     private(set) var alertCount = 0
     /// Clients the sliding-window alarm flagged (key "ip@layer" → first alert time).
     private(set) var flagged: [String: Int64] = [:]
@@ -63,9 +64,12 @@ public final class ScanDetector: Detector {
         if firstTime == nil { firstTime = time }
         lastTime = time
         if config.schedule != nil, time >= nextRun { fireRuns(upTo: time, alerts: &alerts) }
-        if time >= nextSweep {
-            states = states.filter { $0.value.last >= time - config.window || $0.value.rearmAt > time }
+        // Idle keys go once a window has passed and the table has doubled since the last sweep:
+        // memory stays within twice the active keys, and sweeping costs O(1) per new key.
+        if time >= nextSweep, states.count >= sweepAt {
+            states.removeEntries { !($0.last >= time - config.window || $0.rearmAt > time) }
             nextSweep = time + max(config.window, 1_000_000)
+            sweepAt = max(1024, states.count * 2)
         }
     }
 
@@ -184,15 +188,16 @@ public final class RateDetector: Detector {
         var last: Int64
         var total = 0
         var rearmAt: Int64 = .min
-        var samples = SampleSet()
+        /// The episode's first path (one string, not a sample list: most keys see a handful of
+        /// requests and are dropped again, so per-key allocations dominate).
+        var firstPath: String?
 
         /// Counts a request; true when it takes the client over the limit (and the alarm is armed).
         mutating func record(_ t: Int64, path: String?, window: Int64) -> Bool {
-            if t - last > window { first = t; samples = SampleSet() }
+            if t - last > window || total == 0 { first = t; firstPath = path }
             recent.add(t)
             last = t
             total += 1
-            if samples.items.count < samples.limit { samples.add(path) }
             guard recent.isFull, let oldest = recent.oldest, t - oldest < window, t >= rearmAt else { return false }
             rearmAt = t + window
             return true
@@ -200,15 +205,19 @@ public final class RateDetector: Detector {
     }
     private var states: [LayerKey: State] = [:]
     private var nextSweep: Int64 = .min
+    private var sweepAt = 0
     private(set) var alertCount = 0
     private var flagged: Set<String> = []
 
     public init(config: RateConfig = RateConfig()) { self.config = config }
 
     public func advance(to time: Int64, alerts: inout [Alert]) {
-        if time >= nextSweep {
-            states = states.filter { $0.value.last >= time - config.window || $0.value.rearmAt > time }
+        // Idle keys go once a window has passed and the table has doubled since the last sweep:
+        // memory stays within twice the active keys, and sweeping costs O(1) per new key.
+        if time >= nextSweep, states.count >= sweepAt {
+            states.removeEntries { !($0.last >= time - config.window || $0.rearmAt > time) }
             nextSweep = time + max(config.window, 1_000_000)
+            sweepAt = max(1024, states.count * 2)
         }
     }
 
@@ -223,8 +232,10 @@ public final class RateDetector: Detector {
         guard fired, let s = states[key] else { return }
         alertCount += 1
         flagged.insert("\(ip)@\(r.layer.rawValue)")
+        let sample = [s.firstPath, r.path].compactMap { $0 }
         alerts.append(Alert(time: t, detector: name, key: ip, value: Double(config.limit + 1), count: s.total,
-                            window: Int(window / 1_000_000), action: "alert", sample: s.samples.items, layer: r.layer,
+                            window: Int(window / 1_000_000), action: "alert", sample: sample.count == 2 && sample[0] == sample[1] ? [sample[0]] : sample,
+                            layer: r.layer,
                             detail: "more than \(config.limit) requests within \(window / 1_000_000)s",
                             first: s.first, last: t))
     }

@@ -36,6 +36,16 @@ public final class SpikeDetector: Detector {
         var e5 = 0
         var ips: [String: Int] = [:]
         var paths: [String: Int] = [:]
+
+        mutating func count(_ r: ReplayRequest, status: Int) {
+            total += 1
+            guard status >= 400 else { return }
+            if status >= 500 { e5 += 1 } else { e4 += 1 }
+            let ip = r.clientIP ?? "-"
+            if ips[ip] != nil || ips.count < SpikeDetector.maxTallyKeys { ips[ip, default: 0] += 1 } else { ips["other", default: 0] += 1 }
+            let path = r.path ?? "-"
+            if paths[path] != nil || paths.count < SpikeDetector.maxTallyKeys { paths[path, default: 0] += 1 } else { paths["other", default: 0] += 1 }
+        }
     }
 
     struct LayerState {
@@ -70,20 +80,9 @@ public final class SpikeDetector: Detector {
     public func observe(_ r: ReplayRequest, alerts: inout [Alert]) {
         guard let status = r.status else { return }
         let start = ScanDetector.floorDiv(r.time, Self.minute) * Self.minute
-        // Taken out while mutated so its tallies are not copied (copy-on-write).
-        var state = layers.removeValue(forKey: r.layer) ?? LayerState(current: Minute(start: start))
-        state.current.total += 1
-        if status >= 400 {
-            if status >= 500 { state.current.e5 += 1 } else { state.current.e4 += 1 }
-            let ip = r.clientIP ?? "-"
-            if state.current.ips[ip] != nil || state.current.ips.count < Self.maxTallyKeys { state.current.ips[ip, default: 0] += 1 }
-            else { state.current.ips["other", default: 0] += 1 }
-            let path = r.path ?? "-"
-            if state.current.paths[path] != nil || state.current.paths.count < Self.maxTallyKeys { state.current.paths[path, default: 0] += 1 }
-            else { state.current.paths["other", default: 0] += 1 }
-        }
-        layers[r.layer] = state
-        nextClose = min(nextClose, state.current.start + Self.minute)
+        // Mutated in place through the dictionary (no copy of the minute's tallies).
+        layers[r.layer, default: LayerState(current: Minute(start: start))].current.count(r, status: status)
+        nextClose = min(nextClose, start + Self.minute)
     }
 
     private func close(_ layer: Layer, _ state: inout LayerState, alerts: inout [Alert]) {

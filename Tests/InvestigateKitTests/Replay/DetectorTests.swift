@@ -150,6 +150,24 @@ import Testing
         #expect(alerts.filter { $0.detector == "scan" }.count == 1)
     }
 
+    @Test func blocklistReactionDelayKeepsAlertsInTimeOrder() throws {
+        var o = S.options(["scan", "blocklist"])
+        o.blocklist.ttl = 300_000_000
+        o.blocklist.delay = 30_000_000
+        var requests: [ReplayRequest] = []
+        for i in 0..<20 { requests.append(S.request(Double(i), "203.0.113.5", "/x\(i)", status: 404)) }
+        // Inside the reaction delay (not blocked), then inside the block.
+        for t in [25.0, 40, 60] { requests.append(S.request(t, "203.0.113.5", "/again", status: 404)) }
+        for t in [30.0, 45] { requests.append(S.request(t, "192.0.2.1", "/", status: 200)) }
+        let (alerts, _, _) = try S.replay(requests, options: o)
+        #expect(alerts.map(\.time) == alerts.map(\.time).sorted())
+        let blocks = alerts.filter { $0.detector == "blocklist" }
+        #expect(blocks.map(\.action) == ["block", "unblock"])
+        #expect(blocks.first?.time == S.at(49))
+        #expect(blocks.last?.time == S.at(349))
+        #expect(blocks.last?.count == 1)
+    }
+
     @Test func alertsEncodeAsOneJSONObjectAndRenderEscaped() throws {
         let alert = Alert(time: S.at(1.5), detector: "scan", key: "evil\u{1b}[31m", value: 20, count: 21, window: 60, action: "alert",
                           sample: ["/a\u{202e}b"], layer: .nginx)

@@ -113,6 +113,7 @@ import Testing
         #expect(scripts.collateralIPs == [user])
         #expect(scripts.collateralSamples.first?.contains("/app/admin/Export.SH") == true)
 
+        #expect(alerts.map(\.time) == alerts.map(\.time).sorted())
         #expect(evaluator.comparison["BLOCK→BLOCK"] == 1)
         #expect(evaluator.comparison["ALLOW→BLOCK"] == 54)
         let report = try #require(summary.rules)

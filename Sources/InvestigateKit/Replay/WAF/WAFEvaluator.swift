@@ -155,6 +155,7 @@ struct RateCounter {
 
     /// When the count would fall to the limit if no more requests came.
     func projectedEnd(window: Int64, limit: Int) -> Int64 {
+        guard total > limit else { return last }
         var remaining = total
         var i = head
         while i < buckets.count, remaining > limit {
@@ -222,6 +223,9 @@ public final class WAFEvaluator {
     private var candidates: [[String: CollateralCandidate]]
     private var rateStates: [[String: RateCounter]]
     private var nextSweep: Int64 = .min
+    /// Keys under a rate-based block, per rule, and the earliest time one of them could end.
+    private var blockedKeys: [Set<String>]
+    private var nextEndCheck: Int64 = .max
     let probePatterns: ProbePatterns
     static let maxIPsPerRule = 100_000
     static let keptBlocks = 500
@@ -236,6 +240,7 @@ public final class WAFEvaluator {
         }
         rateStates = Array(repeating: [:], count: acl.rules.count)
         candidates = Array(repeating: [:], count: acl.rules.count)
+        blockedKeys = Array(repeating: [], count: acl.rules.count)
     }
 
     /// Every request of every layer passes here (after `evaluate` for the judged layer), so that
@@ -252,6 +257,7 @@ public final class WAFEvaluator {
 
     /// Time passes: rate-based blocks whose count fell back to the limit end (and idle keys go).
     public func advance(to time: Int64, alerts: inout [Alert]) {
+        if time >= nextEndCheck { closeEndedBlocks(at: time, alerts: &alerts) }
         guard time >= nextSweep else { return }
         nextSweep = time + 10_000_000
         for (i, rule) in acl.rules.enumerated() {
@@ -276,8 +282,30 @@ public final class WAFEvaluator {
         }
     }
 
+    /// Ends the rate-based blocks whose count has fallen back to the limit by `time`, at the
+    /// moment it did (so the end alerts come out in time order). New requests only push a
+    /// block's end later, so checking against an older estimate is safe.
+    private func closeEndedBlocks(at time: Int64, alerts: inout [Alert]) {
+        var next = Int64.max
+        for (i, rule) in acl.rules.enumerated() where !blockedKeys[i].isEmpty {
+            guard case .rateBased(let rate) = rule.statement else { continue }
+            for key in blockedKeys[i].sorted() {
+                guard var state = rateStates[i][key] else { blockedKeys[i].remove(key); continue }
+                let end = state.projectedEnd(window: rate.window, limit: rate.limit)
+                if end <= time {
+                    closeBlock(i, key, &state, end: end, alerts: &alerts)
+                    rateStates[i][key] = state
+                } else {
+                    next = min(next, end)
+                }
+            }
+        }
+        nextEndCheck = next
+    }
+
     private func closeBlock(_ i: Int, _ key: String, _ state: inout RateCounter, end: Int64, alerts: inout [Alert]) {
         guard let start = state.blockStart else { return }
+        blockedKeys[i].remove(key)
         let rule = acl.rules[i]
         let block = RateBlock(rule: rule.name, key: key, start: start, end: end, requests: state.blockedRequests)
         if stats[i].rateBlocks.count < Self.keptBlocks { stats[i].rateBlocks.append(block) }
@@ -411,6 +439,9 @@ public final class WAFEvaluator {
             state.blockedRequests += 1
             if state.blockStart == nil {
                 state.blockStart = time
+                blockedKeys[i].insert(key)
+                // Later requests only move the end later: this estimate is a safe first check.
+                nextEndCheck = min(nextEndCheck, state.projectedEnd(window: rate.window, limit: rate.limit))
                 stats[i].rateBlockCount += 1
                 alerts.append(Alert(time: time, detector: "waf-rule", key: key, value: Double(state.total), count: state.total,
                                     window: Int(rate.window / 1_000_000), action: rule.action?.rawValue ?? "COUNT", sample: [fields.request.path ?? "-"],
