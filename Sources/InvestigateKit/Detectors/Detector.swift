@@ -117,6 +117,12 @@ public struct ProbePatterns: Sendable, Equatable {
         }
     }
     let patterns: [Pattern]
+    // The same, split by kind and flattened, for the per-request match.
+    private let suffixes: [(bytes: [UInt8], text: String)]
+    private let prefixes: [(bytes: [UInt8], text: String)]
+    private let fragments: [(bytes: [UInt8], directory: [UInt8]?, text: String)]
+    /// Suffixes and prefixes in list order, so the first listed pattern wins as before.
+    private let segmentOrder: [(isSuffix: Bool, index: Int)]
 
     public static let defaultList = [".php", ".asp", ".aspx", ".jsp", ".cgi", ".exe", ".dll", ".sh", ".bat", "/.env", "/.git/", "wp-*"]
     public static let standard = ProbePatterns(defaultList)
@@ -129,7 +135,23 @@ public struct ProbePatterns: Sendable, Equatable {
             if text.hasSuffix("*") { return Pattern(kind: .segmentPrefix, bytes: Array(text.dropLast().lowercased().utf8), text: text) }
             return Pattern(kind: .contains, bytes: Array(text.lowercased().utf8), text: text)
         }
+        var suffixes: [(bytes: [UInt8], text: String)] = []
+        var prefixes: [(bytes: [UInt8], text: String)] = []
+        var order: [(isSuffix: Bool, index: Int)] = []
+        for p in patterns {
+            switch p.kind {
+            case .suffix: order.append((true, suffixes.count)); suffixes.append((p.bytes, p.text))
+            case .segmentPrefix: order.append((false, prefixes.count)); prefixes.append((p.bytes, p.text))
+            case .contains: break
+            }
+        }
+        self.suffixes = suffixes
+        self.prefixes = prefixes
+        segmentOrder = order
+        fragments = patterns.filter { $0.kind == .contains }.map { ($0.bytes, $0.directory, $0.text) }
     }
+
+    public static func == (a: ProbePatterns, b: ProbePatterns) -> Bool { a.patterns == b.patterns }
 
     /// The first pattern the path matches.
     public func match(_ path: String) -> String? {
@@ -148,9 +170,13 @@ public struct ProbePatterns: Sendable, Equatable {
             let b: UInt8 = i < n ? p[i] : UInt8(ascii: "/")
             if b == UInt8(ascii: "/") || b == UInt8(ascii: ";") {
                 if i > start {
-                    for pattern in patterns {
-                        if pattern.kind == .suffix, sawDot, ProbePatterns.hasSuffix(pattern.bytes, p, end: i) { return pattern.text }
-                        if pattern.kind == .segmentPrefix, ProbePatterns.hasPrefix(pattern.bytes, p, start: start, end: i) { return pattern.text }
+                    for k in segmentOrder.indices {
+                        let entry = segmentOrder[k]
+                        if entry.isSuffix {
+                            if sawDot, ProbePatterns.hasSuffix(suffixes[entry.index].bytes, p, end: i) { return suffixes[entry.index].text }
+                        } else if ProbePatterns.hasPrefix(prefixes[entry.index].bytes, p, start: start, end: i) {
+                            return prefixes[entry.index].text
+                        }
                     }
                 }
                 start = i + 1
@@ -160,10 +186,10 @@ public struct ProbePatterns: Sendable, Equatable {
             }
             i += 1
         }
-        for pattern in patterns where pattern.kind == .contains {
-            if ProbePatterns.find(pattern.bytes, in: p) { return pattern.text }
+        for k in fragments.indices {
+            if ProbePatterns.find(fragments[k].bytes, in: p) { return fragments[k].text }
             // `/.git/` also matches a path ending in `/.git`.
-            if let directory = pattern.directory, ProbePatterns.hasSuffix(directory, p, end: p.count) { return pattern.text }
+            if let directory = fragments[k].directory, ProbePatterns.hasSuffix(directory, p, end: p.count) { return fragments[k].text }
         }
         return nil
     }

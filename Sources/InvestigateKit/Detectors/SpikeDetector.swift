@@ -54,7 +54,8 @@ public final class SpikeDetector: Detector {
         var history5: [Double] = []
     }
 
-    private var layers: [Layer: LayerState] = [:]
+    /// Indexed by `Layer.depth` (an array: this is touched by every request).
+    private var layers: [LayerState?] = Array(repeating: nil, count: Layer.allCases.count)
     private var nextClose: Int64 = .max
     private(set) var alertCount = 0
     private var spikeMinutes: [Layer: Int] = [:]
@@ -67,21 +68,24 @@ public final class SpikeDetector: Detector {
     }
 
     private func closeMinutes(before time: Int64, alerts: inout [Alert]) {
-        for layer in layers.keys.sorted() {
-            guard let current = layers[layer]?.current, current.start + Self.minute <= time,
-                  var state = layers.removeValue(forKey: layer) else { continue }
+        for layer in Layer.allCases.sorted() {
+            guard let current = layers[layer.depth]?.current, current.start + Self.minute <= time,
+                  var state = layers[layer.depth] else { continue }
+            layers[layer.depth] = nil
             close(layer, &state, alerts: &alerts)
             state.current = Minute(start: ScanDetector.floorDiv(time, Self.minute) * Self.minute)
-            layers[layer] = state
+            layers[layer.depth] = state
         }
-        nextClose = layers.values.map { $0.current.start + Self.minute }.min() ?? .max
+        nextClose = layers.compactMap { $0.map { $0.current.start + Self.minute } }.min() ?? .max
     }
 
     public func observe(_ r: ReplayRequest, alerts: inout [Alert]) {
         guard let status = r.status else { return }
         let start = ScanDetector.floorDiv(r.time, Self.minute) * Self.minute
         // Mutated in place through the dictionary (no copy of the minute's tallies).
-        layers[r.layer, default: LayerState(current: Minute(start: start))].current.count(r, status: status)
+        let i = r.layer.depth
+        if layers[i] == nil { layers[i] = LayerState(current: Minute(start: start)) }
+        layers[i]?.current.count(r, status: status)
         nextClose = min(nextClose, start + Self.minute)
     }
 

@@ -69,18 +69,58 @@ public final class ReplayEngine {
 
     public func detector<T: Detector>(_ type: T.Type) -> T? { detectors.lazy.compactMap { $0 as? T }.first }
 
-    /// Replays the store; `emit` receives alerts in time order.
+    /// Requests per hand-over between the reading thread and the detectors.
+    static let batchSize = 4096
+
+    /// Replays the store; `emit` receives alerts in time order, on the calling thread.
+    ///
+    /// SQLite reading and string decoding run on a second thread, a few batches ahead of the
+    /// detectors (a bounded hand-over, so memory stays flat): the two halves cost about the same.
     @discardableResult
     public func run(_ store: TimelineStore, emit: (Alert) throws -> Void) throws -> ReplaySummary {
-        try store.read { db in
-            var rulesLayer = options.rulesLayer
-            if evaluator != nil, rulesLayer == nil { rulesLayer = try RequestStream.outermostLayer(db, range: options.range) }
-            var session = Session(engine: self, rulesLayer: rulesLayer)
-            try RequestStream.forEach(db, range: options.range, withDetails: evaluator != nil) { request in
-                try session.feed(request, emit: emit)
-            }
-            return try session.finish(emit: emit)
+        var rulesLayer = options.rulesLayer
+        if evaluator != nil, rulesLayer == nil {
+            rulesLayer = try store.read { db in try RequestStream.outermostLayer(db, range: options.range) }
         }
+        let channel = BatchChannel(capacity: 4)
+        let range = options.range
+        let withDetails = evaluator != nil
+        let reader = Thread {
+            do {
+                try store.read { db in
+                    var batch: [ReplayRequest] = []
+                    batch.reserveCapacity(Self.batchSize)
+                    try RequestStream.forEach(db, range: range, withDetails: withDetails) { request in
+                        batch.append(request)
+                        if batch.count == Self.batchSize {
+                            guard channel.put(batch) else { throw CancellationError() }
+                            batch.removeAll(keepingCapacity: true)
+                        }
+                    }
+                    if !batch.isEmpty { _ = channel.put(batch) }
+                }
+                channel.finish(nil)
+            } catch is CancellationError {
+                channel.finish(nil)
+            } catch {
+                channel.finish(error)
+            }
+        }
+        reader.stackSize = 1 << 20
+        reader.start()
+        var session = Session(engine: self, rulesLayer: rulesLayer)
+        do {
+            while let batch = try channel.take() {
+                // By index: the element is borrowed, not copied.
+                for i in batch.indices { try session.feed(batch[i], emit: emit) }
+            }
+        } catch {
+            channel.cancel()
+            channel.waitUntilFinished()
+            throw error
+        }
+        channel.waitUntilFinished()
+        return try session.finish(emit: emit)
     }
 
     /// Replays requests given directly (tests, or callers with their own source).
@@ -227,5 +267,64 @@ extension WAFEvaluator {
             }
         }
         return out
+    }
+}
+
+/// A bounded queue of request batches from the reading thread to the detectors.
+final class BatchChannel: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var batches: [[ReplayRequest]] = []
+    private var finished = false
+    private var cancelled = false
+    private var failure: Error?
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// False once the reader should stop (the consumer gave up).
+    func put(_ batch: [ReplayRequest]) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while batches.count >= capacity && !cancelled { condition.wait() }
+        if cancelled { return false }
+        batches.append(batch)
+        condition.broadcast()
+        return true
+    }
+
+    func finish(_ error: Error?) {
+        condition.lock()
+        finished = true
+        failure = error
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next batch; nil at the end; the reader's error if it failed.
+    func take() throws -> [ReplayRequest]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while batches.isEmpty && !finished { condition.wait() }
+        if !batches.isEmpty {
+            let batch = batches.removeFirst()
+            condition.broadcast()
+            return batch
+        }
+        if let failure { throw failure }
+        return nil
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        batches.removeAll()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func waitUntilFinished() {
+        condition.lock()
+        while !finished { condition.wait() }
+        condition.unlock()
     }
 }

@@ -14,17 +14,11 @@ public struct ReplayRequest: Sendable, Equatable {
     public var time: Int64
     public var layer: Layer
     public var clientIP: String?
-    public var forwardedFor: String?
-    public var method: String?
     public var path: String?
-    public var query: String?
     public var status: Int?
-    public var userAgent: String?
-    public var host: String?
-    public var wafAction: String?
-    public var wafRule: String?
-    /// The `extra` column's JSON text, decoded only when a rule needs it (country, headers).
-    public var extraJSON: String?
+    /// What only the what-if rules read; nil when replay runs detectors alone, which keeps the
+    /// per-request value small (millions are copied and destroyed per second).
+    public var details: RequestDetails?
 
     public init(id: Int64 = 0, time: Int64, layer: Layer, clientIP: String?, method: String? = "GET", path: String?,
                 query: String? = nil, status: Int? = nil, userAgent: String? = nil, host: String? = nil,
@@ -33,21 +27,46 @@ public struct ReplayRequest: Sendable, Equatable {
         self.time = time
         self.layer = layer
         self.clientIP = clientIP
-        self.method = method
         self.path = path
-        self.query = query
         self.status = status
-        self.userAgent = userAgent
-        self.host = host
-        self.forwardedFor = forwardedFor
-        self.wafAction = wafAction
-        self.wafRule = wafRule
-        if extra.isEmpty { extraJSON = nil } else {
+        var extraJSON: String?
+        if !extra.isEmpty {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             extraJSON = (try? encoder.encode(extra)).map { String(decoding: $0, as: UTF8.self) }
         }
+        if method != nil || query != nil || userAgent != nil || host != nil || forwardedFor != nil || wafAction != nil
+            || wafRule != nil || extraJSON != nil {
+            details = RequestDetails(method: method, query: query, userAgent: userAgent, host: host, forwardedFor: forwardedFor,
+                                     wafAction: wafAction, wafRule: wafRule, extraJSON: extraJSON)
+        }
     }
+
+    /// A request with only what detectors read (the stream's hot path).
+    init(id: Int64, time: Int64, layer: Layer, clientIP: String?, path: String?, status: Int?) {
+        self.id = id
+        self.time = time
+        self.layer = layer
+        self.clientIP = clientIP
+        self.path = path
+        self.status = status
+    }
+
+    private mutating func update(_ body: (inout RequestDetails) -> Void) {
+        var d = details ?? RequestDetails()
+        body(&d)
+        details = d
+    }
+
+    public var method: String? { get { details?.method } set { update { $0.method = newValue } } }
+    public var query: String? { get { details?.query } set { update { $0.query = newValue } } }
+    public var userAgent: String? { get { details?.userAgent } set { update { $0.userAgent = newValue } } }
+    public var host: String? { get { details?.host } set { update { $0.host = newValue } } }
+    public var forwardedFor: String? { get { details?.forwardedFor } set { update { $0.forwardedFor = newValue } } }
+    public var wafAction: String? { get { details?.wafAction } set { update { $0.wafAction = newValue } } }
+    public var wafRule: String? { get { details?.wafRule } set { update { $0.wafRule = newValue } } }
+    /// The `extra` column's JSON text, decoded only when a rule needs it (country, headers).
+    public var extraJSON: String? { get { details?.extraJSON } set { update { $0.extraJSON = newValue } } }
 
     public var isError: Bool { (status ?? 0) >= 400 }
     public var isSuccess: Bool { if let s = status { return s >= 200 && s < 400 } else { return false } }
@@ -56,6 +75,17 @@ public struct ReplayRequest: Sendable, Equatable {
         guard let extraJSON else { return [:] }
         return (try? JSONDecoder().decode([String: String].self, from: Data(extraJSON.utf8))) ?? [:]
     }
+}
+
+public struct RequestDetails: Sendable, Equatable {
+    public var method: String?
+    public var query: String?
+    public var userAgent: String?
+    public var host: String?
+    public var forwardedFor: String?
+    public var wafAction: String?
+    public var wafRule: String?
+    public var extraJSON: String?
 }
 
 /// Which rows replay reads and in what range.
@@ -107,17 +137,12 @@ public enum RequestStream {
             guard let layer = layer(h, 2) else { continue }
             // Detectors need only time, layer, client, path and status; the rest is read for rules.
             var r = ReplayRequest(id: sqlite3_column_int64(h, 0), time: sqlite3_column_int64(h, 1), layer: layer,
-                                  clientIP: text(h, 3), method: nil, path: text(h, 5))
-            if sqlite3_column_type(h, 6) != SQLITE_NULL { r.status = Int(sqlite3_column_int64(h, 6)) }
+                                  clientIP: text(h, 3), path: text(h, 5),
+                                  status: sqlite3_column_type(h, 6) == SQLITE_NULL ? nil : Int(sqlite3_column_int64(h, 6)))
             if withDetails {
-                r.method = text(h, 4)
-                r.query = text(h, 7)
-                r.userAgent = text(h, 8)
-                r.host = text(h, 9)
-                r.forwardedFor = text(h, 10)
-                r.wafAction = text(h, 11)
-                r.wafRule = text(h, 12)
-                r.extraJSON = text(h, 13)
+                r.details = RequestDetails(method: text(h, 4), query: text(h, 7), userAgent: text(h, 8), host: text(h, 9),
+                                           forwardedFor: text(h, 10), wafAction: text(h, 11), wafRule: text(h, 12),
+                                           extraJSON: text(h, 13))
             }
             try body(r)
         }
