@@ -197,6 +197,17 @@ struct Replay: ParsableCommand {
             out += "Scheduled scan job (\(scheduled["runs"]?.intValue ?? 0) runs): caught \(caught.count) of \(scan.flaggedKeys.count) sliding-window alerts' clients"
             out += missed.isEmpty ? "\n" : "; missed: " + missed.prefix(20).map { Escape.terminal($0) }.joined(separator: ", ") + "\n"
         }
+        if let probe = engine.detector(ProbeDetector.self) {
+            let summary = probe.summary()
+            var line = "Probes: \(summary["requests"]?.intValue ?? 0) requests"
+            if case .object(let layers)? = summary["responsesByLayer"] {
+                line += "; responses: " + layers.map { layer, statuses -> String in
+                    guard case .object(let counts) = statuses else { return layer }
+                    return "\(layer) " + counts.map { "\(Escape.terminal($0.0))×\($0.1.intValue ?? 0)" }.joined(separator: " ")
+                }.joined(separator: "; ")
+            }
+            out += line + "\n"
+        }
         if let block = engine.blocklist {
             let summary = block.summary()
             let perLayer = summary["blockedRequestsByLayer"].map { v -> String in

@@ -60,6 +60,9 @@ public final class ScanDetector: Detector {
 
     public init(config: ScanConfig = ScanConfig()) { self.config = config }
 
+    /// Keys held in memory (clients with errors within about two windows).
+    public var activeKeys: Int { states.count }
+
     public func advance(to time: Int64, alerts: inout [Alert]) {
         if firstTime == nil { firstTime = time }
         lastTime = time
@@ -210,6 +213,9 @@ public final class RateDetector: Detector {
     private var flagged: Set<String> = []
 
     public init(config: RateConfig = RateConfig()) { self.config = config }
+
+    /// Keys held in memory (clients seen within about two windows).
+    public var activeKeys: Int { states.count }
 
     public func advance(to time: Int64, alerts: inout [Alert]) {
         // Idle keys go once a window has passed and the table has doubled since the last sweep:

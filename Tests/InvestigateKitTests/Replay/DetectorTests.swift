@@ -209,6 +209,40 @@ import Testing
         #expect(try ReplayEngine(options: ranged).run(store) { _ in }.requests == 0)
     }
 
+    @Test func memoryFollowsActiveKeysNotEvents() throws {
+        // 200,000 one-off clients over ~55 hours, plus one steady client: idle keys are dropped.
+        var requests: [ReplayRequest] = []
+        requests.reserveCapacity(400_000)
+        for i in 0..<200_000 {
+            requests.append(S.request(Double(i), "10.\(i / 65536).\(i / 256 % 256).\(i % 256)", "/", status: i % 3 == 0 ? 404 : 200))
+            requests.append(S.request(Double(i) + 0.5, "192.0.2.1", "/", status: 200))
+        }
+        let engine = ReplayEngine(options: S.options(["scan", "rate"]))
+        try engine.run(requests) { _ in }
+        let rate = try #require(engine.detector(RateDetector.self))
+        let scan = try #require(engine.detector(ScanDetector.self))
+        // About 300 clients are active in a 5-minute window; the table holds at most a few windows' worth.
+        #expect(rate.activeKeys < 5_000)
+        #expect(scan.activeKeys < 5_000)
+    }
+
+    @Test func aFailingOutputStopsTheReaderCleanly() throws {
+        var requests: [ReplayRequest] = []
+        for i in 0..<50_000 { requests.append(S.request(Double(i) / 100, "203.0.113.\(i % 7)", "/x", status: 404)) }
+        let store = try S.store(requests)
+        struct Closed: Error {}
+        var seen = 0
+        #expect(throws: Closed.self) {
+            try ReplayEngine(options: S.options(["scan"])).run(store) { _ in
+                seen += 1
+                throw Closed()
+            }
+        }
+        #expect(seen == 1)
+        // The store is usable again afterwards (the reading thread has let go of it).
+        #expect(try ReplayEngine(options: S.options(["scan"])).run(store) { _ in }.requests == 50_000)
+    }
+
     @Test func pacerSleepsByEventTime() {
         var now = 1000.0
         var slept: [Double] = []
