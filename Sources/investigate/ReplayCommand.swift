@@ -162,6 +162,7 @@ struct Replay: ParsableCommand {
         }
         let engine = ReplayEngine(options: options, acl: acl)
         var pacer = Pacer(speed) ?? Pacer("max")!
+        if pacer.speed != nil { engine.pace = { pacer.wait(until: $0) } }
         let zone = importing.displayZone
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -169,7 +170,6 @@ struct Replay: ParsableCommand {
         let summary: ReplaySummary
         do {
             summary = try engine.run(timeline) { alert in
-                pacer.wait(until: alert.time)
                 if json {
                     out.write(try encoder.encode(alert))
                     out.write(Data("\n".utf8))

@@ -53,6 +53,9 @@ public final class ReplayEngine {
     public let detectors: [Detector]
     public let blocklist: BlocklistSimulator?
     public let evaluator: WAFEvaluator?
+    /// Called with each request's time before it is replayed (`--speed` sleeps here, so replay
+    /// advances like a live tail from the first request on).
+    public var pace: ((Int64) -> Void)?
 
     public init(options: ReplayOptions, acl: WebACL? = nil) {
         self.options = options
@@ -146,6 +149,7 @@ public final class ReplayEngine {
         }
 
         mutating func feed(_ r: ReplayRequest, emit: (Alert) throws -> Void) throws {
+            engine.pace?(r.time)
             summary.requests += 1
             if summary.first == nil { summary.first = r.time }
             summary.last = r.time

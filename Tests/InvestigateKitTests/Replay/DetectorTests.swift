@@ -252,6 +252,12 @@ import Testing
         pacer.wait(until: S.at(90))
         #expect(slept == [1.0, 0.5])
         #expect(Pacer("max")?.speed == nil)
+        // The engine paces every request, in time order.
+        let engine = ReplayEngine(options: S.options(["scan"]))
+        var paced: [Int64] = []
+        engine.pace = { paced.append($0) }
+        try? engine.run([S.request(2, "192.0.2.1", "/"), S.request(1, "192.0.2.1", "/")]) { _ in }
+        #expect(paced == [S.at(1), S.at(2)])
         #expect(Pacer("fast") == nil)
         #expect(Pacer("0x") == nil)
     }

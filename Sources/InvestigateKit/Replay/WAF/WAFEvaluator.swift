@@ -458,8 +458,11 @@ public final class WAFEvaluator {
         switch key {
         case .ip: return fields.request.clientIP.map { .values([Array($0.utf8)]) } ?? .notLogged("IP")
         case .forwardedIP(let config):
-            let (ip, _) = fields.address(config)
-            return ip.map { .values([Array($0.utf8)]) } ?? .absent
+            // A request without a usable header is not counted (WAF's rule for this key), unless
+            // the log simply does not record the header: then nobody knows.
+            let (ip, fallback) = fields.address(config)
+            if let ip { return .values([Array(ip.utf8)]) }
+            return fallback == .unknown ? .notLogged("ForwardedIP header \(config.header)") : .absent
         case .method: return fields.field(.method)
         case .queryString(let m), .uriPath(let m):
             return transformed(fields.field(m.field), m)
