@@ -346,6 +346,22 @@ import Testing
         #expect(WAFEvaluator.byteMatch(Array("/x.php".utf8), .contains, Array("x.p".utf8)))
     }
 
+    @Test func managedLabelsRecordedInWAFLogsAreMatched() throws {
+        let json = #"""
+        [{"Name": "BlockHostingProviders", "Priority": 5, "Action": {"Block": {}}, "VisibilityConfig": {},
+          "Statement": {"LabelMatchStatement": {"Scope": "LABEL", "Key": "awswaf:managed:aws:anonymous-ip-list:HostingProviderIPList"}}}]
+        """#
+        let evaluator = WAFEvaluator(acl: try WebACLParser.parse(Data(json.utf8)))
+        var alerts: [Alert] = []
+        let labelled = S.request(0, "185.254.196.186", "/.env", status: nil, layer: .waf,
+                                 extra: ["labels": #"[{"name":"awswaf:managed:aws:anonymous-ip-list:HostingProviderIPList"}]"#])
+        #expect(evaluator.evaluate(labelled, alerts: &alerts).action == .block)
+        #expect(evaluator.evaluate(S.request(1, "192.0.2.1", "/", status: nil, layer: .waf, extra: ["labels": "[]"]), alerts: &alerts).action == .allow)
+        #expect(evaluator.evaluate(S.request(2, "192.0.2.1", "/"), alerts: &alerts).action == .allow)
+        #expect(evaluator.stats[0].undecided == 1)
+        #expect(evaluator.stats[0].undecidedReasons.keys.first?.contains("only in WAF logs") == true)
+    }
+
     @Test func queryArgumentsAndMethods() throws {
         let json = #"""
         {"Rules": [

@@ -52,6 +52,22 @@ struct RequestFields {
         return e
     }
 
+    /// `extra["labels"]` of a WAF log (a JSON list of names or of `{"name":…}`, or comma-separated),
+    /// only the managed groups' labels (`awswaf:managed:…`).
+    mutating func managedLabels() -> [String] {
+        guard let text = extra()["labels"], !text.isEmpty else { return [] }
+        var names: [String] = []
+        if let data = text.data(using: .utf8), let list = try? JSONSerialization.jsonObject(with: data) as? [Any] {
+            for item in list {
+                if let s = item as? String { names.append(s) }
+                else if let s = (item as? [String: Any])?["name"] as? String { names.append(s) }
+            }
+        } else {
+            names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return names.filter { $0.hasPrefix(WAFEvaluator.managedLabelPrefix) }
+    }
+
     mutating func header(_ name: String) -> FieldValue {
         switch name {
         case "user-agent":
@@ -326,7 +342,9 @@ public final class WAFEvaluator {
         requests += 1
         if let ip = r.clientIP, let path = r.path, probePatterns.match(path) != nil { probeCounts[ip, default: 0] += 1 }
         var fields = RequestFields(r)
-        var labels: [String] = []
+        // Labels AWS managed rule groups put on the request, as the WAF log recorded them: the
+        // one thing about managed groups an offline replay can know.
+        var labels: [String] = r.layer == .waf ? fields.managedLabels() : []
         var decision: (rule: String?, action: WAFAction) = (nil, acl.defaultAction)
         var deciding: Int?
         for (i, rule) in acl.rules.enumerated() {
@@ -484,6 +502,8 @@ public final class WAFEvaluator {
         return .values(values.map { TextTransform.apply(m.transforms, to: $0) })
     }
 
+    static let managedLabelPrefix = "awswaf:managed:"
+
     /// A label added by this ACL's rules (`name:space:label`) against a LabelMatchStatement key,
     /// which may be the bare label or the fully qualified `awswaf:<account>:webacl:<acl>:…` form.
     static func labelMatches(_ label: String, key: String, namespace: Bool) -> Bool {
@@ -516,7 +536,12 @@ public final class WAFEvaluator {
         case .not(let inner):
             return eval(inner, &fields, labels, &reasons).negated
         case .label(let namespace, let key):
-            return labels.contains { Self.labelMatches($0, key: key, namespace: namespace) } ? .yes : .no
+            if labels.contains(where: { Self.labelMatches($0, key: key, namespace: namespace) }) { return .yes }
+            if key.hasPrefix(Self.managedLabelPrefix), fields.request.layer != .waf {
+                reasons.append("LabelMatchStatement \(key): managed rule labels are only in WAF logs")
+                return .unknown
+            }
+            return .no
         case .byteMatch(let m, let constraint, let search):
             return match(m, &fields, &reasons) { Self.byteMatch($0, constraint, search) }
         case .regex(let m, let regexes, _):
