@@ -423,12 +423,15 @@ public final class WAFEvaluator {
             stats[i].collateral = 0
             stats[i].collateralIPs = []
             stats[i].collateralSamples = []
-            for (ip, c) in candidates[i].sorted(by: { ($0.value.since, $0.key) < ($1.value.since, $1.key) }) {
+            var samples: [String] = []
+            for (ip, c) in candidates[i] {
                 guard !scanSuspects.contains(ip), probeCounts[ip, default: 0] < maxProbes else { continue }
                 stats[i].collateral += c.requests
                 stats[i].collateralIPs.insert(ip)
-                for sample in c.samples where stats[i].collateralSamples.count < Self.keptSamples { stats[i].collateralSamples.append(sample) }
+                samples += c.samples
             }
+            // Samples start with their ISO time: sorting the text sorts them in time.
+            stats[i].collateralSamples = Array(samples.sorted().prefix(Self.keptSamples))
         }
     }
 
