@@ -13,7 +13,7 @@ struct Investigate: ParsableCommand {
             2 usage error; 3 database error.
             """,
         version: InvestigateKit.version,
-        subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, Formats.self],
+        subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, Replay.self, Formats.self],
         defaultSubcommand: DiagnoseCommand.self
     )
 }
