@@ -251,7 +251,9 @@ public final class Correlator {
         try store.read { db in
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT e.id, e.layer, e.kind, e.time, e.duration, e.client_ip, e.peer_ip, e.method, e.path, e.query,
-                       e.status, e.target_status, e.trace_id, e.request_id, e.message, e.extra, l.chain_id
+                       e.status, e.target_status, e.trace_id, e.request_id, substr(e.message, 1, 16),
+                       json_extract(e.extra, '$.request_creation_us'), json_extract(e.extra, '$.extended_request_id'),
+                       json_extract(e.extra, '$.lambda_request_id'), l.chain_id
                 FROM event e LEFT JOIN link l ON l.event_id = e.id
                 WHERE e.time >= ? AND e.time < ? AND \(Self.correlatable)
                 ORDER BY e.time, e.id
@@ -265,15 +267,13 @@ public final class Correlator {
         }
     }
 
+    /// Builds a node from a row of `loadNodes`' query (columns by position: this runs per event).
     static func node(_ row: Row) -> Node? {
-        guard let layer = Layer(rawValue: row["layer"] as String), let time: Int64 = row["time"] else { return nil }
-        let kind: String = row["kind"]
-        let message: String? = row["message"]
-        let path: String? = row["path"]
-        let method: String? = row["method"]
-        var extra: [String: String] = [:]
-        if let text: String = row["extra"], let data = text.data(using: .utf8),
-           let dict = try? JSONDecoder().decode([String: String].self, from: data) { extra = dict }
+        guard let layerName: String = row[1], let layer = Layer(rawValue: layerName), let time: Int64 = row[3] else { return nil }
+        let kind: String = row[2]
+        let path: String? = row[8]
+        let method: String? = row[7]
+        let message: String? = row[14]
         let role: Role
         switch (layer, kind) {
         case (.waf, "access"): role = .waf
@@ -289,24 +289,24 @@ public final class Correlator {
         case (.lambda, _): role = .lambda
         default: return nil
         }
-        let duration: Int64? = row["duration"]
+        let duration: Int64? = row[4]
         var arrival: Int64?, completion: Int64?
         switch role {
         case .waf, .apigateway, .appRequest: arrival = time
         case .alb:
             completion = time
-            if let s = extra["request_creation_us"], let v = Int64(s) { arrival = v }
+            if let s: String = row[15], let v = Int64(s) { arrival = v } else if let v: Int64 = row[15] { arrival = v }
         case .nginx, .gunicorn:
             completion = time
             if let d = duration, d >= 0 { arrival = time - d }
         case .appResponse: completion = time
         default: break
         }
-        return Node(id: row["id"], role: role, time: time, arrival: arrival, completion: completion, duration: duration,
-                    clientIP: row["client_ip"], peerIP: row["peer_ip"], method: method, path: path, query: row["query"],
-                    status: row["status"], targetStatus: row["target_status"], traceID: row["trace_id"],
-                    requestID: row["request_id"], extendedRequestID: extra["extended_request_id"],
-                    lambdaRequestID: extra["lambda_request_id"], chain: row["chain_id"])
+        return Node(id: row[0], role: role, time: time, arrival: arrival, completion: completion, duration: duration,
+                    clientIP: row[5], peerIP: row[6], method: method, path: path, query: row[9],
+                    status: row[10], targetStatus: row[11], traceID: row[12],
+                    requestID: row[13], extendedRequestID: row[16],
+                    lambdaRequestID: row[17], chain: row[18])
     }
 
     // MARK: - Matching
@@ -622,7 +622,6 @@ public final class Correlator {
         var components: [Int: [Int]] = [:]
         for i in nodes.indices { components[find(i), default: []].append(i) }
 
-        let ambiguousSet = Set(plan.ambiguous.map(\.0))
         for a in plan.ambiguous {
             let members = components[find(a.0)] ?? []
             guard members.count == 1 else { continue } // linked by an identifier after all
@@ -639,13 +638,10 @@ public final class Correlator {
             // Wholly in the forward margin: the next slab sees its full neighbourhood and decides.
             guard members.contains(where: { nodes[$0].time < core.upperBound }) else { continue }
             let existing = Set(members.compactMap { nodes[$0].chain })
-            // A lone record that only some layers' logs would explain still makes a chain (a request
-            // the WAF blocked has no other record) — unless it is a mere message or ambiguous.
-            if members.count == 1 {
-                let n = nodes[members[0]]
-                guard [.waf, .alb, .apigateway, .nginx, .gunicorn, .appResponse].contains(n.role),
-                      !ambiguousSet.contains(members[0]) else { continue }
-            }
+            // A record linked to nothing stays out of the chain tables: it is its own request
+            // (queries treat an unlinked access record as a chain of one), and millions of
+            // single-layer records cost nothing to correlate.
+            guard members.count >= 2 else { continue }
             let chainID: Int64
             if let keep = existing.min() {
                 chainID = keep
@@ -659,13 +655,17 @@ public final class Correlator {
                 stats.chainsAdded += 1
             }
             for m in unlinked {
-                let (key, confidence) = keyOf[m] ?? (members.count == 1 ? ("single", 1.0) : ("member", 0.5))
+                let (key, confidence) = keyOf[m] ?? ("member", 0.5)
                 try db.execute(sql: "INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence) VALUES (?,?,?,?)",
                                arguments: [nodes[m].id, chainID, key, confidence])
                 try db.execute(sql: "DELETE FROM ambiguous WHERE event_id = ?", arguments: [nodes[m].id])
                 stats.linksAdded += 1
             }
-            try Self.summarise(chainID, db: db)
+            if existing.isEmpty {
+                try Self.summarise(chainID, members.map { nodes[$0] }, db: db)
+            } else {
+                try Self.summarise(chainID, db: db)
+            }
         }
         stats.ambiguous = try Int.fetchOne(db, sql: "SELECT count(*) FROM ambiguous") ?? 0
         // Copies (the same line in syslog and in the app's file) follow their original.
@@ -678,6 +678,21 @@ public final class Correlator {
 
     static func chainOf(_ root: Int, _ nodes: [Node], _ find: (Int) -> Int) -> Int64? {
         nodes.indices.first { find($0) == root && nodes[$0].chain != nil }.flatMap { nodes[$0].chain }
+    }
+
+    /// A new chain's summary from the records in hand (no query per chain).
+    static func summarise(_ chainID: Int64, _ members: [Node], db: Database) throws {
+        let sorted = members.sorted { $0.role.layer < $1.role.layer }
+        let access: Set<Role> = [.waf, .alb, .apigateway, .nginx, .gunicorn, .appResponse]
+        let times = members.map(\.time)
+        let client = sorted.lazy.filter { access.contains($0.role) }.compactMap(\.clientIP).first
+        let status = sorted.lazy.filter { access.contains($0.role) }.compactMap(\.status).first
+        var layers: [Layer] = []
+        for n in sorted where !layers.contains(n.role.layer) { layers.append(n.role.layer) }
+        try db.execute(sql: """
+            UPDATE chain SET first_time = ?, last_time = ?, client_ip = ?, method = ?, path = ?, status = ?, layers = ? WHERE id = ?
+            """, arguments: [times.min(), times.max(), client, sorted.lazy.compactMap(\.method).first,
+                              sorted.lazy.compactMap(\.path).first, status, layers.map(\.rawValue).joined(separator: ","), chainID])
     }
 
     /// Refreshes a chain's summary columns from its records: the status the client got is the
