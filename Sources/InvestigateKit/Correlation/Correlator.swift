@@ -138,6 +138,17 @@ public final class Correlator {
             return stats
         }
 
+        // Nothing to link (one layer, no identifiers): skip reading the span back. This is what
+        // keeps re-correlation free after ingesting a single-layer archive.
+        if try !spanCanLink(from: lo - settings.margin, to: hi + settings.margin) {
+            try store.write { db in
+                try db.execute(sql: "UPDATE correlation_state SET last_event_id = ?", arguments: [maxID])
+                try Self.inferTopology(db)
+            }
+            stats.offsets = try loadOffsets()
+            return stats
+        }
+
         // Pass 1: clock offsets per layer pair, from unambiguous matches over the whole span.
         var samples: [PairKey: [Int64]] = [:]
         var t = lo
@@ -218,6 +229,37 @@ public final class Correlator {
             let parts = key.components(separatedBy: "→")
             try db.execute(sql: "INSERT INTO topology (front, back, evidence, events) VALUES (?,?,?,?)",
                            arguments: [parts[0], parts[1], value.evidence, value.events])
+        }
+    }
+
+    /// Whether the records in a span could link at all: two roles on one request path, or records
+    /// carrying identifiers that other layers share.
+    func spanCanLink(from: Int64, to: Int64) throws -> Bool {
+        try store.read { db in
+            var roles = Set<Role>()
+            var identified = 0
+            for row in try Row.fetchAll(db, sql: """
+                SELECT e.layer, e.kind, count(e.trace_id) + count(e.request_id) AS ids FROM event e
+                WHERE e.time >= ? AND e.time < ? AND \(Self.correlatable) GROUP BY e.layer, e.kind
+                """, arguments: [from, to]) {
+                guard let layer = Layer(rawValue: row[0] as String) else { continue }
+                let kind: String = row[1]
+                switch (layer, kind) {
+                case (.waf, "access"): roles.insert(.waf)
+                case (.alb, "access"): roles.insert(.alb)
+                case (.apigateway, "access"): roles.insert(.apigateway)
+                case (.apigateway, _): roles.insert(.apigatewayExecution)
+                case (.nginx, "access"): roles.insert(.nginx)
+                case (.nginx, _): roles.insert(.nginxError)
+                case (.gunicorn, "access"): roles.insert(.gunicorn)
+                case (.app, "access"): roles.insert(.appResponse)
+                case (.app, _): roles.formUnion([.appRequest, .appLog])
+                case (.lambda, _): roles.insert(.lambda)
+                default: break
+                }
+                identified += row[2] as Int
+            }
+            return !hops(present: roles).isEmpty || (identified > 0 && roles.count > 1)
         }
     }
 

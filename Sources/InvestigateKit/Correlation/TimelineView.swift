@@ -212,10 +212,27 @@ public enum TimelineUpdate {
         let ingester = Ingester(store: store, registry: registry, options: options)
         ingester.formatOverride = format
         ingester.progress = progress
+        let clock = PhaseClock()
         let summary = try ingester.ingest(paths: paths)
+        clock.lap("ingest")
         // The same line in syslog and in the app's file is one record: mark copies before linking.
         try CopyLinker.link(store: store)
+        clock.lap("copies")
         let stats = try Correlator(store: store).run()
+        clock.lap("correlation")
         return Outcome(ingest: summary, correlation: stats)
+    }
+}
+
+/// Phase timings on stderr when `INVESTIGATE_TIMING` is set (benchmarks), silent otherwise.
+final class PhaseClock {
+    private let enabled = ProcessInfo.processInfo.environment["INVESTIGATE_TIMING"] != nil
+    private var last = Date()
+
+    func lap(_ name: String) {
+        guard enabled else { return }
+        let now = Date()
+        FileHandle.standardError.write(Data(String(format: "timing: %@ %.3f s\n", name, now.timeIntervalSince(last)).utf8))
+        last = now
     }
 }

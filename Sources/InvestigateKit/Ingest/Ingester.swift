@@ -159,9 +159,9 @@ public final class Ingester {
         let st = try FileStat.of(path)
         if let stored = try store.read({ db in
             try SourceRecord.fetchOne(db, sql: """
-                SELECT * FROM source WHERE path = ? AND size = ? AND mtime = ? AND inode = ? AND status = 'complete'
+                SELECT * FROM source WHERE size = ? AND mtime = ? AND inode = ? AND (path = ? OR device = ?) AND status = 'complete'
                 ORDER BY id DESC LIMIT 1
-                """, arguments: [path, st.size, st.mtime, Int64(bitPattern: st.inode)])
+                """, arguments: [st.size, st.mtime, Int64(bitPattern: st.inode), path, Int64(bitPattern: st.device)])
         }) {
             return (nil, try unchangedResult(path, stored))
         }
@@ -276,27 +276,35 @@ public final class Ingester {
                 """, arguments: [path])
         }
         let growthCandidate = previous.flatMap { $0.size < st.size ? $0 : nil }
-        let digest = try FileDigest.compute(file, prefixLength: growthCandidate?.size)
-
-        if let stored = try store.read({ db in
-            try SourceRecord.fetchOne(db, sql: "SELECT * FROM source WHERE sha256 = ? AND status = 'complete' ORDER BY id LIMIT 1",
-                                      arguments: [digest.sha256])
-        }) {
-            return try unchangedResult(path, stored)
+        let head = try file.prefix(10)
+        let isGzip = GzipInflater.isGzip(head)
+        var gzipMTime: Int64?
+        if isGzip, head.count >= 8 {
+            let t = UInt32(head[4]) | UInt32(head[5]) << 8 | UInt32(head[6]) << 16 | UInt32(head[7]) << 24
+            if t != 0 { gzipMTime = Int64(t) * 1_000_000 }
         }
 
+        // The content's SHA-256 is computed while parsing (one read of the file). A file that only
+        // grew is recognised first by hashing the prefix it had.
+        var hasher = SHA256()
         var startOffset: Int64 = 0
         var startLine = 0
         var parent: SourceRecord?
         var notes: [String] = []
-        if let candidate = growthCandidate, !digest.isGzip, digest.prefixSHA256 == candidate.sha256 {
-            startOffset = candidate.size
-            startLine = candidate.startLine + candidate.lines
-            parent = candidate
-            notes.append("file grew since it was ingested: read only the \(digest.size - candidate.size) new bytes from line \(startLine + 1)")
+        if let candidate = growthCandidate, !isGzip {
+            try file.seek(to: 0)
+            try file.forEachChunk(limit: candidate.size) { hasher.update($0) }
+            if hasher.byteCount == UInt64(candidate.size), hasher.hexDigest() == candidate.sha256 {
+                startOffset = candidate.size
+                startLine = candidate.startLine + candidate.lines
+                parent = candidate
+                notes.append("file grew since it was ingested: read only the \(st.size - candidate.size) new bytes from line \(startLine + 1)")
+            } else {
+                hasher = SHA256()
+            }
         }
 
-        let referenceTime = digest.gzipMTime ?? st.mtime
+        let referenceTime = gzipMTime ?? st.mtime
         let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints, registry: registry)
         var parser = try importer.makeParser(context)
         var sink = RecordSink()
@@ -304,14 +312,24 @@ public final class Ingester {
         var first: Int64?, last: Int64?
         var perLayer: [Layer: (events: Int, first: Int64?, last: Int64?)] = [:]
 
-        let sourceID: Int64 = try store.write { db -> Int64 in
+        struct AlreadyStored: Error { var record: SourceRecord }
+        let sourceID: Int64
+        do {
+        sourceID = try store.write { db -> Int64 in
             try db.execute(sql: """
                 INSERT INTO source (path, sha256, size, mtime, inode, device, compressed, format, status, parent_id,
                                     start_offset, start_line, ingested_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?)
-                """, arguments: [path, digest.sha256, digest.size, st.mtime, Int64(bitPattern: st.inode), Int64(bitPattern: st.device),
-                                 digest.isGzip, importer.id, parent?.id, startOffset, startLine, now()])
+                VALUES (?, '', ?, ?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?)
+                """, arguments: [path, st.size, st.mtime, Int64(bitPattern: st.inode), Int64(bitPattern: st.device),
+                                 isGzip, importer.id, parent?.id, startOffset, startLine, now()])
             let id = db.lastInsertedRowID
+            // A bulk load that at least doubles the table builds its indexes once at the end, which
+            // is much faster than maintaining them row by row. DDL is transactional: a kill rolls
+            // this back with everything else.
+            let existing = try Int64.fetchOne(db, sql: "SELECT max(id) FROM event") ?? 0
+            let estimatedRows = (isGzip ? st.size * 8 : st.size - startOffset) / 160
+            let deferIndexes = estimatedRows > 200_000 && estimatedRows > existing
+            if deferIndexes { try Schema.dropEventIndexes(db) }
             let writer = try EventWriter(db: db, sourceID: id)
 
             func drain() throws {
@@ -349,13 +367,14 @@ public final class Ingester {
             var bytesDone: Int64 = 0
             let report: (Int) -> Void = { n in
                 bytesDone += Int64(n)
-                self.progress?(IngestProgress(fileIndex: position, fileCount: total, path: path, bytesDone: bytesDone, bytesTotal: digest.size))
+                self.progress?(IngestProgress(fileIndex: position, fileCount: total, path: path, bytesDone: bytesDone, bytesTotal: st.size - startOffset))
             }
 
             try file.seek(to: startOffset)
-            if digest.isGzip {
+            if isGzip {
                 let inflater = GzipInflater()
                 try file.forEachChunk { chunk in
+                    hasher.update(chunk)
                     inflater.feed(chunk) { out in splitter.feed(out, line: onLine, overlong: onOverlong) }
                     if let drainError { throw drainError }
                     report(chunk.count)
@@ -382,6 +401,7 @@ public final class Ingester {
                 }
             } else {
                 try file.forEachChunk { chunk in
+                    hasher.update(chunk)
                     splitter.feed(chunk, line: onLine, overlong: onOverlong)
                     if let drainError { throw drainError }
                     report(chunk.count)
@@ -393,6 +413,14 @@ public final class Ingester {
             if let drainError { throw drainError }
             lineCount = splitter.lineNumber - startLine
             notes += sink.notes
+            // The same content under another name is the same evidence: roll this back.
+            let sha = hasher.hexDigest()
+            if let stored = try SourceRecord.fetchOne(db, sql: "SELECT * FROM source WHERE sha256 = ? AND status = 'complete' AND id <> ? ORDER BY id LIMIT 1",
+                                                      arguments: [sha, id]) {
+                throw AlreadyStored(record: stored)
+            }
+            try db.execute(sql: "UPDATE source SET sha256 = ?, size = ? WHERE id = ?", arguments: [sha, Int64(hasher.byteCount), id])
+            if deferIndexes { try Schema.createEventIndexes(db) }
             let notesJSON = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
             try db.execute(sql: """
                 UPDATE source SET lines = ?, events = ?, rejected = ?, first_time = ?, last_time = ?, notes = ? WHERE id = ?
@@ -403,8 +431,11 @@ public final class Ingester {
             }
             return id
         }
+        } catch let known as AlreadyStored {
+            return try unchangedResult(path, known.record)
+        }
         _ = sourceID
-        return FileResult(path: path, format: importer.id, sha256: digest.sha256, size: digest.size, lines: lineCount,
+        return FileResult(path: path, format: importer.id, sha256: hasher.hexDigest(), size: Int64(hasher.byteCount), lines: lineCount,
                           events: eventCount, rejected: rejectCount, added: eventCount, first: first, last: last,
                           status: parent == nil ? .ingested : .grown, skipped: nil, notes: notes)
     }

@@ -292,24 +292,39 @@ func splitRequest(_ request: UnsafeBufferPointer<UInt8>, into event: inout Event
 }
 
 /// A request target (`/p?q`, or an absolute URL as proxies log it) → path, query and host.
+/// Scans UTF-8 bytes: this runs for every access-log line.
 func splitTarget(_ target: String, into event: inout Event) {
-    var t = Substring(target)
-    if let schemeEnd = t.range(of: "://"), t[..<schemeEnd.lowerBound].allSatisfy(\.isLetter) {
-        let afterScheme = t[schemeEnd.upperBound...]
-        let slash = afterScheme.firstIndex(of: "/") ?? afterScheme.endIndex
-        if event.host == nil {
-            var host = afterScheme[..<slash]
-            if let colon = host.lastIndex(of: ":"), !host.contains("]") || host.last != "]" { host = host[..<colon] }
-            if !host.isEmpty { event.host = String(host) }
+    var t = target
+    t.withUTF8 { b in
+        var start = 0
+        // scheme://host[:port]/… : find "://" after letters only.
+        var i = 0
+        while i < b.count, (b[i] >= 0x61 && b[i] <= 0x7A) || (b[i] >= 0x41 && b[i] <= 0x5A) { i += 1 }
+        if i > 0, i + 2 < b.count, b[i] == 0x3A, b[i + 1] == 0x2F, b[i + 2] == 0x2F {
+            let hostStart = i + 3
+            var slash = hostStart
+            while slash < b.count, b[slash] != 0x2F, b[slash] != 0x3F { slash += 1 }
+            if event.host == nil, slash > hostStart {
+                var hostEnd = slash
+                if b[hostStart] != 0x5B { // not an IPv6 literal: drop a :port
+                    var j = hostStart
+                    while j < slash, b[j] != 0x3A { j += 1 }
+                    hostEnd = j
+                } else {
+                    var j = hostStart
+                    while j < slash, b[j] != 0x5D { j += 1 }
+                    hostEnd = min(slash, j + 1)
+                }
+                if hostEnd > hostStart { event.host = String(decoding: UnsafeBufferPointer(rebasing: b[hostStart..<hostEnd]), as: UTF8.self) }
+            }
+            start = slash
+            if slash >= b.count { event.path = "/"; return }
         }
-        t = slash < afterScheme.endIndex ? afterScheme[slash...] : "/"
-    }
-    if let q = t.firstIndex(of: "?") {
-        event.path = String(t[..<q])
-        let query = t[t.index(after: q)...]
-        event.query = query.isEmpty ? nil : String(query)
-    } else {
-        event.path = String(t)
+        var q = start
+        while q < b.count, b[q] != 0x3F { q += 1 }
+        let path = UnsafeBufferPointer(rebasing: b[start..<q])
+        event.path = path.isEmpty ? "/" : String(decoding: path, as: UTF8.self)
+        if q + 1 < b.count { event.query = String(decoding: UnsafeBufferPointer(rebasing: b[(q + 1)...]), as: UTF8.self) }
     }
 }
 
