@@ -45,9 +45,10 @@ import Testing
     }
 
     @Test(arguments: cases) func committedReportIsCurrent(_ c: Case) throws {
+        _ = try FixtureTimelines.store(c.fixture)
         let started = Date()
         let text = try Self.render(c)
-        print("report \(c.fixture): \(text.utf8.count) bytes in \(String(format: "%.3f", Date().timeIntervalSince(started))) s (store cached)")
+        print("report \(c.fixture): \(text.utf8.count) bytes, diagnosis and report in \(String(format: "%.3f", Date().timeIntervalSince(started))) s")
         let file = Corpus.repositoryRoot.appendingPathComponent("Reports/\(c.fixture).md")
         if ProcessInfo.processInfo.environment["RECORD_REPORTS"] == "1" {
             try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)

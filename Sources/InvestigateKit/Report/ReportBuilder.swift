@@ -474,7 +474,8 @@ private struct Rendering {
         line()
         if detections.isEmpty { line("None."); line(); return }
         table(["Kind", "Subject", "From", "To", "Count", "What"], detections.map { d in
-            [d.kind, Markdown.cell(d.subject, limit: 64), time(d.first), time(d.last), String(d.count), Markdown.cell(d.summary, limit: 300)]
+            // A spike's subject is its minute: shown in the question's zone like every other time.
+            [d.kind, d.kind == "spike" ? "minute " + TimeFormat.clock(d.first, zone: zone).prefix(5) : Markdown.cell(d.subject, limit: 64), time(d.first), time(d.last), String(d.count), Markdown.cell(d.summary, limit: 300)]
         }, right: [4])
     }
 
