@@ -242,3 +242,35 @@ import Testing
         for rule in DiagnosisRules.standard { #expect(committed.contains("`\(rule.id)`")) }
     }
 }
+
+@Suite struct ReportDetectionTests {
+    static func request(_ second: Int64, ip: String, path: String, status: Int) -> RequestSample {
+        RequestSample(time: Make.base + second * 1_000_000, layer: .nginx, clientIP: ip, method: "GET", path: path, status: status, userAgent: nil)
+    }
+
+    @Test func scannerFloodAndSpikeFireOnTheirThresholdsOnly() {
+        var requests = (0..<12).map { Self.request(Int64($0), ip: "192.0.2.1", path: "/p\($0 % 6)", status: 404) }
+        requests += (0..<9).map { Self.request(Int64($0), ip: "192.0.2.2", path: "/p\($0)", status: 404) }   // 9 errors: not a scanner
+        requests += (0..<61).map { Self.request(70 + Int64($0) / 2, ip: "192.0.2.3", path: "/", status: 200) } // 61 in one minute
+        let input = DetectionInput(from: Make.base, to: Make.base + 180_000_000, requests: requests)
+        let found = SimpleDetectors.standard.flatMap { $0.detect(input) }
+        #expect(found.filter { $0.kind == "scanner" }.map(\.subject) == ["192.0.2.1"])
+        #expect(found.filter { $0.kind == "flood" }.map(\.subject) == ["192.0.2.3"])
+        // Minute 0 holds 21 errors of 21 responses; minute 1 holds 61 successes.
+        let spikes = found.filter { $0.kind == "spike" }
+        #expect(spikes.count == 1 && spikes.first?.first == floorMinute(Make.base))
+    }
+
+    @Test func anEmptyTimelineStillGivesEverySection() throws {
+        let store = try TimelineStore()
+        let q = DiagnosisQuery(at: Make.base)
+        let d = try Diagnoser(store: store).diagnose(q)
+        let md = try ReportBuilder(store: store).build(d, query: q, options: ReportOptions(generatedAt: 0, commandLine: "investigate report"))
+        for section in ["## Summary", "## Question and scope", "## Coverage", "## How far each request got", "## Responses per minute",
+                        "## Timeline of the correlated records", "## Evidence", "## Missing logs", "## Detections in the window",
+                        "## Next steps", "## Appendix"] {
+            #expect(md.contains(section + (section.hasSuffix("got") ? ", and who answered" : "")), "missing \(section)")
+        }
+        #expect(md.contains("No input files."))
+    }
+}
