@@ -2,17 +2,8 @@ import ArgumentParser
 import Foundation
 import InvestigateKit
 
-/// `investigate [diagnose] --at T PATH...`: the main job.
-struct DiagnoseCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "diagnose",
-        abstract: "Name which component answered each error around a moment, which caused it, and why logs are missing.",
-        discussion: "With PATHs, ingests them first (cached by content hash). Exit codes: 0 answered; 1 some input could not be read; 2 usage error; 3 database error.")
-
-    @OptionGroup var store: StoreOptions
-    @OptionGroup var queryZone: QueryZoneOption
-    @OptionGroup var importing: ImportArguments
-
+/// The question's options, shared by `diagnose` and `report`.
+struct DiagnosisQueryOptions: ParsableArguments {
     @Option(name: .long, help: "When the error happened, e.g. \"2025-02-06 14:32\" (in --tz).")
     var at: String
 
@@ -28,14 +19,7 @@ struct DiagnoseCommand: ParsableCommand {
     @Option(name: .long, help: "Only paths starting with this prefix.")
     var path: String?
 
-    @Flag(name: .long, help: "Print the answer as JSON.")
-    var json = false
-
-    @Argument(help: "Log files or directories to ingest first (optional when --db already holds them).")
-    var paths: [String] = []
-
-    func run() throws {
-        let zone = try queryZone.zoneSpec()
+    func query(zone: ZoneSpec) throws -> DiagnosisQuery {
         guard let at = UserTime.parse(self.at, zone: zone) else {
             throw ValidationError("--at: cannot read '\(self.at)' (try \"2025-02-06 14:32\")")
         }
@@ -45,18 +29,58 @@ struct DiagnoseCommand: ParsableCommand {
             guard let s = StatusFilter(status) else { throw ValidationError("--status: expected a code or a class like 4xx") }
             statusFilter = s
         }
+        return DiagnosisQuery(at: at, halfWindow: half, zone: zone, status: statusFilter, clientIP: ip, pathPrefix: path)
+    }
+}
+
+/// `investigate [diagnose] --at T PATH...`: the main job.
+struct DiagnoseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diagnose",
+        abstract: "Name which component answered each error around a moment, which caused it, and why logs are missing.",
+        discussion: """
+            With PATHs, ingests them first (cached by content hash). With --report, also writes the Markdown \
+            incident report (to Reports/incident-<date>-<time>.md, or --report-file). \
+            Exit codes: 0 answered; 1 some input could not be read; 2 usage error; 3 database error.
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var queryZone: QueryZoneOption
+    @OptionGroup var importing: ImportArguments
+    @OptionGroup var question: DiagnosisQueryOptions
+
+    @Flag(name: .long, help: "Print the answer as JSON.")
+    var json = false
+
+    @Flag(name: .long, help: "Also write the Markdown incident report (default Reports/incident-<date>-<time>.md, the --at moment in --tz).")
+    var report = false
+
+    @Option(name: .customLong("report-file"), help: "Write the report to this file instead (implies --report; - for standard output).")
+    var reportFile: String?
+
+    @Argument(help: "Log files or directories to ingest first (optional when --db already holds them).")
+    var paths: [String] = []
+
+    func run() throws {
+        let zone = try queryZone.zoneSpec()
+        let query = try question.query(zone: zone)
         let timeline = try openStore(store.db)
-        var failedInputs = false
-        if !paths.isEmpty {
-            let outcome = try importing.ingest(paths, into: timeline)
-            failedInputs = !outcome.ingest.failed.isEmpty
-            for f in outcome.ingest.failed {
-                FileHandle.standardError.write(Data("investigate: \(Escape.terminal(f.path)): \(Escape.terminal(f.skipped ?? "failed"))\n".utf8))
-            }
-        }
-        let query = DiagnosisQuery(at: at, halfWindow: half, zone: zone, status: statusFilter, clientIP: ip, pathPrefix: path)
+        let failedInputs = try ingestReporting(paths, importing, into: timeline)
         let diagnosis = try Diagnoser(store: timeline).diagnose(query)
-        if json { try writeJSON(diagnosis) } else { print(diagnosis.renderText(zone: zone), terminator: "") }
+        if json { try writeJSON(diagnosis) } else if reportFile != "-" { print(diagnosis.renderText(zone: zone), terminator: "") }
+        if report || reportFile != nil {
+            try writeReport(diagnosis, query: query, store: timeline, database: store.db, to: reportFile)
+        }
         if failedInputs { throw ExitStatus.inputProblem }
     }
+}
+
+/// Ingests PATHs (if any) and reports unreadable inputs on stderr; true when some input failed.
+func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timeline: TimelineStore) throws -> Bool {
+    guard !paths.isEmpty else { return false }
+    let outcome = try importing.ingest(paths, into: timeline)
+    for f in outcome.ingest.failed {
+        FileHandle.standardError.write(Data("investigate: \(Escape.terminal(f.path)): \(Escape.terminal(f.skipped ?? "failed"))\n".utf8))
+    }
+    return !outcome.ingest.failed.isEmpty
 }

@@ -13,7 +13,7 @@ struct Investigate: ParsableCommand {
             2 usage error; 3 database error.
             """,
         version: InvestigateKit.version,
-        subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, Replay.self, Formats.self],
+        subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, ReportCommand.self, Replay.self, Formats.self, Rules.self],
         defaultSubcommand: DiagnoseCommand.self
     )
 }
@@ -148,6 +148,16 @@ struct Formats: ParsableCommand {
         else if json { try writeJSON(FormatCatalog.entries(registry)) }
         else { print(FormatCatalog.text(registry), terminator: "") }
     }
+}
+
+/// `investigate rules --markdown`: docs/diagnosis.md, from the rules' own documentation.
+struct Rules: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the diagnosis rules reference (docs/diagnosis.md).", shouldDisplay: false)
+
+    @Flag(name: .long, help: "Markdown (the only output for now; kept explicit like `formats --markdown`).")
+    var markdown = false
+
+    func run() throws { print(RuleCatalog.markdown(), terminator: "") }
 }
 
 /// A one-line progress bar on stderr, shown only on a terminal and only once work lasts a while.

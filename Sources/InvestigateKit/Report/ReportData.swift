@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+
+/// Everything a report reads from the timeline, loaded in one read transaction with a fixed number
+/// of queries per finding (never one per event).
+struct ReportData {
+    struct FindingRecords {
+        /// The representative request's correlated records (or its evidence when unlinked), in time order.
+        var records: [StoredEvent]
+    }
+
+    /// Responses per minute bucket, per layer and status class (2 for 2xx/3xx, 4, 5).
+    struct MinuteCount: Hashable {
+        var layer: Layer
+        var minute: Int64
+        var statusClass: Int
+    }
+
+    var sources: [SourceRecord]
+    var sourcePaths: SourceIndex
+    var findingRecords: [FindingRecords]
+    var minuteCounts: [MinuteCount: Int]
+    var chartFrom: Int64
+    var chartTo: Int64
+    var requests: [RequestSample]
+
+    static func load(_ db: Database, diagnosis: Diagnosis, query q: DiagnosisQuery, chartFrom: Int64, chartTo: Int64) throws -> ReportData {
+        let sources = try SourceRecord.all(db)
+        let index = try SourceIndex.load(db)
+        var idsByPath: [String: [Int64]] = [:]
+        for s in sources { idsByPath[s.path, default: []].append(s.id) }
+
+        var perFinding: [FindingRecords] = []
+        for f in diagnosis.findings {
+            var chainID: Int64?
+            var evidenceIDs: [Int64] = []
+            for e in f.evidence {
+                for sid in idsByPath[e.source] ?? [] {
+                    for row in try Row.fetchAll(db, sql: """
+                        SELECT e.id, l.chain_id FROM event e LEFT JOIN link l ON l.event_id = e.id
+                        WHERE e.source_id = ? AND e.line = ? AND e.copy_of IS NULL
+                        """, arguments: [sid, e.line]) {
+                        evidenceIDs.append(row["id"])
+                        if chainID == nil, let c: Int64 = row["chain_id"] { chainID = c }
+                    }
+                }
+            }
+            var ids = Set(evidenceIDs)
+            // Reasoning from absence cites other requests as context: their chains are not this request's path.
+            if let chainID, f.rule != "absence" {
+                ids.formUnion(try Int64.fetchAll(db, sql: "SELECT event_id FROM link WHERE chain_id = ?", arguments: [chainID]))
+            }
+            perFinding.append(FindingRecords(records: try StoredEvent.fetch(db, ids: Array(ids).sorted())))
+        }
+
+        var counts: [MinuteCount: Int] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT layer, (time - ?) / 60000000 AS bucket, status / 100 AS class, count(*) AS n FROM event
+            WHERE kind = 'access' AND copy_of IS NULL AND status IS NOT NULL AND time >= ? AND time < ?
+            GROUP BY layer, bucket, class
+            """, arguments: [chartFrom, chartFrom, chartTo]) {
+            guard let layer = Layer(rawValue: row["layer"] as String) else { continue }
+            let bucket: Int64 = row["bucket"]
+            let cls: Int = row["class"]
+            let key = MinuteCount(layer: layer, minute: chartFrom + bucket * 60_000_000, statusClass: cls >= 5 ? 5 : cls == 4 ? 4 : 2)
+            counts[key, default: 0] += row["n"] as Int
+        }
+
+        // One request per chain: the outermost access record is what the client got.
+        var best: [Int64: RequestSample] = [:]
+        var loose: [RequestSample] = []
+        for row in try Row.fetchAll(db, sql: """
+            SELECT e.time, e.layer, e.client_ip, e.method, e.path, e.status, e.user_agent, l.chain_id FROM event e
+            LEFT JOIN link l ON l.event_id = e.id
+            WHERE e.kind = 'access' AND e.copy_of IS NULL AND e.time >= ? AND e.time <= ? ORDER BY e.time, e.id
+            """, arguments: [q.from, q.to]) {
+            guard let layer = Layer(rawValue: row["layer"] as String), let time: Int64 = row["time"] else { continue }
+            let sample = RequestSample(time: time, layer: layer, clientIP: row["client_ip"], method: row["method"], path: row["path"],
+                                       status: row["status"], userAgent: row["user_agent"])
+            if let chain: Int64 = row["chain_id"] {
+                if let have = best[chain], have.layer <= layer { continue }
+                best[chain] = sample
+            } else {
+                loose.append(sample)
+            }
+        }
+        let requests = (Array(best.values) + loose).sorted {
+            ($0.time, $0.clientIP ?? "", $0.path ?? "", $0.status ?? 0) < ($1.time, $1.clientIP ?? "", $1.path ?? "", $1.status ?? 0)
+        }
+        return ReportData(sources: sources, sourcePaths: index, findingRecords: perFinding, minuteCounts: counts,
+                          chartFrom: chartFrom, chartTo: chartTo, requests: requests)
+    }
+}
