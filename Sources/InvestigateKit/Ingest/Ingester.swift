@@ -306,8 +306,7 @@ public final class Ingester {
 
         let referenceTime = gzipMTime ?? st.mtime
         let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints, registry: registry)
-        var parser = try importer.makeParser(context)
-        var sink = RecordSink()
+        let parser = try importer.makeParser(context)
         var lineCount = 0, eventCount = 0, rejectCount = 0
         var first: Int64?, last: Int64?
         var perLayer: [Layer: (events: Int, first: Int64?, last: Int64?)] = [:]
@@ -332,87 +331,48 @@ public final class Ingester {
             if deferIndexes { try Schema.dropEventIndexes(db) }
             let writer = try EventWriter(db: db, sourceID: id)
 
-            func drain() throws {
-                for e in sink.events {
-                    var span = perLayer[e.layer] ?? (0, nil, nil)
-                    span.events += 1
-                    if let t = e.time {
-                        if first == nil || t < first! { first = t }
-                        if last == nil || t > last! { last = t }
-                        if span.first == nil || t < span.first! { span.first = t }
-                        if span.last == nil || t > span.last! { span.last = t }
-                    }
-                    perLayer[e.layer] = span
-                    try writer.insert(e)
-                }
-                for r in sink.rejected { try writer.insert(r) }
-                eventCount += sink.events.count
-                rejectCount += sink.rejected.count
-                sink.events.removeAll(keepingCapacity: true)
-                sink.rejected.removeAll(keepingCapacity: true)
-            }
-
-            var splitter = LineSplitter(maxLineLength: maxLineLength, firstLineNumber: startLine + 1)
-            var drainError: Error?
-            let onLine: (Line) -> Void = { line in
-                parser.consume(line, into: &sink)
-                if sink.events.count + sink.rejected.count >= 512 {
-                    do { try drain() } catch { drainError = error }
-                }
-            }
-            let onOverlong: (Line, Int) -> Void = { line, length in
-                sink.reject(line: line.number, reason: "line of \(length) bytes exceeds the \(self.maxLineLength)-byte limit; its first \(line.count) bytes are kept",
-                            raw: line.copyBytes())
-            }
+            // Reading and parsing run on their own thread; this one writes.
+            let producer = ParseProducer(file: file, isGzip: isGzip, startOffset: startOffset, startLine: startLine,
+                                         maxLineLength: maxLineLength, parser: parser, hasher: hasher)
+            producer.start()
             var bytesDone: Int64 = 0
-            let report: (Int) -> Void = { n in
-                bytesDone += Int64(n)
-                self.progress?(IngestProgress(fileIndex: position, fileCount: total, path: path, bytesDone: bytesDone, bytesTotal: st.size - startOffset))
+            do {
+                reading: while true {
+                    switch producer.channel.take() {
+                    case .batch(let events, let rejected, let bytesRead):
+                        for e in events {
+                            var span = perLayer[e.layer] ?? (0, nil, nil)
+                            span.events += 1
+                            if let t = e.time {
+                                if first == nil || t < first! { first = t }
+                                if last == nil || t > last! { last = t }
+                                if span.first == nil || t < span.first! { span.first = t }
+                                if span.last == nil || t > span.last! { span.last = t }
+                            }
+                            perLayer[e.layer] = span
+                            try writer.insert(e)
+                        }
+                        for r in rejected { try writer.insert(r) }
+                        eventCount += events.count
+                        rejectCount += rejected.count
+                        bytesDone += bytesRead
+                        progress?(IngestProgress(fileIndex: position, fileCount: total, path: path, bytesDone: bytesDone,
+                                                 bytesTotal: st.size - startOffset))
+                    case .finished(let lines, let producerNotes, let finalHasher):
+                        lineCount = lines
+                        notes += producerNotes
+                        hasher = finalHasher
+                        break reading
+                    case .failed(let error):
+                        throw error
+                    }
+                }
+            } catch {
+                producer.channel.cancel()
+                producer.waitUntilDone()
+                throw error
             }
-
-            try file.seek(to: startOffset)
-            if isGzip {
-                let inflater = GzipInflater()
-                try file.forEachChunk { chunk in
-                    hasher.update(chunk)
-                    inflater.feed(chunk) { out in splitter.feed(out, line: onLine, overlong: onOverlong) }
-                    if let drainError { throw drainError }
-                    report(chunk.count)
-                }
-                inflater.finish()
-                switch inflater.state {
-                case .finished, .running:
-                    splitter.finish(line: onLine, overlong: onOverlong)
-                    if inflater.members > 1 { notes.append("gzip stream of \(inflater.members) members, all read") }
-                    if inflater.trailingGarbage > 0 { notes.append("\(inflater.trailingGarbage) bytes of non-gzip data after the last member ignored") }
-                case .truncated, .corrupt:
-                    let why: String
-                    if case .corrupt(let m) = inflater.state { why = "gzip data is corrupt (\(m))" } else { why = "gzip stream is truncated" }
-                    // The unfinished last line is evidence too, but not a record: keep it as rejected.
-                    var keptPartial = false
-                    splitter.finish(line: { line in
-                        keptPartial = true
-                        sink.reject(line, "incomplete last line: \(why)")
-                    }, overlong: { line, length in
-                        keptPartial = true
-                        sink.reject(line: line.number, reason: "incomplete last line of \(length) bytes: \(why)", raw: line.copyBytes())
-                    })
-                    notes.append("\(why): kept every complete line decoded before it (\(splitter.lineNumber - (keptPartial ? 1 : 0) - startLine) lines)")
-                }
-            } else {
-                try file.forEachChunk { chunk in
-                    hasher.update(chunk)
-                    splitter.feed(chunk, line: onLine, overlong: onOverlong)
-                    if let drainError { throw drainError }
-                    report(chunk.count)
-                }
-                splitter.finish(line: onLine, overlong: onOverlong)
-            }
-            parser.finish(into: &sink)
-            try drain()
-            if let drainError { throw drainError }
-            lineCount = splitter.lineNumber - startLine
-            notes += sink.notes
+            producer.waitUntilDone()
             // The same content under another name is the same evidence: roll this back.
             let sha = hasher.hexDigest()
             if let stored = try SourceRecord.fetchOne(db, sql: "SELECT * FROM source WHERE sha256 = ? AND status = 'complete' AND id <> ? ORDER BY id LIMIT 1",

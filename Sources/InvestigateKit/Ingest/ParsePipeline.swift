@@ -1,0 +1,170 @@
+import Foundation
+
+/// A bounded, blocking hand-over between two threads. Bounded so a fast producer cannot fill
+/// memory when the consumer (SQLite) is slower.
+final class BoundedChannel<Item> {
+    private let condition = NSCondition()
+    private var items: [Item] = []
+    private let capacity: Int
+    private var cancelled = false
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// False once the consumer has given up: the producer should stop.
+    @discardableResult
+    func put(_ item: Item) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.count >= capacity && !cancelled { condition.wait() }
+        if cancelled { return false }
+        items.append(item)
+        condition.broadcast()
+        return true
+    }
+
+    func take() -> Item {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty { condition.wait() }
+        let item = items.removeFirst()
+        condition.broadcast()
+        return item
+    }
+
+    var isCancelled: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return cancelled
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        items.removeAll()
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// The reading side of one file's ingest, run on its own thread: read, hash, inflate, split and
+/// parse, handing batches of records to the thread that writes them to SQLite. On a 2-core machine
+/// this puts decompression and parsing on one core and the database on the other.
+final class ParseProducer {
+    enum Message {
+        case batch(events: [Event], rejected: [RejectedLine], bytesRead: Int64)
+        case finished(lines: Int, notes: [String], hasher: SHA256)
+        case failed(Error)
+    }
+
+    static let batchSize = 2048
+
+    let channel = BoundedChannel<Message>(capacity: 8)
+    private let done = DispatchSemaphore(value: 0)
+
+    private let file: ReadOnlyFile
+    private let isGzip: Bool
+    private let startOffset: Int64
+    private let startLine: Int
+    private let maxLineLength: Int
+    private var parser: any RecordParser
+    private var hasher: SHA256
+
+    init(file: ReadOnlyFile, isGzip: Bool, startOffset: Int64, startLine: Int, maxLineLength: Int,
+         parser: any RecordParser, hasher: SHA256) {
+        self.file = file
+        self.isGzip = isGzip
+        self.startOffset = startOffset
+        self.startLine = startLine
+        self.maxLineLength = maxLineLength
+        self.parser = parser
+        self.hasher = hasher
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            run()
+            done.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// Blocks until the producer thread has exited (after `finished`, `failed` or a cancel).
+    func waitUntilDone() { done.wait() }
+
+    private struct Stop: Error {}
+
+    private func run() {
+        var sink = RecordSink()
+        var notes: [String] = []
+        var bytesRead: Int64 = 0
+        var splitter = LineSplitter(maxLineLength: maxLineLength, firstLineNumber: startLine + 1)
+        let limit = maxLineLength
+        func flush(force: Bool) throws {
+            guard force || sink.events.count + sink.rejected.count >= Self.batchSize else { return }
+            guard channel.put(.batch(events: sink.events, rejected: sink.rejected, bytesRead: bytesRead)) else { throw Stop() }
+            sink.events = []
+            sink.events.reserveCapacity(Self.batchSize)
+            sink.rejected = []
+            bytesRead = 0
+        }
+        var stopped = false
+        let onLine: (Line) -> Void = { line in
+            self.parser.consume(line, into: &sink)
+        }
+        let onOverlong: (Line, Int) -> Void = { line, length in
+            sink.reject(line: line.number, reason: "line of \(length) bytes exceeds the \(limit)-byte limit; its first \(line.count) bytes are kept",
+                        raw: line.copyBytes())
+        }
+        do {
+            try file.seek(to: startOffset)
+            if isGzip {
+                let inflater = GzipInflater()
+                try file.forEachChunk { chunk in
+                    hasher.update(chunk)
+                    bytesRead += Int64(chunk.count)
+                    inflater.feed(chunk) { out in splitter.feed(out, line: onLine, overlong: onOverlong) }
+                    try flush(force: false)
+                }
+                inflater.finish()
+                switch inflater.state {
+                case .finished, .running:
+                    splitter.finish(line: onLine, overlong: onOverlong)
+                    if inflater.members > 1 { notes.append("gzip stream of \(inflater.members) members, all read") }
+                    if inflater.trailingGarbage > 0 { notes.append("\(inflater.trailingGarbage) bytes of non-gzip data after the last member ignored") }
+                case .truncated, .corrupt:
+                    let why: String
+                    if case .corrupt(let m) = inflater.state { why = "gzip data is corrupt (\(m))" } else { why = "gzip stream is truncated" }
+                    // The unfinished last line is evidence too, but not a record: keep it as rejected.
+                    var keptPartial = false
+                    splitter.finish(line: { line in
+                        keptPartial = true
+                        sink.reject(line, "incomplete last line: \(why)")
+                    }, overlong: { line, length in
+                        keptPartial = true
+                        sink.reject(line: line.number, reason: "incomplete last line of \(length) bytes: \(why)", raw: line.copyBytes())
+                    })
+                    notes.append("\(why): kept every complete line decoded before it (\(splitter.lineNumber - (keptPartial ? 1 : 0) - startLine) lines)")
+                }
+            } else {
+                try file.forEachChunk { chunk in
+                    hasher.update(chunk)
+                    bytesRead += Int64(chunk.count)
+                    splitter.feed(chunk, line: onLine, overlong: onOverlong)
+                    try flush(force: false)
+                }
+                splitter.finish(line: onLine, overlong: onOverlong)
+            }
+            parser.finish(into: &sink)
+            try flush(force: true)
+        } catch is Stop {
+            stopped = true
+        } catch {
+            channel.put(.failed(error))
+            return
+        }
+        if !stopped {
+            channel.put(.finished(lines: splitter.lineNumber - startLine, notes: notes + sink.notes, hasher: hasher))
+        }
+    }
+}
