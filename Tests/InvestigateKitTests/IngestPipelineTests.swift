@@ -188,7 +188,10 @@ import Testing
         // Wait until the ingest has written something, then kill it hard.
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, process.isRunning {
-            if let size = try? FileManager.default.attributesOfItem(atPath: dbPath + "-wal")[.size] as? Int, size > 1_000_000 { break }
+            // The transaction is under way once the database or its journal has grown.
+            let db = (try? FileManager.default.attributesOfItem(atPath: dbPath)[.size] as? Int) ?? 0
+            let journal = (try? FileManager.default.attributesOfItem(atPath: dbPath + "-journal")[.size] as? Int) ?? 0
+            if db > 2_000_000 || journal > 0 { break }
             usleep(20_000)
         }
         kill(process.processIdentifier, SIGKILL)
