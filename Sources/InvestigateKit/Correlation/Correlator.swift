@@ -207,21 +207,23 @@ public final class Correlator {
                 add(layers[i], layers[i + 1], "requests linked across both layers", row["n"])
             }
         }
+        // Samples, not scans: the shape of the stack shows in the first tens of thousands of records.
         for row in try Row.fetchAll(db, sql: """
-            SELECT json_extract(extra, '$.http_source_name') AS src, count(*) AS n FROM event
-            WHERE layer = 'waf' AND json_extract(extra, '$.http_source_name') IS NOT NULL GROUP BY src
+            SELECT src, count(*) AS n FROM (SELECT json_extract(extra, '$.http_source_name') AS src FROM
+            (SELECT layer, extra FROM event ORDER BY id DESC LIMIT 200000) WHERE layer = 'waf') WHERE src IS NOT NULL GROUP BY src
             """) {
             let target: String? = ["ALB": "alb", "APIGW": "apigateway", "CF": "cloudfront", "APPSYNC": "appsync"][row["src"] as String? ?? ""]
             if let target { add("waf", target, "WAF httpSourceName \(row["src"] as String? ?? "")", row["n"]) }
         }
         let hasFront = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM source_layer WHERE layer IN ('alb','waf'))") ?? false
         let peers = try Row.fetchAll(db, sql: """
-            SELECT peer_ip, count(*) AS n FROM event WHERE layer = 'nginx' AND kind = 'access' AND forwarded_for IS NOT NULL
-            AND peer_ip IS NOT NULL GROUP BY peer_ip ORDER BY n DESC LIMIT 20
+            SELECT peer_ip, count(*) AS n FROM (SELECT layer, kind, peer_ip, forwarded_for FROM event ORDER BY id DESC LIMIT 200000)
+            WHERE layer = 'nginx' AND kind = 'access' AND forwarded_for IS NOT NULL AND peer_ip IS NOT NULL
+            GROUP BY peer_ip ORDER BY n DESC LIMIT 20
             """).filter { ByteScanner.isPrivateAddress($0["peer_ip"] as String) }
         if !peers.isEmpty {
             let names = peers.prefix(4).map { $0["peer_ip"] as String }.joined(separator: ", ")
-            add(hasFront ? "alb" : "upstream", "nginx", "nginx peers are private addresses forwarding X-Forwarded-For (\(names))",
+            add(hasFront ? "alb" : "upstream", "nginx", "nginx peers are private addresses forwarding X-Forwarded-For (\(names); among the latest 200,000 records)",
                 peers.reduce(0) { $0 + ($1["n"] as Int) })
         }
         try db.execute(sql: "DELETE FROM topology")
@@ -236,6 +238,11 @@ public final class Correlator {
     /// carrying identifiers that other layers share.
     func spanCanLink(from: Int64, to: Int64) throws -> Bool {
         try store.read { db in
+            // Coverage first (no event scan): one request-path layer alone can never link.
+            let layers = try String.fetchAll(db, sql: """
+                SELECT DISTINCT layer FROM source_layer WHERE layer <> 'system' AND first_time <= ? AND last_time >= ?
+                """, arguments: [to, from])
+            if layers.count <= 1 && !layers.contains("app") && !layers.contains("apigateway") { return false }
             var roles = Set<Role>()
             var identified = 0
             for row in try Row.fetchAll(db, sql: """

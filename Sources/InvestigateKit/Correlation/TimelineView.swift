@@ -232,7 +232,9 @@ final class PhaseClock {
     func lap(_ name: String) {
         guard enabled else { return }
         let now = Date()
-        FileHandle.standardError.write(Data(String(format: "timing: %@ %.3f s\n", name, now.timeIntervalSince(last)).utf8))
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM") }.map(String.init) ?? ""
+        FileHandle.standardError.write(Data(String(format: "timing: %@ %.3f s %@\n", name, now.timeIntervalSince(last), peak).utf8))
         last = now
     }
 }

@@ -21,6 +21,12 @@ public enum CopyLinker {
     @discardableResult
     public static func link(store: TimelineStore) throws -> Int {
         try store.write { db in
+            // Nothing to do unless some syslog file carries app or gunicorn lines (no event scan).
+            let copiesPossible = try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM source_layer sl JOIN source s ON s.id = sl.source_id
+                               WHERE s.format = 'syslog' AND sl.layer IN ('app', 'gunicorn'))
+                """) ?? false
+            guard copiesPossible else { return 0 }
             // The candidate originals, indexed both ways, so each copy costs two index look-ups
             // instead of a scan of the hours around it.
             try db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original")

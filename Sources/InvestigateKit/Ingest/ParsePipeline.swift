@@ -100,7 +100,9 @@ final class ParseProducer {
         var bytesRead: Int64 = 0
         var splitter = LineSplitter(maxLineLength: maxLineLength, firstLineNumber: startLine + 1)
         let limit = maxLineLength
+        var stopped = false
         func flush(force: Bool) throws {
+            if stopped { throw Stop() }
             guard force || sink.events.count + sink.rejected.count >= Self.batchSize else { return }
             guard channel.put(.batch(events: sink.events, rejected: sink.rejected, bytesRead: bytesRead)) else { throw Stop() }
             sink.events = []
@@ -108,9 +110,13 @@ final class ParseProducer {
             sink.rejected = []
             bytesRead = 0
         }
-        var stopped = false
+        // Batches are cut by record count as lines arrive (a 1 MB gzip chunk inflates to tens of
+        // thousands of lines): memory stays at channel capacity × batch size.
         let onLine: (Line) -> Void = { line in
             self.parser.consume(line, into: &sink)
+            if !stopped, sink.events.count + sink.rejected.count >= Self.batchSize {
+                do { try flush(force: true) } catch { stopped = true }
+            }
         }
         let onOverlong: (Line, Int) -> Void = { line, length in
             sink.reject(line: line.number, reason: "line of \(length) bytes exceeds the \(limit)-byte limit; its first \(line.count) bytes are kept",

@@ -174,6 +174,11 @@ public enum Schema {
     ]
 
     public static func createEventIndexes(_ db: Database) throws {
+        // SQLite's sorter keeps as much in memory as the page cache allows: build with a small cache
+        // so peak memory does not grow with the table.
+        let cache = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -65536
+        try db.execute(sql: "PRAGMA cache_size = -8192")
+        defer { try? db.execute(sql: "PRAGMA cache_size = \(cache)") }
         for index in eventIndexes { try db.execute(sql: index.sql) }
     }
 
