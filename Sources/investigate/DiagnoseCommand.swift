@@ -41,7 +41,7 @@ struct DiagnoseCommand: ParsableCommand {
         discussion: """
             With PATHs, ingests them first (cached by content hash). With --report, also writes the Markdown \
             incident report (to Reports/incident-<date>-<time>.md, or --report-file). \
-            Exit codes: 0 answered; 1 some input could not be read; 2 usage error; 3 database error.
+            Exit codes: 0 answered; 1 some input could not be read; 64 usage error (EX_USAGE); 3 database error.
             """)
 
     @OptionGroup var store: StoreOptions

@@ -10,7 +10,7 @@ struct ReportCommand: ParsableCommand {
         discussion: """
             Takes the same question as `investigate diagnose`. Writes Reports/incident-<date>-<time>.md \
             (the --at moment in --tz), creating the folder, unless --output says otherwise (- for standard \
-            output). Exit codes: 0 written; 1 some input could not be read; 2 usage error; 3 database error.
+            output). Exit codes: 0 written; 1 some input could not be read; 64 usage error (EX_USAGE); 3 database error.
             """)
 
     @OptionGroup var store: StoreOptions

@@ -10,7 +10,7 @@ struct Investigate: ParsableCommand {
         abstract: "Find which layer of a web stack answered an error, which caused it, and why logs are missing.",
         discussion: """
             Exit codes: 0 success; 1 some input could not be read (the rest was processed); \
-            2 usage error; 3 database error.
+            64 usage error (EX_USAGE); 3 database error.
             """,
         version: InvestigateKit.version,
         subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, ReportCommand.self, Replay.self, Formats.self, Rules.self],

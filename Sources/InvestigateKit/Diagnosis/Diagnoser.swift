@@ -48,7 +48,7 @@ public final class Diagnoser {
             notes.append("More than \(maxCases) error responses in this window; the first \(maxCases) requests were examined. Narrow the window or add --status/--ip/--path.")
         }
         let raw = judge(cases, q, sources).map { ($0.finding, $0.reason) }
-        var findings = group(raw)
+        var findings = group(raw, zone: q.zone)
         if findings.isEmpty {
             findings.append(try absenceFinding(q, db, coverage: byLayer, stack: stack, sources: sources))
         }
@@ -128,7 +128,10 @@ public final class Diagnoser {
 
         var cases: [RequestCase] = []
         for chain in chainOrder.prefix(maxCases) {
-            let ids = try Int64.fetchAll(db, sql: "SELECT event_id FROM link WHERE chain_id = ?", arguments: [chain])
+            // Originals only: a syslog copy of an app line is the same record, cited once.
+            let ids = try Int64.fetchAll(db, sql: """
+                SELECT l.event_id FROM link l JOIN event e ON e.id = l.event_id WHERE l.chain_id = ? AND e.copy_of IS NULL
+                """, arguments: [chain])
             cases.append(makeCase(chain, try StoredEvent.fetch(db, ids: ids), nearby, byLayer, stack, sources))
         }
         for id in loose.prefix(max(0, maxCases - cases.count)) {
@@ -213,7 +216,7 @@ public final class Diagnoser {
 
     /// Repeats of the same client, status and reason become one finding; a client hitting many
     /// paths for the same reason (a scan) becomes one finding listing them.
-    private func group(_ raw: [(Finding, String)]) -> [Finding] {
+    private func group(_ raw: [(Finding, String)], zone: ZoneSpec) -> [Finding] {
         var groups: [String: Finding] = [:]
         var order: [String] = []
         var pathsPerKey: [String: Set<String>] = [:]
@@ -241,7 +244,10 @@ public final class Diagnoser {
             guard var g = groups[key] else { return nil }
             g.paths.sort()
             if g.count > 1 {
-                let span = g.first == g.last ? "" : " between \(g.first ?? "?") and \(g.last ?? "?")"
+                let show: (String?) -> String = { iso in
+                    iso.flatMap { UserTime.parse($0, zone: .utc) }.map { TimeFormat.display($0, zone: zone) } ?? "?"
+                }
+                let span = g.first == g.last ? "" : " between \(show(g.first)) and \(show(g.last))"
                 g.explanation += " The same happened to \(g.count) requests from this client\(span)\(g.paths.count > 1 ? " across \(g.paths.count) paths" : "")."
             }
             return g

@@ -23,8 +23,10 @@ public struct AppRule: DiagnosisRule {
             if let request { evidence.insert(request, at: 0) }
             evidence += exceptions.prefix(2)
             let proxies = c.records.filter { $0.event.kind == .access && $0.event.layer < .app }
+                .sorted { $0.event.layer < $1.event.layer }
+            let passing = proxies.filter { $0.event.status == status }
             evidence += proxies
-            let passedOn = proxies.isEmpty ? "" : " The \(proxies.map(\.event.layer.rawValue).joined(separator: ", ")) record\(proxies.count > 1 ? "s" : "") passed the same status on unchanged."
+            let passedOn = passing.isEmpty ? "" : " The \(passing.map(\.event.layer.rawValue).joined(separator: ", ")) record\(passing.count > 1 ? "s" : "") passed the same status on unchanged."
             let exc = exceptions.first.map { " The app logged: `\(firstLine($0.messageText))`." } ?? ""
             return Verdict(
                 responder: .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: .high,
