@@ -357,7 +357,8 @@ public final class Diagnoser {
 
     static func stackFacts(_ db: Database, around q: DiagnosisQuery) throws -> StackFacts {
         var facts = StackFacts()
-        let lo = q.from - 3_600_000_000, hi = q.to + 3_600_000_000
+        // Ten minutes either side show the stack's shape without scanning hours of a busy timeline.
+        let lo = q.from - 600_000_000, hi = q.to + 600_000_000
         let peers = try Row.fetchAll(db, sql: """
             SELECT peer_ip, count(*) AS n FROM event WHERE layer = 'nginx' AND kind = 'access' AND time >= ? AND time <= ?
             AND forwarded_for IS NOT NULL AND peer_ip IS NOT NULL GROUP BY peer_ip ORDER BY n DESC LIMIT 10
