@@ -13,7 +13,7 @@ struct Investigate: ParsableCommand {
             64 usage error (EX_USAGE); 3 database error.
             """,
         version: InvestigateKit.version,
-        subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, ReportCommand.self, Replay.self, Formats.self, Rules.self],
+        subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, ReportCommand.self, Replay.self, Formats.self, Rules.self, ScoreCommand.self],
         defaultSubcommand: DiagnoseCommand.self
     )
 }
