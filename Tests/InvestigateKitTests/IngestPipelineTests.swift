@@ -354,3 +354,20 @@ import Testing
         Line.with("123456789012345678901", number: 1) { #expect(ByteScanner.int($0.bytes) == nil) }
     }
 }
+
+@Suite struct FirehoseObjectTests {
+    /// Firehose writes WAF records back to back with no newline: a default 5 MiB object is one
+    /// physical line, longer than the pipeline's general line limit.
+    @Test func aLargeNewlineFreeFirehoseObjectIsReadWhole() throws {
+        let record = #"{"timestamp":17388199300%05d,"formatVersion":1,"webaclId":"arn:aws:wafv2:ap-northeast-1:111122223333:regional/webacl/acl/x","terminatingRuleId":"Default_Action","terminatingRuleType":"REGULAR","action":"ALLOW","terminatingRuleMatchDetails":[],"httpSourceName":"ALB","httpSourceId":"111122223333-app/web/5f2c","ruleGroupList":[],"rateBasedRuleList":[],"nonTerminatingMatchingRules":[],"requestHeadersInserted":null,"responseCodeSent":null,"httpRequest":{"clientIp":"203.0.113.9","country":"JP","headers":[{"name":"Host","value":"example.com"},{"name":"User-Agent","value":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0 Safari/537.36 padding padding padding padding padding padding padding padding"}],"uri":"/app/x","args":"","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"1-67a44c10-aaaaaaaaaaaaaaaaaaaaaaaa"}}"#
+        var object = ""
+        for i in 0..<8000 { object += String(format: record, i) }
+        #expect(object.utf8.count > LineSplitter.defaultMaxLineLength)
+        let dir = try TemporaryDirectory()
+        let path = try dir.write("aws-waf-logs-stream-1-2025-02-06-05-32-10-abc", bytes: GzipInflater.gzip(Array(object.utf8)))
+        let store = try TimelineStore()
+        let file = try #require(try Ingester(store: store).ingest(paths: [path]).files.first)
+        #expect(file.format == "waf")
+        #expect(file.events == 8000 && file.rejected == 0)
+    }
+}

@@ -195,6 +195,9 @@ public protocol Importer: Sendable {
     /// Files read earlier in a run can teach later ones (access logs teach error logs their zone):
     /// lower runs first.
     var ingestOrder: Int { get }
+    /// Longest physical line this format legitimately writes, when more than the pipeline's default
+    /// (4 MiB): Firehose writes a whole object of WAF records without a newline.
+    var maxRecordBytes: Int? { get }
 
     /// Share (0…1) of these leading lines that look like this format. `fileName` breaks ties between
     /// formats whose lines are identical in shape (gunicorn's access log is nginx's `combined`).
@@ -205,6 +208,7 @@ public protocol Importer: Sendable {
 
 extension Importer {
     public var ingestOrder: Int { 50 }
+    public var maxRecordBytes: Int? { nil }
     public var fieldNotes: String { "" }
 }
 

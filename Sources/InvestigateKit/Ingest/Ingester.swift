@@ -252,6 +252,10 @@ public final class Ingester {
             }
             splitter.finish(line: take, overlong: overlong)
         } catch is Enough {}
+        if lines.isEmpty, splitter.hasPartialLine {
+            let head = splitter.partialPrefix(64 * 1024)
+            if !head.isEmpty { lines.append(head) }
+        }
         // Text logs have almost no control bytes besides tab, CR and LF; binary data is full of them.
         let binary = scanned > 0 && controlCount * 100 / scanned >= 5
         return LeadingSample(lines: lines, binary: binary, problem: problem)
@@ -333,7 +337,7 @@ public final class Ingester {
 
             // Reading and parsing run on their own thread; this one writes.
             let producer = ParseProducer(file: file, isGzip: isGzip, startOffset: startOffset, startLine: startLine,
-                                         maxLineLength: maxLineLength, parser: parser, hasher: hasher)
+                                         maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser, hasher: hasher)
             producer.start()
             var bytesDone: Int64 = 0
             do {

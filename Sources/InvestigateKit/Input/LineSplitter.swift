@@ -86,6 +86,10 @@ public struct LineSplitter {
     /// Whatever is held of an unfinished last line (used when a gzip stream is truncated).
     public var hasPartialLine: Bool { !carry.isEmpty || overflowing }
 
+    /// The start of the unfinished line, for format detection when no line has ended yet (a
+    /// Firehose object is one newline-free line).
+    public func partialPrefix(_ count: Int) -> [UInt8] { Array(carry.prefix(count)) }
+
     private mutating func startOverflow(_ piece: UnsafeBufferPointer<UInt8>) {
         overflowing = true
         overflowLength = carry.count + piece.count

@@ -3,6 +3,11 @@ import Foundation
 /// AWS WAF v2 logs: one JSON record per line (S3, CloudWatch Logs), or Firehose output where the
 /// records follow each other without a newline (`}{`).
 public struct AWSWAFImporter: Importer {
+    /// Firehose delivers records back to back with no newline: a whole object (5 MiB by default,
+    /// buffers up to 128 MiB) is one physical line. 32 MiB covers common buffer settings while
+    /// keeping memory bounded; larger objects are rejected with the reason.
+    public var maxRecordBytes: Int? { 32 * 1024 * 1024 }
+
     public init() {}
 
     public let id = "waf"
