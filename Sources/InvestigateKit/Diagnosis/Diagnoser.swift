@@ -334,14 +334,14 @@ public final class Diagnoser {
     public static func coverage(_ db: Database, from: Int64, to: Int64) throws -> [LayerCoverage] {
         var out: [String: LayerCoverage] = [:]
         for row in try Row.fetchAll(db, sql: """
-            SELECT layer, sum(events) AS n, min(first_time) AS lo, max(last_time) AS hi FROM source_layer GROUP BY layer
+            SELECT layer, sum(events - copies) AS n, min(first_time) AS lo, max(last_time) AS hi FROM source_layer GROUP BY layer
             """) {
             let layer: String = row["layer"]
             let lo: Int64? = row["lo"], hi: Int64? = row["hi"]
             out[layer] = LayerCoverage(layer: layer, first: lo.map(TimeFormat.isoUTC), last: hi.map(TimeFormat.isoUTC), events: row["n"],
                                        in_window: 0, rejected: 0, firstMicros: lo, lastMicros: hi)
         }
-        for row in try Row.fetchAll(db, sql: "SELECT layer, count(*) AS n FROM event WHERE time >= ? AND time <= ? GROUP BY layer",
+        for row in try Row.fetchAll(db, sql: "SELECT layer, count(*) AS n FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL GROUP BY layer",
                                     arguments: [from, to]) {
             let layer: String = row["layer"]
             out[layer, default: LayerCoverage(layer: layer, events: 0, in_window: 0, rejected: 0)].in_window = row["n"]

@@ -61,6 +61,14 @@ public enum CopyLinker {
                 try db.execute(sql: "UPDATE event SET copy_of = ? WHERE id = ?", arguments: [original, copy])
                 linked += 1
             }
+            // Coverage counts each record once: keep the copies per source and layer beside the totals.
+            if linked > 0 {
+                try db.execute(sql: """
+                    UPDATE source_layer SET copies = (SELECT count(*) FROM event e
+                        WHERE e.source_id = source_layer.source_id AND e.layer = source_layer.layer AND e.copy_of IS NOT NULL)
+                    WHERE source_id IN (SELECT id FROM source WHERE format = 'syslog') AND layer IN ('app', 'gunicorn')
+                    """)
+            }
             return linked
         }
     }

@@ -94,6 +94,7 @@ public enum Schema {
                     source_id   INTEGER NOT NULL REFERENCES source(id),
                     layer       TEXT    NOT NULL,
                     events      INTEGER NOT NULL,
+                    copies      INTEGER NOT NULL DEFAULT 0,
                     first_time  INTEGER,
                     last_time   INTEGER,
                     PRIMARY KEY (source_id, layer)

@@ -236,12 +236,28 @@ import Testing
         }
     }
 
-    @Test func overlongLineIsRejectedByThePipelineAndTheRestIngests() throws {
+    /// A 5 MB header list is a record WAF can write (Firehose objects are longer still): it is read,
+    /// and the records around it too.
+    @Test func aFiveMegabyteHeaderListIsReadWithTheRecordsAroundIt() throws {
         let dir = try TemporaryDirectory()
         let waf = try Self.importer("waf").samples[0].lines
         let header = #"{"name":"X-Pad","value":"\#(String(repeating: "a", count: 1000))"}"#
         let huge = #"{"timestamp":1700000000000,"webaclId":"x","action":"BLOCK","httpRequest":{"clientIp":"192.0.2.1","uri":"/big","headers":[\#(Array(repeating: header, count: 5200).joined(separator: ","))]}}"#
         try dir.write("waf.log", (waf + [huge] + waf).joined(separator: "\n") + "\n")
+        let (summary, _) = try Self.ingest(dir.path)
+        let file = try #require(summary.files.first)
+        #expect(file.format == "waf" && file.events == 5 && file.rejected == 0)
+    }
+
+    /// Past the WAF importer's 32 MiB record limit, the line is rejected with the reason and its
+    /// first 64 KiB kept; the rest of the file still ingests.
+    @Test func aLineBeyondTheRecordLimitIsRejectedAndTheRestIngests() throws {
+        let dir = try TemporaryDirectory()
+        let waf = try Self.importer("waf").samples[0].lines
+        var bytes = Array((waf.joined(separator: "\n") + "\n").utf8)
+        bytes += Array(#"{"timestamp":1700000000000,"httpRequest":{"uri":""#.utf8) + [UInt8](repeating: 0x61, count: 33 << 20) + [0x0A]
+        bytes += Array((waf.joined(separator: "\n") + "\n").utf8)
+        try dir.write("waf.log", bytes: bytes)
         let (summary, _) = try Self.ingest(dir.path)
         let file = try #require(summary.files.first)
         #expect(file.format == "waf" && file.events == 4 && file.rejected == 1)
