@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// Tunables of the correlation, with the defaults documented in docs/correlation.md.
 public struct CorrelationSettings: Sendable {
@@ -15,6 +16,8 @@ public struct CorrelationSettings: Sendable {
     public var maxDuration: Int64 = 120 * 1_000_000
     /// When the two best candidates are closer than this, the match is ambiguous and not made.
     public var ambiguityMargin: Int64 = 250_000
+    /// Slabs grow (from `slab`) until they hold about this many records.
+    public var targetSlabRecords = 200_000
 
     public init() {}
 }
@@ -149,13 +152,19 @@ public final class Correlator {
             return stats
         }
 
-        // Pass 1: clock offsets per layer pair, from unambiguous matches over the whole span.
+        // Slabs hold about `targetSlabRecords` records each, whatever the traffic's density:
+        // bounded memory, and few enough slabs that their overlapping margins cost little.
+        let slab = try adaptiveSlab(from: lo, to: hi)
+
+        // Pass 1: clock offsets per layer pair, from unambiguous matches, until every pair present
+        // has enough samples (a clock offset does not need millions of them).
         var samples: [PairKey: [Int64]] = [:]
         var t = lo
         while t <= hi {
-            let nodes = try loadNodes(from: t - settings.margin, to: t + settings.slab + settings.margin)
+            let nodes = try loadNodes(from: t - settings.margin, to: t + slab + settings.margin)
             collectOffsetSamples(nodes, into: &samples)
-            t += settings.slab
+            t += slab
+            if !samples.isEmpty, samples.values.allSatisfy({ $0.count >= 2000 }) { break }
         }
         var offsets = try loadOffsetMap()
         for (pair, values) in samples where values.count >= 3 {
@@ -175,12 +184,12 @@ public final class Correlator {
         // margins only offer partners.
         t = lo
         while t <= hi {
-            let core = t..<(t + settings.slab)
-            let nodes = try loadNodes(from: t - settings.margin, to: t + settings.slab + settings.margin)
+            let core = t..<(t + slab)
+            let nodes = try loadNodes(from: t - settings.margin, to: t + slab + settings.margin)
             stats.eventsConsidered += nodes.filter { core.contains($0.time) && $0.chain == nil }.count
             let plan = linkPlan(nodes, offsets: offsets.mapValues { $0.0 }, core: core)
             try store.write { db in try apply(plan, nodes: nodes, core: core, db: db, stats: &stats) }
-            t += settings.slab
+            t += slab
         }
         try store.write { db in
             try db.execute(sql: "UPDATE correlation_state SET last_event_id = ?", arguments: [maxID])
@@ -296,9 +305,25 @@ public final class Correlator {
 
     // MARK: - Loading
 
+    /// A slab length that puts about `settings.targetSlabRecords` records in each slab, between
+    /// `settings.slab` and six hours, estimated from the coverage table (no scan).
+    func adaptiveSlab(from: Int64, to: Int64) throws -> Int64 {
+        let total = try store.read { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT sum(events) FROM source_layer WHERE layer <> 'system' AND first_time <= ? AND last_time >= ?
+                """, arguments: [to, from]) ?? 0
+        }
+        let span = max(to - from, 1)
+        guard total > 0 else { return settings.slab }
+        let perSlab = Double(span) * Double(settings.targetSlabRecords) / Double(total)
+        return min(max(Int64(perSlab), settings.slab), 6 * 3_600_000_000)
+    }
+
+    /// The records of a time span as nodes, stepping the SQLite statement directly: this reads
+    /// every record of the timeline once per pass, and GRDB's `Row` costs more than the matching.
     func loadNodes(from: Int64, to: Int64) throws -> [Node] {
         try store.read { db in
-            let rows = try Row.fetchCursor(db, sql: """
+            let statement = try db.makeStatement(sql: """
                 SELECT e.id, e.layer, e.kind, e.time, e.duration, e.client_ip, e.peer_ip, e.method, e.path, e.query,
                        e.status, e.target_status, e.trace_id, e.request_id, substr(e.message, 1, 16),
                        json_extract(e.extra, '$.request_creation_us'), json_extract(e.extra, '$.extended_request_id'),
@@ -306,23 +331,52 @@ public final class Correlator {
                 FROM event e LEFT JOIN link l ON l.event_id = e.id
                 WHERE e.time >= ? AND e.time < ? AND \(Self.correlatable)
                 ORDER BY e.time, e.id
-                """, arguments: [from, to])
+                """)
+            statement.setUncheckedArguments([from, to])
+            let h = statement.sqliteStatement
+            defer { sqlite3_reset(h) }
             var nodes: [Node] = []
-            while let row = try rows.next() {
-                guard let node = Self.node(row) else { continue }
-                nodes.append(node)
+            while true {
+                let rc = sqlite3_step(h)
+                if rc == SQLITE_DONE { break }
+                guard rc == SQLITE_ROW else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(h))))
+                }
+                if let node = Self.node(SQLiteRow(h)) { nodes.append(node) }
             }
             return nodes
         }
     }
 
+    /// Typed column access on the current row of a stepped statement.
+    struct SQLiteRow {
+        let h: OpaquePointer?
+        init(_ h: OpaquePointer?) { self.h = h }
+
+        func int(_ i: Int32) -> Int64? {
+            sqlite3_column_type(h, i) == SQLITE_NULL ? nil : sqlite3_column_int64(h, i)
+        }
+
+        func text(_ i: Int32) -> String? {
+            guard sqlite3_column_type(h, i) != SQLITE_NULL, let p = sqlite3_column_text(h, i) else { return nil }
+            return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))), as: UTF8.self)
+        }
+
+        /// A number stored as text or as an integer (JSON extracts give either).
+        func number(_ i: Int32) -> Int64? {
+            switch sqlite3_column_type(h, i) {
+            case SQLITE_NULL: return nil
+            case SQLITE_INTEGER: return sqlite3_column_int64(h, i)
+            default: return text(i).flatMap { Int64($0) }
+            }
+        }
+    }
+
     /// Builds a node from a row of `loadNodes`' query (columns by position: this runs per event).
-    static func node(_ row: Row) -> Node? {
-        guard let layerName: String = row[1], let layer = Layer(rawValue: layerName), let time: Int64 = row[3] else { return nil }
-        let kind: String = row[2]
-        let path: String? = row[8]
-        let method: String? = row[7]
-        let message: String? = row[14]
+    static func node(_ row: SQLiteRow) -> Node? {
+        guard let layerName = row.text(1), let layer = Layer(rawValue: layerName), let time = row.int(3), let kind = row.text(2) else { return nil }
+        let path = row.text(8)
+        let method = row.text(7)
         let role: Role
         switch (layer, kind) {
         case (.waf, "access"): role = .waf
@@ -334,28 +388,28 @@ public final class Correlator {
         case (.gunicorn, "access"): role = .gunicorn
         case (.app, "access"): role = .appResponse
         case (.app, _):
-            role = (method != nil && path != nil && (message?.hasPrefix("Request") ?? false)) ? .appRequest : .appLog
+            role = (method != nil && path != nil && (row.text(14)?.hasPrefix("Request") ?? false)) ? .appRequest : .appLog
         case (.lambda, _): role = .lambda
         default: return nil
         }
-        let duration: Int64? = row[4]
+        let duration = row.int(4)
         var arrival: Int64?, completion: Int64?
         switch role {
         case .waf, .apigateway, .appRequest: arrival = time
         case .alb:
             completion = time
-            if let s: String = row[15], let v = Int64(s) { arrival = v } else if let v: Int64 = row[15] { arrival = v }
+            arrival = row.number(15)
         case .nginx, .gunicorn:
             completion = time
             if let d = duration, d >= 0 { arrival = time - d }
         case .appResponse: completion = time
         default: break
         }
-        return Node(id: row[0], role: role, time: time, arrival: arrival, completion: completion, duration: duration,
-                    clientIP: row[5], peerIP: row[6], method: method, path: path, query: row[9],
-                    status: row[10], targetStatus: row[11], traceID: row[12],
-                    requestID: row[13], extendedRequestID: row[16],
-                    lambdaRequestID: row[17], chain: row[18])
+        return Node(id: row.int(0) ?? 0, role: role, time: time, arrival: arrival, completion: completion, duration: duration,
+                    clientIP: row.text(5), peerIP: row.text(6), method: method, path: path, query: row.text(9),
+                    status: row.int(10).map(Int.init), targetStatus: row.int(11).map(Int.init), traceID: row.text(12),
+                    requestID: row.text(13), extendedRequestID: row.text(16),
+                    lambdaRequestID: row.text(17), chain: row.int(18))
     }
 
     // MARK: - Matching

@@ -30,37 +30,46 @@ public enum CopyLinker {
             // The candidate originals, indexed both ways, so each copy costs two index look-ups
             // instead of a scan of the hours around it.
             try db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original")
+            // Sources are picked through `source_layer`, so the event scans use the (source, line) index.
+            let originSources = """
+                SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id
+                WHERE s.format <> 'syslog' AND sl.layer IN ('app', 'gunicorn')
+                """
+            let copySources = """
+                SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id
+                WHERE s.format = 'syslog' AND sl.layer IN ('app', 'gunicorn')
+                """
             try db.execute(sql: """
                 CREATE TEMP TABLE copy_original AS
                 SELECT e.id, e.layer, e.level, e.message, e.time, json_extract(e.extra, '$.local_time') AS local_time
-                FROM event e JOIN source s ON s.id = e.source_id
-                WHERE s.format <> 'syslog' AND e.layer IN ('app', 'gunicorn') AND e.copy_of IS NULL
+                FROM event e
+                WHERE e.source_id IN (\(originSources)) AND e.layer IN ('app', 'gunicorn') AND e.copy_of IS NULL
                   AND e.message IS NOT NULL AND e.time IS NOT NULL
                 """)
             try db.execute(sql: "CREATE INDEX temp.copy_original_time ON copy_original(time, message)")
             try db.execute(sql: "CREATE INDEX temp.copy_original_local ON copy_original(local_time, message)")
             defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original") }
-            let pairs = try Row.fetchAll(db, sql: """
-                SELECT c.id AS copy, COALESCE(
-                    (SELECT o.id FROM copy_original o
-                     WHERE o.time = c.time AND o.message = c.message AND o.layer = c.layer AND o.level IS c.level
-                     ORDER BY o.id LIMIT 1),
-                    (SELECT o.id FROM copy_original o
-                     WHERE o.local_time = json_extract(c.extra, '$.local_time') AND o.message = c.message
-                       AND o.layer = c.layer AND o.level IS c.level
-                       AND o.time BETWEEN c.time - 54000000000 AND c.time + 54000000000
-                     ORDER BY o.id LIMIT 1)) AS original
-                FROM event c
-                WHERE c.copy_of IS NULL AND c.layer IN ('app', 'gunicorn') AND c.alt_time IS NOT NULL
-                  AND c.message IS NOT NULL AND c.time IS NOT NULL
-                  AND c.source_id IN (SELECT id FROM source WHERE format = 'syslog')
+            let copies = """
+                c.source_id IN (\(copySources)) AND c.copy_of IS NULL AND c.layer IN ('app', 'gunicorn')
+                AND c.alt_time IS NOT NULL AND c.message IS NOT NULL AND c.time IS NOT NULL
+                """
+            // Set-based, in two passes: the same normalised time, else the same stamp as written.
+            let sameTime = "o.time = c.time AND o.message = c.message AND o.layer = c.layer AND o.level IS c.level"
+            try db.execute(sql: """
+                UPDATE event AS c SET copy_of = (SELECT min(o.id) FROM copy_original o WHERE \(sameTime))
+                WHERE \(copies) AND EXISTS (SELECT 1 FROM copy_original o WHERE \(sameTime))
                 """)
-            var linked = 0
-            for row in pairs {
-                guard let original: Int64 = row["original"], let copy: Int64 = row["copy"] else { continue }
-                try db.execute(sql: "UPDATE event SET copy_of = ? WHERE id = ?", arguments: [original, copy])
-                linked += 1
-            }
+            var linked = db.changesCount
+            let sameStamp = """
+                o.local_time = json_extract(c.extra, '$.local_time') AND o.message = c.message AND o.layer = c.layer
+                AND o.level IS c.level AND o.time BETWEEN c.time - 54000000000 AND c.time + 54000000000
+                """
+            try db.execute(sql: """
+                UPDATE event AS c SET copy_of = (SELECT min(o.id) FROM copy_original o WHERE \(sameStamp))
+                WHERE \(copies) AND json_extract(c.extra, '$.local_time') IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM copy_original o WHERE \(sameStamp))
+                """)
+            linked += db.changesCount
             // Coverage counts each record once: keep the copies per source and layer beside the totals.
             if linked > 0 {
                 try db.execute(sql: """
