@@ -94,7 +94,6 @@ public enum Schema {
                     source_id   INTEGER NOT NULL REFERENCES source(id),
                     layer       TEXT    NOT NULL,
                     events      INTEGER NOT NULL,
-                    copies      INTEGER NOT NULL DEFAULT 0,
                     first_time  INTEGER,
                     last_time   INTEGER,
                     PRIMARY KEY (source_id, layer)
@@ -159,6 +158,12 @@ public enum Schema {
                     PRIMARY KEY (front, back)
                 )
                 """)
+        }
+
+        migrator.registerMigration("v3-copies-per-source-layer") { db in
+            // How many of a source's records of a layer are copies of records stored from another
+            // file (syslog copies of app lines): coverage counts each record once.
+            try db.execute(sql: "ALTER TABLE source_layer ADD COLUMN copies INTEGER NOT NULL DEFAULT 0")
         }
 
         return migrator
