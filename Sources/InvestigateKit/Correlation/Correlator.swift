@@ -710,6 +710,10 @@ public final class Correlator {
         // Roles present per component, to keep at most one record of a singular role per chain.
         var roles: [Int: Set<Role>] = [:]
         for (i, n) in nodes.enumerated() { roles[i] = [n.role] }
+        // Whether a component already holds a stored chain, kept per root (a scan per union would
+        // make a 200k-record slab quadratic).
+        var rootHasChain: [Int: Bool] = [:]
+        for (i, n) in nodes.enumerated() where n.chain != nil { rootHasChain[i] = true }
         var keyOf: [Int: (String, Double)] = [:]
         for (a, b, key, confidence) in plan.unions {
             let ra = find(a), rb = find(b)
@@ -717,9 +721,10 @@ public final class Correlator {
             let ia = roles[ra] ?? [], ib = roles[rb] ?? []
             if key == "client+method+path+time", !ia.intersection(ib).filter(\.isSingular).isEmpty { continue }
             // Two chains already stored are merged only on an identifier, never on a fuzzy match.
-            if key == "client+method+path+time", Self.chainOf(ra, nodes, find) != nil, Self.chainOf(rb, nodes, find) != nil { continue }
+            if key == "client+method+path+time", rootHasChain[ra] == true, rootHasChain[rb] == true { continue }
             parent[rb] = ra
             roles[ra] = ia.union(ib)
+            if rootHasChain[rb] == true { rootHasChain[ra] = true }
             for x in [a, b] where keyOf[x] == nil || keyOf[x]!.1 < confidence { keyOf[x] = (key, confidence) }
         }
         var components: [Int: [Int]] = [:]
@@ -777,10 +782,6 @@ public final class Correlator {
             SELECT e.id, l.chain_id, 'copy', 1.0 FROM event e JOIN link l ON l.event_id = e.copy_of
             WHERE e.copy_of IS NOT NULL
             """)
-    }
-
-    static func chainOf(_ root: Int, _ nodes: [Node], _ find: (Int) -> Int) -> Int64? {
-        nodes.indices.first { find($0) == root && nodes[$0].chain != nil }.flatMap { nodes[$0].chain }
     }
 
     /// A new chain's summary from the records in hand (no query per chain).
