@@ -580,8 +580,20 @@ public final class Correlator {
                 // Candidate distances, both ways.
                 var bestForOuter: [Int: [(Int, Int64)]] = [:]
                 var bestForInner: [Int: [(Int, Int64)]] = [:]
+                // Inner records by time: each outer record looks only at those that can be in reach.
+                let sortedInner = isx.sorted { nodes[$0].time < nodes[$1].time }
+                let sameMeaning: Bool = {
+                    let o = nodes[os[0]], i = nodes[sortedInner[0]]
+                    return (o.arrival != nil && i.arrival != nil) || (o.completion != nil && i.completion != nil)
+                }()
+                let reach = (sameMeaning && pair.inner != .nginxError && pair.inner != .appLog ? 0 : settings.maxDuration)
+                    + 2 * settings.tolerance + abs(offset) + 1_000_000
                 for o in os {
-                    for i in isx where compatible(nodes[o], nodes[i], pair) {
+                    var k = Self.lowerBound(sortedInner, nodes[o].time - reach) { nodes[$0].time }
+                    while k < sortedInner.count, nodes[sortedInner[k]].time <= nodes[o].time + reach {
+                        let i = sortedInner[k]
+                        k += 1
+                        guard compatible(nodes[o], nodes[i], pair) else { continue }
                         guard let d = distance(nodes[o], nodes[i], offset: offset, window: settings.tolerance) else { continue }
                         bestForOuter[o, default: []].append((i, d))
                         bestForInner[i, default: []].append((o, d))
@@ -635,34 +647,43 @@ public final class Correlator {
         for q in requests { if let p = nodes[q].path { requestsByPath[p, default: []].append(q) } }
         for k in requestsByPath.keys { requestsByPath[k]!.sort { nodes[$0].time < nodes[$1].time } }
 
+        for k in responsesByPath.keys { responsesByPath[k]!.sort { nodes[$0].time < nodes[$1].time } }
         struct Triple { var n: Int; var q: Int; var r: Int; var score: Int64 }
         var triples: [Triple] = []
         let second: Int64 = 1_000_000
+        let responsePair = PairKey(outer: .nginx, inner: .appResponse)
         for n in nginxes {
-            let ng = nodes[n]
-            guard let path = ng.path, let done = ng.completion, let rs = responsesByPath[path] else { continue }
+            guard let path = nodes[n].path, let done = nodes[n].completion, let rs = responsesByPath[path] else { continue }
             let truncated = done % second == 0
             let slack = truncated ? second : 0
-            for r in rs {
-                let resp = nodes[r]
-                guard compatible(ng, resp, PairKey(outer: .nginx, inner: .appResponse)) else { continue }
-                let rc = resp.time - respOffset
-                // The app answered before nginx logged (within its whole-second stamp), give or take the tolerance.
-                guard rc >= done - settings.tolerance, rc <= done + slack + settings.tolerance else { continue }
-                for q in requestsByPath[path] ?? [] {
-                    let req = nodes[q]
-                    if let m = ng.method, let rm = req.method, m != rm { continue }
-                    guard req.time <= resp.time, resp.time - req.time <= settings.maxDuration else { continue }
-                    let appDuration = resp.time - req.time
+            let rt = nodes[n].duration
+            // Responses whose (offset-corrected) time falls in nginx's completion window.
+            let lo = Self.lowerBound(rs, done - settings.tolerance + respOffset) { nodes[$0].time }
+            var ri = lo
+            while ri < rs.count, nodes[rs[ri]].time <= done + slack + settings.tolerance + respOffset {
+                let r = rs[ri]
+                ri += 1
+                guard compatible(nodes[n], nodes[r], responsePair) else { continue }
+                let respTime = nodes[r].time
+                guard let qs = requestsByPath[path] else { continue }
+                // Requests near nginx's arrival (completion − $request_time), or before the response.
+                let qFrom = rt.map { done - $0 - settings.tolerance + reqOffset } ?? respTime - settings.maxDuration
+                var qi = Self.lowerBound(qs, qFrom) { nodes[$0].time }
+                while qi < qs.count, nodes[qs[qi]].time <= respTime {
+                    let q = qs[qi]
+                    qi += 1
+                    if let m = nodes[n].method, let rm = nodes[q].method, m != rm { continue }
+                    let appDuration = respTime - nodes[q].time
+                    guard appDuration <= settings.maxDuration else { continue }
                     let score: Int64
-                    if let rt = ng.duration {
+                    if let rt {
                         // nginx's time includes the app's plus a little proxying.
                         guard appDuration <= rt + 50_000 else { continue }
-                        let qa = req.time - reqOffset
-                        guard qa >= done - rt - settings.tolerance, qa <= done - rt + slack + settings.tolerance else { continue }
+                        let qa = nodes[q].time - reqOffset
+                        guard qa <= done - rt + slack + settings.tolerance else { continue }
                         score = abs(rt - appDuration)
                     } else {
-                        score = abs(rc - done)
+                        score = abs(respTime - respOffset - done)
                     }
                     triples.append(Triple(n: n, q: q, r: r, score: score))
                 }
@@ -694,6 +715,16 @@ public final class Correlator {
             plan.unions.append((t.n, t.q, "client+method+path+time", 0.85))
         }
         return taken
+    }
+
+    /// First index in `sorted` whose key is at least `value`.
+    static func lowerBound(_ sorted: [Int], _ value: Int64, key: (Int) -> Int64) -> Int {
+        var lo = 0, hi = sorted.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if key(sorted[mid]) < value { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 
     // MARK: - Applying
