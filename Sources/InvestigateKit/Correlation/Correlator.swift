@@ -192,8 +192,10 @@ public final class Correlator {
             t += slab
         }
         try store.write { db in
+            try Self.finishRun(db)
             try db.execute(sql: "UPDATE correlation_state SET last_event_id = ?", arguments: [maxID])
             try Self.inferTopology(db)
+            stats.ambiguous = try Int.fetchOne(db, sql: "SELECT count(*) FROM ambiguous") ?? 0
         }
         stats.offsets = try loadOffsets()
         return stats
@@ -765,7 +767,7 @@ public final class Correlator {
             let members = components[find(a.0)] ?? []
             guard members.count == 1 else { continue } // linked by an identifier after all
             let candidates = String(decoding: try JSONEncoder().encode(a.1), as: UTF8.self)
-            try db.execute(sql: "INSERT OR REPLACE INTO ambiguous (event_id, candidates, reason) VALUES (?,?,?)",
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO ambiguous (event_id, candidates, reason) VALUES (?,?,?)").execute(
                            arguments: [nodes[a.0].id, candidates, a.2])
         }
 
@@ -789,15 +791,14 @@ public final class Correlator {
                     try db.execute(sql: "DELETE FROM chain WHERE id = ?", arguments: [other])
                 }
             } else {
-                try db.execute(sql: "INSERT INTO chain (layers) VALUES ('')")
+                try db.cachedStatement(sql: "INSERT INTO chain (layers) VALUES ('')").execute()
                 chainID = db.lastInsertedRowID
                 stats.chainsAdded += 1
             }
             for m in unlinked {
                 let (key, confidence) = keyOf[m] ?? ("member", 0.5)
-                try db.execute(sql: "INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence) VALUES (?,?,?,?)",
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence) VALUES (?,?,?,?)").execute(
                                arguments: [nodes[m].id, chainID, key, confidence])
-                try db.execute(sql: "DELETE FROM ambiguous WHERE event_id = ?", arguments: [nodes[m].id])
                 stats.linksAdded += 1
             }
             if existing.isEmpty {
@@ -806,13 +807,17 @@ public final class Correlator {
                 try Self.summarise(chainID, db: db)
             }
         }
-        stats.ambiguous = try Int.fetchOne(db, sql: "SELECT count(*) FROM ambiguous") ?? 0
-        // Copies (the same line in syslog and in the app's file) follow their original.
+    }
+
+    /// After all slabs: copies (the same line in syslog and in the app's file) follow their
+    /// original into its chain, and records linked after all leave the ambiguous list.
+    static func finishRun(_ db: Database) throws {
         try db.execute(sql: """
             INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence)
             SELECT e.id, l.chain_id, 'copy', 1.0 FROM event e JOIN link l ON l.event_id = e.copy_of
-            WHERE e.copy_of IS NOT NULL
+            WHERE e.copy_of IS NOT NULL AND NOT EXISTS (SELECT 1 FROM link x WHERE x.event_id = e.id)
             """)
+        try db.execute(sql: "DELETE FROM ambiguous WHERE event_id IN (SELECT event_id FROM link)")
     }
 
     /// A new chain's summary from the records in hand (no query per chain).
@@ -824,9 +829,9 @@ public final class Correlator {
         let status = sorted.lazy.filter { access.contains($0.role) }.compactMap(\.status).first
         var layers: [Layer] = []
         for n in sorted where !layers.contains(n.role.layer) { layers.append(n.role.layer) }
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE chain SET first_time = ?, last_time = ?, client_ip = ?, method = ?, path = ?, status = ?, layers = ? WHERE id = ?
-            """, arguments: [times.min(), times.max(), client, sorted.lazy.compactMap(\.method).first,
+            """).execute(arguments: [times.min(), times.max(), client, sorted.lazy.compactMap(\.method).first,
                               sorted.lazy.compactMap(\.path).first, status, layers.map(\.rawValue).joined(separator: ","), chainID])
     }
 
