@@ -122,8 +122,10 @@ public final class Diagnoser {
 
         // Messages around the window, shared by all cases (WORKER TIMEOUT names no request).
         let nearby = try StoredEvent.fetchAll(db, sql: """
-            SELECT * FROM event WHERE time >= ? AND time <= ? AND kind = 'log' AND copy_of IS NULL
-            AND layer IN ('nginx','gunicorn','app','system','lambda','apigateway') ORDER BY time, id LIMIT 20000
+            SELECT * FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL
+            AND ((kind = 'log' AND layer IN ('nginx','gunicorn','app','system','lambda','apigateway'))
+              OR (kind = 'access' AND layer IN ('nginx','app','gunicorn') AND status >= 400))
+            ORDER BY time, id LIMIT 20000
             """, arguments: [q.from - 60_000_000, q.to + 60_000_000])
 
         var cases: [RequestCase] = []

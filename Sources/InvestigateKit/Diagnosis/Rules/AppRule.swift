@@ -36,6 +36,25 @@ public struct AppRule: DiagnosisRule {
                     ["Check the application's authorisation/validation logic for \(app.event.path ?? "this path") and this user."],
                 expectedAbsent: [.gunicorn: "expected: gunicorn's access log is off by default"], reasonKey: "app-\(status)")
         }
+        // Not linked, but the app answered this status for this path at this very moment: under a
+        // flood of identical requests no line can be tied to one request, yet all candidates agree
+        // on who answered.
+        if appResponse == nil, let proxy = c.access(.nginx) ?? c.access(.gunicorn), proxy.event.status == status,
+           let path = proxy.event.path, let done = proxy.event.time {
+            let start = done - (proxy.event.duration ?? 0) - 2_000_000
+            let candidates = c.nearby.filter {
+                $0.event.layer == .app && $0.event.kind == .access && $0.event.status == status && $0.event.path == path
+                    && ($0.event.time ?? 0) >= start && ($0.event.time ?? 0) <= done + 2_000_000
+            }
+            if let first = candidates.first {
+                return Verdict(
+                    responder: .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: .medium,
+                    explanation: "The application answered \(status) for \(path) at this moment (`\(firstLine(first.messageText))`), and \(proxy.event.layer.rawValue) passed it on. \(candidates.count > 1 ? "\(candidates.count) identical app responses fit this request, so none could be linked to it with certainty; all of them were the app's own \(status)." : "The app's line could not be linked to this request with certainty.")",
+                    evidence: [proxy] + candidates.prefix(2),
+                    nextSteps: ["Check the application's handling of \(path) for this client."],
+                    expectedAbsent: [.gunicorn: "expected: gunicorn's access log is off by default"], reasonKey: "app-\(status)-unlinked")
+            }
+        }
         if status == 500, !exceptions.isEmpty, appResponse == nil {
             let responder: Layer = exceptions.contains { $0.event.layer == .gunicorn && $0.messageText.contains("Error handling request") } ? .gunicorn : .app
             return Verdict(

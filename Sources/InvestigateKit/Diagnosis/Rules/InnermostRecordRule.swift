@@ -12,6 +12,7 @@ public struct InnermostRecordRule: DiagnosisRule {
         guard let status = c.clientStatus else { return nil }
         let withStatus = c.records.filter { $0.event.kind == .access && $0.event.status == status }.sorted { $0.event.layer < $1.event.layer }
         guard let innermost = withStatus.last else { return nil }
+        if let extended = extendedByUnlinkedRecords(c, innermost: innermost, status: status) { return extended }
         let layer = innermost.event.layer
         let deeper = c.path.filter { $0 > layer && $0 != .gunicorn }
         let missingData = deeper.filter { !c.hasData($0) }
@@ -23,5 +24,36 @@ public struct InnermostRecordRule: DiagnosisRule {
         return Verdict(responder: layer, cause: StatusMeaning.cause(of: status, answeredBy: layer), confidence: confidence, explanation: text, evidence: withStatus,
                        nextSteps: missingData.map { "Ingest the \($0.rawValue) logs for this time to see whether it produced the status." },
                        expectedAbsent: [:], reasonKey: "innermost-\(layer.rawValue)-\(status)")
+    }
+
+    /// Deeper layers may hold this request's records unlinked (identical requests from one client
+    /// inside the tolerance cannot be told apart). When records there carry the same path and status
+    /// at this moment, the specific rules judge the case with one of them, at medium confidence.
+    func extendedByUnlinkedRecords(_ c: RequestCase, innermost: StoredEvent, status: Int) -> Verdict? {
+        guard let path = innermost.event.path, let t = innermost.event.time else { return nil }
+        var extended = c
+        var added: [StoredEvent] = []
+        var candidatesSeen = 0
+        for layer in [Layer.nginx, .gunicorn, .app] where layer > innermost.event.layer && !c.layersPresent.contains(layer) {
+            let candidates = c.nearby.filter { e in
+                e.event.layer == layer && e.event.kind == .access && e.event.status == status && e.event.path == path
+                    && abs((e.event.time ?? 0) - t) <= 5_000_000
+                    && (e.event.clientIP == nil || innermost.event.clientIP == nil || layer == .app || e.event.clientIP == innermost.event.clientIP)
+            }
+            guard let first = candidates.min(by: { abs(($0.event.time ?? 0) - t) < abs(($1.event.time ?? 0) - t) }) else { break }
+            candidatesSeen = max(candidatesSeen, candidates.count)
+            added.append(first)
+        }
+        guard !added.isEmpty else { return nil }
+        let ids = Set(added.map(\.id))
+        extended.records += added
+        extended.nearby.removeAll { ids.contains($0.id) }
+        for rule in [NginxRule(), AppRule()] as [any DiagnosisRule] {
+            guard var verdict = rule.diagnose(extended) else { continue }
+            verdict.confidence = min(verdict.confidence, .medium)
+            verdict.explanation += " (The \(added.map(\.event.layer.rawValue).joined(separator: " and ")) record\(added.count > 1 ? "s" : "") used here could not be linked to this request with certainty: \(candidatesSeen) identical record\(candidatesSeen > 1 ? "s" : "") fit.)"
+            return verdict
+        }
+        return nil
     }
 }

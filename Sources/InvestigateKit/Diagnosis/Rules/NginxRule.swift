@@ -62,6 +62,14 @@ public struct NginxRule: DiagnosisRule {
                            explanation: "nginx refused the request body as too large (\(errors.isEmpty ? "413" : "`\(firstLine(message))`")): it exceeded `client_max_body_size`.",
                            evidence: evidence, nextSteps: ["Raise `client_max_body_size` if such uploads are legitimate."],
                            expectedAbsent: innerAbsent, reasonKey: "nginx-413")
+        case 499 where c.stack.somethingInFrontOfNginx && !c.hasData(.alb) && (nginx.event.duration ?? 0) >= 30_000_000:
+            // nginx's client is a load balancer; one that gives up after tens of seconds has hit its
+            // idle timeout (60 s by default on an ALB) and answered the real client itself (504).
+            return Verdict(responder: .upstream, cause: .app, confidence: .medium,
+                           explanation: "nginx logged 499 after \(Double(nginx.event.duration ?? 0) / 1e6) s: its client, the load balancer in front (\(nginx.event.peerIP ?? "a private address")), closed the connection while the application was still working. A load balancer that gives up like this has reached its idle timeout and answers the real client itself (an ALB sends 504), so the error the client saw came from there; the slow application caused it.",
+                           evidence: evidence, nextSteps: ["Fetch the load balancer's access logs for this time (an ALB logs 504 with target_status_code `-`).",
+                                                           "Find why the app was slow for \(nginx.event.path ?? "this path"), or raise the idle timeout above the app's worst case."],
+                           expectedAbsent: [:], reasonKey: "nginx-499-idle-timeout")
         case 499:
             return Verdict(responder: .nginx, cause: .client, confidence: .medium,
                            explanation: "nginx logged 499: its client\(client) closed the connection before nginx answered; the client got no response from nginx.",
