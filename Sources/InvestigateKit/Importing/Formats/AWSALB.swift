@@ -93,6 +93,30 @@ struct ELBField {
 }
 
 enum ELBFields {
+    /// The run of fields both load-balancer formats share, starting at `from`: load balancer name,
+    /// client:port, target:port, the three processing times, the LB's and the target's status,
+    /// received and sent bytes. (The ALB log has `type` before them, the classic log does not.)
+    static func applyCore(_ f: [ELBField], from k: Int, targetStatusName: String, processingNames: [String],
+                          into e: inout Event) -> Result<Void, ImporterError> {
+        e.extra["elb"] = f[k].text
+        let (client, port) = hostPort(f[k + 1].text)
+        if client != "-" { e.clientIP = client }
+        if let port { e.extra["client_port"] = port }
+        if let target = f[k + 2].value { e.extra["target"] = target }
+        if case .failure(let why) = processingTimes(Array(f[(k + 3)...(k + 5)]), names: processingNames, into: &e) { return .failure(why) }
+        switch status(f[k + 6], "elb_status_code") {
+        case .failure(let why): return .failure(why)
+        case .success(let v): e.status = v; e.elbStatus = v
+        }
+        switch status(f[k + 7], targetStatusName) {
+        case .failure(let why): return .failure(why)
+        case .success(let v): e.targetStatus = v
+        }
+        if let received = ByteScanner.int(f[k + 8].bytes) { e.extra["received_bytes"] = String(received) }
+        e.bytes = ByteScanner.int(f[k + 9].bytes)
+        return .success(())
+    }
+
     /// Splits a line into fields; nil with the reason for an unterminated quote.
     static func split(_ b: UnsafeBufferPointer<UInt8>) -> Result<[ELBField], ImporterError> {
         var s = ByteScanner(b)
@@ -213,22 +237,8 @@ struct AWSALBParser: RecordParser {
         var e = Event(time: time, layer: .alb, kind: .access, line: line.number, raw: line.copyBytes())
         e.extra.reserveCapacity(24)
         e.extra["type"] = f[0].text
-        e.extra["elb"] = f[2].text
-        let (client, clientPort) = ELBFields.hostPort(f[3].text)
-        if client != "-" { e.clientIP = client }
-        if let clientPort { e.extra["client_port"] = clientPort }
-        if let target = f[4].value { e.extra["target"] = target }
-        if case .failure(let why) = ELBFields.processingTimes(Array(f[5...7]), names: processingNames, into: &e) { return .failure(why) }
-        switch ELBFields.status(f[8], "elb_status_code") {
-        case .failure(let why): return .failure(why)
-        case .success(let v): e.status = v; e.elbStatus = v
-        }
-        switch ELBFields.status(f[9], "target_status_code") {
-        case .failure(let why): return .failure(why)
-        case .success(let v): e.targetStatus = v
-        }
-        if let received = ByteScanner.int(f[10].bytes) { e.extra["received_bytes"] = String(received) }
-        e.bytes = ByteScanner.int(f[11].bytes)
+        if case .failure(let why) = ELBFields.applyCore(f, from: 2, targetStatusName: "target_status_code",
+                                                         processingNames: processingNames, into: &e) { return .failure(why) }
         ELBFields.applyRequest(f[12], to: &e)
         e.userAgent = f[13].value
         if let v = f[14].value { e.extra["ssl_cipher"] = v }
@@ -316,22 +326,8 @@ struct AWSClassicELBParser: RecordParser {
         guard f.count >= 11 else { return .failure(ImporterError("only \(f.count) fields; a Classic Load Balancer line has at least 11")) }
         guard let time = AWSTime.iso8601(f[0].bytes)?.micros else { return .failure(ImporterError("timestamp is not ISO-8601")) }
         var e = Event(time: time, layer: .alb, kind: .access, line: line.number, raw: line.copyBytes())
-        e.extra["elb"] = f[1].text
-        let (client, port) = ELBFields.hostPort(f[2].text)
-        if client != "-" { e.clientIP = client }
-        if let port { e.extra["client_port"] = port }
-        if let target = f[3].value { e.extra["target"] = target }
-        if case .failure(let why) = ELBFields.processingTimes(Array(f[4...6]), names: processingNames, into: &e) { return .failure(why) }
-        switch ELBFields.status(f[7], "elb_status_code") {
-        case .failure(let why): return .failure(why)
-        case .success(let v): e.status = v; e.elbStatus = v
-        }
-        switch ELBFields.status(f[8], "backend_status_code") {
-        case .failure(let why): return .failure(why)
-        case .success(let v): e.targetStatus = v
-        }
-        if let received = ByteScanner.int(f[9].bytes) { e.extra["received_bytes"] = String(received) }
-        e.bytes = ByteScanner.int(f[10].bytes)
+        if case .failure(let why) = ELBFields.applyCore(f, from: 1, targetStatusName: "backend_status_code",
+                                                         processingNames: processingNames, into: &e) { return .failure(why) }
         if f.count > 11 {
             guard f[11].quoted else { return .failure(ImporterError("request field is not quoted")) }
             ELBFields.applyRequest(f[11], to: &e)
