@@ -13,7 +13,11 @@ func insert(_ events: [Event], into store: TimelineStore, path: String = "synthe
         let sourceID = db.lastInsertedRowID
         let writer = try EventWriter(db: db, sourceID: sourceID)
         for e in events { try writer.insert(e) }
-        // Coverage, as the ingest pipeline records it.
+        // The source's id range and coverage, as the ingest pipeline records them.
+        try db.execute(sql: """
+            UPDATE source SET first_event_id = (SELECT min(id) FROM event WHERE source_id = ?),
+                              last_event_id = (SELECT max(id) FROM event WHERE source_id = ?) WHERE id = ?
+            """, arguments: [sourceID, sourceID, sourceID])
         for (layer, group) in Dictionary(grouping: events, by: \.layer) {
             let times = group.compactMap(\.time)
             try db.execute(sql: "INSERT INTO source_layer (source_id, layer, events, first_time, last_time) VALUES (?,?,?,?,?)",

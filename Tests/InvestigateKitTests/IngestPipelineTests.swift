@@ -109,6 +109,12 @@ import Testing
         #expect(summary.files.map { ($0.path as NSString).lastPathComponent } == ["access.log", "access.log.1", "access.log.2.gz", "access.log"])
         #expect(summary.events == 31)
         #expect(try count(store, "SELECT count(DISTINCT time) FROM event") == 31)
+        // Each source's events hold exactly its recorded run of ids.
+        let mismatched = try count(store, """
+            SELECT count(*) FROM source s WHERE s.events > 0 AND (s.last_event_id - s.first_event_id + 1 <> s.events
+                OR (SELECT count(*) FROM event e WHERE e.id BETWEEN s.first_event_id AND s.last_event_id AND e.source_id <> s.id) > 0)
+            """)
+        #expect(mismatched == 0)
     }
 
     @Test func aFileThatGrewAddsOnlyItsNewLines() throws {

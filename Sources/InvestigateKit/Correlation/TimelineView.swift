@@ -226,7 +226,7 @@ public enum TimelineUpdate {
 
 /// Phase timings on stderr when `INVESTIGATE_TIMING` is set (benchmarks), silent otherwise.
 final class PhaseClock {
-    private let enabled = ProcessInfo.processInfo.environment["INVESTIGATE_TIMING"] != nil
+    let enabled = ProcessInfo.processInfo.environment["INVESTIGATE_TIMING"] != nil
     private var last = Date()
 
     func lap(_ name: String) {

@@ -36,13 +36,21 @@ public struct Line {
 /// What a parser hands back: events, rejected lines, and notes for the user (what was inferred,
 /// which zone or year was assumed). The ingest pipeline drains it between batches.
 public struct RecordSink {
-    public var events: [Event] = []
+    /// The records parsed so far, in columns (what the writer stores).
+    public var batch = EventBatch()
     public var rejected: [RejectedLine] = []
     public var notes: [String] = []
 
     public init() {}
 
-    public mutating func emit(_ event: Event) { events.append(event) }
+    /// The records parsed so far as `Event` values (tests, wrappers that re-map an inner parser's
+    /// records); decoded from `batch` on each call.
+    public var events: [Event] { batch.events }
+    public var eventCount: Int { batch.count }
+
+    public mutating func emit(_ event: Event) { batch.append(event) }
+
+    public mutating func removeAllEvents() { batch.removeAll() }
 
     public mutating func reject(_ line: Line, _ reason: String) {
         rejected.append(RejectedLine(line: line.number, reason: reason, raw: line.copyBytes()))

@@ -30,7 +30,7 @@ public enum CopyLinker {
             // The candidate originals, indexed both ways, so each copy costs two index look-ups
             // instead of a scan of the hours around it.
             try db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original")
-            // Sources are picked through `source_layer`, so the event scans use the (source, line) index.
+            // Sources are picked through `source_layer`, and their events through their id ranges.
             let originSources = """
                 SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id
                 WHERE s.format <> 'syslog' AND sl.layer IN ('app', 'gunicorn')
@@ -42,21 +42,24 @@ public enum CopyLinker {
             try db.execute(sql: """
                 CREATE TEMP TABLE copy_original AS
                 SELECT e.id, e.layer, e.level, e.message, e.time, json_extract(e.extra, '$.local_time') AS local_time
-                FROM event e
-                WHERE e.source_id IN (\(originSources)) AND e.layer IN ('app', 'gunicorn') AND e.copy_of IS NULL
+                FROM source s JOIN event e ON e.id BETWEEN s.first_event_id AND s.last_event_id
+                WHERE s.id IN (\(originSources)) AND e.layer IN ('app', 'gunicorn') AND e.copy_of IS NULL
                   AND e.message IS NOT NULL AND e.time IS NOT NULL
                 """)
             try db.execute(sql: "CREATE INDEX temp.copy_original_time ON copy_original(time, message)")
             try db.execute(sql: "CREATE INDEX temp.copy_original_local ON copy_original(local_time, message)")
             defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original") }
+            // The syslog sources' id ranges drive the updates: each reads only its own events.
+            let copyRanges = "(SELECT first_event_id AS lo, last_event_id AS hi FROM source WHERE id IN (\(copySources))) AS r"
             let copies = """
-                c.source_id IN (\(copySources)) AND c.copy_of IS NULL AND c.layer IN ('app', 'gunicorn')
+                c.id BETWEEN r.lo AND r.hi AND c.copy_of IS NULL AND c.layer IN ('app', 'gunicorn')
                 AND c.alt_time IS NOT NULL AND c.message IS NOT NULL AND c.time IS NOT NULL
                 """
             // Set-based, in two passes: the same normalised time, else the same stamp as written.
             let sameTime = "o.time = c.time AND o.message = c.message AND o.layer = c.layer AND o.level IS c.level"
             try db.execute(sql: """
                 UPDATE event AS c SET copy_of = (SELECT min(o.id) FROM copy_original o WHERE \(sameTime))
+                FROM \(copyRanges)
                 WHERE \(copies) AND EXISTS (SELECT 1 FROM copy_original o WHERE \(sameTime))
                 """)
             var linked = db.changesCount
@@ -66,6 +69,7 @@ public enum CopyLinker {
                 """
             try db.execute(sql: """
                 UPDATE event AS c SET copy_of = (SELECT min(o.id) FROM copy_original o WHERE \(sameStamp))
+                FROM \(copyRanges)
                 WHERE \(copies) AND json_extract(c.extra, '$.local_time') IS NOT NULL
                   AND EXISTS (SELECT 1 FROM copy_original o WHERE \(sameStamp))
                 """)
@@ -73,8 +77,8 @@ public enum CopyLinker {
             // Coverage counts each record once: keep the copies per source and layer beside the totals.
             if linked > 0 {
                 try db.execute(sql: """
-                    UPDATE source_layer SET copies = (SELECT count(*) FROM event e
-                        WHERE e.source_id = source_layer.source_id AND e.layer = source_layer.layer AND e.copy_of IS NOT NULL)
+                    UPDATE source_layer SET copies = (SELECT count(*) FROM source s JOIN event e ON e.id BETWEEN s.first_event_id AND s.last_event_id
+                        WHERE s.id = source_layer.source_id AND e.layer = source_layer.layer AND e.copy_of IS NOT NULL)
                     WHERE source_id IN (SELECT id FROM source WHERE format = 'syslog') AND layer IN ('app', 'gunicorn')
                     """)
             }

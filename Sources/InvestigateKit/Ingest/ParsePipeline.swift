@@ -51,7 +51,7 @@ final class BoundedChannel<Item> {
 /// this puts decompression and parsing on one core and the database on the other.
 final class ParseProducer {
     enum Message {
-        case batch(events: [Event], rejected: [RejectedLine], bytesRead: Int64)
+        case batch(events: EventBatch, rejected: [RejectedLine], bytesRead: Int64)
         case finished(lines: Int, notes: [String], hasher: SHA256)
         case failed(Error)
     }
@@ -103,10 +103,12 @@ final class ParseProducer {
         var stopped = false
         func flush(force: Bool) throws {
             if stopped { throw Stop() }
-            guard force || sink.events.count + sink.rejected.count >= Self.batchSize else { return }
-            guard channel.put(.batch(events: sink.events, rejected: sink.rejected, bytesRead: bytesRead)) else { throw Stop() }
-            sink.events = []
-            sink.events.reserveCapacity(Self.batchSize)
+            guard force || sink.eventCount + sink.rejected.count >= Self.batchSize else { return }
+            guard channel.put(.batch(events: sink.batch, rejected: sink.rejected, bytesRead: bytesRead)) else { throw Stop() }
+            // A fresh batch sized like the last one: the one handed over now belongs to the writer.
+            let arenaSize = sink.batch.arena.count
+            sink.batch = EventBatch()
+            sink.batch.reserve(rows: Self.batchSize, bytes: arenaSize)
             sink.rejected = []
             bytesRead = 0
         }
@@ -114,7 +116,7 @@ final class ParseProducer {
         // thousands of lines): memory stays at channel capacity × batch size.
         let onLine: (Line) -> Void = { line in
             self.parser.consume(line, into: &sink)
-            if !stopped, sink.events.count + sink.rejected.count >= Self.batchSize {
+            if !stopped, sink.eventCount + sink.rejected.count >= Self.batchSize {
                 do { try flush(force: true) } catch { stopped = true }
             }
         }

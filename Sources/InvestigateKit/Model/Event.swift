@@ -23,6 +23,22 @@ public enum Layer: String, Sendable, Codable, CaseIterable, Comparable {
     }
 
     public static func < (lhs: Layer, rhs: Layer) -> Bool { lhs.depth < rhs.depth }
+
+    /// `rawValue` with a stable address, for binding without a copy.
+    public var staticName: StaticString {
+        switch self {
+        case .client: return "client"
+        case .waf: return "waf"
+        case .alb: return "alb"
+        case .apigateway: return "apigateway"
+        case .nginx: return "nginx"
+        case .gunicorn: return "gunicorn"
+        case .app: return "app"
+        case .lambda: return "lambda"
+        case .system: return "system"
+        case .upstream: return "upstream"
+        }
+    }
 }
 
 /// What an event records: one HTTP exchange seen by a layer, or a log message.
@@ -31,6 +47,14 @@ public enum EventKind: String, Sendable, Codable {
     case access
     /// A message (an error-log line, a traceback, a systemd notice).
     case log
+
+    /// `rawValue` with a stable address, for binding without a copy.
+    public var staticName: StaticString {
+        switch self {
+        case .access: return "access"
+        case .log: return "log"
+        }
+    }
 }
 
 /// One normalised record of any layer. Every field except time, layer, kind and the evidence

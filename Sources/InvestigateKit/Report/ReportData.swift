@@ -37,8 +37,9 @@ struct ReportData {
             for e in f.evidence {
                 for sid in idsByPath[e.source] ?? [] {
                     for row in try Row.fetchAll(db, sql: """
-                        SELECT e.id, l.chain_id FROM event e LEFT JOIN link l ON l.event_id = e.id
-                        WHERE e.source_id = ? AND e.line = ? AND e.copy_of IS NULL
+                        SELECT e.id, l.chain_id FROM source s JOIN event e ON e.id BETWEEN s.first_event_id AND s.last_event_id
+                        LEFT JOIN link l ON l.event_id = e.id
+                        WHERE s.id = ? AND e.line = ? AND e.copy_of IS NULL
                         """, arguments: [sid, e.line]) {
                         evidenceIDs.append(row["id"])
                         if chainID == nil, let c: Int64 = row["chain_id"] { chainID = c }

@@ -23,6 +23,9 @@ public final class TimelineStore {
             // whatever the input size.
             try db.execute(sql: "PRAGMA temp_store = FILE")
             try db.execute(sql: "PRAGMA cache_size = -65536")
+            // Sorts (index builds above all) may use helper threads: after a bulk load the parsing
+            // core is idle.
+            try db.execute(sql: "PRAGMA threads = \(min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)))")
         }
         dbQueue = try DatabaseQueue(path: path, configuration: config)
         try Schema.migrator().migrate(dbQueue)
@@ -66,11 +69,15 @@ public struct SourceRecord: Sendable, Equatable, FetchableRecord, Codable {
     public var startOffset: Int64
     public var startLine: Int
     public var notes: String
+    /// The contiguous run of ids this source's events hold (nil without events).
+    public var firstEventId: Int64?
+    public var lastEventId: Int64?
 
     enum CodingKeys: String, CodingKey {
         case id, path, sha256, size, mtime, inode, device, compressed, format, status, skipped, lines, events, rejected
         case firstTime = "first_time", lastTime = "last_time", parentId = "parent_id"
         case startOffset = "start_offset", startLine = "start_line", notes
+        case firstEventId = "first_event_id", lastEventId = "last_event_id"
     }
 
     public var noteList: [String] {
@@ -100,48 +107,68 @@ public final class EventWriter {
         rejectStatement = try db.makeStatement(sql: "INSERT INTO rejected (source_id, line, reason, raw) VALUES (?,?,?,?)")
     }
 
+    /// Stores one event (tests, small callers); the ingest path stores whole batches.
     public func insert(_ e: Event) throws {
+        var batch = EventBatch()
+        batch.append(e)
+        try insert(batch)
+    }
+
+    /// Stores a batch of events in order. Values are bound without copying (SQLITE_STATIC) from
+    /// the batch's arena, which outlives every step of this loop.
+    public func insert(_ batch: EventBatch) throws {
         let h = statement.sqliteStatement
-        sqlite3_reset(h)
-        sqlite3_bind_int64(h, 1, sourceID)
-        sqlite3_bind_int64(h, 2, Int64(e.line))
-        sqlite3_bind_int64(h, 3, Int64(e.lineEnd))
-        bind(h, 4, e.time)
-        bind(h, 5, e.altTime)
-        bind(h, 6, e.layer.rawValue)
-        bind(h, 7, e.kind.rawValue)
-        bind(h, 8, e.clientIP)
-        bind(h, 9, e.peerIP)
-        bind(h, 10, e.forwardedFor)
-        bind(h, 11, e.method)
-        bind(h, 12, e.path)
-        bind(h, 13, e.query)
-        bind(h, 14, e.status.map(Int64.init))
-        bind(h, 15, e.bytes)
-        bind(h, 16, e.duration)
-        bind(h, 17, e.requestID)
-        bind(h, 18, e.traceID)
-        bind(h, 19, e.userAgent)
-        bind(h, 20, e.host)
-        bind(h, 21, e.level)
-        bind(h, 22, e.message)
-        bind(h, 23, e.hostname)
-        bind(h, 24, e.program)
-        bind(h, 25, e.pid.map(Int64.init))
-        bind(h, 26, e.wafAction)
-        bind(h, 27, e.wafRule)
-        bind(h, 28, e.elbStatus.map(Int64.init))
-        bind(h, 29, e.targetStatus.map(Int64.init))
-        bind(h, 30, e.error)
-        if e.extra.isEmpty {
-            sqlite3_bind_null(h, 31)
-        } else {
-            bind(h, 31, JSONText.object(e.extra))
+        defer { sqlite3_clear_bindings(h) }
+        try batch.arena.withUnsafeBufferPointer { arena in
+            let base = UnsafeRawPointer(arena.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+            try batch.spans.withUnsafeBufferPointer { spans in
+                try batch.numbers.withUnsafeBufferPointer { numbers in
+                    for row in 0..<batch.count {
+                        sqlite3_reset(h)
+                        sqlite3_bind_int64(h, 1, sourceID)
+                        let n = row * EventBatch.numberColumns
+                        // Parameters 2–5: line, line_end, time, alt_time.
+                        for (param, column) in Self.leadingNumbers { bindNumber(h, param, numbers[n + column.rawValue]) }
+                        batch.layers[row].staticName.withUTF8Buffer { bindStatic(h, 6, $0) }
+                        batch.kinds[row].staticName.withUTF8Buffer { bindStatic(h, 7, $0) }
+                        let t = row * EventBatch.textColumns
+                        for (param, column) in Self.textParameters {
+                            let span = spans[t + column.rawValue]
+                            if span.isNull {
+                                sqlite3_bind_null(h, param)
+                            } else {
+                                sqlite3_bind_text(h, param, (base + span.start).assumingMemoryBound(to: CChar.self), Int32(span.count), SQLITE_STATIC_PTR)
+                            }
+                        }
+                        for (param, column) in Self.trailingNumbers { bindNumber(h, param, numbers[n + column.rawValue]) }
+                        let raw = spans[t + EventBatch.Text.raw.rawValue]
+                        sqlite3_bind_blob(h, 32, base + raw.start, Int32(raw.count), SQLITE_STATIC_PTR)
+                        try step(h)
+                    }
+                }
+            }
         }
-        e.raw.withUnsafeBytes { raw in
-            _ = sqlite3_bind_blob(h, 32, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT_PTR)
-        }
-        try step(h)
+    }
+
+    /// Statement parameter of each column (see the INSERT above).
+    private static let leadingNumbers: [(Int32, EventBatch.Number)] = [(2, .line), (3, .lineEnd), (4, .time), (5, .altTime)]
+    private static let trailingNumbers: [(Int32, EventBatch.Number)] = [
+        (14, .status), (15, .bytes), (16, .duration), (25, .pid), (28, .elbStatus), (29, .targetStatus),
+    ]
+    private static let textParameters: [(Int32, EventBatch.Text)] = [
+        (8, .clientIP), (9, .peerIP), (10, .forwardedFor), (11, .method), (12, .path), (13, .query),
+        (17, .requestID), (18, .traceID), (19, .userAgent), (20, .host), (21, .level), (22, .message),
+        (23, .hostname), (24, .program), (26, .wafAction), (27, .wafRule), (30, .error), (31, .extra),
+    ]
+
+    @inline(__always)
+    private func bindNumber(_ h: OpaquePointer?, _ i: Int32, _ v: Int64) {
+        if v == EventBatch.nullNumber { sqlite3_bind_null(h, i) } else { sqlite3_bind_int64(h, i, v) }
+    }
+
+    @inline(__always)
+    private func bindStatic(_ h: OpaquePointer?, _ i: Int32, _ utf8: UnsafeBufferPointer<UInt8>) {
+        sqlite3_bind_text(h, i, UnsafeRawPointer(utf8.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(utf8.count), SQLITE_STATIC_PTR)
     }
 
     public func insert(_ r: RejectedLine) throws {
@@ -181,3 +208,5 @@ public final class EventWriter {
 
 /// SQLite's SQLITE_TRANSIENT (copy the bound value), which Swift cannot import as a macro.
 let SQLITE_TRANSIENT_PTR = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+/// SQLite's SQLITE_STATIC (the caller keeps the bound value alive until the statement is re-bound).
+let SQLITE_STATIC_PTR: sqlite3_destructor_type? = nil

@@ -49,3 +49,62 @@ public enum JSONText {
         out += "\""
     }
 }
+
+extension JSONText {
+    /// Reads back a flat object of strings as `object(_:)` writes it (`extra` columns); nil when the
+    /// text is anything else.
+    public static func parseFlatObject(_ text: String) -> [String: String]? {
+        var bytes = Array(text.utf8)[...]
+        func skipSpace() { while let b = bytes.first, b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { bytes.removeFirst() } }
+        func expect(_ c: UInt8) -> Bool {
+            skipSpace()
+            guard bytes.first == c else { return false }
+            bytes.removeFirst()
+            return true
+        }
+        func string() -> String? {
+            guard expect(0x22) else { return nil }
+            var out: [UInt8] = []
+            while let b = bytes.popFirst() {
+                switch b {
+                case 0x22: return String(decoding: out, as: UTF8.self)
+                case 0x5C:
+                    guard let e = bytes.popFirst() else { return nil }
+                    switch e {
+                    case 0x6E: out.append(0x0A)
+                    case 0x72: out.append(0x0D)
+                    case 0x74: out.append(0x09)
+                    case 0x62: out.append(0x08)
+                    case 0x66: out.append(0x0C)
+                    case 0x75:
+                        guard bytes.count >= 4, let v = UInt32(String(decoding: bytes.prefix(4), as: UTF8.self), radix: 16) else { return nil }
+                        bytes.removeFirst(4)
+                        var scalar = Unicode.Scalar(v)
+                        // A surrogate pair (\uD83D\uDE00) encodes one scalar beyond the BMP.
+                        if v >= 0xD800, v < 0xDC00, bytes.count >= 6, bytes.first == 0x5C,
+                           let low = UInt32(String(decoding: bytes.dropFirst(2).prefix(4), as: UTF8.self), radix: 16),
+                           low >= 0xDC00, low < 0xE000 {
+                            bytes.removeFirst(6)
+                            scalar = Unicode.Scalar(0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00))
+                        }
+                        out.append(contentsOf: String(Character(scalar ?? "\u{FFFD}")).utf8)
+                    default: out.append(e)
+                    }
+                default: out.append(b)
+                }
+            }
+            return nil
+        }
+        guard expect(0x7B) else { return nil }
+        var result: [String: String] = [:]
+        if expect(0x7D) { return result }
+        while true {
+            guard let key = string(), expect(0x3A), let value = string() else { return nil }
+            result[key] = value
+            if expect(0x2C) { continue }
+            guard expect(0x7D) else { return nil }
+            skipSpace()
+            return bytes.isEmpty ? result : nil
+        }
+    }
+}

@@ -64,7 +64,7 @@ struct EmbeddedLineParser {
             var parser = NginxAccessParser(directory: "", learnZone: nil)
             var sink = RecordSink()
             Line.with(bytes: Array(b), number: 0) { parser.consume($0, into: &sink) }
-            if sink.rejected.isEmpty, var event = sink.events.first, let utc = event.time {
+            if sink.rejected.isEmpty, sink.eventCount > 0, case var event = sink.batch.event(at: 0), let utc = event.time {
                 event.layer = .gunicorn
                 event.time = nil
                 event.raw = []

@@ -34,7 +34,7 @@ public struct GunicornAccessImporter: Importer {
         for line in lines {
             var sink = RecordSink()
             Line.with(line, number: 1) { parser.consume($0, into: &sink) }
-            if sink.rejected.isEmpty && !sink.events.isEmpty { ok += 1 }
+            if sink.rejected.isEmpty && sink.eventCount > 0 { ok += 1 }
         }
         return Double(ok) / Double(max(lines.count, 1))
     }
@@ -70,7 +70,7 @@ struct GunicornAccessParser: RecordParser {
         }
         sink.rejected += scratch.rejected
         scratch.notes.forEach { sink.note($0) }
-        scratch.events.removeAll(keepingCapacity: true)
+        scratch.removeAllEvents()
         scratch.rejected.removeAll(keepingCapacity: true)
         scratch.notes.removeAll()
     }

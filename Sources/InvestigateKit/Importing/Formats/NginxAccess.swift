@@ -69,7 +69,7 @@ public struct NginxAccessImporter: Importer {
             considered += 1
             var sink = RecordSink()
             Line.with(line, number: 1) { parser.consume($0, into: &sink) }
-            if sink.rejected.isEmpty && !sink.events.isEmpty { ok += 1 }
+            if sink.rejected.isEmpty && sink.eventCount > 0 { ok += 1 }
         }
         guard considered > 0 else { return 0 }
         return Double(ok) / Double(considered)
