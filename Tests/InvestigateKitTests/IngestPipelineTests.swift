@@ -62,6 +62,23 @@ import Testing
         #expect(try count(store, "SELECT count(*) FROM event") == 10)
     }
 
+    @Test func filesStoredInOneTransactionStillStandAlone() throws {
+        // One run stores its files in one transaction with a savepoint each: a duplicate in the
+        // middle rolls back alone, and the files around it stay.
+        let dir = try TemporaryDirectory()
+        try dir.write("1/access.log", Self.accessLog(0..<10))
+        try dir.write("2/access.log", Self.accessLog(0..<10)) // same bytes as 1
+        try dir.write("3/access.log", Self.accessLog(10..<15))
+        let store = try TimelineStore()
+        let summary = try ingest(store, [dir.path])
+        #expect(summary.files.map(\.status) == [.ingested, .unchanged, .ingested])
+        #expect(summary.events == 15)
+        #expect(try count(store, "SELECT count(*) FROM event") == 15)
+        #expect(try count(store, "SELECT count(*) FROM source") == 2)
+        #expect(try count(store, "SELECT count(*) FROM source_layer") == 2)
+        #expect(try store.dbQueue.inDatabase { $0.isInsideTransaction } == false)
+    }
+
     @Test func gzipIsRecognisedByContentNotName() throws {
         let dir = try TemporaryDirectory()
         let gz = GzipInflater.gzip(Array(Self.accessLog(0..<7).utf8))

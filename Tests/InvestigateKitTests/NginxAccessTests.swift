@@ -128,3 +128,74 @@ struct CorpusExpectation: Sendable, CustomStringConvertible {
         #expect(sink.events.allSatisfy { $0.clientIP != nil && $0.message?.contains("by zone") == true })
     }
 }
+
+/// The access parser reads the common shape straight into columns and everything else through its
+/// general reader: on any line, both must store exactly the same record (or the same rejection).
+@Suite struct NginxFastPathTests {
+    static func read(_ lines: [[UInt8]], commonShape: Bool) -> (events: [Event], rejected: [RejectedLine], fast: Int) {
+        var parser = NginxAccessParser(directory: "", learnZone: nil)
+        var sink = RecordSink()
+        var fast = 0
+        for (i, bytes) in lines.enumerated() {
+            Line.with(bytes: bytes, number: i + 1) { line in
+                if commonShape {
+                    if line.isEmpty { return }
+                    if parser.consumeCommonShape(line, into: &sink) { fast += 1 } else { parser.consumeAnyShape(line, into: &sink) }
+                } else if !line.isEmpty {
+                    parser.consumeAnyShape(line, into: &sink)
+                }
+            }
+        }
+        return (sink.events, sink.rejected, fast)
+    }
+
+    static let hostileLines: [[UInt8]] = {
+        var lines = NginxAccessImporter().samples.flatMap(\.lines).map { Array($0.utf8) }
+        lines += [
+            #"203.0.113.5 - - [06/Feb/2025:14:32:45 +0900] "GET /a?b=1&c HTTP/1.1" 200 12 "-" "-""#,
+            #"203.0.113.5 - - [06/Feb/2025:14:32:45 +0900] "GET /a? HTTP/1.1" 200 - "-" "-" "-""#,
+            #"203.0.113.5 - - [06/Feb/2025:14:32:45 +0900] "GET /only-path" 200 1"#,
+            #"203.0.113.5 - - [06/Feb/2025:14:32:45 +0900] "GET /two  spaces HTTP/1.1" 200 1 "-" "ua""#,
+            #"203.0.113.5 - - [06/Feb/2025:14:32:45 +0900] "GET http://evil.example:8080/x?y HTTP/1.1" 200 1 "-" "ua""#,
+            #"203.0.113.5 - - [06/Feb/2025:14:32:45 +0900] "\x16\x03\x01" 400 150 "-" "-""#,
+            #"203.0.113.5 - user name [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 1 "ref \"quoted\"" "ua\\x22""#,
+            #"10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "POST /app/login HTTP/2.0" 302 0 "-" "curl" "198.51.100.2, 10.0.0.9""#,
+            #"10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 0 "-" "curl" "unknown, -""#,
+            #"10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200  0 "-" "curl""#,
+            #"10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 20x 0 "-" "curl""#,
+            #"10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 abc "-" "curl""#,
+            #"10.0.0.2 - - [06/Feb/2025:14:32:45] "GET / HTTP/1.1" 200 0 "-" "curl""#,
+            #"10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1 200 0 "-" "curl"#,
+            #"10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 0 "-" "curl" "1.2.3.4" rt=0.5 extra"#,
+            #""198.51.100.7" 10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 0 "-" "curl""#,
+            #"no brackets at all"#,
+        ].map { Array($0.utf8) }
+        // Invalid UTF-8 and control bytes in every free-text field.
+        let bad: [UInt8] = [0xC3, 0x28, 0xFF, 0x00, 0x1B, 0x0D, 0x09]
+        let head = Array(#"203.0.113.5 - - [06/Feb/2025:14:32:45 +0900] "GET /p"#.utf8)
+        lines.append(head + bad + Array("?q=".utf8) + bad + Array(#" HTTP/1.1" 200 5 ""#.utf8) + bad + Array(#"" ""#.utf8) + bad + Array("\"".utf8))
+        lines.append(Array(#"203.0.113.5 - "#.utf8) + bad + Array(#" [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 5 "-" "-""#.utf8))
+        return lines
+    }()
+
+    @Test func bothReadersStoreTheSameRecordForEveryLine() {
+        let fast = Self.read(Self.hostileLines, commonShape: true)
+        let general = Self.read(Self.hostileLines, commonShape: false)
+        #expect(fast.events == general.events)
+        #expect(fast.rejected == general.rejected)
+        // The common shape really is the common case (the samples and most lines above).
+        #expect(fast.fast >= 10)
+    }
+
+    @Test(.enabled(if: Corpus.available)) func bothReadersAgreeOnTheRealCorpus() throws {
+        for file in ["lnav/logfile_shop_access_log.0", "elastic-examples/apache_logs", "fail2ban/nginx-botsearch", "elastic-beats/test.log"]
+        where Corpus.exists(file) {
+            let data = try Data(contentsOf: URL(fileURLWithPath: Corpus.path(file)))
+            let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Array($0) }
+            let fast = Self.read(lines, commonShape: true)
+            let general = Self.read(lines, commonShape: false)
+            #expect(fast.events == general.events, "\(file)")
+            #expect(fast.rejected == general.rejected, "\(file)")
+        }
+    }
+}

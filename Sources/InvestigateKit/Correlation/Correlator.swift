@@ -155,6 +155,7 @@ public final class Correlator {
             return stats
         }
 
+        let clock = PhaseClock()
         // Slabs hold about `targetSlabRecords` records each, whatever the traffic's density:
         // bounded memory, and few enough slabs that their overlapping margins cost little.
         let slab = try adaptiveSlab(from: lo, to: hi)
@@ -186,14 +187,22 @@ public final class Correlator {
         // Pass 2: link, slab by slab. A slab decides the events in its core [t, t + slab); the
         // margins only offer partners.
         t = lo
+        clock.lap("correlation: clock offsets")
+        var spent = (load: 0.0, match: 0.0, store: 0.0)
+        func timed<T>(_ slot: WritableKeyPath<(load: Double, match: Double, store: Double), Double>, _ body: () throws -> T) rethrows -> T {
+            let start = Date()
+            defer { spent[keyPath: slot] += Date().timeIntervalSince(start) }
+            return try body()
+        }
         while t <= hi {
             let core = t..<(t + slab)
-            let nodes = try loadNodes(from: t - settings.margin, to: t + slab + settings.margin)
+            let nodes = try timed(\.load) { try loadNodes(from: t - settings.margin, to: t + slab + settings.margin) }
             stats.eventsConsidered += nodes.filter { core.contains($0.time) && $0.chain == nil }.count
-            let plan = linkPlan(nodes, offsets: offsets.mapValues { $0.0 }, core: core)
-            try store.write { db in try apply(plan, nodes: nodes, core: core, db: db, stats: &stats) }
+            let plan = timed(\.match) { linkPlan(nodes, offsets: offsets.mapValues { $0.0 }, core: core) }
+            try timed(\.store) { try store.write { db in try apply(plan, nodes: nodes, core: core, db: db, stats: &stats) } }
             t += slab
         }
+        clock.lap(String(format: "correlation: linking (reading %.3f s, matching %.3f s, storing %.3f s)", spent.load, spent.match, spent.store))
         try store.write { db in
             try Self.finishRun(db)
             try db.execute(sql: "UPDATE correlation_state SET last_event_id = ?", arguments: [maxID])
@@ -258,6 +267,9 @@ public final class Correlator {
                 SELECT DISTINCT layer FROM source_layer WHERE layer <> 'system' AND first_time <= ? AND last_time >= ?
                 """, arguments: [to, from])
             if layers.count <= 1 && !layers.contains("app") && !layers.contains("apigateway") { return false }
+            // Two request-path layers: worth the linking passes (which find out cheaply if not),
+            // without reading every record of the span here first.
+            if layers.count >= 2 { return true }
             var roles = Set<Role>()
             var identified = 0
             for row in try Row.fetchAll(db, sql: """
@@ -784,8 +796,14 @@ public final class Correlator {
                            arguments: [nodes[a.0].id, candidates, a.2])
         }
 
-        // Deterministic chain ids: components in order of their earliest record.
+        // Deterministic chain ids: components in order of their earliest record. New links are
+        // stored at the end in event-id order (the link table's key), not chain by chain in random order.
         let ordered = components.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
+        var newLinks: [(event: Int64, chain: Int64, key: String, confidence: Double)] = []
+        var pendingSummaries: [Int64] = []
+        let insertChain = try BoundStatement(db.cachedStatement(sql: """
+            INSERT INTO chain (first_time, last_time, client_ip, method, path, status, layers) VALUES (?,?,?,?,?,?,?)
+            """))
         for members in ordered {
             let unlinked = members.filter { nodes[$0].chain == nil }
             guard !unlinked.isEmpty else { continue }
@@ -804,22 +822,41 @@ public final class Correlator {
                     try db.execute(sql: "DELETE FROM chain WHERE id = ?", arguments: [other])
                 }
             } else {
-                try db.cachedStatement(sql: "INSERT INTO chain (layers) VALUES ('')").execute()
+                // A new chain is stored with its summary from the records in hand (no query per chain).
+                let summary = Self.summary(members.map { nodes[$0] })
+                insertChain.bind(1, summary.first)
+                insertChain.bind(2, summary.last)
+                insertChain.bind(3, summary.client)
+                insertChain.bind(4, summary.method)
+                insertChain.bind(5, summary.path)
+                insertChain.bind(6, summary.status.map(Int64.init))
+                insertChain.bind(7, summary.layers)
+                try insertChain.run()
                 chainID = db.lastInsertedRowID
                 stats.chainsAdded += 1
             }
             for m in unlinked {
                 let (key, confidence) = keyOf[m] ?? ("member", 0.5)
-                try db.cachedStatement(sql: "INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence) VALUES (?,?,?,?)").execute(
-                               arguments: [nodes[m].id, chainID, key, confidence])
-                stats.linksAdded += 1
+                newLinks.append((nodes[m].id, chainID, key, confidence))
             }
-            if existing.isEmpty {
-                try Self.summarise(chainID, members.map { nodes[$0] }, db: db)
-            } else {
-                try Self.summarise(chainID, db: db)
+            if !existing.isEmpty {
+                pendingSummaries.append(chainID)
             }
         }
+        newLinks.sort { $0.event < $1.event }
+        let insertLink = try BoundStatement(db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence) VALUES (?,?,?,?)
+            """))
+        for link in newLinks {
+            insertLink.bind(1, link.event)
+            insertLink.bind(2, link.chain)
+            insertLink.bind(3, link.key)
+            insertLink.bind(4, link.confidence)
+            try insertLink.run()
+        }
+        stats.linksAdded += newLinks.count
+        // Chains that grew are summarised again from all their records, once their links are in.
+        for chainID in pendingSummaries { try Self.summarise(chainID, db: db) }
     }
 
     /// After all slabs: copies (the same line in syslog and in the app's file) follow their
@@ -833,19 +870,26 @@ public final class Correlator {
         try db.execute(sql: "DELETE FROM ambiguous WHERE event_id IN (SELECT event_id FROM link)")
     }
 
-    /// A new chain's summary from the records in hand (no query per chain).
-    static func summarise(_ chainID: Int64, _ members: [Node], db: Database) throws {
+    struct ChainSummary {
+        var first: Int64?, last: Int64?
+        var client: String?, method: String?, path: String?
+        var status: Int?
+        var layers: String
+    }
+
+    /// A new chain's summary from the records in hand: the status the client got is the outermost
+    /// layer's answer.
+    static func summary(_ members: [Node]) -> ChainSummary {
         let sorted = members.sorted { $0.role.layer < $1.role.layer }
         let access: Set<Role> = [.waf, .alb, .apigateway, .nginx, .gunicorn, .appResponse]
         let times = members.map(\.time)
-        let client = sorted.lazy.filter { access.contains($0.role) }.compactMap(\.clientIP).first
-        let status = sorted.lazy.filter { access.contains($0.role) }.compactMap(\.status).first
         var layers: [Layer] = []
         for n in sorted where !layers.contains(n.role.layer) { layers.append(n.role.layer) }
-        try db.cachedStatement(sql: """
-            UPDATE chain SET first_time = ?, last_time = ?, client_ip = ?, method = ?, path = ?, status = ?, layers = ? WHERE id = ?
-            """).execute(arguments: [times.min(), times.max(), client, sorted.lazy.compactMap(\.method).first,
-                              sorted.lazy.compactMap(\.path).first, status, layers.map(\.rawValue).joined(separator: ","), chainID])
+        return ChainSummary(first: times.min(), last: times.max(),
+                            client: sorted.lazy.filter { access.contains($0.role) }.compactMap(\.clientIP).first,
+                            method: sorted.lazy.compactMap(\.method).first, path: sorted.lazy.compactMap(\.path).first,
+                            status: sorted.lazy.filter { access.contains($0.role) }.compactMap(\.status).first,
+                            layers: layers.map(\.rawValue).joined(separator: ","))
     }
 
     /// Refreshes a chain's summary columns from its records: the status the client got is the

@@ -229,12 +229,15 @@ final class PhaseClock {
     let enabled = ProcessInfo.processInfo.environment["INVESTIGATE_TIMING"] != nil
     private var last = Date()
 
-    func lap(_ name: String) {
+    /// Prints the time since the last lap; laps shorter than `minimum` seconds are not printed
+    /// (per-file laps of thousands of small files would drown the rest).
+    func lap(_ name: @autoclosure () -> String, minimum: Double = 0) {
         guard enabled else { return }
         let now = Date()
+        if now.timeIntervalSince(last) < minimum { last = now; return }
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM") }.map(String.init) ?? ""
-        FileHandle.standardError.write(Data(String(format: "timing: %@ %.3f s %@\n", name, now.timeIntervalSince(last), peak).utf8))
+        FileHandle.standardError.write(Data(String(format: "timing: %@ %.3f s %@\n", name(), now.timeIntervalSince(last), peak).utf8))
         last = now
     }
 }

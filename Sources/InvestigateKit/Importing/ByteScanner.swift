@@ -90,6 +90,12 @@ public struct ByteScanner {
         return String(decoding: b, as: UTF8.self)
     }
 
+    /// Nil for the conventional "no value" dash (or nothing), else the bytes.
+    @inline(__always) public static func optionalBytes(_ b: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        if b.isEmpty || (b.count == 1 && b[0] == 0x2D) { return nil }
+        return b
+    }
+
     public static func int(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard !b.isEmpty, b.count <= 18 else { return nil }
         var v: Int64 = 0

@@ -124,23 +124,42 @@ public final class Ingester {
 
         var added = 0, addedRejected = 0
         var perFile: [(index: Int, result: FileResult)] = []
-        for (n, item) in planned.enumerated() {
-            if let early = item.early {
-                perFile.append((item.index, early))
-                continue
-            }
-            let result: FileResult
+        // Files are stored in groups, one transaction per group and a savepoint per file: a file is
+        // still wholly in or not at all (a failed or duplicate file rolls back to its savepoint, a
+        // killed run loses the open group), but thousands of small S3 objects no longer pay one
+        // synchronous commit each.
+        try store.dbQueue.writeWithoutTransaction { db in
+            var group = CommitGroup()
             do {
-                result = try ingestFile(item.path, importer: item.importer!, hints: hints, position: n, of: planned.count)
+                for (n, item) in planned.enumerated() {
+                    if let early = item.early {
+                        perFile.append((item.index, early))
+                        continue
+                    }
+                    if !db.isInsideTransaction {
+                        try db.beginTransaction(.immediate)
+                        group = CommitGroup()
+                    }
+                    let result: FileResult
+                    do {
+                        result = try ingestFile(item.path, importer: item.importer!, db: db, hints: hints, position: n, of: planned.count)
+                    } catch {
+                        result = failure(item.path, error)
+                    }
+                    if let format = result.format, let first = result.first, let last = result.last {
+                        hints.learnSpan(first: first, last: last, format: format, from: item.path)
+                    }
+                    added += result.added
+                    if result.status == .ingested || result.status == .grown { addedRejected += result.rejected }
+                    perFile.append((item.index, result))
+                    group.add(bytes: result.size ?? 0)
+                    if group.isFull { try db.commit() }
+                }
+                if db.isInsideTransaction { try db.commit() }
             } catch {
-                result = failure(item.path, error)
+                if db.isInsideTransaction { try? db.rollback() }
+                throw error
             }
-            if let format = result.format, let first = result.first, let last = result.last {
-                hints.learnSpan(first: first, last: last, format: format, from: item.path)
-            }
-            added += result.added
-            if result.status == .ingested || result.status == .grown { addedRejected += result.rejected }
-            perFile.append((item.index, result))
         }
         results += perFile.sorted { $0.index < $1.index }.map(\.result)
         return IngestSummary(files: results, events: added, rejected: addedRejected)
@@ -194,16 +213,18 @@ public final class Ingester {
     }
 
     private func unchangedResult(_ path: String, _ stored: SourceRecord) throws -> FileResult {
+        try store.read { db in try unchangedResult(path, stored, db: db) }
+    }
+
+    private func unchangedResult(_ path: String, _ stored: SourceRecord, db: Database) throws -> FileResult {
         // Totals across the versions of this path (a grown file has several rows).
-        let totals = try store.read { db in
-            try Row.fetchOne(db, sql: """
-                WITH RECURSIVE chain(id, parent_id) AS (
-                    SELECT id, parent_id FROM source WHERE id = ?
-                    UNION ALL SELECT s.id, s.parent_id FROM source s JOIN chain c ON s.id = c.parent_id)
-                SELECT SUM(events) AS e, SUM(rejected) AS r, MIN(first_time) AS f, MAX(last_time) AS l
-                FROM source WHERE id IN (SELECT id FROM chain)
-                """, arguments: [stored.id])
-        }
+        let totals = try Row.fetchOne(db, sql: """
+            WITH RECURSIVE chain(id, parent_id) AS (
+                SELECT id, parent_id FROM source WHERE id = ?
+                UNION ALL SELECT s.id, s.parent_id FROM source s JOIN chain c ON s.id = c.parent_id)
+            SELECT SUM(events) AS e, SUM(rejected) AS r, MIN(first_time) AS f, MAX(last_time) AS l
+            FROM source WHERE id IN (SELECT id FROM chain)
+            """, arguments: [stored.id])
         return FileResult(path: path, format: stored.format, sha256: stored.sha256, size: stored.size, lines: stored.lines,
                           events: totals?["e"] ?? stored.events, rejected: totals?["r"] ?? stored.rejected, added: 0,
                           first: totals?["f"], last: totals?["l"], status: .unchanged,
@@ -269,16 +290,35 @@ public final class Ingester {
 
     // MARK: - Parsing
 
-    private func ingestFile(_ path: String, importer: any Importer, hints: IngestHints, position: Int, of total: Int) throws -> FileResult {
+    /// When an open group of files is committed: after this much input or this many files or this
+    /// long, so a kill loses little work and a long run shows its progress in the database.
+    struct CommitGroup {
+        static let maxBytes: Int64 = 64 << 20
+        static let maxFiles = 1000
+        static let maxSeconds = 5.0
+        private let started = Date()
+        private var bytes: Int64 = 0
+        private var files = 0
+
+        mutating func add(bytes: Int64) {
+            self.bytes += bytes
+            files += 1
+        }
+
+        var isFull: Bool {
+            bytes >= Self.maxBytes || files >= Self.maxFiles || Date().timeIntervalSince(started) >= Self.maxSeconds
+        }
+    }
+
+    /// Stores one file inside the open transaction, under its own savepoint.
+    private func ingestFile(_ path: String, importer: any Importer, db: Database, hints: IngestHints, position: Int, of total: Int) throws -> FileResult {
         let st = try FileStat.of(path)
         let file = try ReadOnlyFile(path)
 
         // The newest complete version of this path, if the file may have grown since.
-        let previous = try store.read { db in
-            try SourceRecord.fetchOne(db, sql: """
-                SELECT * FROM source WHERE path = ? AND status = 'complete' AND compressed = 0 ORDER BY id DESC LIMIT 1
-                """, arguments: [path])
-        }
+        let previous = try SourceRecord.fetchOne(db, sql: """
+            SELECT * FROM source WHERE path = ? AND status = 'complete' AND compressed = 0 ORDER BY id DESC LIMIT 1
+            """, arguments: [path])
         let growthCandidate = previous.flatMap { $0.size < st.size ? $0 : nil }
         let head = try file.prefix(10)
         let isGzip = GzipInflater.isGzip(head)
@@ -320,8 +360,9 @@ public final class Ingester {
         let sourceID: Int64
         let clock = PhaseClock()
         var waited = 0.0
+        var storedID: Int64 = 0
         do {
-        sourceID = try store.write { db -> Int64 in
+        try db.inSavepoint {
             try db.execute(sql: """
                 INSERT INTO source (path, sha256, size, mtime, inode, device, compressed, format, status, parent_id,
                                     start_offset, start_line, ingested_at)
@@ -384,7 +425,7 @@ public final class Ingester {
                 throw error
             }
             producer.waitUntilDone()
-            clock.lap("ingest \(path): read, parse and insert (of which \(String(format: "%.3f", waited)) s waiting for the parser)")
+            clock.lap("ingest \(path): read, parse and insert (of which \(String(format: "%.3f", waited)) s waiting for the parser)", minimum: 0.5)
             // The same content under another name is the same evidence: roll this back.
             let sha = hasher.hexDigest()
             if let stored = try SourceRecord.fetchOne(db, sql: "SELECT * FROM source WHERE sha256 = ? AND status = 'complete' AND id <> ? ORDER BY id LIMIT 1",
@@ -394,7 +435,7 @@ public final class Ingester {
             try db.execute(sql: "UPDATE source SET sha256 = ?, size = ? WHERE id = ?", arguments: [sha, Int64(hasher.byteCount), id])
             if deferIndexes {
                 try Schema.createEventIndexes(db)
-                clock.lap("ingest \(path): index build")
+                clock.lap("ingest \(path): index build", minimum: 0.5)
             }
             let notesJSON = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
             // This transaction alone inserted events, in order: they hold one contiguous run of ids.
@@ -410,11 +451,13 @@ public final class Ingester {
                 try db.execute(sql: "INSERT INTO source_layer (source_id, layer, events, first_time, last_time) VALUES (?,?,?,?,?)",
                                arguments: [id, layer.rawValue, span.events, span.first, span.last])
             }
-            return id
+            storedID = id
+            return .commit
         }
-        clock.lap("ingest \(path): commit")
+        sourceID = storedID
+        clock.lap("ingest \(path): stored", minimum: 0.5)
         } catch let known as AlreadyStored {
-            return try unchangedResult(path, known.record)
+            return try unchangedResult(path, known.record, db: db)
         }
         _ = sourceID
         return FileResult(path: path, format: importer.id, sha256: hasher.hexDigest(), size: Int64(hasher.byteCount), lines: lineCount,
