@@ -76,7 +76,8 @@ import Testing
         #expect(try count(store, "SELECT count(*) FROM event") == 15)
         #expect(try count(store, "SELECT count(*) FROM source") == 2)
         #expect(try count(store, "SELECT count(*) FROM source_layer") == 2)
-        #expect(try store.dbQueue.inDatabase { $0.isInsideTransaction } == false)
+        let leftOpen = store.dbQueue.inDatabase { db in db.isInsideTransaction }
+        #expect(leftOpen == false)
     }
 
     @Test func gzipIsRecognisedByContentNotName() throws {
