@@ -425,7 +425,7 @@ public final class Ingester {
                 throw error
             }
             producer.waitUntilDone()
-            clock.lap("ingest \(path): read, parse and insert (of which \(String(format: "%.3f", waited)) s waiting for the parser)", minimum: 0.5)
+            clock.lap("ingest \(Escape.terminal(path)): read, parse and insert (of which \(String(format: "%.3f", waited)) s waiting for the parser)", minimum: 0.5)
             // The same content under another name is the same evidence: roll this back.
             let sha = hasher.hexDigest()
             if let stored = try SourceRecord.fetchOne(db, sql: "SELECT * FROM source WHERE sha256 = ? AND status = 'complete' AND id <> ? ORDER BY id LIMIT 1",
@@ -435,7 +435,7 @@ public final class Ingester {
             try db.execute(sql: "UPDATE source SET sha256 = ?, size = ? WHERE id = ?", arguments: [sha, Int64(hasher.byteCount), id])
             if deferIndexes {
                 try Schema.createEventIndexes(db)
-                clock.lap("ingest \(path): index build", minimum: 0.5)
+                clock.lap("ingest \(Escape.terminal(path)): index build", minimum: 0.5)
             }
             let notesJSON = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
             // This transaction alone inserted events, in order: they hold one contiguous run of ids.
@@ -455,7 +455,7 @@ public final class Ingester {
             return .commit
         }
         sourceID = storedID
-        clock.lap("ingest \(path): stored", minimum: 0.5)
+        clock.lap("ingest \(Escape.terminal(path)): stored", minimum: 0.5)
         } catch let known as AlreadyStored {
             return try unchangedResult(path, known.record, db: db)
         }

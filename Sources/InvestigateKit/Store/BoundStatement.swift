@@ -22,13 +22,7 @@ struct BoundStatement {
         sqlite3_bind_double(h, i, v)
     }
 
-    func bind(_ i: Int32, _ v: String?) {
-        guard var v else { sqlite3_bind_null(h, i); return }
-        v.withUTF8 { buf in
-            _ = sqlite3_bind_text(h, i, UnsafeRawPointer(buf.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self),
-                                  Int32(buf.count), SQLITE_TRANSIENT_PTR)
-        }
-    }
+    func bind(_ i: Int32, _ v: String?) { bindTransientText(h, i, v) }
 
     /// Steps the statement to completion and resets it for the next row (bindings stay until re-bound).
     func run() throws {

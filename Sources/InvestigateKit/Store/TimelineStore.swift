@@ -191,18 +191,20 @@ public final class EventWriter {
     }
 
     @inline(__always)
-    private func bind(_ h: OpaquePointer?, _ i: Int32, _ v: String?) {
-        guard let v else { sqlite3_bind_null(h, i); return }
-        var s = v
-        s.withUTF8 { buf in
-            _ = sqlite3_bind_text(h, i, UnsafeRawPointer(buf.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self),
-                                  Int32(buf.count), SQLITE_TRANSIENT_PTR)
-        }
-    }
+    private func bind(_ h: OpaquePointer?, _ i: Int32, _ v: String?) { bindTransientText(h, i, v) }
 
     @inline(__always)
     private func bind(_ h: OpaquePointer?, _ i: Int32, _ v: Int64?) {
         if let v { sqlite3_bind_int64(h, i, v) } else { sqlite3_bind_null(h, i) }
+    }
+}
+
+/// Binds a Swift string as text that SQLite copies (the string may be a temporary); nil is NULL.
+func bindTransientText(_ h: OpaquePointer?, _ i: Int32, _ v: String?) {
+    guard var v else { sqlite3_bind_null(h, i); return }
+    v.withUTF8 { buf in
+        _ = sqlite3_bind_text(h, i, UnsafeRawPointer(buf.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self),
+                              Int32(buf.count), SQLITE_TRANSIENT_PTR)
     }
 }
 
