@@ -145,4 +145,40 @@ import Testing
         #expect(findings[0]["path"] as? String == evil)
         #expect(findings[0]["responder"] as? String == "nginx")
     }
+
+    /// A dense window examines at most `maxCases` requests, the earliest first, and says how it
+    /// narrowed the answer instead of holding every case in memory.
+    @Test func aCrowdedWindowIsCappedEarliestFirstAndSaysSo() throws {
+        let store = try TimelineStore()
+        let failures = (0..<12).map { i in
+            Make.nginx(20 + Double(i), rt: 0.01, ip: "203.0.113.\(i + 1)", path: "/missing/\(i)", status: 404)
+        }
+        try insert(failures, into: store, path: "access.log")
+        try Correlator(store: store).run()
+        let q = DiagnosisQuery(at: Make.s(30), halfWindow: 120_000_000, zone: .utc, status: nil, clientIP: nil)
+
+        let diagnoser = Diagnoser(store: store)
+        diagnoser.maxCases = 5
+        let capped = try diagnoser.diagnose(q)
+        #expect(capped.findings.reduce(0) { $0 + $1.count } == 5)
+        #expect(capped.findings.compactMap(\.client_ip).sorted() == (1...5).map { "203.0.113.\($0)" }.sorted())
+        #expect(capped.notes.contains { $0.contains("More than 5 error responses") })
+
+        diagnoser.maxCases = 12
+        let whole = try diagnoser.diagnose(q)
+        #expect(whole.findings.reduce(0) { $0 + $1.count } == 12)
+        #expect(!whole.notes.contains { $0.contains("More than") })
+    }
+
+    /// The lines around a request are a shared window minus the request's own records.
+    @Test func nearbyRecordsLeaveOutTheRequestsOwnRecords() throws {
+        let lines = (1...4).map { i in
+            StoredEvent(id: Int64(i), sourceID: 1, event: log(.gunicorn, Double(i), "line \(i)"))
+        }
+        var nearby = NearbyRecords(lines[1...], excluding: [3])
+        #expect(nearby.map(\.id) == [2, 4])
+        nearby.removeAll { $0.event.message == "line 4" }
+        #expect(nearby.map(\.id) == [2])
+        #expect(NearbyRecords(lines).map(\.id) == [1, 2, 3, 4])
+    }
 }

@@ -42,12 +42,15 @@ public final class Diagnoser {
         let sources = try SourceIndex.load(db)
         var notes: [String] = []
 
-        let cases = try buildCases(q, db, byLayer, stack, sources)
-        let hitCount = try Int.fetchOne(db, sql: "SELECT count(*) FROM event e WHERE e.time >= ? AND e.time <= ? AND e.kind = 'access' AND e.status >= 400 AND e.copy_of IS NULL", arguments: [q.from, q.to]) ?? 0
-        if cases.count >= maxCases, hitCount > maxCases {
+        // Cases are judged one at a time and dropped: a dense window (thousands of failed requests,
+        // each with the log lines around it) must not hold every case in memory at once.
+        var raw: [(Finding, String)] = []
+        let examined = try forEachCase(q, db, byLayer, stack, sources) { c in
+            if let judged = judge(c, q, sources) { raw.append((judged.finding, judged.reason)) }
+        }
+        if examined.truncated {
             notes.append("More than \(maxCases) error responses in this window; the first \(maxCases) requests were examined. Narrow the window or add --status/--ip/--path.")
         }
-        let raw = judge(cases, q, sources).map { ($0.finding, $0.reason) }
         var findings = group(raw, zone: q.zone)
         if findings.isEmpty {
             findings.append(try absenceFinding(q, db, coverage: byLayer, stack: stack, sources: sources))
@@ -70,19 +73,16 @@ public final class Diagnoser {
         return Diagnosis(query: echo, coverage: coverage, findings: findings, notes: notes)
     }
 
-    /// One finding per failed request, ungrouped, with the records it rests on.
-    func judge(_ cases: [RequestCase], _ q: DiagnosisQuery, _ sources: SourceIndex) -> [(records: Set<Int64>, finding: Finding, reason: String)] {
-        var out: [(Set<Int64>, Finding, String)] = []
-        for c in cases {
-            guard let status = c.clientStatus, status >= 400 else { continue }
-            if let s = q.status, !s.matches(status) { continue }
-            for rule in rules {
-                guard let verdict = rule.diagnose(c) else { continue }
-                out.append((Set(c.records.map(\.id)), finding(c, verdict, rule: rule.id, sources: sources), verdict.reasonKey))
-                break
-            }
+    /// One failed request's finding, ungrouped, with the records it rests on (nil when the case is
+    /// not a failure the query asks about, or no rule speaks).
+    func judge(_ c: RequestCase, _ q: DiagnosisQuery, _ sources: SourceIndex) -> (records: Set<Int64>, finding: Finding, reason: String)? {
+        guard let status = c.clientStatus, status >= 400 else { return nil }
+        if let s = q.status, !s.matches(status) { return nil }
+        for rule in rules {
+            guard let verdict = rule.diagnose(c) else { continue }
+            return (Set(c.records.map(\.id)), finding(c, verdict, rule: rule.id, sources: sources), verdict.reasonKey)
         }
-        return out
+        return nil
     }
 
     /// Every failed request in the window judged on its own (not grouped): what the ground-truth
@@ -96,31 +96,45 @@ public final class Diagnoser {
             let byLayer = Dictionary(uniqueKeysWithValues: coverage.compactMap { c in Layer(rawValue: c.layer).map { ($0, c) } })
             let stack = try Self.stackFacts(db, around: q)
             let sources = try SourceIndex.load(db)
-            let cases = try buildCases(q, db, byLayer, stack, sources)
-            return judge(cases, q, sources).map { ($0.records, $0.finding) }
+            var out: [(records: Set<Int64>, finding: Finding)] = []
+            _ = try forEachCase(q, db, byLayer, stack, sources) { c in
+                if let judged = judge(c, q, sources) { out.append((judged.records, judged.finding)) }
+            }
+            return out
         }
     }
 
-    private func buildCases(_ q: DiagnosisQuery, _ db: Database, _ byLayer: [Layer: LayerCoverage], _ stack: StackFacts,
-                            _ sources: SourceIndex) throws -> [RequestCase] {
-        // Error responses in the window that match the filters, by chain.
+    /// Builds each failed request's case in turn (chains first, in time order, then records no key
+    /// linked) and hands it to `body`; at most `maxCases`. Says whether more were left out.
+    private func forEachCase(_ q: DiagnosisQuery, _ db: Database, _ byLayer: [Layer: LayerCoverage], _ stack: StackFacts,
+                             _ sources: SourceIndex, _ body: (RequestCase) throws -> Void) throws -> (examined: Int, truncated: Bool) {
+        // Error responses in the window that match the filters, by chain. Read through a cursor and
+        // stopped once the cap is reached, so a wide window does not load every hit.
         var conditions = ["e.time >= ?", "e.time <= ?", "e.kind = 'access'", "e.status >= 400", "e.copy_of IS NULL"]
         var args: [DatabaseValueConvertible] = [q.from, q.to]
         if let s = q.status { conditions.append(s.sql("e.status")) }
         if let ip = q.clientIP { conditions.append("e.client_ip = ?"); args.append(ip) }
         if let p = q.pathPrefix { conditions.append("substr(e.path, 1, ?) = ?"); args += [p.utf8.count, p] }
-        let hits = try Row.fetchAll(db, sql: """
+        let hits = try Row.fetchCursor(db, sql: """
             SELECT e.id, l.chain_id FROM event e LEFT JOIN link l ON l.event_id = e.id
             WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.time, e.id
             """, arguments: StatementArguments(args))
         var chainOrder: [Int64] = []
         var seen = Set<Int64>()
         var loose: [Int64] = []
-        for h in hits {
+        var truncated = false
+        while let h = try hits.next() {
+            if chainOrder.count + loose.count >= maxCases {
+                // One more distinct request than the cap can take: more were left out.
+                let chain: Int64? = h["chain_id"]
+                if chain.map({ !seen.contains($0) }) ?? true { truncated = true; break }
+                continue
+            }
             if let c: Int64 = h["chain_id"] { if seen.insert(c).inserted { chainOrder.append(c) } } else { loose.append(h["id"]) }
         }
 
-        // Messages around the window, shared by all cases (WORKER TIMEOUT names no request).
+        // Messages around the window, shared by all cases (WORKER TIMEOUT names no request), in
+        // time order so each case takes its stretch by binary search.
         let nearby = try StoredEvent.fetchAll(db, sql: """
             SELECT * FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL
             AND ((kind = 'log' AND layer IN ('nginx','gunicorn','app','system','lambda','apigateway'))
@@ -128,19 +142,25 @@ public final class Diagnoser {
             ORDER BY time, id LIMIT 20000
             """, arguments: [q.from - 60_000_000, q.to + 60_000_000])
 
-        var cases: [RequestCase] = []
-        for chain in chainOrder.prefix(maxCases) {
-            // Originals only: a syslog copy of an app line is the same record, cited once.
-            let ids = try Int64.fetchAll(db, sql: """
-                SELECT l.event_id FROM link l JOIN event e ON e.id = l.event_id WHERE l.chain_id = ? AND e.copy_of IS NULL
-                """, arguments: [chain])
-            cases.append(makeCase(chain, try StoredEvent.fetch(db, ids: ids), nearby, byLayer, stack, sources))
+        var examined = 0
+        // Originals only: a syslog copy of an app line is the same record, cited once.
+        let chainRecords = try db.cachedStatement(sql: """
+            SELECT e.* FROM link l JOIN event e ON e.id = l.event_id WHERE l.chain_id = ? AND e.copy_of IS NULL
+            """)
+        let oneRecord = try db.cachedStatement(sql: "SELECT * FROM event WHERE id = ?")
+        func inOrder(_ records: [StoredEvent]) -> [StoredEvent] {
+            records.sorted { ($0.event.time ?? 0, $0.id) < ($1.event.time ?? 0, $1.id) }
         }
-        for id in loose.prefix(max(0, maxCases - cases.count)) {
-            cases.append(makeCase(nil, try StoredEvent.fetch(db, ids: [id]), nearby, byLayer, stack, sources))
+        for chain in chainOrder {
+            let records = inOrder(try StoredEvent.fetchAll(chainRecords, arguments: [chain]))
+            try body(makeCase(chain, records, nearby, byLayer, stack, sources))
+            examined += 1
         }
-
-        return cases
+        for id in loose {
+            try body(makeCase(nil, try StoredEvent.fetchAll(oneRecord, arguments: [id]), nearby, byLayer, stack, sources))
+            examined += 1
+        }
+        return (examined, truncated)
     }
 
     private func makeCase(_ chain: Int64?, _ records: [StoredEvent], _ nearby: [StoredEvent], _ coverage: [Layer: LayerCoverage],
@@ -148,10 +168,15 @@ public final class Diagnoser {
         let times = records.compactMap(\.event.time)
         let lo = (times.min() ?? 0) - 30_000_000, hi = (times.max() ?? 0) + 5_000_000
         let ids = Set(records.map(\.id))
-        let around = nearby.filter { e in
-            guard let t = e.event.time, t >= lo, t <= hi, !ids.contains(e.id) else { return false }
-            return true
+        // `nearby` is in time order (timeless rows are not selected): the case sees its stretch.
+        var first = 0, end = nearby.count
+        while first < end {
+            let mid = (first + end) / 2
+            if (nearby[mid].event.time ?? .min) < lo { first = mid + 1 } else { end = mid }
         }
+        var last = first
+        while last < nearby.count, let t = nearby[last].event.time, t <= hi { last += 1 }
+        let around = NearbyRecords(nearby[first..<last], excluding: ids)
         return RequestCase(chainID: chain, records: records, nearby: around, coverage: coverage, stack: stack, sources: sources)
     }
 

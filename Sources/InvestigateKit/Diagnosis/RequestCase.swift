@@ -6,7 +6,7 @@ import Foundation
 public struct RequestCase: Sendable {
     public var chainID: Int64?
     public var records: [StoredEvent]
-    public var nearby: [StoredEvent]
+    public var nearby: NearbyRecords
     public var coverage: [Layer: LayerCoverage]
     public var stack: StackFacts
     public var sources: SourceIndex
@@ -48,6 +48,32 @@ public struct RequestCase: Sendable {
         nearby.filter { e in
             e.event.layer == layer && needles.contains { n in (e.event.message ?? e.text).contains(n) }
         }
+    }
+}
+
+/// The unlinked-or-not log lines around one request: a window onto the query's shared, time-ordered
+/// lines, minus the request's own records. It shares storage with every other case's window:
+/// a dense window holds thousands of failed requests, and copying the lines around each one cost
+/// more time and memory than judging it.
+public struct NearbyRecords: Sequence, Sendable {
+    private var window: ArraySlice<StoredEvent>
+    private var excluded: Set<Int64>
+
+    public init(_ window: ArraySlice<StoredEvent>, excluding excluded: Set<Int64> = []) {
+        self.window = window
+        self.excluded = excluded
+    }
+
+    public init(_ records: [StoredEvent]) { self.init(records[...]) }
+
+    public func makeIterator() -> LazyFilterSequence<ArraySlice<StoredEvent>>.Iterator {
+        let excluded = excluded
+        return window.lazy.filter { !excluded.contains($0.id) }.makeIterator()
+    }
+
+    /// Leaves out the lines that match (a rule that adopted them as the request's own records).
+    public mutating func removeAll(where shouldRemove: (StoredEvent) -> Bool) {
+        for e in window where shouldRemove(e) { excluded.insert(e.id) }
     }
 }
 

@@ -2,12 +2,19 @@ import Foundation
 import GRDB
 
 /// An event as read back from the timeline, with its row id and evidence location.
-public struct StoredEvent: Sendable, Equatable, FetchableRecord {
-    public var id: Int64
-    public var sourceID: Int64
-    public var event: Event
+///
+/// A class, and immutable: diagnosis hands the same records to many requests' cases and rules
+/// filter them over and over; a struct copy would retain every one of the event's strings.
+public final class StoredEvent: Sendable, Equatable, FetchableRecord {
+    public let id: Int64
+    public let sourceID: Int64
+    public let event: Event
 
-    public init(row: Row) throws {
+    public static func == (a: StoredEvent, b: StoredEvent) -> Bool {
+        a === b || (a.id == b.id && a.sourceID == b.sourceID && a.event == b.event)
+    }
+
+    public required init(row: Row) throws {
         id = row["id"]
         sourceID = row["source_id"]
         let layer = Layer(rawValue: row["layer"] as String) ?? .system
@@ -38,8 +45,8 @@ public struct StoredEvent: Sendable, Equatable, FetchableRecord {
         e.elbStatus = row["elb_status"]
         e.targetStatus = row["target_status"]
         e.error = row["error"]
-        if let extra: String = row["extra"], let data = extra.data(using: .utf8),
-           let dict = try? JSONDecoder().decode([String: String].self, from: data) {
+        // `extra` is a flat object of strings (JSONText.object); anything else reads as empty.
+        if let extra: String = row["extra"], let dict = JSONText.parseFlatObject(extra) {
             e.extra = dict
         }
         event = e
