@@ -89,6 +89,8 @@ enum Make {
 
         let stats = try Correlator(store: store).run()
         #expect(stats.ambiguous == 0)
+        // Linking turns foreign-key checks off for its bulk writes; they must be back on after.
+        #expect(try store.read { db in try Int.fetchOne(db, sql: "PRAGMA foreign_keys") } == 1)
         let found = try chains(store)
         #expect(found == [["waf:1", "alb:1", "nginx:1", "app:1"].sorted(), ["alb:2", "waf:2"]], "\(found)")
         let summary = try store.read { try Row.fetchOne($0, sql: "SELECT client_ip, path, status, layers FROM chain WHERE path = '/app/admin'") }
