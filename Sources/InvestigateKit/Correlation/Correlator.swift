@@ -51,6 +51,25 @@ enum Role: String, CaseIterable {
         }
     }
 
+    /// One bit per role, for role sets kept per node in arrays.
+    var bit: UInt16 {
+        switch self {
+        case .waf: return 1 << 0
+        case .alb: return 1 << 1
+        case .apigateway: return 1 << 2
+        case .apigatewayExecution: return 1 << 3
+        case .nginx: return 1 << 4
+        case .nginxError: return 1 << 5
+        case .gunicorn: return 1 << 6
+        case .appRequest: return 1 << 7
+        case .appResponse: return 1 << 8
+        case .appLog: return 1 << 9
+        case .lambda: return 1 << 10
+        }
+    }
+
+    static let singularBits: UInt16 = allCases.filter(\.isSingular).reduce(0) { $0 | $1.bit }
+
     /// Roles whose records carry the real client's address.
     var knowsClient: Bool {
         switch self {
@@ -772,40 +791,49 @@ public final class Correlator {
             while parent[c] != r { let next = parent[c]; parent[c] = r; c = next }
             return r
         }
-        // Roles present per component, to keep at most one record of a singular role per chain.
-        var roles: [Int: Set<Role>] = [:]
-        for (i, n) in nodes.enumerated() { roles[i] = [n.role] }
-        // Whether a component already holds a stored chain, kept per root (a scan per union would
-        // make a 200k-record slab quadratic).
-        var rootHasChain: [Int: Bool] = [:]
-        for (i, n) in nodes.enumerated() where n.chain != nil { rootHasChain[i] = true }
-        var keyOf: [Int: (String, Double)] = [:]
+        // Per node index, kept at the component's root: the roles present (a bit per role, to keep
+        // at most one record of a singular role per chain) and whether it holds a stored chain.
+        // Arrays, not dictionaries: a slab holds about 200k nodes and this runs per union.
+        var roles = nodes.map(\.role.bit)
+        var rootHasChain = nodes.map { $0.chain != nil }
+        var keyOf = [(key: String, confidence: Double)?](repeating: nil, count: nodes.count)
         for (a, b, key, confidence) in plan.unions {
             let ra = find(a), rb = find(b)
             if ra == rb { continue }
-            let ia = roles[ra] ?? [], ib = roles[rb] ?? []
-            if key == "client+method+path+time", !ia.intersection(ib).filter(\.isSingular).isEmpty { continue }
+            let ia = roles[ra], ib = roles[rb]
+            if key == "client+method+path+time", ia & ib & Role.singularBits != 0 { continue }
             // Two chains already stored are merged only on an identifier, never on a fuzzy match.
-            if key == "client+method+path+time", rootHasChain[ra] == true, rootHasChain[rb] == true { continue }
+            if key == "client+method+path+time", rootHasChain[ra], rootHasChain[rb] { continue }
             parent[rb] = ra
-            roles[ra] = ia.union(ib)
-            if rootHasChain[rb] == true { rootHasChain[ra] = true }
-            for x in [a, b] where keyOf[x] == nil || keyOf[x]!.1 < confidence { keyOf[x] = (key, confidence) }
+            roles[ra] = ia | ib
+            if rootHasChain[rb] { rootHasChain[ra] = true }
+            for x in [a, b] where keyOf[x] == nil || keyOf[x]!.confidence < confidence { keyOf[x] = (key, confidence) }
         }
-        var components: [Int: [Int]] = [:]
-        for i in nodes.indices { components[find(i), default: []].append(i) }
+        // Components in order of their earliest member, members ascending (deterministic chain ids);
+        // records linked to nothing are left out here (see below).
+        var size = [Int32](repeating: 0, count: nodes.count)
+        for i in nodes.indices { size[find(i)] += 1 }
+        var componentOfRoot = [Int](repeating: -1, count: nodes.count)
+        var ordered: [[Int]] = []
+        for i in nodes.indices {
+            let r = find(i)
+            guard size[r] >= 2 else { continue }
+            if componentOfRoot[r] < 0 {
+                componentOfRoot[r] = ordered.count
+                ordered.append([i])
+            } else {
+                ordered[componentOfRoot[r]].append(i)
+            }
+        }
 
-        for a in plan.ambiguous {
-            let members = components[find(a.0)] ?? []
-            guard members.count == 1 else { continue } // linked by an identifier after all
+        for a in plan.ambiguous where size[find(a.0)] == 1 { // else linked by an identifier after all
             let candidates = String(decoding: try JSONEncoder().encode(a.1), as: UTF8.self)
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO ambiguous (event_id, candidates, reason) VALUES (?,?,?)").execute(
                            arguments: [nodes[a.0].id, candidates, a.2])
         }
 
-        // Deterministic chain ids: components in order of their earliest record. New links are
-        // stored at the end in event-id order (the link table's key), not chain by chain in random order.
-        let ordered = components.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
+        // New links are stored at the end in event-id order (the link table's key), not chain by
+        // chain.
         var newLinks: [(event: Int64, chain: Int64, key: String, confidence: Double)] = []
         var pendingSummaries: [Int64] = []
         let insertChain = try BoundStatement(db.cachedStatement(sql: """
@@ -817,10 +845,9 @@ public final class Correlator {
             // Wholly in the forward margin: the next slab sees its full neighbourhood and decides.
             guard members.contains(where: { nodes[$0].time < core.upperBound }) else { continue }
             let existing = Set(members.compactMap { nodes[$0].chain })
-            // A record linked to nothing stays out of the chain tables: it is its own request
-            // (queries treat an unlinked access record as a chain of one), and millions of
-            // single-layer records cost nothing to correlate.
-            guard members.count >= 2 else { continue }
+            // A record linked to nothing (a component of one, left out above) stays out of the
+            // chain tables: it is its own request (queries treat an unlinked access record as a
+            // chain of one), and millions of single-layer records cost nothing to correlate.
             let chainID: Int64
             if let keep = existing.min() {
                 chainID = keep
@@ -843,7 +870,7 @@ public final class Correlator {
                 stats.chainsAdded += 1
             }
             for m in unlinked {
-                let (key, confidence) = keyOf[m] ?? ("member", 0.5)
+                let (key, confidence) = keyOf[m] ?? (key: "member", confidence: 0.5)
                 newLinks.append((nodes[m].id, chainID, key, confidence))
             }
             if !existing.isEmpty {
