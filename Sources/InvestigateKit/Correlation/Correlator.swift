@@ -496,25 +496,34 @@ public final class Correlator {
         return pairs
     }
 
+    /// What both records of a hop must share: the path, and the client (or nginx's peer) and the
+    /// method where both sides log them. A struct, not a joined string: it is built per record
+    /// per hop, and hashing the parts costs less than allocating their concatenation.
+    struct BucketKey: Hashable {
+        var path: String
+        var address: String?
+        var method: String?
+    }
+
     /// The bucket both records of a hop must share.
-    func bucket(_ n: Node, _ pair: PairKey, asOuter: Bool) -> String? {
+    func bucket(_ n: Node, _ pair: PairKey, asOuter: Bool) -> BucketKey? {
         guard let path = n.path else { return nil }
-        var key = path
+        var key = BucketKey(path: path)
         let useClient = pair.outer.knowsClient && pair.inner.knowsClient
         if useClient {
             // nginx's error log names its peer (the load balancer), not the client.
             guard let ip = n.clientIP else { return nil }
-            key += "|" + ip
+            key.address = ip
         }
         if pair == PairKey(outer: .nginx, inner: .nginxError) {
             guard let ip = asOuter ? n.peerIP : n.clientIP else { return nil }
-            key += "|" + ip
+            key.address = ip
         }
         let outerHasMethod = pair.outer != .appResponse
         let innerHasMethod = pair.inner != .appResponse && pair.inner != .appLog
         if outerHasMethod && innerHasMethod {
             guard let m = n.method else { return nil }
-            key += "|" + m
+            key.method = m
         }
         return key
     }
@@ -568,9 +577,9 @@ public final class Correlator {
         let byRole = Dictionary(grouping: nodes, by: \.role)
         for pair in hops(present: Set(byRole.keys)) where pair.inner != .nginxError && pair.inner != .appLog {
             guard let outers = byRole[pair.outer], let inners = byRole[pair.inner] else { continue }
-            var innerBuckets: [String: [Node]] = [:]
+            var innerBuckets: [BucketKey: [Node]] = [:]
             for n in inners { if let k = bucket(n, pair, asOuter: false) { innerBuckets[k, default: []].append(n) } }
-            var outerCount: [String: Int] = [:]
+            var outerCount: [BucketKey: Int] = [:]
             for n in outers { if let k = bucket(n, pair, asOuter: true) { outerCount[k, default: 0] += 1 } }
             for o in outers {
                 guard let k = bucket(o, pair, asOuter: true), let candidates = innerBuckets[k] else { continue }
@@ -623,9 +632,13 @@ public final class Correlator {
                 inners = inners.filter { !taken.contains($0) }
             }
             let offset = offsets[pair] ?? 0
-            var innerBuckets: [String: [Int]] = [:]
+            var innerBuckets: [BucketKey: [Int]] = [:]
             for i in inners { if let k = bucket(nodes[i], pair, asOuter: false) { innerBuckets[k, default: []].append(i) } }
-            var outerBuckets: [String: [Int]] = [:]
+            var outerBuckets: [BucketKey: [Int]] = [:]
+            // Buckets and candidates come out of dictionaries in a per-process random order; this
+            // hop's decisions are collected and added in index order, so runs are reproducible
+            // (an earlier union can block a later one on a singular role).
+            var hop = Plan()
             for o in outers { if let k = bucket(nodes[o], pair, asOuter: true) { outerBuckets[k, default: []].append(o) } }
             let singularInner = pair.inner.isSingular
             for (k, os) in outerBuckets {
@@ -660,7 +673,7 @@ public final class Correlator {
                             let tied = sorted.prefix { $0.1 - best.1 < settings.ambiguityMargin }
                             // The inner records are the ambiguous ones: several fit this outer record.
                             for t in tied where nodes[t.0].chain == nil {
-                                plan.ambiguous.append((t.0, tied.map { nodes[$0.0].id } + [nodes[o].id],
+                                hop.ambiguous.append((t.0, tied.map { nodes[$0.0].id } + [nodes[o].id],
                                                        "\(tied.count) \(pair.inner.rawValue) records fit one \(pair.outer.rawValue) record equally"))
                             }
                         }
@@ -671,15 +684,19 @@ public final class Correlator {
                     guard let first = back.first, first.0 == o else { continue }
                     if back.count > 1, back[1].1 - first.1 < settings.ambiguityMargin, pair.outer.isSingular {
                         if nodes[best.0].chain == nil, core.contains(nodes[best.0].time) {
-                            plan.ambiguous.append((best.0, back.prefix(2).map { nodes[$0.0].id },
+                            hop.ambiguous.append((best.0, back.prefix(2).map { nodes[$0.0].id },
                                                    "\(pair.inner.rawValue) record fits two \(pair.outer.rawValue) records equally"))
                         }
                         continue
                     }
                     let strength = (pair.outer.knowsClient && pair.inner.knowsClient) ? 0.9 : 0.75
                     let closeness = 1.0 - Double(best.1) / Double(max(settings.tolerance, 1)) * 0.2
-                    plan.unions.append((o, best.0, "client+method+path+time", strength * closeness))
+                    hop.unions.append((o, best.0, "client+method+path+time", strength * closeness))
                 }
+            }
+            plan.unions += hop.unions.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+            plan.ambiguous += hop.ambiguous.sorted { a, b in
+                a.0 != b.0 ? a.0 < b.0 : a.2 != b.2 ? a.2 < b.2 : a.1.lexicographicallyPrecedes(b.1)
             }
         }
         return plan
