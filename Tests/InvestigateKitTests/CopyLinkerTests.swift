@@ -43,4 +43,21 @@ import Testing
         #expect(try CopyLinker.link(store: store) == 2)
         #expect(try CopyLinker.countOriginals(store: store) == 2)
     }
+
+    /// Copy marking skips runs that brought no app or gunicorn lines, yet an app file ingested
+    /// after its syslog copies were correlated still claims them.
+    @Test func anOriginalIngestedAfterItsCopiesWereCorrelatedStillClaimsThem() throws {
+        let dir = try TemporaryDirectory()
+        let syslog = try dir.write("syslog", seedLines.joined(separator: "\n") + "\n")
+        let app = try dir.write("logs/2025-02-06.log", seedLines.map { $0.components(separatedBy: "]: ")[1] }.joined(separator: "\n") + "\n")
+        let store = try TimelineStore()
+        _ = try Ingester(store: store).ingest(paths: [syslog])
+        #expect(try CopyLinker.link(store: store) == 0)
+        try Correlator(store: store).run()
+        _ = try Ingester(store: store).ingest(paths: [app])
+        #expect(try CopyLinker.link(store: store) == 2)
+        try Correlator(store: store).run()
+        #expect(try CopyLinker.link(store: store) == 0)
+        #expect(try CopyLinker.countOriginals(store: store) == 2)
+    }
 }

@@ -231,9 +231,11 @@ public final class Correlator {
         clock.lap(String(format: "correlation: linking (reading %.3f s, matching %.3f s, storing %.3f s)", spent.load, spent.match, spent.store))
         try store.write { db in
             try Self.finishRun(db)
+            clock.lap("correlation: copies joined, ambiguities settled")
             try db.execute(sql: "UPDATE correlation_state SET last_event_id = ?", arguments: [maxID])
             try Self.inferTopology(db)
             stats.ambiguous = try Int.fetchOne(db, sql: "SELECT count(*) FROM ambiguous") ?? 0
+            clock.lap("correlation: topology")
         }
         stats.offsets = try loadOffsets()
         return stats
@@ -913,12 +915,18 @@ public final class Correlator {
     /// After all slabs: copies (the same line in syslog and in the app's file) follow their
     /// original into its chain, and records linked after all leave the ambiguous list.
     static func finishRun(_ db: Database) throws {
+        // Copies live only in syslog sources: read their id ranges, not the whole timeline.
         try db.execute(sql: """
             INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence)
-            SELECT e.id, l.chain_id, 'copy', 1.0 FROM event e JOIN link l ON l.event_id = e.copy_of
-            WHERE e.copy_of IS NOT NULL AND NOT EXISTS (SELECT 1 FROM link x WHERE x.event_id = e.id)
+            SELECT e.id, l.chain_id, 'copy', 1.0
+            FROM source s JOIN event e ON e.id BETWEEN s.first_event_id AND s.last_event_id
+            JOIN link l ON l.event_id = e.copy_of
+            WHERE s.id IN (\(CopyLinker.copySources)) AND e.copy_of IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM link x WHERE x.event_id = e.id)
             """)
-        try db.execute(sql: "DELETE FROM ambiguous WHERE event_id IN (SELECT event_id FROM link)")
+        // Per ambiguous record (few), not per link (millions): `IN (SELECT event_id FROM link)`
+        // walked the whole link table.
+        try db.execute(sql: "DELETE FROM ambiguous WHERE EXISTS (SELECT 1 FROM link l WHERE l.event_id = ambiguous.event_id)")
     }
 
     struct ChainSummary {

@@ -12,6 +12,14 @@ public enum CopyLinker {
     /// The SQL condition that keeps originals only.
     public static let originalsOnly = "copy_of IS NULL"
 
+    /// The sources whose events may be copies (a query for their ids): syslog files carrying app
+    /// or gunicorn lines. No other event ever gets `copy_of`, so queries after copies read only
+    /// these sources' id ranges instead of scanning the timeline.
+    public static let copySources = """
+        SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id
+        WHERE s.format = 'syslog' AND sl.layer IN ('app', 'gunicorn')
+        """
+
     /// Links syslog-wrapped copies to their originals; returns how many copies were marked now.
     ///
     /// Two records are the same line when layer, level and message are equal and either their
@@ -21,12 +29,21 @@ public enum CopyLinker {
     @discardableResult
     public static func link(store: TimelineStore) throws -> Int {
         try store.write { db in
-            // Nothing to do unless some syslog file carries app or gunicorn lines (no event scan).
+            // Nothing to do unless some syslog file carries app or gunicorn lines (no event scan),
+            // and some app or gunicorn lines arrived since the last run: the correlation watermark
+            // (advanced after every run, which follows this one) says which events are new. Without
+            // this, every query command re-read all app lines of a big timeline.
             let copiesPossible = try Bool.fetchOne(db, sql: """
                 SELECT EXISTS (SELECT 1 FROM source_layer sl JOIN source s ON s.id = sl.source_id
                                WHERE s.format = 'syslog' AND sl.layer IN ('app', 'gunicorn'))
                 """) ?? false
             guard copiesPossible else { return 0 }
+            let watermark = try Int64.fetchOne(db, sql: "SELECT max(last_event_id) FROM correlation_state") ?? 0
+            let newLines = try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM source_layer sl JOIN source s ON s.id = sl.source_id
+                               WHERE sl.layer IN ('app', 'gunicorn') AND s.last_event_id > ?)
+                """, arguments: [watermark]) ?? false
+            guard newLines else { return 0 }
             // The candidate originals, indexed both ways, so each copy costs two index look-ups
             // instead of a scan of the hours around it.
             try db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original")
@@ -35,10 +52,7 @@ public enum CopyLinker {
                 SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id
                 WHERE s.format <> 'syslog' AND sl.layer IN ('app', 'gunicorn')
                 """
-            let copySources = """
-                SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id
-                WHERE s.format = 'syslog' AND sl.layer IN ('app', 'gunicorn')
-                """
+            let copySources = Self.copySources
             try db.execute(sql: """
                 CREATE TEMP TABLE copy_original AS
                 SELECT e.id, e.layer, e.level, e.message, e.time, json_extract(e.extra, '$.local_time') AS local_time
