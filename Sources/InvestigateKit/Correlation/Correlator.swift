@@ -91,14 +91,15 @@ enum Role: String, CaseIterable {
     }
 }
 
-/// A record reduced to what matching needs.
-struct Node {
+/// A record reduced to what matching needs. A class, and immutable: matching passes nodes
+/// through buckets, candidate lists and filters, and a struct copy retained each of its strings.
+final class Node {
     let id: Int64
     let role: Role
     let time: Int64
     /// When the request reached this layer / when this layer answered, in this layer's clock.
-    var arrival: Int64?
-    var completion: Int64?
+    let arrival: Int64?
+    let completion: Int64?
     /// Time the layer spent, µs, when it logs it.
     let duration: Int64?
     let clientIP: String?
@@ -112,7 +113,30 @@ struct Node {
     let requestID: String?
     let extendedRequestID: String?
     let lambdaRequestID: String?
-    var chain: Int64?
+    let chain: Int64?
+
+    init(id: Int64, role: Role, time: Int64, arrival: Int64?, completion: Int64?, duration: Int64?, clientIP: String?,
+         peerIP: String?, method: String?, path: String?, query: String?, status: Int?, targetStatus: Int?, traceID: String?,
+         requestID: String?, extendedRequestID: String?, lambdaRequestID: String?, chain: Int64?) {
+        self.id = id
+        self.role = role
+        self.time = time
+        self.arrival = arrival
+        self.completion = completion
+        self.duration = duration
+        self.clientIP = clientIP
+        self.peerIP = peerIP
+        self.method = method
+        self.path = path
+        self.query = query
+        self.status = status
+        self.targetStatus = targetStatus
+        self.traceID = traceID
+        self.requestID = requestID
+        self.extendedRequestID = extendedRequestID
+        self.lambdaRequestID = lambdaRequestID
+        self.chain = chain
+    }
 }
 
 /// Links records of different layers that describe the same HTTP request into chains, stored in
