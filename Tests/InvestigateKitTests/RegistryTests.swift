@@ -30,6 +30,11 @@ import Testing
             let detection = ImporterRegistry.standard.detect(sample.lines, fileName: sample.fileName)
             #expect(detection.importer?.id == id,
                     "sample \(sample.fileName) of \(id) is detected as \(detection.importer?.id ?? "nothing"); scores: \(detection.scores.map { "\($0.id)=\($0.score)" })")
+            // Ingest stops scoring at the first certain importer: that must pick the same one, and
+            // only holds while every score stays a share of lines.
+            #expect(detection.scores.allSatisfy { $0.score >= 0 && $0.score <= 1 })
+            let quick = ImporterRegistry.standard.detect(sample.lines, fileName: sample.fileName, stopAtCertain: true)
+            #expect(quick.importer?.id == detection.importer?.id)
         }
     }
 

@@ -47,7 +47,12 @@ public struct ImporterRegistry: Sendable {
 
     /// Picks the importer whose `recognize` scores highest on the leading lines; ties go to the one
     /// listed first. Returns nil when none reaches the threshold, with each candidate's score.
-    public func detect(_ lines: [String], fileName: String) -> Detection {
+    /// Scores every importer on the sample (a share of its lines, 0…1); the best wins, the earlier
+    /// on a tie. With `stopAtCertain`, scoring stops at the first importer that reads every line:
+    /// no later one can beat it, and the later recognisers (API Gateway, Lambda, CloudWatch) scan
+    /// long JSON lines through Foundation, which cost a sixth of ingesting many small WAF objects.
+    /// The scores are then partial, which callers that report ties must not ask for.
+    public func detect(_ lines: [String], fileName: String, stopAtCertain: Bool = false) -> Detection {
         let sample = lines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
         guard !sample.isEmpty else { return Detection(importer: nil, scores: []) }
         var scores: [(id: String, score: Double)] = []
@@ -60,6 +65,7 @@ public struct ImporterRegistry: Sendable {
                 best = importer
                 bestScore = score
             }
+            if stopAtCertain && bestScore >= 1 { break }
         }
         guard bestScore >= Self.detectionThreshold else { return Detection(importer: nil, scores: scores) }
         return Detection(importer: best, scores: scores)

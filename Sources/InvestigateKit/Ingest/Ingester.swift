@@ -194,7 +194,7 @@ public final class Ingester {
             return (registry.importer(id: id)!, nil)
         }
         let name = (path as NSString).lastPathComponent
-        let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: name)
+        let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: name, stopAtCertain: true)
         if let importer = detection.importer { return (importer, nil) }
         var reason: String
         if sample.lines.isEmpty || sample.binary {
