@@ -47,28 +47,25 @@ public enum CopyLinker {
             // The candidate originals, indexed both ways, so each copy costs two index look-ups
             // instead of a scan of the hours around it.
             try db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original")
-            // SQLite sizes its sorters by the page cache: building these indexes under the usual
-            // 64 MB cache (and sorter helper threads) took the process from 116 MB to 275 MB on a
-            // 1M-request corpus. Built under 8 MB, as the event indexes are.
-            let cache = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -65536
-            try db.execute(sql: "PRAGMA cache_size = -8192")
-            defer { try? db.execute(sql: "PRAGMA cache_size = \(cache)") }
             // Sources are picked through `source_layer`, and their events through their id ranges.
             let originSources = """
                 SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id
                 WHERE s.format <> 'syslog' AND sl.layer IN ('app', 'gunicorn')
                 """
             let copySources = Self.copySources
-            try db.execute(sql: """
-                CREATE TEMP TABLE copy_original AS
-                SELECT e.id, e.layer, e.level, e.message, e.time, json_extract(e.extra, '$.local_time') AS local_time
-                FROM source s JOIN event e ON e.id BETWEEN s.first_event_id AND s.last_event_id
-                WHERE s.id IN (\(originSources)) AND e.layer IN ('app', 'gunicorn') AND e.copy_of IS NULL
-                  AND e.message IS NOT NULL AND e.time IS NOT NULL
-                """)
-            try db.execute(sql: "CREATE INDEX temp.copy_original_time ON copy_original(time, message)")
-            try db.execute(sql: "CREATE INDEX temp.copy_original_local ON copy_original(local_time, message)")
-            try db.execute(sql: "PRAGMA cache_size = \(cache)")
+            // Built under a small cache, as the event indexes are: under the usual 64 MB these
+            // sorts took the process from 116 MB to 275 MB on a 1M-request corpus.
+            try Schema.withSortingCache(db) {
+                try db.execute(sql: """
+                    CREATE TEMP TABLE copy_original AS
+                    SELECT e.id, e.layer, e.level, e.message, e.time, json_extract(e.extra, '$.local_time') AS local_time
+                    FROM source s JOIN event e ON e.id BETWEEN s.first_event_id AND s.last_event_id
+                    WHERE s.id IN (\(originSources)) AND e.layer IN ('app', 'gunicorn') AND e.copy_of IS NULL
+                      AND e.message IS NOT NULL AND e.time IS NOT NULL
+                    """)
+                try db.execute(sql: "CREATE INDEX temp.copy_original_time ON copy_original(time, message)")
+                try db.execute(sql: "CREATE INDEX temp.copy_original_local ON copy_original(local_time, message)")
+            }
             defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original") }
             // One syslog source at a time, through its id range: each update reads only that
             // file's events, and SQLite never gathers the whole corpus's copies at once.

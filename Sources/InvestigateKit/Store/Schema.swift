@@ -202,12 +202,20 @@ public enum Schema {
     // format without IDs adds nothing to them, while rebuilding them would cost a full table scan each.
 
     public static func createEventIndexes(_ db: Database) throws {
-        // SQLite's sorter keeps as much in memory as the page cache allows: build with a small cache
-        // so peak memory does not grow with the table. Helper threads (PRAGMA threads) sort in parallel.
+        // Helper threads (PRAGMA threads) sort in parallel.
+        try withSortingCache(db) {
+            for index in bulkRebuiltIndexes { try db.execute(sql: index.sql) }
+        }
+    }
+
+    /// Runs index builds under an 8 MB page cache, then restores the connection's cache. SQLite's
+    /// sorters keep as much in memory as the page cache allows (per helper thread): under the
+    /// usual 64 MB, peak memory grew with the table.
+    public static func withSortingCache<T>(_ db: Database, _ body: () throws -> T) throws -> T {
         let cache = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -65536
         try db.execute(sql: "PRAGMA cache_size = -8192")
         defer { try? db.execute(sql: "PRAGMA cache_size = \(cache)") }
-        for index in bulkRebuiltIndexes { try db.execute(sql: index.sql) }
+        return try body()
     }
 
     public static func dropEventIndexes(_ db: Database) throws {
