@@ -23,7 +23,7 @@ public enum DiagnosisRules {
 public final class Diagnoser {
     public let store: TimelineStore
     public let rules: [any DiagnosisRule]
-    /// Most requests examined in one window (the rest are counted, and the output says so).
+    /// Most requests examined in one window, earliest first (the output says when more were left out).
     public var maxCases = 2000
 
     public init(store: TimelineStore, rules: [any DiagnosisRule] = DiagnosisRules.standard) {
@@ -45,10 +45,10 @@ public final class Diagnoser {
         // Cases are judged one at a time and dropped: a dense window (thousands of failed requests,
         // each with the log lines around it) must not hold every case in memory at once.
         var raw: [(Finding, String)] = []
-        let examined = try forEachCase(q, db, byLayer, stack, sources) { c in
+        let truncated = try forEachCase(q, db, byLayer, stack, sources) { c in
             if let judged = judge(c, q, sources) { raw.append((judged.finding, judged.reason)) }
         }
-        if examined.truncated {
+        if truncated {
             notes.append("More than \(maxCases) error responses in this window; the first \(maxCases) requests were examined. Narrow the window or add --status/--ip/--path.")
         }
         var findings = group(raw, zone: q.zone)
@@ -105,9 +105,9 @@ public final class Diagnoser {
     }
 
     /// Builds each failed request's case in turn (chains first, in time order, then records no key
-    /// linked) and hands it to `body`; at most `maxCases`. Says whether more were left out.
+    /// linked) and hands it to `body`; at most `maxCases`. Returns whether more were left out.
     private func forEachCase(_ q: DiagnosisQuery, _ db: Database, _ byLayer: [Layer: LayerCoverage], _ stack: StackFacts,
-                             _ sources: SourceIndex, _ body: (RequestCase) throws -> Void) throws -> (examined: Int, truncated: Bool) {
+                             _ sources: SourceIndex, _ body: (RequestCase) throws -> Void) throws -> Bool {
         // Error responses in the window that match the filters, by chain. Read through a cursor and
         // stopped once the cap is reached, so a wide window does not load every hit.
         var conditions = ["e.time >= ?", "e.time <= ?", "e.kind = 'access'", "e.status >= 400", "e.copy_of IS NULL"]
@@ -142,25 +142,19 @@ public final class Diagnoser {
             ORDER BY time, id LIMIT 20000
             """, arguments: [q.from - 60_000_000, q.to + 60_000_000])
 
-        var examined = 0
         // Originals only: a syslog copy of an app line is the same record, cited once.
         let chainRecords = try db.cachedStatement(sql: """
             SELECT e.* FROM link l JOIN event e ON e.id = l.event_id WHERE l.chain_id = ? AND e.copy_of IS NULL
             """)
         let oneRecord = try db.cachedStatement(sql: "SELECT * FROM event WHERE id = ?")
-        func inOrder(_ records: [StoredEvent]) -> [StoredEvent] {
-            records.sorted { ($0.event.time ?? 0, $0.id) < ($1.event.time ?? 0, $1.id) }
-        }
         for chain in chainOrder {
-            let records = inOrder(try StoredEvent.fetchAll(chainRecords, arguments: [chain]))
+            let records = StoredEvent.inTimeOrder(try StoredEvent.fetchAll(chainRecords, arguments: [chain]))
             try body(makeCase(chain, records, nearby, byLayer, stack, sources))
-            examined += 1
         }
         for id in loose {
             try body(makeCase(nil, try StoredEvent.fetchAll(oneRecord, arguments: [id]), nearby, byLayer, stack, sources))
-            examined += 1
         }
-        return (examined, truncated)
+        return truncated
     }
 
     private func makeCase(_ chain: Int64?, _ records: [StoredEvent], _ nearby: [StoredEvent], _ coverage: [Layer: LayerCoverage],

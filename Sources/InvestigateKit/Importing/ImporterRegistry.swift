@@ -45,10 +45,9 @@ public struct ImporterRegistry: Sendable {
     /// The smallest share of sample lines an importer must accept to be chosen.
     public static let detectionThreshold = 0.5
 
-    /// Picks the importer whose `recognize` scores highest on the leading lines; ties go to the one
-    /// listed first. Returns nil when none reaches the threshold, with each candidate's score.
-    /// Scores every importer on the sample (a share of its lines, 0…1); the best wins, the earlier
-    /// on a tie. With `stopAtCertain`, scoring stops at the first importer that reads every line:
+    /// Picks the importer whose `recognize` scores highest on the leading lines (a share of them,
+    /// 0…1); ties go to the one listed first. Returns nil when none reaches the threshold, with each
+    /// candidate's score. With `stopAtCertain`, scoring stops at the first importer that reads every line:
     /// no later one can beat it, and the later recognisers (API Gateway, Lambda, CloudWatch) scan
     /// long JSON lines through Foundation, which cost a sixth of ingesting many small WAF objects.
     /// The scores are then partial, which callers that report ties must not ask for.

@@ -33,10 +33,7 @@ public enum CopyLinker {
             // and some app or gunicorn lines arrived since the last run: the correlation watermark
             // (advanced after every run, which follows this one) says which events are new. Without
             // this, every query command re-read all app lines of a big timeline.
-            let copiesPossible = try Bool.fetchOne(db, sql: """
-                SELECT EXISTS (SELECT 1 FROM source_layer sl JOIN source s ON s.id = sl.source_id
-                               WHERE s.format = 'syslog' AND sl.layer IN ('app', 'gunicorn'))
-                """) ?? false
+            let copiesPossible = try Bool.fetchOne(db, sql: "SELECT EXISTS (\(copySources))") ?? false
             guard copiesPossible else { return 0 }
             let watermark = try Int64.fetchOne(db, sql: "SELECT max(last_event_id) FROM correlation_state") ?? 0
             let newLines = try Bool.fetchOne(db, sql: """
@@ -52,7 +49,6 @@ public enum CopyLinker {
                 SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id
                 WHERE s.format <> 'syslog' AND sl.layer IN ('app', 'gunicorn')
                 """
-            let copySources = Self.copySources
             // Built under a small cache, as the event indexes are: under the usual 64 MB these
             // sorts took the process from 116 MB to 275 MB on a 1M-request corpus.
             try Schema.withSortingCache(db) {

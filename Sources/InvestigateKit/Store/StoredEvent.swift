@@ -69,7 +69,12 @@ public final class StoredEvent: Sendable, Equatable, FetchableRecord {
             let marks = part.map { _ in "?" }.joined(separator: ",")
             out += try StoredEvent.fetchAll(db, sql: "SELECT * FROM event WHERE id IN (\(marks))", arguments: StatementArguments(part))
         }
-        return out.sorted { ($0.event.time ?? 0, $0.id) < ($1.event.time ?? 0, $1.id) }
+        return inTimeOrder(out)
+    }
+
+    /// Records by time, then id (the order evidence is cited in).
+    public static func inTimeOrder(_ records: [StoredEvent]) -> [StoredEvent] {
+        records.sorted { ($0.event.time ?? 0, $0.id) < ($1.event.time ?? 0, $1.id) }
     }
 }
 
