@@ -147,6 +147,39 @@ enum Make {
         #expect(again.linksAdded == 0)
     }
 
+    /// Slab 1 is read while slab 0 is matched, before slab 0's links are stored: a record of the
+    /// overlap that slab 0 linked must reach slab 1 already in its chain (patched in memory when
+    /// slabs are at least twice the margin, looked up in the table when they are narrower).
+    @Test(arguments: [300.0, 100.0])
+    func aChainMadeInOneSlabIsExtendedInTheNext(slabSeconds: Double) throws {
+        let store = try TimelineStore()
+        var settings = CorrelationSettings()
+        settings.slab = Int64(slabSeconds * 1e6)
+        settings.targetSlabRecords = 1
+        // WAF in slab 0's core; ALB in its forward margin (same trace: linked by slab 0); nginx
+        // beyond slab 0's reach, carrying the same trace id: slab 1 links it.
+        var nginx = Make.nginx(430.3, rt: 0.2, ip: "203.0.113.9", path: "/late", status: 200)
+        nginx.traceID = "1-67a4-late"
+        try insert([Make.waf(299.0, ip: "203.0.113.9", path: "/late", trace: "1-67a4-late")], into: store, path: "waf.log")
+        try insert([Make.alb(301.0, 301.2, ip: "203.0.113.9", path: "/late", elb: 200, target: 200, trace: "1-67a4-late")],
+                   into: store, path: "alb.log")
+        try insert([nginx], into: store, path: "access.log")
+        // Busy neighbours in every slab, so each slab has work on both threads.
+        var busy: [Event] = []
+        for i in 0..<40 { busy.append(Make.waf(Double(i) * 20, ip: "198.51.100.\(i % 7)", path: "/n\(i)", trace: "1-busy-\(i)", line: i + 2)) }
+        try insert(busy, into: store, path: "waf-busy.log")
+        var busyALB: [Event] = []
+        for i in 0..<40 { busyALB.append(Make.alb(Double(i) * 20 + 0.1, Double(i) * 20 + 0.2, ip: "198.51.100.\(i % 7)", path: "/n\(i)",
+                                                    elb: 200, target: 200, trace: "1-busy-\(i)", line: i + 2)) }
+        try insert(busyALB, into: store, path: "alb-busy.log")
+        let stats = try Correlator(store: store, settings: settings).run()
+        #expect(try chains(store).contains(["alb:1", "nginx:1", "waf:1"]))
+        #expect(try chains(store).count == 41)
+        #expect(stats.chainsAdded == 41)
+        // No link names a chain that is gone.
+        #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM link WHERE chain_id NOT IN (SELECT id FROM chain)") } == 0)
+    }
+
     @Test func aBlockedRequestNeverMatchesAnInnerRecordOfAnotherStatus() throws {
         let store = try TimelineStore()
         try insert([Make.alb(0.0, 0.01, ip: "203.0.113.8", path: "/app/admin", elb: 403, target: nil)], into: store, path: "alb.log")

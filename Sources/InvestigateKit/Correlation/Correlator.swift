@@ -91,8 +91,9 @@ enum Role: String, CaseIterable {
     }
 }
 
-/// A record reduced to what matching needs. A class, and immutable: matching passes nodes
-/// through buckets, candidate lists and filters, and a struct copy retained each of its strings.
+/// A record reduced to what matching needs. A class: matching passes nodes through buckets,
+/// candidate lists and filters, and a struct copy retained each of its strings. Immutable but for
+/// `chain`, which is patched once, before matching, when the slab before stored a link for it.
 final class Node {
     let id: Int64
     let role: Role
@@ -113,7 +114,8 @@ final class Node {
     let requestID: String?
     let extendedRequestID: String?
     let lambdaRequestID: String?
-    let chain: Int64?
+    /// The stored chain this record already belongs to.
+    var chain: Int64?
 
     init(id: Int64, role: Role, time: Int64, arrival: Int64?, completion: Int64?, duration: Int64?, clientIP: String?,
          peerIP: String?, method: String?, path: String?, query: String?, status: Int?, targetStatus: Int?, traceID: String?,
@@ -208,7 +210,7 @@ public final class Correlator {
         var samples: [PairKey: [Int64]] = [:]
         var t = lo
         while t <= hi {
-            let nodes = try loadNodes(from: t - settings.margin, to: t + slab + settings.margin)
+            let nodes = try loadNodes(from: t - settings.margin, to: t + slab + settings.margin, chainsUpTo: -1)
             collectOffsetSamples(nodes, into: &samples)
             t += slab
             if !samples.isEmpty, samples.values.allSatisfy({ $0.count >= 2000 }) { break }
@@ -236,23 +238,58 @@ public final class Correlator {
         // changes outside a transaction, and is restored whatever happens.
         try store.dbQueue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA foreign_keys = OFF") }
         defer { try? store.dbQueue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA foreign_keys = ON") } }
-        t = lo
         clock.lap("correlation: clock offsets")
-        var spent = (load: 0.0, match: 0.0, store: 0.0)
-        func timed<T>(_ slot: WritableKeyPath<(load: Double, match: Double, store: Double), Double>, _ body: () throws -> T) rethrows -> T {
+        var spent = (load: 0.0, match: 0.0, store: 0.0, wait: 0.0)
+        func timed<T>(_ slot: WritableKeyPath<(load: Double, match: Double, store: Double, wait: Double), Double>,
+                      _ body: () throws -> T) rethrows -> T {
             let start = Date()
             defer { spent[keyPath: slot] += Date().timeIntervalSince(start) }
             return try body()
         }
-        while t <= hi {
-            let core = t..<(t + slab)
-            let nodes = try timed(\.load) { try loadNodes(from: t - settings.margin, to: t + slab + settings.margin) }
-            stats.eventsConsidered += nodes.filter { core.contains($0.time) && $0.chain == nil }.count
-            let plan = timed(\.match) { linkPlan(nodes, offsets: offsets.mapValues { $0.0 }, core: core) }
-            try timed(\.store) { try store.write { db in try apply(plan, nodes: nodes, core: core, db: db, stats: &stats) } }
-            t += slab
+        // Two threads. This one owns the connection: it stores slab k − 1's links and reads slab
+        // k + 1 while a helper matches slab k, pure computation on nodes in memory (the three
+        // phases cost about the same). Slab k + 1 is read before slab k's links are stored, so
+        // its records get those links (and chain merges) patched in before it is matched.
+        //
+        // Which records already have a chain is looked up in the table only for records older
+        // than this run (ids up to the watermark): this run's own links reach the next slab by
+        // that patch, and cannot reach the slab after it while slabs are at least twice the
+        // margin. Narrower slabs (tests) look every record up.
+        let chainsUpTo = slab < 2 * settings.margin ? Int64.max : watermark
+        var starts: [Int64] = []
+        var next = lo
+        while next <= hi { starts.append(next); next += slab }
+        let offsetsByPair = offsets.mapValues { $0.0 }
+        var nextChainID = try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM chain") ?? 0 } + 1
+        var unstored: Resolution?
+        var nodes = try timed(\.load) {
+            try loadNodes(from: starts[0] - settings.margin, to: starts[0] + slab + settings.margin, chainsUpTo: chainsUpTo)
         }
-        clock.lap(String(format: "correlation: linking (reading %.3f s, matching %.3f s, storing %.3f s)", spent.load, spent.match, spent.store))
+        for (k, t) in starts.enumerated() {
+            let core = t..<(t + slab)
+            stats.eventsConsidered += nodes.reduce(0) { $0 + (core.contains($1.time) && $1.chain == nil ? 1 : 0) }
+            let slabNodes = nodes, firstChainID = nextChainID
+            let matching = BackgroundTask { () -> (Resolution, Double) in
+                let start = Date()
+                let plan = self.linkPlan(slabNodes, offsets: offsetsByPair, core: core)
+                let resolution = self.resolve(plan, nodes: slabNodes, core: core, firstChainID: firstChainID)
+                return (resolution, Date().timeIntervalSince(start))
+            }
+            if let unstored { try timed(\.store) { try store.write { db in try Self.store(unstored, db: db) } } }
+            nodes = k + 1 < starts.count ? try timed(\.load) {
+                try loadNodes(from: starts[k + 1] - settings.margin, to: starts[k + 1] + slab + settings.margin, chainsUpTo: chainsUpTo)
+            } : []
+            let (resolution, matchTime) = timed(\.wait) { matching.wait() }
+            spent.match += matchTime
+            resolution.patch(nodes)
+            nextChainID = resolution.nextChainID
+            stats.chainsAdded += resolution.chains.count
+            stats.linksAdded += resolution.links.count
+            unstored = resolution
+        }
+        if let unstored { try timed(\.store) { try store.write { db in try Self.store(unstored, db: db) } } }
+        clock.lap(String(format: "correlation: linking (reading %.3f s and storing %.3f s, beside matching %.3f s, of which %.3f s waited for)",
+                         spent.load, spent.store, spent.match, spent.wait))
         try store.write { db in
             try Self.finishRun(db)
             clock.lap("correlation: copies joined, ambiguities settled")
@@ -395,22 +432,23 @@ public final class Correlator {
     ///
     /// The rows are fetched in id order, not time order: a span's records sit in a few runs of
     /// consecutive ids (one per source file), so id order reads each page once, where time order
-    /// hops between files and re-reads pages. JSON fields are extracted only for the layers that
-    /// carry them (parsing a WAF record's JSON three times cost more than reading it).
-    func loadNodes(from: Int64, to: Int64) throws -> [Node] {
+    /// hops between files and re-reads pages. The `extra` JSON is read only for the layers that
+    /// carry fields matching needs, and only those fields are picked out of it (`flatField`).
+    ///
+    /// A record's stored chain is looked up only when its id is at most `chainsUpTo` (see `run`:
+    /// the links this run makes reach the next slab in memory).
+    func loadNodes(from: Int64, to: Int64, chainsUpTo: Int64) throws -> [Node] {
         try store.read { db in
             let statement = try db.cachedStatement(sql: """
                 SELECT e.id, e.layer, e.kind, e.time, e.duration, e.client_ip, e.peer_ip, e.method, e.path, e.query,
                        e.status, e.target_status, e.trace_id, e.request_id, substr(e.message, 1, 16),
-                       CASE WHEN e.layer = 'alb' THEN json_extract(e.extra, '$.request_creation_us') END,
-                       CASE WHEN e.layer = 'apigateway' THEN json_extract(e.extra, '$.extended_request_id') END,
-                       CASE WHEN e.layer = 'apigateway' THEN json_extract(e.extra, '$.lambda_request_id') END,
-                       l.chain_id
-                FROM event e LEFT JOIN link l ON l.event_id = e.id
+                       CASE WHEN e.layer IN ('alb', 'apigateway') THEN e.extra END,
+                       CASE WHEN e.id <= ? THEN (SELECT l.chain_id FROM link l WHERE l.event_id = e.id) END
+                FROM event e
                 WHERE e.id IN (SELECT id FROM event WHERE time >= ? AND time < ?) AND \(Self.correlatable)
                 ORDER BY e.id
                 """)
-            statement.setUncheckedArguments([from, to])
+            statement.setUncheckedArguments([chainsUpTo, from, to])
             let h = statement.sqliteStatement
             defer { sqlite3_reset(h) }
             var nodes: [Node] = []
@@ -441,14 +479,12 @@ public final class Correlator {
             return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))), as: UTF8.self)
         }
 
-        /// A number stored as text or as an integer (JSON extracts give either).
-        func number(_ i: Int32) -> Int64? {
-            switch sqlite3_column_type(h, i) {
-            case SQLITE_NULL: return nil
-            case SQLITE_INTEGER: return sqlite3_column_int64(h, i)
-            default: return text(i).flatMap { Int64($0) }
-            }
+        /// One string field of a column holding a flat JSON object (an `extra`), without copying the rest.
+        func jsonField(_ i: Int32, _ key: String) -> String? {
+            guard sqlite3_column_type(h, i) != SQLITE_NULL, let p = sqlite3_column_text(h, i) else { return nil }
+            return JSONText.flatField(key, in: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))))
         }
+
     }
 
     /// Builds a node from a row of `loadNodes`' query (columns by position: this runs per event).
@@ -477,7 +513,7 @@ public final class Correlator {
         case .waf, .apigateway, .appRequest: arrival = time
         case .alb:
             completion = time
-            arrival = row.number(15)
+            arrival = row.jsonField(15, "request_creation_us").flatMap { Int64($0) }
         case .nginx, .gunicorn:
             completion = time
             if let d = duration, d >= 0 { arrival = time - d }
@@ -487,8 +523,8 @@ public final class Correlator {
         return Node(id: row.int(0) ?? 0, role: role, time: time, arrival: arrival, completion: completion, duration: duration,
                     clientIP: row.text(5), peerIP: row.text(6), method: method, path: path, query: row.text(9),
                     status: row.int(10).map(Int.init), targetStatus: row.int(11).map(Int.init), traceID: row.text(12),
-                    requestID: row.text(13), extendedRequestID: row.text(16),
-                    lambdaRequestID: row.text(17), chain: row.int(18))
+                    requestID: row.text(13), extendedRequestID: layer == .apigateway ? row.jsonField(15, "extended_request_id") : nil,
+                    lambdaRequestID: layer == .apigateway ? row.jsonField(15, "lambda_request_id") : nil, chain: row.int(16))
     }
 
     // MARK: - Matching
@@ -825,7 +861,42 @@ public final class Correlator {
 
     // MARK: - Applying
 
-    private func apply(_ plan: Plan, nodes: [Node], core: Range<Int64>, db: Database, stats: inout CorrelationStats) throws {
+    /// What one slab's plan changes in the tables, decided in memory (on the matching thread) and
+    /// stored afterwards by the thread that owns the connection.
+    struct Resolution {
+        /// New chains, with ids assigned here (the connection is this run's only writer).
+        var chains: [(id: Int64, summary: ChainSummary)] = []
+        /// New links, in event-id order (the link table's key).
+        var links: [(event: Int64, chain: Int64, key: String, confidence: Double)] = []
+        /// Stored chains joined by an identifier: `other`'s links move to `keep`, and it goes.
+        var merges: [(keep: Int64, other: Int64)] = []
+        var ambiguous: [(event: Int64, candidates: String, reason: String)] = []
+        /// Stored chains that gained records: their summaries are recomputed once the links are in.
+        var resummarise: [Int64] = []
+        var nextChainID: Int64
+
+        /// Gives records of the next slab, read before this one was stored, the chains this one
+        /// gave them or merged theirs into.
+        func patch(_ nodes: [Node]) {
+            guard !links.isEmpty || !merges.isEmpty else { return }
+            var chainOf = [Int64: Int64](minimumCapacity: links.count)
+            for link in links { chainOf[link.event] = link.chain }
+            let renamed = Dictionary(merges.map { ($0.other, $0.keep) }, uniquingKeysWith: { a, _ in a })
+            for node in nodes {
+                if let chain = node.chain {
+                    if let keep = renamed[chain] { node.chain = keep }
+                } else if let chain = chainOf[node.id] {
+                    node.chain = chain
+                }
+            }
+        }
+    }
+
+    /// Turns a slab's plan into chains and links: the unions are applied (at most one record of a
+    /// singular role per chain; two stored chains joined only on an identifier), each component
+    /// that gained a record becomes or extends a chain.
+    func resolve(_ plan: Plan, nodes: [Node], core: Range<Int64>, firstChainID: Int64) -> Resolution {
+        var result = Resolution(nextChainID: firstChainID)
         var parent = Array(0..<nodes.count)
         func find(_ x: Int) -> Int {
             var r = x
@@ -839,6 +910,18 @@ public final class Correlator {
         // Arrays, not dictionaries: a slab holds about 200k nodes and this runs per union.
         var roles = nodes.map(\.role.bit)
         var rootHasChain = nodes.map { $0.chain != nil }
+        // Records of one stored chain start as one component: its roles count against fuzzy
+        // matches, and two components can never both claim (and merge away) the same chain.
+        var firstOfChain: [Int64: Int] = [:]
+        for (i, n) in nodes.enumerated() {
+            guard let chain = n.chain else { continue }
+            if let first = firstOfChain[chain] {
+                let ra = find(first), rb = find(i)
+                if ra != rb { parent[rb] = ra; roles[ra] |= roles[rb] }
+            } else {
+                firstOfChain[chain] = i
+            }
+        }
         var keyOf = [(key: String, confidence: Double)?](repeating: nil, count: nodes.count)
         for (a, b, key, confidence) in plan.unions {
             let ra = find(a), rb = find(b)
@@ -870,70 +953,80 @@ public final class Correlator {
         }
 
         for a in plan.ambiguous where size[find(a.0)] == 1 { // else linked by an identifier after all
-            let candidates = String(decoding: try JSONEncoder().encode(a.1), as: UTF8.self)
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO ambiguous (event_id, candidates, reason) VALUES (?,?,?)").execute(
-                           arguments: [nodes[a.0].id, candidates, a.2])
+            let candidates = "[" + a.1.map(String.init).joined(separator: ",") + "]"
+            result.ambiguous.append((nodes[a.0].id, candidates, a.2))
         }
 
-        // New links are stored at the end in event-id order (the link table's key), not chain by
-        // chain.
-        var newLinks: [(event: Int64, chain: Int64, key: String, confidence: Double)] = []
-        var pendingSummaries: [Int64] = []
-        let insertChain = try BoundStatement(db.cachedStatement(sql: """
-            INSERT INTO chain (first_time, last_time, client_ip, method, path, status, layers) VALUES (?,?,?,?,?,?,?)
-            """))
         for members in ordered {
             let unlinked = members.filter { nodes[$0].chain == nil }
             guard !unlinked.isEmpty else { continue }
             // Wholly in the forward margin: the next slab sees its full neighbourhood and decides.
             guard members.contains(where: { nodes[$0].time < core.upperBound }) else { continue }
-            let existing = Set(members.compactMap { nodes[$0].chain })
             // A record linked to nothing (a component of one, left out above) stays out of the
             // chain tables: it is its own request (queries treat an unlinked access record as a
             // chain of one), and millions of single-layer records cost nothing to correlate.
+            let existing = Set(members.compactMap { nodes[$0].chain }).sorted()
             let chainID: Int64
-            if let keep = existing.min() {
+            if let keep = existing.first {
                 chainID = keep
-                for other in existing where other != keep {
-                    try db.execute(sql: "UPDATE link SET chain_id = ? WHERE chain_id = ?", arguments: [keep, other])
-                    try db.execute(sql: "DELETE FROM chain WHERE id = ?", arguments: [other])
-                }
+                for other in existing.dropFirst() { result.merges.append((keep, other)) }
+                result.resummarise.append(keep)
             } else {
                 // A new chain is stored with its summary from the records in hand (no query per chain).
-                let summary = Self.summary(members.map { nodes[$0] })
-                insertChain.bind(1, summary.first)
-                insertChain.bind(2, summary.last)
-                insertChain.bind(3, summary.client)
-                insertChain.bind(4, summary.method)
-                insertChain.bind(5, summary.path)
-                insertChain.bind(6, summary.status.map(Int64.init))
-                insertChain.bind(7, summary.layers)
-                try insertChain.run()
-                chainID = db.lastInsertedRowID
-                stats.chainsAdded += 1
+                chainID = result.nextChainID
+                result.nextChainID += 1
+                result.chains.append((chainID, Self.summary(members.map { nodes[$0] })))
             }
             for m in unlinked {
                 let (key, confidence) = keyOf[m] ?? (key: "member", confidence: 0.5)
-                newLinks.append((nodes[m].id, chainID, key, confidence))
-            }
-            if !existing.isEmpty {
-                pendingSummaries.append(chainID)
+                result.links.append((nodes[m].id, chainID, key, confidence))
             }
         }
-        newLinks.sort { $0.event < $1.event }
+        result.links.sort { $0.event < $1.event }
+        return result
+    }
+
+    /// Stores one slab's resolution.
+    static func store(_ r: Resolution, db: Database) throws {
+        let insertAmbiguous = try BoundStatement(db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO ambiguous (event_id, candidates, reason) VALUES (?,?,?)
+            """))
+        for a in r.ambiguous {
+            insertAmbiguous.bind(1, a.event)
+            insertAmbiguous.bind(2, a.candidates)
+            insertAmbiguous.bind(3, a.reason)
+            try insertAmbiguous.run()
+        }
+        for merge in r.merges {
+            try db.execute(sql: "UPDATE link SET chain_id = ? WHERE chain_id = ?", arguments: [merge.keep, merge.other])
+            try db.execute(sql: "DELETE FROM chain WHERE id = ?", arguments: [merge.other])
+        }
+        let insertChain = try BoundStatement(db.cachedStatement(sql: """
+            INSERT INTO chain (id, first_time, last_time, client_ip, method, path, status, layers) VALUES (?,?,?,?,?,?,?,?)
+            """))
+        for (id, summary) in r.chains {
+            insertChain.bind(1, id)
+            insertChain.bind(2, summary.first)
+            insertChain.bind(3, summary.last)
+            insertChain.bind(4, summary.client)
+            insertChain.bind(5, summary.method)
+            insertChain.bind(6, summary.path)
+            insertChain.bind(7, summary.status.map(Int64.init))
+            insertChain.bind(8, summary.layers)
+            try insertChain.run()
+        }
         let insertLink = try BoundStatement(db.cachedStatement(sql: """
             INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence) VALUES (?,?,?,?)
             """))
-        for link in newLinks {
+        for link in r.links {
             insertLink.bind(1, link.event)
             insertLink.bind(2, link.chain)
             insertLink.bind(3, link.key)
             insertLink.bind(4, link.confidence)
             try insertLink.run()
         }
-        stats.linksAdded += newLinks.count
         // Chains that grew are summarised again from all their records, once their links are in.
-        for chainID in pendingSummaries { try Self.summarise(chainID, db: db) }
+        for chainID in r.resummarise { try summarise(chainID, db: db) }
     }
 
     /// After all slabs: copies (the same line in syslog and in the app's file) follow their

@@ -108,3 +108,38 @@ extension JSONText {
         }
     }
 }
+
+extension JSONText {
+    /// One string field of a flat object as `object(_:)` writes it, read straight from its bytes
+    /// (an ALB record's `extra` holds about thirty fields; correlation needs one of them per record).
+    /// Nil when the field is absent or not a string.
+    ///
+    /// Matching `{"key":` or `,"key":` finds only a real key: inside a JSON string every quote is
+    /// escaped, so neither sequence can occur within a value, whatever the log line contained.
+    static func flatField(_ key: String, in bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        let pattern = Array(("\"" + key + "\":\"").utf8)
+        guard bytes.count > pattern.count, let first = pattern.first else { return nil }
+        var i = 1
+        let last = bytes.count - pattern.count
+        while i <= last {
+            if bytes[i] == first, bytes[i - 1] == 0x7B || bytes[i - 1] == 0x2C {
+                var j = 1
+                while j < pattern.count, bytes[i + j] == pattern[j] { j += 1 }
+                if j == pattern.count {
+                    let start = i + pattern.count
+                    var end = start
+                    while end < bytes.count, bytes[end] != 0x22 {
+                        // An escape: decode the whole object the careful way (rare).
+                        if bytes[end] == 0x5C { return parseFlatObject(String(decoding: bytes, as: UTF8.self))?[key] }
+                        end += 1
+                    }
+                    guard end < bytes.count else { return nil }
+                    return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                }
+            }
+            i += 1
+        }
+        return nil
+    }
+}
+

@@ -1,0 +1,40 @@
+import Testing
+@testable import InvestigateKit
+
+/// `JSONText.flatField` reads one field of a stored `extra` without parsing the rest; it must agree
+/// with the full parser whatever the values hold (they come from log lines).
+@Suite struct JSONTextFlatFieldTests {
+    func field(_ key: String, _ json: String) -> String? {
+        Array(json.utf8).withUnsafeBufferPointer { JSONText.flatField(key, in: $0) }
+    }
+
+    @Test func findsAFieldAnywhereInTheObject() {
+        let json = JSONText.object(["a": "1", "request_creation_us": "1738818000123456", "z": "x"])
+        #expect(field("request_creation_us", json) == "1738818000123456")
+        #expect(field("a", json) == "1")
+        #expect(field("z", json) == "x")
+        #expect(field("missing", json) == nil)
+        #expect(field("a", "{}") == nil)
+        #expect(field("a", "") == nil)
+    }
+
+    @Test func aKeyInsideAValueOrAsASuffixIsNotTheField() {
+        // An attacker's user agent spelling the key out, and a longer key ending in it.
+        let json = JSONText.object([
+            "agent": "x\",\"request_creation_us\":\"1",
+            "old_request_creation_us": "2",
+        ])
+        #expect(field("request_creation_us", json) == nil)
+        #expect(field("request_creation_us", json) == JSONText.parseFlatObject(json)?["request_creation_us"])
+    }
+
+    @Test func escapedValuesDecodeLikeTheFullParser() {
+        let json = JSONText.object(["id": "a\"b\\c\u{1}é", "other": "y"])
+        #expect(field("id", json) == "a\"b\\c\u{1}é")
+        #expect(field("id", json) == JSONText.parseFlatObject(json)?["id"])
+    }
+
+    @Test func aTruncatedObjectGivesNothing() {
+        #expect(field("id", "{\"id\":\"abc") == nil)
+    }
+}
