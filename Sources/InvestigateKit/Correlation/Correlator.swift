@@ -662,22 +662,28 @@ public final class Correlator {
 
     func linkPlan(_ nodes: [Node], offsets: [PairKey: Int64], core: Range<Int64>) -> Plan {
         var plan = Plan()
-        // Identifier keys.
-        var firstByKey: [String: Int] = [:]
-        func joinID(_ key: String?, _ index: Int, _ label: String, _ confidence: Double) {
-            guard let key, !key.isEmpty, key != "-" else { return }
+        // Identifier keys, each in the space of ids it can equal (a struct: no string is built per record).
+        struct IDKey: Hashable {
+            enum Space: UInt8 { case trace, apigwRequest, lambdaRequest, extendedRequest, nginxRequest }
+            var space: Space
+            var value: String
+        }
+        var firstByKey: [IDKey: Int] = [:]
+        func joinID(_ space: IDKey.Space, _ value: String?, _ index: Int, _ label: String, _ confidence: Double) {
+            guard let value, !value.isEmpty, value != "-" else { return }
+            let key = IDKey(space: space, value: value)
             if let other = firstByKey[key] { plan.unions.append((other, index, label, confidence)) } else { firstByKey[key] = index }
         }
         for (index, n) in nodes.enumerated() {
-            joinID(n.traceID.map { "t:" + $0 }, index, "trace_id", 1.0)
+            joinID(.trace, n.traceID, index, "trace_id", 1.0)
             if n.role == .apigateway || n.role == .apigatewayExecution || n.role == .lambda {
-                joinID(n.requestID.map { "r:\(n.role == .lambda ? "lambda" : "apigw"):" + $0 }, index, "request_id", 0.98)
+                joinID(n.role == .lambda ? .lambdaRequest : .apigwRequest, n.requestID, index, "request_id", 0.98)
             }
-            joinID(n.extendedRequestID.map { "x:" + $0 }, index, "extended_request_id", 0.98)
-            if n.role == .waf { joinID(n.requestID.map { "x:" + $0 }, index, "extended_request_id", 0.98) }
-            joinID(n.lambdaRequestID.map { "r:lambda:" + $0 }, index, "lambda_request_id", 0.98)
+            joinID(.extendedRequest, n.extendedRequestID, index, "extended_request_id", 0.98)
+            if n.role == .waf { joinID(.extendedRequest, n.requestID, index, "extended_request_id", 0.98) }
+            joinID(.lambdaRequest, n.lambdaRequestID, index, "lambda_request_id", 0.98)
             if n.role == .nginx || n.role == .appRequest || n.role == .appResponse || n.role == .appLog {
-                joinID(n.requestID.map { "n:" + $0 }, index, "request_id", 0.95)
+                joinID(.nginxRequest, n.requestID, index, "request_id", 0.95)
             }
         }
 
@@ -703,8 +709,21 @@ public final class Correlator {
             var hop = Plan()
             for o in outers { if let k = bucket(nodes[o], pair, asOuter: true) { outerBuckets[k, default: []].append(o) } }
             let singularInner = pair.inner.isSingular
+            let strength = (pair.outer.knowsClient && pair.inner.knowsClient) ? 0.9 : 0.75
             for (k, os) in outerBuckets {
                 guard let isx = innerBuckets[k] else { continue }
+                if os.count == 1 && isx.count == 1 {
+                    // The usual bucket, one record a side: no rival either way, so the general
+                    // path below would link them exactly when they are compatible and in reach.
+                    let o = os[0], i = isx[0]
+                    let sameMeaning = (nodes[o].arrival != nil && nodes[i].arrival != nil) || (nodes[o].completion != nil && nodes[i].completion != nil)
+                    let reach = (sameMeaning && pair.inner != .nginxError && pair.inner != .appLog ? 0 : settings.maxDuration)
+                        + 2 * settings.tolerance + abs(offset) + 1_000_000
+                    guard abs(nodes[i].time - nodes[o].time) <= reach, compatible(nodes[o], nodes[i], pair),
+                          let d = distance(nodes[o], nodes[i], offset: offset, window: settings.tolerance) else { continue }
+                    hop.unions.append((o, i, "client+method+path+time", strength * (1.0 - Double(d) / Double(max(settings.tolerance, 1)) * 0.2)))
+                    continue
+                }
                 // Candidate distances, both ways.
                 var bestForOuter: [Int: [(Int, Int64)]] = [:]
                 var bestForInner: [Int: [(Int, Int64)]] = [:]
@@ -751,7 +770,6 @@ public final class Correlator {
                         }
                         continue
                     }
-                    let strength = (pair.outer.knowsClient && pair.inner.knowsClient) ? 0.9 : 0.75
                     let closeness = 1.0 - Double(best.1) / Double(max(settings.tolerance, 1)) * 0.2
                     hop.unions.append((o, best.0, "client+method+path+time", strength * closeness))
                 }
@@ -1001,29 +1019,23 @@ public final class Correlator {
             try db.execute(sql: "UPDATE link SET chain_id = ? WHERE chain_id = ?", arguments: [merge.keep, merge.other])
             try db.execute(sql: "DELETE FROM chain WHERE id = ?", arguments: [merge.other])
         }
-        let insertChain = try BoundStatement(db.cachedStatement(sql: """
-            INSERT INTO chain (id, first_time, last_time, client_ip, method, path, status, layers) VALUES (?,?,?,?,?,?,?,?)
-            """))
-        for (id, summary) in r.chains {
-            insertChain.bind(1, id)
-            insertChain.bind(2, summary.first)
-            insertChain.bind(3, summary.last)
-            insertChain.bind(4, summary.client)
-            insertChain.bind(5, summary.method)
-            insertChain.bind(6, summary.path)
-            insertChain.bind(7, summary.status.map(Int64.init))
-            insertChain.bind(8, summary.layers)
-            try insertChain.run()
+        try MultiRowInsert(db, "INSERT INTO chain (id, first_time, last_time, client_ip, method, path, status, layers) VALUES",
+                           columns: 8).insert(r.chains) { statement, first, chain in
+            statement.bind(first, chain.id)
+            statement.bind(first + 1, chain.summary.first)
+            statement.bind(first + 2, chain.summary.last)
+            statement.bind(first + 3, chain.summary.client)
+            statement.bind(first + 4, chain.summary.method)
+            statement.bind(first + 5, chain.summary.path)
+            statement.bind(first + 6, chain.summary.status.map(Int64.init))
+            statement.bind(first + 7, chain.summary.layers)
         }
-        let insertLink = try BoundStatement(db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence) VALUES (?,?,?,?)
-            """))
-        for link in r.links {
-            insertLink.bind(1, link.event)
-            insertLink.bind(2, link.chain)
-            insertLink.bind(3, link.key)
-            insertLink.bind(4, link.confidence)
-            try insertLink.run()
+        try MultiRowInsert(db, "INSERT OR IGNORE INTO link (event_id, chain_id, key, confidence) VALUES",
+                           columns: 4).insert(r.links) { statement, first, link in
+            statement.bind(first, link.event)
+            statement.bind(first + 1, link.chain)
+            statement.bind(first + 2, link.key)
+            statement.bind(first + 3, link.confidence)
         }
         // Chains that grew are summarised again from all their records, once their links are in.
         for chainID in r.resummarise { try summarise(chainID, db: db) }

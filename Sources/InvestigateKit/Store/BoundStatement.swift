@@ -33,3 +33,39 @@ struct BoundStatement {
         }
     }
 }
+
+/// Inserts many narrow rows through statements of several value tuples each: per row, stepping and
+/// resetting a one-row statement cost as much as the insert itself (correlation stores millions of
+/// links). Rows that do not fill a whole statement go through a one-row statement.
+struct MultiRowInsert {
+    private let many: BoundStatement
+    private let one: BoundStatement
+    private let columns: Int32
+    private let rowsPerStatement: Int
+
+    /// `head` is the statement up to `VALUES`, e.g. `INSERT INTO link (a, b) VALUES`.
+    init(_ db: Database, _ head: String, columns: Int, rowsPerStatement: Int = 64) throws {
+        let tuple = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
+        many = try BoundStatement(db.cachedStatement(sql: head + " " + Array(repeating: tuple, count: rowsPerStatement).joined(separator: ",")))
+        one = try BoundStatement(db.cachedStatement(sql: head + " " + tuple))
+        self.columns = Int32(columns)
+        self.rowsPerStatement = rowsPerStatement
+    }
+
+    /// Stores `rows` in order; `bind` binds one row's values at parameter `first`, `first + 1`, ….
+    func insert<Rows: RandomAccessCollection>(_ rows: Rows, bind: (BoundStatement, _ first: Int32, Rows.Element) -> Void) throws {
+        var i = rows.startIndex
+        while rows.distance(from: i, to: rows.endIndex) >= rowsPerStatement {
+            for k in 0..<rowsPerStatement {
+                bind(many, 1 + Int32(k) * columns, rows[i])
+                i = rows.index(after: i)
+            }
+            try many.run()
+        }
+        while i != rows.endIndex {
+            bind(one, 1, rows[i])
+            try one.run()
+            i = rows.index(after: i)
+        }
+    }
+}
