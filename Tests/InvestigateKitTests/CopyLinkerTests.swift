@@ -44,6 +44,30 @@ import Testing
         #expect(try CopyLinker.countOriginals(store: store) == 2)
     }
 
+    /// Correlation never reads a source holding only copies (and system lines); one original line
+    /// in it is enough to read it again.
+    @Test func correlationSkipsSourcesThatHoldOnlyCopies() throws {
+        let dir = try TemporaryDirectory()
+        let syslog = try dir.write("syslog", (seedLines + ["Feb  6 05:40:01 ip-10-1-1-50 CRON[2157001]: (root) CMD (true)"])
+            .joined(separator: "\n") + "\n")
+        let appLines = seedLines.map { $0.components(separatedBy: "]: ")[1] }
+        let app = try dir.write("logs/2025-02-06.log", appLines.joined(separator: "\n") + "\n")
+        let store = try TimelineStore()
+        _ = try Ingester(store: store).ingest(paths: [syslog, app])
+        #expect(try CopyLinker.link(store: store) == 2)
+        let syslogRange = try store.read { db in
+            try #require(try Row.fetchOne(db, sql: "SELECT first_event_id, last_event_id FROM source WHERE path LIKE '%syslog'"))
+        }
+        #expect(try Correlator(store: store).copyOnlyRanges() == [(syslogRange[0] as Int64)...(syslogRange[1] as Int64)])
+
+        // The app file lacks one line the syslog has: that line is an original, and the syslog is read.
+        let other = try TimelineStore()
+        let partial = try dir.write("partial/2025-02-06.log", appLines.dropLast().joined(separator: "\n") + "\n")
+        _ = try Ingester(store: other).ingest(paths: [syslog, partial])
+        #expect(try CopyLinker.link(store: other) == 1)
+        #expect(try Correlator(store: other).copyOnlyRanges().isEmpty)
+    }
+
     /// Copy marking skips runs that brought no app or gunicorn lines, yet an app file ingested
     /// after its syslog copies were correlated still claims them.
     @Test func anOriginalIngestedAfterItsCopiesWereCorrelatedStillClaimsThem() throws {
