@@ -956,7 +956,7 @@ public final class Correlator {
         }
         // Per node index, kept at the component's root: the roles present (a bit per role, to keep
         // at most one record of a singular role per chain) and whether it holds a stored chain.
-        // Arrays, not dictionaries: a slab holds about 200k nodes and this runs per union.
+        // Arrays, not dictionaries: a slab holds about 150k nodes and this runs per union.
         var roles = nodes.map(\.role.bit)
         var rootHasChain = nodes.map { $0.chain != nil }
         // Records of one stored chain start as one component: its roles count against fuzzy
