@@ -82,6 +82,29 @@ import Testing
         #expect(JSONText.parseFlatObject(#"{"a":"unterminated}"#) == nil)
     }
 
+    /// A batch is stored through statements of many rows, then one-row statements for the rest:
+    /// every event once, in order, with consecutive ids (a source's id range relies on it).
+    @Test func aLargeBatchIsStoredInOrderWithConsecutiveIDs() throws {
+        let store = try TimelineStore()
+        let count = 2 * EventWriter.rowsPerStatement + 22
+        var events: [Event] = []
+        for i in 0..<count {
+            var e = i % 5 == 0 ? Event(time: nil, layer: .system, kind: .log, line: i + 1, raw: Array("plain \(i)".utf8)) : Self.sample(line: i + 1)
+            e.status = i % 3 == 0 ? nil : 200 + i
+            events.append(e)
+        }
+        var batch = EventBatch()
+        for e in events { batch.append(e) }
+        try store.write { db in
+            try db.execute(sql: "INSERT INTO source (path, sha256, size, status, ingested_at) VALUES ('batch.log', 'x', 0, 'complete', 0)")
+            try EventWriter(db: db, sourceID: db.lastInsertedRowID).insert(batch)
+        }
+        // Fetched in time order; compared in id order.
+        let stored = try store.read { db in try StoredEvent.fetch(db, ids: (1...Int64(count)).map { $0 }) }.sorted { $0.id < $1.id }
+        #expect(stored.map(\.id) == (1...Int64(count)).map { $0 })
+        #expect(stored.map(\.event) == events)
+    }
+
     @Test func storedRowsMatchTheEventsWritten() throws {
         let store = try TimelineStore()
         let events = [Self.sample(line: 1), Self.sample(line: 4)]
