@@ -62,6 +62,47 @@ import Testing
         #expect(try count(store, "SELECT count(*) FROM event") == 10)
     }
 
+    /// A file no importer recognises is remembered: unchanged (path, size, mtime, inode) and under
+    /// the same detection, it is skipped again without being read. Proof: its bytes are replaced
+    /// in place with the same size and mtime, and the digest reported is still the first one.
+    @Test func anUnchangedSkippedFileIsNotReadAgain() throws {
+        let dir = try TemporaryDirectory()
+        let path = try dir.write("notes.txt", "meeting notes, not a log\n")
+        let stamp = Date(timeIntervalSince1970: 1_700_000_000)
+        try FileManager.default.setAttributes([.modificationDate: stamp], ofItemAtPath: path)
+        let store = try TimelineStore()
+        let first = try ingest(store, [path])
+        let skipped = try #require(first.files.first)
+        #expect(skipped.status == .skipped)
+        #expect(skipped.skipped?.contains("not recognised") == true)
+
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.write(contentsOf: Data("MEETING NOTES, NOT A LOG\n".utf8))
+        try handle.close()
+        try FileManager.default.setAttributes([.modificationDate: stamp], ofItemAtPath: path)
+        let again = try #require(try ingest(store, [path]).files.first)
+        #expect(again.status == .skipped)
+        #expect(again.skipped == skipped.skipped)
+        #expect(again.sha256 == skipped.sha256)
+        // One row for it, never counted as a source of the timeline.
+        #expect(try count(store, "SELECT count(*) FROM source WHERE status = 'skipped'") == 1)
+        #expect(try store.read { db in try SourceRecord.all(db) }.isEmpty)
+
+        // Another detection (a described nginx format) reads it again.
+        var options = ImportOptions()
+        options.nginxLogFormat = "$remote_addr [$time_local] \"$request\" $status"
+        let registry = try ImporterRegistry.standard.withNginxLogFormat(options.nginxLogFormat)
+        let reread = try #require(try Ingester(store: store, registry: registry, options: options).ingest(paths: [path]).files.first)
+        #expect(reread.status == .skipped)
+        #expect(reread.sha256 != skipped.sha256)
+        #expect(try count(store, "SELECT count(*) FROM source WHERE status = 'skipped'") == 1)
+
+        // A format forced by the user is always tried: the line is read, and rejected.
+        let forced = try #require(try ingest(store, [path], format: "nginx-access").files.first)
+        #expect(forced.status == .ingested)
+        #expect(forced.rejected == 1)
+    }
+
     @Test func filesStoredInOneTransactionStillStandAlone() throws {
         // One run stores its files in one transaction with a savepoint each: a duplicate in the
         // middle rolls back alone, and the files around it stay.

@@ -188,6 +188,17 @@ public final class Ingester {
             return (nil, FileResult(path: path, sha256: SHA256().hexDigest(), size: 0, lines: 0, events: 0, rejected: 0,
                                     added: 0, status: .skipped, skipped: "empty file", notes: []))
         }
+        // A file skipped before, unchanged, under the same detection: skipped again without
+        // reading it (hashing a 900 MB non-log beside the logs cost seconds on every command).
+        if formatOverride == nil, let stored = try store.read({ db in
+            try SourceRecord.fetchOne(db, sql: """
+                SELECT * FROM source WHERE size = ? AND mtime = ? AND inode = ? AND path = ? AND status = 'skipped' AND notes = ?
+                ORDER BY id DESC LIMIT 1
+                """, arguments: [st.size, st.mtime, Int64(bitPattern: st.inode), path, skippedNotes])
+        }) {
+            return (nil, FileResult(path: path, sha256: stored.sha256, size: stored.size, lines: 0, events: 0, rejected: 0,
+                                    added: 0, status: .skipped, skipped: stored.skipped, notes: []))
+        }
         let file = try ReadOnlyFile(path)
         let sample = try leadingLines(file, count: Self.detectionSampleLines)
         if let id = formatOverride {
@@ -208,8 +219,26 @@ public final class Ingester {
         }
         if let problem = sample.problem { reason += "; \(problem)" }
         let digest = try FileDigest.compute(file)
+        try store.write { db in
+            // One row per path: the latest version skipped.
+            try db.execute(sql: "DELETE FROM source WHERE path = ? AND status = 'skipped'", arguments: [path])
+            try db.execute(sql: """
+                INSERT INTO source (path, sha256, size, mtime, inode, device, compressed, status, skipped, notes, ingested_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'skipped', ?, ?, ?)
+                """, arguments: [path, digest.sha256, digest.size, st.mtime, Int64(bitPattern: st.inode), Int64(bitPattern: st.device),
+                                 sample.compressed, reason, skippedNotes, now()])
+        }
         return (nil, FileResult(path: path, sha256: digest.sha256, size: digest.size, lines: 0, events: 0, rejected: 0,
                                 added: 0, status: .skipped, skipped: reason, notes: []))
+    }
+
+    /// What a skipped file's row records of the detection that skipped it (`notes`): the formats
+    /// known and the formats the user described. A file is re-read when any of them changes, since
+    /// it may be recognised now.
+    private var skippedNotes: String {
+        let detection = "skipped by investigate \(version); formats \(registry.ids.joined(separator: ","))"
+            + "; nginx log format \(options.nginxLogFormat ?? "-"); app log format \(options.appLogFormat ?? "-")"
+        return String(decoding: (try? JSONEncoder().encode([detection])) ?? Data("[]".utf8), as: UTF8.self)
     }
 
     private func unchangedResult(_ path: String, _ stored: SourceRecord) throws -> FileResult {
@@ -236,6 +265,7 @@ public final class Ingester {
         var lines: [[UInt8]]
         var binary: Bool
         var problem: String?
+        var compressed = false
     }
 
     /// The first non-empty lines of the decompressed content (gzip is recognised by its bytes).
@@ -279,7 +309,7 @@ public final class Ingester {
         }
         // Text logs have almost no control bytes besides tab, CR and LF; binary data is full of them.
         let binary = scanned > 0 && controlCount * 100 / scanned >= 5
-        return LeadingSample(lines: lines, binary: binary, problem: problem)
+        return LeadingSample(lines: lines, binary: binary, problem: problem, compressed: GzipInflater.isGzip(head))
     }
 
     static func controlBytes(_ bytes: UnsafeRawBufferPointer) -> Int {

@@ -84,8 +84,10 @@ public struct SourceRecord: Sendable, Equatable, FetchableRecord, Codable {
         (try? JSONDecoder().decode([String].self, from: Data(notes.utf8))) ?? []
     }
 
+    /// Every source whose records are in the timeline. Rows of skipped files (kept so an
+    /// unchanged one is not read again) are left out.
     public static func all(_ db: Database) throws -> [SourceRecord] {
-        try SourceRecord.fetchAll(db, sql: "SELECT * FROM source ORDER BY id")
+        try SourceRecord.fetchAll(db, sql: "SELECT * FROM source WHERE status = 'complete' ORDER BY id")
     }
 }
 
