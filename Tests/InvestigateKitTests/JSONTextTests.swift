@@ -38,3 +38,15 @@ import Testing
         #expect(field("id", "{\"id\":\"abc") == nil)
     }
 }
+
+/// The exact text `JSONText.object` writes: stored `extra` columns must not change between versions.
+@Suite struct JSONTextObjectTests {
+    @Test func theTextIsPinned() {
+        let text = JSONText.object(["b": "x\u{1}\"\\\n\r\t é 日本", "a": "1", "": "e", "B": "upper"])
+        #expect(text == #"{"":"e","B":"upper","a":"1","b":"x\u0001\"\\\n\r\t é 日本"}"#)
+        #expect(JSONText.object([:]) == "{}")
+        var viaString = "{"
+        JSONText.appendString("k\u{1F}", to: &viaString)
+        #expect(JSONText.object(["k\u{1F}": "v"]).hasPrefix(viaString))
+    }
+}

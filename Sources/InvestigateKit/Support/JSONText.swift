@@ -3,17 +3,38 @@
 /// quote and backslash escaped.
 public enum JSONText {
     public static func object(_ dict: [String: String]) -> String {
-        var out = "{"
-        var first = true
-        for key in dict.keys.sorted() {
-            if !first { out += "," }
-            first = false
-            appendString(key, to: &out)
-            out += ":"
-            appendString(dict[key]!, to: &out)
+        // Built as bytes: every ALB and WAF record writes one with a score of fields, and growing
+        // a String piece by piece cost a quarter of parsing an ALB line.
+        var out: [UInt8] = []
+        out.reserveCapacity(2 + dict.count * 40)
+        out.append(0x7B)
+        for (n, field) in dict.sorted(by: { $0.key < $1.key }).enumerated() {
+            if n > 0 { out.append(0x2C) }
+            appendString(field.key, to: &out)
+            out.append(0x3A)
+            appendString(field.value, to: &out)
         }
-        out += "}"
-        return out
+        out.append(0x7D)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `appendString(_:to:)` into bytes, byte for byte the same text.
+    static func appendString(_ s: String, to out: inout [UInt8]) {
+        out.append(0x22)
+        for b in s.utf8 {
+            switch b {
+            case 0x22: out.append(0x5C); out.append(0x22)
+            case 0x5C: out.append(0x5C); out.append(0x5C)
+            case 0x0A: out.append(0x5C); out.append(0x6E)
+            case 0x0D: out.append(0x5C); out.append(0x72)
+            case 0x09: out.append(0x5C); out.append(0x74)
+            case 0..<0x20:
+                let hex: StaticString = "0123456789abcdef"
+                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex.utf8Start[Int(b >> 4)], hex.utf8Start[Int(b & 0x0F)]])
+            default: out.append(b)
+            }
+        }
+        out.append(0x22)
     }
 
     public static func string(_ s: String) -> String {

@@ -10,3 +10,24 @@ import Testing
         #expect(AWSJSON.trimmedBlanks(s) == s.trimmingCharacters(in: .whitespaces))
     }
 }
+
+/// The trace root as the Foundation-based version read it (`trimmingCharacters`, literal `=`).
+@Suite struct AWSTraceRootTests {
+    static func reference(_ header: String) -> String? {
+        let t = header.trimmingCharacters(in: .whitespaces)
+        if t.isEmpty || t == "-" { return nil }
+        if !t.contains("=") { return t }
+        for part in t.split(separator: ";") {
+            let p = part.trimmingCharacters(in: .whitespaces)
+            if p.hasPrefix("Root=") { let v = p.dropFirst(5); return v.isEmpty ? nil : String(v) }
+        }
+        return nil
+    }
+
+    @Test(arguments: ["Root=1-67a4b2c1-0123456789abcdef01234567", "Self=1-a-b;Root=1-67a4-abc;CalledFrom=app", " 1-67a4-abc ",
+                      "-", "", " - ", "Root=", "  Self=a ; Root=1-b ; Sampled=1", "Sampled=1", "1-67a4-abc\u{200B}",
+                      "\u{3000}Root=1-x\u{3000}", "Root=1-é;Self=2", "=\u{301}x", "a=b;;Root=c"])
+    func rootMatchesTheFoundationReading(_ header: String) {
+        #expect(AWSTrace.root(header) == Self.reference(header))
+    }
+}
