@@ -86,6 +86,10 @@ import Testing
         #expect(again.sha256 == skipped.sha256)
         // One row for it, never counted as a source of the timeline.
         #expect(try count(store, "SELECT count(*) FROM source WHERE status = 'skipped'") == 1)
+        // The same file named another way (relative, through a symlink…) is the same file.
+        let otherName = dir.url.appendingPathComponent("./notes.txt").path
+        #expect(otherName != path)
+        #expect(try #require(try ingest(store, [otherName]).files.first).sha256 == skipped.sha256)
         #expect(try store.read { db in try SourceRecord.all(db) }.isEmpty)
 
         // Another detection (a described nginx format) reads it again.

@@ -192,9 +192,10 @@ public final class Ingester {
         // reading it (hashing a 900 MB non-log beside the logs cost seconds on every command).
         if formatOverride == nil, let stored = try store.read({ db in
             try SourceRecord.fetchOne(db, sql: """
-                SELECT * FROM source WHERE size = ? AND mtime = ? AND inode = ? AND path = ? AND status = 'skipped' AND notes = ?
+                SELECT * FROM source WHERE size = ? AND mtime = ? AND inode = ? AND (path = ? OR device = ?) AND status = 'skipped'
+                  AND notes = ?
                 ORDER BY id DESC LIMIT 1
-                """, arguments: [st.size, st.mtime, Int64(bitPattern: st.inode), path, skippedNotes])
+                """, arguments: [st.size, st.mtime, Int64(bitPattern: st.inode), path, Int64(bitPattern: st.device), skippedNotes])
         }) {
             return (nil, FileResult(path: path, sha256: stored.sha256, size: stored.size, lines: 0, events: 0, rejected: 0,
                                     added: 0, status: .skipped, skipped: stored.skipped, notes: []))
