@@ -7,6 +7,8 @@ enum AWSJSON {
     /// Parses one JSON value; the error text is the reason a rejected record carries.
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<Any, ImporterError> {
         guard !bytes.isEmpty, let base = bytes.baseAddress else { return .failure(ImporterError("empty JSON")) }
+        // The usual record is read by `FastJSON`, to the same values; anything else by Foundation.
+        if let value = FastJSON.parse(bytes) { return .success(value) }
         let data = Data(bytes: base, count: bytes.count)
         do {
             return .success(try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]))
