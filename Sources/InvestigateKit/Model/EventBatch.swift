@@ -141,16 +141,14 @@ public struct EventBatch: Sendable {
 
     public mutating func extraField(_ key: StaticString, _ value: UnsafeBufferPointer<UInt8>, start: Int) {
         if arena.count > start + 1 { arena.append(0x2C) }
-        arena.append(0x22)
-        key.withUTF8Buffer { arena.append(contentsOf: $0) }
-        arena.append(contentsOf: [0x22, 0x3A, 0x22])
+        key.withUTF8Buffer { JSONText.appendQuoted($0, to: &arena) }
+        arena.append(0x3A)
         if Self.isASCII(value) {
-            appendJSONEscaped(value)
+            JSONText.appendQuoted(value, to: &arena)
         } else {
-            var text = String(decoding: value, as: UTF8.self)
-            text.withUTF8 { appendJSONEscaped($0) }
+            // Invalid UTF-8 is repaired first, as every text column is.
+            JSONText.appendQuoted(String(decoding: value, as: UTF8.self).utf8, to: &arena)
         }
-        arena.append(0x22)
     }
 
     /// Ends `extra`: NULL when no field was added.
@@ -163,23 +161,6 @@ public struct EventBatch: Sendable {
         }
         arena.append(0x7D)
         spans[index] = Span(start: start, count: arena.count - start)
-    }
-
-    /// JSON string escaping of valid UTF-8, byte for byte as `JSONText.appendString` writes it.
-    private mutating func appendJSONEscaped(_ value: UnsafeBufferPointer<UInt8>) {
-        for b in value {
-            switch b {
-            case 0x22: arena.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: arena.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: arena.append(contentsOf: [0x5C, 0x6E])
-            case 0x0D: arena.append(contentsOf: [0x5C, 0x72])
-            case 0x09: arena.append(contentsOf: [0x5C, 0x74])
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                arena.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0x0F)]])
-            default: arena.append(b)
-            }
-        }
     }
 
     @inline(__always)

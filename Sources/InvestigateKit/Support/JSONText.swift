@@ -10,18 +10,26 @@ public enum JSONText {
         out.append(0x7B)
         for (n, field) in dict.sorted(by: { $0.key < $1.key }).enumerated() {
             if n > 0 { out.append(0x2C) }
-            appendString(field.key, to: &out)
+            appendQuoted(field.key.utf8, to: &out)
             out.append(0x3A)
-            appendString(field.value, to: &out)
+            appendQuoted(field.value.utf8, to: &out)
         }
         out.append(0x7D)
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `appendString(_:to:)` into bytes, byte for byte the same text.
-    static func appendString(_ s: String, to out: inout [UInt8]) {
+    public static func string(_ s: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 2)
+        appendQuoted(s.utf8, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends valid UTF-8 as a JSON string, quotes included. The one escaper: `extra` written in
+    /// place by `EventBatch` and by `object(_:)` must be byte-identical.
+    static func appendQuoted<Bytes: Sequence<UInt8>>(_ bytes: Bytes, to out: inout [UInt8]) {
         out.append(0x22)
-        for b in s.utf8 {
+        for b in bytes {
             switch b {
             case 0x22: out.append(0x5C); out.append(0x22)
             case 0x5C: out.append(0x5C); out.append(0x5C)
@@ -35,39 +43,6 @@ public enum JSONText {
             }
         }
         out.append(0x22)
-    }
-
-    public static func string(_ s: String) -> String {
-        var out = ""
-        appendString(s, to: &out)
-        return out
-    }
-
-    public static func appendString(_ s: String, to out: inout String) {
-        out += "\""
-        var needsEscape = false
-        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C { needsEscape = true; break }
-        if !needsEscape {
-            out += s
-        } else {
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                default:
-                    if scalar.value < 0x20 {
-                        let hex = String(scalar.value, radix: 16)
-                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        out.unicodeScalars.append(scalar)
-                    }
-                }
-            }
-        }
-        out += "\""
     }
 }
 
