@@ -7,6 +7,8 @@ import GRDBSQLite
 struct BoundStatement {
     let statement: Statement
     private var h: OpaquePointer? { statement.sqliteStatement }
+    /// The SQLite handle, for callers binding in ways this type does not (SQLITE_STATIC blobs).
+    var handle: OpaquePointer? { h }
 
     init(_ statement: Statement) {
         self.statement = statement
@@ -38,13 +40,15 @@ struct BoundStatement {
 /// resetting a one-row statement cost as much as the insert itself (correlation stores millions of
 /// links). Rows that do not fill a whole statement go through a one-row statement.
 struct MultiRowInsert {
+    /// 64 rows a statement: beyond it, inserts of events and links got no faster.
+    static let defaultRowsPerStatement = 64
     private let many: BoundStatement
     private let one: BoundStatement
     private let columns: Int32
     private let rowsPerStatement: Int
 
     /// `head` is the statement up to `VALUES`, e.g. `INSERT INTO link (a, b) VALUES`.
-    init(_ db: Database, _ head: String, columns: Int, rowsPerStatement: Int = 64) throws {
+    init(_ db: Database, _ head: String, columns: Int, rowsPerStatement: Int = MultiRowInsert.defaultRowsPerStatement) throws {
         let tuple = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
         many = try BoundStatement(db.cachedStatement(sql: head + " " + Array(repeating: tuple, count: rowsPerStatement).joined(separator: ",")))
         one = try BoundStatement(db.cachedStatement(sql: head + " " + tuple))
@@ -53,6 +57,7 @@ struct MultiRowInsert {
     }
 
     /// Stores `rows` in order; `bind` binds one row's values at parameter `first`, `first + 1`, ….
+    @inline(__always)
     func insert<Rows: RandomAccessCollection>(_ rows: Rows, bind: (BoundStatement, _ first: Int32, Rows.Element) -> Void) throws {
         var i = rows.startIndex
         while rows.distance(from: i, to: rows.endIndex) >= rowsPerStatement {
@@ -67,5 +72,11 @@ struct MultiRowInsert {
             try one.run()
             i = rows.index(after: i)
         }
+    }
+
+    /// Drops every binding: values bound without copying (SQLITE_STATIC) must not outlive their buffer.
+    func clearBindings() {
+        sqlite3_clear_bindings(many.handle)
+        sqlite3_clear_bindings(one.handle)
     }
 }

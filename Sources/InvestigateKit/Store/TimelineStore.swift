@@ -94,27 +94,22 @@ public struct SourceRecord: Sendable, Equatable, FetchableRecord, Codable {
 /// Inserts events through one prepared statement, binding values straight onto the SQLite handle:
 /// this is the ingest hot path, and GRDB's generic argument arrays cost more than the insert.
 public final class EventWriter {
-    private let statement: Statement
-    /// The same insert with `rowsPerStatement` rows: one step per that many rows, where stepping
-    /// and resetting per row cost about a sixth of the insert (VALUES rows are inserted in order,
-    /// so a source's events still hold consecutive ids).
-    private let manyStatement: Statement
-    static let rowsPerStatement = 64
-    private static let parametersPerRow: Int32 = 32
+    /// Many events a statement (`MultiRowInsert`): stepping and resetting a one-row statement per
+    /// event cost about a sixth of the insert. VALUES rows are inserted in order, so a source's
+    /// events still hold consecutive ids.
+    private let inserter: MultiRowInsert
+    static let rowsPerStatement = MultiRowInsert.defaultRowsPerStatement
     private let rejectStatement: Statement
     private let sourceID: Int64
 
     public init(db: Database, sourceID: Int64) throws {
         self.sourceID = sourceID
-        let head = """
+        inserter = try MultiRowInsert(db, """
             INSERT INTO event (source_id, line, line_end, time, alt_time, layer, kind, client_ip, peer_ip, forwarded_for,
                 method, path, query, status, bytes, duration, request_id, trace_id, user_agent, host, level, message,
                 hostname, program, pid, waf_action, waf_rule, elb_status, target_status, error, extra, raw)
             VALUES
-            """
-        let tuple = "(" + Array(repeating: "?", count: Int(Self.parametersPerRow)).joined(separator: ",") + ")"
-        statement = try db.makeStatement(sql: head + " " + tuple)
-        manyStatement = try db.makeStatement(sql: head + " " + Array(repeating: tuple, count: Self.rowsPerStatement).joined(separator: ","))
+            """, columns: 32)
         rejectStatement = try db.makeStatement(sql: "INSERT INTO rejected (source_id, line, reason, raw) VALUES (?,?,?,?)")
     }
 
@@ -128,17 +123,14 @@ public final class EventWriter {
     /// Stores a batch of events in order. Values are bound without copying (SQLITE_STATIC) from
     /// the batch's arena, which outlives every step of this loop.
     public func insert(_ batch: EventBatch) throws {
-        let one = statement.sqliteStatement, many = manyStatement.sqliteStatement
-        defer {
-            sqlite3_clear_bindings(one)
-            sqlite3_clear_bindings(many)
-        }
+        defer { inserter.clearBindings() }
         try batch.arena.withUnsafeBufferPointer { arena in
             let base = UnsafeRawPointer(arena.baseAddress ?? UnsafePointer(bitPattern: 1)!)
             try batch.spans.withUnsafeBufferPointer { spans in
                 try batch.numbers.withUnsafeBufferPointer { numbers in
-                    /// Binds row `row` of the batch to parameters `offset + 1 … offset + 32` of `h`.
-                    func bindRow(_ h: OpaquePointer?, _ offset: Int32, _ row: Int) {
+                    // Row `row` of the batch goes to parameters `first … first + 31`.
+                    try inserter.insert(0..<batch.count) { statement, first, row in
+                        let h = statement.handle, offset = first - 1
                         sqlite3_bind_int64(h, offset + 1, sourceID)
                         let n = row * EventBatch.numberColumns
                         // Parameters 2–5: line, line_end, time, alt_time.
@@ -158,19 +150,6 @@ public final class EventWriter {
                         for (param, column) in Self.trailingNumbers { bindNumber(h, offset + param, numbers[n + column.rawValue]) }
                         let raw = spans[t + EventBatch.Text.raw.rawValue]
                         sqlite3_bind_blob(h, offset + 32, base + raw.start, Int32(raw.count), SQLITE_STATIC_PTR)
-                    }
-                    var row = 0
-                    while batch.count - row >= Self.rowsPerStatement {
-                        sqlite3_reset(many)
-                        for k in 0..<Self.rowsPerStatement { bindRow(many, Int32(k) * Self.parametersPerRow, row + k) }
-                        try step(many)
-                        row += Self.rowsPerStatement
-                    }
-                    while row < batch.count {
-                        sqlite3_reset(one)
-                        bindRow(one, 0, row)
-                        try step(one)
-                        row += 1
                     }
                 }
             }
