@@ -176,29 +176,24 @@ public final class Ingester {
     /// path, size, mtime and inode: no re-hash), skipped (empty, unrecognised), or parse with an importer.
     private func plan(_ path: String) throws -> ((any Importer)?, FileResult?) {
         let st = try FileStat.of(path)
+        // Stored before, unchanged: a complete source is not re-read, and a file skipped under the
+        // same detection is skipped again unread (hashing a 900 MB non-log beside the logs cost
+        // seconds on every command). A format the user forces is always tried (notes = NULL).
         if let stored = try store.read({ db in
             try SourceRecord.fetchOne(db, sql: """
-                SELECT * FROM source WHERE size = ? AND mtime = ? AND inode = ? AND (path = ? OR device = ?) AND status = 'complete'
-                ORDER BY id DESC LIMIT 1
-                """, arguments: [st.size, st.mtime, Int64(bitPattern: st.inode), path, Int64(bitPattern: st.device)])
+                SELECT * FROM source WHERE size = ? AND mtime = ? AND inode = ? AND (path = ? OR device = ?)
+                  AND (status = 'complete' OR (status = 'skipped' AND notes = ?))
+                ORDER BY status = 'complete' DESC, id DESC LIMIT 1
+                """, arguments: [st.size, st.mtime, Int64(bitPattern: st.inode), path, Int64(bitPattern: st.device),
+                                 formatOverride == nil ? skippedNotes : nil])
         }) {
-            return (nil, try unchangedResult(path, stored))
+            if stored.status == "complete" { return (nil, try unchangedResult(path, stored)) }
+            return (nil, FileResult(path: path, sha256: stored.sha256, size: stored.size, lines: 0, events: 0, rejected: 0,
+                                    added: 0, status: .skipped, skipped: stored.skipped, notes: []))
         }
         if st.size == 0 {
             return (nil, FileResult(path: path, sha256: SHA256().hexDigest(), size: 0, lines: 0, events: 0, rejected: 0,
                                     added: 0, status: .skipped, skipped: "empty file", notes: []))
-        }
-        // A file skipped before, unchanged, under the same detection: skipped again without
-        // reading it (hashing a 900 MB non-log beside the logs cost seconds on every command).
-        if formatOverride == nil, let stored = try store.read({ db in
-            try SourceRecord.fetchOne(db, sql: """
-                SELECT * FROM source WHERE size = ? AND mtime = ? AND inode = ? AND (path = ? OR device = ?) AND status = 'skipped'
-                  AND notes = ?
-                ORDER BY id DESC LIMIT 1
-                """, arguments: [st.size, st.mtime, Int64(bitPattern: st.inode), path, Int64(bitPattern: st.device), skippedNotes])
-        }) {
-            return (nil, FileResult(path: path, sha256: stored.sha256, size: stored.size, lines: 0, events: 0, rejected: 0,
-                                    added: 0, status: .skipped, skipped: stored.skipped, notes: []))
         }
         let file = try ReadOnlyFile(path)
         let sample = try leadingLines(file, count: Self.detectionSampleLines)
@@ -236,11 +231,11 @@ public final class Ingester {
     /// What a skipped file's row records of the detection that skipped it (`notes`): the formats
     /// known and the formats the user described. A file is re-read when any of them changes, since
     /// it may be recognised now.
-    private var skippedNotes: String {
+    private lazy var skippedNotes: String = {
         let detection = "skipped by investigate \(version); formats \(registry.ids.joined(separator: ","))"
             + "; nginx log format \(options.nginxLogFormat ?? "-"); app log format \(options.appLogFormat ?? "-")"
         return String(decoding: (try? JSONEncoder().encode([detection])) ?? Data("[]".utf8), as: UTF8.self)
-    }
+    }()
 
     private func unchangedResult(_ path: String, _ stored: SourceRecord) throws -> FileResult {
         try store.read { db in try unchangedResult(path, stored, db: db) }
