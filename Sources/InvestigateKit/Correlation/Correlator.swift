@@ -153,8 +153,6 @@ final class Node {
 public final class Correlator {
     public let store: TimelineStore
     public var settings: CorrelationSettings
-    /// Id ranges whose records `loadNodes` never reads (see `copyOnlyRanges`), set per run.
-    private var skippedRanges: [ClosedRange<Int64>] = []
 
     public init(store: TimelineStore, settings: CorrelationSettings = CorrelationSettings()) {
         self.store = store
@@ -203,7 +201,7 @@ public final class Correlator {
         }
 
         let clock = PhaseClock()
-        skippedRanges = try copyOnlyRanges()
+        let skipped = try copyOnlyRanges()
         // Slabs hold about `targetSlabRecords` records each, whatever the traffic's density:
         // bounded memory, and few enough slabs that their overlapping margins cost little.
         let slab = try adaptiveSlab(from: lo, to: hi)
@@ -213,7 +211,7 @@ public final class Correlator {
         var samples: [PairKey: [Int64]] = [:]
         var t = lo
         while t <= hi {
-            let nodes = try loadNodes(from: t - settings.margin, to: t + slab + settings.margin, chainsUpTo: -1)
+            let nodes = try loadNodes(from: t - settings.margin, to: t + slab + settings.margin, chainsUpTo: -1, skipping: skipped)
             collectOffsetSamples(nodes, into: &samples)
             t += slab
             if !samples.isEmpty, samples.values.allSatisfy({ $0.count >= 2000 }) { break }
@@ -266,7 +264,7 @@ public final class Correlator {
         var nextChainID = try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM chain") ?? 0 } + 1
         var unstored: Resolution?
         var nodes = try timed(\.load) {
-            try loadNodes(from: starts[0] - settings.margin, to: starts[0] + slab + settings.margin, chainsUpTo: chainsUpTo)
+            try loadNodes(from: starts[0] - settings.margin, to: starts[0] + slab + settings.margin, chainsUpTo: chainsUpTo, skipping: skipped)
         }
         for (k, t) in starts.enumerated() {
             let core = t..<(t + slab)
@@ -280,7 +278,8 @@ public final class Correlator {
             }
             if let unstored { try timed(\.store) { try store.write { db in try Self.store(unstored, db: db) } } }
             nodes = k + 1 < starts.count ? try timed(\.load) {
-                try loadNodes(from: starts[k + 1] - settings.margin, to: starts[k + 1] + slab + settings.margin, chainsUpTo: chainsUpTo)
+                try loadNodes(from: starts[k + 1] - settings.margin, to: starts[k + 1] + slab + settings.margin, chainsUpTo: chainsUpTo,
+                              skipping: skipped)
             } : []
             let (resolution, matchTime) = timed(\.wait) { matching.wait() }
             spent.match += matchTime
@@ -464,11 +463,12 @@ public final class Correlator {
     /// carry fields matching needs, and only those fields are picked out of it (`flatField`).
     ///
     /// A record's stored chain is looked up only when its id is at most `chainsUpTo` (see `run`:
-    /// the links this run makes reach the next slab in memory).
-    func loadNodes(from: Int64, to: Int64, chainsUpTo: Int64) throws -> [Node] {
+    /// the links this run makes reach the next slab in memory). Records in `skipping` (from
+    /// `copyOnlyRanges`) are never read.
+    func loadNodes(from: Int64, to: Int64, chainsUpTo: Int64, skipping: [ClosedRange<Int64>]) throws -> [Node] {
         // Tested on the time index's entries (which hold the id), before any row is read. The
         // bounds are ids from the source table, never log text.
-        let skipped = skippedRanges.map { " AND id NOT BETWEEN \($0.lowerBound) AND \($0.upperBound)" }.joined()
+        let skipped = skipping.map { " AND id NOT BETWEEN \($0.lowerBound) AND \($0.upperBound)" }.joined()
         return try store.read { db in
             let statement = try db.cachedStatement(sql: """
                 SELECT e.id, e.layer, e.kind, e.time, e.duration, e.client_ip, e.peer_ip, e.method, e.path, e.query,
@@ -747,12 +747,9 @@ public final class Correlator {
                     // The usual bucket, one record a side: no rival either way, so the general
                     // path below would link them exactly when they are compatible and in reach.
                     let o = os[0], i = isx[0]
-                    let sameMeaning = (nodes[o].arrival != nil && nodes[i].arrival != nil) || (nodes[o].completion != nil && nodes[i].completion != nil)
-                    let reach = (sameMeaning && pair.inner != .nginxError && pair.inner != .appLog ? 0 : settings.maxDuration)
-                        + 2 * settings.tolerance + abs(offset) + 1_000_000
-                    guard abs(nodes[i].time - nodes[o].time) <= reach, compatible(nodes[o], nodes[i], pair),
+                    guard abs(nodes[i].time - nodes[o].time) <= reach(nodes[o], nodes[i], pair, offset: offset), compatible(nodes[o], nodes[i], pair),
                           let d = distance(nodes[o], nodes[i], offset: offset, window: settings.tolerance) else { continue }
-                    hop.unions.append((o, i, "client+method+path+time", strength * (1.0 - Double(d) / Double(max(settings.tolerance, 1)) * 0.2)))
+                    hop.unions.append((o, i, "client+method+path+time", fuzzyConfidence(d, strength: strength)))
                     continue
                 }
                 // Candidate distances, both ways.
@@ -760,15 +757,10 @@ public final class Correlator {
                 var bestForInner: [Int: [(Int, Int64)]] = [:]
                 // Inner records by time: each outer record looks only at those that can be in reach.
                 let sortedInner = isx.sorted { nodes[$0].time < nodes[$1].time }
-                let sameMeaning: Bool = {
-                    let o = nodes[os[0]], i = nodes[sortedInner[0]]
-                    return (o.arrival != nil && i.arrival != nil) || (o.completion != nil && i.completion != nil)
-                }()
-                let reach = (sameMeaning && pair.inner != .nginxError && pair.inner != .appLog ? 0 : settings.maxDuration)
-                    + 2 * settings.tolerance + abs(offset) + 1_000_000
+                let span = reach(nodes[os[0]], nodes[sortedInner[0]], pair, offset: offset)
                 for o in os {
-                    var k = Self.lowerBound(sortedInner, nodes[o].time - reach) { nodes[$0].time }
-                    while k < sortedInner.count, nodes[sortedInner[k]].time <= nodes[o].time + reach {
+                    var k = Self.lowerBound(sortedInner, nodes[o].time - span) { nodes[$0].time }
+                    while k < sortedInner.count, nodes[sortedInner[k]].time <= nodes[o].time + span {
                         let i = sortedInner[k]
                         k += 1
                         guard compatible(nodes[o], nodes[i], pair) else { continue }
@@ -801,8 +793,7 @@ public final class Correlator {
                         }
                         continue
                     }
-                    let closeness = 1.0 - Double(best.1) / Double(max(settings.tolerance, 1)) * 0.2
-                    hop.unions.append((o, best.0, "client+method+path+time", strength * closeness))
+                    hop.unions.append((o, best.0, "client+method+path+time", fuzzyConfidence(best.1, strength: strength)))
                 }
             }
             plan.unions += hop.unions.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
@@ -811,6 +802,21 @@ public final class Correlator {
             }
         }
         return plan
+    }
+
+    /// How far apart (µs) the stamps of a hop's two records can be and still be one request: with
+    /// stamps of the same meaning (arrival with arrival, completion with completion) little more
+    /// than the tolerance and the offset; otherwise a whole request's duration too. The first
+    /// records of a bucket stand for all of it (one layer's records carry the same stamps).
+    func reach(_ o: Node, _ i: Node, _ pair: PairKey, offset: Int64) -> Int64 {
+        let sameMeaning = (o.arrival != nil && i.arrival != nil) || (o.completion != nil && i.completion != nil)
+        return (sameMeaning && pair.inner != .nginxError && pair.inner != .appLog ? 0 : settings.maxDuration)
+            + 2 * settings.tolerance + abs(offset) + 1_000_000
+    }
+
+    /// A fuzzy link's confidence: the key's strength, less up to a fifth as the stamps drift apart.
+    func fuzzyConfidence(_ distance: Int64, strength: Double) -> Double {
+        strength * (1.0 - Double(distance) / Double(max(settings.tolerance, 1)) * 0.2)
     }
 
     /// nginx ↔ the app's Request and Response lines, matched as one triple. nginx stamps whole
