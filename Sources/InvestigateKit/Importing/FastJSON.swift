@@ -128,8 +128,7 @@ struct FastJSON {
         let body = UnsafeBufferPointer(rebasing: b[start..<i])
         i += 1
         if !escaped {
-            guard let s = String(validatingUTF8Bytes: body) else { throw GiveUp() }
-            return s
+            return try Self.text(body)
         }
         var out: [UInt8] = []
         out.reserveCapacity(body.count)
@@ -150,7 +149,13 @@ struct FastJSON {
             out.append(c)
             k += 1
         }
-        guard let s = out.withUnsafeBufferPointer({ String(validatingUTF8Bytes: $0) }) else { throw GiveUp() }
+        return try out.withUnsafeBufferPointer { try Self.text($0) }
+    }
+
+    /// Valid UTF-8 as a String; anything else is left to Foundation (which refuses it), never repaired.
+    private static func text(_ bytes: UnsafeBufferPointer<UInt8>) throws -> String {
+        if EventBatch.isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
+        guard let s = String(validating: bytes, as: UTF8.self) else { throw GiveUp() }
         return s
     }
 
@@ -183,27 +188,5 @@ struct FastJSON {
         // Foundation counts the sign and the point too before choosing a Decimal over a Double.
         guard text.utf8.count <= 17, let d = Double(text), d.isFinite else { throw GiveUp() }
         return NSNumber(value: d)
-    }
-}
-
-extension String {
-    /// The text of valid UTF-8 bytes; nil for anything else (no repair).
-    init?(validatingUTF8Bytes bytes: UnsafeBufferPointer<UInt8>) {
-        var ascii = true
-        for c in bytes where c >= 0x80 { ascii = false; break }
-        if ascii {
-            self = String(decoding: bytes, as: UTF8.self)
-            return
-        }
-        var iterator = bytes.makeIterator()
-        var decoder = UTF8()
-        loop: while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue: continue
-            case .emptyInput: break loop
-            case .error: return nil
-            }
-        }
-        self = String(decoding: bytes, as: UTF8.self)
     }
 }
