@@ -49,3 +49,29 @@ import Testing
         #expect(JSONText.string("k\u{1F}") == #""k\u001f""#)
     }
 }
+
+/// `appendQuoted` copies contiguous bytes a run at a time and other sequences byte by byte; both
+/// must write the same escapes, wherever in a value the bytes needing them fall.
+@Suite struct JSONTextQuotingTests {
+    func quoted<S: Sequence<UInt8>>(_ bytes: S) -> [UInt8] {
+        var out: [UInt8] = [0x41]  // text already in the buffer stays ahead of the value
+        JSONText.appendQuoted(bytes, to: &out)
+        return out
+    }
+
+    @Test func contiguousAndByteByByteQuotingAgree() {
+        let every = (0...255).map { UInt8($0) }
+        let values: [[UInt8]] = [
+            [], every, Array("plain ASCII with no escapes".utf8), Array("\"".utf8), Array("\\".utf8),
+            Array("ends with a quote\"".utf8), Array("\u{1}starts with a control byte".utf8),
+            Array("runs \"between\" escapes\\ and\n\r\t controls é 日本".utf8),
+        ]
+        for value in values {
+            let contiguous = value.withUnsafeBufferPointer { quoted($0) }
+            let byteByByte = quoted(value.lazy.map { $0 })  // a lazy map has no contiguous storage
+            #expect(contiguous == byteByByte, "\(value)")
+            #expect(contiguous.first == 0x41 && contiguous[1] == 0x22 && contiguous.last == 0x22)
+        }
+        #expect(quoted(Array("a\"b\\c\n\u{1F}d".utf8)) == Array(#"A"a\"b\\c\n\u001fd""#.utf8))
+    }
+}

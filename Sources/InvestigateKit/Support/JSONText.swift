@@ -28,21 +28,42 @@ public enum JSONText {
     /// Appends valid UTF-8 as a JSON string, quotes included. The one escaper: `extra` written in
     /// place by `EventBatch` and by `object(_:)` must be byte-identical.
     static func appendQuoted<Bytes: Sequence<UInt8>>(_ bytes: Bytes, to out: inout [UInt8]) {
+        // Contiguous bytes (arena slices, native strings) are copied a run at a time: appending
+        // byte by byte cost about 20 instructions a byte on the nginx ingest path.
+        if bytes.withContiguousStorageIfAvailable({ appendQuotedRuns($0, to: &out) }) != nil { return }
         out.append(0x22)
-        for b in bytes {
-            switch b {
-            case 0x22: out.append(0x5C); out.append(0x22)
-            case 0x5C: out.append(0x5C); out.append(0x5C)
-            case 0x0A: out.append(0x5C); out.append(0x6E)
-            case 0x0D: out.append(0x5C); out.append(0x72)
-            case 0x09: out.append(0x5C); out.append(0x74)
-            case 0..<0x20:
-                let hex: StaticString = "0123456789abcdef"
-                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex.utf8Start[Int(b >> 4)], hex.utf8Start[Int(b & 0x0F)]])
-            default: out.append(b)
-            }
+        for b in bytes { appendEscaped(b, to: &out) }
+        out.append(0x22)
+    }
+
+    /// `appendQuoted` on contiguous bytes: runs that need no escape are appended whole.
+    private static func appendQuotedRuns(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.append(0x22)
+        var run = 0
+        for i in 0..<bytes.count {
+            let b = bytes[i]
+            guard b < 0x20 || b == 0x22 || b == 0x5C else { continue }
+            if run < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i])) }
+            appendEscaped(b, to: &out)
+            run = i + 1
         }
+        if run < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...])) }
         out.append(0x22)
+    }
+
+    @inline(__always)
+    private static func appendEscaped(_ b: UInt8, to out: inout [UInt8]) {
+        switch b {
+        case 0x22: out.append(0x5C); out.append(0x22)
+        case 0x5C: out.append(0x5C); out.append(0x5C)
+        case 0x0A: out.append(0x5C); out.append(0x6E)
+        case 0x0D: out.append(0x5C); out.append(0x72)
+        case 0x09: out.append(0x5C); out.append(0x74)
+        case 0..<0x20:
+            let hex: StaticString = "0123456789abcdef"
+            out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex.utf8Start[Int(b >> 4)], hex.utf8Start[Int(b & 0x0F)]])
+        default: out.append(b)
+        }
     }
 }
 
