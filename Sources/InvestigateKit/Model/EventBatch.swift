@@ -40,6 +40,11 @@ public struct EventBatch: Sendable {
     public private(set) var numbers: [Int64] = []
     public private(set) var layers: [Layer] = []
     public private(set) var kinds: [EventKind] = []
+    /// Columns some row of the batch has set to a value, one bit per `Text`/`Number` raw value: a
+    /// superset (a dropped row's bits stay), so a column outside it is NULL in every row. The writer
+    /// names only these columns in its INSERT.
+    public private(set) var filledTexts: UInt32 = 0
+    public private(set) var filledNumbers: UInt32 = 0
 
     public init() {}
 
@@ -60,6 +65,8 @@ public struct EventBatch: Sendable {
         numbers.removeAll(keepingCapacity: keepingCapacity)
         layers.removeAll(keepingCapacity: keepingCapacity)
         kinds.removeAll(keepingCapacity: keepingCapacity)
+        filledTexts = 0
+        filledNumbers = 0
     }
 
     // MARK: - Filling rows from bytes
@@ -78,6 +85,7 @@ public struct EventBatch: Sendable {
         let start = arena.count
         arena.append(contentsOf: raw)
         spans[(count - 1) * Self.textColumns + Text.raw.rawValue] = Span(start: start, count: raw.count)
+        filledTexts |= 1 << UInt32(Text.raw.rawValue)
     }
 
     /// Discards the row begun last (a parser that finds the line malformed after starting it).
@@ -95,6 +103,7 @@ public struct EventBatch: Sendable {
     @inline(__always)
     public mutating func setNumber(_ column: Number, _ value: Int64?) {
         numbers[(count - 1) * Self.numberColumns + column.rawValue] = value ?? Self.nullNumber
+        if value != nil { filledNumbers |= 1 << UInt32(column.rawValue) }
     }
 
     /// Sets a text column of the current row from bytes. Bytes that are not valid UTF-8 are
@@ -109,6 +118,7 @@ public struct EventBatch: Sendable {
             arena.append(contentsOf: String(decoding: bytes, as: UTF8.self).utf8)
         }
         spans[(count - 1) * Self.textColumns + column.rawValue] = Span(start: start, count: arena.count - start)
+        filledTexts |= 1 << UInt32(column.rawValue)
     }
 
     /// Sets a text column of the current row; nil is NULL.
@@ -118,6 +128,7 @@ public struct EventBatch: Sendable {
         let start = arena.count
         arena.append(contentsOf: value.utf8)
         spans[index] = Span(start: start, count: arena.count - start)
+        filledTexts |= 1 << UInt32(column.rawValue)
     }
 
     /// Sets `extra` of the current row from key/value pairs (stored as a JSON object, keys sorted).
@@ -161,6 +172,7 @@ public struct EventBatch: Sendable {
         }
         arena.append(0x7D)
         spans[index] = Span(start: start, count: arena.count - start)
+        filledTexts |= 1 << UInt32(Text.extra.rawValue)
     }
 
     @inline(__always)
@@ -207,6 +219,13 @@ public struct EventBatch: Sendable {
         let start = arena.count
         arena.append(contentsOf: e.raw)
         spans.append(Span(start: start, count: e.raw.count))
+        let row = count - 1
+        for column in 0..<Self.textColumns where !spans[row * Self.textColumns + column].isNull {
+            filledTexts |= 1 << UInt32(column)
+        }
+        for column in 0..<Self.numberColumns where numbers[row * Self.numberColumns + column] != Self.nullNumber {
+            filledNumbers |= 1 << UInt32(column)
+        }
     }
 
     @inline(__always)

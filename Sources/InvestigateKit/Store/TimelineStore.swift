@@ -91,26 +91,63 @@ public struct SourceRecord: Sendable, Equatable, FetchableRecord, Codable {
     }
 }
 
-/// Inserts events through one prepared statement, binding values straight onto the SQLite handle:
+/// Inserts events through prepared statements, binding values straight onto the SQLite handle:
 /// this is the ingest hot path, and GRDB's generic argument arrays cost more than the insert.
 public final class EventWriter {
     /// Many events a statement (`MultiRowInsert`): stepping and resetting a one-row statement per
     /// event cost about a sixth of the insert. VALUES rows are inserted in order, so a source's
     /// events still hold consecutive ids.
-    private let inserter: MultiRowInsert
     static let rowsPerStatement = MultiRowInsert.defaultRowsPerStatement
+    private let db: Database
     private let rejectStatement: Statement
     private let sourceID: Int64
+    /// One statement per set of filled columns (formats fill the same few batch after batch).
+    private var statements: [ColumnSet: Shape] = [:]
+
+    /// The optional columns a batch fills (`EventBatch.filledTexts`/`filledNumbers`).
+    struct ColumnSet: Hashable {
+        var texts: UInt32
+        var numbers: UInt32
+    }
+
+    /// An INSERT naming the columns every event has, then only the optional ones a batch fills:
+    /// a column left out is NULL without a bind or a copy per row, and any one format fills about
+    /// half of the 32 columns.
+    struct Shape {
+        let inserter: MultiRowInsert
+        let numbers: [Int]  // `EventBatch.Number` raw values, in parameter order after the fixed ones
+        let texts: [Int]    // `EventBatch.Text` raw values, after `numbers`
+    }
+
+    /// Bound for every event, as parameters 1–7.
+    static let fixedColumns = ["source_id", "line", "line_end", "time", "layer", "kind", "raw"]
+    private static let optionalNumbers: [(EventBatch.Number, String)] = [
+        (.altTime, "alt_time"), (.status, "status"), (.bytes, "bytes"), (.duration, "duration"), (.pid, "pid"),
+        (.elbStatus, "elb_status"), (.targetStatus, "target_status"),
+    ]
+    private static let optionalTexts: [(EventBatch.Text, String)] = [
+        (.clientIP, "client_ip"), (.peerIP, "peer_ip"), (.forwardedFor, "forwarded_for"), (.method, "method"),
+        (.path, "path"), (.query, "query"), (.requestID, "request_id"), (.traceID, "trace_id"),
+        (.userAgent, "user_agent"), (.host, "host"), (.level, "level"), (.message, "message"),
+        (.hostname, "hostname"), (.program, "program"), (.wafAction, "waf_action"), (.wafRule, "waf_rule"),
+        (.error, "error"), (.extra, "extra"),
+    ]
 
     public init(db: Database, sourceID: Int64) throws {
+        self.db = db
         self.sourceID = sourceID
-        inserter = try MultiRowInsert(db, """
-            INSERT INTO event (source_id, line, line_end, time, alt_time, layer, kind, client_ip, peer_ip, forwarded_for,
-                method, path, query, status, bytes, duration, request_id, trace_id, user_agent, host, level, message,
-                hostname, program, pid, waf_action, waf_rule, elb_status, target_status, error, extra, raw)
-            VALUES
-            """, columns: 32)
         rejectStatement = try db.makeStatement(sql: "INSERT INTO rejected (source_id, line, reason, raw) VALUES (?,?,?,?)")
+    }
+
+    private func shape(_ set: ColumnSet) throws -> Shape {
+        if let known = statements[set] { return known }
+        let numbers = Self.optionalNumbers.filter { set.numbers & (1 << UInt32($0.0.rawValue)) != 0 }
+        let texts = Self.optionalTexts.filter { set.texts & (1 << UInt32($0.0.rawValue)) != 0 }
+        let names = Self.fixedColumns + numbers.map(\.1) + texts.map(\.1)
+        let inserter = try MultiRowInsert(db, "INSERT INTO event (\(names.joined(separator: ", "))) VALUES", columns: names.count)
+        let made = Shape(inserter: inserter, numbers: numbers.map(\.0.rawValue), texts: texts.map(\.0.rawValue))
+        statements[set] = made
+        return made
     }
 
     /// Stores one event (tests, small callers); the ingest path stores whole batches.
@@ -123,49 +160,48 @@ public final class EventWriter {
     /// Stores a batch of events in order. Values are bound without copying (SQLITE_STATIC) from
     /// the batch's arena, which outlives every step of this loop.
     public func insert(_ batch: EventBatch) throws {
-        defer { inserter.clearBindings() }
+        guard batch.count > 0 else { return }
+        let shape = try shape(ColumnSet(texts: batch.filledTexts, numbers: batch.filledNumbers))
+        defer { shape.inserter.clearBindings() }
         try batch.arena.withUnsafeBufferPointer { arena in
             let base = UnsafeRawPointer(arena.baseAddress ?? UnsafePointer(bitPattern: 1)!)
             try batch.spans.withUnsafeBufferPointer { spans in
                 try batch.numbers.withUnsafeBufferPointer { numbers in
-                    // Row `row` of the batch goes to parameters `first … first + 31`.
-                    try inserter.insert(0..<batch.count) { statement, first, row in
-                        let h = statement.handle, offset = first - 1
-                        sqlite3_bind_int64(h, offset + 1, sourceID)
-                        let n = row * EventBatch.numberColumns
-                        // Parameters 2–5: line, line_end, time, alt_time.
-                        for (param, column) in Self.leadingNumbers { bindNumber(h, offset + param, numbers[n + column.rawValue]) }
-                        batch.layers[row].staticName.withUTF8Buffer { bindStatic(h, offset + 6, $0) }
-                        batch.kinds[row].staticName.withUTF8Buffer { bindStatic(h, offset + 7, $0) }
-                        let t = row * EventBatch.textColumns
-                        for (param, column) in Self.textParameters {
-                            let span = spans[t + column.rawValue]
-                            if span.isNull {
-                                sqlite3_bind_null(h, offset + param)
-                            } else {
-                                sqlite3_bind_text(h, offset + param, (base + span.start).assumingMemoryBound(to: CChar.self), Int32(span.count),
-                                                  SQLITE_STATIC_PTR)
+                    try shape.numbers.withUnsafeBufferPointer { numberColumns in
+                        try shape.texts.withUnsafeBufferPointer { textColumns in
+                            try shape.inserter.insert(0..<batch.count) { statement, first, row in
+                                let h = statement.handle
+                                let n = row * EventBatch.numberColumns, t = row * EventBatch.textColumns
+                                sqlite3_bind_int64(h, first, sourceID)
+                                bindNumber(h, first + 1, numbers[n + EventBatch.Number.line.rawValue])
+                                bindNumber(h, first + 2, numbers[n + EventBatch.Number.lineEnd.rawValue])
+                                bindNumber(h, first + 3, numbers[n + EventBatch.Number.time.rawValue])
+                                batch.layers[row].staticName.withUTF8Buffer { bindStatic(h, first + 4, $0) }
+                                batch.kinds[row].staticName.withUTF8Buffer { bindStatic(h, first + 5, $0) }
+                                let raw = spans[t + EventBatch.Text.raw.rawValue]
+                                sqlite3_bind_blob(h, first + 6, base + raw.start, Int32(raw.count), SQLITE_STATIC_PTR)
+                                var param = first + 7
+                                for column in numberColumns {
+                                    bindNumber(h, param, numbers[n + column])
+                                    param += 1
+                                }
+                                for column in textColumns {
+                                    let span = spans[t + column]
+                                    if span.isNull {
+                                        sqlite3_bind_null(h, param)
+                                    } else {
+                                        sqlite3_bind_text(h, param, (base + span.start).assumingMemoryBound(to: CChar.self), Int32(span.count),
+                                                          SQLITE_STATIC_PTR)
+                                    }
+                                    param += 1
+                                }
                             }
                         }
-                        for (param, column) in Self.trailingNumbers { bindNumber(h, offset + param, numbers[n + column.rawValue]) }
-                        let raw = spans[t + EventBatch.Text.raw.rawValue]
-                        sqlite3_bind_blob(h, offset + 32, base + raw.start, Int32(raw.count), SQLITE_STATIC_PTR)
                     }
                 }
             }
         }
     }
-
-    /// Statement parameter of each column (see the INSERT above).
-    private static let leadingNumbers: [(Int32, EventBatch.Number)] = [(2, .line), (3, .lineEnd), (4, .time), (5, .altTime)]
-    private static let trailingNumbers: [(Int32, EventBatch.Number)] = [
-        (14, .status), (15, .bytes), (16, .duration), (25, .pid), (28, .elbStatus), (29, .targetStatus),
-    ]
-    private static let textParameters: [(Int32, EventBatch.Text)] = [
-        (8, .clientIP), (9, .peerIP), (10, .forwardedFor), (11, .method), (12, .path), (13, .query),
-        (17, .requestID), (18, .traceID), (19, .userAgent), (20, .host), (21, .level), (22, .message),
-        (23, .hostname), (24, .program), (26, .wafAction), (27, .wafRule), (30, .error), (31, .extra),
-    ]
 
     @inline(__always)
     private func bindNumber(_ h: OpaquePointer?, _ i: Int32, _ v: Int64) {
