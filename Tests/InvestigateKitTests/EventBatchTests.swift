@@ -105,6 +105,34 @@ import Testing
         #expect(stored.map(\.event) == events)
     }
 
+    /// The writer names only the columns a batch fills: batches that fill different columns go
+    /// through different statements into one id run, and a value set in one row only is stored.
+    @Test func batchesFillingDifferentColumnsAreStoredWhole() throws {
+        let store = try TimelineStore()
+        let bare = Event(time: 1, layer: .nginx, kind: .access, line: 1, raw: Array("bare".utf8))
+        var oneFilled = Event(time: 2, layer: .nginx, kind: .access, line: 2, raw: Array("one".utf8))
+        oneFilled.wafRule = "rule"
+        oneFilled.targetStatus = 502
+        let full = Self.sample(line: 3)
+        var first = EventBatch(), second = EventBatch(), third = EventBatch()
+        first.append(bare)
+        second.append(bare)
+        second.append(oneFilled)
+        third.append(full)
+        #expect(first.filledTexts == 1 << UInt32(EventBatch.Text.raw.rawValue))
+        #expect(second.filledTexts & (1 << UInt32(EventBatch.Text.wafRule.rawValue)) != 0)
+        #expect(second.filledNumbers & (1 << UInt32(EventBatch.Number.targetStatus.rawValue)) != 0)
+        #expect(first.filledNumbers & (1 << UInt32(EventBatch.Number.targetStatus.rawValue)) == 0)
+        try store.write { db in
+            try db.execute(sql: "INSERT INTO source (path, sha256, size, status, ingested_at) VALUES ('b.log', 'x', 0, 'complete', 0)")
+            let writer = try EventWriter(db: db, sourceID: db.lastInsertedRowID)
+            for batch in [first, second, third, first] { try writer.insert(batch) }
+        }
+        let stored = try store.read { db in try StoredEvent.fetch(db, ids: [1, 2, 3, 4, 5]) }.sorted { $0.id < $1.id }
+        #expect(stored.map(\.id) == [1, 2, 3, 4, 5])
+        #expect(stored.map(\.event) == [bare, bare, oneFilled, full, bare])
+    }
+
     @Test func storedRowsMatchTheEventsWritten() throws {
         let store = try TimelineStore()
         let events = [Self.sample(line: 1), Self.sample(line: 4)]
