@@ -409,6 +409,8 @@ public final class Ingester {
             let estimatedRows = (isGzip ? st.size * 8 : st.size - startOffset) / 160
             let deferIndexes = estimatedRows > 200_000 && estimatedRows > existing
             if deferIndexes { try Schema.dropEventIndexes(db) }
+            let flusher = deferIndexes ? WritebackFlusher(path: store.path) : nil
+            defer { flusher?.stop() }
             let writer = try EventWriter(db: db, sourceID: id)
 
             // Reading and parsing run on their own thread; this one writes.
