@@ -125,6 +125,62 @@ import Testing
         #expect(leftOpen == false)
     }
 
+    /// Files of one order are parsed side by side (the next while this one is stored): each is
+    /// still stored whole, in reading order, its lines in one id run of their own.
+    @Test func filesParsedSideBySideAreEachStoredWholeAndInOrder() throws {
+        let dir = try TemporaryDirectory()
+        var expected: [String: [String]] = [:]
+        for f in 0..<40 {
+            // Sizes vary so one file's parsing outruns or lags the other's storing; every fifth
+            // file has a line no importer accepts (rejected rows are stored by the writer too).
+            var lines = (0..<(1 + (f * 37) % 300)).map { Self.accessLine(f * 1000 + $0) }
+            if f % 5 == 0 { lines.insert("garbage line \(f)", at: lines.count / 2) }
+            let name = String(format: "d%02d/access.log", f)
+            try dir.write(name, lines.joined(separator: "\n") + "\n")
+            expected[dir.url.appendingPathComponent(name).path] = lines
+        }
+        let store = try TimelineStore()
+        let summary = try ingest(store, [dir.path])
+        #expect(summary.files.count == 40 && summary.files.allSatisfy { $0.status == .ingested })
+        let sources = try store.read { try SourceRecord.all($0) }
+        #expect(sources.map(\.path) == expected.keys.sorted())
+        var nextID: Int64 = 1
+        for source in sources {
+            let lines = try #require(expected[source.path])
+            let stored = try store.read { db in
+                try Row.fetchAll(db, sql: "SELECT id, line, raw FROM event WHERE source_id = ? ORDER BY id", arguments: [source.id])
+            }
+            let rejected = try store.read { db in
+                try Row.fetchAll(db, sql: "SELECT line, raw FROM rejected WHERE source_id = ? ORDER BY line", arguments: [source.id])
+            }
+            #expect(source.firstEventId == nextID && source.lastEventId == nextID + Int64(stored.count) - 1)
+            #expect(stored.map { $0["id"] as Int64 } == Array(nextID..<(nextID + Int64(stored.count))))
+            nextID += Int64(stored.count)
+            var byLine: [Int: String] = [:]
+            for row in stored + rejected { byLine[row["line"]] = String(decoding: row["raw"] as Data, as: UTF8.self) }
+            #expect((1...lines.count).map { byLine[$0] ?? "" } == lines, "\(source.path)")
+            #expect(rejected.count == (lines.contains { $0.hasPrefix("garbage") } ? 1 : 0))
+        }
+    }
+
+    /// Two files of one order may learn the same fact in either order when parsed side by side:
+    /// the one earlier in the reading order wins, so every run teaches the same thing.
+    @Test func whatTheEarlierFileTeachesWinsWhateverTheTiming() {
+        let tokyo = ZoneSpec("+09:00")!, utc = ZoneSpec("+00:00")!
+        let inOrder = IngestHints(), reversed = IngestHints()
+        inOrder.learnZone(tokyo, directory: "/logs", from: "/logs/a.log", position: 3)
+        inOrder.learnZone(utc, directory: "/logs", from: "/logs/b.log", position: 4)
+        reversed.learnZone(utc, directory: "/logs", from: "/logs/b.log", position: 4)
+        reversed.learnZone(tokyo, directory: "/logs", from: "/logs/a.log", position: 3)
+        for hints in [inOrder, reversed] {
+            #expect(hints.zone(forDirectory: "/logs")?.from == "/logs/a.log")
+            #expect(hints.zone(forDirectory: "/logs")?.zone == tokyo)
+        }
+        reversed.learnAppZone(utc, from: "/logs/syslog.1", position: 8)
+        reversed.learnAppZone(tokyo, from: "/logs/syslog", position: 7)
+        #expect(reversed.learnedAppZone()?.from == "/logs/syslog")
+    }
+
     @Test func gzipIsRecognisedByContentNotName() throws {
         let dir = try TemporaryDirectory()
         let gz = GzipInflater.gzip(Array(Self.accessLog(0..<7).utf8))

@@ -99,33 +99,39 @@ public struct ImportOptions: Sendable, Equatable {
 
 /// Facts learnt from files already read in this ingest run, shared with the files after them:
 /// the zone an nginx access log shows in `$time_local` tells the zone of the error log beside it.
+///
+/// Files of one `ingestOrder` may be parsed side by side, so two of them can learn the same fact in
+/// either order: the file earlier in the run's reading order (`position`) wins, as it would if they
+/// had been read one after the other, and every run teaches the same thing.
 public final class IngestHints: @unchecked Sendable {
     private let lock = NSLock()
-    private var zonesByDirectory: [String: (zone: ZoneSpec, from: String)] = [:]
-    private var appZone: (zone: ZoneSpec, from: String)?
+    private var zonesByDirectory: [String: (zone: ZoneSpec, from: String, position: Int)] = [:]
+    private var appZone: (zone: ZoneSpec, from: String, position: Int)?
     private var spans: [DatedSpan] = []
 
     public init() {}
 
-    public func learnZone(_ zone: ZoneSpec, directory: String, from source: String) {
+    public func learnZone(_ zone: ZoneSpec, directory: String, from source: String, position: Int = 0) {
         lock.lock(); defer { lock.unlock() }
-        if zonesByDirectory[directory] == nil { zonesByDirectory[directory] = (zone, source) }
+        if let known = zonesByDirectory[directory], known.position <= position { return }
+        zonesByDirectory[directory] = (zone, source, position)
     }
 
     public func zone(forDirectory directory: String) -> (zone: ZoneSpec, from: String)? {
         lock.lock(); defer { lock.unlock() }
-        return zonesByDirectory[directory]
+        return zonesByDirectory[directory].map { ($0.zone, $0.from) }
     }
 
     /// The application's zone, learnt from a syslog copy of app lines (see the syslog importer).
-    public func learnAppZone(_ zone: ZoneSpec, from source: String) {
+    public func learnAppZone(_ zone: ZoneSpec, from source: String, position: Int = 0) {
         lock.lock(); defer { lock.unlock() }
-        if appZone == nil { appZone = (zone, source) }
+        if let known = appZone, known.position <= position { return }
+        appZone = (zone, source, position)
     }
 
     public func learnedAppZone() -> (zone: ZoneSpec, from: String)? {
         lock.lock(); defer { lock.unlock() }
-        return appZone
+        return appZone.map { ($0.zone, $0.from) }
     }
 
     /// The time spans of files read so far, with their format: dated records of other layers
@@ -158,14 +164,17 @@ public struct ParseContext {
     public var hints: IngestHints
     /// The importers known to this run, for wrappers (CloudWatch exports) that detect an inner format.
     public var registry: ImporterRegistry
+    /// The file's place in the run's reading order: what it teaches `hints` ranks by it.
+    public var position: Int
 
     public init(path: String, options: ImportOptions = ImportOptions(), referenceTime: Int64? = nil,
-                hints: IngestHints = IngestHints(), registry: ImporterRegistry = .standard) {
+                hints: IngestHints = IngestHints(), registry: ImporterRegistry = .standard, position: Int = 0) {
         self.path = path
         self.options = options
         self.referenceTime = referenceTime
         self.hints = hints
         self.registry = registry
+        self.position = position
     }
 
     public var directory: String { (path as NSString).deletingLastPathComponent }
@@ -201,7 +210,8 @@ public protocol Importer: Sendable {
     /// Field-by-field description for docs/formats.md.
     var fieldNotes: String { get }
     /// Files read earlier in a run can teach later ones (access logs teach error logs their zone):
-    /// lower runs first.
+    /// lower runs first. Files of one order may be parsed side by side (the next while the one
+    /// before is stored), so a format must learn only from formats of a lower order.
     var ingestOrder: Int { get }
     /// Longest physical line this format legitimately writes, when more than the pipeline's default
     /// (4 MiB): Firehose writes a whole object of WAF records without a newline.

@@ -136,7 +136,13 @@ public final class Ingester {
             try db.execute(sql: "PRAGMA foreign_keys = OFF")
             defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
             var group = CommitGroup()
+            // The next file, opened and parsing on its own thread while this one is stored.
+            var ahead: (position: Int, file: Result<OpenedFile, Error>)?
+            func open(_ n: Int) -> Result<OpenedFile, Error> {
+                Result { try openFile(planned[n].path, importer: planned[n].importer!, db: db, hints: hints, position: n) }
+            }
             do {
+                defer { if let pending = ahead, case .success(let file) = pending.file { file.abandon() } }
                 for (n, item) in planned.enumerated() {
                     if let early = item.early {
                         perFile.append((item.index, early))
@@ -146,9 +152,19 @@ public final class Ingester {
                         try db.beginTransaction(.immediate)
                         group = CommitGroup()
                     }
+                    let opened: Result<OpenedFile, Error>
+                    if let pending = ahead, pending.position == n { opened = pending.file } else { opened = open(n) }
+                    ahead = nil
+                    // Parsing is what bounds most files (thousands of S3 objects); the writer waits.
+                    // So the next file is parsed beside this one while this one is stored, when it
+                    // cannot learn anything from it (the same `ingestOrder`: see `Importer`).
+                    if n + 1 < planned.count, planned[n + 1].early == nil,
+                       planned[n + 1].importer!.ingestOrder == item.importer!.ingestOrder {
+                        ahead = (n + 1, open(n + 1))
+                    }
                     let result: FileResult
                     do {
-                        result = try ingestFile(item.path, importer: item.importer!, db: db, hints: hints, position: n, of: planned.count)
+                        result = try storeFile(opened.get(), db: db, position: n, of: planned.count)
                     } catch {
                         result = failure(item.path, error)
                     }
@@ -342,8 +358,29 @@ public final class Ingester {
         }
     }
 
-    /// Stores one file inside the open transaction, under its own savepoint.
-    private func ingestFile(_ path: String, importer: any Importer, db: Database, hints: IngestHints, position: Int, of total: Int) throws -> FileResult {
+    /// A file whose reading and parsing has started on its own thread (`ParseProducer`): what
+    /// storing it needs besides its records.
+    struct OpenedFile {
+        let path: String
+        let importer: any Importer
+        let st: FileStat
+        let isGzip: Bool
+        let startOffset: Int64
+        let startLine: Int
+        let parent: SourceRecord?
+        let notes: [String]
+        let hasher: SHA256
+        let producer: ParseProducer
+
+        /// Stops the parsing thread of a file that will not be stored, and waits for it.
+        func abandon() {
+            producer.channel.cancel()
+            producer.waitUntilDone()
+        }
+    }
+
+    /// Opens a file and starts parsing it on its own thread; the transaction need not be open.
+    private func openFile(_ path: String, importer: any Importer, db: Database, hints: IngestHints, position: Int) throws -> OpenedFile {
         let st = try FileStat.of(path)
         let file = try ReadOnlyFile(path)
 
@@ -381,8 +418,25 @@ public final class Ingester {
         }
 
         let referenceTime = gzipMTime ?? st.mtime
-        let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints, registry: registry)
+        let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints, registry: registry,
+                                   position: position)
         let parser = try importer.makeParser(context)
+        let producer = ParseProducer(file: file, isGzip: isGzip, startOffset: startOffset, startLine: startLine,
+                                     maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser, hasher: hasher)
+        producer.start()
+        return OpenedFile(path: path, importer: importer, st: st, isGzip: isGzip, startOffset: startOffset, startLine: startLine,
+                          parent: parent, notes: notes, hasher: hasher, producer: producer)
+    }
+
+    /// Stores an opened file inside the open transaction, under its own savepoint.
+    private func storeFile(_ opened: OpenedFile, db: Database, position: Int, of total: Int) throws -> FileResult {
+        let path = opened.path, importer = opened.importer, st = opened.st, isGzip = opened.isGzip
+        let startOffset = opened.startOffset, startLine = opened.startLine, parent = opened.parent
+        let producer = opened.producer
+        var notes = opened.notes, hasher = opened.hasher
+        // Whatever happens below, the parsing thread is stopped and joined before this returns.
+        var producerDone = false
+        defer { if !producerDone { opened.abandon() } }
         var lineCount = 0, eventCount = 0, rejectCount = 0
         var first: Int64?, last: Int64?
         // Per layer, indexed by `Layer.depth` (a dictionary lookup per record costs more than the insert).
@@ -414,51 +468,43 @@ public final class Ingester {
             let writer = try EventWriter(db: db, sourceID: id)
 
             // Reading and parsing run on their own thread; this one writes.
-            let producer = ParseProducer(file: file, isGzip: isGzip, startOffset: startOffset, startLine: startLine,
-                                         maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser, hasher: hasher)
-            producer.start()
             var bytesDone: Int64 = 0
-            do {
-                reading: while true {
-                    let asked = clock.enabled ? Date() : nil
-                    let message = producer.channel.take()
-                    if let asked { waited += Date().timeIntervalSince(asked) }
-                    switch message {
-                    case .batch(let events, let rejected, let bytesRead):
-                        for row in 0..<events.count {
-                            let layer = events.layers[row].depth
-                            var span = perLayer[layer]
-                            span.events += 1
-                            if let t = events.number(row, .time) {
-                                if first == nil || t < first! { first = t }
-                                if last == nil || t > last! { last = t }
-                                if span.first == nil || t < span.first! { span.first = t }
-                                if span.last == nil || t > span.last! { span.last = t }
-                            }
-                            perLayer[layer] = span
+            reading: while true {
+                let asked = clock.enabled ? Date() : nil
+                let message = producer.channel.take()
+                if let asked { waited += Date().timeIntervalSince(asked) }
+                switch message {
+                case .batch(let events, let rejected, let bytesRead):
+                    for row in 0..<events.count {
+                        let layer = events.layers[row].depth
+                        var span = perLayer[layer]
+                        span.events += 1
+                        if let t = events.number(row, .time) {
+                            if first == nil || t < first! { first = t }
+                            if last == nil || t > last! { last = t }
+                            if span.first == nil || t < span.first! { span.first = t }
+                            if span.last == nil || t > span.last! { span.last = t }
                         }
-                        try writer.insert(events)
-                        for r in rejected { try writer.insert(r) }
-                        eventCount += events.count
-                        rejectCount += rejected.count
-                        bytesDone += bytesRead
-                        progress?(IngestProgress(fileIndex: position, fileCount: total, path: path, bytesDone: bytesDone,
-                                                 bytesTotal: st.size - startOffset))
-                    case .finished(let lines, let producerNotes, let finalHasher):
-                        lineCount = lines
-                        notes += producerNotes
-                        hasher = finalHasher
-                        break reading
-                    case .failed(let error):
-                        throw error
+                        perLayer[layer] = span
                     }
+                    try writer.insert(events)
+                    for r in rejected { try writer.insert(r) }
+                    eventCount += events.count
+                    rejectCount += rejected.count
+                    bytesDone += bytesRead
+                    progress?(IngestProgress(fileIndex: position, fileCount: total, path: path, bytesDone: bytesDone,
+                                             bytesTotal: st.size - startOffset))
+                case .finished(let lines, let producerNotes, let finalHasher):
+                    lineCount = lines
+                    notes += producerNotes
+                    hasher = finalHasher
+                    break reading
+                case .failed(let error):
+                    throw error
                 }
-            } catch {
-                producer.channel.cancel()
-                producer.waitUntilDone()
-                throw error
             }
             producer.waitUntilDone()
+            producerDone = true
             clock.lap("ingest \(Escape.terminal(path)): read, parse and insert (of which \(String(format: "%.3f", waited)) s waiting for the parser)", minimum: 0.5)
             // The same content under another name is the same evidence: roll this back.
             let sha = hasher.hexDigest()

@@ -82,9 +82,9 @@ public struct NginxAccessImporter: Importer {
         }
         let hints = context.hints
         let directory = context.directory
-        let path = context.path
+        let path = context.path, position = context.position
         return NginxAccessParser(directory: directory, learnZone: { zone in
-            hints.learnZone(zone, directory: directory, from: path)
+            hints.learnZone(zone, directory: directory, from: path, position: position)
         })
     }
 }

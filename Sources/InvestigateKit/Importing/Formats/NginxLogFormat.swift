@@ -95,9 +95,9 @@ public struct NginxLogFormat: Sendable, Equatable {
     public func makeParser(_ context: ParseContext) throws -> any RecordParser {
         let hints = context.hints
         let directory = context.directory
-        let path = context.path
+        let path = context.path, position = context.position
         return NginxLogFormatParser(format: self, learnZone: { zone in
-            hints.learnZone(zone, directory: directory, from: path)
+            hints.learnZone(zone, directory: directory, from: path, position: position)
         })
     }
 

@@ -95,6 +95,7 @@ struct SyslogParser: RecordParser {
     private let appZoneOption: ZoneSpec?
     private let hints: IngestHints
     private let path: String
+    private let position: Int
     private let embedded: EmbeddedLineParser
 
     private var open: Pending?
@@ -140,6 +141,7 @@ struct SyslogParser: RecordParser {
         appZoneOption = context.options.appTimeZone
         hints = context.hints
         path = context.path
+        position = context.position
         self.embedded = embedded
     }
 
@@ -485,7 +487,7 @@ struct SyslogParser: RecordParser {
         if let given = appZoneOption {
             sink.note("--app-tz \(given) is used for embedded app stamps instead of the estimated offset")
         } else {
-            hints.learnAppZone(zone, from: path)
+            hints.learnAppZone(zone, from: path, position: position)
         }
     }
 
