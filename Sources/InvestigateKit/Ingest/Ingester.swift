@@ -369,7 +369,6 @@ public final class Ingester {
         let startLine: Int
         let parent: SourceRecord?
         let notes: [String]
-        let hasher: SHA256
         let producer: ParseProducer
 
         /// Stops the parsing thread of a file that will not be stored, and waits for it.
@@ -425,7 +424,7 @@ public final class Ingester {
                                      maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser, hasher: hasher)
         producer.start()
         return OpenedFile(path: path, importer: importer, st: st, isGzip: isGzip, startOffset: startOffset, startLine: startLine,
-                          parent: parent, notes: notes, hasher: hasher, producer: producer)
+                          parent: parent, notes: notes, producer: producer)
     }
 
     /// Stores an opened file inside the open transaction, under its own savepoint.
@@ -433,7 +432,9 @@ public final class Ingester {
         let path = opened.path, importer = opened.importer, st = opened.st, isGzip = opened.isGzip
         let startOffset = opened.startOffset, startLine = opened.startLine, parent = opened.parent
         let producer = opened.producer
-        var notes = opened.notes, hasher = opened.hasher
+        var notes = opened.notes
+        // The producer hands back its digest (of a grown file's prefix too) when it finishes.
+        var hasher = SHA256()
         // Whatever happens below, the parsing thread is stopped and joined before this returns.
         var producerDone = false
         defer { if !producerDone { opened.abandon() } }
