@@ -192,6 +192,27 @@ import Testing
         #expect(summary.files.allSatisfy { $0.status == .ingested })
     }
 
+    @Test func gzipDetectionInflatesOnlyWhatItSamples() throws {
+        // 60,000 lines inflate to about 8 MB; the 40-line sample and the binary check need a
+        // small fraction of that, whatever the size of the compressed chunks read.
+        let dir = try TemporaryDirectory()
+        let text = Array(Self.accessLog(0..<60_000).utf8)
+        let path = try dir.write("access.log.1.gz", bytes: GzipInflater.gzip(text, level: 1))
+        let sample = try Ingester.leadingLines(ReadOnlyFile(path), count: Ingester.detectionSampleLines)
+        #expect(sample.lines.count == Ingester.detectionSampleLines)
+        #expect(sample.lines.first == Array(Self.accessLine(0).utf8))
+        #expect(!sample.binary && sample.compressed)
+        #expect(sample.scanned >= Ingester.detectionMinimumScan)
+        #expect(sample.scanned < 1 << 20, "inflated \(sample.scanned) of \(text.count) bytes to detect")
+
+        // Binary data behind a gzip header is still judged on at least the minimum scan.
+        var generator = SystemRandomNumberGenerator()
+        let noise = (0..<(256 * 1024)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let binary = try dir.write("blob.gz", bytes: GzipInflater.gzip(noise))
+        let binarySample = try Ingester.leadingLines(ReadOnlyFile(binary), count: Ingester.detectionSampleLines)
+        #expect(binarySample.binary)
+    }
+
     @Test func multiMemberGzipIsReadWhole() throws {
         let dir = try TemporaryDirectory()
         let bytes = GzipInflater.gzip(Array(Self.accessLog(0..<4).utf8)) + GzipInflater.gzip(Array(Self.accessLog(4..<9).utf8))

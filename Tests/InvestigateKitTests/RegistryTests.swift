@@ -38,6 +38,18 @@ import Testing
         }
     }
 
+    @Test func blankSampleLinesAreNotScored() throws {
+        // Spaces, tabs and other Unicode blanks make a line blank; any visible character does not.
+        let nginx = try #require(ImporterRegistry.standard.importer(id: "nginx-access")?.samples.first?.lines.first)
+        let padded = ["", "   ", "\t \t", "\u{3000}\u{00A0}", nginx, " "]
+        let detection = ImporterRegistry.standard.detect(padded, fileName: "access.log")
+        #expect(detection.importer?.id == "nginx-access")
+        #expect(detection.scores.first { $0.id == "nginx-access" }?.score == 1)
+        #expect(ImporterRegistry.standard.detect(["  ", "\t"], fileName: "access.log").importer == nil)
+        let noise = ImporterRegistry.standard.detect(["  x", nginx], fileName: "access.log")
+        #expect(noise.scores.first { $0.id == "nginx-access" }?.score == 0.5)
+    }
+
     @Test func formatReferenceIsCurrent() throws {
         let url = Corpus.repositoryRoot.appendingPathComponent("docs/formats.md")
         let stored = try? String(contentsOf: url, encoding: .utf8)

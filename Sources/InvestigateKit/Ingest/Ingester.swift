@@ -218,7 +218,7 @@ public final class Ingester {
                                     added: 0, status: .skipped, skipped: "empty file", notes: []))
         }
         let file = try ReadOnlyFile(path)
-        let sample = try leadingLines(file, count: Self.detectionSampleLines)
+        let sample = try Self.leadingLines(file, count: Self.detectionSampleLines)
         if let id = formatOverride {
             return (registry.importer(id: id)!, nil)
         }
@@ -284,10 +284,12 @@ public final class Ingester {
         var binary: Bool
         var problem: String?
         var compressed = false
+        /// Decompressed bytes read to take the sample.
+        var scanned = 0
     }
 
     /// The first non-empty lines of the decompressed content (gzip is recognised by its bytes).
-    private func leadingLines(_ file: ReadOnlyFile, count: Int) throws -> LeadingSample {
+    static func leadingLines(_ file: ReadOnlyFile, count: Int) throws -> LeadingSample {
         struct Enough: Error {}
         var lines: [[UInt8]] = []
         var controlCount = 0, scanned = 0
@@ -303,13 +305,20 @@ public final class Ingester {
             if GzipInflater.isGzip(head) {
                 let inflater = GzipInflater()
                 try file.forEachChunk { chunk in
-                    inflater.feed(chunk) { out in
-                        scanned += out.count
-                        controlCount += Self.controlBytes(out)
-                        splitter.feed(out, line: take, overlong: overlong)
+                    // A 1 MB compressed chunk inflates to 5–10 MB, and detection needs a few KB of
+                    // it: feed slices and stop as soon as the sample and the binary check have enough.
+                    var start = 0
+                    while start < chunk.count {
+                        let end = min(start + Self.detectionSliceBytes, chunk.count)
+                        inflater.feed(UnsafeRawBufferPointer(rebasing: chunk[start..<end])) { out in
+                            scanned += out.count
+                            controlCount += Self.controlBytes(out)
+                            splitter.feed(out, line: take, overlong: overlong)
+                        }
+                        start = end
+                        if (lines.count >= count && scanned >= Self.detectionMinimumScan) || scanned > 4 << 20 { throw Enough() }
+                        if case .corrupt(let m) = inflater.state { problem = "gzip data is corrupt: \(m)"; throw Enough() }
                     }
-                    if lines.count >= count || scanned > 4 << 20 { throw Enough() }
-                    if case .corrupt(let m) = inflater.state { problem = "gzip data is corrupt: \(m)"; throw Enough() }
                 }
             } else {
                 try file.forEachChunk { chunk in
@@ -327,8 +336,13 @@ public final class Ingester {
         }
         // Text logs have almost no control bytes besides tab, CR and LF; binary data is full of them.
         let binary = scanned > 0 && controlCount * 100 / scanned >= 5
-        return LeadingSample(lines: lines, binary: binary, problem: problem, compressed: GzipInflater.isGzip(head))
+        return LeadingSample(lines: lines, binary: binary, problem: problem, compressed: GzipInflater.isGzip(head), scanned: scanned)
     }
+
+    /// Compressed bytes fed to the inflater at a time while detecting a gzip file's format.
+    static let detectionSliceBytes = 16 * 1024
+    /// Decompressed bytes the binary check sees at least (when the file has that many).
+    static let detectionMinimumScan = 64 * 1024
 
     static func controlBytes(_ bytes: UnsafeRawBufferPointer) -> Int {
         var n = 0
