@@ -33,6 +33,163 @@ struct FastJSON {
 
     private init(b: UnsafeBufferPointer<UInt8>) { self.b = b }
 
+    // MARK: - Reading without building
+    //
+    // Typed readers (WAF) walk a record with these instead of building `[String: Any]` for all of
+    // it: they take the values they use through `value()`, and `skip()` the rest, which checks
+    // exactly what building would (so a record the fast path accepts is one Foundation accepts).
+    // Any `GiveUp` sends the whole record back to the generic path.
+
+    /// Runs `body` over the whole buffer (surrounding whitespace allowed); nil when the fast reader
+    /// gave up anywhere or bytes follow the value.
+    static func read<T>(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (inout FastJSON) throws -> T) -> T? {
+        var reader = FastJSON(b: bytes)
+        do {
+            reader.skipSpace()
+            let result = try body(&reader)
+            reader.skipSpace()
+            return reader.i == bytes.count ? result : nil
+        } catch {
+            return nil
+        }
+    }
+
+    struct Mismatch: Error {}
+
+    /// The next value's first byte (after whitespace), without consuming it.
+    mutating func peek() -> UInt8? {
+        skipSpace()
+        return i < b.count ? b[i] : nil
+    }
+
+    /// The next value, built as `parse` builds it.
+    mutating func anyValue() throws -> Any {
+        skipSpace()
+        return try value()
+    }
+
+    /// Where the next value lies, checked as `skip()` checks it; `value(at:)` builds it later.
+    mutating func valueRange() throws -> Range<Int> {
+        skipSpace()
+        let start = i
+        try skip()
+        return start..<i
+    }
+
+    /// The value at a range `valueRange()` returned.
+    func value(at range: Range<Int>) throws -> Any {
+        var sub = FastJSON(b: UnsafeBufferPointer(rebasing: b[range]))
+        sub.depth = depth
+        return try sub.value()
+    }
+
+    /// Calls `body` for each member of the object that comes next, with the key's bytes (keys with
+    /// escapes give up); `body` must consume the member's value. Throws `Mismatch` (nothing
+    /// consumed) when the next value is not an object.
+    mutating func members(_ body: (inout FastJSON, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        guard peek() == 0x7B else { throw Mismatch() }
+        depth += 1
+        guard depth < 256 else { throw GiveUp() }
+        defer { depth -= 1 }
+        i += 1
+        skipSpace()
+        if i < b.count, b[i] == 0x7D { i += 1; return }
+        while true {
+            skipSpace()
+            guard i < b.count, b[i] == 0x22 else { throw GiveUp() }
+            let key = try plainKey()
+            skipSpace()
+            guard i < b.count, b[i] == 0x3A else { throw GiveUp() }
+            i += 1
+            skipSpace()
+            try body(&self, key)
+            skipSpace()
+            guard i < b.count else { throw GiveUp() }
+            if b[i] == 0x2C { i += 1; continue }
+            guard b[i] == 0x7D else { throw GiveUp() }
+            i += 1
+            return
+        }
+    }
+
+    /// Calls `body` for each element of the array that comes next; `body` must consume it. Throws
+    /// `Mismatch` (nothing consumed) when the next value is not an array.
+    mutating func elements(_ body: (inout FastJSON) throws -> Void) throws {
+        guard peek() == 0x5B else { throw Mismatch() }
+        depth += 1
+        guard depth < 256 else { throw GiveUp() }
+        defer { depth -= 1 }
+        i += 1
+        skipSpace()
+        if i < b.count, b[i] == 0x5D { i += 1; return }
+        while true {
+            skipSpace()
+            try body(&self)
+            skipSpace()
+            guard i < b.count else { throw GiveUp() }
+            if b[i] == 0x2C { i += 1; continue }
+            guard b[i] == 0x5D else { throw GiveUp() }
+            i += 1
+            return
+        }
+    }
+
+    /// Consumes the next value, checking it as building would, without building it.
+    mutating func skip() throws {
+        guard let first = peek() else { throw GiveUp() }
+        switch first {
+        case 0x7B: try members { reader, _ in try reader.skip() }
+        case 0x5B: try elements { reader in try reader.skip() }
+        case 0x22: try skipString()
+        default: _ = try value()
+        }
+    }
+
+    /// A key's bytes; keys with escapes (never seen in AWS records) give up.
+    private mutating func plainKey() throws -> UnsafeBufferPointer<UInt8> {
+        i += 1
+        let start = i
+        while i < b.count, b[i] != 0x22 {
+            if b[i] < 0x20 || b[i] == 0x5C { throw GiveUp() }
+            i += 1
+        }
+        guard i < b.count else { throw GiveUp() }
+        let key = UnsafeBufferPointer(rebasing: b[start..<i])
+        i += 1
+        // Invalid UTF-8 in a key is for Foundation to refuse.
+        if !EventBatch.isASCII(key), String(validating: key, as: UTF8.self) == nil { throw GiveUp() }
+        return key
+    }
+
+    /// Checks a string as `string()` does (escapes other than \u, no control characters, valid
+    /// UTF-8: escapes are ASCII, so the undecoded body is valid exactly when the decoded one is).
+    private mutating func skipString() throws {
+        i += 1
+        let start = i
+        while i < b.count, b[i] != 0x22 {
+            let c = b[i]
+            if c < 0x20 { throw GiveUp() }
+            if c == 0x5C {
+                i += 1
+                guard i < b.count else { throw GiveUp() }
+                switch b[i] {
+                case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74: break
+                default: throw GiveUp()
+                }
+            }
+            i += 1
+        }
+        guard i < b.count else { throw GiveUp() }
+        let body = UnsafeBufferPointer(rebasing: b[start..<i])
+        i += 1
+        if !EventBatch.isASCII(body), String(validating: body, as: UTF8.self) == nil { throw GiveUp() }
+    }
+
+    /// Whether a key's bytes are `name`.
+    static func key(_ key: UnsafeBufferPointer<UInt8>, is name: StaticString) -> Bool {
+        key.count == name.utf8CodeUnitCount && (key.isEmpty || memcmp(key.baseAddress!, name.utf8Start, key.count) == 0)
+    }
+
     private mutating func skipSpace() {
         while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
     }

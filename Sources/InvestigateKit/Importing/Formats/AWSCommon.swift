@@ -121,15 +121,21 @@ enum AWSJSON {
 
     static func splitConcatenated(_ b: UnsafeBufferPointer<UInt8>) -> Split {
         var out = Split()
-        var depth = 0, start = -1, inString = false, escaped = false
+        var depth = 0, start = -1, inString = false
         var garbageStart = -1
         var i = 0
         while i < b.count {
+            if inString {
+                // String bodies are most of a record: run to the next quote or backslash (which
+                // takes the byte after it along).
+                while i < b.count, b[i] != 0x22, b[i] != 0x5C { i += 1 }
+                guard i < b.count else { break }
+                if b[i] == 0x5C { i += 2 } else { inString = false; i += 1 }
+                continue
+            }
             let c = b[i]
             if depth > 0 {
-                if inString {
-                    if escaped { escaped = false } else if c == 0x5C { escaped = true } else if c == 0x22 { inString = false }
-                } else if c == 0x22 { inString = true }
+                if c == 0x22 { inString = true }
                 else if c == 0x7B || c == 0x5B { depth += 1 }
                 else if c == 0x7D || c == 0x5D {
                     depth -= 1
@@ -137,7 +143,7 @@ enum AWSJSON {
                 }
             } else if c == 0x7B || c == 0x5B {
                 if garbageStart >= 0 { out.garbage.append(garbageStart..<i); garbageStart = -1 }
-                depth = 1; start = i; inString = false; escaped = false
+                depth = 1; start = i
             } else if !(c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D || c == 0x2C) {
                 if garbageStart < 0 { garbageStart = i }
             }

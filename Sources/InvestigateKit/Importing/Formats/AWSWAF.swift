@@ -56,15 +56,24 @@ struct AWSWAFParser: RecordParser {
         }
         if split.values.count > 1 { sink.note("records written back to back without newlines (Firehose) were split apart") }
         for range in split.values {
-            let bytes = Array(line.bytes[range])
-            switch AWSJSON.parseObject(bytes) {
-            case .failure(let why):
-                sink.reject(line: line.number, reason: why.description, raw: bytes)
-            case .success(let object):
-                switch Self.event(object, line: line.number, raw: bytes) {
-                case .success(let event): sink.emit(event)
-                case .failure(let why): sink.reject(line: line.number, reason: why.description, raw: bytes)
+            let bytes = UnsafeBufferPointer(rebasing: line.bytes[range])
+            // The typed reader takes the usual record; whatever it does not read exactly as the
+            // generic path would goes through `[String: Any]` (and Foundation, which words errors).
+            let record: WAFRecord
+            if let typed = WAFRecord.read(bytes) {
+                record = typed
+            } else {
+                switch AWSJSON.parseObject(Array(bytes)) {
+                case .failure(let why):
+                    sink.reject(line: line.number, reason: why.description, raw: Array(bytes))
+                    continue
+                case .success(let object):
+                    record = WAFRecord(object)
                 }
+            }
+            switch Self.event(record, line: line.number, raw: Array(bytes)) {
+            case .success(let event): sink.emit(event)
+            case .failure(let why): sink.reject(line: line.number, reason: why.description, raw: Array(bytes))
             }
         }
         if let t = split.truncated {
@@ -77,45 +86,32 @@ struct AWSWAFParser: RecordParser {
 
     mutating func finish(into sink: inout RecordSink) {}
 
-    static func event(_ o: [String: Any], line: Int, raw: [UInt8]) -> Result<Event, ImporterError> {
-        guard let time = AWSJSON.millisToMicros(o["timestamp"]) else {
-            return .failure(ImporterError(o["timestamp"] == nil ? "not a WAF record: no timestamp" : "timestamp is not epoch milliseconds"))
+    static func event(_ o: WAFRecord, line: Int, raw: [UInt8]) -> Result<Event, ImporterError> {
+        guard let time = AWSJSON.millisToMicros(o.timestamp) else {
+            return .failure(ImporterError(o.timestamp == nil ? "not a WAF record: no timestamp" : "timestamp is not epoch milliseconds"))
         }
-        guard o["httpRequest"] != nil || o["action"] != nil else {
+        guard o.hasHTTPRequest || o.action != nil else {
             return .failure(ImporterError("not a WAF record: neither httpRequest nor action"))
         }
         var e = Event(time: time, layer: .waf, kind: .access, line: line, raw: raw)
-        let action = AWSJSON.meaningful(o["action"])?.uppercased()
+        let action = AWSJSON.meaningful(o.action)?.uppercased()
         e.wafAction = action
-        e.wafRule = AWSJSON.meaningful(o["terminatingRuleId"])
-        let sourceName = AWSJSON.meaningful(o["httpSourceName"])
-        put(&e, "terminating_rule_type", o["terminatingRuleType"])
-        put(&e, "http_source_name", o["httpSourceName"])
-        put(&e, "http_source_id", o["httpSourceId"])
-        put(&e, "webacl_id", o["webaclId"])
-
-        if let groups = o["ruleGroupList"] as? [Any] {
-            for case let g as [String: Any] in groups {
-                if let rule = g["terminatingRule"] as? [String: Any], let ruleID = AWSJSON.meaningful(rule["ruleId"]) {
-                    e.extra["waf_subrule"] = "\(AWSJSON.string(g["ruleGroupId"]) ?? "?"):\(ruleID)"
-                    break
-                }
-            }
+        e.wafRule = AWSJSON.meaningful(o.terminatingRuleId)
+        let sourceName = AWSJSON.meaningful(o.httpSourceName)
+        put(&e, "terminating_rule_type", o.terminatingRuleType)
+        put(&e, "http_source_name", o.httpSourceName)
+        put(&e, "http_source_id", o.httpSourceId)
+        put(&e, "webacl_id", o.webaclId)
+        if let subrule = o.subrule { e.extra["waf_subrule"] = subrule }
+        for (name, value) in zip(WAFRecord.collectionNames, o.collections) {
+            if let value, !AWSJSON.isEmptyCollection(value) { e.extra[name] = AWSJSON.compact(value) }
         }
-        for (key, name) in [("rateBasedRuleList", "rate_based_rules"), ("nonTerminatingMatchingRules", "non_terminating_rules"),
-                            ("terminatingRuleMatchDetails", "terminating_match_details"), ("requestHeadersInserted", "request_headers_inserted"),
-                            ("oversizeFields", "oversize_fields")] {
-            if let v = o[key], !AWSJSON.isEmptyCollection(v) { e.extra[name] = AWSJSON.compact(v) }
-        }
-        if let labels = o["labels"] as? [Any] {
-            let names = labels.compactMap { ($0 as? [String: Any]).flatMap { AWSJSON.string($0["name"]) } }
-            if !names.isEmpty { e.extra["labels"] = names.joined(separator: ",") }
-        }
-        for (key, name) in [("captchaResponse", "captcha_failure"), ("challengeResponse", "challenge_failure")] {
-            if let r = o[key] as? [String: Any], let why = AWSJSON.meaningful(r["failureReason"]) { e.extra[name] = why }
+        if let names = o.labelNames, !names.isEmpty { e.extra["labels"] = names.joined(separator: ",") }
+        for (name, response) in [("captcha_failure", o.captchaResponse), ("challenge_failure", o.challengeResponse)] {
+            if let r = response as? [String: Any], let why = AWSJSON.meaningful(r["failureReason"]) { e.extra[name] = why }
         }
 
-        let sent = AWSJSON.int(o["responseCodeSent"])
+        let sent = AWSJSON.int(o.responseCodeSent)
         if let sent { e.extra["response_code_sent"] = String(sent) }
         if let sent, (100...999).contains(sent) {
             e.status = Int(sent)
@@ -128,28 +124,24 @@ struct AWSWAFParser: RecordParser {
             }
         }
 
-        if let r = o["httpRequest"] as? [String: Any] {
-            e.clientIP = AWSJSON.meaningful(r["clientIp"])
-            put(&e, "country", r["country"])
-            put(&e, "http_version", r["httpVersion"])
-            e.method = AWSJSON.meaningful(r["httpMethod"])
-            if let uri = AWSJSON.string(r["uri"]), !uri.isEmpty { e.path = uri }
-            if let args = AWSJSON.string(r["args"]), !args.isEmpty { e.query = args }
-            let requestID = AWSJSON.meaningful(r["requestId"])
+        if let r = o.request {
+            e.clientIP = AWSJSON.meaningful(r.clientIp)
+            put(&e, "country", r.country)
+            put(&e, "http_version", r.httpVersion)
+            e.method = AWSJSON.meaningful(r.httpMethod)
+            if let uri = AWSJSON.string(r.uri), !uri.isEmpty { e.path = uri }
+            if let args = AWSJSON.string(r.args), !args.isEmpty { e.query = args }
+            let requestID = AWSJSON.meaningful(r.requestId)
             e.requestID = requestID
-            if let headers = r["headers"] as? [Any] {
-                for case let h as [String: Any] in headers {
-                    guard let name = AWSJSON.string(h["name"]), let value = AWSJSON.string(h["value"]) else { continue }
-                    switch name.lowercased() {
-                    case "host": if e.host == nil { e.host = value }
-                    case "user-agent": if e.userAgent == nil { e.userAgent = value }
-                    case "x-forwarded-for": if e.forwardedFor == nil { e.forwardedFor = value }
-                    case "x-amzn-trace-id": if e.traceID == nil { e.traceID = AWSTrace.root(value) }
-                    default: break
-                    }
+            for header in r.headers {
+                switch header.name {
+                case .host: if e.host == nil { e.host = header.value }
+                case .userAgent: if e.userAgent == nil { e.userAgent = header.value }
+                case .forwardedFor: if e.forwardedFor == nil { e.forwardedFor = header.value }
+                case .traceID: if e.traceID == nil { e.traceID = AWSTrace.root(header.value) }
                 }
             }
-            if e.host == nil { e.host = AWSJSON.meaningful(r["host"]) }
+            if e.host == nil { e.host = AWSJSON.meaningful(r.host) }
             // For ALB sources WAF logs the ALB's trace id (without Root=) as the request id.
             if e.traceID == nil, sourceName == "ALB", let requestID, requestID.hasPrefix("1-") { e.traceID = requestID }
         } else {
@@ -160,5 +152,249 @@ struct AWSWAFParser: RecordParser {
 
     private static func put(_ e: inout Event, _ key: String, _ value: Any?) {
         if let s = AWSJSON.meaningful(value) { e.extra[key] = s }
+    }
+}
+
+/// What `AWSWAFParser.event` reads of a WAF record, as the values `[String: Any]` would hold
+/// (`nil` for an absent key, `NSNull` for null): from a whole parsed object, or read straight off
+/// the bytes by `read`, which builds only these values and checks the rest without building it.
+/// A test holds both ways to the same events.
+struct WAFRecord {
+    var timestamp: Any?
+    var hasHTTPRequest = false
+    var action: Any?
+    var terminatingRuleId: Any?
+    var terminatingRuleType: Any?
+    var httpSourceName: Any?
+    var httpSourceId: Any?
+    var webaclId: Any?
+    /// `<ruleGroupId>:<ruleId>` of the first rule group with a terminating rule.
+    var subrule: String?
+    /// The values of `collectionKeys`, in that order.
+    var collections: [Any?] = [nil, nil, nil, nil, nil]
+    var labelNames: [String]?
+    var captchaResponse: Any?
+    var challengeResponse: Any?
+    var responseCodeSent: Any?
+    /// nil unless `httpRequest` is an object.
+    var request: Request?
+
+    struct Request {
+        var clientIp: Any?, country: Any?, httpVersion: Any?, httpMethod: Any?
+        var uri: Any?, args: Any?, requestId: Any?, host: Any?
+        /// The headers the event takes, in record order (name and value both strings).
+        var headers: [Header] = []
+    }
+
+    struct Header {
+        enum Name { case host, userAgent, forwardedFor, traceID }
+        var name: Name
+        var value: String
+    }
+
+    /// Members whose non-empty value `extra` keeps as compact JSON, and the `extra` names.
+    static let collectionKeys: [StaticString] = ["rateBasedRuleList", "nonTerminatingMatchingRules", "terminatingRuleMatchDetails",
+                                                 "requestHeadersInserted", "oversizeFields"]
+    static let collectionNames = ["rate_based_rules", "non_terminating_rules", "terminating_match_details",
+                                  "request_headers_inserted", "oversize_fields"]
+
+    static func headerName(_ name: String) -> Header.Name? {
+        switch name.lowercased() {
+        case "host": return .host
+        case "user-agent": return .userAgent
+        case "x-forwarded-for": return .forwardedFor
+        case "x-amzn-trace-id": return .traceID
+        default: return nil
+        }
+    }
+
+    /// From a parsed object (the generic path).
+    init(_ o: [String: Any]) {
+        timestamp = o["timestamp"]
+        hasHTTPRequest = o["httpRequest"] != nil
+        action = o["action"]
+        terminatingRuleId = o["terminatingRuleId"]
+        terminatingRuleType = o["terminatingRuleType"]
+        httpSourceName = o["httpSourceName"]
+        httpSourceId = o["httpSourceId"]
+        webaclId = o["webaclId"]
+        if let groups = o["ruleGroupList"] as? [Any] {
+            for case let g as [String: Any] in groups {
+                if let rule = g["terminatingRule"] as? [String: Any], let ruleID = AWSJSON.meaningful(rule["ruleId"]) {
+                    subrule = "\(AWSJSON.string(g["ruleGroupId"]) ?? "?"):\(ruleID)"
+                    break
+                }
+            }
+        }
+        collections = Self.collectionKeys.map { o["\($0)"] }
+        if let labels = o["labels"] as? [Any] {
+            labelNames = labels.compactMap { ($0 as? [String: Any]).flatMap { AWSJSON.string($0["name"]) } }
+        }
+        captchaResponse = o["captchaResponse"]
+        challengeResponse = o["challengeResponse"]
+        responseCodeSent = o["responseCodeSent"]
+        if let r = o["httpRequest"] as? [String: Any] {
+            var request = Request(clientIp: r["clientIp"], country: r["country"], httpVersion: r["httpVersion"],
+                                  httpMethod: r["httpMethod"], uri: r["uri"], args: r["args"], requestId: r["requestId"], host: r["host"])
+            if let headers = r["headers"] as? [Any] {
+                for case let h as [String: Any] in headers {
+                    guard let name = AWSJSON.string(h["name"]), let value = AWSJSON.string(h["value"]) else { continue }
+                    if let known = Self.headerName(name) { request.headers.append(Header(name: known, value: value)) }
+                }
+            }
+            self.request = request
+        }
+    }
+
+    private init() {}
+
+    /// Straight off the bytes of one record; nil when the record must take the generic path (not
+    /// an object, or anything `FastJSON` leaves to Foundation).
+    static func read(_ bytes: UnsafeBufferPointer<UInt8>) -> WAFRecord? {
+        FastJSON.read(bytes) { json in
+            var r = WAFRecord()
+            try json.members { json, key in
+                switch key.count {
+                case 6 where FastJSON.key(key, is: "action"): r.action = try json.anyValue()
+                case 6 where FastJSON.key(key, is: "labels"): r.labelNames = try readLabels(&json)
+                case 8 where FastJSON.key(key, is: "webaclId"): r.webaclId = try json.anyValue()
+                case 9 where FastJSON.key(key, is: "timestamp"): r.timestamp = try json.anyValue()
+                case 11 where FastJSON.key(key, is: "httpRequest"):
+                    r.hasHTTPRequest = true
+                    r.request = try readRequest(&json)
+                case 12 where FastJSON.key(key, is: "httpSourceId"): r.httpSourceId = try json.anyValue()
+                case 13 where FastJSON.key(key, is: "ruleGroupList"): r.subrule = try readSubrule(&json)
+                case 14 where FastJSON.key(key, is: "httpSourceName"): r.httpSourceName = try json.anyValue()
+                case 15 where FastJSON.key(key, is: "captchaResponse"): r.captchaResponse = try json.anyValue()
+                case 16 where FastJSON.key(key, is: "responseCodeSent"): r.responseCodeSent = try json.anyValue()
+                case 17 where FastJSON.key(key, is: "terminatingRuleId"): r.terminatingRuleId = try json.anyValue()
+                case 17 where FastJSON.key(key, is: "challengeResponse"): r.challengeResponse = try json.anyValue()
+                case 19 where FastJSON.key(key, is: "terminatingRuleType"): r.terminatingRuleType = try json.anyValue()
+                default:
+                    if let k = collectionKeys.firstIndex(where: { FastJSON.key(key, is: $0) }) {
+                        r.collections[k] = try json.anyValue()
+                    } else {
+                        try json.skip()
+                    }
+                }
+            }
+            return r
+        }
+    }
+
+    /// `ruleGroupList`: the first group (an object) whose `terminatingRule` (an object) has a
+    /// meaningful `ruleId`; a repeated key counts at its last occurrence, as in a dictionary.
+    private static func readSubrule(_ json: inout FastJSON) throws -> String? {
+        var found: String?
+        do {
+            try json.elements { json in
+                var groupID: Any?, ruleID: String?
+                do {
+                    try json.members { json, key in
+                        if FastJSON.key(key, is: "ruleGroupId") {
+                            groupID = try json.anyValue()
+                        } else if FastJSON.key(key, is: "terminatingRule") {
+                            ruleID = nil
+                            do {
+                                var id: Any?
+                                try json.members { json, key in
+                                    if FastJSON.key(key, is: "ruleId") { id = try json.anyValue() } else { try json.skip() }
+                                }
+                                ruleID = AWSJSON.meaningful(id)
+                            } catch is FastJSON.Mismatch {
+                                try json.skip()
+                            }
+                        } else {
+                            try json.skip()
+                        }
+                    }
+                } catch is FastJSON.Mismatch {
+                    try json.skip()
+                    return
+                }
+                if found == nil, let ruleID { found = "\(AWSJSON.string(groupID) ?? "?"):\(ruleID)" }
+            }
+        } catch is FastJSON.Mismatch {
+            try json.skip()
+        }
+        return found
+    }
+
+    /// `labels`: the `name` of each element that is an object (nil unless an array).
+    private static func readLabels(_ json: inout FastJSON) throws -> [String]? {
+        var names: [String] = []
+        do {
+            try json.elements { json in
+                var name: Any?
+                do {
+                    try json.members { json, key in
+                        if FastJSON.key(key, is: "name") { name = try json.anyValue() } else { try json.skip() }
+                    }
+                } catch is FastJSON.Mismatch {
+                    try json.skip()
+                    return
+                }
+                if let s = AWSJSON.string(name) { names.append(s) }
+            }
+        } catch is FastJSON.Mismatch {
+            try json.skip()
+            return nil
+        }
+        return names
+    }
+
+    /// `httpRequest`, when it is an object. Header values are built only for the headers kept.
+    private static func readRequest(_ json: inout FastJSON) throws -> Request? {
+        var r = Request()
+        do {
+            try json.members { json, key in
+                switch key.count {
+                case 3 where FastJSON.key(key, is: "uri"): r.uri = try json.anyValue()
+                case 4 where FastJSON.key(key, is: "args"): r.args = try json.anyValue()
+                case 4 where FastJSON.key(key, is: "host"): r.host = try json.anyValue()
+                case 7 where FastJSON.key(key, is: "country"): r.country = try json.anyValue()
+                case 7 where FastJSON.key(key, is: "headers"): r.headers = try readHeaders(&json)
+                case 8 where FastJSON.key(key, is: "clientIp"): r.clientIp = try json.anyValue()
+                case 9 where FastJSON.key(key, is: "requestId"): r.requestId = try json.anyValue()
+                case 10 where FastJSON.key(key, is: "httpMethod"): r.httpMethod = try json.anyValue()
+                case 11 where FastJSON.key(key, is: "httpVersion"): r.httpVersion = try json.anyValue()
+                default: try json.skip()
+                }
+            }
+        } catch is FastJSON.Mismatch {
+            try json.skip()
+            return nil
+        }
+        return r
+    }
+
+    private static func readHeaders(_ json: inout FastJSON) throws -> [Header] {
+        var kept: [Header] = []
+        do {
+            try json.elements { json in
+                var name: Any?, valueAt: Range<Int>?
+                do {
+                    try json.members { json, key in
+                        if FastJSON.key(key, is: "name") {
+                            name = try json.anyValue()
+                        } else if FastJSON.key(key, is: "value") {
+                            valueAt = try json.valueRange()
+                        } else {
+                            try json.skip()
+                        }
+                    }
+                } catch is FastJSON.Mismatch {
+                    try json.skip()
+                    return
+                }
+                guard let name = AWSJSON.string(name), let known = headerName(name), let valueAt,
+                      let value = AWSJSON.string(try json.value(at: valueAt)) else { return }
+                kept.append(Header(name: known, value: value))
+            }
+        } catch is FastJSON.Mismatch {
+            try json.skip()
+            return []
+        }
+        return kept
     }
 }
