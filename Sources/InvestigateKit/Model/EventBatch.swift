@@ -215,7 +215,13 @@ public struct EventBatch: Sendable {
         appendText(e.wafAction)
         appendText(e.wafRule)
         appendText(e.error)
-        appendText(e.extra.isEmpty ? nil : JSONText.object(e.extra))
+        if e.extra.isEmpty {
+            spans.append(.null)
+        } else {
+            let start = arena.count
+            JSONText.appendObject(e.extra, to: &arena)
+            spans.append(Span(start: start, count: arena.count - start))
+        }
         let start = arena.count
         arena.append(contentsOf: e.raw)
         spans.append(Span(start: start, count: e.raw.count))
