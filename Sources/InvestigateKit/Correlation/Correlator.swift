@@ -310,7 +310,8 @@ public final class Correlator {
     /// are not here).
     static func inferTopology(_ db: Database) throws {
         // The GROUP BY over every chain sorts: under the usual 64 MB cache SQLite's sorters took
-        // 181 MB on 3M chains (and 1.6 s), under 8 MB 37 MB (0.7 s), so peak memory stays bounded.
+        // 181 MB on 3M chains (and 1.6 s), under the sorting cache 37 MB (0.7 s), so peak memory
+        // stays bounded.
         try Schema.withSortingCache(db) { try inferTopologyUnderSortingCache(db) }
     }
 

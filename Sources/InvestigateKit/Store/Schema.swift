@@ -202,19 +202,26 @@ public enum Schema {
     // format without IDs adds nothing to them, while rebuilding them would cost a full table scan each.
 
     public static func createEventIndexes(_ db: Database) throws {
-        // Helper threads (PRAGMA threads) sort in parallel.
         try withSortingCache(db) {
             for index in bulkRebuiltIndexes { try db.execute(sql: index.sql) }
         }
     }
 
-    /// Runs index builds under an 8 MB page cache, then restores the connection's cache. SQLite's
-    /// sorters keep as much in memory as the page cache allows (per helper thread): under the
-    /// usual 64 MB, peak memory grew with the table.
+    /// Runs sorts (index builds, large GROUP BYs) under a 2 MB page cache and four helper threads,
+    /// then restores the connection's settings. SQLite's sorters keep as much in memory as the
+    /// page cache allows (per helper thread): under the usual 64 MB, peak memory grew with the
+    /// table. Smaller sorted runs merged by more helpers (even on two cores) are faster too:
+    /// building both event indexes over 3M nginx rows took 2.5-3.1 s (median 2.9) under 8 MB and
+    /// two threads, 2.0-2.8 s (median 2.3) under 2 MB and four, at 27 MB instead of 37 MB.
     public static func withSortingCache<T>(_ db: Database, _ body: () throws -> T) throws -> T {
         let cache = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -65536
-        try db.execute(sql: "PRAGMA cache_size = -8192")
-        defer { try? db.execute(sql: "PRAGMA cache_size = \(cache)") }
+        let helpers = try Int.fetchOne(db, sql: "PRAGMA threads") ?? 0
+        try db.execute(sql: "PRAGMA cache_size = -2048")
+        try db.execute(sql: "PRAGMA threads = 4")
+        defer {
+            try? db.execute(sql: "PRAGMA cache_size = \(cache)")
+            try? db.execute(sql: "PRAGMA threads = \(helpers)")
+        }
         return try body()
     }
 
