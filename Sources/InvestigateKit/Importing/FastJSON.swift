@@ -88,27 +88,11 @@ struct FastJSON {
     /// consumed) when the next value is not an object.
     mutating func members(_ body: (inout FastJSON, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
         guard peek() == 0x7B else { throw Mismatch() }
-        depth += 1
-        guard depth < 256 else { throw GiveUp() }
-        defer { depth -= 1 }
-        i += 1
-        skipSpace()
-        if i < b.count, b[i] == 0x7D { i += 1; return }
-        while true {
-            skipSpace()
-            guard i < b.count, b[i] == 0x22 else { throw GiveUp() }
-            let key = try plainKey()
-            skipSpace()
-            guard i < b.count, b[i] == 0x3A else { throw GiveUp() }
-            i += 1
-            skipSpace()
-            try body(&self, key)
-            skipSpace()
-            guard i < b.count else { throw GiveUp() }
-            if b[i] == 0x2C { i += 1; continue }
-            guard b[i] == 0x7D else { throw GiveUp() }
-            i += 1
-            return
+        try container(close: 0x7D) { json in
+            guard json.i < json.b.count, json.b[json.i] == 0x22 else { throw GiveUp() }
+            let key = try json.plainKey()
+            try json.colon()
+            try body(&json, key)
         }
     }
 
@@ -116,22 +100,37 @@ struct FastJSON {
     /// `Mismatch` (nothing consumed) when the next value is not an array.
     mutating func elements(_ body: (inout FastJSON) throws -> Void) throws {
         guard peek() == 0x5B else { throw Mismatch() }
+        try container(close: 0x5D, body)
+    }
+
+    /// The one loop over an object's members or an array's elements, from the opening bracket
+    /// under `i` to after `close`: nesting depth, the empty container, separators. `item` reads one
+    /// member or element, starting at its first byte.
+    private mutating func container(close: UInt8, _ item: (inout FastJSON) throws -> Void) throws {
         depth += 1
         guard depth < 256 else { throw GiveUp() }
         defer { depth -= 1 }
         i += 1
         skipSpace()
-        if i < b.count, b[i] == 0x5D { i += 1; return }
+        if i < b.count, b[i] == close { i += 1; return }
         while true {
             skipSpace()
-            try body(&self)
+            try item(&self)
             skipSpace()
             guard i < b.count else { throw GiveUp() }
             if b[i] == 0x2C { i += 1; continue }
-            guard b[i] == 0x5D else { throw GiveUp() }
+            guard b[i] == close else { throw GiveUp() }
             i += 1
             return
         }
+    }
+
+    /// The `:` between a key and its value, with the whitespace around it.
+    private mutating func colon() throws {
+        skipSpace()
+        guard i < b.count, b[i] == 0x3A else { throw GiveUp() }
+        i += 1
+        skipSpace()
     }
 
     /// Consumes the next value, checking it as building would, without building it.
@@ -216,50 +215,21 @@ struct FastJSON {
     }
 
     private mutating func object() throws -> [String: Any] {
-        depth += 1
-        guard depth < 256 else { throw GiveUp() }
-        defer { depth -= 1 }
-        i += 1
         var result: [String: Any] = [:]
-        skipSpace()
-        if i < b.count, b[i] == 0x7D { i += 1; return result }
-        while true {
-            skipSpace()
-            guard i < b.count, b[i] == 0x22 else { throw GiveUp() }
-            let key = try string()
-            skipSpace()
-            guard i < b.count, b[i] == 0x3A else { throw GiveUp() }
-            i += 1
-            skipSpace()
+        try container(close: 0x7D) { json in
+            guard json.i < json.b.count, json.b[json.i] == 0x22 else { throw GiveUp() }
+            let key = try json.string()
+            try json.colon()
             // A repeated key: the last one wins, as in Foundation.
-            result[key] = try value()
-            skipSpace()
-            guard i < b.count else { throw GiveUp() }
-            if b[i] == 0x2C { i += 1; continue }
-            guard b[i] == 0x7D else { throw GiveUp() }
-            i += 1
-            return result
+            result[key] = try json.value()
         }
+        return result
     }
 
     private mutating func array() throws -> [Any] {
-        depth += 1
-        guard depth < 256 else { throw GiveUp() }
-        defer { depth -= 1 }
-        i += 1
         var result: [Any] = []
-        skipSpace()
-        if i < b.count, b[i] == 0x5D { i += 1; return result }
-        while true {
-            skipSpace()
-            result.append(try value())
-            skipSpace()
-            guard i < b.count else { throw GiveUp() }
-            if b[i] == 0x2C { i += 1; continue }
-            guard b[i] == 0x5D else { throw GiveUp() }
-            i += 1
-            return result
-        }
+        try container(close: 0x5D) { json in result.append(try json.value()) }
+        return result
     }
 
     /// A string without \u escapes or control characters, of valid UTF-8.
