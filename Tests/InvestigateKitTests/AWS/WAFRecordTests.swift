@@ -203,3 +203,21 @@ import Testing
         }
     }
 }
+
+@Suite struct WAFHeaderNameTests {
+    /// The byte comparison for ASCII names agrees with matching `lowercased()`.
+    @Test(arguments: ["Host", "HOST", "host", "hOsT", "Host ", " Host", "Hos", "Hostx", "User-Agent", "user-agent", "USER-AGENT",
+                      "User_Agent", "X-Forwarded-For", "x-forwarded-for", "X-FORWARDED-FOR", "X-Amzn-Trace-Id", "x-amzn-trace-id",
+                      "X-Amzn-Trace-ID", "", "-", "Höst", "HOST\u{0301}", "\u{212A}", "x-amzn-trace-\u{0130}d", "Accept"])
+    func asciiMatchingAgreesWithLowercased(_ name: String) {
+        let reference: WAFRecord.Header.Name?
+        switch name.lowercased() {
+        case "host": reference = .host
+        case "user-agent": reference = .userAgent
+        case "x-forwarded-for": reference = .forwardedFor
+        case "x-amzn-trace-id": reference = .traceID
+        default: reference = nil
+        }
+        #expect(WAFRecord.headerName(name) == reference)
+    }
+}

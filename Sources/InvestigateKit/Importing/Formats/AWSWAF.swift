@@ -199,6 +199,16 @@ struct WAFRecord {
                                   "request_headers_inserted", "oversize_fields"]
 
     static func headerName(_ name: String) -> Header.Name? {
+        // A dozen headers a record: ASCII names (all real ones) are matched without allocating
+        // their lowercased copy; `lowercased()` of ASCII only maps A-Z.
+        var name = name
+        if let ascii = name.withUTF8({ bytes -> Header.Name?? in
+            guard EventBatch.isASCII(bytes) else { return nil }
+            for (known, spelling) in Self.headerSpellings where asciiCaseInsensitiveEqual(bytes, spelling) { return .some(known) }
+            return .some(nil)
+        }) {
+            return ascii
+        }
         switch name.lowercased() {
         case "host": return .host
         case "user-agent": return .userAgent
@@ -206,6 +216,21 @@ struct WAFRecord {
         case "x-amzn-trace-id": return .traceID
         default: return nil
         }
+    }
+
+    private static let headerSpellings: [(Header.Name, StaticString)] = [
+        (.host, "host"), (.userAgent, "user-agent"), (.forwardedFor, "x-forwarded-for"), (.traceID, "x-amzn-trace-id"),
+    ]
+
+    private static func asciiCaseInsensitiveEqual(_ bytes: UnsafeBufferPointer<UInt8>, _ lower: StaticString) -> Bool {
+        guard bytes.count == lower.utf8CodeUnitCount else { return false }
+        let l = lower.utf8Start
+        for k in 0..<bytes.count {
+            var c = bytes[k]
+            if c >= 0x41 && c <= 0x5A { c |= 0x20 }
+            if c != l[k] { return false }
+        }
+        return true
     }
 
     /// From a parsed object (the generic path).
