@@ -22,6 +22,19 @@ import Testing
         #expect(e.time == CivilTime.micros(year: 2025, month: 2, day: 6, hour: 5, minute: 32, second: 45, micro: 123_000))
     }
 
+    @Test(arguments: ["Exception on [GET]", "Exception on  [GET]", "Exception on [", "Exception on ]", "Exception on  []",
+                      "Exception on x [GET]", "Exception on /a [get]", "Exception on /a [\u{301}GET]", "Exception on /a [GET]]"])
+    func oddExceptionLinesAreReadWithoutCrashing(_ message: String) throws {
+        // `Exception on [GET]` once crashed ingest: the last " [" is then the prefix's own space.
+        let lines = ["[2025-02-06 14:32:45,123] ERROR in app: \(message)", "[2025-02-06 14:32:46,001] INFO in routes: ok"]
+        let sink = try parse(FlaskImporter(), lines, options: ImportOptions(appTimeZone: ZoneSpec("+0900")))
+        #expect(sink.rejected.isEmpty && sink.events.count == 2)
+        let e = try #require(sink.events.first)
+        #expect(e.message == message)
+        if message == "Exception on x [GET]" { #expect(e.method == "GET" && e.path == "x") }
+        if message.hasPrefix("Exception on [") || message.hasPrefix("Exception on  [") { #expect(e.method == nil && e.path == nil) }
+    }
+
     @Test func customAppLogFormatCompiles() throws {
         let format = "%(asctime)s.%(msecs)03d %(levelname)-8s %(process)d --- [%(name)s] %(module)s: %(message)s"
         let lines = [

@@ -262,7 +262,11 @@ enum AppMessage {
             }
         } else if message.hasPrefix("Exception on "), message.hasSuffix("]"),
                   let open = message.range(of: " [", options: .backwards) {
-            let path = message[message.index(message.startIndex, offsetBy: 13)..<open.lowerBound]
+            // The last " [" may be the prefix's own space (`Exception on [GET]`): no path then, and
+            // a range from after the prefix to it would run backwards (a crash on hostile lines).
+            let pathStart = message.index(message.startIndex, offsetBy: 13)
+            guard open.lowerBound >= pathStart else { return }
+            let path = message[pathStart..<open.lowerBound]
             let method = message[open.upperBound..<message.index(before: message.endIndex)]
             guard isMethod(method), !path.isEmpty else { return }
             event.method = String(method)
