@@ -136,6 +136,28 @@ import Testing
         #expect(sink.events[1].requestID == "aaaaaaaa-1111" && sink.events[1].line == 4 && sink.events[1].lineEnd == 5)
     }
 
+    @Test func insightsRowsThatCannotBeReadAreRejectedNotSkipped() throws {
+        let importer = try Self.importer("cloudwatch-insights")
+        let good = #"[ {"field": "@timestamp", "value": "2024-05-19 06:10:35.743"}, {"field": "@message", "value": "hello"} ]"#
+        let lines = [
+            #"{ "results": ["#,
+            "  " + good + ",",
+            #"  [ {"field": "@message" "value": "colon missing"} ],"#,
+            #"  [ {"name": "@message", "value": "not a cell"} ]"#,
+            "] }",
+        ]
+        let sink = try parse(importer, lines)
+        #expect(sink.events.count == 1)
+        #expect(sink.rejected.map(\.line) == [3, 4])
+        #expect(sink.rejected.first?.reason.hasPrefix("Logs Insights result row is not valid JSON") == true)
+        #expect(sink.rejected.last?.reason.contains("no {\"field\", \"value\"} cells") == true)
+        #expect(sink.rejected.last.map { String(decoding: $0.raw, as: UTF8.self).contains("not a cell") } == true)
+
+        let headerOnly = try parse(importer, ["@timestamp,@message,@logStream"])
+        #expect(headerOnly.events.isEmpty && headerOnly.rejected.isEmpty)
+        #expect(headerOnly.notes == ["CSV export of a header (line 1) and no result rows"])
+    }
+
     @Test func subscriptionPayloads() throws {
         let importer = try Self.importer("cloudwatch-subscription")
         var sink = try parse(importer, importer.samples[0].lines)

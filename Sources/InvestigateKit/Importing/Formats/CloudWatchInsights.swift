@@ -52,6 +52,8 @@ struct CloudWatchInsightsParser: RecordParser {
 
     init(router: InnerFormatRouter) { self.router = router }
     private var header: [String] = []
+    private var headerLine = 0
+    private var csvRows = 0
     private var pendingRecord: (text: String, raw: [UInt8], line: Int, lineEnd: Int)?
 
     enum Mode { case undecided, json, csv }
@@ -74,6 +76,10 @@ struct CloudWatchInsightsParser: RecordParser {
         if let p = pendingRecord {
             pendingRecord = nil
             sink.reject(line: p.line, reason: "unterminated quoted CSV field at end of file", raw: p.raw)
+        }
+        // A query that matched nothing exports only its header; say so rather than show nothing.
+        if mode == .csv, !header.isEmpty, csvRows == 0 {
+            sink.note("CSV export of a header (line \(headerLine)) and no result rows")
         }
         router.finish(into: &sink)
     }
@@ -126,8 +132,10 @@ struct CloudWatchInsightsParser: RecordParser {
         pendingRecord = nil
         if header.isEmpty {
             header = fields.map { $0.trimmingCharacters(in: .whitespaces) }
+            headerLine = record.line
             return
         }
+        csvRows += 1
         guard fields.count == header.count else {
             return sink.reject(line: record.line, reason: "\(fields.count) CSV fields where the header has \(header.count)", raw: record.raw)
         }
@@ -148,15 +156,27 @@ struct CloudWatchInsightsParser: RecordParser {
                 let rows = AWSJSON.nestedContainers(b, in: value, depth: 2).filter { !$0.isObject }.map(\.range)
                 var lastEnd = value.lowerBound
                 for row in rows {
-                    guard case .success(let parsed) = AWSJSON.parse(doc.slice(row)), let cells = parsed as? [Any] else { continue }
+                    // A row that cannot be read is kept as rejected, never skipped: it is evidence.
+                    let raw = doc.slice(row)
+                    let (first, last) = doc.lineRange(row)
+                    lastEnd = row.upperBound
+                    let cells: [Any]
+                    switch AWSJSON.parse(raw) {
+                    case .failure(let why):
+                        sink.reject(line: first, reason: "Logs Insights result row is not valid JSON (\(why.description))", raw: raw)
+                        continue
+                    case .success(let parsed):
+                        cells = parsed as? [Any] ?? []
+                    }
                     var fields: [String: String] = [:]
                     for case let cell as [String: Any] in cells {
                         if let name = AWSJSON.string(cell["field"]) { fields[name] = AWSJSON.string(cell["value"]) ?? "" }
                     }
-                    guard !fields.isEmpty else { continue }
-                    lastEnd = row.upperBound
-                    let (first, last) = doc.lineRange(row)
-                    emit(fields, line: first, lineEnd: last, raw: doc.slice(row), into: &sink)
+                    guard !fields.isEmpty else {
+                        sink.reject(line: first, reason: "Logs Insights result row holds no {\"field\", \"value\"} cells", raw: raw)
+                        continue
+                    }
+                    emit(fields, line: first, lineEnd: last, raw: raw, into: &sink)
                 }
                 if value == split.truncated {
                     let rest = lastEnd..<value.upperBound
