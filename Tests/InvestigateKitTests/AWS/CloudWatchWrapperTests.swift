@@ -80,6 +80,15 @@ import Testing
         sink = try parse(importer, importer.samples[1].lines + ["not json"])
         #expect(sink.events.first?.level == "INFO" && sink.events.first?.message == "hello")
         #expect(sink.rejected.map(\.line) == [2])
+
+        // An event object that is not valid JSON is rejected with its bytes, not skipped, and only once.
+        var broken = page
+        let timestamp = try #require(broken.lastIndex { $0.contains("\"timestamp\"") })
+        broken[timestamp] = broken[timestamp].replacingOccurrences(of: "\"timestamp\":", with: "\"timestamp\"")
+        sink = try parse(importer, broken)
+        #expect(sink.events.count == 1)
+        #expect(sink.rejected.count == 1 && sink.rejected[0].reason.hasPrefix("log event object is not valid JSON"))
+        #expect(sink.rejected.first.map { String(decoding: $0.raw, as: UTF8.self).contains("REPORT RequestId") } == true)
     }
 
     @Test func getLogEventsShapeIsDetected() throws {

@@ -94,14 +94,26 @@ struct CloudWatchJSONParser: RecordParser {
             candidates = AWSJSON.nestedContainers(b, in: range, depth: 2).filter(\.isObject).map(\.range)
             if candidates.isEmpty, complete { candidates = [range] }
         }
-        var found = 0
+        var found = 0, unreadable = 0
         var lastEnd = range.lowerBound
         for c in candidates {
             let bytes = Array(b[c])
-            guard case .success(let o) = AWSJSON.parseObject(bytes), o["message"] != nil else { continue }
+            let (first, last) = doc.lineRange(c)
+            let o: [String: Any]
+            switch AWSJSON.parseObject(bytes) {
+            case .failure(let why):
+                // An event object that cannot be read is kept as rejected, never skipped.
+                lastEnd = c.upperBound
+                unreadable += 1
+                sink.reject(line: first, reason: "log event object is not valid JSON (\(why.description))", raw: doc.slice(c))
+                continue
+            case .success(let parsed):
+                o = parsed
+            }
+            // Objects without a message are the page's metadata (`searchedLogStreams`), not events.
+            guard o["message"] != nil else { continue }
             found += 1
             lastEnd = c.upperBound
-            let (first, last) = doc.lineRange(c)
             var m = WrappedMessage(text: AWSJSON.string(o["message"]) ?? AWSJSON.compact(o["message"] ?? ""),
                                    time: AWSJSON.millisToMicros(o["timestamp"]), line: first, lineEnd: last, raw: doc.slice(c),
                                    logGroup: AWSJSON.meaningful(o["logGroupName"]), logStream: AWSJSON.meaningful(o["logStreamName"]))
@@ -112,7 +124,7 @@ struct CloudWatchJSONParser: RecordParser {
             let rest = lastEnd..<range.upperBound
             let (first, _) = doc.lineRange(rest)
             sink.reject(line: first, reason: "truncated JSON document: \(found) complete event(s) before the cut were kept", raw: doc.slice(rest))
-        } else if found == 0 {
+        } else if found == 0, unreadable == 0 {
             let bytes = doc.slice(range)
             let isEmptyPage: Bool = {
                 guard case .success(let o) = AWSJSON.parseObject(bytes) else { return false }
