@@ -54,8 +54,6 @@ struct FastJSON {
         }
     }
 
-    struct Mismatch: Error {}
-
     /// The next value's first byte (after whitespace), without consuming it.
     mutating func peek() -> UInt8? {
         skipSpace()
@@ -84,23 +82,28 @@ struct FastJSON {
     }
 
     /// Calls `body` for each member of the object that comes next, with the key's bytes (keys with
-    /// escapes give up); `body` must consume the member's value. Throws `Mismatch` (nothing
-    /// consumed) when the next value is not an object.
-    mutating func members(_ body: (inout FastJSON, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-        guard peek() == 0x7B else { throw Mismatch() }
+    /// escapes give up); `body` must consume the member's value. When the next value is not an
+    /// object it is skipped (checked) instead, and the answer is false: a typed reader then treats
+    /// it as `as? [String: Any]` failing.
+    @discardableResult
+    mutating func members(_ body: (inout FastJSON, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Bool {
+        guard peek() == 0x7B else { try skip(); return false }
         try container(close: 0x7D) { json in
             guard json.i < json.b.count, json.b[json.i] == 0x22 else { throw GiveUp() }
             let key = try json.plainKey()
             try json.colon()
             try body(&json, key)
         }
+        return true
     }
 
-    /// Calls `body` for each element of the array that comes next; `body` must consume it. Throws
-    /// `Mismatch` (nothing consumed) when the next value is not an array.
-    mutating func elements(_ body: (inout FastJSON) throws -> Void) throws {
-        guard peek() == 0x5B else { throw Mismatch() }
+    /// Calls `body` for each element of the array that comes next; `body` must consume it. When
+    /// the next value is not an array it is skipped (checked) instead, and the answer is false.
+    @discardableResult
+    mutating func elements(_ body: (inout FastJSON) throws -> Void) throws -> Bool {
+        guard peek() == 0x5B else { try skip(); return false }
         try container(close: 0x5D, body)
+        return true
     }
 
     /// The one loop over an object's members or an array's elements, from the opening bracket

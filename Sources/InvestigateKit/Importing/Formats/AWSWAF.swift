@@ -57,23 +57,24 @@ struct AWSWAFParser: RecordParser {
         if split.values.count > 1 { sink.note("records written back to back without newlines (Firehose) were split apart") }
         for range in split.values {
             let bytes = UnsafeBufferPointer(rebasing: line.bytes[range])
+            let raw = Array(bytes)
             // The typed reader takes the usual record; whatever it does not read exactly as the
             // generic path would goes through `[String: Any]` (and Foundation, which words errors).
             let record: WAFRecord
             if let typed = WAFRecord.read(bytes) {
                 record = typed
             } else {
-                switch AWSJSON.parseObject(Array(bytes)) {
+                switch AWSJSON.parseObject(raw) {
                 case .failure(let why):
-                    sink.reject(line: line.number, reason: why.description, raw: Array(bytes))
+                    sink.reject(line: line.number, reason: why.description, raw: raw)
                     continue
                 case .success(let object):
                     record = WAFRecord(object)
                 }
             }
-            switch Self.event(record, line: line.number, raw: Array(bytes)) {
+            switch Self.event(record, line: line.number, raw: raw) {
             case .success(let event): sink.emit(event)
-            case .failure(let why): sink.reject(line: line.number, reason: why.description, raw: Array(bytes))
+            case .failure(let why): sink.reject(line: line.number, reason: why.description, raw: raw)
             }
         }
         if let t = split.truncated {
@@ -204,21 +205,15 @@ struct WAFRecord {
         var name = name
         if let ascii = name.withUTF8({ bytes -> Header.Name?? in
             guard EventBatch.isASCII(bytes) else { return nil }
-            for (known, spelling) in Self.headerSpellings where asciiCaseInsensitiveEqual(bytes, spelling) { return .some(known) }
-            return .some(nil)
+            return .some(headerSpellings.first { asciiCaseInsensitiveEqual(bytes, $0.spelling) }?.name)
         }) {
             return ascii
         }
-        switch name.lowercased() {
-        case "host": return .host
-        case "user-agent": return .userAgent
-        case "x-forwarded-for": return .forwardedFor
-        case "x-amzn-trace-id": return .traceID
-        default: return nil
-        }
+        let lower = name.lowercased()
+        return headerSpellings.first { lower == "\($0.spelling)" }?.name
     }
 
-    private static let headerSpellings: [(Header.Name, StaticString)] = [
+    private static let headerSpellings: [(name: Header.Name, spelling: StaticString)] = [
         (.host, "host"), (.userAgent, "user-agent"), (.forwardedFor, "x-forwarded-for"), (.traceID, "x-amzn-trace-id"),
     ]
 
@@ -276,9 +271,9 @@ struct WAFRecord {
     /// Straight off the bytes of one record; nil when the record must take the generic path (not
     /// an object, or anything `FastJSON` leaves to Foundation).
     static func read(_ bytes: UnsafeBufferPointer<UInt8>) -> WAFRecord? {
-        FastJSON.read(bytes) { json in
+        FastJSON.read(bytes) { json -> WAFRecord? in
             var r = WAFRecord()
-            try json.members { json, key in
+            let isObject = try json.members { json, key in
                 switch key.count {
                 case 6 where FastJSON.key(key, is: "action"): r.action = try json.anyValue()
                 case 6 where FastJSON.key(key, is: "labels"): r.labelNames = try readLabels(&json)
@@ -303,44 +298,30 @@ struct WAFRecord {
                     }
                 }
             }
-            return r
-        }
+            return isObject ? r : nil
+        } ?? nil
     }
 
     /// `ruleGroupList`: the first group (an object) whose `terminatingRule` (an object) has a
     /// meaningful `ruleId`; a repeated key counts at its last occurrence, as in a dictionary.
     private static func readSubrule(_ json: inout FastJSON) throws -> String? {
         var found: String?
-        do {
-            try json.elements { json in
-                var groupID: Any?, ruleID: String?
-                do {
-                    try json.members { json, key in
-                        if FastJSON.key(key, is: "ruleGroupId") {
-                            groupID = try json.anyValue()
-                        } else if FastJSON.key(key, is: "terminatingRule") {
-                            ruleID = nil
-                            do {
-                                var id: Any?
-                                try json.members { json, key in
-                                    if FastJSON.key(key, is: "ruleId") { id = try json.anyValue() } else { try json.skip() }
-                                }
-                                ruleID = AWSJSON.meaningful(id)
-                            } catch is FastJSON.Mismatch {
-                                try json.skip()
-                            }
-                        } else {
-                            try json.skip()
-                        }
+        try json.elements { json in
+            var groupID: Any?, ruleID: String?
+            try json.members { json, key in
+                if FastJSON.key(key, is: "ruleGroupId") {
+                    groupID = try json.anyValue()
+                } else if FastJSON.key(key, is: "terminatingRule") {
+                    var id: Any?
+                    let isObject = try json.members { json, key in
+                        if FastJSON.key(key, is: "ruleId") { id = try json.anyValue() } else { try json.skip() }
                     }
-                } catch is FastJSON.Mismatch {
+                    ruleID = isObject ? AWSJSON.meaningful(id) : nil
+                } else {
                     try json.skip()
-                    return
                 }
-                if found == nil, let ruleID { found = "\(AWSJSON.string(groupID) ?? "?"):\(ruleID)" }
             }
-        } catch is FastJSON.Mismatch {
-            try json.skip()
+            if found == nil, let ruleID { found = "\(AWSJSON.string(groupID) ?? "?"):\(ruleID)" }
         }
         return found
     }
@@ -348,77 +329,54 @@ struct WAFRecord {
     /// `labels`: the `name` of each element that is an object (nil unless an array).
     private static func readLabels(_ json: inout FastJSON) throws -> [String]? {
         var names: [String] = []
-        do {
-            try json.elements { json in
-                var name: Any?
-                do {
-                    try json.members { json, key in
-                        if FastJSON.key(key, is: "name") { name = try json.anyValue() } else { try json.skip() }
-                    }
-                } catch is FastJSON.Mismatch {
-                    try json.skip()
-                    return
-                }
-                if let s = AWSJSON.string(name) { names.append(s) }
+        let isArray = try json.elements { json in
+            var name: Any?
+            try json.members { json, key in
+                if FastJSON.key(key, is: "name") { name = try json.anyValue() } else { try json.skip() }
             }
-        } catch is FastJSON.Mismatch {
-            try json.skip()
-            return nil
+            if let s = AWSJSON.string(name) { names.append(s) }
         }
-        return names
+        return isArray ? names : nil
     }
 
     /// `httpRequest`, when it is an object. Header values are built only for the headers kept.
     private static func readRequest(_ json: inout FastJSON) throws -> Request? {
         var r = Request()
-        do {
-            try json.members { json, key in
-                switch key.count {
-                case 3 where FastJSON.key(key, is: "uri"): r.uri = try json.anyValue()
-                case 4 where FastJSON.key(key, is: "args"): r.args = try json.anyValue()
-                case 4 where FastJSON.key(key, is: "host"): r.host = try json.anyValue()
-                case 7 where FastJSON.key(key, is: "country"): r.country = try json.anyValue()
-                case 7 where FastJSON.key(key, is: "headers"): r.headers = try readHeaders(&json)
-                case 8 where FastJSON.key(key, is: "clientIp"): r.clientIp = try json.anyValue()
-                case 9 where FastJSON.key(key, is: "requestId"): r.requestId = try json.anyValue()
-                case 10 where FastJSON.key(key, is: "httpMethod"): r.httpMethod = try json.anyValue()
-                case 11 where FastJSON.key(key, is: "httpVersion"): r.httpVersion = try json.anyValue()
-                default: try json.skip()
-                }
+        let isObject = try json.members { json, key in
+            switch key.count {
+            case 3 where FastJSON.key(key, is: "uri"): r.uri = try json.anyValue()
+            case 4 where FastJSON.key(key, is: "args"): r.args = try json.anyValue()
+            case 4 where FastJSON.key(key, is: "host"): r.host = try json.anyValue()
+            case 7 where FastJSON.key(key, is: "country"): r.country = try json.anyValue()
+            case 7 where FastJSON.key(key, is: "headers"): r.headers = try readHeaders(&json)
+            case 8 where FastJSON.key(key, is: "clientIp"): r.clientIp = try json.anyValue()
+            case 9 where FastJSON.key(key, is: "requestId"): r.requestId = try json.anyValue()
+            case 10 where FastJSON.key(key, is: "httpMethod"): r.httpMethod = try json.anyValue()
+            case 11 where FastJSON.key(key, is: "httpVersion"): r.httpVersion = try json.anyValue()
+            default: try json.skip()
             }
-        } catch is FastJSON.Mismatch {
-            try json.skip()
-            return nil
         }
-        return r
+        return isObject ? r : nil
     }
 
+    /// `headers`: the kept ones among the elements that are objects with a string `name` and
+    /// `value` (none unless an array).
     private static func readHeaders(_ json: inout FastJSON) throws -> [Header] {
         var kept: [Header] = []
-        do {
-            try json.elements { json in
-                var name: Any?, valueAt: Range<Int>?
-                do {
-                    try json.members { json, key in
-                        if FastJSON.key(key, is: "name") {
-                            name = try json.anyValue()
-                        } else if FastJSON.key(key, is: "value") {
-                            valueAt = try json.valueRange()
-                        } else {
-                            try json.skip()
-                        }
-                    }
-                } catch is FastJSON.Mismatch {
+        try json.elements { json in
+            var name: Any?, valueAt: Range<Int>?
+            try json.members { json, key in
+                if FastJSON.key(key, is: "name") {
+                    name = try json.anyValue()
+                } else if FastJSON.key(key, is: "value") {
+                    valueAt = try json.valueRange()
+                } else {
                     try json.skip()
-                    return
                 }
-                guard let name = AWSJSON.string(name), let known = headerName(name), let valueAt,
-                      let value = AWSJSON.string(try json.value(at: valueAt)) else { return }
-                kept.append(Header(name: known, value: value))
             }
-        } catch is FastJSON.Mismatch {
-            try json.skip()
-            return []
+            guard let name = AWSJSON.string(name), let known = headerName(name), let valueAt,
+                  let value = AWSJSON.string(try json.value(at: valueAt)) else { return }
+            kept.append(Header(name: known, value: value))
         }
         return kept
     }
