@@ -317,6 +317,33 @@ import Testing
         #expect(summary.files.first?.events == 3000)
     }
 
+    /// Events are inserted without a statement journal (`EventWriter`), so a full disk rolls back
+    /// the whole open group of files, not one statement: the run must stop with the error rather
+    /// than report the group's earlier files as stored, and a later run stores them all.
+    @Test func aFullDiskStopsTheRunAndLosesNoReportedFile() throws {
+        let dir = try TemporaryDirectory(), dbDir = try TemporaryDirectory()
+        let dbPath = dbDir.url.appendingPathComponent("full.db").path
+        try dir.write("1/access.log", Self.accessLog(0..<10))
+        try dir.write("2/access.log", Self.accessLog(10..<4010))
+        do {
+            let store = try TimelineStore(path: dbPath)
+            // Room for the first file's few pages, not for the second's 4,000 lines.
+            try store.dbQueue.writeWithoutTransaction { db in
+                let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+                try db.execute(sql: "PRAGMA max_page_count = \(pages + 6)")
+            }
+            #expect(throws: (any Error).self) { try ingest(store, [dir.path]) }
+            #expect(try count(store, "SELECT count(*) FROM event") == 0)
+            #expect(try count(store, "SELECT count(*) FROM source") == 0)
+            let leftOpen = store.dbQueue.inDatabase { db in db.isInsideTransaction }
+            #expect(leftOpen == false)
+        }
+        let store = try TimelineStore(path: dbPath)
+        let summary = try ingest(store, [dir.path])
+        #expect(summary.files.map(\.status) == [.ingested, .ingested])
+        #expect(try count(store, "SELECT count(*) FROM event") == 4010)
+    }
+
     @Test func killedProcessLeavesDatabaseConsistent() throws {
         // A real kill -9 in the middle of a large ingest, then a normal run.
         let dir = try TemporaryDirectory()

@@ -166,6 +166,11 @@ public final class Ingester {
                     do {
                         result = try storeFile(opened.get(), db: db, position: n, of: planned.count)
                     } catch {
+                        // SQLite rolled the whole transaction back (a full disk, an I/O or memory
+                        // error in a statement without a statement journal, see `EventWriter`):
+                        // the files stored earlier in this group are gone with it, so the run
+                        // stops here instead of reporting them as stored.
+                        if !db.isInsideTransaction { throw error }
                         result = failure(item.path, error)
                     }
                     if let format = result.format, let first = result.first, let last = result.last {
