@@ -30,6 +30,13 @@ import Testing
         }
         #expect(copies.map { $0["copy_format"] as String } == ["syslog", "syslog", "syslog"])
         #expect(copies.map { $0["original_format"] as String } == ["flask", "flask", "gunicorn-error"])
+        // Marking runs without SQLite's foreign-key checks: every copy_of still names a stored
+        // event, and the checks are on again for whatever the connection does next.
+        let (violations, checks) = try store.dbQueue.writeWithoutTransaction { db in
+            (try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").count, try Int.fetchOne(db, sql: "PRAGMA foreign_keys"))
+        }
+        #expect(violations == 0)
+        #expect(checks == 1)
     }
 
     @Test func copiesPairByTheWrittenStampWhenTheAppFileWasReadInAnotherZone() throws {

@@ -28,7 +28,15 @@ public enum CopyLinker {
     /// syslog copy.
     @discardableResult
     public static func link(store: TimelineStore) throws -> Int {
-        try store.write { db in
+        // `copy_of` only ever receives the id of an original read from the event table in the
+        // same transaction, so SQLite's foreign-key check (a look-up per updated row, plus a
+        // statement journal of every page the UPDATE touches, since the check may abort it) can
+        // never fail: without it, marking the copies of a 100k-request corpus took 0.30 s instead
+        // of 0.72-0.75 s in the sqlite3 shell. The pragma only changes outside a transaction,
+        // and is restored whatever happens.
+        try store.dbQueue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA foreign_keys = OFF") }
+        defer { try? store.dbQueue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA foreign_keys = ON") } }
+        return try store.write { db in
             // Nothing to do unless some syslog file carries app or gunicorn lines (no event scan),
             // and some app or gunicorn lines arrived since the last run: the correlation watermark
             // (advanced after every run, which follows this one) says which events are new. Without
