@@ -1065,7 +1065,9 @@ public final class Correlator {
             try db.execute(sql: "UPDATE link SET chain_id = ? WHERE chain_id = ?", arguments: [merge.keep, merge.other])
             try db.execute(sql: "DELETE FROM chain WHERE id = ?", arguments: [merge.other])
         }
-        try MultiRowInsert(db, "INSERT INTO chain (id, first_time, last_time, client_ip, method, path, status, layers) VALUES",
+        // OR FAIL for the reason `EventWriter` gives: under ABORT, each multi-row statement first
+        // copied the pages it touched into a statement journal.
+        try MultiRowInsert(db, "INSERT OR FAIL INTO chain (id, first_time, last_time, client_ip, method, path, status, layers) VALUES",
                            columns: 8).insert(r.chains) { statement, first, chain in
             statement.bind(first, chain.id)
             statement.bind(first + 1, chain.summary.first)
