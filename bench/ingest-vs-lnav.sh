@@ -8,16 +8,12 @@ cd "$(dirname "$0")/.."
 lines=${1:-3000000}
 out=bench/out
 mkdir -p "$out"
-log="$out/access-$lines.log.gz"
+log=$(bench/nginx-log.sh "$lines")
 
 for tool in lnav zcat /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y lnav time"; exit 1; }
 done
 
-if [ ! -f "$log" ]; then
-  echo "generating $lines lines → $log"
-  python3 bench/gen_nginx_combined.py "$lines" | gzip -6 > "$log"
-fi
 swift build -c release --product investigate >/dev/null
 bin=.build/release/investigate
 raw=$(zcat "$log" | wc -c)

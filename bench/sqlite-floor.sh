@@ -15,17 +15,13 @@ cd "$(dirname "$0")/.."
 lines=${1:-3000000}
 out=bench/out
 mkdir -p "$out"
-log="$out/access-$lines.log.gz"
-src="$out/floor-source.db"
+log=$(bench/nginx-log.sh "$lines")
+src="$out/floor-source-$lines.db"
 work=${TMPDIR:-/tmp}/investigate-floor.db
 
 for tool in lnav sqlite3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y lnav sqlite3 time"; exit 1; }
 done
-if [ ! -f "$log" ]; then
-  echo "generating $lines lines → $log"
-  python3 bench/gen_nginx_combined.py "$lines" | gzip -6 > "$log"
-fi
 if [ ! -f "$src" ]; then
   swift build -c release --product investigate >/dev/null
   echo "ingesting $log once → $src (the rows to copy)"
