@@ -75,6 +75,11 @@ struct ImportArguments: ParsableArguments {
             return try TimelineUpdate.run(store: store, paths: paths, options: try importOptions(), format: format, progress: bar.update)
         } catch let error as ImporterError {
             throw ValidationError(error.description)
+        } catch where TimelineStore.isDatabaseError(error) {
+            // A full disk or an I/O error while storing: not an input problem (exit 1), and the
+            // open group of files was rolled back whole.
+            FileHandle.standardError.write(Data("investigate: database error: \(Escape.terminal(String(describing: error)))\n".utf8))
+            throw ExitStatus.databaseError
         }
     }
 }

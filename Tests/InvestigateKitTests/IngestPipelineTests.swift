@@ -344,6 +344,30 @@ import Testing
         #expect(try count(store, "SELECT count(*) FROM event") == 4010)
     }
 
+    /// The CLI under a file-size limit (a disk that fills): the documented database-error status 3,
+    /// not 1 ("some input could not be read"), with the reason on stderr.
+    @Test func aDatabaseThatCannotGrowExitsWithTheDatabaseStatus() throws {
+        let binary = Corpus.repositoryRoot.appendingPathComponent(".build/debug/investigate").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else { return }
+        let dir = try TemporaryDirectory(), dbDir = try TemporaryDirectory()
+        let logPath = try dir.write("access.log", Self.accessLog(0..<20_000))
+        let dbPath = dbDir.url.appendingPathComponent("limited.db").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // 512 KB: the schema fits, 20,000 lines do not. SIGXFSZ ignored, so writes fail with EFBIG.
+        process.arguments = ["-c", "trap '' XFSZ; ulimit -f 1000; exec \"$0\" ingest --db \"$1\" \"$2\"", binary, dbPath, logPath]
+        let stderr = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = stderr
+        try process.run()
+        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 3)
+        #expect(message.contains("investigate: database error:"))
+        let store = try TimelineStore(path: dbPath)
+        #expect(try count(store, "SELECT count(*) FROM event") == 0)
+    }
+
     @Test func killedProcessLeavesDatabaseConsistent() throws {
         // A real kill -9 in the middle of a large ingest, then a normal run.
         let dir = try TemporaryDirectory()

@@ -45,6 +45,10 @@ public final class TimelineStore {
     public func write<T>(_ body: (Database) throws -> T) throws -> T {
         try dbQueue.write(body)
     }
+
+    /// Whether `error` came from SQLite (a full disk, an I/O error, a corrupt file): the CLI maps
+    /// it to its database-error exit status without depending on GRDB itself.
+    public static func isDatabaseError(_ error: any Error) -> Bool { error is DatabaseError }
 }
 
 /// A stored source row.
