@@ -202,7 +202,10 @@ final class EdgeModel {
                                                             times: (-1, -1, -1), elb: 403, targetStatus: nil,
                                                             received: requestSize(r), sent: 270, actions: "waf", traceID: traceID),
                          request: id)
-                out.update(id) { $0.status = 403; $0.responder = "waf"; $0.cause = "waf"; $0.reason = "waf-rule \(rule.reason)" }
+                // A rate-based rule refused the client's own traffic: the cause is the client
+                // (docs/diagnosis.md, the limits convention); a rule judging content is the WAF's.
+                let cause = rule.type == "RATE_BASED" ? "client" : "waf"
+                out.update(id) { $0.status = 403; $0.responder = "waf"; $0.cause = cause; $0.reason = "waf-rule \(rule.reason)" }
                 return
             }
         }

@@ -19,7 +19,10 @@ struct DiagnosisQueryOptions: ParsableArguments {
     @Option(name: .long, help: "Only paths starting with this prefix.")
     var path: String?
 
-    func query(zone: ZoneSpec) throws -> DiagnosisQuery {
+    @Option(name: .long, help: "Show at most N findings in detail (a dense window starts with a summary of all; --json keeps every finding).")
+    var limit: Int?
+
+    func query(zone: ZoneSpec, zoneNote: String? = nil) throws -> DiagnosisQuery {
         guard let at = UserTime.parse(self.at, zone: zone) else {
             throw ValidationError("--at: cannot read '\(self.at)' (try \"2025-02-06 14:32\")")
         }
@@ -29,7 +32,10 @@ struct DiagnosisQueryOptions: ParsableArguments {
             guard let s = StatusFilter(status) else { throw ValidationError("--status: expected a code or a class like 4xx") }
             statusFilter = s
         }
-        return DiagnosisQuery(at: at, halfWindow: half, zone: zone, status: statusFilter, clientIP: ip, pathPrefix: path)
+        if let limit, limit < 0 { throw ValidationError("--limit: expected 0 or more") }
+        var q = DiagnosisQuery(at: at, halfWindow: half, zone: zone, status: statusFilter, clientIP: ip, pathPrefix: path)
+        q.zoneNote = zoneNote
+        return q
     }
 }
 
@@ -41,7 +47,10 @@ struct DiagnoseCommand: ParsableCommand {
         discussion: """
             With PATHs, ingests them first (cached by content hash). With --report, also writes the Markdown \
             incident report (to Reports/incident-<date>-<time>.md, or --report-file). \
-            Exit codes: 0 answered; 1 some input could not be read; 64 usage error (EX_USAGE); 3 database error.
+            Without --tz, --at is read in the machine's local zone (TZ, else the system's), and the answer says so. \
+            Exit codes: 0 answered; 1 some input could not be read; 2 nothing to answer (no input recognised, or no \
+            error in the window that any layer could have sent: the answer says which and what the logs cover); \
+            64 usage error (EX_USAGE); 3 database error.
             """)
 
     @OptionGroup var store: StoreOptions
@@ -62,25 +71,48 @@ struct DiagnoseCommand: ParsableCommand {
     var paths: [String] = []
 
     func run() throws {
-        let zone = try queryZone.zoneSpec()
-        let query = try question.query(zone: zone)
+        let (zone, zoneNote) = try queryZone.zoneChoice()
+        let query = try question.query(zone: zone, zoneNote: zoneNote)
         let timeline = try openStore(store.db)
-        let failedInputs = try ingestReporting(paths, importing, into: timeline)
-        let diagnosis = try Diagnoser(store: timeline).diagnose(query)
-        if json { try writeJSON(diagnosis) } else if reportFile != "-" { print(diagnosis.renderText(zone: zone), terminator: "") }
+        let ingested = try ingestReporting(paths, importing, into: timeline)
+        let diagnosis = try Diagnoser(store: timeline).diagnose(withInputs(query, ingested))
+        if json { try writeJSON(diagnosis) } else if reportFile != "-" { print(diagnosis.renderText(zone: zone, limit: question.limit), terminator: "") }
         if report || reportFile != nil {
             try writeReport(diagnosis, query: query, store: timeline, database: store.db, to: reportFile)
         }
-        if failedInputs { throw ExitStatus.inputProblem }
+        try exitStatus(for: diagnosis, ingested)
     }
 }
 
-/// Ingests PATHs (if any) and reports unreadable inputs on stderr; true when some input failed.
-func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timeline: TimelineStore) throws -> Bool {
-    guard !paths.isEmpty else { return false }
+/// What ingest found, for the answer's honesty: how many files were given and why any were skipped.
+struct IngestedInputs {
+    var failed = false
+    var files = 0
+    var skipped: [(path: String, reason: String)] = []
+}
+
+/// The question, told what ingest recognised (the answer names it when nothing was).
+func withInputs(_ q: DiagnosisQuery, _ inputs: IngestedInputs) -> DiagnosisQuery {
+    var q = q
+    if inputs.files > 0 {
+        q.inputs = DiagnosisQuery.Inputs(files: inputs.files, skipped: inputs.skipped.map { "\($0.path): \($0.reason)" })
+    }
+    return q
+}
+
+/// 2 when there was nothing to answer, else 1 when some input could not be read, else 0.
+func exitStatus(for diagnosis: Diagnosis, _ inputs: IngestedInputs) throws {
+    if diagnosis.outcome == .nothingToExplain || diagnosis.outcome == .noEvidence { throw ExitStatus.nothingToAnswer }
+    if inputs.failed { throw ExitStatus.inputProblem }
+}
+
+/// Ingests PATHs (if any) and reports unreadable inputs on stderr.
+func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timeline: TimelineStore) throws -> IngestedInputs {
+    guard !paths.isEmpty else { return IngestedInputs() }
     let outcome = try importing.ingest(paths, into: timeline)
     for f in outcome.ingest.failed {
         FileHandle.standardError.write(Data("investigate: \(Escape.terminal(f.path)): \(Escape.terminal(f.skipped ?? "failed"))\n".utf8))
     }
-    return !outcome.ingest.failed.isEmpty
+    return IngestedInputs(failed: !outcome.ingest.failed.isEmpty, files: outcome.ingest.files.count,
+                          skipped: outcome.ingest.files.filter { $0.status == .skipped || $0.status == .failed }.map { ($0.path, $0.skipped ?? "not read") })
 }

@@ -10,7 +10,8 @@ struct ReportCommand: ParsableCommand {
         discussion: """
             Takes the same question as `investigate diagnose`. Writes Reports/incident-<date>-<time>.md \
             (the --at moment in --tz), creating the folder, unless --output says otherwise (- for standard \
-            output). Exit codes: 0 written; 1 some input could not be read; 64 usage error (EX_USAGE); 3 database error.
+            output). Exit codes: 0 written; 1 some input could not be read; 2 written, but nothing to answer (no input \
+            recognised, or no error in the window); 64 usage error (EX_USAGE); 3 database error.
             """)
 
     @OptionGroup var store: StoreOptions
@@ -28,18 +29,19 @@ struct ReportCommand: ParsableCommand {
     var paths: [String] = []
 
     func run() throws {
-        let zone = try queryZone.zoneSpec()
-        let query = try question.query(zone: zone)
+        let (zone, zoneNote) = try queryZone.zoneChoice()
+        _ = zone
+        let query = try question.query(zone: zone, zoneNote: zoneNote)
         var fixedTime: Int64?
         if let generatedAt {
             guard let t = UserTime.parse(generatedAt, zone: .utc) else { throw ValidationError("--generated-at: cannot read '\(generatedAt)'") }
             fixedTime = t
         }
         let timeline = try openStore(store.db)
-        let failedInputs = try ingestReporting(paths, importing, into: timeline)
-        let diagnosis = try Diagnoser(store: timeline).diagnose(query)
+        let ingested = try ingestReporting(paths, importing, into: timeline)
+        let diagnosis = try Diagnoser(store: timeline).diagnose(withInputs(query, ingested))
         try writeReport(diagnosis, query: query, store: timeline, database: store.db, to: output, generatedAt: fixedTime)
-        if failedInputs { throw ExitStatus.inputProblem }
+        try exitStatus(for: diagnosis, ingested)
     }
 }
 

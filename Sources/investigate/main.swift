@@ -10,7 +10,7 @@ struct Investigate: ParsableCommand {
         abstract: "Find which layer of a web stack answered an error, which caused it, and why logs are missing.",
         discussion: """
             Exit codes: 0 success; 1 some input could not be read (the rest was processed); \
-            64 usage error (EX_USAGE); 3 database error.
+            2 nothing to answer (no input recognised, or no error in the window); 64 usage error (EX_USAGE); 3 database error.
             """,
         version: InvestigateKit.version,
         subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, ReportCommand.self, Replay.self, Formats.self, Rules.self, ScoreCommand.self],
@@ -23,7 +23,19 @@ struct QueryZoneOption: ParsableArguments {
     @Option(name: .long, help: "Zone of --at/--from/--to and of the display (e.g. UTC, +0900, Asia/Tokyo). Log stamps keep their own zones.")
     var tz: String?
 
-    func zoneSpec() throws -> ZoneSpec { try zone(tz, "--tz") ?? .utc }
+    func zoneSpec() throws -> ZoneSpec { try zoneChoice().zone }
+
+    /// The zone of the question and, when the user gave none, why this one: the machine's local
+    /// zone (`TZ`, else the system's), as a person typing "14:32" means their own clock.
+    func zoneChoice(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> (zone: ZoneSpec, note: String?) {
+        if let given = try zone(tz, "--tz") { return (given, nil) }
+        if let tzVariable = environment["TZ"]?.trimmingCharacters(in: CharacterSet(charactersIn: ": ")), !tzVariable.isEmpty,
+           let fromEnvironment = ZoneSpec(tzVariable) {
+            return (fromEnvironment, "\(fromEnvironment), the machine's local zone (TZ=\(tzVariable)); --tz ZONE reads the question in another")
+        }
+        let system = ZoneSpec.system
+        return (system, "\(system), the machine's local zone; --tz ZONE reads the question in another")
+    }
 }
 
 /// Options shared by commands that read and write the timeline.
@@ -92,6 +104,9 @@ func zone(_ text: String?, _ flag: String) throws -> ZoneSpec? {
 
 enum ExitStatus {
     static let inputProblem = ExitCode(1)
+    /// Nothing to answer: no input was recognised, or the window holds no error the question asks
+    /// about and no layer could have answered it unseen.
+    static let nothingToAnswer = ExitCode(2)
     static let databaseError = ExitCode(3)
 }
 

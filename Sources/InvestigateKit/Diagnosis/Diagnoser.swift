@@ -52,8 +52,30 @@ public final class Diagnoser {
             notes.append("More than \(maxCases) error responses in this window; the first \(maxCases) requests were examined. Narrow the window or add --status/--ip/--path.")
         }
         var findings = group(raw, zone: q.zone)
-        if findings.isEmpty {
-            findings.append(try absenceFinding(q, db, coverage: byLayer, stack: stack, sources: sources))
+        var outcome = Diagnosis.Outcome.answered
+        var headline: String?
+        let anyEvent = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM event)") ?? false
+        if findings.isEmpty && !anyEvent {
+            outcome = .noEvidence
+            if let inputs = q.inputs {
+                let recognised = inputs.files - inputs.skipped.count
+                headline = "\(recognised) of \(inputs.files) file\(inputs.files == 1 ? "" : "s") recognised" + (inputs.skipped.isEmpty ? "; they hold no events." : ": " + inputs.skipped.prefix(5).joined(separator: "; ") + (inputs.skipped.count > 5 ? "; … \(inputs.skipped.count - 5) more" : "") + ".")
+            } else {
+                headline = "The database holds no events: no log was recognised. `investigate formats` lists what can be read."
+            }
+            notes.append("Nothing to diagnose: there is no evidence to answer from. Check the paths, or force a format with --format ID.")
+        } else if findings.isEmpty {
+            let window = try Self.windowCoverage(db, q, stack: stack)
+            switch try AbsenceReasoner(query: q, coverage: byLayer, window: window, stack: stack, sources: sources).reason(db) {
+            case .inferred(let f):
+                findings.append(f)
+                outcome = .inferred
+            case .nothing(let line, let detail):
+                outcome = byLayer.values.contains { $0.events > 0 } ? .nothingToExplain : .noEvidence
+                headline = line
+                notes += detail
+                notes += try ZoneHint.suggestions(db, q)
+            }
         }
         findings.sort { ($0.micros ?? 0, $0.client_ip ?? "", $0.path ?? "") < ($1.micros ?? 0, $1.client_ip ?? "", $1.path ?? "") }
 
@@ -69,8 +91,9 @@ public final class Diagnoser {
         }
 
         let echo = Diagnosis.QueryEcho(at: TimeFormat.isoUTC(q.at), from: TimeFormat.isoUTC(q.from), to: TimeFormat.isoUTC(q.to),
-                                       tz: q.zone.description, status: q.status?.description, ip: q.clientIP, path: q.pathPrefix)
-        return Diagnosis(query: echo, coverage: coverage, findings: findings, notes: notes)
+                                       tz: q.zone.description, status: q.status?.description, ip: q.clientIP, path: q.pathPrefix,
+                                       tz_source: q.zoneNote)
+        return Diagnosis(query: echo, coverage: coverage, findings: findings, notes: notes, outcome: outcome, headline: headline)
     }
 
     /// One failed request's finding, ungrouped, with the records it rests on (nil when the case is
@@ -110,20 +133,28 @@ public final class Diagnoser {
                              _ sources: SourceIndex, _ body: (RequestCase) throws -> Void) throws -> Bool {
         // Error responses in the window that match the filters, by chain. Read through a cursor and
         // stopped once the cap is reached, so a wide window does not load every hit.
-        var conditions = ["e.time >= ?", "e.time <= ?", "e.kind = 'access'", "e.status >= 400", "e.copy_of IS NULL"]
+        // Access records, and API Gateway execution-log records (which carry the method's status)
+        // for stages whose access log was not given.
+        var conditions = ["e.time >= ?", "e.time <= ?", "(e.kind = 'access' OR e.layer = 'apigateway')", "e.status >= 400", "e.copy_of IS NULL"]
         var args: [DatabaseValueConvertible] = [q.from, q.to]
         if let s = q.status { conditions.append(s.sql("e.status")) }
         if let ip = q.clientIP { conditions.append("e.client_ip = ?"); args.append(ip) }
         if let p = q.pathPrefix { conditions.append("substr(e.path, 1, ?) = ?"); args += [p.utf8.count, p] }
         let hits = try Row.fetchCursor(db, sql: """
-            SELECT e.id, l.chain_id FROM event e LEFT JOIN link l ON l.event_id = e.id
+            SELECT e.id, e.kind, l.chain_id FROM event e LEFT JOIN link l ON l.event_id = e.id
             WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.time, e.id
             """, arguments: StatementArguments(args))
         var chainOrder: [Int64] = []
         var seen = Set<Int64>()
         var loose: [Int64] = []
         var truncated = false
+        // An execution-log record speaks for its request only where no access record does: when
+        // the stage's access log was given, its unlinked execution records are not second cases.
+        let accessLogged = try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM event WHERE layer = 'apigateway' AND kind = 'access' AND time >= ? AND time <= ?)
+            """, arguments: [q.from - 600_000_000, q.to + 600_000_000]) ?? false
         while let h = try hits.next() {
+            if accessLogged, (h["kind"] as String) == EventKind.log.rawValue, (h["chain_id"] as Int64?) == nil { continue }
             if chainOrder.count + loose.count >= maxCases {
                 // One more distinct request than the cap can take: more were left out.
                 let chain: Int64? = h["chain_id"]
@@ -178,6 +209,9 @@ public final class Diagnoser {
 
     private func finding(_ c: RequestCase, _ v: Verdict, rule: String, sources: SourceIndex) -> Finding {
         let head = c.outermost?.event
+        // Confidence is earned: high only when a record of the responding layer itself proves the
+        // answer; anything inferred from other layers' records or from silence is at most medium.
+        let confidence = v.confidence == .high && !v.evidence.contains(where: { $0.event.layer == v.responder }) ? .medium : v.confidence
         var evidence: [EvidenceLine] = []
         var seenIDs = Set<Int64>()
         for e in v.evidence where seenIDs.insert(e.id).inserted {
@@ -187,10 +221,10 @@ public final class Diagnoser {
             status: c.clientStatus, time: c.time.map(TimeFormat.isoUTCMillis), client_ip: c.records.compactMap { $0.event.kind == .access ? $0.event.clientIP : nil }.first,
             method: head?.method ?? c.records.lazy.compactMap(\.event.method).first,
             path: head?.path ?? c.records.lazy.compactMap(\.event.path).first,
-            responder: v.responder.rawValue, cause: v.cause.rawValue, confidence: v.confidence, explanation: v.explanation,
+            responder: v.responder.rawValue, cause: v.cause.rawValue, confidence: confidence, explanation: v.explanation,
             evidence: evidence, absent: absences(c, v), next_steps: v.nextSteps, rule: rule, count: 1,
             first: c.time.map(TimeFormat.isoUTCMillis), last: c.time.map(TimeFormat.isoUTCMillis),
-            paths: [head?.path ?? ""].filter { !$0.isEmpty }, micros: c.time)
+            paths: [head?.path ?? ""].filter { !$0.isEmpty }, micros: c.time, reason: v.reasonKey)
     }
 
     static func evidenceLine(_ e: StoredEvent, _ sources: SourceIndex) -> EvidenceLine {
@@ -215,7 +249,11 @@ public final class Diagnoser {
                 // in front (the "upstream" entry below), never invented.
                 continue
             }
-            if let why = v.expectedAbsent[layer] {
+            if c.reached(layer) && !c.hasData(layer) {
+                out.append(Absence(layer: layer.rawValue, why: "not provided: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) logs were given", expected: false))
+            } else if c.reached(layer) {
+                out.append(Absence(layer: layer.rawValue, why: "unlinked: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) record could be linked to it (see `investigate timeline`)", expected: false))
+            } else if let why = v.expectedAbsent[layer] {
                 let note = c.hasData(layer) ? "" : " (no \(layer.rawValue) logs were given either)"
                 out.append(Absence(layer: layer.rawValue, why: why + note, expected: true))
             } else if !c.hasData(layer) {
@@ -230,7 +268,7 @@ public final class Diagnoser {
         }
         if c.stack.somethingInFrontOfNginx, outermostLayer == .nginx, !c.hasData(.alb), !c.hasData(.waf) {
             out.append(Absence(layer: Layer.upstream.rawValue,
-                               why: "not provided: nginx's peers (\(c.stack.privatePeers.prefix(3).joined(separator: ", "))) are private addresses forwarding X-Forwarded-For, so something sits in front of nginx\(c.stack.sawAmznTraceID ? " (an AWS load balancer: requests carry X-Amzn-Trace-Id)" : ""); it has no logs here", expected: false))
+                               why: "not provided: nginx's peers (\(c.stack.privatePeers.prefix(3).joined(separator: ", "))) are \(c.stack.balancerEvidence), so something sits in front of nginx\(c.stack.sawAmznTraceID || c.stack.sawHealthChecker ? " (an AWS load balancer)" : ""); it has no logs here", expected: false))
         }
         return out
     }
@@ -275,81 +313,6 @@ public final class Diagnoser {
         }
     }
 
-    // MARK: - Reasoning from absence
-
-    private func absenceFinding(_ q: DiagnosisQuery, _ db: Database, coverage: [Layer: LayerCoverage], stack: StackFacts,
-                                sources: SourceIndex) throws -> Finding {
-        let what = [q.status.map { "a \($0) response" } ?? "an error response", q.clientIP.map { "for \($0)" }, q.pathPrefix.map { "on \($0)…" }]
-            .compactMap { $0 }.joined(separator: " ")
-        let window = "\(TimeFormat.display(q.from, zone: q.zone, millis: false)) and \(TimeFormat.display(q.to, zone: q.zone, millis: false))"
-        let withData = coverage.values.filter { $0.in_window > 0 }.compactMap { Layer(rawValue: $0.layer) }.sorted()
-        var text = "No layer whose logs were given recorded \(what) between \(window)."
-        var evidence: [EvidenceLine] = []
-        var absent: [Absence] = []
-        var next: [String] = []
-        let outer = withData.first
-        let lo = TimeFormat.isoUTC(q.from - 300_000_000), hi = TimeFormat.isoUTC(q.to + 300_000_000)
-        var responder = Layer.upstream
-        var confidence = Confidence.low
-
-        if let outer {
-            let counts = withData.map { "\($0.rawValue) \(coverage[$0]?.in_window ?? 0)" }.joined(separator: ", ")
-            text += " The logs do cover this window (events in it: \(counts)), so the layers that logged nothing did not answer it."
-            // What did the client do that these logs saw?
-            var conditions = ["time >= ?", "time <= ?", "kind = 'access'", "copy_of IS NULL"]
-            var args: [DatabaseValueConvertible] = [q.from, q.to]
-            if let ip = q.clientIP { conditions.append("client_ip = ?"); args.append(ip) }
-            if let p = q.pathPrefix { conditions.append("substr(path, 1, ?) = ?"); args += [p.utf8.count, p] }
-            let seen = try StoredEvent.fetchAll(db, sql: "SELECT * FROM event WHERE \(conditions.joined(separator: " AND ")) ORDER BY time LIMIT 3",
-                                                arguments: StatementArguments(args))
-            if (q.clientIP != nil || q.pathPrefix != nil) && !seen.isEmpty {
-                text += " Requests matching the filters were logged around it with other statuses (shown as evidence)."
-                evidence += seen.map { Self.evidenceLine($0, sources) }
-            }
-            if outer >= .nginx && stack.somethingInFrontOfNginx && !(coverage[.alb]?.events ?? 0 > 0) && !(coverage[.waf]?.events ?? 0 > 0) {
-                confidence = .medium
-                text += " Every request nginx logged came from private addresses (\(stack.privatePeers.prefix(3).joined(separator: ", "))) carrying X-Forwarded-For: a proxy or load balancer sits in front of nginx\(stack.sawAmznTraceID ? ", an AWS load balancer (requests carry X-Amzn-Trace-Id)" : ""), and no logs of it were given. A response produced in front of nginx (a WAF block, a load-balancer error) never reaches nginx, gunicorn or the app, so its absence from their logs is itself the evidence: the error was most likely sent by that upstream layer."
-                let sample = try StoredEvent.fetchAll(db, sql: """
-                    SELECT * FROM event WHERE layer = 'nginx' AND kind = 'access' AND time >= ? AND time <= ? AND forwarded_for IS NOT NULL
-                    ORDER BY abs(time - ?) LIMIT 2
-                    """, arguments: [q.from, q.to, q.at])
-                evidence += sample.map { Self.evidenceLine($0, sources) }
-                absent.append(Absence(layer: "upstream", why: "not provided: the layer in front of nginx has no logs here; the answer is most likely there", expected: false))
-                next += [
-                    "Fetch the AWS WAF logs for \(lo) to \(hi) (S3 `AWSLogs/<account>/WAFLogs/<region>/<web-acl>/YYYY/MM/dd/HH/mm/`, or the `aws-waf-logs-…` CloudWatch log group) and ingest them: a BLOCK names the rule.",
-                    "Fetch the ALB access logs for the same span (S3 `AWSLogs/<account>/elasticloadbalancing/<region>/YYYY/MM/DD/`): `elb_status_code` with `target_status_code` `-` and `actions_executed` ending in `waf` shows a WAF rejection; other ALB codes (460, 502, 503, 504) its own answers.",
-                    "If a CDN (CloudFront) is in front, fetch its standard logs too.",
-                ]
-            } else if outer > .waf, !(coverage[.waf]?.events ?? 0 > 0) {
-                responder = .upstream
-                text += " The outermost layer with logs here is \(outer.rawValue); a layer in front of it (if any) has no logs."
-                next.append("Ingest the logs of whatever sits in front of \(outer.rawValue) for \(lo) to \(hi).")
-            } else {
-                responder = outer
-                text += " Even the outermost layer (\(outer.rawValue)) has no such record: the request may not have reached this system, or the time or filters may be off (check --tz)."
-                next.append("Check the time zone of the question (--tz) and widen --window.")
-            }
-        } else {
-            text += " No events at all fall in this window: the logs given do not cover it."
-            let spans = coverage.values.sorted { $0.layer < $1.layer }.map { "\($0.layer): \($0.first ?? "?") to \($0.last ?? "?")" }
-            if !spans.isEmpty { text += " Coverage: " + spans.joined(separator: "; ") + "." }
-            next.append("Check the date and --tz of the question, or ingest logs covering \(lo) to \(hi).")
-        }
-        for layer in [Layer.waf, .alb, .apigateway, .nginx, .gunicorn, .app, .lambda] where !withData.contains(layer) {
-            if coverage[layer] == nil || (coverage[layer]?.events ?? 0) == 0 {
-                if layer == .apigateway || layer == .lambda, coverage[.nginx] != nil { continue }
-                if (layer == .waf || layer == .alb), coverage[.apigateway] != nil && layer == .alb { continue }
-                absent.append(Absence(layer: layer.rawValue, why: "not provided: no \(layer.rawValue) logs were given", expected: false))
-            } else {
-                absent.append(Absence(layer: layer.rawValue, why: "no record in this window (its logs cover \(coverage[layer]?.first ?? "?") to \(coverage[layer]?.last ?? "?"))", expected: false))
-            }
-        }
-        return Finding(status: q.status.flatMap { if case .code(let c) = $0 { return c } else { return nil } }, time: TimeFormat.isoUTCMillis(q.at),
-                       client_ip: q.clientIP, method: nil, path: q.pathPrefix, responder: responder.rawValue, cause: responder.rawValue,
-                       confidence: confidence, explanation: text, evidence: evidence, absent: absent, next_steps: next,
-                       rule: "absence", count: 0, first: nil, last: nil, paths: [], micros: q.at)
-    }
-
     // MARK: - Coverage and stack facts
 
     public static func coverage(_ db: Database, from: Int64, to: Int64) throws -> [LayerCoverage] {
@@ -380,13 +343,26 @@ public final class Diagnoser {
         var facts = StackFacts()
         // Ten minutes either side show the stack's shape without scanning hours of a busy timeline.
         let lo = q.from - 600_000_000, hi = q.to + 600_000_000
+        // nginx's peers. A public site whose every client is one of a handful of private addresses
+        // is behind a proxy or load balancer, whether or not the log format records X-Forwarded-For
+        // (`combined` does not). Public peers, or many of them, are the clients themselves.
         let peers = try Row.fetchAll(db, sql: """
-            SELECT peer_ip, count(*) AS n FROM event WHERE layer = 'nginx' AND kind = 'access' AND time >= ? AND time <= ?
-            AND forwarded_for IS NOT NULL AND peer_ip IS NOT NULL GROUP BY peer_ip ORDER BY n DESC LIMIT 10
+            SELECT peer_ip, count(*) AS n, max(forwarded_for IS NOT NULL) AS xff FROM event
+            WHERE layer = 'nginx' AND kind = 'access' AND time >= ? AND time <= ? AND peer_ip IS NOT NULL AND copy_of IS NULL
+            GROUP BY peer_ip ORDER BY n DESC LIMIT 33
             """, arguments: [lo, hi])
-        facts.privatePeers = peers.compactMap { $0["peer_ip"] as String? }.filter(ByteScanner.isPrivateAddress).sorted()
+        let addresses = peers.compactMap { $0["peer_ip"] as String? }
+        let requests = peers.reduce(0) { $0 + (($1["n"] as Int?) ?? 0) }
+        facts.forwardsClient = peers.contains { ($0["xff"] as Int?) == 1 }
+        if !addresses.isEmpty, addresses.count <= StackFacts.maxBalancerNodes, addresses.allSatisfy(ByteScanner.isPrivateAddress),
+           facts.forwardsClient || requests >= 4 * addresses.count {
+            facts.privatePeers = addresses.sorted()
+        }
         facts.sawAmznTraceID = try Bool.fetchOne(db, sql: """
             SELECT EXISTS (SELECT 1 FROM event WHERE layer IN ('nginx','app','gunicorn') AND time >= ? AND time <= ? AND trace_id IS NOT NULL)
+            """, arguments: [lo, hi]) ?? false
+        facts.sawHealthChecker = try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM event WHERE layer IN ('nginx','gunicorn','app') AND time >= ? AND time <= ? AND user_agent LIKE 'ELB-HealthChecker%')
             """, arguments: [lo, hi]) ?? false
         facts.edges = try Row.fetchAll(db, sql: "SELECT front, back, evidence FROM topology ORDER BY front, back").map {
             (front: $0["front"], back: $0["back"], evidence: $0["evidence"])
@@ -394,11 +370,32 @@ public final class Diagnoser {
         return facts
     }
 
+    /// What each layer's logs hold inside the question's window, by kind of record.
+    static func windowCoverage(_ db: Database, _ q: DiagnosisQuery, stack: StackFacts) throws -> [Layer: WindowCoverage] {
+        var out: [Layer: WindowCoverage] = [:]
+        let balancer = Set(stack.privatePeers)
+        for row in try Row.fetchAll(db, sql: """
+            SELECT layer, kind, client_ip, count(*) AS n FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL
+            GROUP BY layer, kind, client_ip
+            """, arguments: [q.from, q.to]) {
+            guard let layer = Layer(rawValue: row["layer"]) else { continue }
+            let n: Int = row["n"]
+            let client: String? = row["client_ip"]
+            if (row["kind"] as String) == EventKind.access.rawValue {
+                out[layer, default: WindowCoverage()].requests += n
+                if let client, !balancer.contains(client) { out[layer, default: WindowCoverage()].requestsWithClient += n }
+            } else {
+                out[layer, default: WindowCoverage()].messages += n
+            }
+        }
+        return out
+    }
+
     static func stackNotes(_ stack: StackFacts, coverage: [Layer: LayerCoverage]) -> [String] {
         var notes: [String] = []
         if stack.somethingInFrontOfNginx {
             let front = coverage[.alb] != nil ? "the ALB" : coverage[.waf] != nil ? "the WAF-protected front end" : "a proxy or load balancer with no logs here"
-            notes.append("nginx's clients are private addresses (\(stack.privatePeers.prefix(4).joined(separator: ", "))) forwarding X-Forwarded-For: nginx sits behind \(front); client addresses come from X-Forwarded-For.")
+            notes.append("nginx's clients are only \(stack.privatePeers.count) address\(stack.privatePeers.count == 1 ? "" : "es") (\(stack.privatePeers.prefix(4).joined(separator: ", "))), \(stack.balancerEvidence): nginx sits behind \(front); " + (stack.forwardsClient ? "client addresses come from X-Forwarded-For." : "its log format records no X-Forwarded-For, so nginx's records do not name the real clients."))
         }
         let missing = [Layer.waf, .alb, .nginx, .app].filter { coverage[$0] == nil }
         let have = coverage.keys.filter { $0 != .system }

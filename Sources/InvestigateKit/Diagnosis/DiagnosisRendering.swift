@@ -3,16 +3,34 @@ import Foundation
 extension Diagnosis {
     /// The terminal answer: a one-line verdict per finding first, then each finding's evidence.
     /// All log-derived text is escaped; long lines are cut.
-    public func renderText(zone: ZoneSpec, lineWidth: Int = 240) -> String {
+    /// Findings beyond which a window counts as dense and starts with a summary.
+    public static let summaryThreshold = 10
+
+    public func renderText(zone: ZoneSpec, lineWidth: Int = 240, limit: Int? = nil) -> String {
         var out = "Question: errors between \(display(query.from, zone)) and \(display(query.to, zone))"
         let filters = [query.status.map { "status \($0)" }, query.ip.map { "client \(Escape.terminal($0))" },
                        query.path.map { "path \(Escape.terminal($0))…" }].compactMap { $0 }
         if !filters.isEmpty { out += " (" + filters.joined(separator: ", ") + ")" }
-        out += "\n\nVerdicts:\n"
-        for (i, f) in findings.enumerated() {
-            out += "  \(i + 1). \(verdictLine(f, zone: zone))\n"
+        if let source = query.tz_source { out += "\n" + wrap("Zone: \(Escape.terminal(source))", indent: "", width: 100) }
+        out += "\n"
+        if let headline {
+            out += "\n" + wrap("Answer: " + Escape.terminal(headline), indent: "", width: 100, hanging: "  ") + "\n"
         }
-        for (i, f) in findings.enumerated() {
+        if findings.count > Self.summaryThreshold {
+            out += "\nSummary (\(findings.reduce(0) { $0 + max($1.count, 1) }) failed requests in \(findings.count) findings):\n"
+            out += summaryLines().map { "  " + $0 }.joined(separator: "\n") + "\n"
+        }
+        let shown = limit.map { Array(findings.prefix(max($0, 0))) } ?? findings
+        if !findings.isEmpty {
+            out += "\nVerdicts:\n"
+            for (i, f) in shown.enumerated() {
+                out += "  \(i + 1). \(verdictLine(f, zone: zone))\n"
+            }
+            if shown.count < findings.count {
+                out += "  … \(findings.count - shown.count) more finding\(findings.count - shown.count == 1 ? "" : "s") not shown (--limit \(shown.count)); `--json` has every one.\n"
+            }
+        }
+        for (i, f) in shown.enumerated() {
             out += "\n── Finding \(i + 1): \(f.responder) answered\(f.status.map { " \($0)" } ?? ""), caused by \(f.cause) (\(f.confidence.rawValue) confidence, rule \(f.rule))\n"
             out += wrap(Escape.terminal(f.explanation), indent: "   ", width: 100) + "\n"
             if f.count > 1, f.paths.count > 1 {
@@ -36,6 +54,7 @@ extension Diagnosis {
                 for s in f.next_steps { out += wrap("- " + Escape.terminal(s), indent: "     ", width: 100, hanging: "       ") + "\n" }
             }
         }
+        if coverage.isEmpty { return out + notesText() }
         out += "\nCoverage (whole logs; events in this window):\n"
         var rows: [[String]] = [["LAYER", "FROM", "TO", "EVENTS", "IN WINDOW", "REJECTED"]]
         for c in coverage {
@@ -43,11 +62,42 @@ extension Diagnosis {
                          String(c.events), String(c.in_window), String(c.rejected)])
         }
         out += TextTable.render(rows, rightAligned: [3, 4, 5]).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
-        if !notes.isEmpty {
-            out += "\nNotes:\n"
-            for n in notes { out += wrap("- " + Escape.terminal(n), indent: "  ", width: 100, hanging: "    ") + "\n" }
-        }
+        return out + notesText()
+    }
+
+    private func notesText() -> String {
+        guard !notes.isEmpty else { return "" }
+        var out = "\nNotes:\n"
+        for n in notes { out += wrap("- " + Escape.terminal(n), indent: "  ", width: 100, hanging: "    ") + "\n" }
         return out
+    }
+
+    /// One line per (responder, cause, reason), most requests first, with the top clients and paths.
+    public func summaryLines() -> [String] {
+        struct Group { var responder: String; var cause: String; var reason: String; var rule: String; var requests = 0
+                       var clients: [String: Int] = [:]; var paths: [String: Int] = [:]; var sample = "" }
+        var groups: [String: Group] = [:]
+        for f in findings {
+            let key = [f.responder, f.cause, f.reason.isEmpty ? f.rule : f.reason].joined(separator: "|")
+            var g = groups[key] ?? Group(responder: f.responder, cause: f.cause, reason: f.reason.isEmpty ? f.rule : f.reason, rule: f.rule)
+            let n = max(f.count, 1)
+            g.requests += n
+            if let ip = f.client_ip { g.clients[ip, default: 0] += n }
+            let paths = f.paths.isEmpty ? [f.path].compactMap { $0 } : f.paths
+            for p in paths { g.paths[p, default: 0] += paths.count == 1 ? n : 1 }
+            if g.sample.isEmpty { g.sample = f.explanation.range(of: ". ").map { String(f.explanation[..<$0.lowerBound]) } ?? f.explanation }
+            groups[key] = g
+        }
+        let top: ([String: Int]) -> String = { counts in
+            let sorted = counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+            return sorted.prefix(3).map { "\(Escape.terminal($0.key, limit: 60)) (\($0.value))" }.joined(separator: ", ") + (sorted.count > 3 ? ", … \(sorted.count - 3) more" : "")
+        }
+        return groups.values.sorted { ($0.requests, $1.responder, $1.reason) > ($1.requests, $0.responder, $0.reason) }.map { g in
+            var line = "\(g.requests) × responder \(g.responder), cause \(g.cause) — \(Escape.terminal(g.reason, limit: 80)) (rule \(g.rule))"
+            if !g.clients.isEmpty { line += "; clients: " + top(g.clients) }
+            if !g.paths.isEmpty { line += "; paths: " + top(g.paths) }
+            return line
+        }
     }
 
     func verdictLine(_ f: Finding, zone: ZoneSpec) -> String {

@@ -9,6 +9,19 @@ public struct DiagnosisQuery: Sendable {
     public var status: StatusFilter?
     public var clientIP: String?
     public var pathPrefix: String?
+    /// How the zone was chosen when the user did not give one ("the machine's local zone"), said
+    /// with the answer.
+    public var zoneNote: String?
+    /// What the run was given to read, when it read files: an answer from no recognised input
+    /// names them instead of reasoning over an empty timeline.
+    public var inputs: Inputs?
+
+    public struct Inputs: Sendable {
+        public var files: Int
+        /// "path: reason" for each file not read.
+        public var skipped: [String]
+        public init(files: Int, skipped: [String]) { self.files = files; self.skipped = skipped }
+    }
 
     public static let defaultHalfWindow: Int64 = 120 * 1_000_000
 
@@ -77,10 +90,13 @@ public struct Finding: Sendable, Encodable {
     public var paths: [String]
     /// µs UTC of the representative request, for ordering and display (not encoded).
     public var micros: Int64?
+    /// The rule's short tag for the reason (the WAF rule id, `apigw-missing-token`, …): findings
+    /// with the same responder, cause and reason are one line of a dense window's summary.
+    public var reason: String = ""
 
     enum CodingKeys: String, CodingKey {
         case status, time, client_ip, method, path, responder, cause, confidence, explanation, evidence, absent, next_steps
-        case rule, count, first, last, paths
+        case rule, reason, count, first, last, paths
     }
 }
 
@@ -115,6 +131,8 @@ public struct Diagnosis: Sendable, Encodable {
         public var status: String?
         public var ip: String?
         public var path: String?
+        /// Set when --tz was not given: which zone the question was read in, and why.
+        public var tz_source: String?
     }
 
     public var query: QueryEcho
@@ -122,4 +140,32 @@ public struct Diagnosis: Sendable, Encodable {
     public var findings: [Finding]
     /// Facts about the stack that frame every finding (what sits in front, clock offsets).
     public var notes: [String]
+    /// What kind of answer this is: from error records, inferred from absence, or none.
+    public var outcome: Outcome = .answered
+    /// The one-line answer when there is no finding ("no 4xx/5xx between … and …").
+    public var headline: String?
+
+    public enum Outcome: String, Sendable, Encodable {
+        /// Error records in the window, each judged by a rule.
+        case answered
+        /// No error record; the layer that answered is inferred from what the logs cannot show.
+        case inferred
+        /// The logs cover the question but hold no error it asks about, and no layer could have
+        /// answered without a trace: nothing to explain (exit 2).
+        case nothingToExplain = "nothing-to-explain"
+        /// No event at all is stored (no input recognised): no evidence to answer from (exit 2).
+        case noEvidence = "no-evidence"
+    }
+
+    enum CodingKeys: String, CodingKey { case outcome, headline, query, coverage, findings, notes }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(outcome, forKey: .outcome)
+        try c.encode(headline, forKey: .headline)
+        try c.encode(query, forKey: .query)
+        try c.encode(coverage, forKey: .coverage)
+        try c.encode(findings, forKey: .findings)
+        try c.encode(notes, forKey: .notes)
+    }
 }

@@ -27,9 +27,26 @@ public struct RequestCase: Sendable {
         }
     }
 
-    /// The status the client got.
+    /// The status the client got: the outermost access record's, else (execution logs only) the
+    /// status API Gateway's execution log says the method completed with.
     public var clientStatus: Int? {
         records.filter { $0.event.kind == .access }.sorted { $0.event.layer < $1.event.layer }.lazy.compactMap(\.event.status).first
+            ?? records.lazy.filter { $0.event.layer == .apigateway }.compactMap(\.event.status).first
+    }
+
+    /// Whether the records show the request reached a layer (so its silence is not "expected"):
+    /// the function was invoked when API Gateway reports an integration status or a Lambda request id.
+    public func reached(_ layer: Layer) -> Bool {
+        if layersPresent.contains(layer) { return true }
+        switch layer {
+        case .lambda:
+            return records.contains { r in
+                r.event.layer == .apigateway && (r.event.targetStatus != nil || r.extra("lambda_request_id") != nil
+                    || r.messageText.contains("Sending request to") || r.messageText.contains("Endpoint response body"))
+            }
+        default:
+            return false
+        }
     }
 
     public var time: Int64? { outermost?.event.time ?? records.first?.event.time }
@@ -79,15 +96,30 @@ public struct NearbyRecords: Sequence, Sendable {
 
 /// What the data says about the stack as a whole.
 public struct StackFacts: Sendable {
-    /// nginx's peers when they are private addresses and requests carry X-Forwarded-For: something
-    /// sits in front of nginx.
+    /// nginx's peers when every one is one of a handful of private addresses (a load balancer's
+    /// nodes): something sits in front of nginx.
     public var privatePeers: [String] = []
+    /// nginx's records carry X-Forwarded-For (the client's address survives the hop).
+    public var forwardsClient = false
     /// nginx requests carried an X-Amzn-Trace-Id: the thing in front is an AWS load balancer.
     public var sawAmznTraceID = false
+    /// `ELB-HealthChecker` probed the stack: an AWS load balancer's health checks.
+    public var sawHealthChecker = false
+    /// More distinct private peers than this are clients of an internal site, not balancer nodes.
+    public static let maxBalancerNodes = 16
     /// Edges from the `topology` table, as "front→back".
     public var edges: [(front: String, back: String, evidence: String)] = []
 
     public var somethingInFrontOfNginx: Bool { !privatePeers.isEmpty }
+
+    /// Why nginx's private peers are taken for a load balancer, in words.
+    public var balancerEvidence: String {
+        var signs: [String] = []
+        signs.append(forwardsClient ? "private addresses forwarding X-Forwarded-For" : "private addresses (every request comes from them)")
+        if sawHealthChecker { signs.append("probed by ELB-HealthChecker") }
+        if sawAmznTraceID { signs.append("requests carry X-Amzn-Trace-Id") }
+        return signs.joined(separator: ", ")
+    }
 }
 
 /// A rule's conclusion about one request.

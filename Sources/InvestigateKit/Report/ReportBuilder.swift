@@ -175,14 +175,14 @@ private struct Rendering {
             }
             if h.rule == "absence" {
                 line("- **Who answered:** most likely \(h.responder)\(h.status.map { ", which sent the \($0)" } ?? "")\(who(h).isEmpty ? "" : " " + who(h)): inferred from what the logs do not hold, \(h.confidence.rawValue) confidence.")
-                // The conclusion of a reasoning from absence is its last sentence, not its first.
-                line("- **Why:** \(Markdown.text(lastSentence(h.explanation), limit: 600))")
+                // A reasoning from absence leads with its conclusion, like every other finding.
+                line("- **Why:** \(Markdown.text(firstSentence(h.explanation), limit: 600))")
             } else {
                 line("- **Who answered:** \(h.responder)\(h.status.map { " sent the \($0)" } ?? "")\(who(h).isEmpty ? "" : " " + who(h))\(h.count > 1 ? " (×\(h.count))" : "") — caused by \(h.cause), \(h.confidence.rawValue) confidence.")
                 line("- **Why:** \(Markdown.text(firstSentence(h.explanation), limit: 600))")
             }
         } else {
-            line("- **What happened:** nothing the diagnosis could judge in this window.")
+            line("- **What happened:** \(diagnosis.headline.map { Markdown.text($0, limit: 600) } ?? "nothing the diagnosis could judge in this window.")")
         }
         line()
     }

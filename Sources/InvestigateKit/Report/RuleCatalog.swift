@@ -37,17 +37,60 @@ public enum RuleCatalog {
             Rule id: `absence`
 
             - **Fires when:** no error response in the window matches the question in any layer's logs.
-            - **Evidence:** the coverage of every layer (events in the window), requests matching the
-              filters with other statuses, and nginx records whose peers are private addresses forwarding
-              `X-Forwarded-For` (something sits in front of nginx).
-            - **Explanation:** a response produced in front of the outermost layer with logs (a WAF block, a
-              load-balancer error) never reaches the layers behind it, so their silence while they cover the
-              window is itself the evidence: the answer is most likely upstream. When nothing covers the
-              window, the question's date or zone is off.
-            - **Example:** a 403 for 203.0.113.45 at 14:32 JST with only nginx, gunicorn and app logs: nginx's
-              peers are 10.1.1.210 and 10.1.2.37 with X-Amzn-Trace-Id, so an AWS load balancer sits in front;
-              the answer is upstream (medium confidence), and the next steps name the WAF and ALB logs to
-              fetch.
+            - **Evidence:** what each layer's logs can show in the window (below), requests matching the
+              filters with other outcomes, and the shape of the stack: nginx's peers when every one is one
+              of a handful of private addresses (a load balancer's nodes, with or without X-Forwarded-For
+              in the log format; `ELB-HealthChecker` probes and `X-Amzn-Trace-Id` headers say it is AWS's).
+            - **Explanation:** a response produced by one layer never reaches the layers behind it, and the
+              layers in front of it pass it on. So the layer that answered is one whose own logs cannot show
+              its answer (none for this window, or a kind of log that leaves such answers out), with no
+              layer in front of it whose log records the status of what it passes on. A layer without logs
+              counts only where the data shows it exists (in front of nginx: only when nginx's peers are a
+              load balancer's nodes). One such layer is named (the ALB between a WAF log showing ALLOW and
+              an nginx log without the error; API Gateway when only its execution log was given); two in
+              front of nginx are named together as `upstream` (the load balancer or its web ACL). An
+              inference from absence is at most **medium** confidence.
+            - **When nothing qualifies:** the answer says so instead of guessing: "No 4xx/5xx response
+              between … and … in the logs given", what the logs cover, and, when error responses sit at the
+              same wall-clock time in a zone the logs themselves use (nginx's `+0900`, the app's learnt
+              offset, UTC for AWS logs), the `--tz` that would match. The CLI exits 2, as it does when no
+              input was recognised ("0 of 22 files recognised: …").
+            - **Example:** a 403 for 203.0.113.45 at 14:32 JST with only nginx (`combined`, no
+              X-Forwarded-For), gunicorn and app logs: nginx's only peers are 10.1.1.210 and 10.1.1.211,
+              probed by `ELB-HealthChecker`, so a load balancer sits in front; the answer is upstream
+              (medium confidence), and the next steps name the WAF and ALB logs (with their S3 key layouts)
+              to fetch.
+
+            ## Coverage, per kind of log
+
+            Coverage is reasoned per kind of log, not per layer: an API Gateway execution log covering the
+            window says nothing about the responses API Gateway gives before method execution.
+
+            | layer | kind of log | records | leaves out |
+            | --- | --- | --- | --- |
+
+            """
+        for k in LogKindModel.kinds {
+            out += "| \(k.layer.rawValue) | \(k.name) | \(k.records) | \(k.leavesOut) |\n"
+        }
+        out += """
+
+            ## Who is the cause: the conventions
+
+            - The **responder** is the layer that sent the status the client got; the **cause** is the
+              component at fault.
+            - A client error a layer answers on its own (400, 401, 404, 405, 413, 414, 429, 431, 460,
+              463, …) is caused by the `client`: the request itself was wrong.
+            - **Limits.** When a configured limit refused the client's own traffic (nginx `limit_req`
+              503, API Gateway 429 throttling or quota, an AWS WAF rate-based rule, 413 at any layer),
+              the responder is the layer that enforced the limit and the cause is `client`: the client's
+              traffic exceeded it. Every rule applies this alike.
+            - A rule that judged the request's content or source (a WAF managed rule or IP set, nginx
+              `deny`, the app's own 403) is that layer's decision: the cause is that layer.
+            - A gateway error (502, 503, 504) is caused by what the gateway waited on: gunicorn or the app
+              behind nginx, the Lambda function behind API Gateway.
+            - **Confidence is earned:** `high` only when a record of the responding layer itself proves
+              the answer; anything inferred from other layers' records or from silence is at most `medium`.
 
             """
         return out

@@ -5,15 +5,18 @@ public struct ApiGatewayRule: DiagnosisRule {
     public let id = "apigateway-response"
     public let title = "API Gateway answered on its own, or reported its integration's failure"
     public let doc = RuleDoc(
-        fires: "The request's API Gateway access record has an error status.",
-        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines, Lambda lines for the same request.",
+        fires: "The request's API Gateway access record has an error status (or, when only execution logs were given, its execution record ends `Method completed with status:` 4xx/5xx).",
+        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration).",
         example: "403 `Missing Authentication Token` for GET /aa.php: no such resource in the REST API; API Gateway answered without invoking Lambda and wrote no execution log for it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
-        guard let gw = c.access(.apigateway), let status = gw.event.status, status >= 400 else { return nil }
+        // The access record, else the execution-log record ("Method completed with status: 502")
+        // when only execution logs were given.
+        guard let gw = c.access(.apigateway) ?? c.logs(.apigateway).first(where: { $0.event.status != nil }),
+              let status = gw.event.status, status >= 400 else { return nil }
         let message = gw.event.error ?? gw.extra("error_message") ?? c.logs(.apigateway).compactMap(\.event.error).first
         let responseType = gw.extra("error_response_type") ?? gw.extra("responseType")
-        let lambdaRecords = c.records.filter { $0.event.layer == .lambda }
+        let lambdaRecords = lambdaRecordsOf(c, around: gw)
         let execution = c.logs(.apigateway)
         let window = c.time.map { "\(TimeFormat.isoUTC($0 - 300_000_000)) to \(TimeFormat.isoUTC($0 + 300_000_000))" } ?? "the window"
         let lower = (message ?? "").lowercased()
@@ -75,25 +78,85 @@ public struct ApiGatewayRule: DiagnosisRule {
                 nextSteps: ["Check the function's handling of \(gw.event.method ?? "") \(gw.event.path ?? "this path") and the request it got."],
                 expectedAbsent: [:], reasonKey: "lambda-\(status)")
         }
-        if status == 502 || status == 504 || (gw.event.targetStatus ?? 0) >= 500 {
-            let lambdaError = lambdaRecords.first { ($0.event.error ?? "") != "" || ($0.event.level ?? "").uppercased() == "ERROR" }
-            let timedOut = lambdaRecords.contains { $0.text.contains("Task timed out") } || execution.contains { $0.text.contains("timed out") || $0.text.contains("timeout") }
-            if let lambdaError { evidence.append(lambdaError) }
-            let cause: Layer = c.hasData(.lambda) || !execution.isEmpty ? .lambda : .lambda
-            let why: String
-            if status == 504 || timedOut {
-                why = "the integration timed out\(timedOut ? " (the Lambda function ran past its timeout: `Task timed out`)" : " (API Gateway waits 29 s at most)")"
-            } else {
-                why = "the Lambda integration failed (a function error, an invalid proxy response, or throttling)\(lambdaError.map { ": `\($0.event.error ?? $0.messageText)`" } ?? "")"
-            }
-            return Verdict(
-                responder: .apigateway, cause: cause, confidence: lambdaRecords.isEmpty && execution.isEmpty ? .medium : .high,
-                explanation: "API Gateway returned \(status) because \(why).",
-                evidence: evidence,
-                nextSteps: c.hasData(.lambda) ? ["Read the Lambda function's log for this request (REPORT line: duration vs timeout, memory)."] :
-                    ["Ingest the Lambda function's CloudWatch logs (`/aws/lambda/<function>`) for \(window)."],
-                expectedAbsent: [:], reasonKey: "apigw-integration-\(status)")
+        if status >= 500 {
+            return integrationFailure(c, gw: gw, status: status, execution: execution, lambda: lambdaRecords, window: window)
         }
         return nil
+    }
+
+    /// A 5xx from API Gateway: the integration (the Lambda function) failed, timed out, or returned
+    /// what API Gateway cannot read. The function's own records name which, and say what it raised.
+    func integrationFailure(_ c: RequestCase, gw: StoredEvent, status: Int, execution: [StoredEvent], lambda: [StoredEvent], window: String) -> Verdict {
+        let executionText = (execution.map(\.messageText) + [gw.event.error, gw.extra("integration_error"), gw.extra("error_message")].compactMap { $0 })
+            .joined(separator: "\n")
+        let timedOut = lambda.first { $0.messageText.contains("Task timed out") || ($0.extra("status") ?? "") == "timeout" }
+        let raised = lambda.first { ExceptionText.summary($0.messageText) != nil && $0.extra("platform") == nil }
+        let report = lambda.first { $0.extra("platform") == "report" }
+        let reportMs = report?.event.duration.map { Double($0) / 1000 }
+        let customerError = executionText.range(of: "customer function error: ").map { r -> String in
+            let rest = executionText[r.upperBound...]
+            let end = rest.range(of: ". Lambda request id")?.lowerBound ?? rest.firstIndex(of: "\n") ?? rest.endIndex
+            return String(rest[..<end])
+        }
+        var evidence = [gw] + execution.filter { $0.id != gw.id }.prefix(3)
+        var next: [String] = []
+        let why: String
+        var confidence = Confidence.high
+        var key = "apigw-integration-\(status)"
+        if executionText.contains("Malformed Lambda proxy response") {
+            // The function succeeded; what it returned is the fault. Its duration is beside the point.
+            why = "the Lambda function returned a malformed proxy response (`Malformed Lambda proxy response`): it ran and returned, but not a JSON object with `statusCode`, `headers` and a string `body`, so API Gateway could not build an HTTP response from it"
+            evidence += lambda.prefix(2)
+            next = ["Fix the function's return value for \(gw.event.method ?? "") \(gw.event.path ?? "this path"): `statusCode` (number), `headers` (object), `body` (a string: JSON-encode objects), `isBase64Encoded`."]
+            key = "apigw-malformed-proxy"
+        } else if timedOut != nil || executionText.contains("Task timed out") {
+            let source = timedOut?.messageText ?? executionText
+            let after = source.range(of: #"Task timed out after [0-9.]+ seconds"#, options: .regularExpression).map { String(source[$0]) } ?? "Task timed out"
+            why = "the Lambda function ran past its own configured timeout (`\(after)`), which is under API Gateway's 29 s integration limit, so Lambda ended it and API Gateway reported the function error as \(status)"
+            if let t = timedOut { evidence.append(t) }
+            if let report, report.id != timedOut?.id { evidence.append(report) }
+            next = ["Find what made the function slow for this request (its log, downstream calls), or raise the function's timeout (API Gateway still waits at most 29 s)."]
+            key = "apigw-lambda-timeout"
+        } else if status == 504 || executionText.contains("timeout error") || executionText.contains("Endpoint request timed out") {
+            let ran = reportMs.map { " The function's REPORT line shows it ran \(String(format: "%.1f", $0 / 1000)) s\($0 >= 29_000 ? ", finishing after API Gateway had already answered" : "")." } ?? ""
+            why = "the integration did not answer within API Gateway's 29 s limit (INTEGRATION_TIMEOUT, `Endpoint request timed out`): the function was still running when API Gateway gave up.\(ran)"
+            evidence += [report].compactMap { $0 }
+            next = ["Make the function answer within 29 s for \(gw.event.path ?? "this path") (move long work to an asynchronous job), or use an HTTP API/ALB where a longer timeout is needed."]
+            key = "apigw-integration-timeout"
+        } else if let raised {
+            let summary = ExceptionText.summary(raised.messageText) ?? raised.messageText
+            why = "the Lambda function raised an unhandled exception, `\(summary)`; API Gateway answered \(status) for the failed invocation"
+            evidence.append(raised)
+            next = ["Fix the exception in the function (`\(summary)`): its traceback is in the function's log for this request."]
+            key = "apigw-lambda-exception"
+        } else if let customerError {
+            why = "the Lambda function failed (`customer function error: \(customerError)`); its log was not given or holds no record of the exception"
+            confidence = .medium
+            next = [c.hasData(.lambda) ? "Read the function's log around this request for the traceback." : "Ingest the function's log (`/aws/lambda/<function>`) for \(window) to see the exception."]
+            key = "apigw-lambda-error"
+        } else {
+            why = "the Lambda integration failed (a function error, an invalid response, throttling or a permission problem)\(gw.event.error.map { ": `\($0)`" } ?? "")"
+            confidence = lambda.isEmpty && execution.isEmpty ? .medium : .high
+            next = c.hasData(.lambda) ? ["Read the Lambda function's log for this request (REPORT line: duration vs timeout, memory)."] :
+                ["Ingest the Lambda function's CloudWatch logs (`/aws/lambda/<function>`) for \(window)."]
+        }
+        return Verdict(responder: .apigateway, cause: .lambda, confidence: confidence,
+                       explanation: "API Gateway returned \(status) because \(why).", evidence: evidence,
+                       nextSteps: next, expectedAbsent: [:], reasonKey: key)
+    }
+
+    /// The function's records for this request: linked ones, else the invocation's lines nearby
+    /// (an unhandled exception's `[ERROR]` line names no request id).
+    func lambdaRecordsOf(_ c: RequestCase, around gw: StoredEvent) -> [StoredEvent] {
+        let linked = c.records.filter { $0.event.layer == .lambda }
+        let ids = Set(linked.compactMap(\.event.requestID) + [gw.extra("lambda_request_id"), gw.extra("integration_request_id")].compactMap { $0 })
+        guard let t = gw.event.time else { return linked }
+        let start = t - max(gw.event.duration ?? 0, 31_000_000) - 1_000_000
+        let nearby = c.nearby.filter { e in
+            guard e.event.layer == .lambda, let et = e.event.time, et >= start, et <= t + 60_000_000 else { return false }
+            if let id = e.event.requestID { return ids.contains(id) }
+            return ExceptionText.summary(e.messageText) != nil || e.messageText.contains("Task timed out")
+        }
+        return linked + nearby.filter { n in !linked.contains { $0.id == n.id } }
     }
 }

@@ -27,7 +27,10 @@ public struct AppRule: DiagnosisRule {
             let passing = proxies.filter { $0.event.status == status }
             evidence += proxies
             let passedOn = passing.isEmpty ? "" : " The \(passing.map(\.event.layer.rawValue).joined(separator: ", ")) record\(passing.count > 1 ? "s" : "") passed the same status on unchanged."
-            let exc = exceptions.first.map { " The app logged: `\(firstLine($0.messageText))`." } ?? ""
+            let exc = exceptions.first.map { e in
+                (ExceptionText.summary(e.text) ?? ExceptionText.summary(e.messageText)).map { " The application raised `\($0)` (the traceback's last line: \(firstLine(e.messageText)))." }
+                    ?? " The app logged: `\(firstLine(e.messageText))`."
+            } ?? ""
             return Verdict(
                 responder: .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: .high,
                 explanation: "The application answered \(status) itself (`\(firstLine(app.messageText))`).\(exc)\(passedOn)\(status == 403 ? " This 403 is the application's own decision, not a WAF block." : "")",
@@ -57,11 +60,12 @@ public struct AppRule: DiagnosisRule {
         }
         if status == 500, !exceptions.isEmpty, appResponse == nil {
             let responder: Layer = exceptions.contains { $0.event.layer == .gunicorn && $0.messageText.contains("Error handling request") } ? .gunicorn : .app
+            let named = exceptions.lazy.compactMap { ExceptionText.summary($0.text) ?? ExceptionText.summary($0.messageText) }.first
             return Verdict(
                 responder: responder, cause: .app, confidence: .medium,
-                explanation: "The application raised an exception while handling the request (`\(firstLine(exceptions[0].messageText))`); \(responder == .gunicorn ? "gunicorn caught it and answered 500" : "Flask answered 500").",
+                explanation: "The application raised \(named.map { "`\($0)`" } ?? "an exception") while handling the request (`\(firstLine(exceptions[0].messageText))`); \(responder == .gunicorn ? "gunicorn caught it and answered 500" : "Flask answered 500").",
                 evidence: c.records.filter { $0.event.kind == .access } + exceptions.prefix(3),
-                nextSteps: ["Read the traceback and fix the exception."],
+                nextSteps: ["Read the traceback\(named.map { " (`\($0)`)" } ?? "") and fix the exception."],
                 expectedAbsent: [:], reasonKey: "app-exception")
         }
         if let g = gunicornAccess, g.event.status == status {

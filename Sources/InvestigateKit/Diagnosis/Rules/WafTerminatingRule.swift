@@ -32,8 +32,13 @@ public struct WafTerminatingRule: DiagnosisRule {
             absent.removeValue(forKey: .alb)
         }
         let subrule = waf.extra("waf_subrule")
+        // The limits convention (StatusMeaning): a rate-based rule refused the client's own traffic.
+        let type = (waf.extra("terminating_rule_type") ?? waf.extra("terminatingRuleType") ?? "").uppercased()
+        let rateList = waf.extra("rate_based_rules") ?? waf.extra("rateBasedRuleList") ?? ""
+        let rateBased = type == "RATE_BASED" || (rateList.contains(rule) && rule != "an unnamed rule")
+        if rateBased { detail += " A rate-based rule refused the client's own traffic: it exceeded the configured request rate, so the cause is the client." }
         return Verdict(
-            responder: .waf, cause: .waf, confidence: .high, explanation: detail, evidence: evidence,
+            responder: .waf, cause: rateBased ? .client : .waf, confidence: .high, explanation: detail, evidence: evidence,
             nextSteps: [
                 "Check whether this request was legitimate; if so, tune rule `\(rule)`: add a scope-down statement, set \(subrule.map { "the sub-rule `\($0)`" } ?? "the rule") to COUNT (rule action override), or exclude the path.",
                 "Replay the archived traffic against the changed web ACL before deploying it: `investigate replay --rules WEBACL.json` shows which other requests it would still block.",

@@ -107,6 +107,11 @@ struct SyslogPrefix: Equatable {
         while end < b.count, b[end] != 0x20 { end += 1 }
         if end > tagStart, b[end - 1] == 0x3A, end - tagStart > 1 {
             let tag = UnsafeBufferPointer(rebasing: b[tagStart..<(end - 1)])
+            // `<ISO> START RequestId: …`, `REPORT RequestId: …`: a Lambda log exported from
+            // CloudWatch, whose platform keyword looks like a host and `RequestId:` like a tag.
+            if case .yearless = stamp {} else if ByteScanner.string(tag) == "RequestId", host.allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A) || $0 == 0x5F }) {
+                return nil
+            }
             if tag.count > 2, tag[0] == 0x5B, tag[tag.count - 1] == 0x5D {
                 prefix.program = ByteScanner.string(UnsafeBufferPointer(rebasing: tag[1..<(tag.count - 1)]))
             } else if tag.count >= 3, tag[tag.count - 1] == 0x5D, let open = tag.firstIndex(of: 0x5B), open > 0,

@@ -1,0 +1,238 @@
+import Foundation
+import Testing
+@testable import InvestigateKit
+
+/// Incidents written as the vendors write their logs (nginx `combined`, AWS WAF JSON, ALB access
+/// lines, API Gateway execution and access logs in CloudWatch exports, Lambda runtime lines, Flask),
+/// each with only part of the stack's logs, read through the importers and diagnosed: the answers
+/// a user gets for the evidence they really have.
+@Suite struct DiagnosisScenarioTests {
+    // MARK: - Writing real lines
+
+    /// 2025-02-06 05:32:00 UTC, plus seconds.
+    static let base: Int64 = 1_738_819_920_000_000
+    static func clf(_ s: Double, offset: String = "+0000") -> String {
+        let shift: Int64 = offset == "+0900" ? 9 * 3_600_000_000 : 0
+        let t = base + Int64(s * 1e6) + shift
+        let parts = TimeFormat.display(t, zone: .utc, millis: false).split(separator: " ")
+        let d = parts[0].split(separator: "-"), clock = parts[1]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        return "\(d[2])/\(months[Int(d[1])! - 1])/\(d[0]):\(clock) \(offset)"
+    }
+    static func iso(_ s: Double) -> String { TimeFormat.isoUTCMillis(base + Int64(s * 1e6)) }
+
+    static func combined(_ s: Double, peer: String, _ request: String, _ status: Int, ua: String = "Mozilla/5.0 (X11; Linux x86_64) Firefox/134.0",
+                         offset: String = "+0000") -> String {
+        "\(peer) - - [\(clf(s, offset: offset))] \"\(request) HTTP/1.1\" \(status) 512 \"-\" \"\(ua)\""
+    }
+
+    static func waf(_ s: Double, ip: String, uri: String, action: String = "ALLOW", rule: String = "Default_Action", type: String = "REGULAR",
+                    rate: String = "[]") -> String {
+        let ms = (base + Int64(s * 1e6)) / 1000
+        return #"{"timestamp":\#(ms),"formatVersion":1,"webaclId":"arn:aws:wafv2:ap-northeast-1:111122223333:regional/webacl/web-acl-prod/4f7d2c1a","terminatingRuleId":"\#(rule)","terminatingRuleType":"\#(type)","action":"\#(action)","terminatingRuleMatchDetails":[],"httpSourceName":"ALB","httpSourceId":"111122223333-app/web-prod/5f2c1a8e9b3d4c71","ruleGroupList":[],"rateBasedRuleList":\#(rate),"nonTerminatingMatchingRules":[],"requestHeadersInserted":null,"responseCodeSent":null,"httpRequest":{"clientIp":"\#(ip)","country":"JP","headers":[{"name":"Host","value":"example.com"},{"name":"User-Agent","value":"curl/8.5.0"}],"uri":"\#(uri)","args":"","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"1-67a44a04-d333e9427f188569ca66\#(String(Int(s * 1000) % 10000).leftPadded(4))"}}"#
+    }
+
+    static func flask(_ s: Double, _ level: String, _ message: String, zone: Int64 = 9) -> String {
+        let t = base + Int64(s * 1e6) + zone * 3_600_000_000
+        let shown = TimeFormat.display(t, zone: .utc).split(separator: " ")
+        return "\(level) \(shown[0]) \(shown[1].replacingOccurrences(of: ".", with: ",")) [app] \(message)"
+    }
+
+    func diagnose(_ files: [String: String], at: Double = 0, status: String? = nil, ip: String? = nil, window: Int64 = 120_000_000,
+                  zone: ZoneSpec = .utc) throws -> Diagnosis {
+        let dir = try TemporaryDirectory()
+        for (name, text) in files { try dir.write(name, text) }
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions(appTimeZone: .fixed(seconds: 9 * 3600)))
+        let q = DiagnosisQuery(at: Self.base + Int64(at * 1e6), halfWindow: window, zone: zone,
+                               status: status.flatMap(StatusFilter.init), clientIP: ip)
+        return try Diagnoser(store: store).diagnose(q)
+    }
+
+    /// A quiet edge stack's background: requests from the ALB's two nodes, with health checks.
+    static func nginxBehindBalancer(peers: [String] = ["10.1.1.210", "10.1.1.211"], errorsAt: [(Double, String, Int)] = []) -> String {
+        var lines: [(Double, String)] = []
+        for i in 0..<120 {
+            let s = -300 + Double(i) * 5
+            lines.append((s, combined(s, peer: peers[i % peers.count], "GET /api/items?page=\(i % 7)", 200)))
+            if i % 6 == 0 { lines.append((s + 0.5, combined(s + 0.5, peer: peers[(i + 1) % peers.count], "GET /health", 200, ua: "ELB-HealthChecker/2.0"))) }
+        }
+        for (s, req, status) in errorsAt { lines.append((s, combined(s, peer: peers[0], req, status))) }
+        return lines.sorted { $0.0 < $1.0 }.map(\.1).joined(separator: "\n") + "\n"
+    }
+
+    static func appLog(errorsAt: [(Double, String, Int)] = []) -> String {
+        var lines: [(Double, String)] = []
+        for i in 0..<120 {
+            let s = -300 + Double(i) * 5 - 0.02
+            lines.append((s, flask(s, "INFO", "Request: GET http://example.com:443/api/items")))
+            lines.append((s + 0.01, flask(s + 0.01, "INFO", "Response: 200 http://example.com:443/api/items")))
+        }
+        for (s, path, status) in errorsAt {
+            lines.append((s - 0.02, flask(s - 0.02, "INFO", "Request: GET http://example.com:443\(path)")))
+            lines.append((s - 0.01, flask(s - 0.01, "INFO", "Response: \(status) http://example.com:443\(path)")))
+        }
+        return lines.sorted { $0.0 < $1.0 }.map(\.1).joined(separator: "\n") + "\n"
+    }
+
+    // MARK: - The 403 in no log, nginx in `combined` behind a load balancer
+
+    @Test func a403InNoLogBehindPrivatePeersIsAnsweredInFrontOfNginx() throws {
+        let d = try diagnose(["var/log/nginx/access.log": Self.nginxBehindBalancer(errorsAt: [(20, "GET /app/admin", 403)]),
+                              "app/logs/app.log": Self.appLog(errorsAt: [(20, "/app/admin", 403)])],
+                             at: 10, status: "403", ip: "203.0.113.45")
+        #expect(d.outcome == .inferred)
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "upstream" && f.confidence == .medium)
+        #expect(f.explanation.contains("load balancer") && f.explanation.contains("web ACL"))
+        #expect(f.explanation.contains("10.1.1.210") && f.explanation.contains("ELB-HealthChecker"))
+        #expect(f.evidence.contains { $0.layer == "nginx" && $0.text.hasPrefix("10.1.1.21") })
+        #expect(f.next_steps.contains { $0.contains("WAFLogs") })
+        #expect(f.next_steps.contains { $0.contains("elasticloadbalancing") })
+        // The app's own 403 for another client is not taken for the answer, and is not hidden either.
+        #expect(f.explanation.contains("does not record the client's address"))
+    }
+
+    @Test func publicPeersAreNeverTakenForALoadBalancer() throws {
+        let peers = (1...40).map { "198.51.100.\($0)" }
+        let d = try diagnose(["var/log/nginx/access.log": Self.nginxBehindBalancer(peers: peers)], at: 10, status: "403", ip: "203.0.113.45")
+        #expect(d.findings.isEmpty)
+        #expect(d.outcome == .nothingToExplain)
+        let all = ([d.headline ?? ""] + d.notes).joined(separator: " ")
+        #expect(!all.contains("load balancer's nodes"))
+        #expect(all.contains("nginx"))
+    }
+
+    @Test func aWindowWithNoErrorSaysSoInsteadOfAVerdict() throws {
+        let peers = (1...40).map { "198.51.100.\($0)" }
+        let d = try diagnose(["var/log/nginx/access.log": Self.nginxBehindBalancer(peers: peers)], at: 10)
+        #expect(d.findings.isEmpty)
+        #expect(d.outcome == .nothingToExplain)
+        #expect(d.headline?.contains("No 4xx/5xx") ?? false)
+        #expect(d.notes.contains { $0.contains("cover") })
+    }
+
+    @Test func theZoneTheLogsUseIsOfferedWhenTheWindowIsEmpty() throws {
+        // nginx writes +0900; the user typed JST wall-clock time but it was read as UTC.
+        var lines = (0..<60).map { Self.combined(Double($0 * 5 - 150), peer: "198.51.100.\($0 % 30 + 1)", "GET /", 200, offset: "+0900") }
+        lines.append(Self.combined(2, peer: "203.0.113.45", "GET /app/admin", 403, offset: "+0900"))
+        lines.sort { $0.split(separator: "[")[1] < $1.split(separator: "[")[1] }
+        let d = try diagnose(["access.log": lines.joined(separator: "\n") + "\n"], at: 9 * 3600, window: 120_000_000)
+        #expect(d.findings.isEmpty)
+        #expect(d.notes.contains { $0.contains("--tz +09:00") })
+    }
+
+    // MARK: - API Gateway execution and Lambda logs only
+
+    static func executionLog(requests: [(Double, String, String)]) -> String {
+        // (seconds, request id, resource) of ordinary successful requests.
+        var out: [String] = []
+        for (s, id, resource) in requests {
+            let t = Self.iso(s)
+            out += ["\(t) (\(id)) Extended Request Id: ext\(id.prefix(6))=",
+                    "\(t) (\(id)) Starting execution for request: \(id)",
+                    "\(t) (\(id)) HTTP Method: GET, Resource Path: \(resource)",
+                    "\(t) (\(id)) Method completed with status: 200"]
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    static func lambdaLog(requests: [(Double, String)]) -> String {
+        requests.flatMap { s, id in
+            ["\(Self.iso(s)) START RequestId: \(id) Version: $LATEST",
+             "\(Self.iso(s + 0.02)) END RequestId: \(id)",
+             "\(Self.iso(s + 0.02)) REPORT RequestId: \(id)\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB"]
+        }.joined(separator: "\n") + "\n"
+    }
+
+    @Test func executionAndLambdaLogsOnlyPointAtApiGatewaysOwnResponse() throws {
+        let reqs = (0..<40).map { (Double($0 * 6 - 120), String(format: "0c6035f8-2c56-42a5-a9b2-%012d", $0)) }
+        let d = try diagnose([
+            "exportedlogs/b41e7d08-2c9a-4f63-8e15-6a0d93c2f7b4/4b5c1d8e7f3a2b6c9d0e1f2a3b4c5d6e/000000": Self.executionLog(requests: reqs.map { ($0.0, $0.1, "/items/{id}") }),
+            "exportedlogs/e8a05c3d-7f21-4b96-a3d8-2c6f1e9b5a47/2026/01/22/[$LATEST]0bb31d65cff80345e3e9e2e1e9a513a2/000000": Self.lambdaLog(requests: reqs.map { ($0.0 + 0.01, "aa" + $0.1.dropFirst(2)) }),
+        ], at: 0, status: "403")
+        #expect(d.outcome == .inferred)
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "client" && f.confidence == .medium)
+        #expect(f.explanation.contains("MISSING_AUTHENTICATION_TOKEN"))
+        #expect(f.explanation.contains("execution log"))
+        #expect(f.next_steps.contains { $0.contains("$context.error.message") && $0.contains("$context.error.responseType") })
+        #expect(!f.absent.contains { $0.layer == "lambda" && !$0.expected }, "\(f.absent) \(d.coverage)")
+    }
+
+    // MARK: - The ALB answered, its log missing
+
+    @Test func a503BetweenAWafAllowAndASilentNginxIsTheAlbs() throws {
+        var waf: [String] = []
+        for i in 0..<30 { waf.append(Self.waf(Double(i * 8 - 120), ip: "198.51.100.\(i + 1)", uri: "/api/items")) }
+        waf.append(Self.waf(3, ip: "203.0.113.77", uri: "/app/checkout"))
+        waf.sort()
+        let d = try diagnose(["AWSLogs/111122223333/WAFLogs/ap-northeast-1/web-acl-prod/2025/02/06/05/30/waf.log": waf.joined(separator: "\n") + "\n",
+                              "var/log/nginx/access.log": Self.nginxBehindBalancer()],
+                             at: 0, status: "503")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.confidence == .medium)
+        #expect(f.explanation.contains("no healthy"))
+        #expect(f.next_steps.contains { $0.contains("alb") || $0.contains("elasticloadbalancing") })
+    }
+
+    // MARK: - Confidence is earned, and limits share one cause
+
+    @Test func aWafRateBasedBlockIsCausedByTheClientsOwnTraffic() throws {
+        let rate = #"[{"rateBasedRuleId":"7e2f","rateBasedRuleName":"RateLimitPerIP","limitKey":"IP","maxRateAllowed":1000,"limitValue":"203.0.113.9","evaluationWindowSec":"300"}]"#
+        let line = Self.waf(0, ip: "203.0.113.9", uri: "/api/items", action: "BLOCK", rule: "RateLimitPerIP", type: "RATE_BASED", rate: rate)
+        let d = try diagnose(["waf.log": line + "\n"], at: 0, status: "403")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "waf" && f.cause == "client" && f.confidence == .high)
+        #expect(f.explanation.contains("RateLimitPerIP"))
+    }
+
+    @Test func anAlbLogAloneNamingTheWafIsMediumConfidence() throws {
+        let alb = #"https 2025-02-06T05:32:00.100000Z app/web-prod/5f2c1a8e9b3d4c71 203.0.113.45:46467 - -1 -1 -1 403 - 560 270 "GET https://example.com:443/app/admin?next=https%3A%2F%2Fevil HTTP/1.1" "curl/8.5.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 - "Root=1-67a4467f-9b6e0cebb17a94df83ec908e" "example.com" "arn:aws:acm:ap-northeast-1:111122223333:certificate/0b6d" 0 2025-02-06T05:32:00.090000Z "waf" "-" "-" "-" "-" "-" "-" TID_3495fa977e0a617e02644498e9da6400"#
+        let d = try diagnose(["alb.log": alb + "\n"], at: 0, status: "403")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "waf" && f.cause == "waf")
+        #expect(f.confidence == .medium) // no record of the WAF itself proves it
+    }
+
+    // MARK: - The application's exception, named
+
+    @Test func anApp500NamesTheExceptionFromTheTracebacksLastLine() throws {
+        let app = [
+            Self.flask(-0.2, "INFO", "Request: GET http://example.com:443/api/orders/7"),
+            Self.flask(-0.1, "ERROR", "Exception on /api/orders/7 [GET]"),
+            "Traceback (most recent call last):",
+            "  File \"/srv/app/views.py\", line 42, in order",
+            "    total = order.total / order.count",
+            "ZeroDivisionError: division by zero",
+            Self.flask(-0.05, "INFO", "Response: 500 http://example.com:443/api/orders/7"),
+        ].joined(separator: "\n") + "\n"
+        let nginx = Self.combined(0, peer: "198.51.100.5", "GET /api/orders/7", 500) + "\n"
+        let d = try diagnose(["app.log": app, "access.log": nginx], at: 0, status: "500")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "app" && f.cause == "app")
+        #expect(f.explanation.contains("ZeroDivisionError: division by zero"))
+    }
+
+    // MARK: - Dense windows
+
+    @Test func aDenseWindowStartsWithASummaryAndLimitsTheDetails() throws {
+        var lines: [String] = []
+        for i in 0..<200 {
+            lines.append(Self.combined(Double(i) * 0.5 - 50, peer: "198.51.100.\(i % 20 + 1)", "GET /missing/\(i)", 404))
+        }
+        let d = try diagnose(["access.log": lines.joined(separator: "\n") + "\n"], at: 0)
+        #expect(d.findings.count > Diagnosis.summaryThreshold)
+        let summary = d.summaryLines()
+        #expect(summary.count >= 1)
+        #expect(summary[0].hasPrefix("200 × responder nginx, cause client"))
+        let text = d.renderText(zone: .utc, limit: 3)
+        #expect(text.contains("Summary ("))
+        #expect(text.contains("not shown (--limit 3)"))
+        #expect(text.components(separatedBy: "── Finding").count == 4)
+    }
+}
+
+private extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}
