@@ -236,3 +236,87 @@ import Testing
 private extension String {
     func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }
+
+/// Lambda behind API Gateway: what the function did, named from its own log, with and without the
+/// access and execution logs.
+@Suite struct LambdaIncidentScenarioTests {
+    let t = DiagnosisScenarioTests()
+    static let request = "4f3e3b0f-39db-11e9-9c2e-5bd7c2de5998"
+    static let invocation = "71952965-d5cc-4974-ae08-6e2138b2275c"
+
+    static func access(_ s: Double, status: Int, error: String, integration: String) -> String {
+        let time = DiagnosisScenarioTests.clf(s)
+        return #"\#(DiagnosisScenarioTests.iso(s)) { "requestId":"\#(request)", "ip": "203.0.113.60", "requestTime":"\#(time)", "httpMethod":"GET", "resourcePath":"/items/{id}", "path":"/prod/items/7", "status":"\#(status)", "protocol":"HTTP/1.1", "responseLength":"36", "error":"\#(error)", "integrationStatus":"\#(integration)" }"#
+    }
+
+    static func execution(_ s: Double, _ messages: [String]) -> String {
+        messages.map { "\(DiagnosisScenarioTests.iso(s)) (\(request)) \($0)" }.joined(separator: "\n")
+    }
+
+    static func lambda(_ s: Double, _ lines: [String], duration: String = "15.74") -> String {
+        (["\(DiagnosisScenarioTests.iso(s)) START RequestId: \(invocation) Version: $LATEST"]
+            + lines.map { "\(DiagnosisScenarioTests.iso(s + 0.01)) \($0)" }
+            + ["\(DiagnosisScenarioTests.iso(s + 0.02)) END RequestId: \(invocation)",
+               "\(DiagnosisScenarioTests.iso(s + 0.02)) REPORT RequestId: \(invocation)\tDuration: \(duration) ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB"])
+            .joined(separator: "\n")
+    }
+
+    static let executionStart = ["Extended Request Id: Vwc2MGFUrPEFV_g=", "Starting execution for request: \(request)",
+                                 "HTTP Method: GET, Resource Path: /items/{id}",
+                                 "Sending request to https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:items-api/invocations"]
+
+    func files(access: String?, execution: String?, lambda: String?) -> [String: String] {
+        var out: [String: String] = [:]
+        if let access { out["exportedlogs/3f9c2a71-5be4-4d0e-9a6c-81d2f4b7e013/4b5c1d8e7f3a2b6c9d0e1f2a3b4c5d6e/000000"] = access + "\n" }
+        if let execution { out["exportedlogs/b41e7d08-2c9a-4f63-8e15-6a0d93c2f7b4/9f8e7d6c5b4a39281706f5e4d3c2b1a0/000000"] = execution + "\n" }
+        if let lambda { out["exportedlogs/e8a05c3d-7f21-4b96-a3d8-2c6f1e9b5a47/2025/02/06/[$LATEST]31afb70b8641f82567a8ca118254229b/000000"] = lambda + "\n" }
+        return out
+    }
+
+    static let exceptionLines = ["[ERROR] KeyError: 'price'", "Traceback (most recent call last):",
+                                 "  File \"/var/task/app.py\", line 12, in handler", "    total = item['price'] * qty"]
+
+    @Test(arguments: [true, false]) func anUnhandledExceptionIsNamed(withExecutionLog: Bool) throws {
+        let exec = Self.execution(0, Self.executionStart + [
+            "Lambda execution failed with status 200 due to customer function error: 'price'. Lambda request id: \(Self.invocation)",
+            "Method completed with status: 502"])
+        let d = try t.diagnose(files(access: Self.access(0.1, status: 502, error: "Internal server error", integration: "200"),
+                                     execution: withExecutionLog ? exec : nil, lambda: Self.lambda(-0.05, Self.exceptionLines)), at: 0, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "lambda")
+        #expect(f.explanation.contains("KeyError: 'price'"))
+        #expect(!f.absent.contains { $0.layer == "lambda" && $0.expected })
+    }
+
+    @Test func aMalformedProxyResponseIsNamedNotTheDuration() throws {
+        let exec = Self.execution(0, Self.executionStart + ["Received response. Integration latency: 18 ms",
+                                                            "Endpoint response body before transformations: \"ok\"",
+                                                            "Execution failed due to configuration error: Malformed Lambda proxy response",
+                                                            "Method completed with status: 502"])
+        let d = try t.diagnose(files(access: Self.access(0.1, status: 502, error: "Internal server error", integration: "200"),
+                                     execution: exec, lambda: Self.lambda(-0.05, [])), at: 0, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "lambda")
+        #expect(f.explanation.contains("Malformed Lambda proxy response"))
+        #expect(!f.explanation.contains("timed out") && !f.explanation.contains("Duration"))
+    }
+
+    @Test func aFunctionTimeoutUnderTheIntegrationLimit() throws {
+        let d = try t.diagnose(files(access: Self.access(10.1, status: 502, error: "Internal server error", integration: "200"), execution: nil,
+                                     lambda: Self.lambda(0, ["\(Self.invocation) Task timed out after 10.00 seconds"], duration: "10002.15")),
+                               at: 10, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "lambda")
+        #expect(f.explanation.contains("Task timed out after 10.00 seconds"))
+    }
+
+    @Test(arguments: [true, false]) func anIntegrationTimeoutOverTwentyNineSeconds(withAccessLog: Bool) throws {
+        let exec = Self.execution(29, Self.executionStart + ["Execution failed due to a timeout error", "Method completed with status: 504"])
+        let d = try t.diagnose(files(access: withAccessLog ? Self.access(29.1, status: 504, error: "Endpoint request timed out", integration: "-") : nil,
+                                     execution: exec, lambda: Self.lambda(0, [], duration: "34210.55")), at: 29, status: "504")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "lambda")
+        #expect(f.explanation.contains("29 s"))
+        #expect(!f.absent.contains { $0.layer == "lambda" && $0.expected })
+    }
+}
