@@ -320,3 +320,55 @@ private extension String {
         #expect(!f.absent.contains { $0.layer == "lambda" && $0.expected })
     }
 }
+
+/// Edge-stack incidents where the layers disagree about what happened.
+@Suite struct EdgeIncidentScenarioTests {
+    let t = DiagnosisScenarioTests()
+    static let trace = "1-67a44b10-9b6e0cebb17a94df83ec908e"
+
+    static func alb(_ s: Double, created: Double, elb: Int, target: String, targetStatus: String, times: String, path: String) -> String {
+        "https \(DiagnosisScenarioTests.iso(s).dropLast())000Z app/web-prod/5f2c1a8e9b3d4c71 203.0.113.60:51234 \(target) \(times) \(elb) \(targetStatus) 310 0 \"GET https://example.com:443\(path) HTTP/1.1\" \"curl/8.5.0\" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/web-nginx/8c2d4e6f1a3b5c7d \"Root=\(trace)\" \"example.com\" \"arn:aws:acm:ap-northeast-1:111122223333:certificate/0b6d1f3e\" 0 \(DiagnosisScenarioTests.iso(created).dropLast())000Z \"waf,forward\" \"-\" \"-\" \"10.1.1.40:80\" \"\(targetStatus)\" \"-\" \"-\" TID_3495fa977e0a617e02644498e9da6400"
+    }
+
+    static func nginxXFF(_ s: Double, _ path: String, _ status: Int, rt: String) -> String {
+        "10.1.1.210 - - [\(DiagnosisScenarioTests.clf(s))] \"GET \(path) HTTP/1.1\" \(status) 0 \"-\" \"curl/8.5.0\" \"203.0.113.60\" rt=\(rt) urt=\"-\""
+    }
+
+    @Test(arguments: [true, false]) func aClientThatLeftIsTheClientsDoing(withAlbLog: Bool) throws {
+        var files = [
+            "waf.log": DiagnosisScenarioTests.waf(0, ip: "203.0.113.60", uri: "/api/report") + "\n",
+            "access.log": Self.nginxXFF(8, "/api/report", 499, rt: "7.990") + "\n",
+            "app.log": [DiagnosisScenarioTests.flask(0.02, "INFO", "Request: GET http://example.com:443/api/report"),
+                        DiagnosisScenarioTests.flask(14, "INFO", "Response: 200 http://example.com:443/api/report")].joined(separator: "\n") + "\n",
+        ]
+        if withAlbLog {
+            files["alb.log"] = Self.alb(8, created: 0.001, elb: 460, target: "10.1.1.40:80", targetStatus: "-", times: "0.001 -1 -1", path: "/api/report") + "\n"
+        }
+        let d = try t.diagnose(files, at: 5)
+        let f = try #require(d.findings.first { $0.status == 460 || $0.status == 499 })
+        #expect(f.responder == "nginx" && f.cause == "client", "\(f.responder)/\(f.cause) by \(f.rule): \(f.explanation)")
+        #expect(f.explanation.contains("closed"))
+        #expect(!d.findings.contains { $0.responder == "waf" })
+    }
+}
+
+extension EdgeIncidentScenarioTests {
+    /// A request that ran into the ALB's idle timeout: the app logged its start a minute before
+    /// nginx and the ALB logged its end. The app's start line belongs to the failing chain.
+    @Test func aLongRequestsAppStartLineIsInItsChain() throws {
+        let files = [
+            "waf.log": DiagnosisScenarioTests.waf(0, ip: "203.0.113.60", uri: "/api/export") + "\n",
+            "alb.log": Self.alb(60.01, created: 0.001, elb: 504, target: "10.1.1.40:80", targetStatus: "-", times: "0.001 -1 -1", path: "/api/export") + "\n",
+            "access.log": Self.nginxXFF(60.02, "/api/export", 499, rt: "60.010") + "\n",
+            "app.log": [DiagnosisScenarioTests.flask(0.02, "INFO", "Request: GET http://example.com:443/api/export"),
+                        DiagnosisScenarioTests.flask(30, "INFO", "Request: GET http://example.com:443/api/items"),
+                        DiagnosisScenarioTests.flask(30.01, "INFO", "Response: 200 http://example.com:443/api/items"),
+                        DiagnosisScenarioTests.flask(75, "INFO", "Response: 200 http://example.com:443/api/export")].joined(separator: "\n") + "\n",
+        ]
+        let d = try t.diagnose(files, at: 60, status: "504")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.cause == "app")
+        #expect(f.evidence.contains { $0.layer == "app" && $0.text.contains("Request: GET http://example.com:443/api/export") },
+                "\(f.evidence.map { "\($0.layer): \($0.text.prefix(80))" })")
+    }
+}

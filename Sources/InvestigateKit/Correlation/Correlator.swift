@@ -756,7 +756,7 @@ public final class Correlator {
                     // The usual bucket, one record a side: no rival either way, so the general
                     // path below would link them exactly when they are compatible and in reach.
                     let o = os[0], i = isx[0]
-                    guard abs(nodes[i].time - nodes[o].time) <= reach(nodes[o], nodes[i], pair, offset: offset), compatible(nodes[o], nodes[i], pair),
+                    guard abs(nodes[i].time - anchor(nodes[o], nodes[i])) <= reach(nodes[o], nodes[i], pair, offset: offset), compatible(nodes[o], nodes[i], pair),
                           let d = distance(nodes[o], nodes[i], offset: offset, window: settings.tolerance) else { continue }
                     hop.unions.append((o, i, "client+method+path+time", fuzzyConfidence(d, strength: strength)))
                     continue
@@ -768,8 +768,9 @@ public final class Correlator {
                 let sortedInner = isx.sorted { nodes[$0].time < nodes[$1].time }
                 let span = reach(nodes[os[0]], nodes[sortedInner[0]], pair, offset: offset)
                 for o in os {
-                    var k = Self.lowerBound(sortedInner, nodes[o].time - span) { nodes[$0].time }
-                    while k < sortedInner.count, nodes[sortedInner[k]].time <= nodes[o].time + span {
+                    let at = anchor(nodes[o], nodes[sortedInner[0]])
+                    var k = Self.lowerBound(sortedInner, at - span) { nodes[$0].time }
+                    while k < sortedInner.count, nodes[sortedInner[k]].time <= at + span {
                         let i = sortedInner[k]
                         k += 1
                         guard compatible(nodes[o], nodes[i], pair) else { continue }
@@ -811,6 +812,16 @@ public final class Correlator {
             }
         }
         return plan
+    }
+
+    /// The outer record's stamp to look for the inner record's `time` around: its arrival when the
+    /// inner record is stamped at arrival (an app's `Request:` line, a minute before nginx logged
+    /// the end of a long request), its completion when the inner one is stamped at completion.
+    /// A record's `time` is its arrival or its completion, so the two then mean the same moment.
+    func anchor(_ o: Node, _ i: Node) -> Int64 {
+        if let ia = i.arrival, ia == i.time, let oa = o.arrival { return oa }
+        if let ic = i.completion, ic == i.time, let oc = o.completion { return oc }
+        return o.time
     }
 
     /// How far apart (µs) the stamps of a hop's two records can be and still be one request: with

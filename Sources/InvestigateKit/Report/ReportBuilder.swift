@@ -184,6 +184,11 @@ private struct Rendering {
         } else {
             line("- **What happened:** \(diagnosis.headline.map { Markdown.text($0, limit: 600) } ?? "nothing the diagnosis could judge in this window.")")
         }
+        if findings.count > Diagnosis.summaryThreshold {
+            // A dense window: every (responder, cause, reason) with its count, before the details.
+            line("- **All findings, by who answered and why:**")
+            for s in diagnosis.summaryLines() { line("  - \(Markdown.text(s, limit: 400))") }
+        }
         line()
     }
 

@@ -24,6 +24,8 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         case 504:
             if let n = nginx, n.event.status == 499 {
                 cause = c.access(.app) != nil || c.hasData(.app) ? .app : .nginx
+                // The app's own lines for this request (its start, a minute before the ALB gave up).
+                evidence += c.records.filter { $0.event.layer == .app }.prefix(2)
                 text = "The ALB returned 504: its target did not answer before the idle timeout, and nginx logged 499 at the same moment (the ALB, nginx's client, closed the connection). The application behind nginx was slower than the ALB's idle timeout\(n.event.duration.map { "; nginx had waited \(Double($0) / 1e6) s" } ?? "")."
                 next = ["Find why the app was slow for \(alb.event.path ?? "this path") (its log around this time), or raise the ALB idle timeout above the app's worst case and keep gunicorn's timeout below it."]
             } else {
@@ -42,6 +44,17 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         case 460:
             cause = .client
             text = "The ALB logged 460: the client closed the connection before the ALB could answer (ALB's counterpart of nginx 499)."
+            if let n = nginx, n.event.status == 499 {
+                // Both ends of one departure: the client left the ALB, and the ALB (nginx's client)
+                // then left nginx. nginx's 499 is the record of the request's end; nothing failed.
+                let app = c.records.first { $0.event.layer == .app && $0.event.kind == .access }
+                return Verdict(
+                    responder: .nginx, cause: .client, confidence: .high,
+                    explanation: "The client closed the connection before any answer: the ALB logged 460 (its client left) and nginx logged 499 (its client, the ALB, closed the connection)\(n.event.duration.map { " after \(Double($0) / 1e6) s" } ?? "").\(app.map { " The application finished the request later (`\($0.messageText)`); its answer went nowhere." } ?? "") No component failed; a slow response may have made the client give up.",
+                    evidence: [n, alb] + (app.map { [$0] } ?? []),
+                    nextSteps: ["If clients leave because the response is slow, find why \(alb.event.path ?? "this path") took \(n.event.duration.map { "\(Double($0) / 1e6) s" } ?? "long") (the app's log for this request)."],
+                    expectedAbsent: [:], reasonKey: "client-closed")
+            }
         case 400, 408, 413, 414, 463, 464:
             cause = .client
             let what: [Int: String] = [400: "a malformed request", 408: "no data before the idle timeout", 413: "a body too large for a Lambda target",

@@ -13,6 +13,8 @@ public struct AlbWafRejectRule: DiagnosisRule {
               actions.split(separator: ",").last.map({ $0.trimmingCharacters(in: .whitespaces) }) == "waf",
               alb.event.targetStatus == nil else { return nil }
         let status = alb.event.elbStatus ?? alb.event.status
+        // A request a target logged was forwarded, and 460 is the client leaving: not a WAF answer.
+        if status == 460 || c.records.contains(where: { $0.event.layer == .nginx || $0.event.layer == .app }) { return nil }
         var absent: [Layer: String] = [:]
         for layer in [Layer.nginx, .gunicorn, .app] { absent[layer] = "expected: AWS WAF rejected the request at the load balancer" }
         absent[.waf] = c.hasData(.waf) ? "suspicious: WAF logs are present but none matches this request" : "not provided: no WAF logs were given; they name the rule"

@@ -72,7 +72,7 @@ public struct NginxRule: DiagnosisRule {
                            expectedAbsent: [:], reasonKey: "nginx-499-idle-timeout")
         case 499:
             return Verdict(responder: .nginx, cause: .client, confidence: .medium,
-                           explanation: "nginx logged 499: its client\(client) closed the connection before nginx answered; the client got no response from nginx.",
+                           explanation: "nginx logged 499: its client\(client) closed the connection before nginx answered; the client got no response from nginx.\(c.records.first { $0.event.layer == .app && $0.event.kind == .access }.map { " The application finished later (`\($0.messageText)`); its answer went nowhere." } ?? "")",
                            evidence: evidence, nextSteps: ["If a load balancer is nginx's client, look for its timeout (ALB 504/460) at the same moment."],
                            expectedAbsent: [:], reasonKey: "nginx-499")
         case 503 where message.contains("limiting requests"):
