@@ -218,7 +218,10 @@ public final class Diagnoser {
             evidence.append(Self.evidenceLine(e, sources))
         }
         return Finding(
-            status: c.clientStatus, time: c.time.map(TimeFormat.isoUTCMillis), client_ip: c.records.compactMap { $0.event.kind == .access ? $0.event.clientIP : nil }.first,
+            status: c.clientStatus, time: c.time.map(TimeFormat.isoUTCMillis),
+            // A load balancer's node is nginx's peer, not the client: `combined` behind an ALB
+            // names no client, and the finding says none rather than the balancer's address.
+            client_ip: c.records.compactMap { $0.event.kind == .access ? $0.event.clientIP : nil }.first { !c.stack.privatePeers.contains($0) },
             method: head?.method ?? c.records.lazy.compactMap(\.event.method).first,
             path: head?.path ?? c.records.lazy.compactMap(\.event.path).first,
             responder: v.responder.rawValue, cause: v.cause.rawValue, confidence: confidence, explanation: v.explanation,
@@ -307,7 +310,7 @@ public final class Diagnoser {
                     iso.flatMap { UserTime.parse($0, zone: .utc) }.map { TimeFormat.display($0, zone: zone) } ?? "?"
                 }
                 let span = g.first == g.last ? "" : " between \(show(g.first)) and \(show(g.last))"
-                g.explanation += " The same happened to \(g.count) requests from this client\(span)\(g.paths.count > 1 ? " across \(g.paths.count) paths" : "")."
+                g.explanation += " The same happened to \(g.count) requests from \(g.client_ip == nil ? "clients these logs do not name" : "this client")\(span)\(g.paths.count > 1 ? " across \(g.paths.count) paths" : "")."
             }
             return g
         }
@@ -395,6 +398,9 @@ public final class Diagnoser {
         var notes: [String] = []
         if stack.somethingInFrontOfNginx {
             let front = coverage[.alb] != nil ? "the ALB" : coverage[.waf] != nil ? "the WAF-protected front end" : "a proxy or load balancer with no logs here"
+            if coverage[.alb] == nil && coverage[.waf] == nil {
+                notes.append("Responses sent in front of nginx (a web ACL's block, the load balancer's own errors) never reach nginx or the app, so they are not among these findings; ask about one client with --ip ADDR, or a status with --status, to have the missing requests reasoned about.")
+            }
             notes.append("nginx's clients are only \(stack.privatePeers.count) address\(stack.privatePeers.count == 1 ? "" : "es") (\(stack.privatePeers.prefix(4).joined(separator: ", "))), \(stack.balancerEvidence): nginx sits behind \(front); " + (stack.forwardsClient ? "client addresses come from X-Forwarded-For." : "its log format records no X-Forwarded-For, so nginx's records do not name the real clients."))
         }
         let missing = [Layer.waf, .alb, .nginx, .app].filter { coverage[$0] == nil }
