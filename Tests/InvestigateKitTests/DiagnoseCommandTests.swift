@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+@testable import InvestigateKit
+
+/// The main job as a user runs it: exit codes and the honest answers when there is nothing to
+/// explain. Runs the debug binary `swift build` made; skips (with a message) where there is none.
+@Suite struct DiagnoseCommandTests {
+    struct Run { var status: Int32; var out: String; var err: String }
+
+    func investigate(_ arguments: [String], environment: [String: String] = [:]) throws -> Run? {
+        let binary = Corpus.repositoryRoot.appendingPathComponent(".build/debug/investigate").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            print("DiagnoseCommandTests: no \(binary); run `swift build` first. Skipped.")
+            return nil
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "TZ")
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func noRecognisedInputExitsTwoAndNamesTheFiles() throws {
+        let dir = try TemporaryDirectory(), db = try TemporaryDirectory()
+        try dir.write("notes.txt", "hello\n")
+        try dir.write("readme.log", "nothing a web stack writes\n")
+        guard let r = try investigate(["--db", db.url.appendingPathComponent("x.db").path, "--at", "2025-02-06 14:32", "--tz", "UTC", dir.path]) else { return }
+        #expect(r.status == 2)
+        #expect(r.out.contains("0 of 2 files recognised"))
+        #expect(!r.out.contains("responder"))
+    }
+
+    @Test func aWindowWithoutErrorsExitsTwoAndTheJSONSaysWhy() throws {
+        let dir = try TemporaryDirectory(), db = try TemporaryDirectory()
+        let lines = (0..<30).map { i in
+            "198.51.100.\(i + 1) - - [06/Feb/2025:05:3\(i / 10):\(String(format: "%02d", (i % 10) * 5)) +0000] \"GET / HTTP/1.1\" 200 512 \"-\" \"curl/8.5.0\""
+        }
+        try dir.write("access.log", lines.joined(separator: "\n") + "\n")
+        guard let r = try investigate(["--db", db.url.appendingPathComponent("x.db").path, "--at", "2025-02-06 05:31", "--tz", "UTC", "--json", dir.path]) else { return }
+        #expect(r.status == 2)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect(json["outcome"] as? String == "nothing-to-explain")
+        #expect((json["headline"] as? String)?.contains("No 4xx/5xx response") ?? false)
+        #expect((json["findings"] as? [Any])?.isEmpty ?? false)
+    }
+
+    @Test func withoutTzTheQuestionIsReadInTheLocalZoneAndSaysSo() throws {
+        let dir = try TemporaryDirectory(), db = try TemporaryDirectory()
+        try dir.write("access.log", "203.0.113.45 - - [06/Feb/2025:14:32:10 +0900] \"GET /app/admin HTTP/1.1\" 403 512 \"-\" \"curl/8.5.0\"\n")
+        guard let r = try investigate(["--db", db.url.appendingPathComponent("x.db").path, "--at", "2025-02-06 14:32", dir.path],
+                                      environment: ["TZ": "Asia/Tokyo"]) else { return }
+        #expect(r.status == 0)
+        #expect(r.out.contains("Asia/Tokyo, the machine's local zone"))
+        #expect(r.out.contains("203.0.113.45"))
+    }
+}
