@@ -91,4 +91,34 @@ import Testing
         #expect(ImporterRegistry.standard.detect(lines, fileName: "access.log").importer?.id == "nginx-access")
         #expect(ImporterRegistry.standard.detect(lines, fileName: "gunicorn-access.log").importer?.id == "gunicorn-access")
     }
+
+    /// logrotate cut the file in the middle of a traceback: it begins with the rest of a record
+    /// whose head is in the previous file. It is still a Flask log, and the leftover lines are kept.
+    @Test func aLogThatBeginsWithATracebackIsStillRecognised() throws {
+        let lines = [
+            "Traceback (most recent call last):",
+            "  File \"/srv/app/.venv/lib/python3.11/site-packages/flask/app.py\", line 1473, in wsgi_app",
+            "    response = self.full_dispatch_request()",
+            "  File \"/srv/app/views.py\", line 42, in order",
+            "    total = order.total / order.count",
+            "ZeroDivisionError: division by zero",
+            "",
+            "During handling of the above exception, another exception occurred:",
+            "",
+            "Traceback (most recent call last):",
+            "  File \"/srv/app/views.py\", line 44, in order",
+            "sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) server closed the connection unexpectedly",
+            "INFO 2025-02-06 14:32:10,118 [app] Request: GET http://example.com:443/api/orders/7",
+            "INFO 2025-02-06 14:32:10,131 [app] Response: 200 http://example.com:443/api/orders/7",
+            "ERROR 2025-02-06 14:32:11,402 [app] Exception on /api/orders/8 [GET]",
+        ]
+        let detection = ImporterRegistry.standard.detect(lines, fileName: "2025-02-06.log")
+        #expect(detection.importer?.id == "flask")
+        let importer = try #require(ImporterRegistry.standard.importer(id: "flask"))
+        let sink = try parse(importer, lines)
+        #expect(sink.events.count >= 3)
+        // The leftover traceback is evidence: kept, not dropped.
+        let accounted = Set(sink.events.flatMap { Array($0.line...$0.lineEnd) } + sink.rejected.map(\.line))
+        #expect(accounted.contains(1))
+    }
 }

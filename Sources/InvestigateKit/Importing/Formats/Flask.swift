@@ -84,16 +84,30 @@ public struct FlaskImporter: Importer {
 
 /// The share of leading lines that are record heads, not counting the lines that plainly continue
 /// a record (indented, tracebacks): a file of long tracebacks is still a file of these records.
+///
+/// Lines before the first head are left out: a file that logrotate cut in the middle of a
+/// traceback begins with the rest of a record whose head is in the previous file.
 func headShare(_ lines: [String], isHead: (UnsafeBufferPointer<UInt8>) -> Bool) -> Double {
     var heads = 0, counted = 0
     for line in lines {
         let head = Line.with(line, number: 1) { isHead($0.bytes) }
         if head { heads += 1; counted += 1; continue }
-        if line.first == " " || line.first == "\t" || line.hasPrefix("Traceback (") { continue }
-        // `NameError: …`, the last line of a traceback.
-        if let colon = line.firstIndex(of: ":"), line[..<colon].hasSuffix("Error") || line[..<colon].hasSuffix("Exception"),
-           !line[..<colon].contains(" ") { continue }
+        if heads == 0 || isTracebackContinuation(line) { continue }
         counted += 1
     }
     return counted == 0 ? 0 : Double(heads) / Double(counted)
+}
+
+/// A line that continues a Python record: indented frames and source, the traceback's header, the
+/// chained-exception sentences, and the exception line itself (`KeyError: 'id'`,
+/// `sqlalchemy.exc.OperationalError: …`, `werkzeug.exceptions.NotFound: 404 Not Found`).
+func isTracebackContinuation(_ line: String) -> Bool {
+    if line.first == " " || line.first == "\t" || line.hasPrefix("Traceback (") { return true }
+    if line.hasPrefix("During handling of the above exception") || line.hasPrefix("The above exception was the direct cause") { return true }
+    let name = line.firstIndex(of: ":").map { line[..<$0] } ?? Substring(line)
+    guard !name.isEmpty, !name.contains(" "), name.first.map({ $0.isLetter || $0 == "_" }) ?? false,
+          name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }) else { return false }
+    let last = name.split(separator: ".").last.map(String.init) ?? String(name)
+    return ["Error", "Exception", "Exit", "Interrupt", "Warning", "Timeout", "NotFound", "Iteration"].contains { last.hasSuffix($0) }
+        || (line.contains(":") && name.contains("."))
 }
