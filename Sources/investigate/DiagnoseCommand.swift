@@ -110,9 +110,17 @@ func exitStatus(for diagnosis: Diagnosis, _ inputs: IngestedInputs) throws {
 func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timeline: TimelineStore) throws -> IngestedInputs {
     guard !paths.isEmpty else { return IngestedInputs() }
     let outcome = try importing.ingest(paths, into: timeline)
-    for f in outcome.ingest.failed {
-        FileHandle.standardError.write(Data("investigate: \(Escape.terminal(f.path)): \(Escape.terminal(f.skipped ?? "failed"))\n".utf8))
-    }
-    return IngestedInputs(failed: !outcome.ingest.failed.isEmpty, files: outcome.ingest.files.count,
+    let problems = reportInputProblems(outcome.ingest)
+    return IngestedInputs(failed: !problems.isEmpty, files: outcome.ingest.files.count,
                           skipped: outcome.ingest.files.filter { $0.status == .skipped || $0.status == .failed }.map { ($0.path, $0.skipped ?? "not read") })
+}
+
+/// Writes each input problem (failed, unrecognised, read in part) to stderr, escaped; returns them.
+@discardableResult
+func reportInputProblems(_ summary: IngestSummary) -> [(path: String, reason: String)] {
+    let problems = InputProblems.of(summary)
+    for p in problems {
+        FileHandle.standardError.write(Data("investigate: \(Escape.terminal(p.path)): \(Escape.terminal(p.reason))\n".utf8))
+    }
+    return problems
 }

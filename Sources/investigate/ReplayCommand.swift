@@ -151,12 +151,7 @@ struct Replay: ParsableCommand {
         var inputProblem = false
         if !paths.isEmpty {
             let summary = try importing.ingest(paths, into: timeline).ingest
-            if !summary.failed.isEmpty {
-                inputProblem = true
-                for f in summary.failed {
-                    FileHandle.standardError.write(Data("investigate: \(Escape.terminal(f.path)): \(Escape.terminal(f.skipped ?? "failed"))\n".utf8))
-                }
-            }
+            inputProblem = !reportInputProblems(summary).isEmpty
         }
         let engine = ReplayEngine(options: options, acl: acl)
         var pacer = Pacer(speed) ?? Pacer("max")!

@@ -67,7 +67,8 @@ struct TimelineCommand: ParsableCommand {
     func run() throws {
         let zone = try queryZone.zoneSpec()
         let timeline = try openStore(store.db)
-        if !paths.isEmpty { _ = try importing.ingest(paths, into: timeline) }
+        var inputProblem = false
+        if !paths.isEmpty { inputProblem = !reportInputProblems(try importing.ingest(paths, into: timeline).ingest).isEmpty }
         let window = try windowOptions.resolve(zone: zone) ?? (Int64.min / 2, Int64.max / 2)
         var query = TimelineQuery(from: window.from, to: window.to)
         query.clientIP = ip
@@ -86,6 +87,7 @@ struct TimelineCommand: ParsableCommand {
         } else {
             print(TimelineView.render(result.chains, zone: zone, truncated: result.truncated), terminator: "")
         }
+        if inputProblem { throw ExitStatus.inputProblem }
     }
 }
 

@@ -149,7 +149,7 @@ struct Ingest: ParsableCommand {
         if json { try writeJSON(summary) } else {
             print(summary.renderTable(zone: try zone(tz, "--tz") ?? .utc), terminator: "")
         }
-        if !summary.failed.isEmpty { throw ExitStatus.inputProblem }
+        if !reportInputProblems(summary).isEmpty { throw ExitStatus.inputProblem }
     }
 }
 

@@ -62,4 +62,22 @@ import Testing
         #expect(r.out.contains("Asia/Tokyo, the machine's local zone"))
         #expect(r.out.contains("203.0.113.45"))
     }
+
+    /// A truncated gzip and a file no importer recognises are input the run could not read: exit 1,
+    /// each named on stderr with the reason; documentation beside the logs is not.
+    @Test func partlyReadAndUnrecognisedInputExitsOne() throws {
+        let dir = try TemporaryDirectory(), db = try TemporaryDirectory()
+        let lines = (0..<2000).map { i in
+            "198.51.100.\(i % 50 + 1) - - [06/Feb/2025:05:30:\(String(format: "%02d", i % 60)) +0000] \"GET /x\(i) HTTP/1.1\" 200 5 \"-\" \"curl/8.5.0\""
+        }.joined(separator: "\n") + "\n"
+        let whole = GzipInflater.gzip(Array(lines.utf8))
+        try dir.write("access.log.2.gz", bytes: Array(whole.prefix(whole.count / 2)))
+        try dir.write("notes.txt", "call the vendor on Monday\n")
+        try dir.write("README.md", "# Logs from the incident\n")
+        guard let r = try investigate(["ingest", "--db", db.url.appendingPathComponent("x.db").path, dir.path]) else { return }
+        #expect(r.status == 1)
+        #expect(r.err.contains("access.log.2.gz: read in part: gzip stream is truncated"))
+        #expect(r.err.contains("notes.txt: skipped: format not recognised"))
+        #expect(!r.err.contains("README.md"))
+    }
 }

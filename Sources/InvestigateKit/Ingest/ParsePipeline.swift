@@ -142,7 +142,7 @@ final class ParseProducer {
                     if inflater.trailingGarbage > 0 { notes.append("\(inflater.trailingGarbage) bytes of non-gzip data after the last member ignored") }
                 case .truncated, .corrupt:
                     let why: String
-                    if case .corrupt(let m) = inflater.state { why = "gzip data is corrupt (\(m))" } else { why = "gzip stream is truncated" }
+                    if case .corrupt(let m) = inflater.state { why = "\(InputProblems.corruptGzip) (\(m))" } else { why = InputProblems.truncatedGzip }
                     // The unfinished last line is evidence too, but not a record: keep it as rejected.
                     var keptPartial = false
                     splitter.finish(line: { line in
