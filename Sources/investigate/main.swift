@@ -87,7 +87,7 @@ struct ImportArguments: ParsableArguments {
             return try TimelineUpdate.run(store: store, paths: paths, options: try importOptions(), format: format, progress: bar.update)
         } catch let error as ImporterError {
             throw ValidationError(error.description)
-        } catch where TimelineStore.isDatabaseError(error) {
+        } catch where TimelineStore.isDatabaseError(error) && !TimelineStore.isLockedError(error) {
             // A full disk or an I/O error while storing: not an input problem (exit 1), and the
             // open group of files was rolled back whole.
             FileHandle.standardError.write(Data("investigate: database error: \(Escape.terminal(String(describing: error)))\n".utf8))
@@ -111,7 +111,14 @@ enum ExitStatus {
 }
 
 func openStore(_ path: String) throws -> TimelineStore {
-    do { return try TimelineStore(path: path) } catch {
+    let shown = Escape.terminal(path)
+    do {
+        let once = OnceFlag()
+        return try TimelineStore(path: path) {
+            guard once.first() else { return }
+            FileHandle.standardError.write(Data("investigate: \(shown) is locked by another investigate process (an ingest?); waiting up to \(Int(TimelineStore.defaultLockWait)) s for it…\n".utf8))
+        }
+    } catch {
         FileHandle.standardError.write(Data("investigate: cannot open database \(path): \(error)\n".utf8))
         throw ExitStatus.databaseError
     }
@@ -205,4 +212,27 @@ final class ProgressBar {
     }
 }
 
-Investigate.main()
+// Runs the command; a database still locked by another process after the wait is the database
+// status (3) with a sentence saying what to do, not a bare SQLite error.
+do {
+    var command = try Investigate.parseAsRoot()
+    try command.run()
+} catch where TimelineStore.isLockedError(error) {
+    FileHandle.standardError.write(Data("investigate: the database is still locked by another investigate process after \(Int(TimelineStore.defaultLockWait)) s; run again when it has finished, or give this one its own --db.\n".utf8))
+    Investigate.exit(withError: ExitStatus.databaseError)
+} catch {
+    Investigate.exit(withError: error)
+}
+
+/// True the first time only: a message said once however often SQLite reports the lock.
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    func first() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if done { return false }
+        done = true
+        return true
+    }
+}

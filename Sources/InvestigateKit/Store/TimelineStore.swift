@@ -8,9 +8,26 @@ public final class TimelineStore {
     public let path: String
     public let dbQueue: DatabaseQueue
 
-    public init(path: String) throws {
+    /// How long a command waits for another process's write lock (an ingest running beside it)
+    /// before it gives up with "database is locked".
+    public static let defaultLockWait: TimeInterval = 120
+
+    /// - Parameter onWait: called once when the database is found locked by another process
+    ///   (to tell the user why nothing happens); the command then waits up to `lockWait` seconds.
+    public init(path: String, lockWait: TimeInterval = TimelineStore.defaultLockWait, onWait: (@Sendable () -> Void)? = nil) throws {
         self.path = path
         var config = Configuration()
+        // Another investigate writing the same database (an ingest in a second terminal): wait
+        // for its lock, bounded, instead of failing at once with "database is locked". Readers
+        // meet the lock only while a writer commits or spills its cache, writers while the other
+        // holds its transaction (one file at most).
+        let deadline = LockDeadline(seconds: lockWait)
+        config.busyMode = .callback { tries in
+            if tries == 0 { onWait?() }
+            guard deadline.allows(tries: tries) else { return false }
+            usleep(50_000)
+            return true
+        }
         config.prepareDatabase { db in
             // Large pages and a rollback journal: bulk loads append pages the journal need not copy,
             // where WAL would write every page twice. A killed ingest still rolls back whole (the hot
@@ -49,6 +66,19 @@ public final class TimelineStore {
     /// Whether `error` came from SQLite (a full disk, an I/O error, a corrupt file): the CLI maps
     /// it to its database-error exit status without depending on GRDB itself.
     public static func isDatabaseError(_ error: any Error) -> Bool { error is DatabaseError }
+
+    /// Whether `error` is another process's lock outlasting the wait (SQLITE_BUSY/SQLITE_LOCKED).
+    public static func isLockedError(_ error: any Error) -> Bool {
+        guard let e = error as? DatabaseError else { return false }
+        return e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED
+    }
+}
+
+/// The retry budget of a busy handler: SQLite calls it with the number of tries so far.
+struct LockDeadline: Sendable {
+    let seconds: TimeInterval
+    /// Tries of 50 ms each.
+    func allows(tries: Int) -> Bool { Double(tries) * 0.05 < seconds }
 }
 
 /// A stored source row.
