@@ -83,6 +83,23 @@ public enum CivilTime {
     public static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 }
 
+extension Int64 {
+    /// `self + other`, held at `Int64.min` / `Int64.max` instead of trapping: for bounds of time
+    /// windows (`t - margin`, `t + slab + margin`) whatever `t` a database holds.
+    @inline(__always)
+    public func addingClamped(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+
+    /// `self - other`, held at `Int64.min` / `Int64.max` instead of trapping.
+    @inline(__always)
+    public func subtractingClamped(_ other: Int64) -> Int64 {
+        let (difference, overflow) = subtractingReportingOverflow(other)
+        return overflow ? (other > 0 ? .min : .max) : difference
+    }
+}
+
 /// A time zone as users and logs give it: a fixed offset (`+0900`, `UTC`) or an IANA name
 /// (`Asia/Tokyo`), whose offset may change with daylight saving time.
 public enum ZoneSpec: Sendable, Equatable, CustomStringConvertible {
