@@ -174,4 +174,90 @@ import Testing
         #expect(try Self.chainTags(store).count == 20)
         #expect(seconds < 5, "correlation took \(seconds) s")
     }
+
+    // MARK: - The accepted range and the importers that enforce it
+
+    @Test func aStampBeyondTheAcceptedRangeIsRejectedWithItsReason() throws {
+        let dir = try TemporaryDirectory()
+        var lines: [String] = []
+        for i in 0..<300 { lines.append(Self.nginx("06/Feb/2025:14:\(10 + i / 60):\(String(format: "%02d", i % 60))", path: "/n\(i)")) }
+        lines.insert(Self.nginx("06/Feb/2225:14:32:45"), at: 150)
+        let access = try dir.write("access.log", lines.joined(separator: "\n") + "\n")
+        let app = try dir.write("app/2025-02-06.log", [
+            "INFO 2025-02-06 14:10:00,001 [app] Request: GET http://example.com:443/n0",
+            "INFO 2225-02-06 14:32:45,136 [app] Request: GET http://example.com:443/api/ping",
+            "INFO 2025-02-06 14:10:01,001 [app] Request: GET http://example.com:443/n1",
+        ].joined(separator: "\n") + "\n")
+        let store = try TimelineStore()
+        let (outcome, seconds) = try Self.run(store, [access, app])
+        #expect(outcome.ingest.events == 302)
+        #expect(outcome.ingest.rejected == 2)
+        let reasons = try store.read { try String.fetchAll($0, sql: "SELECT reason FROM rejected ORDER BY source_id, line") }
+        #expect(reasons.count == 2)
+        #expect(reasons.allSatisfy { $0.contains("timestamp out of range (year 2225)") }, "\(reasons)")
+        // The rejected lines keep their line numbers and bytes.
+        let rows = try store.read { try Row.fetchAll($0, sql: "SELECT line, raw FROM rejected ORDER BY source_id, line") }
+        #expect(rows.map { $0["line"] as Int } == [151, 2])
+        #expect(String(decoding: rows[0]["raw"] as Data, as: UTF8.self) == Self.nginx("06/Feb/2225:14:32:45"))
+        #expect(try Self.count(store, "SELECT count(*) FROM event WHERE time >= \(EventTime.accepted.upperBound)") == 0)
+        #expect(try Self.count(store, "SELECT count(*) FROM chain") == 2)
+        #expect(seconds < 5, "ingest and correlation took \(seconds) s")
+    }
+
+    @Test func theAcceptedRangeIsTheYears1970To2100UTC() {
+        let first = CivilTime.micros(year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0)
+        let end = CivilTime.micros(year: 2101, month: 1, day: 1, hour: 0, minute: 0, second: 0)
+        #expect(EventTime.accepted == first..<end)
+        #expect(EventTime.rejection(first) == nil && EventTime.rejection(end - 1) == nil)
+        #expect(EventTime.rejection(first - 1)?.hasPrefix("timestamp out of range (year 1969): 1969-12-31T23:59:59.999999Z") == true)
+        #expect(EventTime.rejection(end) == "timestamp out of range (year 2101): 2101-01-01T00:00:00Z is outside the accepted years 1970 to 2100 UTC")
+        // Any Int64 gets an answer, none traps.
+        for t in [Int64.min, Int64.min + 1, -1, Int64.max - 1, Int64.max] { #expect(EventTime.rejection(t) != nil) }
+        #expect(EventTime.year(Int64.min) < 0 && EventTime.year(Int64.max) > 290_000)
+    }
+
+    @Test func theSinkRejectsARecordOutOfRangeAndDropsWildSecondStampsAndDurations() throws {
+        let ok = CivilTime.micros(year: 2025, month: 2, day: 6, hour: 5, minute: 32, second: 45)
+        var sink = RecordSink()
+        sink.emit(Event(time: CivilTime.micros(year: 2225, month: 2, day: 6, hour: 5, minute: 32, second: 45), layer: .app, kind: .log,
+                        line: 3, raw: Array("far".utf8)))
+        sink.emit(Event(time: -1, layer: .nginx, kind: .access, line: 4, raw: Array("before".utf8)))
+        var wrapped = Event(time: ok, layer: .gunicorn, kind: .log, line: 5, raw: Array("wrapped".utf8))
+        wrapped.altTime = Int64.max
+        wrapped.duration = Int64.min
+        sink.emit(wrapped)
+        var fine = Event(time: ok, layer: .nginx, kind: .access, line: 6, raw: Array("fine".utf8))
+        fine.altTime = ok - 1_000_000
+        fine.duration = 250_000
+        sink.emit(fine)
+        sink.emit(Event(time: nil, layer: .system, kind: .log, line: 7, raw: Array("no stamp".utf8)))
+        #expect(sink.rejected.map(\.line) == [3, 4])
+        #expect(sink.rejected.map { String(decoding: $0.raw, as: UTF8.self) } == ["far", "before"])
+        #expect(sink.rejected[0].reason.hasPrefix("timestamp out of range (year 2225)"))
+        #expect(sink.rejected[1].reason.hasPrefix("timestamp out of range (year 1969)"))
+        let events = sink.events
+        try #require(events.count == 3)
+        #expect(events[0].line == 5 && events[0].time == ok && events[0].altTime == nil && events[0].duration == nil)
+        #expect(events[1].altTime == ok - 1_000_000 && events[1].duration == 250_000)
+        #expect(events[2].time == nil)
+        #expect(sink.notes.count == 2)
+    }
+
+    @Test(arguments: [
+        ("INFO 2225-02-06 14:32:45,136 [app] Request: GET http://example.com:443/api/ping", "flask"),
+        ("[2225-02-06 14:32:45,123] ERROR in app: Exception on /api/orders [POST]", "flask"),
+        (#"10.1.1.210 - - [06/Feb/2225:14:32:45 +0000] "GET /a HTTP/1.1" 200 12 "-" "curl/8.5.0""#, "nginx-access"),
+        (#"10.1.1.210 - - [06/Feb/1969:14:32:45 +0000] "GET /a HTTP/1.1" 200 12 "-" "curl/8.5.0" "x" extra"#, "nginx-access"),
+        ("2225/02/06 14:32:45 [error] 12#12: *3 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1, server: _, request: \"GET /a HTTP/1.1\", upstream: \"http://127.0.0.1:8000/a\", host: \"example.com\"", "nginx-error"),
+        ("<34>1 2225-02-06T14:32:45.003Z host app - - - message", "syslog"),
+    ])
+    func importersRejectAStampOutOfRangeWithTheReason(_ line: String, _ id: String) throws {
+        let importer = try #require(ImporterRegistry.standard.importer(id: id))
+        let sink = try parse(importer, [line, line], options: ImportOptions(timeZone: .utc, appTimeZone: .utc))
+        #expect(sink.eventCount == 0)
+        try #require(sink.rejected.count == 2, "\(sink.rejected.map(\.reason)) \(sink.events.map(\.time))")
+        #expect(sink.rejected.map(\.line) == [1, 2])
+        #expect(sink.rejected.allSatisfy { $0.reason.contains("timestamp out of range (year") }, "\(sink.rejected.map(\.reason))")
+        #expect(sink.rejected.allSatisfy { String(decoding: $0.raw, as: UTF8.self) == line })
+    }
 }

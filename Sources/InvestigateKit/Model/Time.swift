@@ -83,6 +83,41 @@ public enum CivilTime {
     public static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 }
 
+/// The instants an event may carry, in one place: importers reject a record whose stamp falls
+/// outside (`RecordSink.emit`), so every stored time, and every sum or difference of stored times,
+/// durations and the correlation's margins, stays far inside `Int64`.
+///
+/// The range is the years 1970 to 2100, UTC: from the Unix epoch (a device without a clock starts
+/// there, and its records are kept) to well past any log this tool will read. A stamp outside is
+/// a typo or garbage (`2225`, a year-less stamp given a wrong year), and is kept as a rejected line
+/// with the reason, never dropped.
+public enum EventTime {
+    public static let firstYear = 1970
+    public static let lastYear = 2100
+
+    /// `firstYear`-01-01T00:00:00Z up to, not including, (`lastYear` + 1)-01-01T00:00:00Z.
+    public static let accepted: Range<Int64> =
+        CivilTime.micros(year: firstYear, month: 1, day: 1, hour: 0, minute: 0, second: 0)
+        ..< CivilTime.micros(year: lastYear + 1, month: 1, day: 1, hour: 0, minute: 0, second: 0)
+
+    /// Longest duration a record may state (the accepted range's length): anything longer cannot
+    /// be measured between two accepted stamps.
+    public static var maxDuration: Int64 { accepted.upperBound - accepted.lowerBound }
+
+    /// Why a stamp cannot be accepted, or nil when it can. Total: any `Int64` gets an answer.
+    public static func rejection(_ micros: Int64) -> String? {
+        guard !accepted.contains(micros) else { return nil }
+        return "timestamp out of range (year \(year(micros))): \(TimeFormat.isoUTC(micros)) is outside the accepted years \(firstYear) to \(lastYear) UTC"
+    }
+
+    /// The UTC year of an instant (any `Int64`).
+    public static func year(_ micros: Int64) -> Int {
+        var days = micros / (86_400 * CivilTime.microsPerSecond)
+        if micros % (86_400 * CivilTime.microsPerSecond) < 0 { days -= 1 }
+        return CivilTime.civilFromDays(days).year
+    }
+}
+
 extension Int64 {
     /// `self + other`, held at `Int64.min` / `Int64.max` instead of trapping: for bounds of time
     /// windows (`t - margin`, `t + slab + margin`) whatever `t` a database holds.
