@@ -260,4 +260,23 @@ import Testing
         #expect(sink.rejected.allSatisfy { $0.reason.contains("timestamp out of range (year") }, "\(sink.rejected.map(\.reason))")
         #expect(sink.rejected.allSatisfy { String(decoding: $0.raw, as: UTF8.self) == line })
     }
+
+    // MARK: - What users type
+
+    @Test func userTimesAndDurationsThatWouldOverflowAreUnreadable() {
+        for text in ["inf", "nan", "1e300", "-1e300", "1e15", "99999999999999999999d", "1e20s"] { #expect(UserTime.duration(text) == nil, "\(text)") }
+        let hundredYears: Int64 = 36_500 * 86_400 * 1_000_000
+        #expect(UserTime.duration("36500d") == hundredYears)
+        #expect(UserTime.parse("99999999999-01-01", zone: .utc) == nil)
+        #expect(UserTime.parse("9223372036854775807-01-01 00:00", zone: .utc) == nil)
+        #expect(UserTime.parse("9999-12-31 23:59", zone: .utc) != nil)
+    }
+
+    @Test func aSyslogYearOutOfRangeIsRefusedBeforeParsing() throws {
+        #expect(throws: ImporterError.self) {
+            _ = try parse(SyslogImporter(), ["Feb  6 14:32:45 host app: hello"], options: ImportOptions(year: Int.max))
+        }
+        let sink = try parse(SyslogImporter(), ["Feb  6 14:32:45 host app: hello"], options: ImportOptions(timeZone: .utc, year: 2100))
+        #expect(sink.eventCount == 1 && sink.rejected.isEmpty)
+    }
 }

@@ -303,15 +303,24 @@ public enum UserTime {
                 }
             }
         }
-        guard parts.count <= 2, CivilTime.isValid(year: d[0], month: d[1], day: d[2], hour: h, minute: mi, second: s) else { return nil }
+        // Years of four digits at most: beyond, the microseconds would overflow.
+        guard parts.count <= 2, (0...9999).contains(d[0]), CivilTime.isValid(year: d[0], month: d[1], day: d[2], hour: h, minute: mi, second: s)
+        else { return nil }
         let local = CivilTime.micros(year: d[0], month: d[1], day: d[2], hour: h, minute: mi, second: s, micro: us)
         return (explicitZone ?? zone).utc(fromLocal: local)
     }
 
-    /// `90s`, `5m`, `2h`, `1d`, `1m30s`, or a bare number of seconds → microseconds.
+    /// `90s`, `5m`, `2h`, `1d`, `1m30s`, or a bare number of seconds → microseconds. Nil beyond
+    /// `EventTime.maxDuration` either way (and for `inf`, `nan`): no window can be wider than the
+    /// accepted time range, and a time plus or minus it stays far inside `Int64`.
     public static func duration(_ text: String) -> Int64? {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        if let n = Double(t) { return Int64(n * 1e6) }
+        func micros(_ seconds: Double) -> Int64? {
+            let v = seconds * 1e6
+            guard v.isFinite, v.magnitude <= Double(EventTime.maxDuration) else { return nil }
+            return Int64(v)
+        }
+        if let n = Double(t) { return micros(n) }
         var total: Double = 0
         var number = ""
         var sawUnit = false
@@ -329,6 +338,6 @@ public enum UserTime {
             sawUnit = true
         }
         guard number.isEmpty, sawUnit else { return nil }
-        return Int64(total * 1e6)
+        return micros(total)
     }
 }
