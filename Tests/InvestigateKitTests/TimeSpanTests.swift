@@ -279,4 +279,29 @@ import Testing
         let sink = try parse(SyslogImporter(), ["Feb  6 14:32:45 host app: hello"], options: ImportOptions(timeZone: .utc, year: 2100))
         #expect(sink.eventCount == 1 && sink.rejected.isEmpty)
     }
+
+    // MARK: - Numbers that overflowed once in microseconds
+
+    @Test func secondsBeyondInt64MicrosecondsAreRefusedNotTrapped() {
+        Line.with("9999999999999", number: 1) { #expect(ByteScanner.secondsToMicros($0.bytes) == nil) }
+        Line.with("9223372036855", number: 1) { #expect(ByteScanner.secondsToMicros($0.bytes) == nil) }
+        Line.with("9223372036854.775808", number: 1) { #expect(ByteScanner.secondsToMicros($0.bytes) == nil) }
+        Line.with("9223372036854.775807", number: 1) { #expect(ByteScanner.secondsToMicros($0.bytes) == Int64.max) }
+        Line.with("-999999999999.5", number: 1) { #expect(ByteScanner.secondsToMicros($0.bytes) == -999_999_999_999_500_000) }
+    }
+
+    @Test func msecAndRequestTimeBeyondTheRangeAreRejectedOrLeftOut() throws {
+        let format = #"'$remote_addr [$msec] "$request" $status $request_time'"#
+        let sink = try parse(NginxAccessImporter(), [
+            #"10.0.0.1 [9999999999999.000] "GET /a HTTP/1.1" 200 0.010"#,
+            #"10.0.0.1 [8000000000.000] "GET /b HTTP/1.1" 200 0.010"#,
+            #"10.0.0.1 [1738819965.136] "GET /c HTTP/1.1" 200 999999999999.000"#,
+            #"10.0.0.1 [1738819965.136] "GET /d HTTP/1.1" 200 0.010"#,
+        ], options: ImportOptions(nginxLogFormat: format))
+        #expect(sink.rejected.map(\.line) == [1, 2])
+        #expect(sink.rejected.last?.reason.hasPrefix("timestamp out of range (year 2223)") == true, "\(sink.rejected.map(\.reason))")
+        try #require(sink.events.count == 2)
+        #expect(sink.events[0].path == "/c" && sink.events[0].duration == nil)
+        #expect(sink.events[1].path == "/d" && sink.events[1].duration == 10_000)
+    }
 }
