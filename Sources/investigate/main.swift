@@ -71,6 +71,9 @@ struct ImportArguments: ParsableArguments {
         if let definition = nginxLogFormat {
             do { _ = try NginxLogFormat(definition: definition) } catch { throw ValidationError("\(error)") }
         }
+        if let year, !(EventTime.firstYear...EventTime.lastYear).contains(year) {
+            throw ValidationError("--year: \(year) is outside the accepted years \(EventTime.firstYear) to \(EventTime.lastYear)")
+        }
         return ImportOptions(timeZone: try zone(hostZoneOverride ?? hostTz, hostZoneOverride != nil ? "--tz" : "--host-tz"),
                              appTimeZone: try zone(appTz, "--app-tz"), year: year,
                              nginxLogFormat: nginxLogFormat, appLogFormat: appLogFormat)

@@ -193,7 +193,7 @@ public final class Correlator {
 
         // Nothing to link (one layer, no identifiers): skip reading the span back. This is what
         // keeps re-correlation free after ingesting a single-layer archive.
-        if try !spanCanLink(from: lo - settings.margin, to: hi + settings.margin) {
+        if try !spanCanLink(from: lo.subtractingClamped(settings.margin), to: hi.addingClamped(settings.margin)) {
             try store.write { db in
                 try db.execute(sql: "UPDATE correlation_state SET last_event_id = ?", arguments: [maxID])
                 try Self.inferTopology(db)
@@ -205,17 +205,22 @@ public final class Correlator {
         let clock = PhaseClock()
         let skipped = try copyOnlyRanges()
         // Slabs hold about `targetSlabRecords` records each, whatever the traffic's density:
-        // bounded memory, and few enough slabs that their overlapping margins cost little.
+        // bounded memory, and few enough slabs that their overlapping margins cost little. Only
+        // slabs with records in reach are read: the cost follows the records, not the time span
+        // between them (one record decades away from the rest once meant a hundred thousand slabs).
         let slab = try adaptiveSlab(from: lo, to: hi)
+        let starts = try slabStarts(from: lo, to: hi, slab: slab)
+        func window(_ start: Int64) -> (from: Int64, to: Int64) {
+            (start.subtractingClamped(settings.margin), start.addingClamped(slab).addingClamped(settings.margin))
+        }
+        clock.lap(String(format: "correlation: %d slabs of %.3f s from %@", starts.count, Double(slab) / 1e6, TimeFormat.isoUTC(starts[0])))
 
         // Pass 1: clock offsets per layer pair, from unambiguous matches, until every pair present
         // has enough samples (a clock offset does not need millions of them).
         var samples: [PairKey: [Int64]] = [:]
-        var t = lo
-        while t <= hi {
-            let nodes = try loadNodes(from: t - settings.margin, to: t + slab + settings.margin, chainsUpTo: -1, skipping: skipped)
+        for t in starts {
+            let nodes = try loadNodes(from: window(t).from, to: window(t).to, chainsUpTo: -1, skipping: skipped)
             collectOffsetSamples(nodes, into: &samples)
-            t += slab
             if !samples.isEmpty, samples.values.allSatisfy({ $0.count >= 2000 }) { break }
         }
         var offsets = try loadOffsetMap()
@@ -258,18 +263,18 @@ public final class Correlator {
         // than this run (ids up to the watermark): this run's own links reach the next slab by
         // that patch, and cannot reach the slab after it while slabs are at least twice the
         // margin. Narrower slabs (tests) look every record up.
+        //
+        // Slabs left out by `slabStarts` change none of this: their windows hold no record, so the
+        // slabs on either side of one share no record either.
         let chainsUpTo = slab < 2 * settings.margin ? Int64.max : watermark
-        var starts: [Int64] = []
-        var next = lo
-        while next <= hi { starts.append(next); next += slab }
         let offsetsByPair = offsets.mapValues { $0.0 }
         var nextChainID = try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM chain") ?? 0 } + 1
         var unstored: Resolution?
         var nodes = try timed(\.load) {
-            try loadNodes(from: starts[0] - settings.margin, to: starts[0] + slab + settings.margin, chainsUpTo: chainsUpTo, skipping: skipped)
+            try loadNodes(from: window(starts[0]).from, to: window(starts[0]).to, chainsUpTo: chainsUpTo, skipping: skipped)
         }
         for (k, t) in starts.enumerated() {
-            let core = t..<(t + slab)
+            let core = t..<t.addingClamped(slab)
             stats.eventsConsidered += nodes.reduce(0) { $0 + (core.contains($1.time) && $1.chain == nil ? 1 : 0) }
             let slabNodes = nodes, firstChainID = nextChainID
             let matching = BackgroundTask { () -> (Resolution, Double) in
@@ -280,8 +285,7 @@ public final class Correlator {
             }
             if let unstored { try timed(\.store) { try store.write { db in try Self.store(unstored, db: db) } } }
             nodes = k + 1 < starts.count ? try timed(\.load) {
-                try loadNodes(from: starts[k + 1] - settings.margin, to: starts[k + 1] + slab + settings.margin, chainsUpTo: chainsUpTo,
-                              skipping: skipped)
+                try loadNodes(from: window(starts[k + 1]).from, to: window(starts[k + 1]).to, chainsUpTo: chainsUpTo, skipping: skipped)
             } : []
             let (resolution, matchTime) = timed(\.wait) { matching.wait() }
             spent.match += matchTime
@@ -449,17 +453,75 @@ public final class Correlator {
     }
 
     /// A slab length that puts about `settings.targetSlabRecords` records in each slab, between
-    /// `settings.slab` and six hours, estimated from the coverage table (no scan).
+    /// `settings.slab` and six hours. The number of records comes from the coverage table (no
+    /// scan); the time they occupy from a sample of them read by id (a few thousand rows): the
+    /// stretches between sampled records, leaving out those longer than the longest slab's window.
+    /// Slabs are not read there (`slabStarts`), so such a stretch holds next to no records: counted,
+    /// one record decades away from the rest made the traffic look that thin, and the slabs as long
+    /// as allowed, however many records they then held. Without such stretches this is the span
+    /// `to - from`, as it always was. Computed in floating point and clamped before conversion: no
+    /// span can overflow it.
     func adaptiveSlab(from: Int64, to: Int64) throws -> Int64 {
-        let total = try store.read { db in
-            try Int64.fetchOne(db, sql: """
+        let maxSlab = Self.maxSlab
+        let (total, sampled) = try store.read { db -> (Int64, [Int64]) in
+            let total = try Int64.fetchOne(db, sql: """
                 SELECT sum(events) FROM source_layer WHERE layer <> 'system' AND first_time <= ? AND last_time >= ?
                 """, arguments: [to, from]) ?? 0
+            let maxID = try Int64.fetchOne(db, sql: "SELECT max(id) FROM event") ?? 0
+            let step = max(1, maxID / Self.slabSampleSize)
+            let sampled = try Int64.fetchAll(db, sql: """
+                WITH RECURSIVE ids(i) AS (SELECT ? UNION ALL SELECT i + ? FROM ids WHERE i + ? <= ?)
+                SELECT e.time FROM ids JOIN event e ON e.id = ids.i
+                WHERE e.time >= ? AND e.time <= ? AND e.layer <> 'system'
+                """, arguments: [min(step, maxID), step, step, maxID, from, to])
+            return (total, sampled)
         }
-        let span = max(to - from, 1)
-        guard total > 0 else { return settings.slab }
-        let perSlab = Double(span) * Double(settings.targetSlabRecords) / Double(total)
-        return min(max(Int64(perSlab), settings.slab), 6 * 3_600_000_000)
+        guard total > 0 else { return max(settings.slab, 1) }
+        let longest = maxSlab.addingClamped(settings.margin).addingClamped(settings.margin)
+        var occupied: Int64 = 0
+        var last = from
+        for t in sampled.sorted() + [to] {
+            let gap = t.subtractingClamped(last)
+            if gap <= longest { occupied = occupied.addingClamped(gap) }
+            last = t
+        }
+        let perSlab = Double(max(occupied, 1)) * Double(settings.targetSlabRecords) / Double(total)
+        let slab = perSlab < Double(maxSlab) ? Int64(perSlab) : maxSlab
+        return max(min(max(slab, settings.slab), maxSlab), 1)
+    }
+
+    /// Longest slab `adaptiveSlab` chooses.
+    static let maxSlab: Int64 = 6 * 3_600_000_000
+    /// Records `adaptiveSlab` samples to find the time they occupy.
+    static let slabSampleSize: Int64 = 4096
+
+    /// Where the slabs of `from...to` start: `from`, `from + slab`, … up to `to`, except that a slab
+    /// whose window (its core and both margins) would hold no record is not read: the next slab
+    /// starts at the next record instead. A slab with an empty window links nothing, and the slabs
+    /// on either side of it share no record. Every record still lies in the core of exactly one
+    /// slab; where nothing is left out (records without such gaps), the slabs are the grid's, as
+    /// before. After a gap, the slabs are cut from the gap's first record, so a group of records is
+    /// cut the same way whatever lies decades before it. What this saves is the time span: records
+    /// decades apart cost a few index probes, where every slab of the decades between them was
+    /// read. One probe of the time index per slab.
+    func slabStarts(from: Int64, to: Int64, slab: Int64) throws -> [Int64] {
+        let slab = max(slab, 1)
+        return try store.read { db in
+            let nextTime = try db.cachedStatement(sql: "SELECT min(time) FROM event WHERE time >= ?")
+            var starts: [Int64] = []
+            var t = from
+            while t <= to {
+                starts.append(t)
+                let following = t.addingClamped(slab)
+                guard following <= to, following > t,
+                      let record = try Int64.fetchOne(nextTime, arguments: [following.subtractingClamped(settings.margin)]) else { break }
+                // The following slab's window reaches the record: read it, on the grid. Else nothing
+                // lies in [following - margin, following + slab + margin), and the record is the first
+                // at or after `following`: the next slab starts there.
+                t = record < following.addingClamped(slab).addingClamped(settings.margin) ? following : record
+            }
+            return starts
+        }
     }
 
     /// The records of a time span as nodes, ordered by time then id, stepping the SQLite statement

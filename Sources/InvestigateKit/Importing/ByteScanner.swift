@@ -129,7 +129,10 @@ public struct ByteScanner {
         }
         guard any else { return nil }
         while fracDigits < 6 { frac *= 10; fracDigits += 1 }
-        let v = whole * 1_000_000 + frac
+        // 13 digits (a sign counts as one) can still exceed Int64 once in microseconds: refuse.
+        let (scaled, overflow) = whole.multipliedReportingOverflow(by: 1_000_000)
+        guard !overflow, scaled <= Int64.max - frac else { return nil }
+        let v = scaled + frac
         return neg ? -v : v
     }
 

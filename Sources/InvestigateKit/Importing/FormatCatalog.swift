@@ -39,6 +39,12 @@ public enum FormatCatalog {
             lines); `--format ID` forces one. Compressed files are recognised by their gzip bytes, whatever
             their name.
 
+            Every stamp is converted to UTC and must then lie in the years \(EventTime.firstYear) to \(EventTime.lastYear): a record
+            stamped outside (a typo'd `2225`, a year-less syslog stamp given a wrong year) is kept as a
+            rejected line with the reason `timestamp out of range (year …)`. Records of a device without a
+            clock, stamped from 1970-01-01, are kept. A second stamp (`alt_time`) outside the range, or a
+            duration longer than it, is left out of its record with a note; the line keeps it.
+
             | id | layer | title |
             | --- | --- | --- |
 

@@ -48,7 +48,29 @@ public struct RecordSink {
     public var events: [Event] { batch.events }
     public var eventCount: Int { batch.count }
 
-    public mutating func emit(_ event: Event) { batch.append(event) }
+    /// Adds a record, unless its stamp lies outside `EventTime.accepted`: then the record is kept
+    /// as a rejected line saying so (every importer emits through here, so none can store a time
+    /// that later arithmetic would overflow on). A wrapped stamp (`altTime`) or a duration beyond
+    /// what two accepted stamps can be apart is left out of the record, with a note; its bytes stay
+    /// in `raw`.
+    public mutating func emit(_ event: Event) {
+        if let time = event.time, let why = EventTime.rejection(time) {
+            return reject(line: event.line, reason: why, raw: event.raw)
+        }
+        let altOutside = event.altTime.map { !EventTime.accepted.contains($0) } ?? false
+        let durationOutside = event.duration.map { $0.magnitude > UInt64(EventTime.maxDuration) } ?? false
+        guard altOutside || durationOutside else { return batch.append(event) }
+        var kept = event
+        if altOutside {
+            kept.altTime = nil
+            note("second stamps out of range (outside the years \(EventTime.firstYear) to \(EventTime.lastYear) UTC) were left out of their records; the lines keep them")
+        }
+        if durationOutside {
+            kept.duration = nil
+            note("durations longer than the accepted years \(EventTime.firstYear) to \(EventTime.lastYear) span were left out of their records; the lines keep them")
+        }
+        batch.append(kept)
+    }
 
     public mutating func removeAllEvents() { batch.removeAll() }
 

@@ -72,6 +72,8 @@ public struct EventBatch: Sendable {
     // MARK: - Filling rows from bytes
 
     /// Starts a row whose columns are NULL until set. `raw` is the record's original bytes.
+    /// A parser filling rows directly (not through `RecordSink.emit`) must itself keep `time`
+    /// inside `EventTime.accepted`, and hand a record outside it to `emit` to be rejected.
     public mutating func beginRow(layer: Layer, kind: EventKind, line: Int, lineEnd: Int, time: Int64?,
                                   raw: UnsafeBufferPointer<UInt8>) {
         count += 1

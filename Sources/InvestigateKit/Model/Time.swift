@@ -83,6 +83,58 @@ public enum CivilTime {
     public static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 }
 
+/// The instants an event may carry, in one place: importers reject a record whose stamp falls
+/// outside (`RecordSink.emit`), so every stored time, and every sum or difference of stored times,
+/// durations and the correlation's margins, stays far inside `Int64`.
+///
+/// The range is the years 1970 to 2100, UTC: from the Unix epoch (a device without a clock starts
+/// there, and its records are kept) to well past any log this tool will read. A stamp outside is
+/// a typo or garbage (`2225`, a year-less stamp given a wrong year), and is kept as a rejected line
+/// with the reason, never dropped.
+public enum EventTime {
+    public static let firstYear = 1970
+    public static let lastYear = 2100
+
+    /// `firstYear`-01-01T00:00:00Z up to, not including, (`lastYear` + 1)-01-01T00:00:00Z.
+    public static let accepted: Range<Int64> =
+        CivilTime.micros(year: firstYear, month: 1, day: 1, hour: 0, minute: 0, second: 0)
+        ..< CivilTime.micros(year: lastYear + 1, month: 1, day: 1, hour: 0, minute: 0, second: 0)
+
+    /// Longest duration a record may state (the accepted range's length): anything longer cannot
+    /// be measured between two accepted stamps.
+    public static var maxDuration: Int64 { accepted.upperBound - accepted.lowerBound }
+
+    /// Why a stamp cannot be accepted, or nil when it can. Total: any `Int64` gets an answer.
+    public static func rejection(_ micros: Int64) -> String? {
+        guard !accepted.contains(micros) else { return nil }
+        return "timestamp out of range (year \(year(micros))): \(TimeFormat.isoUTC(micros)) is outside the accepted years \(firstYear) to \(lastYear) UTC"
+    }
+
+    /// The UTC year of an instant (any `Int64`).
+    public static func year(_ micros: Int64) -> Int {
+        var days = micros / (86_400 * CivilTime.microsPerSecond)
+        if micros % (86_400 * CivilTime.microsPerSecond) < 0 { days -= 1 }
+        return CivilTime.civilFromDays(days).year
+    }
+}
+
+extension Int64 {
+    /// `self + other`, held at `Int64.min` / `Int64.max` instead of trapping: for bounds of time
+    /// windows (`t - margin`, `t + slab + margin`) whatever `t` a database holds.
+    @inline(__always)
+    public func addingClamped(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+
+    /// `self - other`, held at `Int64.min` / `Int64.max` instead of trapping.
+    @inline(__always)
+    public func subtractingClamped(_ other: Int64) -> Int64 {
+        let (difference, overflow) = subtractingReportingOverflow(other)
+        return overflow ? (other > 0 ? .min : .max) : difference
+    }
+}
+
 /// A time zone as users and logs give it: a fixed offset (`+0900`, `UTC`) or an IANA name
 /// (`Asia/Tokyo`), whose offset may change with daylight saving time.
 public enum ZoneSpec: Sendable, Equatable, CustomStringConvertible {
@@ -251,15 +303,24 @@ public enum UserTime {
                 }
             }
         }
-        guard parts.count <= 2, CivilTime.isValid(year: d[0], month: d[1], day: d[2], hour: h, minute: mi, second: s) else { return nil }
+        // Years of four digits at most: beyond, the microseconds would overflow.
+        guard parts.count <= 2, (0...9999).contains(d[0]), CivilTime.isValid(year: d[0], month: d[1], day: d[2], hour: h, minute: mi, second: s)
+        else { return nil }
         let local = CivilTime.micros(year: d[0], month: d[1], day: d[2], hour: h, minute: mi, second: s, micro: us)
         return (explicitZone ?? zone).utc(fromLocal: local)
     }
 
-    /// `90s`, `5m`, `2h`, `1d`, `1m30s`, or a bare number of seconds → microseconds.
+    /// `90s`, `5m`, `2h`, `1d`, `1m30s`, or a bare number of seconds → microseconds. Nil beyond
+    /// `EventTime.maxDuration` either way (and for `inf`, `nan`): no window can be wider than the
+    /// accepted time range, and a time plus or minus it stays far inside `Int64`.
     public static func duration(_ text: String) -> Int64? {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        if let n = Double(t) { return Int64(n * 1e6) }
+        func micros(_ seconds: Double) -> Int64? {
+            let v = seconds * 1e6
+            guard v.isFinite, v.magnitude <= Double(EventTime.maxDuration) else { return nil }
+            return Int64(v)
+        }
+        if let n = Double(t) { return micros(n) }
         var total: Double = 0
         var number = ""
         var sawUnit = false
@@ -277,6 +338,6 @@ public enum UserTime {
             sawUnit = true
         }
         guard number.isEmpty, sawUnit else { return nil }
-        return Int64(total * 1e6)
+        return micros(total)
     }
 }

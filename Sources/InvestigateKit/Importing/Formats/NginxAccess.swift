@@ -122,7 +122,9 @@ struct NginxAccessParser: RecordParser {
         guard let userEnd = findOpenBracket(b, from: s.pos) else { return false }
         let user = UnsafeBufferPointer(rebasing: b[s.pos..<max(s.pos, userEnd - 1)])
         s.pos = userEnd + 1
-        guard let timeBytes = s.until(0x5D), let (time, offset) = ByteScanner.clfTime(timeBytes) else { return false }
+        // A stamp out of range goes the general way too, to be rejected with its reason by `emit`.
+        guard let timeBytes = s.until(0x5D), let (time, offset) = ByteScanner.clfTime(timeBytes),
+              EventTime.accepted.contains(time) else { return false }
         s.skipSpaces()
         guard let request = s.quoted() else { return false }
         s.skipSpaces()

@@ -72,6 +72,9 @@ public struct SyslogImporter: Importer {
     public func makeParser(_ context: ParseContext) throws -> any RecordParser {
         var formats = PythonLogFormat.builtIn
         if let definition = context.options.appLogFormat { formats.insert(try PythonLogFormat(definition), at: 0) }
+        if let year = context.options.year, !(EventTime.firstYear...EventTime.lastYear).contains(year) {
+            throw ImporterError("year \(year) is outside the accepted years \(EventTime.firstYear) to \(EventTime.lastYear)")
+        }
         return SyslogParser(context: context, embedded: EmbeddedLineParser(pythonFormats: formats))
     }
 }
