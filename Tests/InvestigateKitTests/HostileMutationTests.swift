@@ -67,6 +67,10 @@ import Testing
                     // export may hold several records in one line: only "nothing at all" is wrong.
                     #expect(nonEmpty == 0 || !sink.events.isEmpty || !sink.rejected.isEmpty || !sink.notes.isEmpty,
                             "\(id): every line of a mutated sample vanished: \(mutant.debugDescription)")
+                    // And line by line: each is in an event, a rejected record, or framing.
+                    let missing = LineAccountingTests.unaccounted(lines.map { Array($0.utf8) }, events: sink.events.map { ($0.line, $0.lineEnd) },
+                                                                  rejected: sink.rejected.map(LineAccountingTests.span))
+                    #expect(missing.count <= sink.framingLines, "\(id): lines \(missing) of a mutated sample vanished: \(mutant.debugDescription)")
                 }
             }
         }

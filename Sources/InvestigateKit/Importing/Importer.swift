@@ -40,8 +40,13 @@ public struct RecordSink {
     public var batch = EventBatch()
     public var rejected: [RejectedLine] = []
     public var notes: [String] = []
+    /// Lines a parser read as the frame around records, not records: a CSV header row. With the
+    /// events' and rejected records' lines and the blank lines, they account for every line.
+    public var framingLines = 0
 
     public init() {}
+
+    public mutating func framing(lines: Int = 1) { framingLines += lines }
 
     /// The records parsed so far as `Event` values (tests, wrappers that re-map an inner parser's
     /// records); decoded from `batch` on each call.

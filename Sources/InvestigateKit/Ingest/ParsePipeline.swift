@@ -114,7 +114,10 @@ final class ParseProducer {
         }
         // Batches are cut by record count as lines arrive (a 1 MB gzip chunk inflates to tens of
         // thousands of lines): memory stays at channel capacity × batch size.
+        // Blank lines are accounted for, not silently gone: counted, and said in the file's notes.
+        var blankLines = 0
         let onLine: (Line) -> Void = { line in
+            if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { blankLines += 1 }
             self.parser.consume(line, into: &sink)
             if !stopped, sink.eventCount + sink.rejected.count >= Self.batchSize {
                 do { try flush(force: true) } catch { stopped = true }
@@ -172,6 +175,7 @@ final class ParseProducer {
             return
         }
         if !stopped {
+            if blankLines > 0 { notes.append("\(blankLines) blank line\(blankLines == 1 ? "" : "s") (empty or whitespace only), no record in \(blankLines == 1 ? "it" : "them")") }
             channel.put(.finished(lines: splitter.lineNumber - startLine, notes: notes + sink.notes, hasher: hasher))
         }
     }

@@ -145,6 +145,13 @@ struct InnerFormatRouter {
             if let t = m.time { lastTime = t }
         }
         let time = m.continuation ? (m.time ?? lastTime) : m.time
+        // An event whose message is empty holds no record; counted and said, not passed to an
+        // inner parser that would skip it without a trace.
+        if m.text.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }) {
+            sink.framing(lines: max(1, m.lineEnd - m.line + 1))
+            sink.note("events with an empty message hold no record")
+            return
+        }
         if let layer = genericLayer {
             return generic(m, layer: layer, time: time, into: &sink)
         }
@@ -275,5 +282,46 @@ struct JSONDocumentBuffer {
 
     func lineRange(_ r: Range<Int>) -> (Int, Int) {
         (line(at: r.lowerBound), line(at: max(r.lowerBound, r.upperBound - 1)))
+    }
+
+    /// Accounts for the lines of a top-level value that no record covers: the document's frame
+    /// (brackets, `"events": [`, `"nextToken": "…",`) is counted as framing; any other text there is
+    /// kept as rejected with the reason, so a damaged document loses no line in silence.
+    func accountOutside(_ records: [Range<Int>], in value: Range<Int>, into sink: inout RecordSink) {
+        let (first, last) = lineRange(value)
+        guard first <= last else { return }
+        var covered = Set<Int>()
+        for r in records {
+            let (a, b) = lineRange(r)
+            if a <= b { covered.formUnion(a...b) }
+        }
+        for (index, number) in lineNumbers.enumerated() where number >= first && number <= last && !covered.contains(number) {
+            let start = lineStarts[index]
+            let end = index + 1 < lineStarts.count ? lineStarts[index + 1] - 1 : bytes.count
+            var stop = max(start, end)
+            while stop > start, bytes[stop - 1] == 0x0A { stop -= 1 }
+            let text = Array(bytes[start..<stop])
+            if JSONFraming.isFrame(text) { sink.framing() } else {
+                sink.reject(line: number, reason: "text in the JSON document outside any log record, and not JSON framing", raw: text)
+            }
+        }
+    }
+}
+
+/// The lines that frame records in a pretty-printed JSON document: brackets, and page metadata of
+/// keys and scalars (`"events": [`, `"nextForwardToken": "f/1", "nextBackwardToken": "b/1"`). A line
+/// that names a record's own fields (`"message"`, `"field"`) outside any record is debris of a
+/// damaged record, not frame.
+enum JSONFraming {
+    private static let strings = try! NSRegularExpression(pattern: #""(?:[^"\\]|\\.)*""#)
+    private static let scalars = try! NSRegularExpression(pattern: #"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|\btrue\b|\bfalse\b|\bnull\b"#)
+    static let recordKeys = ["\"message\"", "\"@message\"", "\"field\""]
+
+    static func isFrame(_ bytes: [UInt8]) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        if recordKeys.contains(where: text.contains) { return false }
+        var rest = strings.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "S")
+        rest = scalars.stringByReplacingMatches(in: rest, range: NSRange(rest.startIndex..., in: rest), withTemplate: "S")
+        return rest.allSatisfy { "[]{},:S \t\r\n".contains($0) }
     }
 }

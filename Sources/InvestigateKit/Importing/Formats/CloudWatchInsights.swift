@@ -133,6 +133,7 @@ struct CloudWatchInsightsParser: RecordParser {
         if header.isEmpty {
             header = fields.map { $0.trimmingCharacters(in: .whitespaces) }
             headerLine = record.line
+            sink.framing(lines: record.lineEnd - record.line + 1)
             return
         }
         csvRows += 1
@@ -155,6 +156,7 @@ struct CloudWatchInsightsParser: RecordParser {
                 // `{"results": [[…], […]]}`: the rows are arrays two levels down.
                 let rows = AWSJSON.nestedContainers(b, in: value, depth: 2).filter { !$0.isObject }.map(\.range)
                 var lastEnd = value.lowerBound
+                if value != split.truncated, !rows.isEmpty { doc.accountOutside(rows, in: value, into: &sink) }
                 for row in rows {
                     // A row that cannot be read is kept as rejected, never skipped: it is evidence.
                     let raw = doc.slice(row)

@@ -96,6 +96,7 @@ struct CloudWatchJSONParser: RecordParser {
         }
         var found = 0, unreadable = 0
         var lastEnd = range.lowerBound
+        defer { if complete { doc.accountOutside(candidates, in: range, into: &sink) } }
         for c in candidates {
             let bytes = Array(b[c])
             let (first, last) = doc.lineRange(c)
@@ -110,8 +111,15 @@ struct CloudWatchJSONParser: RecordParser {
             case .success(let parsed):
                 o = parsed
             }
-            // Objects without a message are the page's metadata (`searchedLogStreams`), not events.
-            guard o["message"] != nil else { continue }
+            // Objects without a message are the page's metadata (`searchedLogStreams`), not events;
+            // an event object (stamped, with an id) that lost its message is kept as rejected.
+            guard o["message"] != nil else {
+                if o["timestamp"] != nil || o["eventId"] != nil || o["ingestionTime"] != nil {
+                    unreadable += 1
+                    sink.reject(line: first, reason: "log event object has no message", raw: doc.slice(c))
+                }
+                continue
+            }
             found += 1
             lastEnd = c.upperBound
             var m = WrappedMessage(text: AWSJSON.string(o["message"]) ?? AWSJSON.compact(o["message"] ?? ""),
