@@ -35,6 +35,12 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        // The importers' libFuzzer target (scripts/fuzz.sh); a plain build replays input files.
+        .executableTarget(
+            name: "investigate-fuzz",
+            dependencies: ["InvestigateKit"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         // The traffic simulator: plays requests through a modelled stack and writes each layer's log.
         .target(
             name: "LogSimKit",
@@ -56,6 +62,8 @@ let package = Package(
                 "LogSimKit",
                 .product(name: "Ink", package: "Ink"),
             ],
+            // Inputs the fuzzer found, read from the source tree by FuzzRegressionTests.
+            exclude: ["FuzzFindings"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
     ]

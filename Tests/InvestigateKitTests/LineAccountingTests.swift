@@ -23,7 +23,7 @@ import Testing
         return lines.indices.compactMap { i in covered.contains(i + 1) || isFraming(lines[i]) ? nil : i + 1 }
     }
 
-    static func span(_ r: RejectedLine) -> (Int, Int) { (r.line, r.line + r.raw.filter { $0 == 0x0A }.count) }
+    static func span(_ r: RejectedLine) -> (Int, Int) { (r.line, r.lineEnd) }
 
     @Test(arguments: ImporterRegistry.standard.ids)
     func everySampleLineIsAccountedFor(_ id: String) throws {

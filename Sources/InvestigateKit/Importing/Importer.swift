@@ -60,7 +60,7 @@ public struct RecordSink {
     /// in `raw`.
     public mutating func emit(_ event: Event) {
         if let time = event.time, let why = EventTime.rejection(time) {
-            return reject(line: event.line, reason: why, raw: event.raw)
+            return rejected.append(RejectedLine(line: event.line, lineEnd: event.lineEnd, reason: why, raw: event.raw))
         }
         let altOutside = event.altTime.map { !EventTime.accepted.contains($0) } ?? false
         let durationOutside = event.duration.map { $0.magnitude > UInt64(EventTime.maxDuration) } ?? false

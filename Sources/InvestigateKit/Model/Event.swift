@@ -115,11 +115,15 @@ public struct Event: Sendable, Equatable {
 /// A line (or record) no importer could take, kept as evidence with the reason.
 public struct RejectedLine: Sendable, Equatable {
     public var line: Int
+    /// The record's last line: the first plus its newlines, unless the record gathered lines that
+    /// are not adjacent (a record whose continuation skipped a line rejected on its own).
+    public var lineEnd: Int
     public var reason: String
     public var raw: [UInt8]
 
-    public init(line: Int, reason: String, raw: [UInt8]) {
+    public init(line: Int, lineEnd: Int? = nil, reason: String, raw: [UInt8]) {
         self.line = line
+        self.lineEnd = lineEnd ?? line + raw.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
         self.reason = reason
         self.raw = raw
     }

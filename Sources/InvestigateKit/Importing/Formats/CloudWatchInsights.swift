@@ -156,7 +156,11 @@ struct CloudWatchInsightsParser: RecordParser {
                 // `{"results": [[…], […]]}`: the rows are arrays two levels down.
                 let rows = AWSJSON.nestedContainers(b, in: value, depth: 2).filter { !$0.isObject }.map(\.range)
                 var lastEnd = value.lowerBound
-                if value != split.truncated, !rows.isEmpty { doc.accountOutside(rows, in: value, into: &sink) }
+                defer {
+                    // Lines between the rows: frame, or debris kept as rejected; in a truncated
+                    // value, up to the last row (the rest is rejected whole below).
+                    if !rows.isEmpty { doc.accountOutside(rows, in: value == split.truncated ? value.lowerBound..<max(value.lowerBound, lastEnd) : value, into: &sink) }
+                }
                 for row in rows {
                     // A row that cannot be read is kept as rejected, never skipped: it is evidence.
                     let raw = doc.slice(row)

@@ -96,7 +96,9 @@ struct CloudWatchJSONParser: RecordParser {
         }
         var found = 0, unreadable = 0
         var lastEnd = range.lowerBound
-        defer { if complete { doc.accountOutside(candidates, in: range, into: &sink) } }
+        // Lines between the records: frame, or debris kept as rejected. In a truncated value, up
+        // to the last record (the rest is rejected whole below).
+        defer { doc.accountOutside(candidates, in: complete ? range : range.lowerBound..<max(range.lowerBound, lastEnd), into: &sink) }
         for c in candidates {
             let bytes = Array(b[c])
             let (first, last) = doc.lineRange(c)
