@@ -58,3 +58,26 @@ final class TemporaryDirectory {
         return file.path
     }
 }
+
+/// The `investigate` binary built with the tests: beside the test runner (so
+/// `swift test --scratch-path DIR` runs the binary it just built), else `.build/debug`.
+enum InvestigateBinary {
+    static let path: String? = {
+        var candidates: [URL] = []
+        for runner in [Bundle.main.executableURL, URL(fileURLWithPath: CommandLine.arguments.first ?? "")].compactMap({ $0 }) {
+            // The runner is `<scratch>/debug/investigatePackageTests.xctest` (a file on Linux, a
+            // bundle holding Contents/MacOS/… on macOS): walk up to the directory beside it.
+            var dir = runner.deletingLastPathComponent()
+            for _ in 0..<4 {
+                candidates.append(dir.appendingPathComponent("investigate"))
+                dir.deleteLastPathComponent()
+            }
+        }
+        candidates.append(Corpus.repositoryRoot.appendingPathComponent(".build/debug/investigate"))
+        return candidates.first { url in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && !isDirectory.boolValue
+                && FileManager.default.isExecutableFile(atPath: url.path)
+        }?.path
+    }()
+}
