@@ -64,6 +64,8 @@ struct ExportCommand: ParsableCommand {
         query.includeRejected = rejected
         let timeline = try openStore(store.db)
         let ingested = try ingestReporting(paths, try importing.arguments(), into: timeline)
+        query.sources = try sourceScope(paths, ingested, timeline)
+        let scopeLine = try answerScope(database: store.db, query.sources, timeline)
 
         let toStdout = output == "-"
         let partial = output + ".partial"
@@ -100,7 +102,7 @@ struct ExportCommand: ParsableCommand {
             FileHandle.standardError.write(Data("investigate: cannot write \(Escape.terminal(output)): \(Escape.terminal(error.localizedDescription))\n".utf8))
             throw ExitStatus.inputProblem
         }
-        var lines = ["investigate: exported \(summary.events - (format == .timesketch ? summary.leftOut : 0) + summary.rejected) records (\(summary.events) events, \(summary.rejected) rejected lines) from \(Escape.terminal(store.db)) as \(format.rawValue) to \(toStdout ? "standard output" : Escape.terminal(output))"]
+        var lines = ["investigate: " + scopeLine, "investigate: exported \(summary.events - (format == .timesketch ? summary.leftOut : 0) + summary.rejected) records (\(summary.events) events, \(summary.rejected) rejected lines) from \(Escape.terminal(store.db)) as \(format.rawValue) to \(toStdout ? "standard output" : Escape.terminal(output))"]
         if summary.leftOut > 0 {
             lines.append("investigate: \(summary.leftOut) records have no time and were left out: Timesketch requires `datetime` (`--format csv` or `ecs` keeps them, last)")
         } else if summary.timeless > 0 {

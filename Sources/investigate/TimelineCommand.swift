@@ -67,10 +67,10 @@ struct TimelineCommand: ParsableCommand {
     func run() throws {
         let zone = try queryZone.zoneSpec()
         let timeline = try openStore(store.db)
-        var inputProblem = false
-        if !paths.isEmpty { inputProblem = !reportInputProblems(try importing.ingest(paths, into: timeline).ingest).isEmpty }
+        let ingested = try ingestReporting(paths, importing, into: timeline)
         let window = try windowOptions.resolve(zone: zone) ?? (Int64.min / 2, Int64.max / 2)
         var query = TimelineQuery(from: window.from, to: window.to)
+        query.sources = try sourceScope(paths, ingested, timeline)
         query.clientIP = ip
         query.requestID = request
         if let layer {
@@ -85,9 +85,10 @@ struct TimelineCommand: ParsableCommand {
         if json {
             for chain in result.chains { try writeJSONLine(TimelineView.json(chain)) }
         } else {
+            print(try answerScope(database: store.db, query.sources, timeline))
             print(TimelineView.render(result.chains, zone: zone, truncated: result.truncated), terminator: "")
         }
-        if inputProblem { throw ExitStatus.inputProblem }
+        if ingested.failed { throw ExitStatus.inputProblem }
     }
 }
 

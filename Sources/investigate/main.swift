@@ -13,7 +13,7 @@ struct Investigate: ParsableCommand {
             2 nothing to answer (no input recognised, or no error in the window); 64 usage error (EX_USAGE); 3 database error.
             """,
         version: InvestigateKit.version,
-        subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, ReportCommand.self, Replay.self, ExportCommand.self, Formats.self, Rules.self, ScoreCommand.self],
+        subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, ReportCommand.self, Replay.self, ExportCommand.self, SourcesCommand.self, Formats.self, Rules.self, ScoreCommand.self],
         defaultSubcommand: DiagnoseCommand.self
     )
 }

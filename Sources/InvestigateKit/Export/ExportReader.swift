@@ -12,6 +12,8 @@ public struct ExportQuery: Sendable {
     public var clientIP: String?
     /// Also the lines no importer could take (`rejected`), dated from their file's parsed records.
     public var includeRejected = false
+    /// Only records of these sources (the files under the PATHs given); nil: the whole database.
+    public var sources: SourceScope?
 
     public init(from: Int64? = nil, to: Int64? = nil) {
         self.from = from
@@ -87,7 +89,7 @@ public enum ExportReader {
     /// records in all) is called after each record when given (it costs a count first).
     public static func read(_ store: TimelineStore, _ q: ExportQuery, progress: ((Int, Int) -> Void)? = nil,
                             _ body: (ExportRecord) throws -> Void) throws -> ExportSummary {
-        try store.read { db in try read(db, q, progress: progress, body) }
+        try store.scoped(q.sources) { try store.read { db in try read(db, q, progress: progress, body) } }
     }
 
     static func read(_ db: Database, _ q: ExportQuery, progress: ((Int, Int) -> Void)?, _ body: (ExportRecord) throws -> Void) throws -> ExportSummary {
