@@ -45,7 +45,9 @@ struct DiagnoseCommand: ParsableCommand {
         commandName: "diagnose",
         abstract: "Name which component answered each error around a moment, which caused it, and why logs are missing.",
         discussion: """
-            With PATHs, ingests them first (cached by content hash). With --report, also writes the Markdown \
+            With PATHs, ingests them first (cached by content hash) and answers from the files under them only \
+            (the database may hold other investigations); the first line says which database and how many of its \
+            sources. --json prints one JSON document. With --report, also writes the Markdown \
             incident report (to Reports/incident-<date>-<time>.md, or --report-file). \
             Without --tz, --at is read in the machine's local zone (TZ, else the system's), and the answer says so. \
             Exit codes: 0 answered; 1 some input could not be read; 2 nothing to answer (no input recognised, or no \
@@ -58,7 +60,7 @@ struct DiagnoseCommand: ParsableCommand {
     @OptionGroup var importing: ImportArguments
     @OptionGroup var question: DiagnosisQueryOptions
 
-    @Flag(name: .long, help: "Print the answer as JSON.")
+    @Flag(name: .long, help: "Print the answer as one JSON document (every finding, whatever --limit says).")
     var json = false
 
     @Flag(name: .long, help: "Also write the Markdown incident report (default Reports/incident-<date>-<time>.md, the --at moment in --tz).")
@@ -69,6 +71,11 @@ struct DiagnoseCommand: ParsableCommand {
 
     @Argument(help: "Log files or directories to ingest first (optional when --db already holds them).")
     var paths: [String] = []
+
+    func validate() throws {
+        // Standard output holds one document: the JSON answer, or the report, not both.
+        if json && reportFile == "-" { throw ValidationError("--json and --report-file - both write to standard output; give the report a file") }
+    }
 
     func run() throws {
         let (zone, zoneNote) = try queryZone.zoneChoice()

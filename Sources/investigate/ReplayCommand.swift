@@ -6,7 +6,7 @@ import InvestigateKit
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay the timeline through detectors and what-if AWS WAF rules, printing alerts when they would have fired.",
-        discussion: "Defaults and semantics: docs/replay.md.")
+        discussion: "Defaults and semantics: docs/replay.md. --json is JSON Lines (one object per line: the alerts, then the summary), not one JSON document.")
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var queryZone: QueryZoneOption
@@ -28,7 +28,7 @@ struct Replay: ParsableCommand {
     var rulesLayer: String?
     @Option(name: .long, help: "Pace output by event time: Nx (e.g. 60x) or max.")
     var speed: String = "max"
-    @Flag(name: .long, help: "One JSON alert per line, then a summary line.")
+    @Flag(name: .long, help: "JSON Lines, not one document: one JSON alert per line, then one summary line {\"summary\":{…}}.")
     var json = false
 
     @Option(name: .customLong("scan-threshold"), help: "scan: error responses per client within the window.")

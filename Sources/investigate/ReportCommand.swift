@@ -8,7 +8,7 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write the Markdown incident report for the errors around a moment (see docs/reports.md).",
         discussion: """
-            Takes the same question as `investigate diagnose`. Writes Reports/incident-<date>-<time>.md \
+            Takes the same question as `investigate diagnose`; with PATHs, answers from the files under them only. Writes Reports/incident-<date>-<time>.md \
             (the --at moment in --tz), creating the folder, unless --output says otherwise (- for standard \
             output). Exit codes: 0 written; 1 some input could not be read; 2 written, but nothing to answer (no input \
             recognised, or no error in the window); 64 usage error (EX_USAGE); 3 database error.

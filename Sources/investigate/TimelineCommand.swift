@@ -39,7 +39,12 @@ struct WindowOptions: ParsableArguments {
 struct TimelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "timeline",
-        abstract: "The merged, time-ordered view of all layers, grouped by request chain.")
+        abstract: "The merged, time-ordered view of all layers, grouped by request chain.",
+        discussion: """
+            With PATHs, ingests them first and shows only the records of the files under them (the database may hold \
+            other investigations); the first line says which database and how many of its sources. \
+            --json is JSON Lines (one object per chain), not one JSON document.
+            """)
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var queryZone: QueryZoneOption
@@ -58,7 +63,7 @@ struct TimelineCommand: ParsableCommand {
     @Option(name: .long, help: "Only chains with this status (403, 4xx, 5xx).")
     var status: String?
 
-    @Flag(name: .long, help: "One JSON object per chain.")
+    @Flag(name: .long, help: "JSON Lines, not one document: one JSON object per chain, one per line.")
     var json = false
 
     @Argument(help: "Files or directories to ingest first (optional).")

@@ -9,6 +9,8 @@ struct Investigate: ParsableCommand {
         commandName: "investigate",
         abstract: "Find which layer of a web stack answered an error, which caused it, and why logs are missing.",
         discussion: """
+            --json prints one JSON document on standard output, except for `timeline` and `replay`, \
+            whose --json is JSON Lines (one object per line), and `export`, whose output is JSON Lines or CSV. \
             Exit codes: 0 success; 1 some input could not be read (the rest was processed); \
             2 nothing to answer (no input recognised, or no error in the window); 64 usage error (EX_USAGE); 3 database error.
             """,
@@ -145,7 +147,7 @@ struct Ingest: ParsableCommand {
 
     @OptionGroup var importing: ImportArguments
 
-    @Flag(name: .long, help: "Print the result as JSON.")
+    @Flag(name: .long, help: "Print the result as one JSON document.")
     var json = false
 
     @Argument(help: "Files or directories to read (directories are walked recursively).")
@@ -166,11 +168,15 @@ struct Ingest: ParsableCommand {
 struct Formats: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List every log format the tool reads.")
 
-    @Flag(name: .long, help: "Print the list as JSON.")
+    @Flag(name: .long, help: "Print the list as one JSON document.")
     var json = false
 
     @Flag(name: .long, help: "Print docs/formats.md (the format reference) instead.")
     var markdown = false
+
+    func validate() throws {
+        if json && markdown { throw ValidationError("--json or --markdown, not both") }
+    }
 
     func run() throws {
         let registry = ImporterRegistry.standard
