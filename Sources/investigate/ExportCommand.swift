@@ -36,6 +36,9 @@ struct ExportCommand: ParsableCommand {
     @Flag(name: .long, help: "Also the lines no importer could take, with the reason.")
     var rejected = false
 
+    @Flag(name: .long, help: "Attach the diagnosis's verdict (responder, cause, confidence, rule) to the records of each failed request (slower: diagnoses the whole range).")
+    var diagnose = false
+
     @Flag(name: .long, help: "ecs: precede each document with a _bulk create action (with a stable _id), ready for POST <index>/_bulk.")
     var bulk = false
 
@@ -62,6 +65,8 @@ struct ExportCommand: ParsableCommand {
         }
         query.clientIP = ip
         query.includeRejected = rejected
+        query.diagnose = diagnose
+        query.zone = zone
         let timeline = try openStore(store.db)
         let ingested = try ingestReporting(paths, try importing.arguments(), into: timeline)
         query.sources = try sourceScope(paths, ingested, timeline)

@@ -208,6 +208,31 @@ import Testing
         }
     }
 
+    @Test func withDiagnoseEveryRecordOfAFailedRequestCarriesItsVerdict() throws {
+        let store = try FixtureTimelines.store("waf-block-2025-02-06")
+        let at = FixtureTimelines.at("2025-02-06 14:32", "Asia/Tokyo")
+        var q = ExportQuery(from: at - 120_000_000, to: at + 120_000_000)
+        q.diagnose = true
+        let lines = try Self.jsonLines(try Self.export(store, q, .timesketch).bytes)
+        let blocked = lines.filter { $0["client_ip"] as? String == "203.0.113.45" && $0["status"] as? Int == 403 }
+        #expect(blocked.count == 6)  // three requests, each logged by the WAF and the ALB
+        for line in blocked {
+            #expect(line["diagnosis_responder"] as? String == "waf")
+            #expect(line["diagnosis_cause"] as? String == "waf")
+            #expect(line["diagnosis_confidence"] as? String == "high")
+            #expect(line["diagnosis_rule"] as? String == "waf-terminating-action")
+        }
+        // The same verdicts as `investigate --at` gives for the window.
+        let findings = try Diagnoser(store: store).diagnose(DiagnosisQuery(at: at, zone: ZoneSpec("Asia/Tokyo")!)).findings
+        let diagnosed = Set(lines.compactMap { l in l["diagnosis_rule"].map { "\(l["diagnosis_responder"] ?? "")/\($0)" } })
+        #expect(diagnosed.isSubset(of: Set(findings.map { "\($0.responder)/\($0.rule)" })))
+        // Successful requests carry none.
+        #expect(lines.filter { ($0["status"] as? Int).map { $0 < 400 } ?? false }.allSatisfy { $0["diagnosis_rule"] == nil })
+        let ecs = try Self.jsonLines(try Self.export(store, q, .ecs).bytes)
+        #expect(ecs.contains { (($0["investigate"] as? [String: Any])?["diagnosis"] as? [String: Any])?["responder"] as? String == "waf" })
+        #expect(CSVWriter.columns.contains("diagnosis_responder"))
+    }
+
     // MARK: - Hostile content
 
     /// A timeline written directly, so every byte is the test's choice.

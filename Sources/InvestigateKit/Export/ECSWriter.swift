@@ -126,6 +126,10 @@ public struct ECSWriter: ExportWriter {
             if !link.isEmpty { inv["link"] = link.value }
         }
         if let c = r.copyOf { inv["copy_of"] = .int(Int(c)) }
+        if let v = r.verdict {
+            inv["diagnosis"] = .object([("responder", .string(v.responder)), ("cause", .string(v.cause)), ("confidence", .string(v.confidence)),
+                                        ("rule", .string(v.rule)), ("reason", .string(v.reason)), ("explanation", .string(v.explanation))])
+        }
         if let e {
             if let f = e.forwardedFor { inv["forwarded_for"] = .string(f) }
             if let a = e.altTime { inv["alt_timestamp"] = .string(ExportFields.isoTimeZ(a)) }

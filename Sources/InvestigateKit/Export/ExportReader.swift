@@ -14,6 +14,11 @@ public struct ExportQuery: Sendable {
     public var includeRejected = false
     /// Only records of these sources (the files under the PATHs given); nil: the whole database.
     public var sources: SourceScope?
+    /// Attach to each record of a failed request the diagnosis's verdict on it (costs a diagnosis
+    /// of the whole range).
+    public var diagnose = false
+    /// The zone of the diagnosis's explanations.
+    public var zone: ZoneSpec = .utc
 
     public init(from: Int64? = nil, to: Int64? = nil) {
         self.from = from
@@ -57,6 +62,8 @@ public struct ExportRecord: Sendable {
     public var chainID: Int64?
     public var linkKey: String?
     public var linkConfidence: Double?
+    /// With `ExportQuery.diagnose`: the verdict on the failed request this record belongs to.
+    public var verdict: ExportVerdict? = nil
 
     /// A stable id across runs and databases: the file version's SHA-256 and the record's place in
     /// it (`e<n>`: the n-th event of that version; `r<line>`: its rejected line).
@@ -89,7 +96,16 @@ public enum ExportReader {
     /// records in all) is called after each record when given (it costs a count first).
     public static func read(_ store: TimelineStore, _ q: ExportQuery, progress: ((Int, Int) -> Void)? = nil,
                             _ body: (ExportRecord) throws -> Void) throws -> ExportSummary {
-        try store.scoped(q.sources) { try store.read { db in try read(db, q, progress: progress, body) } }
+        let verdicts = q.diagnose ? try ExportVerdicts.compute(store, q) : [:]
+        return try store.scoped(q.sources) {
+            try store.read { db in
+                try read(db, q, progress: progress) { record in
+                    var record = record
+                    if record.kind == .event { record.verdict = verdicts[record.rowID] }
+                    try body(record)
+                }
+            }
+        }
     }
 
     static func read(_ db: Database, _ q: ExportQuery, progress: ((Int, Int) -> Void)?, _ body: (ExportRecord) throws -> Void) throws -> ExportSummary {
