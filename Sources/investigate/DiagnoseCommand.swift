@@ -45,7 +45,9 @@ struct DiagnoseCommand: ParsableCommand {
         commandName: "diagnose",
         abstract: "Name which component answered each error around a moment, which caused it, and why logs are missing.",
         discussion: """
-            With PATHs, ingests them first (cached by content hash). With --report, also writes the Markdown \
+            With PATHs, ingests them first (cached by content hash) and answers from the files under them only \
+            (the database may hold other investigations); the first line says which database and how many of its \
+            sources. --json prints one JSON document. With --report, also writes the Markdown \
             incident report (to Reports/incident-<date>-<time>.md, or --report-file). \
             Without --tz, --at is read in the machine's local zone (TZ, else the system's), and the answer says so. \
             Exit codes: 0 answered; 1 some input could not be read; 2 nothing to answer (no input recognised, or no \
@@ -58,7 +60,7 @@ struct DiagnoseCommand: ParsableCommand {
     @OptionGroup var importing: ImportArguments
     @OptionGroup var question: DiagnosisQueryOptions
 
-    @Flag(name: .long, help: "Print the answer as JSON.")
+    @Flag(name: .long, help: "Print the answer as one JSON document (every finding, whatever --limit says).")
     var json = false
 
     @Flag(name: .long, help: "Also write the Markdown incident report (default Reports/incident-<date>-<time>.md, the --at moment in --tz).")
@@ -70,15 +72,25 @@ struct DiagnoseCommand: ParsableCommand {
     @Argument(help: "Log files or directories to ingest first (optional when --db already holds them).")
     var paths: [String] = []
 
+    func validate() throws {
+        // Standard output holds one document: the JSON answer, or the report, not both.
+        if json && reportFile == "-" { throw ValidationError("--json and --report-file - both write to standard output; give the report a file") }
+    }
+
     func run() throws {
         let (zone, zoneNote) = try queryZone.zoneChoice()
-        let query = try question.query(zone: zone, zoneNote: zoneNote)
+        let asked = try question.query(zone: zone, zoneNote: zoneNote)
         let timeline = try openStore(store.db)
         let ingested = try ingestReporting(paths, importing, into: timeline)
-        let diagnosis = try Diagnoser(store: timeline).diagnose(withInputs(query, ingested))
-        if json { try writeJSON(diagnosis) } else if reportFile != "-" { print(diagnosis.renderText(zone: zone, limit: question.limit), terminator: "") }
+        var query = withInputs(asked, ingested)
+        query.sources = try sourceScope(paths, ingested, timeline)
+        let diagnosis = try Diagnoser(store: timeline).diagnose(query)
+        let scopeLine = try answerScope(database: store.db, query.sources, timeline)
+        if json { try writeJSON(diagnosis) } else if reportFile != "-" {
+            print(scopeLine + "\n" + diagnosis.renderText(zone: zone, limit: question.limit), terminator: "")
+        }
         if report || reportFile != nil {
-            try writeReport(diagnosis, query: query, store: timeline, database: store.db, to: reportFile)
+            try writeReport(diagnosis, query: query, store: timeline, database: store.db, to: reportFile, scopeLine: scopeLine)
         }
         try exitStatus(for: diagnosis, ingested)
     }
@@ -89,6 +101,25 @@ struct IngestedInputs {
     var failed = false
     var files = 0
     var skipped: [(path: String, reason: String)] = []
+    /// The files read (or already stored) under the PATHs, with their content hash.
+    var found: [SourceScope.Found] = []
+}
+
+/// With PATHs, the answer rests on the sources under them only (the database may hold other
+/// investigations); without, on the whole database.
+func sourceScope(_ paths: [String], _ inputs: IngestedInputs, _ timeline: TimelineStore) throws -> SourceScope? {
+    guard !paths.isEmpty else { return nil }
+    return try SourceScope.resolve(timeline, paths: paths, found: inputs.found)
+}
+
+/// The first line of a human answer: which database, and how many of its sources the answer rests on.
+func answerScope(database: String, _ scope: SourceScope?, _ timeline: TimelineStore) throws -> String {
+    let db = Escape.terminal(database)
+    if let scope {
+        return "Database \(db): answering from \(scope.counted), the files under the PATHs given (`investigate sources` lists them all)."
+    }
+    let total = try timeline.sourceCount()
+    return "Database \(db): answering from all \(total) source\(total == 1 ? "" : "s") it holds (give PATHs to answer from those files only)."
 }
 
 /// The question, told what ingest recognised (the answer names it when nothing was).
@@ -112,7 +143,9 @@ func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timel
     let outcome = try importing.ingest(paths, into: timeline)
     let problems = reportInputProblems(outcome.ingest)
     return IngestedInputs(failed: !problems.isEmpty, files: outcome.ingest.files.count,
-                          skipped: outcome.ingest.files.filter { $0.status == .skipped || $0.status == .failed }.map { ($0.path, $0.skipped ?? "not read") })
+                          skipped: outcome.ingest.files.filter { $0.status == .skipped || $0.status == .failed }.map { ($0.path, $0.skipped ?? "not read") },
+                          found: outcome.ingest.files.filter { $0.status != .skipped && $0.status != .failed }
+                              .map { SourceScope.Found(path: $0.path, sha256: $0.sha256) })
 }
 
 /// Writes each input problem (failed, unrecognised, read in part) to stderr, escaped; returns them.

@@ -6,7 +6,7 @@ import InvestigateKit
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay the timeline through detectors and what-if AWS WAF rules, printing alerts when they would have fired.",
-        discussion: "Defaults and semantics: docs/replay.md.")
+        discussion: "Defaults and semantics: docs/replay.md. --json is JSON Lines (one object per line: the alerts, then the summary), not one JSON document.")
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var queryZone: QueryZoneOption
@@ -28,7 +28,7 @@ struct Replay: ParsableCommand {
     var rulesLayer: String?
     @Option(name: .long, help: "Pace output by event time: Nx (e.g. 60x) or max.")
     var speed: String = "max"
-    @Flag(name: .long, help: "One JSON alert per line, then a summary line.")
+    @Flag(name: .long, help: "JSON Lines, not one document: one JSON alert per line, then one summary line {\"summary\":{…}}.")
     var json = false
 
     @Option(name: .customLong("scan-threshold"), help: "scan: error responses per client within the window.")
@@ -65,13 +65,62 @@ struct Replay: ParsableCommand {
     var blockTTL: String = "1h"
     @Option(name: .customLong("block-delay"), help: "blocklist: reaction time between alert and block.")
     var blockDelay: String = "0s"
-    @Option(name: .customLong("block-on"), help: "blocklist: detectors whose alerts block (comma-separated).")
+    @Option(name: .customLong("block-on"), help: "blocklist: detectors whose alerts block (comma-separated: scan, scan-scheduled, probe, rate, spike, waf-rule).")
     var blockOn: String = "scan,probe,rate"
+    @Option(name: .customLong("ip-set-out"), help: """
+        blocklist: write every address it blocked as AWS WAF IP sets, PREFIX-ipv4.json and PREFIX-ipv6.json (input of \
+        `aws wafv2 update-ip-set --cli-input-json file://…`; replace the LockToken placeholder with get-ip-set's), and \
+        the add/remove schedule its TTL implies, PREFIX-schedule.jsonl.
+        """)
+    var ipSetOut: String?
+    @Option(name: .customLong("ip-set-name"), help: "blocklist IP sets: NAME (sets NAME-ipv4 and NAME-ipv6) or IPV4NAME,IPV6NAME.")
+    var ipSetName: String = "investigate-blocklist"
+    @Option(name: .customLong("ip-set-id"), help: "blocklist IP sets: IPV4ID,IPV6ID of the existing sets (default: placeholders to replace).")
+    var ipSetID: String?
+    @Option(name: .customLong("ip-set-scope"), help: "blocklist IP sets: REGIONAL (ALB, API Gateway, …) or CLOUDFRONT.")
+    var ipSetScope: String = "REGIONAL"
 
     @Argument(help: "Log files or directories to ingest first (skipped when already in the database).")
     var paths: [String] = []
 
+    /// Alert names the blocklist can react to.
+    static let blockTriggers: Set<String> = ["scan", "scan-scheduled", "probe", "rate", "spike", "waf-rule"]
+
+    /// The IP sets' names, ids and scope, checked against AWS WAF's constraints.
+    func ipSetOptions() throws -> BlocklistIPSets.Options {
+        let names = ipSetName.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard names.count <= 2 else { throw ValidationError("--ip-set-name: NAME or IPV4NAME,IPV6NAME") }
+        let (v4, v6) = names.count == 2 ? (names[0], names[1]) : (names[0] + "-ipv4", names[0] + "-ipv6")
+        for n in [v4, v6] where !BlocklistIPSets.isValidName(n) {
+            throw ValidationError("--ip-set-name: '\(n)' is not an IP set name (1-128 letters, digits, _ and -)")
+        }
+        var o = BlocklistIPSets.Options(ipv4Name: v4, ipv6Name: v6)
+        if let ipSetID {
+            let ids = ipSetID.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard ids.count == 2, ids.allSatisfy(BlocklistIPSets.isValidID) else {
+                throw ValidationError("--ip-set-id: expected IPV4ID,IPV6ID (each 1-36 of 0-9, a-f and -, as get-ip-set shows them)")
+            }
+            o.ipv4ID = ids[0]
+            o.ipv6ID = ids[1]
+        }
+        guard let scope = BlocklistIPSets.Scope(rawValue: ipSetScope.uppercased()) else {
+            throw ValidationError("--ip-set-scope: REGIONAL or CLOUDFRONT, got '\(ipSetScope)'")
+        }
+        o.scope = scope
+        return o
+    }
+
     func validate() throws {
+        let triggers = blockOn.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if let bad = triggers.first(where: { !Self.blockTriggers.contains($0) }) {
+            throw ValidationError("--block-on: unknown alert '\(bad)' (known: \(Self.blockTriggers.sorted().joined(separator: ", ")))")
+        }
+        if ipSetOut != nil {
+            _ = try ipSetOptions()
+            if let detect, !detect.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains("blocklist") {
+                throw ValidationError("--ip-set-out writes the blocklist's result: add blocklist to --detect")
+            }
+        }
         if Pacer(speed) == nil { throw ValidationError("--speed: expected Nx (e.g. 60x) or max, got '\(speed)'") }
         for (n, flag) in [(scanThreshold, "--scan-threshold"), (probeThreshold, "--probe-threshold"), (rateLimit, "--rate-limit"),
                           (spikeBaseline, "--spike-baseline")] where n < 1 {
@@ -175,7 +224,40 @@ struct Replay: ParsableCommand {
             throw ExitStatus.databaseError
         }
         if json { try writeJSON(summary) } else { print(render(summary, engine: engine, zone: zone), terminator: "") }
+        if let prefix = ipSetOut, let blocklist = engine.blocklist {
+            try writeIPSets(BlocklistIPSets(periods: blocklist.periods), prefix: prefix, options: try ipSetOptions())
+        }
         if inputProblem { throw ExitStatus.inputProblem }
+    }
+
+    /// PREFIX-ipv4.json, PREFIX-ipv6.json and PREFIX-schedule.jsonl, each written whole; what was
+    /// written, and what the user must still do, on stderr.
+    func writeIPSets(_ sets: BlocklistIPSets, prefix: String, options: BlocklistIPSets.Options) throws {
+        let files: [(String, [UInt8])] = [
+            (prefix + "-ipv4.json", sets.requestJSON(ipv6: false, options)),
+            (prefix + "-ipv6.json", sets.requestJSON(ipv6: true, options)),
+            (prefix + "-schedule.jsonl", sets.scheduleJSONL()),
+        ]
+        for (path, bytes) in files {
+            let url = URL(fileURLWithPath: path)
+            do {
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data(bytes).write(to: url, options: .atomic)
+            } catch {
+                FileHandle.standardError.write(Data("investigate: cannot write \(Escape.terminal(path)): \(Escape.terminal(error.localizedDescription))\n".utf8))
+                throw ExitStatus.inputProblem
+            }
+        }
+        var lines = ["investigate: blocklist as AWS WAF IP sets: \(Escape.terminal(files[0].0)) (\(sets.ipv4.count) address\(sets.ipv4.count == 1 ? "" : "es")), \(Escape.terminal(files[1].0)) (\(sets.ipv6.count)), schedule \(Escape.terminal(files[2].0)) (\(sets.schedule.count) changes)",
+                     "investigate: before `aws wafv2 update-ip-set --cli-input-json file://…`, replace LockToken\(options.ipv4ID == nil ? " and Id" : "") with the values `aws wafv2 get-ip-set` returns; the update replaces the set's whole address list"]
+        for (family, count) in [("IPv4", sets.ipv4.count), ("IPv6", sets.ipv6.count)] where count > BlocklistIPSets.maxAddresses {
+            lines.append("investigate: warning: \(count) \(family) addresses: AWS WAF takes at most \(BlocklistIPSets.maxAddresses) per IP set, so update-ip-set will refuse this one")
+        }
+        if !sets.notAddresses.isEmpty {
+            lines.append("investigate: \(sets.notAddresses.count) blocked client(s) are not IP addresses and are in no IP set: " +
+                         sets.notAddresses.prefix(5).map { Escape.terminal($0, limit: 60) }.joined(separator: ", ") + (sets.notAddresses.count > 5 ? ", …" : ""))
+        }
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 
     func render(_ s: ReplaySummary, engine: ReplayEngine, zone: ZoneSpec) -> String {

@@ -8,7 +8,7 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write the Markdown incident report for the errors around a moment (see docs/reports.md).",
         discussion: """
-            Takes the same question as `investigate diagnose`. Writes Reports/incident-<date>-<time>.md \
+            Takes the same question as `investigate diagnose`; with PATHs, answers from the files under them only. Writes Reports/incident-<date>-<time>.md \
             (the --at moment in --tz), creating the folder, unless --output says otherwise (- for standard \
             output). Exit codes: 0 written; 1 some input could not be read; 2 written, but nothing to answer (no input \
             recognised, or no error in the window); 64 usage error (EX_USAGE); 3 database error.
@@ -39,18 +39,23 @@ struct ReportCommand: ParsableCommand {
         }
         let timeline = try openStore(store.db)
         let ingested = try ingestReporting(paths, importing, into: timeline)
-        let diagnosis = try Diagnoser(store: timeline).diagnose(withInputs(query, ingested))
-        try writeReport(diagnosis, query: query, store: timeline, database: store.db, to: output, generatedAt: fixedTime)
+        var scoped = withInputs(query, ingested)
+        scoped.sources = try sourceScope(paths, ingested, timeline)
+        let diagnosis = try Diagnoser(store: timeline).diagnose(scoped)
+        try writeReport(diagnosis, query: scoped, store: timeline, database: store.db, to: output, generatedAt: fixedTime,
+                        scopeLine: try answerScope(database: store.db, scoped.sources, timeline))
         try exitStatus(for: diagnosis, ingested)
     }
 }
 
 /// Renders the report and writes it to `file` (nil: the default path; `-`: standard output).
 func writeReport(_ diagnosis: Diagnosis, query: DiagnosisQuery, store: TimelineStore, database: String, to file: String?,
-                 generatedAt: Int64? = nil) throws {
+                 generatedAt: Int64? = nil, scopeLine: String? = nil) throws {
     let now = generatedAt ?? Int64(Date().timeIntervalSince1970 * 1_000_000)
     let cwd = FileManager.default.currentDirectoryPath
-    var options = ReportOptions(generatedAt: now, commandLine: shellCommandLine(CommandLine.arguments), pathBase: cwd, databaseLabel: database)
+    // The report's Database row says how many of its sources the answer rests on.
+    let label = query.sources.map { "\(database) (\($0.counted): the files under the PATHs given)" } ?? database
+    var options = ReportOptions(generatedAt: now, commandLine: shellCommandLine(CommandLine.arguments), pathBase: cwd, databaseLabel: label)
     options.pathBase = cwd
     let text = try ReportBuilder(store: store).build(diagnosis, query: query, options: options)
     if file == "-" {
@@ -66,7 +71,8 @@ func writeReport(_ diagnosis: Diagnosis, query: DiagnosisQuery, store: TimelineS
         FileHandle.standardError.write(Data("investigate: cannot write report \(path): \(error.localizedDescription)\n".utf8))
         throw ExitStatus.inputProblem
     }
-    FileHandle.standardError.write(Data("investigate: report written to \(Escape.terminal(path))\n".utf8))
+    let scope = scopeLine.map { "investigate: " + $0 + "\n" } ?? ""
+    FileHandle.standardError.write(Data("\(scope)investigate: report written to \(Escape.terminal(path))\n".utf8))
 }
 
 /// `Reports/incident-2025-02-06-1432.md`: the question's moment in its zone, so the name says which incident.

@@ -14,7 +14,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .long, help: "The simulator output directory (holding truth.jsonl); its logs must be in --db.")
     var corpus: String
 
-    @Flag(name: .long, help: "Print the score as JSON.")
+    @Flag(name: .long, help: "Print the score as one JSON document.")
     var json = false
 
     func run() throws {

@@ -39,7 +39,12 @@ struct WindowOptions: ParsableArguments {
 struct TimelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "timeline",
-        abstract: "The merged, time-ordered view of all layers, grouped by request chain.")
+        abstract: "The merged, time-ordered view of all layers, grouped by request chain.",
+        discussion: """
+            With PATHs, ingests them first and shows only the records of the files under them (the database may hold \
+            other investigations); the first line says which database and how many of its sources. \
+            --json is JSON Lines (one object per chain), not one JSON document.
+            """)
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var queryZone: QueryZoneOption
@@ -58,7 +63,7 @@ struct TimelineCommand: ParsableCommand {
     @Option(name: .long, help: "Only chains with this status (403, 4xx, 5xx).")
     var status: String?
 
-    @Flag(name: .long, help: "One JSON object per chain.")
+    @Flag(name: .long, help: "JSON Lines, not one document: one JSON object per chain, one per line.")
     var json = false
 
     @Argument(help: "Files or directories to ingest first (optional).")
@@ -67,10 +72,10 @@ struct TimelineCommand: ParsableCommand {
     func run() throws {
         let zone = try queryZone.zoneSpec()
         let timeline = try openStore(store.db)
-        var inputProblem = false
-        if !paths.isEmpty { inputProblem = !reportInputProblems(try importing.ingest(paths, into: timeline).ingest).isEmpty }
+        let ingested = try ingestReporting(paths, importing, into: timeline)
         let window = try windowOptions.resolve(zone: zone) ?? (Int64.min / 2, Int64.max / 2)
         var query = TimelineQuery(from: window.from, to: window.to)
+        query.sources = try sourceScope(paths, ingested, timeline)
         query.clientIP = ip
         query.requestID = request
         if let layer {
@@ -85,9 +90,10 @@ struct TimelineCommand: ParsableCommand {
         if json {
             for chain in result.chains { try writeJSONLine(TimelineView.json(chain)) }
         } else {
+            print(try answerScope(database: store.db, query.sources, timeline))
             print(TimelineView.render(result.chains, zone: zone, truncated: result.truncated), terminator: "")
         }
-        if inputProblem { throw ExitStatus.inputProblem }
+        if ingested.failed { throw ExitStatus.inputProblem }
     }
 }
 

@@ -9,11 +9,13 @@ struct Investigate: ParsableCommand {
         commandName: "investigate",
         abstract: "Find which layer of a web stack answered an error, which caused it, and why logs are missing.",
         discussion: """
+            --json prints one JSON document on standard output, except for `timeline` and `replay`, \
+            whose --json is JSON Lines (one object per line), and `export`, whose output is JSON Lines or CSV. \
             Exit codes: 0 success; 1 some input could not be read (the rest was processed); \
             2 nothing to answer (no input recognised, or no error in the window); 64 usage error (EX_USAGE); 3 database error.
             """,
         version: InvestigateKit.version,
-        subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, ReportCommand.self, Replay.self, Formats.self, Rules.self, ScoreCommand.self],
+        subcommands: [DiagnoseCommand.self, Ingest.self, TimelineCommand.self, ReportCommand.self, Replay.self, ExportCommand.self, SourcesCommand.self, Formats.self, Rules.self, ScoreCommand.self],
         defaultSubcommand: DiagnoseCommand.self
     )
 }
@@ -145,7 +147,7 @@ struct Ingest: ParsableCommand {
 
     @OptionGroup var importing: ImportArguments
 
-    @Flag(name: .long, help: "Print the result as JSON.")
+    @Flag(name: .long, help: "Print the result as one JSON document.")
     var json = false
 
     @Argument(help: "Files or directories to read (directories are walked recursively).")
@@ -166,11 +168,15 @@ struct Ingest: ParsableCommand {
 struct Formats: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List every log format the tool reads.")
 
-    @Flag(name: .long, help: "Print the list as JSON.")
+    @Flag(name: .long, help: "Print the list as one JSON document.")
     var json = false
 
     @Flag(name: .long, help: "Print docs/formats.md (the format reference) instead.")
     var markdown = false
+
+    func validate() throws {
+        if json && markdown { throw ValidationError("--json or --markdown, not both") }
+    }
 
     func run() throws {
         let registry = ImporterRegistry.standard
@@ -192,7 +198,8 @@ struct Rules: ParsableCommand {
 
 /// A one-line progress bar on stderr, shown only on a terminal and only once work lasts a while.
 final class ProgressBar {
-    private let enabled = isatty(2) == 1
+    private let enabled: Bool
+    init(enabled: Bool = isatty(2) == 1) { self.enabled = enabled }
     private let started = Date()
     private var lastDraw = Date.distantPast
     private var drawn = false
@@ -206,6 +213,18 @@ final class ProgressBar {
         let name = Escape.terminal((p.path as NSString).lastPathComponent, limit: 40)
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         FileHandle.standardError.write(Data("\r[\(bar)] \(Int(fraction * 100))% file \(p.fileIndex + 1)/\(p.fileCount) \(name)\u{1b}[K".utf8))
+        drawn = true
+    }
+
+    /// Records done out of a total (exports).
+    func update(done: Int, total: Int, label: String) {
+        guard enabled, done % 512 == 0 || done == total, Date().timeIntervalSince(started) > 1, Date().timeIntervalSince(lastDraw) > 0.2 else { return }
+        lastDraw = Date()
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 0
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(Int(fraction * 100))% \(done)/\(total) \(label)\u{1b}[K".utf8))
         drawn = true
     }
 

@@ -8,9 +8,8 @@ import Testing
     struct Run { var status: Int32; var out: String; var err: String }
 
     func investigate(_ arguments: [String], environment: [String: String] = [:]) throws -> Run? {
-        let binary = Corpus.repositoryRoot.appendingPathComponent(".build/debug/investigate").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            print("DiagnoseCommandTests: no \(binary); run `swift build` first. Skipped.")
+        guard let binary = InvestigateBinary.path else {
+            print("DiagnoseCommandTests: no investigate binary; run `swift build` first. Skipped.")
             return nil
         }
         let process = Process()

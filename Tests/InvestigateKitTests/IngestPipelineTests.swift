@@ -347,8 +347,7 @@ import Testing
     /// The CLI under a file-size limit (a disk that fills): the documented database-error status 3,
     /// not 1 ("some input could not be read"), with the reason on stderr.
     @Test func aDatabaseThatCannotGrowExitsWithTheDatabaseStatus() throws {
-        let binary = Corpus.repositoryRoot.appendingPathComponent(".build/debug/investigate").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else { return }
+        guard let binary = InvestigateBinary.path else { return }
         let dir = try TemporaryDirectory(), dbDir = try TemporaryDirectory()
         let logPath = try dir.write("access.log", Self.accessLog(0..<20_000))
         let dbPath = dbDir.url.appendingPathComponent("limited.db").path
@@ -374,8 +373,7 @@ import Testing
         let dbPath = dir.url.appendingPathComponent("k.db").path
         let big = (0..<200_000).map { Self.accessLine($0) }.joined(separator: "\n") + "\n"
         let logPath = try dir.write("access.log", big)
-        let binary = Corpus.repositoryRoot.appendingPathComponent(".build/debug/investigate").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else { return }
+        guard let binary = InvestigateBinary.path else { return }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["ingest", "--db", dbPath, logPath]

@@ -12,6 +12,8 @@ public struct TimelineQuery: Sendable {
     public var status: StatusFilter?
     /// Most chains shown (newest dropped first); the output says when it cut.
     public var limit: Int = 5000
+    /// Only records of these sources (the files under the PATHs given); nil: the whole database.
+    public var sources: SourceScope?
 
     public init(from: Int64, to: Int64) {
         self.from = from
@@ -89,7 +91,7 @@ public enum TimelineView {
     /// Chains with at least one record in the window that matches the filters, each with all its
     /// records (also those just outside the window), ordered by their first record.
     public static func build(_ store: TimelineStore, _ q: TimelineQuery) throws -> (chains: [ChainView], truncated: Bool) {
-        try store.read { db in
+        try store.scoped(q.sources) { try store.read { db in
             var conditions = ["e.time >= ?", "e.time < ?", "e.copy_of IS NULL"]
             var args: [DatabaseValueConvertible] = [q.from, q.to]
             if let ip = q.clientIP {
@@ -138,7 +140,7 @@ public enum TimelineView {
             }
             views.sort { ($0.first ?? 0, $0.chainID ?? Int64.max, $0.members.first?.event.id ?? 0) < ($1.first ?? 0, $1.chainID ?? Int64.max, $1.members.first?.event.id ?? 0) }
             return (views, truncated)
-        }
+        } }
     }
 
     /// The terminal rendering: one block per chain, records tagged with layer and `source:line`.

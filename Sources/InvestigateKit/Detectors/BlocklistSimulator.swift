@@ -15,6 +15,25 @@ public struct BlocklistConfig: Sendable, Equatable {
     }
 }
 
+/// One client's block, from the moment it took effect to the moment it lapsed (its TTL after the
+/// last alert that extended it), with the alerts that caused it (`scan@nginx`, …).
+public struct BlockPeriod: Sendable, Equatable {
+    public var address: String
+    public var start: Int64
+    public var until: Int64
+    public var reasons: [String]
+    /// Requests the block stopped at the outermost layer that logged them.
+    public var stopped: Int
+
+    public init(address: String, start: Int64, until: Int64, reasons: [String], stopped: Int = 0) {
+        self.address = address
+        self.start = start
+        self.until = until
+        self.reasons = reasons
+        self.stopped = stopped
+    }
+}
+
 /// blocklist: what an automation that blocks every alerted client for a TTL would have blocked,
 /// when, and until when. It counts the blocked client's requests per layer (each layer logs the
 /// same request; the outermost layer's count is the number of requests blocked). Alerts:
@@ -37,6 +56,9 @@ public final class BlocklistSimulator: Detector {
     private var blockedByLayer: [Layer: Int] = [:]
     private var finished: [(ip: String, block: Block)] = []
     static let keptBlocks = 200
+    /// Every block that ended, in the order they ended (what an IP set and its schedule are built
+    /// from: `BlocklistIPSets`). One entry per block, not per request: memory follows the blocks.
+    public private(set) var periods: [BlockPeriod] = []
 
     public init(config: BlocklistConfig = BlocklistConfig()) { self.config = config }
 
@@ -99,6 +121,7 @@ public final class BlocklistSimulator: Detector {
                             layer: outermost, detail: "blocked \(stopped) requests (\(perLayer.isEmpty ? "none logged" : perLayer)); reasons: \(block.reasons.joined(separator: ", "))",
                             first: block.start, last: block.until))
         if finished.count < Self.keptBlocks { finished.append((ip, block)) }
+        periods.append(BlockPeriod(address: ip, start: block.start, until: block.until, reasons: block.reasons, stopped: stopped))
     }
 
     public func observe(_ r: ReplayRequest, alerts: inout [Alert]) {

@@ -32,7 +32,7 @@ public final class Diagnoser {
     }
 
     public func diagnose(_ q: DiagnosisQuery) throws -> Diagnosis {
-        try store.read { db in try diagnose(q, db) }
+        try store.scoped(q.sources) { try store.read { db in try diagnose(q, db) } }
     }
 
     private func diagnose(_ q: DiagnosisQuery, _ db: Database) throws -> Diagnosis {
@@ -114,7 +114,7 @@ public final class Diagnoser {
         let saved = maxCases
         defer { maxCases = saved }
         maxCases = Int.max
-        return try store.read { db in
+        return try store.scoped(q.sources) { try store.read { db in
             let coverage = try Self.coverage(db, from: q.from, to: q.to)
             let byLayer = Dictionary(uniqueKeysWithValues: coverage.compactMap { c in Layer(rawValue: c.layer).map { ($0, c) } })
             let stack = try Self.stackFacts(db, around: q)
@@ -124,7 +124,7 @@ public final class Diagnoser {
                 if let judged = judge(c, q, sources) { out.append((judged.records, judged.finding)) }
             }
             return out
-        }
+        } }
     }
 
     /// Builds each failed request's case in turn (chains first, in time order, then records no key

@@ -15,6 +15,8 @@ public struct DiagnosisQuery: Sendable {
     /// What the run was given to read, when it read files: an answer from no recognised input
     /// names them instead of reasoning over an empty timeline.
     public var inputs: Inputs?
+    /// Answer from these sources only (the files under the PATHs given); nil: the whole database.
+    public var sources: SourceScope?
 
     public struct Inputs: Sendable {
         public var files: Int

@@ -44,8 +44,8 @@ public struct ReportBuilder {
         let half = max(q.halfWindow, options.chartHalfWidth)
         let chartFrom = Self.minuteStart(q.at - half, zone: q.zone)
         let chartTo = Self.minuteStart(q.at + half, zone: q.zone) + 60_000_000
-        let data = try store.read { db in
-            try ReportData.load(db, diagnosis: diagnosis, query: q, chartFrom: chartFrom, chartTo: chartTo)
+        let data = try store.scoped(q.sources) {
+            try store.read { db in try ReportData.load(db, diagnosis: diagnosis, query: q, chartFrom: chartFrom, chartTo: chartTo) }
         }
         let input = DetectionInput(from: q.from, to: q.to, requests: data.requests)
         let detections = detectors.flatMap { $0.detect(input) }.sorted {

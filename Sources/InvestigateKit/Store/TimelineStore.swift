@@ -7,6 +7,8 @@ import GRDBSQLite
 public final class TimelineStore {
     public let path: String
     public let dbQueue: DatabaseQueue
+    /// The source scope applied by `scoped(_:_:)`, if any.
+    let scopeState = ScopeState()
 
     /// How long a command waits for another process's write lock (an ingest running beside it)
     /// before it gives up with "database is locked".

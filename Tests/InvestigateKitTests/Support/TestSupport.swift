@@ -58,3 +58,66 @@ final class TemporaryDirectory {
         return file.path
     }
 }
+
+/// The `investigate` binary built with the tests: beside the test runner (so
+/// `swift test --scratch-path DIR` runs the binary it just built), else `.build/debug`.
+enum InvestigateBinary {
+    static let path: String? = {
+        var candidates: [URL] = []
+        for runner in [Bundle.main.executableURL, URL(fileURLWithPath: CommandLine.arguments.first ?? "")].compactMap({ $0 }) {
+            // The runner is `<scratch>/debug/investigatePackageTests.xctest` (a file on Linux, a
+            // bundle holding Contents/MacOS/… on macOS): walk up to the directory beside it.
+            var dir = runner.deletingLastPathComponent()
+            for _ in 0..<4 {
+                candidates.append(dir.appendingPathComponent("investigate"))
+                dir.deleteLastPathComponent()
+            }
+        }
+        candidates.append(Corpus.repositoryRoot.appendingPathComponent(".build/debug/investigate"))
+        return candidates.first { url in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && !isDirectory.boolValue
+                && FileManager.default.isExecutableFile(atPath: url.path)
+        }?.path
+    }()
+}
+
+/// One run of the `investigate` binary: exit status, standard output and error.
+struct CLIRun {
+    var status: Int32
+    var out: String
+    var err: String
+    var outBytes: Data
+
+    /// Runs `investigate ARGUMENTS` (TZ unset unless `environment` sets it); nil without a binary.
+    static func investigate(_ arguments: [String], environment: [String: String] = [:], cwd: String? = nil) throws -> CLIRun? {
+        guard let binary = InvestigateBinary.path else {
+            print("no investigate binary; run `swift build` first. Skipped.")
+            return nil
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "TZ")
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes at once: a large output must not block the child on a full stderr pipe.
+        final class Box: @unchecked Sendable { var data = Data() }
+        let e = Box()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            e.data = err.fileHandleForReading.readDataToEndOfFile()
+            done.signal()
+        }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        done.wait()
+        process.waitUntilExit()
+        return CLIRun(status: process.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e.data, as: UTF8.self), outBytes: o)
+    }
+}
