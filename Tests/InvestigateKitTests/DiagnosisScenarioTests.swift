@@ -372,3 +372,17 @@ extension EdgeIncidentScenarioTests {
                 "\(f.evidence.map { "\($0.layer): \($0.text.prefix(80))" })")
     }
 }
+
+extension DiagnosisScenarioTests {
+    /// Only the WAF's log: it shows ALLOW, never the status a layer behind it sent. Nothing behind it
+    /// has logs, so the answer names the first layer behind and says it may be any of them, low.
+    @Test func aWafLogAloneCannotSayWhichLayerBehindItAnswered() throws {
+        var waf: [String] = []
+        for i in 0..<30 { waf.append(Self.waf(Double(i * 8 - 120), ip: "198.51.100.\(i + 1)", uri: "/api/items")) }
+        let d = try diagnose(["waf.log": waf.sorted().joined(separator: "\n") + "\n"], at: 0, status: "503")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.confidence == .low)
+        #expect(f.explanation.contains("or a layer behind it"))
+        #expect(f.explanation.contains("nginx"))
+    }
+}

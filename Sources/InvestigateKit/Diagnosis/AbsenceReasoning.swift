@@ -86,6 +86,7 @@ struct AbsenceReasoner {
         let responder: Layer
         var cause: Layer
         let lead: String
+        var unbounded = false
         switch primary {
         case .upstream:
             responder = .upstream
@@ -133,7 +134,15 @@ struct AbsenceReasoner {
         default:
             responder = primary
             cause = StatusMeaning.inferredCause(status: statusCode, answeredBy: primary)
-            lead = "The \(primary == .alb ? "ALB" : primary.rawValue) most likely answered\(statusCode.map { " \($0)" } ?? "") itself: it is the only layer between those that logged the traffic, and none of its logs were given."
+            let name = primary == .alb ? "ALB" : primary.rawValue
+            let deeper = candidates.filter { $0 > primary }
+            if visibleInFront == nil, !deeper.isEmpty {
+                // No logged layer behind bounds it: the answer came from this layer or one behind it.
+                unbounded = true
+                lead = "The \(name) or a layer behind it (\(deeper.map(\.rawValue).joined(separator: ", "))) answered\(statusCode.map { " \($0)" } ?? ""): the layers in front logged the traffic without such a response, and none of the layers behind them has logs here to say which."
+            } else {
+                lead = "The \(name) most likely answered\(statusCode.map { " \($0)" } ?? "") itself: it is the only layer between those that logged the traffic, and none of its logs were given."
+            }
             let front = path.filter { $0 < primary && (views[$0]?.hasLogs ?? false) }
             let behind = path.filter { $0 > primary && (views[$0]?.hasLogs ?? false) }
             if !front.isEmpty {
@@ -142,7 +151,12 @@ struct AbsenceReasoner {
             if !behind.isEmpty {
                 text += " \(behind.map(\.rawValue).joined(separator: ", ")) would have logged it had the response come from there or passed through, and logged none."
             }
-            text += " The only layer in between is \(primary.rawValue), and no logs of it were given: \(primary.rawValue) most likely answered\(statusCode.map { " \($0)" } ?? "") itself\(albHint())."
+            if !unbounded {
+                text += " The only layer in between is \(primary.rawValue), and no logs of it were given: \(primary.rawValue) most likely answered\(statusCode.map { " \($0)" } ?? "") itself\(albHint())."
+            } else {
+                text += " The first of them, \(primary.rawValue), is named\(albHint()); the logs of the layers behind the WAF would tell."
+                next.append("Fetch the logs of the layers behind it (nginx's access and error logs, the app's) for \(lo) to \(hi).")
+            }
             next.append("Fetch the \(primary.rawValue) logs for \(lo) to \(hi)\(primary == .alb ? " (S3 `<bucket>/<prefix>/AWSLogs/<account-id>/elasticloadbalancing/<region>/YYYY/MM/DD/`): `elb_status_code` with `target_status_code` `-` and `error_reason` name its answer" : "") and ingest them to confirm.")
             absent.append(Absence(layer: primary.rawValue, why: "not provided: no \(primary.rawValue) logs were given; the answer is most likely there", expected: false))
         }
@@ -166,7 +180,7 @@ struct AbsenceReasoner {
         }
         if cause == responder && responder == .upstream { cause = .upstream }
         let finding = Finding(status: statusCode, time: TimeFormat.isoUTCMillis(query.at), client_ip: query.clientIP, method: nil, path: query.pathPrefix,
-                              responder: responder.rawValue, cause: cause.rawValue, confidence: .medium, explanation: lead + " " + text,
+                              responder: responder.rawValue, cause: cause.rawValue, confidence: unbounded ? .low : .medium, explanation: lead + " " + text,
                               evidence: evidence, absent: absent, next_steps: next, rule: "absence", count: 0,
                               first: nil, last: nil, paths: [], micros: query.at, reason: "absence-\(responder.rawValue)")
         return .inferred(finding)
