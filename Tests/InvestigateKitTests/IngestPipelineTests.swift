@@ -119,7 +119,9 @@ import Testing
         #expect(summary.files.map(\.status) == [.ingested, .unchanged, .ingested])
         #expect(summary.events == 15)
         #expect(try count(store, "SELECT count(*) FROM event") == 15)
-        #expect(try count(store, "SELECT count(*) FROM source") == 2)
+        // The duplicate is recorded as a version with no lines of its own, pointing at the first.
+        #expect(try count(store, "SELECT count(*) FROM source") == 3)
+        #expect(try count(store, "SELECT count(*) FROM source WHERE lines = 0 AND events = 0 AND parent_id = (SELECT min(id) FROM source)") == 1)
         #expect(try count(store, "SELECT count(*) FROM source_layer") == 2)
         let leftOpen = store.dbQueue.inDatabase { db in db.isInsideTransaction }
         #expect(leftOpen == false)
