@@ -443,19 +443,15 @@ public final class Ingester {
     /// found by their path.
     private func prefixCandidates(path: String, keys: ContentHead.Keys?, plainSize: Int64?, db: Database) throws -> [PrefixCandidate] {
         let select = "SELECT id, path, content_sha256, content_size, start_line + lines AS total_lines FROM source"
-        let fits = "status = 'complete' AND content_sha256 IS NOT NULL AND content_size > 0 AND content_size <= ?"
-        let most = plainSize ?? Int64.max
-        var rows: [Row] = []
-        if let keys {
-            if let first4K = keys.first4K {
-                rows += try Row.fetchAll(db, sql: "\(select) WHERE head_sha256 = ? AND content_size >= \(ContentHead.length) AND \(fits)",
-                                         arguments: [first4K, most])
-            }
-            rows += try Row.fetchAll(db, sql: "\(select) WHERE head_sha256 = ? AND content_size < \(ContentHead.length) AND \(fits)",
-                                     arguments: [keys.firstLine, most])
-        }
-        rows += try Row.fetchAll(db, sql: "\(select) WHERE head_sha256 IS NULL AND path = ? AND compressed = 0 AND \(fits)",
-                                 arguments: [path, most])
+        let fits = "status = 'complete' AND content_sha256 IS NOT NULL AND content_size > 0 AND content_size <= :most"
+        // One statement, prepared once per run: thousands of small files pay a lookup each.
+        let statement = try db.cachedStatement(sql: """
+            \(select) WHERE head_sha256 = :first4K AND content_size >= \(ContentHead.length) AND \(fits)
+            UNION ALL \(select) WHERE head_sha256 = :firstLine AND content_size < \(ContentHead.length) AND \(fits)
+            UNION ALL \(select) WHERE head_sha256 IS NULL AND path = :path AND compressed = 0 AND \(fits)
+            """)
+        let rows = try Row.fetchAll(statement, arguments: ["first4K": keys?.first4K, "firstLine": keys?.firstLine, "path": path,
+                                                           "most": plainSize ?? Int64.max])
         return rows.map {
             PrefixCandidate(id: $0["id"], path: $0["path"], contentSize: $0["content_size"], contentSHA256: $0["content_sha256"],
                             totalLines: $0["total_lines"])
