@@ -159,11 +159,11 @@ public final class Ingester {
                     // Parsing is what bounds most files (thousands of S3 objects); the writer waits.
                     // So the next file is parsed beside this one while this one is stored, when it
                     // cannot learn anything from it (the same `ingestOrder`: see `Importer`), and
-                    // cannot continue its content (a different first line: the stored sources whose
-                    // content it may start with are looked up when it is opened).
+                    // cannot continue its content (the stored sources whose content a file may
+                    // start with are looked up when it is opened, so this one must be stored first).
                     if n + 1 < planned.count, planned[n + 1].early == nil,
                        planned[n + 1].importer!.ingestOrder == item.importer!.ingestOrder,
-                       planned[n + 1].keys?.firstLine != item.keys?.firstLine {
+                       !Self.mayContinue(planned[n + 1].keys, item.keys) {
                         ahead = (n + 1, open(n + 1))
                     }
                     let result: FileResult
@@ -194,6 +194,14 @@ public final class Ingester {
         }
         results += perFile.sorted { $0.index < $1.index }.map(\.result)
         return IngestSummary(files: results, events: added, rejected: addedRejected)
+    }
+
+    /// Whether a file with the `later` head keys may start with the content of one with the
+    /// `earlier` keys: the same first line, and the same first 4 KB when both have that much.
+    static func mayContinue(_ later: ContentHead.Keys?, _ earlier: ContentHead.Keys?) -> Bool {
+        guard let later, let earlier, later.firstLine == earlier.firstLine else { return false }
+        guard let a = later.first4K, let b = earlier.first4K else { return true }
+        return a == b
     }
 
     private func failure(_ path: String, _ error: Error) -> FileResult {

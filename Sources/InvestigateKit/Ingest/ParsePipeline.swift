@@ -218,6 +218,8 @@ final class ParseProducer {
                 let inflater = GzipInflater()
                 var rawOffset: Int64 = 0, contentOffset: Int64 = 0
                 try file.forEachChunk { chunk in
+                    // Re-inflating a long prefix hands nothing over: a cancel is noticed here.
+                    if channel.isCancelled { throw Stop() }
                     raw.feed(chunk, at: rawOffset)
                     rawOffset += Int64(chunk.count)
                     bytesRead += Int64(chunk.count)
