@@ -18,10 +18,13 @@ let package = Package(
     targets: [
         // zlib from the system (Debian: zlib1g-dev), for gzip input and CloudWatch subscription payloads.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // SHA-256's compression function on the x86 SHA extensions, when the CPU has them.
+        .target(name: "CSHA256"),
         .target(
             name: "InvestigateKit",
             dependencies: [
                 "CZlib",
+                "CSHA256",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],

@@ -82,7 +82,9 @@ struct CorpusExpectation: Sendable, CustomStringConvertible {
         // 6 lines, 4 records: one FastCGI record spans 3 lines.
         CorpusExpectation(file: "elastic-beats/error.log", format: "nginx-error", events: 4, rejected: 0),
         // fail2ban's fixtures: every `# failJSON`/`# filterOptions` comment is rejected with its reason.
-        CorpusExpectation(file: "fail2ban/nginx-bad-request", format: "nginx-access", events: 8, rejected: 8),
+        // The file ends without a newline: a plain access log's unterminated last line may be caught
+        // mid-write, so it is held back (with a note) until a later run finds it finished.
+        CorpusExpectation(file: "fail2ban/nginx-bad-request", format: "nginx-access", events: 7, rejected: 8),
         // 15 comments and 6 error-log lines mixed into an access log.
         CorpusExpectation(file: "fail2ban/nginx-botsearch", format: "nginx-access", events: 8, rejected: 21),
         CorpusExpectation(file: "fail2ban/nginx-forbidden", format: "nginx-error", events: 2, rejected: 2),

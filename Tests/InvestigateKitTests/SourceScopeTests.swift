@@ -35,7 +35,7 @@ import Testing
         var q = Self.question()
         q.sources = try SourceScope.resolve(mixed, paths: [Self.noEdge], found: Self.found(second))
         let scope = try #require(q.sources)
-        #expect(scope.total == 30 && scope.ids.count == 6)
+        #expect(scope.total == 36 && scope.named == 6 && scope.ids.count == 12)
         let scoped = try Diagnoser(store: mixed).diagnose(q)
         #expect(!scoped.findings.isEmpty)
         #expect(!scoped.findings.contains { $0.responder == "waf" || $0.responder == "alb" })
@@ -151,20 +151,20 @@ import Testing
         #expect(a.out.contains("responder waf"))
         guard let b = try CLIRun.investigate(ask + ["case-b"], cwd: dir.path) else { return }
         #expect(b.status == 0)
-        #expect(b.out.hasPrefix("Database investigate.db: answering from 6 of 30 sources, the files under the PATHs given"))
+        #expect(b.out.hasPrefix("Database investigate.db: answering from 6 of 36 sources, the files under the PATHs given"))
         #expect(!b.out.contains("responder waf") && !b.out.contains("case-a/"))
         #expect(b.out.contains("case-b/var/log/nginx/"))
         // Without PATHs the whole database answers, and says so.
         guard let all = try CLIRun.investigate(ask, cwd: dir.path) else { return }
-        #expect(all.out.hasPrefix("Database investigate.db: answering from all 30 sources it holds"))
+        #expect(all.out.hasPrefix("Database investigate.db: answering from all 36 sources it holds"))
         // `sources --json`: one document.
         guard let s = try CLIRun.investigate(["sources", "--json"], cwd: dir.path) else { return }
         #expect(s.status == 0)
         let listing = try #require(try JSONSerialization.jsonObject(with: s.outBytes) as? [String: Any])
         #expect(listing["database"] as? String == "investigate.db")
-        #expect((listing["sources"] as? [[String: Any]])?.count == 34)
+        #expect((listing["sources"] as? [[String: Any]])?.count == 40)
         guard let t = try CLIRun.investigate(["timeline", "--at", "2025-02-06 14:32:10", "--window", "5s", "--tz", "Asia/Tokyo", "case-b"], cwd: dir.path) else { return }
-        #expect(t.out.hasPrefix("Database investigate.db: answering from 6 of 30 sources"))
+        #expect(t.out.hasPrefix("Database investigate.db: answering from 6 of 36 sources"))
         #expect(!t.out.contains(" waf ") && !t.out.contains(" alb "))
         guard let none = try CLIRun.investigate(["sources", "--db", "missing.db"], cwd: dir.path) else { return }
         #expect(none.status == 3 && !fm.fileExists(atPath: dir.url.appendingPathComponent("missing.db").path))

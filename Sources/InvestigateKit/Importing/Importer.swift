@@ -243,6 +243,12 @@ public protocol Importer: Sendable {
     /// Longest physical line this format legitimately writes, when more than the pipeline's default
     /// (4 MiB): Firehose writes a whole object of WAF records without a newline.
     var maxRecordBytes: Int? { get }
+    /// Whether a running process appends to files of this format line by line (a server's own log
+    /// file), so the unterminated last line of a plain file may be caught mid-write: it is then held
+    /// back until a later run finds it finished. False for the formats AWS delivers (to S3,
+    /// Firehose or CloudWatch Logs: a file of them is a finished object or an export), whose last
+    /// line is read as it is.
+    var writtenLive: Bool { get }
 
     /// Share (0…1) of these leading lines that look like this format. `fileName` breaks ties between
     /// formats whose lines are identical in shape (gunicorn's access log is nginx's `combined`).
@@ -254,6 +260,7 @@ public protocol Importer: Sendable {
 extension Importer {
     public var ingestOrder: Int { 50 }
     public var maxRecordBytes: Int? { nil }
+    public var writtenLive: Bool { true }
     public var fieldNotes: String { "" }
 }
 

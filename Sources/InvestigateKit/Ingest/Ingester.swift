@@ -108,13 +108,13 @@ public final class Ingester {
 
         // Recognise every file first, so files that teach others (access logs give the error log
         // beside them its zone) are read before their pupils.
-        var planned: [(index: Int, path: String, importer: (any Importer)?, early: FileResult?)] = []
+        var planned: [(index: Int, path: String, importer: (any Importer)?, early: FileResult?, keys: ContentHead.Keys?)] = []
         for (index, path) in walker.files.enumerated() {
             do {
-                let (importer, early) = try plan(path)
-                planned.append((index, path, importer, early))
+                let (importer, early, keys) = try plan(path)
+                planned.append((index, path, importer, early, keys))
             } catch {
-                planned.append((index, path, nil, failure(path, error)))
+                planned.append((index, path, nil, failure(path, error), nil))
             }
         }
         planned.sort { a, b in
@@ -139,7 +139,8 @@ public final class Ingester {
             // The next file, opened and parsing on its own thread while this one is stored.
             var ahead: (position: Int, file: Result<OpenedFile, Error>)?
             func open(_ n: Int) -> Result<OpenedFile, Error> {
-                Result { try openFile(planned[n].path, importer: planned[n].importer!, db: db, hints: hints, position: n) }
+                Result { try openFile(planned[n].path, importer: planned[n].importer!, keys: planned[n].keys, db: db, hints: hints,
+                                      position: n) }
             }
             do {
                 defer { if let pending = ahead, case .success(let file) = pending.file { file.abandon() } }
@@ -157,9 +158,12 @@ public final class Ingester {
                     ahead = nil
                     // Parsing is what bounds most files (thousands of S3 objects); the writer waits.
                     // So the next file is parsed beside this one while this one is stored, when it
-                    // cannot learn anything from it (the same `ingestOrder`: see `Importer`).
+                    // cannot learn anything from it (the same `ingestOrder`: see `Importer`), and
+                    // cannot continue its content (the stored sources whose content a file may
+                    // start with are looked up when it is opened, so this one must be stored first).
                     if n + 1 < planned.count, planned[n + 1].early == nil,
-                       planned[n + 1].importer!.ingestOrder == item.importer!.ingestOrder {
+                       planned[n + 1].importer!.ingestOrder == item.importer!.ingestOrder,
+                       !Self.mayContinue(planned[n + 1].keys, item.keys) {
                         ahead = (n + 1, open(n + 1))
                     }
                     let result: FileResult
@@ -192,6 +196,14 @@ public final class Ingester {
         return IngestSummary(files: results, events: added, rejected: addedRejected)
     }
 
+    /// Whether a file with the `later` head keys may start with the content of one with the
+    /// `earlier` keys: the same first line, and the same first 4 KB when both have that much.
+    static func mayContinue(_ later: ContentHead.Keys?, _ earlier: ContentHead.Keys?) -> Bool {
+        guard let later, let earlier, later.firstLine == earlier.firstLine else { return false }
+        guard let a = later.first4K, let b = earlier.first4K else { return true }
+        return a == b
+    }
+
     private func failure(_ path: String, _ error: Error) -> FileResult {
         FileResult(path: path, lines: 0, events: 0, rejected: 0, added: 0, status: .failed,
                    skipped: "cannot read: \(error)", notes: [])
@@ -201,7 +213,7 @@ public final class Ingester {
 
     /// Decides what to do with a file before the expensive pass: unchanged since last time (same
     /// path, size, mtime and inode: no re-hash), skipped (empty, unrecognised), or parse with an importer.
-    private func plan(_ path: String) throws -> ((any Importer)?, FileResult?) {
+    private func plan(_ path: String) throws -> ((any Importer)?, FileResult?, ContentHead.Keys?) {
         let st = try FileStat.of(path)
         // Stored before, unchanged: a complete source is not re-read, and a file skipped under the
         // same detection is skipped again unread (hashing a 900 MB non-log beside the logs cost
@@ -214,22 +226,23 @@ public final class Ingester {
                 """, arguments: [st.size, st.mtime, Int64(bitPattern: st.inode), path, Int64(bitPattern: st.device),
                                  formatOverride == nil ? skippedNotes : nil])
         }) {
-            if stored.status == "complete" { return (nil, try unchangedResult(path, stored)) }
+            if stored.status == "complete" { return (nil, try unchangedResult(path, stored), nil) }
             return (nil, FileResult(path: path, sha256: stored.sha256, size: stored.size, lines: 0, events: 0, rejected: 0,
-                                    added: 0, status: .skipped, skipped: stored.skipped, notes: []))
+                                    added: 0, status: .skipped, skipped: stored.skipped, notes: []), nil)
         }
         if st.size == 0 {
             return (nil, FileResult(path: path, sha256: SHA256().hexDigest(), size: 0, lines: 0, events: 0, rejected: 0,
-                                    added: 0, status: .skipped, skipped: "empty file", notes: []))
+                                    added: 0, status: .skipped, skipped: "empty file", notes: []), nil)
         }
         let file = try ReadOnlyFile(path)
         let sample = try Self.leadingLines(file, count: Self.detectionSampleLines)
+        let keys = ContentHead.keys(sample.head)
         if let id = formatOverride {
-            return (registry.importer(id: id)!, nil)
+            return (registry.importer(id: id)!, nil, keys)
         }
         let name = (path as NSString).lastPathComponent
         let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: name, stopAtCertain: true)
-        if let importer = detection.importer { return (importer, nil) }
+        if let importer = detection.importer { return (importer, nil, keys) }
         var reason: String
         if sample.lines.isEmpty || sample.binary {
             reason = "binary content, not a text log"
@@ -252,7 +265,7 @@ public final class Ingester {
                                  sample.compressed, reason, skippedNotes, now()])
         }
         return (nil, FileResult(path: path, sha256: digest.sha256, size: digest.size, lines: 0, events: 0, rejected: 0,
-                                added: 0, status: .skipped, skipped: reason, notes: []))
+                                added: 0, status: .skipped, skipped: reason, notes: []), nil)
     }
 
     /// What a skipped file's row records of the detection that skipped it (`notes`): the formats
@@ -277,7 +290,7 @@ public final class Ingester {
             SELECT SUM(events) AS e, SUM(rejected) AS r, MIN(first_time) AS f, MAX(last_time) AS l
             FROM source WHERE id IN (SELECT id FROM chain)
             """, arguments: [stored.id])
-        return FileResult(path: path, format: stored.format, sha256: stored.sha256, size: stored.size, lines: stored.lines,
+        return FileResult(path: path, format: stored.format, sha256: stored.sha256, size: stored.size, lines: stored.totalLines,
                           events: totals?["e"] ?? stored.events, rejected: totals?["r"] ?? stored.rejected, added: 0,
                           first: totals?["f"], last: totals?["l"], status: .unchanged,
                           skipped: stored.status == "skipped" ? stored.skipped : nil,
@@ -291,6 +304,8 @@ public final class Ingester {
         var compressed = false
         /// Decompressed bytes read to take the sample.
         var scanned = 0
+        /// The first `ContentHead.length` bytes of the decompressed content.
+        var head: [UInt8] = []
     }
 
     /// The first non-empty lines of the decompressed content (gzip is recognised by its bytes).
@@ -299,6 +314,10 @@ public final class Ingester {
         var lines: [[UInt8]] = []
         var controlCount = 0, scanned = 0
         var splitter = LineSplitter(maxLineLength: 256 * 1024, keptPrefix: 4096)
+        var contentHead: [UInt8] = []
+        let keepHead: (UnsafeRawBufferPointer) -> Void = { bytes in
+            if contentHead.count < ContentHead.length { contentHead.append(contentsOf: bytes.prefix(ContentHead.length - contentHead.count)) }
+        }
         let take: (Line) -> Void = { line in
             if !line.isEmpty, lines.count < count { lines.append(line.copyBytes()) }
         }
@@ -317,6 +336,7 @@ public final class Ingester {
                         let end = min(start + Self.detectionSliceBytes, chunk.count)
                         inflater.feed(UnsafeRawBufferPointer(rebasing: chunk[start..<end])) { out in
                             scanned += out.count
+                            keepHead(out)
                             controlCount += Self.controlBytes(out)
                             splitter.feed(out, line: take, overlong: overlong)
                         }
@@ -328,6 +348,7 @@ public final class Ingester {
             } else {
                 try file.forEachChunk { chunk in
                     scanned += chunk.count
+                    keepHead(chunk)
                     controlCount += Self.controlBytes(chunk)
                     splitter.feed(chunk, line: take, overlong: overlong)
                     if lines.count >= count || scanned > 4 << 20 { throw Enough() }
@@ -341,7 +362,8 @@ public final class Ingester {
         }
         // Text logs have almost no control bytes besides tab, CR and LF; binary data is full of them.
         let binary = scanned > 0 && controlCount * 100 / scanned >= 5
-        return LeadingSample(lines: lines, binary: binary, problem: problem, compressed: GzipInflater.isGzip(head), scanned: scanned)
+        return LeadingSample(lines: lines, binary: binary, problem: problem, compressed: GzipInflater.isGzip(head), scanned: scanned,
+                             head: contentHead)
     }
 
     /// Compressed bytes fed to the inflater at a time while detecting a gzip file's format.
@@ -384,10 +406,8 @@ public final class Ingester {
         let importer: any Importer
         let st: FileStat
         let isGzip: Bool
-        let startOffset: Int64
-        let startLine: Int
-        let parent: SourceRecord?
-        let notes: [String]
+        /// The longest stored content it may start with (bytes), for the size estimate of the load.
+        let largestCandidate: Int64
         let producer: ParseProducer
 
         /// Stops the parsing thread of a file that will not be stored, and waits for it.
@@ -398,15 +418,10 @@ public final class Ingester {
     }
 
     /// Opens a file and starts parsing it on its own thread; the transaction need not be open.
-    private func openFile(_ path: String, importer: any Importer, db: Database, hints: IngestHints, position: Int) throws -> OpenedFile {
+    private func openFile(_ path: String, importer: any Importer, keys: ContentHead.Keys?, db: Database, hints: IngestHints,
+                          position: Int) throws -> OpenedFile {
         let st = try FileStat.of(path)
         let file = try ReadOnlyFile(path)
-
-        // The newest complete version of this path, if the file may have grown since.
-        let previous = try SourceRecord.fetchOne(db, sql: """
-            SELECT * FROM source WHERE path = ? AND status = 'complete' AND compressed = 0 ORDER BY id DESC LIMIT 1
-            """, arguments: [path])
-        let growthCandidate = previous.flatMap { $0.size < st.size ? $0 : nil }
         let head = try file.prefix(10)
         let isGzip = GzipInflater.isGzip(head)
         var gzipMTime: Int64?
@@ -414,73 +429,103 @@ public final class Ingester {
             let t = UInt32(head[4]) | UInt32(head[5]) << 8 | UInt32(head[6]) << 16 | UInt32(head[7]) << 24
             if t != 0 { gzipMTime = Int64(t) * 1_000_000 }
         }
-
-        // The content's SHA-256 is computed while parsing (one read of the file). A file that only
-        // grew is recognised first by hashing the prefix it had.
-        var hasher = SHA256()
-        var startOffset: Int64 = 0
-        var startLine = 0
-        var parent: SourceRecord?
-        var notes: [String] = []
-        if let candidate = growthCandidate, !isGzip {
-            try file.seek(to: 0)
-            try file.forEachChunk(limit: candidate.size) { hasher.update($0) }
-            if hasher.byteCount == UInt64(candidate.size), hasher.hexDigest() == candidate.sha256 {
-                startOffset = candidate.size
-                startLine = candidate.startLine + candidate.lines
-                parent = candidate
-                notes.append("file grew since it was ingested: read only the \(st.size - candidate.size) new bytes from line \(startLine + 1)")
-            } else {
-                hasher = SHA256()
-            }
-        }
+        // The stored sources this file's content may start with: the producer hashes the content
+        // up to them before parsing, and parses only what follows the longest that matches.
+        let candidates = try prefixCandidates(path: path, keys: keys, plainSize: isGzip ? nil : st.size, db: db)
 
         let referenceTime = gzipMTime ?? st.mtime
         let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints, registry: registry,
                                    position: position)
         let parser = try importer.makeParser(context)
-        let producer = ParseProducer(file: file, isGzip: isGzip, startOffset: startOffset, startLine: startLine,
-                                     maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser, hasher: hasher)
+        let producer = ParseProducer(file: file, isGzip: isGzip, candidates: candidates, holdsBackPartialLine: importer.writtenLive,
+                                     maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser)
         producer.start()
-        return OpenedFile(path: path, importer: importer, st: st, isGzip: isGzip, startOffset: startOffset, startLine: startLine,
-                          parent: parent, notes: notes, producer: producer)
+        return OpenedFile(path: path, importer: importer, st: st, isGzip: isGzip,
+                          largestCandidate: candidates.map(\.contentSize).max() ?? 0, producer: producer)
+    }
+
+    /// Stored sources whose whole content a file may start with (the file before it grew, or
+    /// before logrotate renamed, copied or compressed it): those whose key of their first bytes
+    /// is this file's (`ContentHead`), no longer than the file. Two indexed lookups; only the
+    /// digest of the file's content decides. Plain sources stored before keys were recorded are
+    /// found by their path.
+    private func prefixCandidates(path: String, keys: ContentHead.Keys?, plainSize: Int64?, db: Database) throws -> [PrefixCandidate] {
+        let select = "SELECT id, path, content_sha256, content_size, start_line + lines AS total_lines FROM source"
+        let fits = "status = 'complete' AND content_sha256 IS NOT NULL AND content_size > 0 AND content_size <= :most"
+        // One statement, prepared once per run: thousands of small files pay a lookup each.
+        let statement = try db.cachedStatement(sql: """
+            \(select) WHERE head_sha256 = :first4K AND content_size >= \(ContentHead.length) AND \(fits)
+            UNION ALL \(select) WHERE head_sha256 = :firstLine AND content_size < \(ContentHead.length) AND \(fits)
+            UNION ALL \(select) WHERE head_sha256 IS NULL AND path = :path AND compressed = 0 AND \(fits)
+            """)
+        let rows = try Row.fetchAll(statement, arguments: ["first4K": keys?.first4K, "firstLine": keys?.firstLine, "path": path,
+                                                           "most": plainSize ?? Int64.max])
+        return rows.map {
+            PrefixCandidate(id: $0["id"], path: $0["path"], contentSize: $0["content_size"], contentSHA256: $0["content_sha256"],
+                            totalLines: $0["total_lines"])
+        }
+    }
+
+    /// What a version that continues a stored source's content says about it.
+    private func resumeNote(_ resume: ContentResume, path: String) -> String {
+        let source = resume.source
+        var note: String
+        if source.path == path {
+            note = "file grew since it was ingested: read only its new lines, from line \(resume.line + 1)"
+        } else {
+            note = "continues \(source.path) (its first \(source.totalLines) lines are that file's content, renamed, copied or "
+                + "compressed since, as logrotate does): read only the lines after them, from line \(resume.line + 1)"
+        }
+        if resume.restartsLine {
+            note += "; line \(resume.line + 1) ended without a newline in the stored content and is read again whole"
+        }
+        return note
+    }
+
+    /// What a version with no lines of its own (the same content as a stored source) says about it.
+    private func sameContentNote(_ source: String, path: String) -> String {
+        source == path
+            ? "same content as when it was ingested; 0 new lines"
+            : "same content as \(source) (renamed, copied or compressed, as logrotate does); 0 new lines"
+    }
+
+    private func heldBackNote(_ outcome: ParseProducer.Outcome) -> String {
+        "last line (\(outcome.heldBack) bytes) has no newline yet: held back, as its writer may be mid-line; "
+            + "a later run stores it whole as line \(outcome.heldBackLine) once it is finished (a compressed copy is final: "
+            + "its last line is read as it is)"
     }
 
     /// Stores an opened file inside the open transaction, under its own savepoint.
     private func storeFile(_ opened: OpenedFile, db: Database, position: Int, of total: Int) throws -> FileResult {
         let path = opened.path, importer = opened.importer, st = opened.st, isGzip = opened.isGzip
-        let startOffset = opened.startOffset, startLine = opened.startLine, parent = opened.parent
         let producer = opened.producer
-        var notes = opened.notes
-        // The producer hands back its digest (of a grown file's prefix too) when it finishes.
-        var hasher = SHA256()
+        var notes: [String] = []
+        var outcome: ParseProducer.Outcome?
         // Whatever happens below, the parsing thread is stopped and joined before this returns.
         var producerDone = false
         defer { if !producerDone { opened.abandon() } }
-        var lineCount = 0, eventCount = 0, rejectCount = 0
+        var eventCount = 0, rejectCount = 0
         var first: Int64?, last: Int64?
         // Per layer, indexed by `Layer.depth` (a dictionary lookup per record costs more than the insert).
         var perLayer = [(events: Int, first: Int64?, last: Int64?)](repeating: (0, nil, nil), count: Layer.allCases.count)
 
-        struct AlreadyStored: Error { var record: SourceRecord }
-        let sourceID: Int64
+        struct AlreadyStored: Error { var record: SourceRecord; var outcome: ParseProducer.Outcome }
         let clock = PhaseClock()
         var waited = 0.0
         var storedID: Int64 = 0
         do {
         try db.inSavepoint {
             try db.execute(sql: """
-                INSERT INTO source (path, sha256, size, mtime, inode, device, compressed, format, status, parent_id,
-                                    start_offset, start_line, ingested_at)
-                VALUES (?, '', ?, ?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?)
+                INSERT INTO source (path, sha256, size, mtime, inode, device, compressed, format, status, ingested_at)
+                VALUES (?, '', ?, ?, ?, ?, ?, ?, 'complete', ?)
                 """, arguments: [path, st.size, st.mtime, Int64(bitPattern: st.inode), Int64(bitPattern: st.device),
-                                 isGzip, importer.id, parent?.id, startOffset, startLine, now()])
+                                 isGzip, importer.id, now()])
             let id = db.lastInsertedRowID
             // A bulk load that at least doubles the table builds its indexes once at the end, which
             // is much faster than maintaining them row by row. DDL is transactional: a kill rolls
             // this back with everything else.
             let existing = try Int64.fetchOne(db, sql: "SELECT max(id) FROM event") ?? 0
-            let estimatedRows = (isGzip ? st.size * 8 : st.size - startOffset) / 160
+            let estimatedRows = max(0, (isGzip ? st.size * 8 : st.size) - opened.largestCandidate) / 160
             let deferIndexes = estimatedRows > 200_000 && estimatedRows > existing
             if deferIndexes { try Schema.dropEventIndexes(db) }
             let flusher = deferIndexes ? WritebackFlusher(path: store.path) : nil
@@ -513,11 +558,9 @@ public final class Ingester {
                     rejectCount += rejected.count
                     bytesDone += bytesRead
                     progress?(IngestProgress(fileIndex: position, fileCount: total, path: path, bytesDone: bytesDone,
-                                             bytesTotal: st.size - startOffset))
-                case .finished(let lines, let producerNotes, let finalHasher):
-                    lineCount = lines
-                    notes += producerNotes
-                    hasher = finalHasher
+                                             bytesTotal: st.size))
+                case .finished(let finished):
+                    outcome = finished
                     break reading
                 case .failed(let error):
                     throw error
@@ -526,13 +569,20 @@ public final class Ingester {
             producer.waitUntilDone()
             producerDone = true
             clock.lap("ingest \(Escape.terminal(path)): read, parse and insert (of which \(String(format: "%.3f", waited)) s waiting for the parser)", minimum: 0.5)
-            // The same content under another name is the same evidence: roll this back.
-            let sha = hasher.hexDigest()
-            if let stored = try SourceRecord.fetchOne(db, sql: "SELECT * FROM source WHERE sha256 = ? AND status = 'complete' AND id <> ? ORDER BY id LIMIT 1",
-                                                      arguments: [sha, id]) {
-                throw AlreadyStored(record: stored)
+            let read = outcome!
+            notes = read.notes
+            // The same bytes or content stored under another name, not found from its first bytes
+            // (a gzip file stored before content digests were recorded): roll this back.
+            if read.resume == nil, let stored = try SourceRecord.fetchOne(db, sql: """
+                SELECT * FROM source WHERE (sha256 = ? OR content_sha256 = ?) AND status = 'complete' AND id <> ? ORDER BY id LIMIT 1
+                """, arguments: [read.sha256, read.contentSize > 0 ? read.contentSHA256 : nil, id]) {
+                throw AlreadyStored(record: stored, outcome: read)
             }
-            try db.execute(sql: "UPDATE source SET sha256 = ?, size = ? WHERE id = ?", arguments: [sha, Int64(hasher.byteCount), id])
+            if let resume = read.resume {
+                notes.insert(read.lines == 0 && eventCount == 0 && rejectCount == 0
+                             ? sameContentNote(resume.source.path, path: path) : resumeNote(resume, path: path), at: 0)
+            }
+            if read.heldBack > 0 { notes.append(heldBackNote(read)) }
             if deferIndexes {
                 try Schema.createEventIndexes(db)
                 clock.lap("ingest \(Escape.terminal(path)): index build", minimum: 0.5)
@@ -541,9 +591,12 @@ public final class Ingester {
             // This transaction alone inserted events, in order: they hold one contiguous run of ids.
             let lastEventID = eventCount > 0 ? try Int64.fetchOne(db, sql: "SELECT max(id) FROM event") : nil
             try db.execute(sql: """
-                UPDATE source SET lines = ?, events = ?, rejected = ?, first_time = ?, last_time = ?, notes = ?,
-                    first_event_id = ?, last_event_id = ? WHERE id = ?
-                """, arguments: [lineCount, eventCount, rejectCount, first, last, notesJSON,
+                UPDATE source SET sha256 = ?, size = ?, content_sha256 = ?, content_size = ?, head_sha256 = ?,
+                    parent_id = ?, start_offset = ?, start_line = ?, lines = ?, events = ?, rejected = ?,
+                    first_time = ?, last_time = ?, notes = ?, first_event_id = ?, last_event_id = ? WHERE id = ?
+                """, arguments: [read.sha256, read.size, read.contentSHA256, read.contentSize, read.headSHA256,
+                                 read.resume?.source.id, read.resume?.offset ?? 0, read.resume?.line ?? 0,
+                                 read.lines, eventCount, rejectCount, first, last, notesJSON,
                                  lastEventID.map { $0 - Int64(eventCount) + 1 }, lastEventID, id])
             for layer in Layer.allCases {
                 let span = perLayer[layer.depth]
@@ -554,14 +607,43 @@ public final class Ingester {
             storedID = id
             return .commit
         }
-        sourceID = storedID
         clock.lap("ingest \(Escape.terminal(path)): stored", minimum: 0.5)
         } catch let known as AlreadyStored {
-            return try unchangedResult(path, known.record, db: db)
+            return try storeSameContent(opened, as: known.record, outcome: known.outcome, db: db)
         }
-        _ = sourceID
-        return FileResult(path: path, format: importer.id, sha256: hasher.hexDigest(), size: Int64(hasher.byteCount), lines: lineCount,
+        let read = outcome!
+        if read.resume != nil, read.lines == 0, eventCount == 0, rejectCount == 0 {
+            // Nothing of its own: report it like the content it repeats, with its notes.
+            let stored = try SourceRecord.fetchOne(db, sql: "SELECT * FROM source WHERE id = ?", arguments: [storedID])!
+            var result = try unchangedResult(path, stored, db: db)
+            result.notes = notes
+            return result
+        }
+        return FileResult(path: path, format: importer.id, sha256: read.sha256, size: read.size, lines: read.lines,
                           events: eventCount, rejected: rejectCount, added: eventCount, first: first, last: last,
-                          status: parent == nil ? .ingested : .grown, skipped: nil, notes: notes)
+                          status: read.resume == nil ? .ingested : .grown, skipped: nil, notes: notes)
+    }
+
+    /// Records a file whose content is already stored under another source as a version with no
+    /// lines of its own, pointing at it (`parent_id`): later runs find it unchanged by its
+    /// path, size, mtime and inode without reading it, and later versions can continue it.
+    private func storeSameContent(_ opened: OpenedFile, as stored: SourceRecord, outcome: ParseProducer.Outcome,
+                                  db: Database) throws -> FileResult {
+        let st = opened.st
+        var notes = [sameContentNote(stored.path, path: opened.path)]
+        if outcome.heldBack > 0 { notes.append(heldBackNote(outcome)) }
+        let notesJSON = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
+        try db.execute(sql: """
+            INSERT INTO source (path, sha256, size, mtime, inode, device, compressed, format, status, parent_id, start_offset,
+                                start_line, notes, ingested_at, content_sha256, content_size, head_sha256)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [opened.path, outcome.sha256, outcome.size, st.mtime, Int64(bitPattern: st.inode),
+                             Int64(bitPattern: st.device), opened.isGzip, opened.importer.id, stored.id,
+                             outcome.contentSize, stored.totalLines, notesJSON, now(), outcome.contentSHA256, outcome.contentSize,
+                             outcome.headSHA256])
+        let row = try SourceRecord.fetchOne(db, sql: "SELECT * FROM source WHERE id = ?", arguments: [db.lastInsertedRowID])!
+        var result = try unchangedResult(opened.path, row, db: db)
+        result.notes = notes
+        return result
     }
 }

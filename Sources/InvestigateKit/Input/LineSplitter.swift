@@ -86,6 +86,9 @@ public struct LineSplitter {
     /// Whatever is held of an unfinished last line (used when a gzip stream is truncated).
     public var hasPartialLine: Bool { !carry.isEmpty || overflowing }
 
+    /// The length in bytes of the unfinished last line held so far (0 when none).
+    public var partialLength: Int { overflowing ? overflowLength : carry.count }
+
     /// The start of the unfinished line, for format detection when no line has ended yet (a
     /// Firehose object is one newline-free line).
     public func partialPrefix(_ count: Int) -> [UInt8] { Array(carry.prefix(count)) }

@@ -1,3 +1,5 @@
+import CSHA256
+
 /// SHA-256 (FIPS 180-4), streaming. A value type, so a copy taken mid-stream finalises the digest
 /// of a prefix: that is how a grown file is recognised without reading it twice.
 ///
@@ -9,6 +11,8 @@ public struct SHA256 {
     private var buffer = [UInt8](repeating: 0, count: 64)
     private var buffered = 0
     public private(set) var byteCount: UInt64 = 0
+    /// Uses the portable compression function even where the CPU's is available (tests).
+    var forcePortable = false
 
     public init() {}
 
@@ -37,12 +41,13 @@ public struct SHA256 {
             buffered += take
             offset = take
             guard buffered == 64 else { return } // still a partial block: keep it for the next call
-            buffer.withUnsafeBytes { compress($0.baseAddress!) }
+            buffer.withUnsafeBytes { compressBlocks($0.baseAddress!, 1) }
             buffered = 0
         }
-        while data.count - offset >= 64 {
-            compress(data.baseAddress! + offset)
-            offset += 64
+        let blocks = (data.count - offset) / 64
+        if blocks > 0 {
+            compressBlocks(data.baseAddress! + offset, blocks)
+            offset += blocks * 64
         }
         let left = data.count - offset
         for i in 0..<left { buffer[i] = data[offset + i] }
@@ -78,10 +83,38 @@ public struct SHA256 {
         return s
     }
 
+    /// Hex of a digest already computed (`raw: true`).
+    static func hex(_ digest: [UInt8], raw: Bool) -> String {
+        let digits: [Character] = Array("0123456789abcdef")
+        return String(digest.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
+    }
+
     public static func hex(_ bytes: [UInt8]) -> String {
         var h = SHA256()
         h.update(bytes)
         return h.hexDigest()
+    }
+
+    /// Whether the CPU's SHA extensions compress blocks (checked once).
+    static let accelerated = csha256_accelerated() != 0
+
+    private mutating func compressBlocks(_ p: UnsafeRawPointer, _ count: Int) {
+        if Self.accelerated && !forcePortable {
+            withUnsafeMutableBytes(of: &h) { state in
+                csha256_compress(state.baseAddress!.assumingMemoryBound(to: UInt32.self), p.assumingMemoryBound(to: UInt8.self), count)
+            }
+        } else {
+            for i in 0..<count { compress(p + i * 64) }
+        }
+    }
+
+    /// The digest by the portable compression function, whatever the CPU (tests compare it with
+    /// the accelerated one).
+    static func portableDigest(_ bytes: [UInt8]) -> [UInt8] {
+        var h = SHA256()
+        h.forcePortable = true
+        h.update(bytes)
+        return h.finalize()
     }
 
     @inline(__always)

@@ -180,6 +180,25 @@ public enum Schema {
             try db.execute(sql: "DROP INDEX IF EXISTS event_source_line")
         }
 
+        migrator.registerMigration("v5-content-identity") { db in
+            // A source is recognised by its content, not its path: logrotate renames, copies and
+            // compresses files between runs, and a file may grow under any of those names. Each
+            // version records the SHA-256 and length of its whole (decompressed) content, so a new
+            // file that starts with it continues it, and the key of its first bytes (the first
+            // 4 KB, or the first line of shorter content) that finds it without reading anything
+            // else. Plain files stored before this migration read their whole bytes as content;
+            // gzip files have no content digest, and nothing has a head key (the same path still
+            // finds its previous version).
+            try db.execute(sql: "ALTER TABLE source ADD COLUMN content_sha256 TEXT")
+            try db.execute(sql: "ALTER TABLE source ADD COLUMN content_size INTEGER")
+            try db.execute(sql: "ALTER TABLE source ADD COLUMN head_sha256 TEXT")
+            try db.execute(sql: """
+                UPDATE source SET content_sha256 = sha256, content_size = size WHERE status = 'complete' AND compressed = 0
+                """)
+            try db.execute(sql: "CREATE INDEX source_head ON source(head_sha256) WHERE head_sha256 IS NOT NULL")
+            try db.execute(sql: "CREATE INDEX source_content ON source(content_sha256) WHERE content_sha256 IS NOT NULL")
+        }
+
         return migrator
     }
 

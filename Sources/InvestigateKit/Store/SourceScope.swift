@@ -19,12 +19,17 @@ public struct SourceScope: Sendable, Equatable {
     public var roots: [String]
     /// Complete sources in the whole database (for "12 of 30 sources").
     public var total: Int
+    /// The files the question names: sources under the PATHs or found there by content, not the
+    /// stored sources they continue or repeat (a rotated file's earlier part, the same bytes read
+    /// first under another name).
+    public var named: Int
 
-    public init(ids: [Int64], aliases: [Int64: String] = [:], roots: [String] = [], total: Int) {
+    public init(ids: [Int64], aliases: [Int64: String] = [:], roots: [String] = [], total: Int, named: Int? = nil) {
         self.ids = ids.sorted()
         self.aliases = aliases
         self.roots = roots
         self.total = total
+        self.named = named ?? ids.count
     }
 
     /// A file an ingest run found under the PATHs: its path and content hash.
@@ -51,27 +56,37 @@ public struct SourceScope: Sendable, Equatable {
         var parent: [Int64: Int64] = [:]
         var inScope = Set<Int64>()
         var aliases: [Int64: String] = [:]
+        var pathOf: [Int64: String] = [:]
+        var underRoots = Set<Int64>()
         var total = 0
         for row in try Row.fetchAll(db, sql: "SELECT id, path, sha256, parent_id FROM source WHERE status = 'complete'") {
             total += 1
             let id: Int64 = row["id"], path: String = row["path"], sha: String = row["sha256"]
+            pathOf[id] = path
             if let p: Int64 = row["parent_id"] { parent[id] = p }
             if isUnder(standardised(path, cwd: cwd), roots) {
                 inScope.insert(id)
+                underRoots.insert(id)
             } else if let foundAs = byHash[sha] {
                 inScope.insert(id)
                 aliases[id] = foundAs
             }
         }
-        // Earlier versions of a file that grew hold its first lines.
+        // Files, not rows: one named file may be a row of its own and the same bytes stored earlier.
+        let named = Set(underRoots.compactMap { pathOf[$0].map { standardised($0, cwd: cwd) } } + aliases.values.map { standardised($0, cwd: cwd) }).count
+        // The stored sources a named file continues or repeats (an earlier version of a file that
+        // grew, the same bytes first read under another name) hold its first lines: they are in,
+        // shown under the name the question found them by.
         for id in Array(inScope) {
-            var next = parent[id]
-            while let p = next, inScope.insert(p).inserted {
-                if let alias = aliases[id] { aliases[p] = alias }
+            var next = parent[id], child = id
+            while let p = next, inScope.insert(p).inserted || !underRoots.contains(p) {
+                if !underRoots.contains(p), aliases[p] == nil { aliases[p] = aliases[child] ?? pathOf[child] }
+                child = p
                 next = parent[p]
+                if underRoots.contains(p) { break }
             }
         }
-        return SourceScope(ids: Array(inScope), aliases: aliases, roots: roots, total: total)
+        return SourceScope(ids: Array(inScope), aliases: aliases, roots: roots, total: total, named: named)
     }
 
     static func standardised(_ path: String, cwd: String) -> String {
@@ -86,7 +101,7 @@ public struct SourceScope: Sendable, Equatable {
     }
 
     /// "12 of 30 sources", for the first line of an answer.
-    public var counted: String { "\(ids.count) of \(total) source\(total == 1 ? "" : "s")" }
+    public var counted: String { "\(named) of \(total) source\(total == 1 ? "" : "s")" }
 }
 
 extension TimelineStore {

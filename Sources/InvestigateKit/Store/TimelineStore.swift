@@ -108,13 +108,23 @@ public struct SourceRecord: Sendable, Equatable, FetchableRecord, Codable {
     /// The contiguous run of ids this source's events hold (nil without events).
     public var firstEventId: Int64?
     public var lastEventId: Int64?
+    /// SHA-256 and length of the whole content read (decompressed; without a held-back last line),
+    /// from byte 0 whatever `start_offset` is; nil for gzip sources stored before they were recorded.
+    public var contentSha256: String?
+    public var contentSize: Int64?
+    /// `ContentHead.storedKey` of that content.
+    public var headSha256: String?
 
     enum CodingKeys: String, CodingKey {
         case id, path, sha256, size, mtime, inode, device, compressed, format, status, skipped, lines, events, rejected
         case firstTime = "first_time", lastTime = "last_time", parentId = "parent_id"
         case startOffset = "start_offset", startLine = "start_line", notes
         case firstEventId = "first_event_id", lastEventId = "last_event_id"
+        case contentSha256 = "content_sha256", contentSize = "content_size", headSha256 = "head_sha256"
     }
+
+    /// Lines in the content up to this version's end (those of the versions it continues too).
+    public var totalLines: Int { startLine + lines }
 
     public var noteList: [String] {
         (try? JSONDecoder().decode([String].self, from: Data(notes.utf8))) ?? []

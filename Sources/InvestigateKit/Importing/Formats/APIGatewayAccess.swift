@@ -6,6 +6,8 @@ public struct APIGatewayAccessImporter: Importer {
     public init() {}
 
     public let id = "apigateway-access"
+    /// Delivered by API Gateway to CloudWatch Logs or Firehose, so a file of it is an export or an object: an unterminated last line is read as it is.
+    public var writtenLive: Bool { false }
     public let title = "Amazon API Gateway access log (JSON with $context keys, CLF, CSV, XML)"
     public let layer = Layer.apigateway
     public let documentation = "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html"

@@ -6,6 +6,8 @@ public struct APIGatewayExecutionImporter: Importer {
     public init() {}
 
     public let id = "apigateway-execution"
+    /// Delivered by API Gateway to CloudWatch Logs, so a file of it is an export: an unterminated last line is read as it is.
+    public var writtenLive: Bool { false }
     public let title = "Amazon API Gateway REST execution log"
     public let layer = Layer.apigateway
     public let documentation = "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html"

@@ -6,6 +6,8 @@ public struct AWSALBImporter: Importer {
     public init() {}
 
     public let id = "alb"
+    /// S3 objects, written whole: an unterminated last line is read as it is.
+    public var writtenLive: Bool { false }
     public let title = "AWS Application Load Balancer access log"
     public let layer = Layer.alb
     public let documentation = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-access-logs.html"
@@ -275,6 +277,8 @@ public struct AWSClassicELBImporter: Importer {
     public init() {}
 
     public let id = "elb-classic"
+    /// S3 objects, written whole: an unterminated last line is read as it is.
+    public var writtenLive: Bool { false }
     public let title = "AWS Classic Load Balancer access log"
     public let layer = Layer.alb
     public let documentation = "https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/access-log-collection.html"

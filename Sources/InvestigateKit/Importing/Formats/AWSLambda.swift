@@ -8,6 +8,8 @@ public struct AWSLambdaImporter: Importer {
     public init() {}
 
     public let id = "lambda"
+    /// Delivered by Lambda to CloudWatch Logs, so a file of it is an export: an unterminated last line is read as it is.
+    public var writtenLive: Bool { false }
     public let title = "AWS Lambda function log (platform lines, runtime lines, JSON log format)"
     public let layer = Layer.lambda
     public let documentation = "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html"

@@ -11,6 +11,8 @@ public struct AWSWAFImporter: Importer {
     public init() {}
 
     public let id = "waf"
+    /// S3 objects and Firehose deliveries are finished files: an unterminated last line is read as it is.
+    public var writtenLive: Bool { false }
     public let title = "AWS WAF v2 log (JSON, S3/CloudWatch/Firehose)"
     public let layer = Layer.waf
     public let documentation = "https://docs.aws.amazon.com/waf/latest/developerguide/logging-fields.html"

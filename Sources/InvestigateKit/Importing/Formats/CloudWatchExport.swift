@@ -7,6 +7,8 @@ public struct CloudWatchExportImporter: Importer {
     public init() {}
 
     public let id = "cloudwatch-export"
+    /// An export is written whole: an unterminated last line is read as it is.
+    public var writtenLive: Bool { false }
     public let title = "CloudWatch Logs export to S3 (`<ISO time> <message>`), any inner format"
     public let layer = Layer.system
     public let documentation = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/S3Export.html"

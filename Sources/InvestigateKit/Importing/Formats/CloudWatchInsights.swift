@@ -7,6 +7,8 @@ public struct CloudWatchInsightsImporter: Importer {
     public init() {}
 
     public let id = "cloudwatch-insights"
+    /// Query results are saved whole: an unterminated last line is read as it is.
+    public var writtenLive: Bool { false }
     public let title = "CloudWatch Logs Insights query results (JSON or CSV), any inner format"
     public let layer = Layer.system
     public let documentation = "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetQueryResults.html"

@@ -7,6 +7,8 @@ public struct CloudWatchJSONImporter: Importer {
     public init() {}
 
     public let id = "cloudwatch-json"
+    /// API output saved whole: an unterminated last line is read as it is.
+    public var writtenLive: Bool { false }
     public let title = "CloudWatch Logs filter-log-events / get-log-events JSON, any inner format"
     public let layer = Layer.system
     public let documentation = "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html"

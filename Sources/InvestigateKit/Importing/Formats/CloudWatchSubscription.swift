@@ -6,6 +6,8 @@ public struct CloudWatchSubscriptionImporter: Importer {
     public init() {}
 
     public let id = "cloudwatch-subscription"
+    /// Delivered payloads are finished objects: an unterminated last line is read as it is.
+    public var writtenLive: Bool { false }
     public let title = "CloudWatch Logs subscription event (awslogs base64 gzip, or DATA_MESSAGE JSON), any inner format"
     public let layer = Layer.system
     public let documentation = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/SubscriptionFilters.html"
