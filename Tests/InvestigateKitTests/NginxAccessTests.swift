@@ -169,6 +169,14 @@ struct CorpusExpectation: Sendable, CustomStringConvertible {
             #"10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 0 "-" "curl" "1.2.3.4" rt=0.5 extra"#,
             #""198.51.100.7" 10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 0 "-" "curl""#,
             #"no brackets at all"#,
+            // Shapes the common-shape reader must leave to the general one.
+            #"shop.example.com 203.0.113.7 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+            #"192.0.2.80 203.0.113.7 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+            #"unix: - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+            #"X.X.X.X - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 5 "-" "ua" "203.0.113.7""#,
+            #"203.0.113.7 identd - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+            #"203.0.113.7 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 5 "-" "ua" "evil, 10.0.0.1""#,
+            #"{"time_local":"06/Feb/2025:14:32:45 +0900","remote_addr":"10.0.0.2","request":"GET / HTTP/1.1","status":"200"}"#,
         ].map { Array($0.utf8) }
         // Invalid UTF-8 and control bytes in every free-text field.
         let bad: [UInt8] = [0xC3, 0x28, 0xFF, 0x00, 0x1B, 0x0D, 0x09]

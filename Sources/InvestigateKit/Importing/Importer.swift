@@ -53,9 +53,22 @@ public struct RecordSink {
     /// that later arithmetic would overflow on). A wrapped stamp (`altTime`) or a duration beyond
     /// what two accepted stamps can be apart is left out of the record, with a note; its bytes stay
     /// in `raw`.
+    ///
+    /// `client_ip` and `peer_ip` hold an IP address or nothing: the importers check theirs with
+    /// `IPAddressText` and keep other text in `extra` under the field's own name; any other text
+    /// that still arrives here is moved to `extra.client_ip_text`/`peer_ip_text`, with a note.
     public mutating func emit(_ event: Event) {
         if let time = event.time, let why = EventTime.rejection(time) {
             return reject(line: event.line, reason: why, raw: event.raw)
+        }
+        let badClient = event.clientIP.map { !IPAddressText.isAddress($0) } ?? false
+        let badPeer = event.peerIP.map { !IPAddressText.isAddress($0) } ?? false
+        if badClient || badPeer {
+            var kept = event
+            if badClient { kept.extra["client_ip_text"] = kept.clientIP; kept.clientIP = nil }
+            if badPeer { kept.extra["peer_ip_text"] = kept.peerIP; kept.peerIP = nil }
+            note(IPAddressText.note(field: "client and peer", key: "client_ip_text/peer_ip_text"))
+            return emit(kept)
         }
         let altOutside = event.altTime.map { !EventTime.accepted.contains($0) } ?? false
         let durationOutside = event.duration.map { $0.magnitude > UInt64(EventTime.maxDuration) } ?? false

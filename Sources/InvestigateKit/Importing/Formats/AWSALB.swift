@@ -20,7 +20,7 @@ public struct AWSALBImporter: Importer {
 
     public let fieldNotes = """
         `time` (when the ALB sent the response) → `time`; `request_creation_time` → `extra.request_creation_time` \
-        (and µs in `extra.request_creation_us`); `client:port` → `client_ip` (+ `extra.client_port`); \
+        (and µs in `extra.request_creation_us`); `client:port` → `client_ip` (+ `extra.client_port`; a client that is no IP address, as in masked samples, → `extra.client_text`); \
         `target:port` → `extra.target`; the three processing times → `extra.*_processing_time` and their sum \
         (ignoring `-1`) → `duration`; `elb_status_code` → `status` and `elb_status`; `target_status_code` → \
         `target_status` (`-`: no target answered); `received_bytes` → `extra.received_bytes`, `sent_bytes` → \
@@ -100,7 +100,8 @@ enum ELBFields {
                           into e: inout Event) -> Result<Void, ImporterError> {
         e.extra["elb"] = f[k].text
         let (client, port) = hostPort(f[k + 1].text)
-        if client != "-" { e.clientIP = client }
+        // A masked sample (`x.0.0.0:50337`) or a hostile line names no address: kept in extra.
+        e.setAddress(.client, client, elseKeep: "client_text")
         if let port { e.extra["client_port"] = port }
         if let target = f[k + 2].value { e.extra["target"] = target }
         if case .failure(let why) = processingTimes(Array(f[(k + 3)...(k + 5)]), names: processingNames, into: &e) { return .failure(why) }
@@ -200,7 +201,9 @@ struct AWSALBParser: RecordParser {
         case .alb: break
         }
         switch Self.parse(line) {
-        case .success(let e): sink.emit(e)
+        case .success(let e):
+            if e.extra["client_text"] != nil { sink.note(IPAddressText.note(field: "client:port", key: "client_text")) }
+            sink.emit(e)
         case .failure(let why): sink.reject(line, why.description)
         }
     }
@@ -288,7 +291,7 @@ public struct AWSClassicELBImporter: Importer {
     ]
 
     public let fieldNotes = """
-        `timestamp` (response time) → `time`; `client:port` → `client_ip`; `backend:port` → `extra.target`; the \
+        `timestamp` (response time) → `time`; `client:port` → `client_ip` (no IP address → `extra.client_text`); `backend:port` → `extra.target`; the \
         three processing times → `extra.*_processing_time`, their sum (ignoring `-1`) → `duration`; \
         `elb_status_code` → `status`, `elb_status`; `backend_status_code` → `target_status`; `sent_bytes` → \
         `bytes`; `"request"` → `method`, `host`, `path`, `query`; `"user_agent"` → `user_agent`; `ssl_cipher`, \
@@ -310,7 +313,9 @@ struct AWSClassicELBParser: RecordParser {
         if line.isEmpty { return }
         if line.bytes.first == 0x23 { return sink.reject(line, "comment line, not an access-log record") }
         switch Self.parse(line) {
-        case .success(let e): sink.emit(e)
+        case .success(let e):
+            if e.extra["client_text"] != nil { sink.note(IPAddressText.note(field: "client:port", key: "client_text")) }
+            sink.emit(e)
         case .failure(let why): sink.reject(line, why.description)
         }
     }

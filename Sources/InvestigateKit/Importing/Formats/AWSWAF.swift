@@ -23,7 +23,7 @@ public struct AWSWAFImporter: Importer {
     ]
 
     public let fieldNotes = """
-        `timestamp` (epoch ms, arrival at WAF) → `time`; `httpRequest.clientIp` → `client_ip`; `httpMethod`, \
+        `timestamp` (epoch ms, arrival at WAF) → `time`; `httpRequest.clientIp` → `client_ip` (a value that is no IP address, such as a masked `X.X.X.X`, → `extra.client_ip_text`); `httpMethod`, \
         `uri`, `args` → `method`, `path`, `query`; headers (any case) `Host`, `User-Agent`, `X-Forwarded-For` → \
         `host`, `user_agent`, `forwarded_for`; the `Root` of `X-Amzn-Trace-Id` → `trace_id`, else for \
         `httpSourceName` ALB `httpRequest.requestId` (the ALB trace id); `httpRequest.requestId` → `request_id`; \
@@ -73,7 +73,9 @@ struct AWSWAFParser: RecordParser {
                 }
             }
             switch Self.event(record, line: line.number, raw: raw) {
-            case .success(let event): sink.emit(event)
+            case .success(let event):
+                if event.extra["client_ip_text"] != nil { sink.note(IPAddressText.note(field: "WAF httpRequest.clientIp", key: "client_ip_text")) }
+                sink.emit(event)
             case .failure(let why): sink.reject(line: line.number, reason: why.description, raw: raw)
             }
         }
@@ -126,7 +128,7 @@ struct AWSWAFParser: RecordParser {
         }
 
         if let r = o.request {
-            e.clientIP = AWSJSON.meaningful(r.clientIp)
+            e.setAddress(.client, AWSJSON.meaningful(r.clientIp), elseKeep: "client_ip_text")
             put(&e, "country", r.country)
             put(&e, "http_version", r.httpVersion)
             e.method = AWSJSON.meaningful(r.httpMethod)

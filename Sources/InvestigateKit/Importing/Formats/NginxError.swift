@@ -33,7 +33,7 @@ public struct NginxErrorImporter: Importer {
         directory, else UTC (a note on the file says which); `[level]` → `level`; `pid#tid` → `pid`, \
         `extra.tid`; `*N` (the connection serial, `$connection` in the access log) → `extra.connection`; the \
         message without the trailing context → `message` and `error`, its ` (111: Connection refused)` → \
-        `extra.errno` (`111`) and its ` while connecting to upstream` → `extra.action`. Context: `client` → `client_ip`, \
+        `extra.errno` (`111`) and its ` while connecting to upstream` → `extra.action`. Context: `client` → `client_ip` (no IP address, such as a masked `xxx.xxx.xxx.xxx`, → `extra.client_text`), \
         `server` → `extra.server`, `request` → `method`, `path`, `query`, `upstream` → `extra.upstream`, \
         `host` → `host`, `referrer` → `extra.referer`, `subrequest` and any other key → `extra`. Lines \
         without a stamp continue the record before them while its quoted text is still open (FastCGI \
@@ -149,6 +149,7 @@ struct NginxErrorParser: RecordParser {
         case .success(var event):
             event.line = record.line
             event.lineEnd = record.lineEnd
+            if event.extra["client_text"] != nil { sink.note(IPAddressText.note(field: "nginx error-log client:", key: "client_text")) }
             sink.emit(event)
         case .failure(let problem):
             sink.reject(line: record.line, reason: problem.reason, raw: record.raw)
@@ -287,7 +288,8 @@ struct NginxErrorParser: RecordParser {
     private static func apply(_ key: String, _ value: String, to event: inout Event) {
         switch key {
         case "client":
-            if !value.isEmpty { event.clientIP = value }
+            // `client: xxx.xxx.xxx.xxx` in published excerpts, or text a hostile request put there.
+            event.setAddress(.client, value, elseKeep: "client_text")
         case "server":
             if !value.isEmpty { event.extra["server"] = value }
         case "request":
