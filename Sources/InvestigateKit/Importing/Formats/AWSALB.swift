@@ -24,7 +24,8 @@ public struct AWSALBImporter: Importer {
         `target:port` → `extra.target`; the three processing times → `extra.*_processing_time` and their sum \
         (ignoring `-1`) → `duration`; `elb_status_code` → `status` and `elb_status`; `target_status_code` → \
         `target_status` (`-`: no target answered); `received_bytes` → `extra.received_bytes`, `sent_bytes` → \
-        `bytes`; `"request"` → `method`, `host`, `path`, `query` (a malformed request is kept in `extra.request`); \
+        `bytes`; `"request"` → `method` (its start), `extra.protocol` (its end, `HTTP/x.y`), and the URL whole in between, spaces \
+        and all → `host`, `path`, `query` (a malformed request is kept in `extra.request`); \
         `user_agent` → `user_agent`; `trace_id` Root (without `Root=`) → `trace_id`; `error_reason` → `error`; \
         `extra`: `type`, `elb`, `ssl_cipher`, `ssl_protocol`, `target_group_arn`, `domain`, `chosen_cert_arn`, \
         `matched_rule_priority`, `actions_executed`, `redirect_url`, `error_reason`, `target_port_list`, \

