@@ -13,6 +13,8 @@ public struct Line {
     }
 
     public var count: Int { bytes.count }
+    /// Starts with `#`: a comment in every format the tool reads (`RecordSink.rejectComment`).
+    public var isComment: Bool { bytes.first == 0x23 }
     public var isEmpty: Bool { bytes.isEmpty }
 
     /// The line as text; invalid UTF-8 becomes U+FFFD (the original bytes stay in `copyBytes()`).
@@ -93,6 +95,14 @@ public struct RecordSink {
 
     public mutating func reject(line: Int, reason: String, raw: [UInt8]) {
         rejected.append(RejectedLine(line: line, reason: reason, raw: raw))
+    }
+
+    /// Rejects a line that starts with `#` with the reason every importer gives such a line,
+    /// `comment line (starts with #), not <what>`: annotated excerpts and test fixtures (fail2ban's
+    /// `# failJSON: …`), a W3C header. Multi-line formats take a `#` line as the continuation of
+    /// an open record instead (a message may hold such a line); every one rejects it otherwise.
+    public mutating func rejectComment(_ line: Line, notA what: String) {
+        reject(line, "comment line (starts with #), not \(what)")
     }
 
     /// Adds a note once (parsers may discover the same fact on every line).

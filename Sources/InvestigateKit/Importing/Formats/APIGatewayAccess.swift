@@ -70,6 +70,7 @@ struct APIGatewayAccessParser: RecordParser {
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
+        if line.isComment { return sink.rejectComment(line, notA: "an API Gateway access record") }
         let text = line.text
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         var fields: [String: Any] = [:]

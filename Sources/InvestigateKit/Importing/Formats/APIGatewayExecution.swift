@@ -84,6 +84,7 @@ struct APIGatewayExecutionParser: RecordParser {
                 open[lastID] = p
                 return
             }
+            if line.isComment { return sink.rejectComment(line, notA: "an execution-log line") }
             return sink.reject(line, "not an execution-log line: expected '(requestId) message'")
         }
         let id = String(idPart)

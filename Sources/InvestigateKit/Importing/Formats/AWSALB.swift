@@ -194,7 +194,7 @@ struct AWSALBParser: RecordParser {
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
         switch ALBLineShape.classify(line.bytes) {
-        case .comment: return sink.reject(line, "comment line, not an access-log record")
+        case .comment: return sink.rejectComment(line, notA: "an ALB access-log record")
         case .nlb: return sink.reject(line, "Network Load Balancer (TLS listener) access-log line, not an ALB access-log line")
         case .connection: return sink.reject(line, "ALB connection-log line (TLS handshake record), not an access-log line")
         case .classic: return sink.reject(line, "Classic Load Balancer access-log line; read such files with --format elb-classic")
@@ -312,7 +312,7 @@ struct AWSClassicELBParser: RecordParser {
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
-        if line.bytes.first == 0x23 { return sink.reject(line, "comment line, not an access-log record") }
+        if line.isComment { return sink.rejectComment(line, notA: "a Classic Load Balancer access-log record") }
         switch Self.parse(line) {
         case .success(let e):
             if e.extra["client_text"] != nil { sink.note(IPAddressText.note(field: "client:port", key: "client_text")) }

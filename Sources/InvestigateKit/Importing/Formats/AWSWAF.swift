@@ -50,6 +50,7 @@ public struct AWSWAFImporter: Importer {
 struct AWSWAFParser: RecordParser {
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
+        if line.isComment { return sink.rejectComment(line, notA: "a WAF record") }
         let split = AWSJSON.splitConcatenated(line.bytes)
         if split.values.isEmpty {
             return sink.reject(line, split.truncated != nil ? "truncated JSON record" : "not a JSON record")

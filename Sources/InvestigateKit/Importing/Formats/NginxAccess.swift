@@ -119,6 +119,7 @@ struct NginxAccessParser: RecordParser {
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
         if consumeCommonShape(line, into: &sink) { return }
+        if line.isComment { return sink.rejectComment(line, notA: "an access-log record") }
         consumeAnyShape(line, into: &sink)
     }
 

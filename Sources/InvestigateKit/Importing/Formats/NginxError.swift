@@ -127,7 +127,7 @@ struct NginxErrorParser: RecordParser {
         }
         if Self.isBlank(line.bytes) { return }
         if line.bytes.first == 0x23 {
-            return sink.reject(line, "comment line (starts with #), not an nginx error-log record")
+            return sink.rejectComment(line, notA: "an nginx error-log record")
         }
         sink.reject(line, "no YYYY/MM/DD HH:MM:SS stamp, and no open record before it to continue")
     }

@@ -289,6 +289,7 @@ struct NginxLogFormatParser: RecordParser {
         let b = line.bytes
         let leading = format.leading
         guard Self.matches(b, leading, at: 0) else {
+            if line.isComment { return sink.rejectComment(line, notA: "a record of the log_format") }
             return sink.reject(line, "does not start with \"\(Self.show(leading))\" as the log_format does")
         }
         var pos = leading.count
