@@ -83,8 +83,8 @@ struct CorpusExpectation: Sendable, CustomStringConvertible {
         CorpusExpectation(file: "elastic-beats/error.log", format: "nginx-error", events: 4, rejected: 0),
         // fail2ban's fixtures: every `# failJSON`/`# filterOptions` comment is rejected with its reason.
         CorpusExpectation(file: "fail2ban/nginx-bad-request", format: "nginx-access", events: 8, rejected: 8),
-        // 15 comments and 6 error-log lines mixed into an access log.
-        CorpusExpectation(file: "fail2ban/nginx-botsearch", format: "nginx-access", events: 8, rejected: 21),
+        // 15 comments; 8 access records and 6 error-log records (2 through journald) in one file.
+        CorpusExpectation(file: "fail2ban/nginx-botsearch", format: "nginx-access", events: 14, rejected: 15),
         CorpusExpectation(file: "fail2ban/nginx-forbidden", format: "nginx-error", events: 2, rejected: 2),
         CorpusExpectation(file: "fail2ban/nginx-http-auth", format: "nginx-error", events: 18, rejected: 22),
         CorpusExpectation(file: "fail2ban/nginx-limit-req", format: "nginx-error", events: 9, rejected: 10),

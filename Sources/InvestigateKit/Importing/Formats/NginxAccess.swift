@@ -55,6 +55,9 @@ public struct NginxAccessImporter: Importer {
         request or status. `client_ip` and `peer_ip` hold IP addresses only: a `$remote_addr` that is none \
         (`unix:`, a resolved host name, a masked `X.X.X.X`) → `extra.remote_addr_text`, with a note; \
         X-Forwarded-For hops that are no address are never the client. \
+        Error-log records among the lines (one file for both logs; fail2ban's fixtures; journald's \
+        `host nginx[2833]: 2015/01/21 …`) are read as `nginx-error` reads them, their zone-less stamps in the \
+        zone of `--tz`, else of the file's own access lines before them, else UTC (a note says which). \
         With `--nginx-log-format` the line is read exactly by that layout (also for detection), each value \
         ending at the text that follows it in the format: `$time_local`, `$time_iso8601`, `$msec` → `time`; \
         `$request_method`, `$request_uri`, `$uri`, `$args` → `method`, `path`, `query` (`$request` wins); \
@@ -91,17 +94,107 @@ public struct NginxAccessImporter: Importer {
         return Double(ok) / Double(considered)
     }
 
+    /// Error-log records among the access lines (one file for both logs, fail2ban's fixtures,
+    /// journald's output) are read as the error log would read them (`NginxMixedAccessParser`).
     public func makeParser(_ context: ParseContext) throws -> any RecordParser {
-        if let logFormat { return try logFormat.makeParser(context) }
-        if let format = context.options.nginxLogFormat {
-            return try NginxLogFormat(definition: format).makeParser(context)
-        }
         let hints = context.hints
         let directory = context.directory
         let path = context.path, position = context.position
-        return NginxAccessParser(directory: directory, learnZone: { zone in
+        let fileZone = NginxFileZone()
+        let learnZone: (ZoneSpec) -> Void = { zone in
+            fileZone.zone = fileZone.zone ?? zone
             hints.learnZone(zone, directory: directory, from: path, position: position)
-        })
+        }
+        let errorZone = NginxErrorZone(context)
+        if let format = try logFormat ?? context.options.nginxLogFormat.map(NginxLogFormat.init(definition:)) {
+            return NginxMixedAccessParser(access: NginxLogFormatParser(format: format, learnZone: learnZone),
+                                          fileZone: fileZone, errorZone: errorZone)
+        }
+        return NginxMixedAccessParser(access: NginxAccessParser(directory: directory, learnZone: learnZone),
+                                      fileZone: fileZone, errorZone: errorZone)
+    }
+}
+
+/// The offset a file's first access line showed (set by the access parser's `learnZone`).
+final class NginxFileZone: @unchecked Sendable {
+    var zone: ZoneSpec?
+}
+
+/// What the zone of error records inside an access log can come from besides the file's own
+/// access lines: `--tz`. (Not an access log beside it: access logs are parsed side by side, and
+/// must learn nothing from each other.)
+struct NginxErrorZone {
+    var given: ZoneSpec?
+
+    init(_ context: ParseContext) {
+        given = context.options.timeZone
+    }
+
+    init(given: ZoneSpec? = nil) {
+        self.given = given
+    }
+}
+
+/// An nginx access log with error-log records among its lines: fail2ban's test files mix both,
+/// one `access_log`/`error_log` pair may point at the same file, and journald writes
+/// `host nginx[2833]: 2015/01/21 …` for the error records. A line with the error log's stamp, and
+/// the lines continuing such a record while its quoted text is open, go to an `NginxErrorParser`;
+/// every other line to the access parser. The error records' zone-less stamps are read in the
+/// zone of `--tz`, else of this file's own access lines before them, else UTC, and a note says which.
+struct NginxMixedAccessParser<Access: RecordParser>: RecordParser {
+    var access: Access
+    let fileZone: NginxFileZone
+    let errorZone: NginxErrorZone
+    private var errors: NginxErrorParser?
+
+    init(access: Access, fileZone: NginxFileZone, errorZone: NginxErrorZone) {
+        self.access = access
+        self.fileZone = fileZone
+        self.errorZone = errorZone
+    }
+
+    mutating func consume(_ line: Line, into sink: inout RecordSink) {
+        if errors?.hasPending == true {
+            if NginxErrorParser.stampOffset(line.bytes) != nil { return errors!.consume(line, into: &sink) }
+            if errors!.pendingIsOpen {
+                // Inside quoted text an error record continues, unless the line is an access record.
+                var scratch = RecordSink()
+                access.consume(line, into: &scratch)
+                if scratch.rejected.isEmpty, scratch.eventCount > 0 {
+                    errors!.flushPending(into: &sink)
+                    return Self.move(scratch, into: &sink)
+                }
+                return errors!.consume(line, into: &sink)
+            }
+            errors!.flushPending(into: &sink)
+        }
+        if !line.isEmpty, NginxErrorParser.stampOffset(line.bytes) != nil {
+            if errors == nil { errors = makeErrorParser() }
+            return errors!.consume(line, into: &sink)
+        }
+        access.consume(line, into: &sink)
+    }
+
+    mutating func finish(into sink: inout RecordSink) {
+        errors?.finish(into: &sink)
+        access.finish(into: &sink)
+    }
+
+    private func makeErrorParser() -> NginxErrorParser {
+        let what = "nginx error-log records in this access log (their stamps have no zone) read"
+        if let given = errorZone.given {
+            return NginxErrorParser(zone: given, zoneNote: "\(what) in \(given), from --tz", readsAccessLines: false)
+        }
+        if let own = fileZone.zone {
+            return NginxErrorParser(zone: own, zoneNote: "\(what) in \(own), the offset of the file's own access-log lines before them; give --tz to override", readsAccessLines: false)
+        }
+        return NginxErrorParser(zone: .utc, zoneNote: "\(what) as UTC: no --tz and no access-log line with a zone before them; give --tz if the server ran in another zone", readsAccessLines: false)
+    }
+
+    static func move(_ scratch: RecordSink, into sink: inout RecordSink) {
+        for e in scratch.events { sink.emit(e) }
+        sink.rejected += scratch.rejected
+        for n in scratch.notes { sink.note(n) }
     }
 }
 
@@ -195,6 +288,10 @@ struct NginxAccessParser: RecordParser {
 
     mutating func consumeAnyShape(_ line: Line, into sink: inout RecordSink) {
         if line.bytes.first == 0x7B { return consumeJSON(line, into: &sink) } // `{`: escape=json
+        if NginxErrorParser.stampOffset(line.bytes) != nil {
+            // Read as one where the file is an nginx access log (`NginxMixedAccessParser`).
+            return sink.reject(line, "an nginx error-log record in an access log")
+        }
         var s = ByteScanner(line.bytes)
         // A virtual host may come first (`$host $remote_addr - …`, `$host:$server_port …`, Apache's
         // vhost_combined `%v:%p %h %l …`): a host name or an address, then where `$remote_addr`

@@ -37,7 +37,8 @@ public struct NginxErrorImporter: Importer {
         `server` → `extra.server`, `request` → `method`, `path`, `query`, `upstream` → `extra.upstream`, \
         `host` → `host`, `referrer` → `extra.referer`, `subrequest` and any other key → `extra`. Lines \
         without a stamp continue the record before them while its quoted text is still open (FastCGI \
-        stderr); the record keeps all its lines in `raw`. Other lines without a stamp (`#` comments, \
+        stderr); the record keeps all its lines in `raw`. Access-log records among the lines (one file \
+        for both logs) are read as `nginx-access` reads them. Other lines without a stamp (`#` comments, \
         stray text) are rejected with the reason.
         """
 
@@ -69,7 +70,7 @@ public struct NginxErrorImporter: Importer {
             zone = .utc
             note = "nginx error-log times (no zone in the log) read as UTC: no --tz and no access log with a zone in the same directory; give --tz if the server ran in another zone"
         }
-        return NginxErrorParser(zone: zone, zoneNote: note)
+        return NginxErrorParser(zone: zone, zoneNote: note, readsAccessLines: true)
     }
 }
 
@@ -92,15 +93,24 @@ struct NginxErrorParser: RecordParser {
 
     private var pending: Pending?
     private var noted = false
+    /// Access-log records among the error records are read (one file for both logs), not only
+    /// rejected with what they are. Off while recognising, so an access log never scores as this.
+    private var access: NginxAccessParser?
 
     /// A runaway record (a quote that never closes) stops absorbing lines here.
     static let maxRecordLines = 1000
     static let maxRecordBytes = 1 << 20
 
-    init(zone: ZoneSpec, zoneNote: String?) {
+    init(zone: ZoneSpec, zoneNote: String?, readsAccessLines: Bool = false) {
         self.zone = zone
         self.zoneNote = zoneNote
+        access = readsAccessLines ? NginxAccessParser(directory: "", learnZone: nil) : nil
     }
+
+    /// A record is being read (its end not seen yet).
+    var hasPending: Bool { pending != nil }
+    /// The pending record's quoted text is still open: lines without a stamp continue it.
+    var pendingIsOpen: Bool { pending.map(Self.isOpen) ?? false }
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if !noted, let zoneNote {
@@ -108,10 +118,22 @@ struct NginxErrorParser: RecordParser {
             sink.note(zoneNote)
         }
         if let stampOffset = Self.stampOffset(line.bytes) {
-            flush(into: &sink)
+            flushPending(into: &sink)
             pending = Pending(raw: line.copyBytes(), stampOffset: stampOffset, line: line.number, lineEnd: line.number,
                               quotes: Self.count(0x22, in: line.bytes), hasContext: Self.containsContext(line.bytes), lines: 1)
             return
+        }
+        // An access-log record among the error records (both logs in one file).
+        if !line.isEmpty, !line.isComment, line.bytes.first != 0x20, line.bytes.first != 0x09 {
+            var reader = access ?? NginxAccessParser(directory: "", learnZone: nil)
+            var scratch = RecordSink()
+            reader.consume(line, into: &scratch)
+            if scratch.rejected.isEmpty, scratch.eventCount > 0 {
+                guard access != nil else { return sink.reject(line, "an nginx access-log record in an error log") }
+                access = reader
+                flushPending(into: &sink)
+                return NginxMixedAccessParser<NginxAccessParser>.move(scratch, into: &sink)
+            }
         }
         if var record = pending, Self.isOpen(record),
            record.lines < Self.maxRecordLines, record.raw.count + line.count < Self.maxRecordBytes {
@@ -133,7 +155,7 @@ struct NginxErrorParser: RecordParser {
     }
 
     mutating func finish(into sink: inout RecordSink) {
-        flush(into: &sink)
+        flushPending(into: &sink)
     }
 
     /// A record continues while the text it quotes (FastCGI stderr, upstream output) is unclosed and
@@ -142,7 +164,7 @@ struct NginxErrorParser: RecordParser {
         !record.hasContext && record.quotes % 2 == 1
     }
 
-    private mutating func flush(into sink: inout RecordSink) {
+    mutating func flushPending(into sink: inout RecordSink) {
         guard let record = pending else { return }
         pending = nil
         switch Self.parse(record.raw, stampOffset: record.stampOffset, zone: zone) {
