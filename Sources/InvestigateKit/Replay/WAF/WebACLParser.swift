@@ -478,8 +478,8 @@ public enum WebACLParser {
                         if name == "Header" { keys.append(.header(keyName.lowercased(), match)) }
                         else if name == "QueryArgument" { keys.append(.queryArgument(keyName.lowercased(), match)) }
                         else {
-                            unsupported.append("aggregate key Cookie '\(keyName)' at \(kp) (cookies are not in access logs)")
-                            keys.append(.cookie(keyName))
+                            // Read from the Cookie header a WAF log records; unknown at other layers.
+                            keys.append(.cookie(keyName, match))
                         }
                         names.append("\(name):\(keyName)")
                     case "QueryString", "UriPath":
