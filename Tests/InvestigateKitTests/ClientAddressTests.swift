@@ -305,6 +305,18 @@ func libcIsAddress(_ text: String) -> Bool {
         #expect(syslog.events[1].clientIP == "10.1.1.210")
     }
 
+    /// nginx lines inside a CloudWatch Logs export: the inner importer's check holds there too.
+    @Test func cloudWatchWrappedNginxLines() throws {
+        let sink = try parse(try registryImporter("cloudwatch-export"), [
+            #"2025-02-06T05:32:45.123Z shop.example.com 203.0.113.7 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+            #"2025-02-06T05:32:46.123Z unix: - - [06/Feb/2025:14:32:46 +0900] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+            #"2025-02-06T05:32:47.123Z 10.0.0.2 - - [06/Feb/2025:14:32:47 +0900] "GET / HTTP/1.1" 200 5 "-" "ua" "evil, 198.51.100.4""#,
+        ], path: "/exports/task/nginx-access/000000")
+        try #require(sink.events.count == 3)
+        #expect(sink.events.map(\.clientIP) == ["203.0.113.7", nil, "198.51.100.4"])
+        #expect(sink.events[0].host == "shop.example.com" && sink.events[1].extra["remote_addr_text"] == "unix:")
+    }
+
     /// The last guard: an importer that let other text through still stores none.
     @Test func emitMovesAnythingElseToExtra() {
         var sink = RecordSink()
