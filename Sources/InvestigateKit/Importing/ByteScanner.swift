@@ -169,10 +169,19 @@ public struct ByteScanner {
     }
 
     /// The client address a `X-Forwarded-For` list names: the rightmost public hop (the one our
-    /// own proxies appended), or the rightmost hop when all are private. Nil for `-` or empty.
+    /// own proxies appended), or the rightmost hop when all are private. Only hops that are IP
+    /// addresses count (`ip:port` and `[ipv6]:port` give their address): the header is the
+    /// client's to write, and `unknown`, `-`, a host name or any other text names no address.
+    /// Nil when no hop is one.
     public static func clientFromForwardedFor(_ xff: String) -> String? {
-        let hops = xff.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && $0 != "-" && $0 != "unknown" }
-        guard !hops.isEmpty else { return nil }
-        return hops.last(where: { !isPrivateAddress($0) }) ?? hops.last
+        var hops: [Substring] = []
+        for part in xff.split(separator: ",") {
+            var hop = part[...]
+            while hop.first == " " || hop.first == "\t" { hop = hop.dropFirst() }
+            while hop.last == " " || hop.last == "\t" { hop = hop.dropLast() }
+            if let address = IPAddressText.address(inHostPort: hop) { hops.append(address) }
+        }
+        guard let last = hops.last else { return nil }
+        return String(hops.last(where: { !isPrivateAddress(String($0)) }) ?? last)
     }
 }

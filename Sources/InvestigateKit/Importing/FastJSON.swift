@@ -74,6 +74,11 @@ struct FastJSON {
         return start..<i
     }
 
+    /// The bytes of a range `valueRange()` returned, as written (checked, not built).
+    func bytes(at range: Range<Int>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(rebasing: b[range])
+    }
+
     /// The value at a range `valueRange()` returned.
     func value(at range: Range<Int>) throws -> Any {
         var sub = FastJSON(b: UnsafeBufferPointer(rebasing: b[range]))

@@ -45,6 +45,14 @@ public enum FormatCatalog {
             clock, stamped from 1970-01-01, are kept. A second stamp (`alt_time`) outside the range, or a
             duration longer than it, is left out of its record with a note; the line keeps it.
 
+            A line that starts with `#` (fail2ban's `# failJSON` annotations, a W3C `#Version:` header) is
+            kept as a rejected line with the reason `comment line (starts with #), not …` in every format,
+            unless it continues a record of a multi-line format that is still open (a message's text).
+
+            `client_ip` and `peer_ip` hold a valid IPv4 or IPv6 address or nothing: a value that is no
+            address (a masked `X.X.X.X`, a host name, a socket) is kept in `extra` under the field's own
+            name, with a note.
+
             | id | layer | title |
             | --- | --- | --- |
 

@@ -13,6 +13,8 @@ public struct Line {
     }
 
     public var count: Int { bytes.count }
+    /// Starts with `#`: a comment in every format the tool reads (`RecordSink.rejectComment`).
+    public var isComment: Bool { bytes.first == 0x23 }
     public var isEmpty: Bool { bytes.isEmpty }
 
     /// The line as text; invalid UTF-8 becomes U+FFFD (the original bytes stay in `copyBytes()`).
@@ -58,9 +60,22 @@ public struct RecordSink {
     /// that later arithmetic would overflow on). A wrapped stamp (`altTime`) or a duration beyond
     /// what two accepted stamps can be apart is left out of the record, with a note; its bytes stay
     /// in `raw`.
+    ///
+    /// `client_ip` and `peer_ip` hold an IP address or nothing: the importers check theirs with
+    /// `IPAddressText` and keep other text in `extra` under the field's own name; any other text
+    /// that still arrives here is moved to `extra.client_ip_text`/`peer_ip_text`, with a note.
     public mutating func emit(_ event: Event) {
         if let time = event.time, let why = EventTime.rejection(time) {
             return rejected.append(RejectedLine(line: event.line, lineEnd: event.lineEnd, reason: why, raw: event.raw))
+        }
+        let badClient = event.clientIP.map { !IPAddressText.isAddress($0) } ?? false
+        let badPeer = event.peerIP.map { !IPAddressText.isAddress($0) } ?? false
+        if badClient || badPeer {
+            var kept = event
+            if badClient { kept.extra["client_ip_text"] = kept.clientIP; kept.clientIP = nil }
+            if badPeer { kept.extra["peer_ip_text"] = kept.peerIP; kept.peerIP = nil }
+            note(IPAddressText.note(field: "client and peer", key: "client_ip_text/peer_ip_text"))
+            return emit(kept)
         }
         let altOutside = event.altTime.map { !EventTime.accepted.contains($0) } ?? false
         let durationOutside = event.duration.map { $0.magnitude > UInt64(EventTime.maxDuration) } ?? false
@@ -85,6 +100,14 @@ public struct RecordSink {
 
     public mutating func reject(line: Int, reason: String, raw: [UInt8]) {
         rejected.append(RejectedLine(line: line, reason: reason, raw: raw))
+    }
+
+    /// Rejects a line that starts with `#` with the reason every importer gives such a line,
+    /// `comment line (starts with #), not <what>`: annotated excerpts and test fixtures (fail2ban's
+    /// `# failJSON: …`), a W3C header. Multi-line formats take a `#` line as the continuation of
+    /// an open record instead (a message may hold such a line); every one rejects it otherwise.
+    public mutating func rejectComment(_ line: Line, notA what: String) {
+        reject(line, "comment line (starts with #), not \(what)")
     }
 
     /// Adds a note once (parsers may discover the same fact on every line).

@@ -240,7 +240,7 @@ import Testing
           "BadIPs": {"Type": "AWS::WAFv2::IPSet", "Properties": {"Name": "bad-ips", "Scope": "REGIONAL", "IPAddressVersion": "IPV4", "Addresses": ["203.0.113.0/24"]}},
           "Acl": {"Type": "AWS::WAFv2::WebACL", "Properties": {"Name": "cfn-acl", "Scope": "REGIONAL", "DefaultAction": {"Allow": {}},
             "Rules": [{"Name": "BlockBad", "Priority": 0, "Action": {"Block": {}},
-              "Statement": {"IPSetReferenceStatement": {"Arn": "ignored", "ARN": {"Fn::GetAtt": ["BadIPs", "Arn"]}}},
+              "Statement": {"IPSetReferenceStatement": {"Arn": {"Fn::GetAtt": ["BadIPs", "Arn"]}}},
               "VisibilityConfig": {"SampledRequestsEnabled": true, "CloudWatchMetricsEnabled": true, "MetricName": "BlockBad"}}]}}
         }}
         """#

@@ -29,7 +29,7 @@ public struct APIGatewayAccessImporter: Importer {
     public let fieldNotes = """
         Keys are matched case-insensitively, with or without a `context.` prefix and nested objects flattened \
         with dots. `requestId` → `request_id`; `extendedRequestId` → `extra.extended_request_id`; \
-        `ip`/`sourceIp`/`identity.sourceIp` → `client_ip`; `requestTime` (CLF) or `requestTimeEpoch` (ms) → \
+        `ip`/`sourceIp`/`identity.sourceIp` → `client_ip` (no IP address, such as the console's `test-invoke-source-ip`, → `extra.source_ip_text`); `requestTime` (CLF) or `requestTimeEpoch` (ms) → \
         `time`; `httpMethod` → `method`; `path` (else `resourcePath`, else the path of `routeKey`) → `path`, \
         with `resourcePath`/`routeKey` also in `extra`; `status` (string or number) → `status`; \
         `error`/`errorMessage`/`error.message` → `error`; `responseLength` → `bytes`; `userAgent` → `user_agent`; \
@@ -72,6 +72,7 @@ struct APIGatewayAccessParser: RecordParser {
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
+        if line.isComment { return sink.rejectComment(line, notA: "an API Gateway access record") }
         let text = line.text
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         var fields: [String: Any] = [:]
@@ -91,7 +92,9 @@ struct APIGatewayAccessParser: RecordParser {
             return sink.reject(line, "not an API Gateway access record (JSON, CLF, CSV or XML)")
         }
         switch Self.event(fields, line: line.number, raw: line.copyBytes()) {
-        case .success(let e): sink.emit(e)
+        case .success(let e):
+            if e.extra["source_ip_text"] != nil { sink.note(IPAddressText.note(field: "API Gateway $context.identity.sourceIp", key: "source_ip_text")) }
+            sink.emit(e)
         case .failure(let why): sink.reject(line, why.description)
         }
     }
@@ -213,7 +216,7 @@ struct APIGatewayAccessParser: RecordParser {
             case "extendedrequestid":
                 if let text { e.extra["extended_request_id"] = text; sawIdentity = true }
             case "ip", "sourceip", "identity.sourceip", "clientip":
-                e.clientIP = text
+                e.setAddress(.client, text, elseKeep: "source_ip_text")
             case "requesttime":
                 guard let text else { break }
                 if let t = AWSTime.clf(text) ?? AWSTime.iso8601(text) { e.time = e.time ?? t } else { problems.append("requestTime '\(text.prefix(40))' unreadable") }

@@ -37,7 +37,7 @@ public struct APIGatewayExecutionImporter: Importer {
         limit exceeded …`, `Gateway response type: …` → `error` (first one wins) and `level` ERROR; \
         `Lambda request id:` / `AWS Integration Endpoint RequestId :` → `extra.lambda_request_id` / \
         `extra.integration_request_id`; `X-ray Tracing ID :` or the `X-Amzn-Trace-Id` in `Method request \
-        headers` → `trace_id`; its `X-Forwarded-For` → `forwarded_for`, `client_ip`; `Endpoint request URI:` → \
+        headers` → `trace_id`; its `X-Forwarded-For` → `forwarded_for`, its first hop → `client_ip` (when an IP address; else `extra.forwarded_for_first_hop_text`); `Endpoint request URI:` → \
         `extra.endpoint_uri`. Lines carry no time: a CloudWatch wrapper supplies the first line's. Unprefixed \
         lines continue the previous request's message (multi-line bodies).
         """
@@ -86,6 +86,7 @@ struct APIGatewayExecutionParser: RecordParser {
                 open[lastID] = p
                 return
             }
+            if line.isComment { return sink.rejectComment(line, notA: "an execution-log line") }
             return sink.reject(line, "not an execution-log line: expected '(requestId) message'")
         }
         let id = String(idPart)
@@ -117,6 +118,9 @@ struct APIGatewayExecutionParser: RecordParser {
         guard var p = open.removeValue(forKey: id) else { return }
         p.event.raw = Array(p.lines.joined(separator: [0x0A]))
         if lastID == id { lastID = nil }
+        if p.event.extra["forwarded_for_first_hop_text"] != nil {
+            sink.note(IPAddressText.note(field: "the first X-Forwarded-For hop of Method request headers", key: "forwarded_for_first_hop_text"))
+        }
         sink.emit(p.event)
     }
 
@@ -192,7 +196,10 @@ struct APIGatewayExecutionParser: RecordParser {
             if p.event.traceID == nil, let v = header("X-Amzn-Trace-Id", in: m) { p.event.traceID = AWSTrace.root(v) }
             if let xff = header("X-Forwarded-For", in: m) {
                 p.event.forwardedFor = xff
-                p.event.clientIP = xff.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
+                // The first hop, when it is an address (the header is kept whole in forwarded_for).
+                let first = xff.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
+                p.event.clientIP = nil
+                p.event.setAddress(.client, first, elseKeep: "forwarded_for_first_hop_text")
             }
             if let ua = header("User-Agent", in: m) { p.event.userAgent = ua }
             if let host = header("Host", in: m) { p.event.host = host }

@@ -22,11 +22,12 @@ public struct AWSALBImporter: Importer {
 
     public let fieldNotes = """
         `time` (when the ALB sent the response) → `time`; `request_creation_time` → `extra.request_creation_time` \
-        (and µs in `extra.request_creation_us`); `client:port` → `client_ip` (+ `extra.client_port`); \
+        (and µs in `extra.request_creation_us`); `client:port` → `client_ip` (+ `extra.client_port`; a client that is no IP address, as in masked samples, → `extra.client_text`); \
         `target:port` → `extra.target`; the three processing times → `extra.*_processing_time` and their sum \
         (ignoring `-1`) → `duration`; `elb_status_code` → `status` and `elb_status`; `target_status_code` → \
         `target_status` (`-`: no target answered); `received_bytes` → `extra.received_bytes`, `sent_bytes` → \
-        `bytes`; `"request"` → `method`, `host`, `path`, `query` (a malformed request is kept in `extra.request`); \
+        `bytes`; `"request"` → `method` (its start), `extra.protocol` (its end, `HTTP/x.y`), and the URL whole in between, spaces \
+        and all → `host`, `path`, `query` (a malformed request is kept in `extra.request`); \
         `user_agent` → `user_agent`; `trace_id` Root (without `Root=`) → `trace_id`; `error_reason` → `error`; \
         `extra`: `type`, `elb`, `ssl_cipher`, `ssl_protocol`, `target_group_arn`, `domain`, `chosen_cert_arn`, \
         `matched_rule_priority`, `actions_executed`, `redirect_url`, `error_reason`, `target_port_list`, \
@@ -102,7 +103,8 @@ enum ELBFields {
                           into e: inout Event) -> Result<Void, ImporterError> {
         e.extra["elb"] = f[k].text
         let (client, port) = hostPort(f[k + 1].text)
-        if client != "-" { e.clientIP = client }
+        // A masked sample (`x.0.0.0:50337`) or a hostile line names no address: kept in extra.
+        e.setAddress(.client, client, elseKeep: "client_text")
         if let port { e.extra["client_port"] = port }
         if let target = f[k + 2].value { e.extra["target"] = target }
         if case .failure(let why) = processingTimes(Array(f[(k + 3)...(k + 5)]), names: processingNames, into: &e) { return .failure(why) }
@@ -194,7 +196,7 @@ struct AWSALBParser: RecordParser {
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
         switch ALBLineShape.classify(line.bytes) {
-        case .comment: return sink.reject(line, "comment line, not an access-log record")
+        case .comment: return sink.rejectComment(line, notA: "an ALB access-log record")
         case .nlb: return sink.reject(line, "Network Load Balancer (TLS listener) access-log line, not an ALB access-log line")
         case .connection: return sink.reject(line, "ALB connection-log line (TLS handshake record), not an access-log line")
         case .classic: return sink.reject(line, "Classic Load Balancer access-log line; read such files with --format elb-classic")
@@ -202,7 +204,9 @@ struct AWSALBParser: RecordParser {
         case .alb: break
         }
         switch Self.parse(line) {
-        case .success(let e): sink.emit(e)
+        case .success(let e):
+            if e.extra["client_text"] != nil { sink.note(IPAddressText.note(field: "client:port", key: "client_text")) }
+            sink.emit(e)
         case .failure(let why): sink.reject(line, why.description)
         }
     }
@@ -292,7 +296,7 @@ public struct AWSClassicELBImporter: Importer {
     ]
 
     public let fieldNotes = """
-        `timestamp` (response time) → `time`; `client:port` → `client_ip`; `backend:port` → `extra.target`; the \
+        `timestamp` (response time) → `time`; `client:port` → `client_ip` (no IP address → `extra.client_text`); `backend:port` → `extra.target`; the \
         three processing times → `extra.*_processing_time`, their sum (ignoring `-1`) → `duration`; \
         `elb_status_code` → `status`, `elb_status`; `backend_status_code` → `target_status`; `sent_bytes` → \
         `bytes`; `"request"` → `method`, `host`, `path`, `query`; `"user_agent"` → `user_agent`; `ssl_cipher`, \
@@ -312,9 +316,11 @@ struct AWSClassicELBParser: RecordParser {
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
-        if line.bytes.first == 0x23 { return sink.reject(line, "comment line, not an access-log record") }
+        if line.isComment { return sink.rejectComment(line, notA: "a Classic Load Balancer access-log record") }
         switch Self.parse(line) {
-        case .success(let e): sink.emit(e)
+        case .success(let e):
+            if e.extra["client_text"] != nil { sink.note(IPAddressText.note(field: "client:port", key: "client_text")) }
+            sink.emit(e)
         case .failure(let why): sink.reject(line, why.description)
         }
     }

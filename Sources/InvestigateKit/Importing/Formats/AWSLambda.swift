@@ -103,6 +103,8 @@ struct AWSLambdaParser: RecordParser {
                 pending = p
                 return
             }
+            // Outside a traceback a `#` line is taken for a comment (annotated excerpts), as in every format.
+            if line.isComment { return sink.rejectComment(line, notA: "a Lambda log line") }
             var e = Event(time: nil, layer: .lambda, kind: .log, line: line.number, raw: [])
             e.message = text
             start(Pending(event: e, lines: [line.copyBytes()], kind: .other), into: &sink)

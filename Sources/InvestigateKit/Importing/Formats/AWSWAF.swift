@@ -25,9 +25,10 @@ public struct AWSWAFImporter: Importer {
     ]
 
     public let fieldNotes = """
-        `timestamp` (epoch ms, arrival at WAF) → `time`; `httpRequest.clientIp` → `client_ip`; `httpMethod`, \
+        `timestamp` (epoch ms, arrival at WAF) → `time`; `httpRequest.clientIp` → `client_ip` (a value that is no IP address, such as a masked `X.X.X.X`, → `extra.client_ip_text`); `httpMethod`, \
         `uri`, `args` → `method`, `path`, `query`; headers (any case) `Host`, `User-Agent`, `X-Forwarded-For` → \
-        `host`, `user_agent`, `forwarded_for`; the `Root` of `X-Amzn-Trace-Id` → `trace_id`, else for \
+        `host`, `user_agent`, `forwarded_for`; every header, in record order with its name's case and repeats \
+        kept, → `extra.headers` (`[{"name":…,"value":…},…]`); the `Root` of `X-Amzn-Trace-Id` → `trace_id`, else for \
         `httpSourceName` ALB `httpRequest.requestId` (the ALB trace id); `httpRequest.requestId` → `request_id`; \
         `action` → `waf_action`; `terminatingRuleId` → `waf_rule`; the terminating rule inside `ruleGroupList` → \
         `extra.waf_subrule` (`<ruleGroupId>:<ruleId>`); `responseCodeSent`, else 403 for BLOCK, 405 for CAPTCHA, \
@@ -52,6 +53,7 @@ public struct AWSWAFImporter: Importer {
 struct AWSWAFParser: RecordParser {
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if line.isEmpty { return }
+        if line.isComment { return sink.rejectComment(line, notA: "a WAF record") }
         let split = AWSJSON.splitConcatenated(line.bytes)
         if split.values.isEmpty {
             return sink.reject(line, split.truncated != nil ? "truncated JSON record" : "not a JSON record")
@@ -75,7 +77,9 @@ struct AWSWAFParser: RecordParser {
                 }
             }
             switch Self.event(record, line: line.number, raw: raw) {
-            case .success(let event): sink.emit(event)
+            case .success(let event):
+                if event.extra["client_ip_text"] != nil { sink.note(IPAddressText.note(field: "WAF httpRequest.clientIp", key: "client_ip_text")) }
+                sink.emit(event)
             case .failure(let why): sink.reject(line: line.number, reason: why.description, raw: raw)
             }
         }
@@ -128,7 +132,7 @@ struct AWSWAFParser: RecordParser {
         }
 
         if let r = o.request {
-            e.clientIP = AWSJSON.meaningful(r.clientIp)
+            e.setAddress(.client, AWSJSON.meaningful(r.clientIp), elseKeep: "client_ip_text")
             put(&e, "country", r.country)
             put(&e, "http_version", r.httpVersion)
             e.method = AWSJSON.meaningful(r.httpMethod)
@@ -144,6 +148,10 @@ struct AWSWAFParser: RecordParser {
                 case .traceID: if e.traceID == nil { e.traceID = AWSTrace.root(header.value) }
                 }
             }
+            // Every header as the record lists it (names in their case, in order, repeats kept):
+            // what-if rules inspect any header, and rate rules aggregate by them (docs/replay.md).
+            // `[]` when the record lists none: the request had no headers, not "not logged".
+            if let all = r.allHeadersJSON { e.extra["headers"] = all }
             if e.host == nil { e.host = AWSJSON.meaningful(r.host) }
             // For ALB sources WAF logs the ALB's trace id (without Root=) as the request id.
             if e.traceID == nil, sourceName == "ALB", let requestID, requestID.hasPrefix("1-") { e.traceID = requestID }
@@ -185,14 +193,68 @@ struct WAFRecord {
     struct Request {
         var clientIp: Any?, country: Any?, httpVersion: Any?, httpMethod: Any?
         var uri: Any?, args: Any?, requestId: Any?, host: Any?
-        /// The headers the event takes, in record order (name and value both strings).
+        /// The headers the event's columns take, in record order (name and value both strings).
         var headers: [Header] = []
+        /// Every header, `[{"name":…,"value":…},…]` (`HeaderList`); nil unless `headers` is an array.
+        var allHeadersJSON: String?
     }
 
     struct Header {
         enum Name { case host, userAgent, forwardedFor, traceID }
         var name: Name
         var value: String
+    }
+
+    /// `extra["headers"]` written as the elements are read: each element that is an object with a
+    /// `name` and a `value` a string or number renders (`AWSJSON.string`), compact, in order.
+    /// Both readers write through it, so their text is the same byte for byte.
+    struct HeaderList {
+        private var out: [UInt8] = [0x5B]
+        private var count = 0
+
+        /// A header from decoded values (the generic reader, and the typed one's unusual strings).
+        mutating func append(name: String, value: String) {
+            open()
+            JSONText.appendQuoted(name.utf8, to: &out)
+            middle()
+            JSONText.appendQuoted(value.utf8, to: &out)
+            out.append(0x7D)
+        }
+
+        /// A header from its JSON text: each part either a string as written (quotes included,
+        /// with no backslash, so exactly what `JSONText.appendQuoted` writes for its value) or the
+        /// decoded value to escape.
+        mutating func append(name: Part, value: Part) {
+            open()
+            name.write(to: &out)
+            middle()
+            value.write(to: &out)
+            out.append(0x7D)
+        }
+
+        enum Part {
+            case raw(UnsafeBufferPointer<UInt8>), decoded(String)
+            func write(to out: inout [UInt8]) {
+                switch self {
+                case .raw(let b): out.append(contentsOf: b)
+                case .decoded(let s): JSONText.appendQuoted(s.utf8, to: &out)
+                }
+            }
+        }
+
+        private mutating func open() {
+            if count > 0 { out.append(0x2C) }
+            count += 1
+            out.append(contentsOf: #"{"name":"#.utf8)
+        }
+
+        private mutating func middle() { out.append(contentsOf: #","value":"#.utf8) }
+
+        var text: String {
+            var closed = out
+            closed.append(0x5D)
+            return String(decoding: closed, as: UTF8.self)
+        }
     }
 
     /// Members whose non-empty value `extra` keeps as compact JSON, and the `extra` names.
@@ -213,6 +275,19 @@ struct WAFRecord {
         }
         let lower = name.lowercased()
         return headerSpellings.first { lower == "\($0.spelling)" }?.name
+    }
+
+    /// `headerName` of an ASCII name's bytes (any other name is no column header).
+    static func headerName(bytes: UnsafeBufferPointer<UInt8>) -> Header.Name? {
+        guard EventBatch.isASCII(bytes) else { return headerName(ByteScanner.string(bytes)) }
+        return headerSpellings.first { asciiCaseInsensitiveEqual(bytes, $0.spelling) }?.name
+    }
+
+    /// A JSON string as written, with no escape in it: its bytes between the quotes are its value.
+    /// (`FastJSON` has checked it: valid UTF-8, no control character.)
+    static func isPlainString(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard b.count >= 2, b[b.startIndex] == 0x22, b[b.endIndex - 1] == 0x22 else { return false }
+        return !b.contains(0x5C)
     }
 
     private static let headerSpellings: [(name: Header.Name, spelling: StaticString)] = [
@@ -259,10 +334,13 @@ struct WAFRecord {
             var request = Request(clientIp: r["clientIp"], country: r["country"], httpVersion: r["httpVersion"],
                                   httpMethod: r["httpMethod"], uri: r["uri"], args: r["args"], requestId: r["requestId"], host: r["host"])
             if let headers = r["headers"] as? [Any] {
+                var all = HeaderList()
                 for case let h as [String: Any] in headers {
                     guard let name = AWSJSON.string(h["name"]), let value = AWSJSON.string(h["value"]) else { continue }
+                    all.append(name: name, value: value)
                     if let known = Self.headerName(name) { request.headers.append(Header(name: known, value: value)) }
                 }
+                request.allHeadersJSON = all.text
             }
             self.request = request
         }
@@ -341,7 +419,7 @@ struct WAFRecord {
         return isArray ? names : nil
     }
 
-    /// `httpRequest`, when it is an object. Header values are built only for the headers kept.
+    /// `httpRequest`, when it is an object.
     private static func readRequest(_ json: inout FastJSON) throws -> Request? {
         var r = Request()
         let isObject = try json.members { json, key in
@@ -350,7 +428,7 @@ struct WAFRecord {
             case 4 where FastJSON.key(key, is: "args"): r.args = try json.anyValue()
             case 4 where FastJSON.key(key, is: "host"): r.host = try json.anyValue()
             case 7 where FastJSON.key(key, is: "country"): r.country = try json.anyValue()
-            case 7 where FastJSON.key(key, is: "headers"): r.headers = try readHeaders(&json)
+            case 7 where FastJSON.key(key, is: "headers"): (r.headers, r.allHeadersJSON) = try readHeaders(&json)
             case 8 where FastJSON.key(key, is: "clientIp"): r.clientIp = try json.anyValue()
             case 9 where FastJSON.key(key, is: "requestId"): r.requestId = try json.anyValue()
             case 10 where FastJSON.key(key, is: "httpMethod"): r.httpMethod = try json.anyValue()
@@ -361,25 +439,47 @@ struct WAFRecord {
         return isObject ? r : nil
     }
 
-    /// `headers`: the kept ones among the elements that are objects with a string `name` and
-    /// `value` (none unless an array).
-    private static func readHeaders(_ json: inout FastJSON) throws -> [Header] {
+    /// `headers`: the column headers among the elements that are objects with a `name` and a
+    /// `value` a string or number renders, and every such element for `extra["headers"]` (nil
+    /// unless an array). A plain string (no escape in it) is copied as written, not built.
+    private static func readHeaders(_ json: inout FastJSON) throws -> ([Header], String?) {
         var kept: [Header] = []
-        try json.elements { json in
-            var name: Any?, valueAt: Range<Int>?
+        var all = HeaderList()
+        let isArray = try json.elements { json in
+            var nameAt: Range<Int>?, valueAt: Range<Int>?
             try json.members { json, key in
                 if FastJSON.key(key, is: "name") {
-                    name = try json.anyValue()
+                    nameAt = try json.valueRange()
                 } else if FastJSON.key(key, is: "value") {
                     valueAt = try json.valueRange()
                 } else {
                     try json.skip()
                 }
             }
-            guard let name = AWSJSON.string(name), let known = headerName(name), let valueAt,
-                  let value = AWSJSON.string(try json.value(at: valueAt)) else { return }
-            kept.append(Header(name: known, value: value))
+            guard let nameAt, let valueAt else { return }
+            let nameRaw = json.bytes(at: nameAt), valueRaw = json.bytes(at: valueAt)
+            let namePart: HeaderList.Part, valuePart: HeaderList.Part
+            var known: Header.Name?
+            if isPlainString(nameRaw) {
+                namePart = .raw(nameRaw)
+                known = headerName(bytes: UnsafeBufferPointer(rebasing: nameRaw[(nameRaw.startIndex + 1)..<(nameRaw.endIndex - 1)]))
+            } else {
+                guard let name = AWSJSON.string(try json.value(at: nameAt)) else { return }
+                namePart = .decoded(name)
+                known = headerName(name)
+            }
+            var value: String?
+            if isPlainString(valueRaw) {
+                valuePart = .raw(valueRaw)
+                if known != nil { value = ByteScanner.string(UnsafeBufferPointer(rebasing: valueRaw[(valueRaw.startIndex + 1)..<(valueRaw.endIndex - 1)])) }
+            } else {
+                guard let v = AWSJSON.string(try json.value(at: valueAt)) else { return }
+                valuePart = .decoded(v)
+                value = v
+            }
+            all.append(name: namePart, value: valuePart)
+            if let known, let value { kept.append(Header(name: known, value: value)) }
         }
-        return kept
+        return (kept, isArray ? all.text : nil)
     }
 }

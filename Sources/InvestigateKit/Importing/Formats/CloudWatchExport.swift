@@ -48,6 +48,8 @@ public struct CloudWatchExportImporter: Importer {
 struct CloudWatchExportParser: RecordParser {
     var router: InnerFormatRouter
     let path: String
+    /// A stamped message was read: a line without a stamp continues it.
+    var sawMessage = false
 
     /// Length of a leading `YYYY-MM-DDTHH:MM:SS.mmmZ` stamp followed by a space or the end.
     static func stampLength(_ text: String) -> Int? {
@@ -67,6 +69,9 @@ struct CloudWatchExportParser: RecordParser {
            let t = AWSTime.iso8601(UnsafeBufferPointer(rebasing: bytes[0..<24])) {
             time = t.micros
             messageStart = min(25, bytes.count)
+            sawMessage = true
+        } else if !sawMessage, line.isComment {
+            return sink.rejectComment(line, notA: "a CloudWatch Logs export line")
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[messageStart...]), as: UTF8.self)
         let message = WrappedMessage(text: text, time: time, line: line.number, lineEnd: line.number, raw: line.copyBytes(),

@@ -61,6 +61,9 @@ struct CloudWatchInsightsParser: RecordParser {
     enum Mode { case undecided, json, csv }
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
+        // Not inside a quoted CSV field that spans lines: a `#` line is a comment (no JSON line
+        // starts with one either).
+        if line.isComment, pendingRecord == nil { return sink.rejectComment(line, notA: "a Logs Insights result") }
         if mode == .undecided {
             if line.isEmpty { return }
             let t = line.text.trimmingCharacters(in: .whitespaces)

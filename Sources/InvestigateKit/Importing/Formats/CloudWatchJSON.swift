@@ -67,6 +67,8 @@ struct CloudWatchJSONParser: RecordParser {
     var document = JSONDocumentBuffer()
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
+        // No line of a JSON document starts with `#` (a string holds no raw newline).
+        if line.isComment { return sink.rejectComment(line, notA: "part of a CloudWatch Logs JSON document") }
         document.append(line, into: &sink)
     }
 

@@ -52,6 +52,8 @@ struct CloudWatchSubscriptionParser: RecordParser {
     var document = JSONDocumentBuffer()
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
+        // No line of a JSON document starts with `#` (a string holds no raw newline).
+        if line.isComment { return sink.rejectComment(line, notA: "part of a CloudWatch Logs subscription payload") }
         document.append(line, into: &sink)
     }
 

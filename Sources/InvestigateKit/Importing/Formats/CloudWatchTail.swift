@@ -46,6 +46,8 @@ public struct CloudWatchTailImporter: Importer {
 
 struct CloudWatchTailParser: RecordParser {
     var router: InnerFormatRouter
+    /// A stamped message was read: a line without a stamp continues it.
+    var sawMessage = false
 
     /// (time, detailed?, length of the stamp) for a line that starts with a tail stamp.
     static func stamp(_ text: String) -> (Int64, Bool, Int)? {
@@ -61,9 +63,11 @@ struct CloudWatchTailParser: RecordParser {
         if line.isEmpty { return }
         let text = line.text
         guard let (time, detailed, length) = Self.stamp(text) else {
+            if !sawMessage, line.isComment { return sink.rejectComment(line, notA: "an `aws logs tail` line") }
             let m = WrappedMessage(text: text, time: nil, line: line.number, lineEnd: line.number, raw: line.copyBytes(), continuation: true)
             return router.add(m, into: &sink)
         }
+        sawMessage = true
         var rest = text.utf8.dropFirst(length + 1)
         var stream: String?
         if detailed {

@@ -138,6 +138,7 @@ struct PythonStreamParser: RecordParser {
             binary += 1
             return sink.reject(line, "binary data, not log text")
         }
+        if open == nil, line.isComment { return sink.rejectComment(line, notA: "a gunicorn or Python log record") }
         guard open != nil else {
             orphans += 1
             return sink.reject(line, "no record head before this line (the file starts mid-record)")

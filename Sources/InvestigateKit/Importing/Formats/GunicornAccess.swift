@@ -20,7 +20,7 @@ public struct GunicornAccessImporter: Importer {
 
     public let fieldNotes = """
         Default `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"`: `h` (the proxy in front, \
-        usually nginx) → `peer_ip` and `client_ip`; `t` (local time with offset) → `time`; `r` → `method`, \
+        usually nginx) → `peer_ip` and `client_ip` (when an IP address; a socket name → `extra.remote_addr_text`); `t` (local time with offset) → `time`; `r` → `method`, \
         `path`, `query`, `extra.protocol`; `s` → `status`; `b` → `bytes`; `f` → `extra.referer`; `a` → \
         `user_agent`; `u` → `extra.remote_user`. Read by the nginx access-log parser, so common trailing \
         additions (`%(L)s` request time, a request id) are understood the same way. Recognised only when \

@@ -137,9 +137,7 @@ enum WerkzeugAccessLine {
         let sizeBytes = s.token()
         guard s.atEnd, !sizeBytes.isEmpty else { return nil }
         var event = Event(time: nil, layer: .app, kind: .access, line: 0, raw: [])
-        let peer = ByteScanner.string(address)
-        event.peerIP = peer
-        event.clientIP = peer
+        if event.setAddress(.peer, ByteScanner.string(address), elseKeep: "remote_addr_text") { event.clientIP = event.peerIP }
         event.status = Int(status)
         event.bytes = ByteScanner.int(sizeBytes)
         splitRequest(request, into: &event)

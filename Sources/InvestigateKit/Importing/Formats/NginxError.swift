@@ -33,11 +33,12 @@ public struct NginxErrorImporter: Importer {
         directory, else UTC (a note on the file says which); `[level]` → `level`; `pid#tid` → `pid`, \
         `extra.tid`; `*N` (the connection serial, `$connection` in the access log) → `extra.connection`; the \
         message without the trailing context → `message` and `error`, its ` (111: Connection refused)` → \
-        `extra.errno` (`111`) and its ` while connecting to upstream` → `extra.action`. Context: `client` → `client_ip`, \
+        `extra.errno` (`111`) and its ` while connecting to upstream` → `extra.action`. Context: `client` → `client_ip` (no IP address, such as a masked `xxx.xxx.xxx.xxx`, → `extra.client_text`), \
         `server` → `extra.server`, `request` → `method`, `path`, `query`, `upstream` → `extra.upstream`, \
         `host` → `host`, `referrer` → `extra.referer`, `subrequest` and any other key → `extra`. Lines \
         without a stamp continue the record before them while its quoted text is still open (FastCGI \
-        stderr); the record keeps all its lines in `raw`. Other lines without a stamp (`#` comments, \
+        stderr); the record keeps all its lines in `raw`. Access-log records among the lines (one file \
+        for both logs) are read as `nginx-access` reads them. Other lines without a stamp (`#` comments, \
         stray text) are rejected with the reason.
         """
 
@@ -69,7 +70,7 @@ public struct NginxErrorImporter: Importer {
             zone = .utc
             note = "nginx error-log times (no zone in the log) read as UTC: no --tz and no access log with a zone in the same directory; give --tz if the server ran in another zone"
         }
-        return NginxErrorParser(zone: zone, zoneNote: note)
+        return NginxErrorParser(zone: zone, zoneNote: note, readsAccessLines: true)
     }
 }
 
@@ -92,15 +93,24 @@ struct NginxErrorParser: RecordParser {
 
     private var pending: Pending?
     private var noted = false
+    /// Access-log records among the error records are read (one file for both logs), not only
+    /// rejected with what they are. Off while recognising, so an access log never scores as this.
+    private var access: NginxAccessParser?
 
     /// A runaway record (a quote that never closes) stops absorbing lines here.
     static let maxRecordLines = 1000
     static let maxRecordBytes = 1 << 20
 
-    init(zone: ZoneSpec, zoneNote: String?) {
+    init(zone: ZoneSpec, zoneNote: String?, readsAccessLines: Bool = false) {
         self.zone = zone
         self.zoneNote = zoneNote
+        access = readsAccessLines ? NginxAccessParser(directory: "", learnZone: nil) : nil
     }
+
+    /// A record is being read (its end not seen yet).
+    var hasPending: Bool { pending != nil }
+    /// The pending record's quoted text is still open: lines without a stamp continue it.
+    var pendingIsOpen: Bool { pending.map(Self.isOpen) ?? false }
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
         if !noted, let zoneNote {
@@ -108,10 +118,22 @@ struct NginxErrorParser: RecordParser {
             sink.note(zoneNote)
         }
         if let stampOffset = Self.stampOffset(line.bytes) {
-            flush(into: &sink)
+            flushPending(into: &sink)
             pending = Pending(raw: line.copyBytes(), stampOffset: stampOffset, line: line.number, lineEnd: line.number,
                               quotes: Self.count(0x22, in: line.bytes), hasContext: Self.containsContext(line.bytes), lines: 1)
             return
+        }
+        // An access-log record among the error records (both logs in one file).
+        if !line.isEmpty, !line.isComment, line.bytes.first != 0x20, line.bytes.first != 0x09 {
+            var reader = access ?? NginxAccessParser(directory: "", learnZone: nil)
+            var scratch = RecordSink()
+            reader.consume(line, into: &scratch)
+            if scratch.rejected.isEmpty, scratch.eventCount > 0 {
+                guard access != nil else { return sink.reject(line, "an nginx access-log record in an error log") }
+                access = reader
+                flushPending(into: &sink)
+                return NginxMixedAccessParser<NginxAccessParser>.move(scratch, into: &sink)
+            }
         }
         if var record = pending, Self.isOpen(record),
            record.lines < Self.maxRecordLines, record.raw.count + line.count < Self.maxRecordBytes {
@@ -127,13 +149,13 @@ struct NginxErrorParser: RecordParser {
         }
         if Self.isBlank(line.bytes) { return }
         if line.bytes.first == 0x23 {
-            return sink.reject(line, "comment line (starts with #), not an nginx error-log record")
+            return sink.rejectComment(line, notA: "an nginx error-log record")
         }
         sink.reject(line, "no YYYY/MM/DD HH:MM:SS stamp, and no open record before it to continue")
     }
 
     mutating func finish(into sink: inout RecordSink) {
-        flush(into: &sink)
+        flushPending(into: &sink)
     }
 
     /// A record continues while the text it quotes (FastCGI stderr, upstream output) is unclosed and
@@ -142,13 +164,14 @@ struct NginxErrorParser: RecordParser {
         !record.hasContext && record.quotes % 2 == 1
     }
 
-    private mutating func flush(into sink: inout RecordSink) {
+    mutating func flushPending(into sink: inout RecordSink) {
         guard let record = pending else { return }
         pending = nil
         switch Self.parse(record.raw, stampOffset: record.stampOffset, zone: zone) {
         case .success(var event):
             event.line = record.line
             event.lineEnd = record.lineEnd
+            if event.extra["client_text"] != nil { sink.note(IPAddressText.note(field: "nginx error-log client:", key: "client_text")) }
             sink.emit(event)
         case .failure(let problem):
             sink.reject(line: record.line, reason: problem.reason, raw: record.raw)
@@ -287,7 +310,8 @@ struct NginxErrorParser: RecordParser {
     private static func apply(_ key: String, _ value: String, to event: inout Event) {
         switch key {
         case "client":
-            if !value.isEmpty { event.clientIP = value }
+            // `client: xxx.xxx.xxx.xxx` in published excerpts, or text a hostile request put there.
+            event.setAddress(.client, value, elseKeep: "client_text")
         case "server":
             if !value.isEmpty { event.extra["server"] = value }
         case "request":

@@ -289,6 +289,7 @@ struct NginxLogFormatParser: RecordParser {
         let b = line.bytes
         let leading = format.leading
         guard Self.matches(b, leading, at: 0) else {
+            if line.isComment { return sink.rejectComment(line, notA: "a record of the log_format") }
             return sink.reject(line, "does not start with \"\(Self.show(leading))\" as the log_format does")
         }
         var pos = leading.count
@@ -316,102 +317,15 @@ struct NginxLogFormatParser: RecordParser {
             pos = end + field.delimiter.count
         }
 
-        var event = Event(time: nil, layer: .nginx, kind: .access, line: line.number, raw: line.copyBytes())
-        var uri: String?, args: String?, bodyBytes = false, hostRank = 0
-        var learnt: ZoneSpec?
+        var reader = NginxFieldReader(event: Event(time: nil, layer: .nginx, kind: .access, line: line.number, raw: line.copyBytes()))
         for i in 0...last {
             let field = fields[i]
-            let value = UnsafeBufferPointer(rebasing: b[ranges[i]])
-            switch field.kind {
-            case .remoteAddr:
-                event.peerIP = ByteScanner.optionalString(value)
-            case .remoteUser:
-                if let u = ByteScanner.optionalString(value) { event.extra["remote_user"] = u }
-            case .timeLocal:
-                guard let (time, offset) = ByteScanner.clfTime(value) else {
-                    return sink.reject(line, "unreadable $time_local: expected dd/Mon/yyyy:HH:MM:SS +zzzz")
-                }
-                if event.time == nil { event.time = time }
-                learnt = learnt ?? .fixed(seconds: offset)
-            case .timeISO8601:
-                guard let (time, offset) = Self.iso8601(value) else {
-                    return sink.reject(line, "unreadable $time_iso8601: expected yyyy-mm-ddTHH:MM:SS+hh:mm")
-                }
-                if event.time == nil { event.time = time }
-                learnt = learnt ?? .fixed(seconds: offset)
-            case .msec:
-                // Seconds since the epoch with milliseconds: the most precise stamp, so it wins.
-                guard let micros = ByteScanner.secondsToMicros(value) else {
-                    return sink.reject(line, "unreadable $msec: expected seconds since the epoch")
-                }
-                event.time = micros
-            case .request:
-                splitRequest(value, into: &event)
-            case .requestMethod:
-                event.method = ByteScanner.optionalString(value)
-            case .requestURI:
-                if let target = ByteScanner.optionalString(value) {
-                    var parsed = Event(time: nil, layer: .nginx, kind: .access, line: 0, raw: [])
-                    splitTarget(target, into: &parsed)
-                    // $request, when also logged, is the line as received: it wins.
-                    if event.path == nil { event.path = parsed.path; event.query = parsed.query }
-                    if event.host == nil, let h = parsed.host { event.host = h }
-                }
-            case .uri:
-                uri = ByteScanner.optionalString(value)
-            case .args:
-                args = ByteScanner.optionalString(value)
-            case .serverProtocol:
-                if let p = ByteScanner.optionalString(value) { event.extra["protocol"] = p }
-            case .status:
-                guard value.count == 3, let status = ByteScanner.int(value) else {
-                    return sink.reject(line, "$status is not a three-digit code")
-                }
-                event.status = Int(status)
-            case .bodyBytesSent, .bytesSent:
-                let isDash = value.count == 1 && value[0] == 0x2D
-                let n = ByteScanner.int(value)
-                if !isDash, n == nil { return sink.reject(line, "$\(field.name) is not a number") }
-                if field.kind == .bodyBytesSent {
-                    event.bytes = n
-                    bodyBytes = true
-                } else {
-                    if let n { event.extra["bytes_sent"] = String(n) }
-                    if !bodyBytes { event.bytes = n }
-                }
-            case .requestTime:
-                event.duration = ByteScanner.secondsToMicros(value)
-            case .upstreamList, .other:
-                if let v = ByteScanner.optionalString(value) { event.extra[field.name] = v }
-            case .userAgent:
-                event.userAgent = ByteScanner.optionalString(value)
-            case .referer:
-                if let r = ByteScanner.optionalString(value) { event.extra["referer"] = r }
-            case .forwardedFor:
-                event.forwardedFor = ByteScanner.optionalString(value)
-            case .host, .httpHost, .serverName:
-                // $host (request line, Host header, else server name) says most; $server_name least.
-                let rank = field.kind == .host ? 3 : field.kind == .httpHost ? 2 : 1
-                if let h = ByteScanner.optionalString(value) {
-                    if field.kind == .serverName { event.extra["server_name"] = h }
-                    if rank > hostRank { event.host = h; hostRank = rank }
-                }
-            case .requestID:
-                event.requestID = ByteScanner.optionalString(value)
-            case .traceID:
-                if let t = ByteScanner.optionalString(value) { event.traceID = Self.traceRoot(t) }
-            case .connection:
-                if let c = ByteScanner.optionalString(value) { event.extra["connection"] = c }
-            case .pid:
-                if let n = ByteScanner.int(value) { event.pid = Int(n) }
-            case .hostname:
-                event.hostname = ByteScanner.optionalString(value)
+            if let why = reader.apply(field.kind, name: field.name, UnsafeBufferPointer(rebasing: b[ranges[i]])) {
+                return sink.reject(line, why)
             }
         }
-        if event.path == nil, let uri { event.path = uri }
-        if event.query == nil, let args { event.query = args }
-        event.clientIP = event.forwardedFor.flatMap(ByteScanner.clientFromForwardedFor) ?? event.peerIP
-        if let learnt, !zoneLearnt, let learnZone {
+        let event = reader.finish(into: &sink)
+        if let learnt = reader.learnt, !zoneLearnt, let learnZone {
             zoneLearnt = true
             learnZone(learnt)
         }
@@ -502,5 +416,120 @@ struct NginxLogFormatParser: RecordParser {
     /// A literal as shown in a reject reason.
     static func show(_ literal: [UInt8]) -> String {
         Escape.terminal(String(decoding: literal, as: UTF8.self), limit: 40)
+    }
+}
+
+/// Fills an event from nginx variables by name, whatever carried them: a compiled `log_format`
+/// (`NginxLogFormatParser`) or the keys of an `escape=json` line (`NginxAccessParser`).
+struct NginxFieldReader {
+    var event: Event
+    private var uri: String?, args: String?, bodyBytes = false, hostRank = 0
+    /// The zone the first local stamp showed.
+    private(set) var learnt: ZoneSpec?
+    private var remoteAddrKept = false
+
+    init(event: Event) {
+        self.event = event
+    }
+
+    /// Applies one variable's value; the rejection reason when the value cannot be what the
+    /// variable writes (a stamp, a status, a size).
+    mutating func apply(_ kind: NginxLogFormat.Kind, name: String, _ value: UnsafeBufferPointer<UInt8>) -> String? {
+        switch kind {
+        case .remoteAddr:
+            if !event.setAddress(.peer, ByteScanner.optionalString(value), elseKeep: "remote_addr_text") { remoteAddrKept = true }
+        case .remoteUser:
+            if let u = ByteScanner.optionalString(value) { event.extra["remote_user"] = u }
+        case .timeLocal:
+            guard let (time, offset) = ByteScanner.clfTime(value) else {
+                return "unreadable $time_local: expected dd/Mon/yyyy:HH:MM:SS +zzzz"
+            }
+            if event.time == nil { event.time = time }
+            learnt = learnt ?? .fixed(seconds: offset)
+        case .timeISO8601:
+            guard let (time, offset) = NginxLogFormatParser.iso8601(value) else {
+                return "unreadable $time_iso8601: expected yyyy-mm-ddTHH:MM:SS+hh:mm"
+            }
+            if event.time == nil { event.time = time }
+            learnt = learnt ?? .fixed(seconds: offset)
+        case .msec:
+            // Seconds since the epoch with milliseconds: the most precise stamp, so it wins.
+            guard let micros = ByteScanner.secondsToMicros(value) else {
+                return "unreadable $msec: expected seconds since the epoch"
+            }
+            event.time = micros
+        case .request:
+            splitRequest(value, into: &event)
+        case .requestMethod:
+            event.method = ByteScanner.optionalString(value)
+        case .requestURI:
+            if let target = ByteScanner.optionalString(value) {
+                var parsed = Event(time: nil, layer: .nginx, kind: .access, line: 0, raw: [])
+                splitTarget(target, into: &parsed)
+                // $request, when also logged, is the line as received: it wins.
+                if event.path == nil { event.path = parsed.path; event.query = parsed.query }
+                if event.host == nil, let h = parsed.host { event.host = h }
+            }
+        case .uri:
+            uri = ByteScanner.optionalString(value)
+        case .args:
+            args = ByteScanner.optionalString(value)
+        case .serverProtocol:
+            if let p = ByteScanner.optionalString(value) { event.extra["protocol"] = p }
+        case .status:
+            guard value.count == 3, let status = ByteScanner.int(value) else {
+                return "$status is not a three-digit code"
+            }
+            event.status = Int(status)
+        case .bodyBytesSent, .bytesSent:
+            let isDash = value.count == 1 && value[0] == 0x2D
+            let n = ByteScanner.int(value)
+            if !isDash, n == nil { return "$\(name) is not a number" }
+            if kind == .bodyBytesSent {
+                event.bytes = n
+                bodyBytes = true
+            } else {
+                if let n { event.extra["bytes_sent"] = String(n) }
+                if !bodyBytes { event.bytes = n }
+            }
+        case .requestTime:
+            event.duration = ByteScanner.secondsToMicros(value)
+        case .upstreamList, .other:
+            if let v = ByteScanner.optionalString(value) { event.extra[name] = v }
+        case .userAgent:
+            event.userAgent = ByteScanner.optionalString(value)
+        case .referer:
+            if let r = ByteScanner.optionalString(value) { event.extra["referer"] = r }
+        case .forwardedFor:
+            event.forwardedFor = ByteScanner.optionalString(value)
+        case .host, .httpHost, .serverName:
+            // $host (request line, Host header, else server name) says most; $server_name least.
+            let rank = kind == .host ? 3 : kind == .httpHost ? 2 : 1
+            if let h = ByteScanner.optionalString(value) {
+                if kind == .serverName { event.extra["server_name"] = h }
+                if rank > hostRank { event.host = h; hostRank = rank }
+            }
+        case .requestID:
+            event.requestID = ByteScanner.optionalString(value)
+        case .traceID:
+            if let t = ByteScanner.optionalString(value) { event.traceID = NginxLogFormatParser.traceRoot(t) }
+        case .connection:
+            if let c = ByteScanner.optionalString(value) { event.extra["connection"] = c }
+        case .pid:
+            if let n = ByteScanner.int(value) { event.pid = Int(n) }
+        case .hostname:
+            event.hostname = ByteScanner.optionalString(value)
+        }
+        return nil
+    }
+
+    /// The event once every variable is applied: `$uri`/`$args` where `$request` gave no path, and
+    /// the client (the rightmost public X-Forwarded-For address, else the peer).
+    mutating func finish(into sink: inout RecordSink) -> Event {
+        if event.path == nil, let uri { event.path = uri }
+        if event.query == nil, let args { event.query = args }
+        event.clientIP = event.forwardedFor.flatMap(ByteScanner.clientFromForwardedFor) ?? event.peerIP
+        if remoteAddrKept { sink.note(IPAddressText.note(field: "nginx $remote_addr", key: "remote_addr_text")) }
+        return event
     }
 }

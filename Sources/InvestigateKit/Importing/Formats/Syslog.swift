@@ -164,7 +164,7 @@ struct SyslogParser: RecordParser {
         guard let prefix = SyslogPrefix.parse(b) else {
             if b[0] == 0x23 {
                 comments += 1
-                return sink.reject(line, "comment line, not a syslog record")
+                return sink.rejectComment(line, notA: "a syslog record")
             }
             if b.count >= 3, b[0] == 0x2D, b[1] == 0x2D, b[2] == 0x20 {
                 return sink.reject(line, "journalctl marker line (boot or range notice), not a record")

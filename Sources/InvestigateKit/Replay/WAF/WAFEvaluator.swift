@@ -30,7 +30,8 @@ enum FieldValue {
 ///
 /// Headers: `User-Agent`, `Host` and `X-Forwarded-For` come from their columns; any other header
 /// from `extra["header.<lowercase name>"]` or a WAF log's `extra["headers"]` (JSON list of
-/// `{name,value}`). The country is `extra["country"]` (WAF logs only).
+/// `{name,value}`, every header of the record; a repeated name counts at its first occurrence,
+/// cookies are read from every `Cookie` header). The country is `extra["country"]` (WAF logs only).
 struct RequestFields {
     let request: ReplayRequest
     private var extraCache: [String: String]?
@@ -42,14 +43,19 @@ struct RequestFields {
     mutating func extra() -> [String: String] {
         if let extraCache { return extraCache }
         var e = request.extra()
-        if let list = e["headers"], let data = list.data(using: .utf8),
-           let items = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] {
-            for item in items {
-                if let n = item["name"] as? String, let v = item["value"] as? String { e["header." + n.lowercased()] = e["header." + n.lowercased()] ?? v }
-            }
-        }
+        for (n, v) in Self.headerList(e) { e["header." + n.lowercased()] = e["header." + n.lowercased()] ?? v }
         extraCache = e
         return e
+    }
+
+    /// A WAF log's `extra["headers"]`: every header as the record listed it, in order.
+    static func headerList(_ e: [String: String]) -> [(name: String, value: String)] {
+        guard let list = e["headers"], let data = list.data(using: .utf8),
+              let items = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return [] }
+        return items.compactMap { item in
+            guard let n = item["name"] as? String, let v = item["value"] as? String else { return nil }
+            return (n, v)
+        }
     }
 
     /// `extra["labels"]` of a WAF log (a JSON list of names or of `{"name":…}`, or comma-separated),
@@ -83,8 +89,28 @@ struct RequestFields {
         let e = extra()
         if let v = e["header.\(name)"] { return .values([Array(v.utf8)]) }
         // A log that records headers and lacks this one: the request did not have it.
-        if e.keys.contains(where: { $0.hasPrefix("header.") }) { return .absent }
+        if e["headers"] != nil || e.keys.contains(where: { $0.hasPrefix("header.") }) { return .absent }
         return .notLogged("SingleHeader \(name)")
+    }
+
+    /// A cookie's value, from the `Cookie` header (`a=1; b=2`) where the log records headers (WAF):
+    /// the first cookie of that name; absent when the header or the cookie is missing.
+    mutating func cookie(_ name: String) -> FieldValue {
+        switch header("cookie") {
+        case .values:
+            // HTTP/2 clients may split cookies over several Cookie headers: read them all.
+            for (n, header) in Self.headerList(extra()) where n.lowercased() == "cookie" {
+                for pair in header.split(separator: ";") {
+                    let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    if kv[0].trimmingCharacters(in: .whitespaces) == name {
+                        return .values([Array((kv.count > 1 ? kv[1].trimmingCharacters(in: .whitespaces) : "").utf8)])
+                    }
+                }
+            }
+            return .absent
+        case .absent: return .absent
+        case .notLogged: return .notLogged("Cookie \(name)")
+        }
     }
 
     var queryArguments: [(String, String)]? {
@@ -491,8 +517,8 @@ public final class WAFEvaluator {
             return transformed(fields.field(m.field), m)
         case .queryArgument(let name, let m):
             return transformed(fields.field(.singleQueryArgument(name)), m)
-        case .cookie(let name):
-            return .notLogged("Cookie \(name)")
+        case .cookie(let name, let m):
+            return transformed(fields.cookie(name), m)
         case .labelNamespace(let ns):
             let found = labels.filter { Self.labelMatches($0, key: ns, namespace: true) }
             return found.isEmpty ? .absent : .values([Array(found.sorted().joined(separator: ",").utf8)])

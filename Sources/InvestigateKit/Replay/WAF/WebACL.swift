@@ -70,7 +70,7 @@ public struct CompiledRegex: @unchecked Sendable {
 
 public enum AggregateKey: Sendable {
     case ip, forwardedIP(ForwardedIPConfig), method, queryString(TextMatch)
-    case header(String, TextMatch), queryArgument(String, TextMatch), cookie(String), uriPath(TextMatch)
+    case header(String, TextMatch), queryArgument(String, TextMatch), cookie(String, TextMatch), uriPath(TextMatch)
     case labelNamespace(String)
 }
 

@@ -23,24 +23,24 @@ public struct WAFSets: Sendable {
             for item in list { try load(item, source: source) }
             return
         }
-        guard let object = value as? [String: Any] else { return }
+        guard var object = value as? [String: Any] else { return }
+        // `aws cloudformation get-template` output holds the template under TemplateBody.
+        if let body = object["TemplateBody"] as? [String: Any] { object = body }
+        for (logicalID, resource) in CloudFormation.resources(object) {
+            guard let type = resource["Type"] as? String, let props = resource["Properties"] else { continue }
+            if type == "AWS::WAFv2::IPSet" { try addIPSet(props, logicalID: logicalID, source: source) }
+            if type == "AWS::WAFv2::RegexPatternSet" { try addRegexSet(props, logicalID: logicalID, source: source) }
+        }
         if let set = object["IPSet"] { try addIPSet(set, logicalID: nil, source: source) }
         if let set = object["RegexPatternSet"] { try addRegexSet(set, logicalID: nil, source: source) }
         for set in object["IPSets"] as? [Any] ?? [] { try addIPSet(set, logicalID: nil, source: source) }
         for set in object["RegexPatternSets"] as? [Any] ?? [] { try addRegexSet(set, logicalID: nil, source: source) }
-        if let resources = object["Resources"] as? [String: Any] {
-            for (logicalID, resource) in resources {
-                guard let r = resource as? [String: Any], let type = r["Type"] as? String, let props = r["Properties"] else { continue }
-                if type == "AWS::WAFv2::IPSet" { try addIPSet(props, logicalID: logicalID, source: source) }
-                if type == "AWS::WAFv2::RegexPatternSet" { try addRegexSet(props, logicalID: logicalID, source: source) }
-            }
-        }
         if object["Addresses"] != nil, object["Name"] != nil { try addIPSet(object, logicalID: nil, source: source) }
         if object["RegularExpressionList"] != nil, object["Name"] != nil { try addRegexSet(object, logicalID: nil, source: source) }
     }
 
     private func names(_ o: [String: Any], _ logicalID: String?) -> [String] {
-        [o["ARN"] as? String, o["Name"] as? String, o["Id"] as? String, logicalID].compactMap { $0 }
+        [o["ARN"] as? String, o["Arn"] as? String, o["Name"] as? String, o["Id"] as? String, logicalID].compactMap { $0 }
     }
 
     mutating func addIPSet(_ value: Any, logicalID: String?, source: String) throws {
@@ -73,7 +73,9 @@ public struct WAFSets: Sendable {
     }
 
     /// An ARN (`arn:aws:wafv2:…:regional/ipset/NAME/ID`), a name, or a CloudFormation
-    /// `{"Fn::GetAtt":[logicalId,"Arn"]}` / `{"Ref":logicalId}`.
+    /// `{"Fn::GetAtt":[logicalId,"Arn"]}` / `{"Ref":logicalId}`, or an ARN built with `Fn::Sub`
+    /// or `Fn::Join` (`arn:aws:wafv2:${AWS::Region}:${AWS::AccountId}:regional/ipset/NAME/${Id}`:
+    /// found by its NAME).
     static func lookupKeys(_ reference: Any) -> [String] {
         if let s = reference as? String {
             var keys = [s]
@@ -85,8 +87,36 @@ public struct WAFSets: Sendable {
             if let getAtt = o["Fn::GetAtt"] as? [Any], let id = getAtt.first as? String { return [id] }
             if let getAtt = o["Fn::GetAtt"] as? String, let id = getAtt.split(separator: ".").first { return [String(id)] }
             if let id = o["Ref"] as? String { return [id] }
+            // The name part of an ARN assembled from pieces (the pieces not written out: `${}`).
+            var text: String?
+            if let sub = o["Fn::Sub"] as? String { text = sub }
+            if let sub = o["Fn::Sub"] as? [Any], let first = sub.first as? String { text = first }
+            if let join = o["Fn::Join"] as? [Any], join.count == 2, let separator = join[0] as? String, let pieces = join[1] as? [Any] {
+                text = pieces.map { ($0 as? String) ?? "${}" }.joined(separator: separator)
+            }
+            if let text, text.hasPrefix("arn:") {
+                let parts = text.split(separator: "/")
+                if parts.count >= 3, !parts[parts.count - 2].contains("${") { return [String(parts[parts.count - 2])] }
+            }
         }
         return []
+    }
+}
+
+/// Reading CloudFormation (and CDK-synthesized) templates: the resources of a template, of a
+/// lone resource document (`{"Type":"AWS::WAFv2::WebACL","Properties":{…}}`), or of a
+/// `Resources` section copied without its key (logical ids → resources).
+enum CloudFormation {
+    static func resources(_ o: [String: Any]) -> [(logicalID: String?, resource: [String: Any])] {
+        if let resources = o["Resources"] as? [String: Any] {
+            return resources.sorted { $0.key < $1.key }.compactMap { id, r in (r as? [String: Any]).map { (id, $0) } }
+        }
+        if let type = o["Type"] as? String, type.hasPrefix("AWS::"), o["Properties"] != nil { return [(nil, o)] }
+        let fragment = o.sorted { $0.key < $1.key }.compactMap { id, r -> (String?, [String: Any])? in
+            guard let r = r as? [String: Any], let type = r["Type"] as? String, type.hasPrefix("AWS::") else { return nil }
+            return (id, r)
+        }
+        return fragment.count == o.count ? fragment : []
     }
 }
 
@@ -109,15 +139,17 @@ public enum WebACLParser {
         if let list = root as? [Any] {
             acl = [:]
             rulesValue = list
-        } else if let o = root as? [String: Any] {
+        } else if var o = root as? [String: Any] {
+            if let body = o["TemplateBody"] as? [String: Any] { o = body }
             acl = o
+            let webACLs = CloudFormation.resources(o).filter { ($0.resource["Type"] as? String) == "AWS::WAFv2::WebACL" }
             if let w = o["WebACL"] as? [String: Any] { acl = w }
-            else if let p = o["Properties"] as? [String: Any] { acl = p }
-            else if let resources = o["Resources"] as? [String: Any],
-                    let r = resources.sorted(by: { $0.key < $1.key }).first(where: { (($0.value as? [String: Any])?["Type"] as? String) == "AWS::WAFv2::WebACL" }),
-                    let p = (r.value as? [String: Any])?["Properties"] as? [String: Any] {
+            else if let first = webACLs.first {
+                guard let p = first.resource["Properties"] as? [String: Any] else {
+                    throw WebACLError(rule: nil, field: "\(first.logicalID.map { "Resources.\($0)." } ?? "")Properties", message: "missing or not an object")
+                }
                 acl = p
-            }
+            } else if let p = o["Properties"] as? [String: Any] { acl = p }
             rulesValue = acl["Rules"]
         } else {
             throw WebACLError(rule: nil, field: "(file)", message: "expected a web ACL object or a list of rules")
@@ -282,11 +314,13 @@ public enum WebACLParser {
                 if let inline = b["RegularExpressionList"] as? [Any] {
                     patterns = inline.compactMap { ($0 as? String) ?? (($0 as? [String: Any])?["RegexString"] as? String) }
                 } else {
-                    guard let arn = b["ARN"] else { throw fail("\(p).ARN", "missing") }
+                    // The API writes ARN, CloudFormation and the CDK Arn.
+                    let arnKey = b["ARN"] != nil ? "ARN" : "Arn"
+                    guard let arn = b[arnKey] else { throw fail("\(p).ARN", "missing (ARN, or Arn as CloudFormation writes it)") }
                     let keys = WAFSets.lookupKeys(arn)
                     let regexSets = sets.regexSets
                     guard let found = keys.compactMap({ regexSets[$0] }).first else {
-                        throw fail("\(p).ARN", "regex pattern set \(keys.first.map { "'\($0)'" } ?? "reference") is not defined: give it with --sets FILE or inline RegularExpressionList")
+                        throw fail("\(p).\(arnKey)", "regex pattern set \(keys.first.map { "'\($0)'" } ?? "reference") is not defined: give it with --sets FILE or inline RegularExpressionList")
                     }
                     patterns = found
                     setName = keys.last ?? setName
@@ -312,11 +346,12 @@ public enum WebACLParser {
                         return r
                     }
                 } else {
-                    guard let arn = b["ARN"] else { throw fail("\(p).ARN", "missing") }
+                    let arnKey = b["ARN"] != nil ? "ARN" : "Arn"
+                    guard let arn = b[arnKey] else { throw fail("\(p).ARN", "missing (ARN, or Arn as CloudFormation writes it)") }
                     let keys = WAFSets.lookupKeys(arn)
                     let ipSets = sets.ipSets
                     guard let found = keys.compactMap({ ipSets[$0] }).first else {
-                        throw fail("\(p).ARN", "IP set \(keys.first.map { "'\($0)'" } ?? "reference") is not defined: give it with --sets FILE or inline Addresses")
+                        throw fail("\(p).\(arnKey)", "IP set \(keys.first.map { "'\($0)'" } ?? "reference") is not defined: give it with --sets FILE or inline Addresses")
                     }
                     ranges = found
                     name = keys.last ?? name
@@ -360,7 +395,7 @@ public enum WebACLParser {
                 return .managedGroup(vendor, name)
             case "RuleGroupReferenceStatement":
                 let b = try object(body, p)
-                let arn = WAFSets.lookupKeys(b["ARN"] as Any).last ?? "?"
+                let arn = WAFSets.lookupKeys((b["ARN"] ?? b["Arn"]) as Any).last ?? "?"
                 unsupported.append("RuleGroupReferenceStatement \(arn) (rule group contents are not in the file)")
                 return .managedGroup("rule-group", arn)
             default:
@@ -478,8 +513,8 @@ public enum WebACLParser {
                         if name == "Header" { keys.append(.header(keyName.lowercased(), match)) }
                         else if name == "QueryArgument" { keys.append(.queryArgument(keyName.lowercased(), match)) }
                         else {
-                            unsupported.append("aggregate key Cookie '\(keyName)' at \(kp) (cookies are not in access logs)")
-                            keys.append(.cookie(keyName))
+                            // Read from the Cookie header a WAF log records; unknown at other layers.
+                            keys.append(.cookie(keyName, match))
                         }
                         names.append("\(name):\(keyName)")
                     case "QueryString", "UriPath":
