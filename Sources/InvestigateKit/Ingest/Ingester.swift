@@ -218,13 +218,15 @@ public final class Ingester {
         // Stored before, unchanged: a complete source is not re-read, and a file skipped under the
         // same detection is skipped again unread (hashing a 900 MB non-log beside the logs cost
         // seconds on every command). A format the user forces is always tried (notes = NULL).
-        if let stored = try store.read({ db in
-            try SourceRecord.fetchOne(db, sql: """
-                SELECT * FROM source WHERE size = ? AND mtime = ? AND inode = ? AND (path = ? OR device = ?)
+        // Cached statements: over many small files, compiling these two queries per file cost more
+        // than running them.
+        if let stored = try store.lookup({ db in
+            try SourceRecord.fetchOne(db.cachedStatement(sql: """
+                SELECT * FROM source WHERE inode = ? AND size = ? AND mtime = ? AND (path = ? OR device = ?)
                   AND (status = 'complete' OR (status = 'skipped' AND notes = ?))
                 ORDER BY status = 'complete' DESC, id DESC LIMIT 1
-                """, arguments: [st.size, st.mtime, Int64(bitPattern: st.inode), path, Int64(bitPattern: st.device),
-                                 formatOverride == nil ? skippedNotes : nil])
+                """), arguments: [Int64(bitPattern: st.inode), st.size, st.mtime, path, Int64(bitPattern: st.device),
+                                  formatOverride == nil ? skippedNotes : nil])
         }) {
             if stored.status == "complete" { return (nil, try unchangedResult(path, stored), nil) }
             return (nil, FileResult(path: path, sha256: stored.sha256, size: stored.size, lines: 0, events: 0, rejected: 0,
@@ -278,18 +280,18 @@ public final class Ingester {
     }()
 
     private func unchangedResult(_ path: String, _ stored: SourceRecord) throws -> FileResult {
-        try store.read { db in try unchangedResult(path, stored, db: db) }
+        try store.lookup { db in try unchangedResult(path, stored, db: db) }
     }
 
     private func unchangedResult(_ path: String, _ stored: SourceRecord, db: Database) throws -> FileResult {
         // Totals across the versions of this path (a grown file has several rows).
-        let totals = try Row.fetchOne(db, sql: """
+        let totals = try Row.fetchOne(db.cachedStatement(sql: """
             WITH RECURSIVE chain(id, parent_id) AS (
                 SELECT id, parent_id FROM source WHERE id = ?
                 UNION ALL SELECT s.id, s.parent_id FROM source s JOIN chain c ON s.id = c.parent_id)
             SELECT SUM(events) AS e, SUM(rejected) AS r, MIN(first_time) AS f, MAX(last_time) AS l
             FROM source WHERE id IN (SELECT id FROM chain)
-            """, arguments: [stored.id])
+            """), arguments: [stored.id])
         return FileResult(path: path, format: stored.format, sha256: stored.sha256, size: stored.size, lines: stored.totalLines,
                           events: totals?["e"] ?? stored.events, rejected: totals?["r"] ?? stored.rejected, added: 0,
                           first: totals?["f"], last: totals?["l"], status: .unchanged,

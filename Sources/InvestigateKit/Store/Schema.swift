@@ -199,6 +199,13 @@ public enum Schema {
             try db.execute(sql: "CREATE INDEX source_content ON source(content_sha256) WHERE content_sha256 IS NOT NULL")
         }
 
+        migrator.registerMigration("v6-file-identity-index") { db in
+            // An unchanged file is found by its identity (inode, size, mtime) before anything is
+            // read. Without an index each look-up scanned every source: a re-run over 20,000 small
+            // unchanged files took longer than ingesting them.
+            try db.execute(sql: "CREATE INDEX source_identity ON source(inode, size, mtime)")
+        }
+
         return migrator
     }
 

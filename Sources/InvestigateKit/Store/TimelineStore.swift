@@ -65,6 +65,13 @@ public final class TimelineStore {
         try dbQueue.write(body)
     }
 
+    /// One small look-up in autocommit mode, without the transaction and read-only pragmas `read`
+    /// wraps around its body: per-file look-ups over tens of thousands of files spent more time
+    /// compiling those statements than looking up.
+    public func lookup<T>(_ body: (Database) throws -> T) throws -> T {
+        try dbQueue.inDatabase(body)
+    }
+
     /// Whether `error` came from SQLite (a full disk, an I/O error, a corrupt file): the CLI maps
     /// it to its database-error exit status without depending on GRDB itself.
     public static func isDatabaseError(_ error: any Error) -> Bool { error is DatabaseError }
