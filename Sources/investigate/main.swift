@@ -236,8 +236,16 @@ final class ProgressBar {
 
 // Runs the command; a database still locked by another process after the wait is the database
 // status (3) with a sentence saying what to do, not a bare SQLite error.
+/// The arguments as the bytes they are: `CommandLine.arguments` replaces bytes that are not UTF-8
+/// (a file name from another system) with U+FFFD, after which the file cannot be opened.
+func rawArguments() -> [String] {
+    (1..<Int(CommandLine.argc)).compactMap { i in
+        CommandLine.unsafeArgv[i].map { PathBytes.string(UnsafeBufferPointer(start: UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self), count: strlen($0))) }
+    }
+}
+
 do {
-    var command = try Investigate.parseAsRoot()
+    var command = try Investigate.parseAsRoot(rawArguments())
     try command.run()
 } catch where TimelineStore.isLockedError(error) {
     FileHandle.standardError.write(Data("investigate: the database is still locked by another investigate process after \(Int(TimelineStore.defaultLockWait)) s; run again when it has finished, or give this one its own --db.\n".utf8))

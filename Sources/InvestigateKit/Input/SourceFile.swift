@@ -17,7 +17,7 @@ public struct FileStat: Sendable, Equatable {
 
     public static func of(_ path: String, followLinks: Bool = true) throws -> FileStat {
         var st = stat()
-        let rc = followLinks ? stat(path, &st) : lstat(path, &st)
+        let rc = PathBytes.withCString(path) { followLinks ? stat($0, &st) : lstat($0, &st) }
         guard rc == 0 else { throw InputError.unreadable(path, String(cString: strerror(errno))) }
         #if canImport(Glibc)
         let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000 + Int64(st.st_mtim.tv_nsec) / 1000
@@ -48,7 +48,7 @@ public final class ReadOnlyFile {
 
     public init(_ path: String) throws {
         self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
+        fd = PathBytes.withCString(path) { open($0, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw InputError.unreadable(path, String(cString: strerror(errno))) }
     }
 
@@ -166,11 +166,12 @@ public struct InputWalker {
                 return
             }
             let entries: [String]
-            do { entries = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
-                problems.append(Problem(path: path, reason: "cannot list directory: \(error.localizedDescription)"))
+            // Names as bytes: a name that is not UTF-8 is still a file to read (`PathBytes`).
+            do { entries = try PathBytes.directoryEntries(path) } catch {
+                problems.append(Problem(path: path, reason: "cannot list directory: \(error)"))
                 return
             }
-            for name in entries.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
+            for name in entries.sorted(by: { PathBytes.bytes(of: $0).lexicographicallyPrecedes(PathBytes.bytes(of: $1)) }) {
                 visit(path.hasSuffix("/") ? path + name : path + "/" + name, depth: depth + 1)
             }
         } else if st.isRegular {

@@ -26,6 +26,9 @@ public enum Escape {
                 }
             } else if (0x80...0x9F).contains(v) || isBidiControl(v) {
                 out += String(format: "\\u{%04x}", v)
+            } else if let byte = PathBytes.escapedByte(scalar) {
+                // A byte of a file name that is not UTF-8 (`PathBytes`).
+                out += String(format: "\\x%02x", byte)
             } else {
                 out.unicodeScalars.append(scalar)
             }
