@@ -26,6 +26,11 @@ struct Replay: ParsableCommand {
     var sets: [String] = []
     @Option(name: .customLong("rules-layer"), help: "Layer whose requests the rules judge (default: the outermost in the data).")
     var rulesLayer: String?
+    @Option(name: .customLong("captcha-solved"), help: """
+        What-if rules: whether clients solve the CAPTCHA puzzles and challenges they are presented (logs cannot show it). \
+        all: every client solves at once, so its token (per client IP) exempts it for the immunity time; none: every match is challenged.
+        """)
+    var captchaSolved: String = "all"
     @Option(name: .long, help: "Pace output by event time: Nx (e.g. 60x) or max.")
     var speed: String = "max"
     @Flag(name: .long, help: "JSON Lines, not one document: one JSON alert per line, then one summary line {\"summary\":{…}}.")
@@ -121,6 +126,9 @@ struct Replay: ParsableCommand {
                 throw ValidationError("--ip-set-out writes the blocklist's result: add blocklist to --detect")
             }
         }
+        if PuzzleSolving(rawValue: captchaSolved) == nil {
+            throw ValidationError("--captcha-solved: expected all or none, got '\(captchaSolved)'")
+        }
         if Pacer(speed) == nil { throw ValidationError("--speed: expected Nx (e.g. 60x) or max, got '\(speed)'") }
         for (n, flag) in [(scanThreshold, "--scan-threshold"), (probeThreshold, "--probe-threshold"), (rateLimit, "--rate-limit"),
                           (spikeBaseline, "--spike-baseline")] where n < 1 {
@@ -166,6 +174,7 @@ struct Replay: ParsableCommand {
             guard let l = Layer(rawValue: rulesLayer) else { throw ValidationError("--rules-layer: unknown layer '\(rulesLayer)'") }
             o.rulesLayer = l
         }
+        o.captchaSolved = PuzzleSolving(rawValue: captchaSolved) ?? .all
         o.scan = ScanConfig(threshold: scanThreshold, window: try positive(scanWindow, "--scan-window"),
                             schedule: scanSchedule ? ScanSchedule(every: try positive(scanEvery, "--scan-every"),
                                                                   lookback: try positive(scanLookback, "--scan-lookback"),

@@ -12,6 +12,8 @@ public struct ReplayOptions: Sendable {
     public var blocklist = BlocklistConfig()
     /// The layer whose requests the what-if rules judge; nil: the outermost layer in the data.
     public var rulesLayer: Layer?
+    /// Whether clients solve the CAPTCHA puzzles and challenges the what-if rules present.
+    public var captchaSolved: PuzzleSolving = .all
 
     public static let allDetectors: Set<String> = ["scan", "probe", "rate", "spike", "blocklist"]
 
@@ -67,7 +69,7 @@ public final class ReplayEngine {
         if options.detectors.contains("spike") { list.append(SpikeDetector(config: options.spike)) }
         detectors = list
         blocklist = options.detectors.contains("blocklist") ? BlocklistSimulator(config: options.blocklist) : nil
-        evaluator = acl.map { WAFEvaluator(acl: $0, probePatterns: options.probe.patterns) }
+        evaluator = acl.map { WAFEvaluator(acl: $0, probePatterns: options.probe.patterns, solving: options.captchaSolved) }
     }
 
     public func detector<T: Detector>(_ type: T.Type) -> T? { detectors.lazy.compactMap { $0 as? T }.first }
@@ -216,7 +218,9 @@ extension WAFEvaluator {
             ("defaultAction", .string(acl.defaultAction.rawValue)),
             ("decidedByDefault", .int(defaultDecisions)),
             ("actualVersusWhatIf", counts(comparison)),
-            ("rules", .array(stats.map { s in
+            ("captchaSolved", .string(solving.rawValue)),
+            ("immunityTime", .object([("captcha", .int(acl.captchaImmunity)), ("challenge", .int(acl.challengeImmunity))])),
+            ("rules", .array(stats.enumerated().map { i, s in
                 .object([
                     ("name", .string(s.name)),
                     ("priority", .int(s.priority)),
@@ -225,6 +229,9 @@ extension WAFEvaluator {
                     ("matched", .int(s.matched)),
                     ("terminated", .int(s.terminated)),
                     ("blocked", .int(s.blocked)),
+                    ("challenged", .int(s.challenged)),
+                    ("passedWithToken", .int(s.passedWithToken)),
+                    ("immunityTime", acl.rules[i].action.flatMap { acl.immunity(of: acl.rules[i], for: $0) }.map(JSONValue.int) ?? .null),
                     ("counted", .int(s.counted)),
                     ("matchedIPs", .int(s.matchedIPs.count)),
                     ("blockedIPs", .int(s.blockedIPs.count)),
@@ -251,12 +258,21 @@ extension WAFEvaluator {
         var out = "What-if web ACL\(acl.name.map { " " + Escape.terminal($0) } ?? ""): \(requests) requests judged; "
         out += decisions.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         out += " (default action \(acl.defaultAction.rawValue) decided \(defaultDecisions))\n"
+        if acl.rules.contains(where: { $0.action?.isPuzzle == true }) {
+            out += "  CAPTCHA/CHALLENGE: " + (solving == .all
+                ? "assumed solved at once by every client presented one (--captcha-solved all): its token exempts it for the immunity time"
+                : "assumed never solved (--captcha-solved none): every matching request is challenged")
+            out += " (web ACL immunity: CAPTCHA \(acl.captchaImmunity) s, challenge \(acl.challengeImmunity) s)\n"
+        }
         if !comparison.isEmpty {
             out += "  actual → what-if: " + comparison.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
         }
-        for s in stats {
+        for (i, s) in stats.enumerated() {
             out += "  [\(s.priority)] \(Escape.terminal(s.name)) (\(s.action)): matched \(s.matched) from \(s.matchedIPs.count) IPs, "
             out += "blocked \(s.blocked) from \(s.blockedIPs.count) IPs, counted \(s.counted), undecided \(s.undecided)\n"
+            if let action = acl.rules[i].action, action.isPuzzle, let seconds = acl.immunity(of: acl.rules[i], for: action) {
+                out += "      \(action.rawValue): challenged \(s.challenged), passed with a valid token \(s.passedWithToken) (immunity \(seconds) s)\n"
+            }
             for u in s.unsupported { out += "      not evaluable: \(Escape.terminal(u))\n" }
             for (reason, n) in s.undecidedReasons.sorted(by: { $0.key < $1.key }) { out += "      undecided \(n)×: \(Escape.terminal(reason))\n" }
             if s.rateBlockCount > 0 {

@@ -229,6 +229,11 @@ public struct RuleStats: Sendable {
     public var terminated = 0
     /// Of those, BLOCK / CAPTCHA / CHALLENGE (the request would not have reached the application).
     public var blocked = 0
+    /// CAPTCHA / CHALLENGE rules: matching requests without a valid token, answered with the
+    /// puzzle (405) or the challenge (202), and matching requests that passed with a valid token
+    /// (those continue as with COUNT).
+    public var challenged = 0
+    public var passedWithToken = 0
     public var counted = 0
     public var undecided = 0
     public var undecidedReasons: [String: Int] = [:]
@@ -242,11 +247,40 @@ public struct RuleStats: Sendable {
     public var unsupported: [String]
 }
 
+/// Whether the clients a CAPTCHA or CHALLENGE rule answered solved it: archived logs cannot show
+/// it, so replay assumes it (`--captcha-solved`).
+public enum PuzzleSolving: String, Sendable, CaseIterable {
+    /// Every client presented a CAPTCHA puzzle or a challenge solves it at once: from the
+    /// challenged request on, its token exempts it for the immunity time.
+    case all
+    /// Nobody solves: every matching request is challenged.
+    case none
+}
+
+/// A client's AWS WAF token, as replay models it: when it last solved a CAPTCHA and passed a
+/// challenge (AWS WAF keeps both timestamps in the one token). The client is its IP address.
+struct PuzzleToken {
+    var captcha: Int64?
+    var challenge: Int64?
+}
+
 /// Evaluates a web ACL against archived requests with WAF's semantics: rules in priority order;
-/// BLOCK, ALLOW, CAPTCHA and CHALLENGE end the evaluation, COUNT continues and adds its labels;
-/// the default action decides what no terminating rule matched.
+/// BLOCK and ALLOW end the evaluation, COUNT continues and adds its labels; CAPTCHA and CHALLENGE
+/// end it unless the client holds a valid token, with which they continue as COUNT does; the
+/// default action decides what no terminating rule matched.
+///
+/// Tokens (AWS WAF, "CAPTCHA and Challenge action behavior" and "token immunity times"): a rule
+/// checks the token's CAPTCHA timestamp (CAPTCHA) or challenge timestamp (CHALLENGE), which is
+/// valid while no more than the rule's immunity time (its own `CaptchaConfig`/`ChallengeConfig`,
+/// else the web ACL's, default 300 s) has passed since it was set. Under `PuzzleSolving.all` a
+/// challenged client solves at the challenged request's time: a CHALLENGE sets the challenge
+/// timestamp; a CAPTCHA sets the CAPTCHA timestamp and, for a client that had no token yet, the
+/// challenge timestamp too (the CAPTCHA interstitial runs a challenge first to create the token).
 public final class WAFEvaluator {
     public let acl: WebACL
+    public let solving: PuzzleSolving
+    /// Tokens per client IP (only clients a CAPTCHA/CHALLENGE answered under `.all`).
+    private var tokens: [String: PuzzleToken] = [:]
     public private(set) var stats: [RuleStats]
     public private(set) var requests = 0
     public private(set) var defaultDecisions = 0
@@ -273,8 +307,9 @@ public final class WAFEvaluator {
     static let keptBlocks = 500
     static let keptSamples = 20
 
-    public init(acl: WebACL, probePatterns: ProbePatterns = .standard) {
+    public init(acl: WebACL, probePatterns: ProbePatterns = .standard, solving: PuzzleSolving = .all) {
         self.acl = acl
+        self.solving = solving
         self.probePatterns = probePatterns
         stats = acl.rules.map { rule in
             RuleStats(name: rule.name, priority: rule.priority, action: rule.action?.rawValue ?? "group (\(rule.overrideAction ?? "NONE"))",
@@ -403,7 +438,11 @@ public final class WAFEvaluator {
                 if let ip = r.clientIP, stats[i].matchedIPs.count < Self.maxIPsPerRule { stats[i].matchedIPs.insert(ip) }
                 labels += rule.labels
                 let action = rule.overrideAction == "COUNT" ? .count : (rule.action ?? recordedAction ?? .block)
-                if action.terminates {
+                // A managed group's CAPTCHA/CHALLENGE recorded in the WAF log stands: the client
+                // had no valid token then. The rule's own CAPTCHA/CHALLENGE checks the modelled token.
+                if action.isPuzzle, rule.action == action, hasValidToken(r, rule, action) {
+                    stats[i].passedWithToken += 1
+                } else if action.terminates {
                     decision = (rule.name, action)
                     deciding = i
                 } else {
@@ -416,6 +455,10 @@ public final class WAFEvaluator {
         decisions[outcome, default: 0] += 1
         if let i = deciding {
             stats[i].terminated += 1
+            if decision.action.isPuzzle {
+                stats[i].challenged += 1
+                issueToken(r, decision.action)
+            }
             if decision.action.stops {
                 stats[i].blocked += 1
                 if let ip = r.clientIP {
@@ -428,6 +471,29 @@ public final class WAFEvaluator {
         }
         if r.layer == .waf, let actual = r.wafAction { comparison["\(actual.uppercased())→\(outcome)", default: 0] += 1 }
         return decision
+    }
+
+    /// Whether the request's client holds a token whose CAPTCHA (or challenge) timestamp is no
+    /// older than the rule's immunity time (AWS WAF: expired when the time since exceeds it).
+    private func hasValidToken(_ r: ReplayRequest, _ rule: WAFRule, _ action: WAFAction) -> Bool {
+        guard let ip = r.clientIP, let token = tokens[ip], let seconds = acl.immunity(of: rule, for: action),
+              let solved = action == .captcha ? token.captcha : token.challenge else { return false }
+        return r.time - solved <= Int64(seconds) * 1_000_000
+    }
+
+    /// Under `.all`, the client answered with a CAPTCHA or a challenge solves it at once.
+    private func issueToken(_ r: ReplayRequest, _ action: WAFAction) {
+        guard solving == .all, let ip = r.clientIP else { return }
+        let existing = tokens[ip]
+        var token = existing ?? PuzzleToken()
+        if action == .captcha {
+            token.captcha = r.time
+            // The CAPTCHA interstitial runs a challenge first when the client has no token yet.
+            if existing == nil { token.challenge = r.time }
+        } else {
+            token.challenge = r.time
+        }
+        tokens[ip] = token
     }
 
     /// Remembers a blocked request from a client that had succeeded before; whether it is

@@ -8,14 +8,36 @@ public struct WebACL: Sendable {
     public var defaultAction: WAFAction
     /// In evaluation order (ascending `Priority`).
     public var rules: [WAFRule]
+    /// `CaptchaConfig` / `ChallengeConfig` `ImmunityTimeProperty.ImmunityTime`, in seconds: how long
+    /// a solved CAPTCHA / passed challenge exempts the client, for every rule without its own.
+    public var captchaImmunity: Int = WebACL.defaultImmunity
+    public var challengeImmunity: Int = WebACL.defaultImmunity
+
+    /// AWS WAF's default for both immunity times.
+    public static let defaultImmunity = 300
+    /// The range AWS WAF accepts (seconds): CAPTCHA 60 s, challenge 300 s, both at most three days.
+    public static let captchaImmunityRange = 60...259_200
+    public static let challengeImmunityRange = 300...259_200
+
+    /// The immunity time a CAPTCHA or CHALLENGE rule checks a token against: the rule's own
+    /// setting, else the web ACL's (nil for other actions).
+    public func immunity(of rule: WAFRule, for action: WAFAction) -> Int? {
+        switch action {
+        case .captcha: return rule.captchaImmunity ?? captchaImmunity
+        case .challenge: return rule.challengeImmunity ?? challengeImmunity
+        default: return nil
+        }
+    }
 }
 
 public enum WAFAction: String, Sendable, Equatable {
     case allow = "ALLOW", block = "BLOCK", count = "COUNT", captcha = "CAPTCHA", challenge = "CHALLENGE"
 
-    /// Everything but COUNT ends the evaluation (CAPTCHA/CHALLENGE without a valid token, which
-    /// archived logs cannot show, so replay assumes none).
+    /// Everything but COUNT ends the evaluation (CAPTCHA/CHALLENGE only without a valid token:
+    /// `WAFEvaluator` decides that per client, see `PuzzleSolving`).
     public var terminates: Bool { self != .count }
+    /// CAPTCHA or CHALLENGE: a client with a valid token passes as with COUNT.
+    public var isPuzzle: Bool { self == .captcha || self == .challenge }
     /// The request did not reach the application.
     public var stops: Bool { self == .block || self == .captcha || self == .challenge }
 }
@@ -32,6 +54,9 @@ public struct WAFRule: Sendable {
     public var labels: [String]
     /// What replay cannot evaluate in this rule, by name (managed groups, statements, fields).
     public var unsupported: [String]
+    /// The rule's own `CaptchaConfig` / `ChallengeConfig` immunity time in seconds; nil: the web ACL's.
+    public var captchaImmunity: Int? = nil
+    public var challengeImmunity: Int? = nil
 }
 
 public enum PositionalConstraint: String, Sendable {

@@ -171,7 +171,35 @@ public enum WebACLParser {
             rules.append(rule)
         }
         rules.sort { $0.priority < $1.priority }
-        return WebACL(name: acl["Name"] as? String, defaultAction: defaultAction, rules: rules)
+        var webACL = WebACL(name: acl["Name"] as? String, defaultAction: defaultAction, rules: rules)
+        webACL.captchaImmunity = try immunity(acl, "CaptchaConfig", rule: nil) ?? WebACL.defaultImmunity
+        webACL.challengeImmunity = try immunity(acl, "ChallengeConfig", rule: nil) ?? WebACL.defaultImmunity
+        return webACL
+    }
+
+    /// `CaptchaConfig` / `ChallengeConfig` (`{"ImmunityTimeProperty":{"ImmunityTime":N}}`) of the
+    /// web ACL or a rule, in the same shape in the API's JSON and in CloudFormation: the seconds,
+    /// or nil when not given (the rule inherits the web ACL's, the web ACL has AWS's 300).
+    static func immunity(_ o: [String: Any], _ key: String, rule: String?) throws -> Int? {
+        guard let config = o[key] else { return nil }
+        guard let c = config as? [String: Any] else {
+            throw WebACLError(rule: rule, field: key, message: "must be an object, got \(describe(config))")
+        }
+        guard let property = c["ImmunityTimeProperty"] else { return nil }
+        let field = "\(key).ImmunityTimeProperty"
+        guard let p = property as? [String: Any] else {
+            throw WebACLError(rule: rule, field: field, message: "must be an object, got \(describe(property))")
+        }
+        guard let value = p["ImmunityTime"] else { throw WebACLError(rule: rule, field: "\(field).ImmunityTime", message: "missing") }
+        guard let seconds = integer(value) else {
+            throw WebACLError(rule: rule, field: "\(field).ImmunityTime", message: "must be an integer (seconds), got \(describe(value))")
+        }
+        let range = key == "ChallengeConfig" ? WebACL.challengeImmunityRange : WebACL.captchaImmunityRange
+        guard range.contains(seconds) else {
+            throw WebACLError(rule: rule, field: "\(field).ImmunityTime",
+                              message: "must be \(range.lowerBound) to \(range.upperBound) seconds (AWS WAF's range), got \(seconds)")
+        }
+        return seconds
     }
 
     static func parseRule(_ value: Any, index: Int, sets: WAFSets) throws -> WAFRule {
@@ -221,7 +249,9 @@ public enum WebACLParser {
             throw WebACLError(rule: name, field: "VisibilityConfig", message: "must be an object")
         }
         return WAFRule(name: name, priority: priority, statement: statement, action: ruleAction, overrideAction: override,
-                       labels: labels, unsupported: context.unsupported)
+                       labels: labels, unsupported: context.unsupported,
+                       captchaImmunity: try immunity(o, "CaptchaConfig", rule: name),
+                       challengeImmunity: try immunity(o, "ChallengeConfig", rule: name))
     }
 
     static func action(_ value: Any, rule: String?, field: String, allowed: [WAFAction]) throws -> WAFAction {
