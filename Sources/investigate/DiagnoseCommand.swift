@@ -81,7 +81,7 @@ struct DiagnoseCommand: ParsableCommand {
         let (zone, zoneNote) = try queryZone.zoneChoice()
         let asked = try question.query(zone: zone, zoneNote: zoneNote)
         let timeline = try openStore(store.db)
-        let ingested = try ingestReporting(paths, importing, into: timeline)
+        let ingested = try ingestReporting(paths, importing, into: timeline, window: asked.from...asked.to)
         var query = withInputs(asked, ingested)
         query.sources = try sourceScope(paths, ingested, timeline)
         let diagnosis = try Diagnoser(store: timeline).diagnose(query)
@@ -100,6 +100,8 @@ struct DiagnoseCommand: ParsableCommand {
 struct IngestedInputs {
     var failed = false
     var files = 0
+    /// Files not read: their names' time stamps lie outside the question's window.
+    var outsideWindow = 0
     var skipped: [(path: String, reason: String)] = []
     /// The files read (or already stored) under the PATHs, with their content hash.
     var found: [SourceScope.Found] = []
@@ -125,8 +127,9 @@ func answerScope(database: String, _ scope: SourceScope?, _ timeline: TimelineSt
 /// The question, told what ingest recognised (the answer names it when nothing was).
 func withInputs(_ q: DiagnosisQuery, _ inputs: IngestedInputs) -> DiagnosisQuery {
     var q = q
-    if inputs.files > 0 {
-        q.inputs = DiagnosisQuery.Inputs(files: inputs.files, skipped: inputs.skipped.map { "\($0.path): \($0.reason)" })
+    if inputs.files > 0 || inputs.outsideWindow > 0 {
+        q.inputs = DiagnosisQuery.Inputs(files: inputs.files, skipped: inputs.skipped.map { "\($0.path): \($0.reason)" },
+                                         outsideWindow: inputs.outsideWindow)
     }
     return q
 }
@@ -138,12 +141,15 @@ func exitStatus(for diagnosis: Diagnosis, _ inputs: IngestedInputs) throws {
 }
 
 /// Ingests PATHs (if any) and reports unreadable inputs on stderr.
-func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timeline: TimelineStore) throws -> IngestedInputs {
+func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timeline: TimelineStore,
+                     window: ClosedRange<Int64>? = nil) throws -> IngestedInputs {
     guard !paths.isEmpty else { return IngestedInputs() }
-    let outcome = try importing.ingest(paths, into: timeline)
+    let outcome = try importing.ingest(paths, into: timeline, window: window)
     let problems = reportInputProblems(outcome.ingest)
-    return IngestedInputs(failed: !problems.isEmpty, files: outcome.ingest.files.count,
-                          skipped: outcome.ingest.files.filter { $0.status == .skipped || $0.status == .failed }.map { ($0.path, $0.skipped ?? "not read") },
+    let outside = outcome.ingest.files.filter { WindowPlan.isOutsideWindow($0) }
+    return IngestedInputs(failed: !problems.isEmpty, files: outcome.ingest.files.count - outside.count, outsideWindow: outside.count,
+                          skipped: outcome.ingest.files.filter { ($0.status == .skipped || $0.status == .failed) && !WindowPlan.isOutsideWindow($0) }
+                              .map { ($0.path, $0.skipped ?? "not read") },
                           found: outcome.ingest.files.filter { $0.status != .skipped && $0.status != .failed }
                               .map { SourceScope.Found(path: $0.path, sha256: $0.sha256) })
 }

@@ -38,7 +38,7 @@ struct ReportCommand: ParsableCommand {
             fixedTime = t
         }
         let timeline = try openStore(store.db)
-        let ingested = try ingestReporting(paths, importing, into: timeline)
+        let ingested = try ingestReporting(paths, importing, into: timeline, window: query.from...query.to)
         var scoped = withInputs(query, ingested)
         scoped.sources = try sourceScope(paths, ingested, timeline)
         let diagnosis = try Diagnoser(store: timeline).diagnose(scoped)

@@ -72,8 +72,9 @@ struct TimelineCommand: ParsableCommand {
     func run() throws {
         let zone = try queryZone.zoneSpec()
         let timeline = try openStore(store.db)
-        let ingested = try ingestReporting(paths, importing, into: timeline)
-        let window = try windowOptions.resolve(zone: zone) ?? (Int64.min / 2, Int64.max / 2)
+        let asked = try windowOptions.resolve(zone: zone)
+        let ingested = try ingestReporting(paths, importing, into: timeline, window: asked.map { $0.from...$0.to })
+        let window = asked ?? (Int64.min / 2, Int64.max / 2)
         var query = TimelineQuery(from: window.from, to: window.to)
         query.sources = try sourceScope(paths, ingested, timeline)
         query.clientIP = ip

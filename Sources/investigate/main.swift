@@ -85,11 +85,14 @@ struct ImportArguments: ParsableArguments {
     var hostZoneOverride: String?
 
     /// Ingests and correlates, with a progress bar on a terminal; usage problems become exit 2.
-    func ingest(_ paths: [String], into store: TimelineStore) throws -> TimelineUpdate.Outcome {
+    /// `window`: the span a question needs; files whose names' stamps lie outside it are not read.
+    func ingest(_ paths: [String], into store: TimelineStore, window: ClosedRange<Int64>? = nil) throws -> TimelineUpdate.Outcome {
         let bar = ProgressBar()
         defer { bar.clear() }
         do {
-            return try TimelineUpdate.run(store: store, paths: paths, options: try importOptions(), format: format, progress: bar.update)
+            var options = try importOptions()
+            options.window = window
+            return try TimelineUpdate.run(store: store, paths: paths, options: options, format: format, progress: bar.update)
         } catch let error as ImporterError {
             throw ValidationError(error.description)
         } catch where TimelineStore.isDatabaseError(error) && !TimelineStore.isLockedError(error) {

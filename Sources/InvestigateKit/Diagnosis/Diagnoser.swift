@@ -79,6 +79,9 @@ public final class Diagnoser {
         }
         findings.sort { ($0.micros ?? 0, $0.client_ip ?? "", $0.path ?? "") < ($1.micros ?? 0, $1.client_ip ?? "", $1.path ?? "") }
 
+        if let outside = q.inputs?.outsideWindow, outside > 0 {
+            notes.append("\(outside) file\(outside == 1 ? " was" : "s were") not read: \(outside == 1 ? "its name's time stamp lies" : "their names' time stamps lie") outside this window (S3 delivery stamps, date folders, daily file names), so \(outside == 1 ? "it" : "they") cannot hold its records; a question about another moment reads \(outside == 1 ? "it" : "them").")
+        }
         notes += Self.stackNotes(stack, coverage: byLayer)
         for o in try Correlator(store: store).loadOffsetsIn(db) where abs(o.offset) >= 500_000 {
             notes.append("Clock offset: \(o.inner) stamps run \(String(format: "%+.1f", Double(o.offset) / 1e6)) s relative to \(o.outer) (median of \(o.samples) unambiguous matches); correlation corrected for it.")

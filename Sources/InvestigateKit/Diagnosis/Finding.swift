@@ -22,7 +22,13 @@ public struct DiagnosisQuery: Sendable {
         public var files: Int
         /// "path: reason" for each file not read.
         public var skipped: [String]
-        public init(files: Int, skipped: [String]) { self.files = files; self.skipped = skipped }
+        /// Files not read because their names' time stamps lie outside the window (`WindowPlan`).
+        public var outsideWindow: Int
+        public init(files: Int, skipped: [String], outsideWindow: Int = 0) {
+            self.files = files
+            self.skipped = skipped
+            self.outsideWindow = outsideWindow
+        }
     }
 
     public static let defaultHalfWindow: Int64 = 120 * 1_000_000

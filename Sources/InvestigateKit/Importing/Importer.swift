@@ -136,6 +136,9 @@ public struct ImportOptions: Sendable, Equatable {
     public var nginxLogFormat: String?
     /// A Python logging format string for app logs (`--app-log-format`).
     public var appLogFormat: String?
+    /// The span (µs UTC) a question needs (`--at` ± `--window`): files whose names' time stamps lie
+    /// outside it are not read (`WindowPlan`); nil reads everything.
+    public var window: ClosedRange<Int64>?
 
     public init(timeZone: ZoneSpec? = nil, appTimeZone: ZoneSpec? = nil, year: Int? = nil,
                 nginxLogFormat: String? = nil, appLogFormat: String? = nil) {

@@ -214,6 +214,11 @@ public final class Ingester {
     /// Decides what to do with a file before the expensive pass: unchanged since last time (same
     /// path, size, mtime and inode: no re-hash), skipped (empty, unrecognised), or parse with an importer.
     private func plan(_ path: String) throws -> ((any Importer)?, FileResult?, ContentHead.Keys?) {
+        // A question about a window reads only the files that can hold records in it; the file is
+        // not recorded as skipped, so a question about another moment reads it then.
+        if let window = options.window, let why = WindowPlan.reasonToSkip(path: path, window: window) {
+            return (nil, FileResult(path: path, lines: 0, events: 0, rejected: 0, added: 0, status: .skipped, skipped: why, notes: []), nil)
+        }
         let st = try FileStat.of(path)
         // Stored before, unchanged: a complete source is not re-read, and a file skipped under the
         // same detection is skipped again unread (hashing a 900 MB non-log beside the logs cost

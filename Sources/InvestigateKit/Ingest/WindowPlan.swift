@@ -1,0 +1,82 @@
+import Foundation
+
+/// Which files a question about a time window needs, known before reading them: S3 keys and daily
+/// file names carry the time their records were written, so a file whose stamp lies far from the
+/// window holds nothing the answer could use. Files without such a stamp are always read.
+///
+/// Stamps understood (UTC unless the name says otherwise):
+/// - AWS delivery stamps in object names: ALB/NLB `…_20250206T0525Z_…` (the end of a 5-minute
+///   interval), WAF `…_20250206T0530Z_…`, CloudFront `E2…​.2025-02-06-05.…` (the hour);
+/// - S3 prefixes `…/YYYY/MM/DD/HH/mm/` (WAF), `…/YYYY/MM/DD/HH/` (Firehose) and
+///   `…/YYYY/MM/DD/` (ALB, CloudWatch exports, Lambda streams): the day or hour;
+/// - daily file names `2025-02-06.log`, `app-2025-02-06.log.gz`: the whole day, in any zone
+///   (widened by 14 hours either side).
+public enum WindowPlan {
+    /// How far a file's records may lie from its stamp: delivery intervals (5 minutes, an hour),
+    /// delivery delay, requests that last minutes, clock offsets between layers.
+    public static let margin: Int64 = 20 * 60 * 1_000_000
+
+    /// The span (µs UTC) a file's records can fall in, from its path; nil when the path says nothing.
+    public static func span(ofPath path: String) -> ClosedRange<Int64>? {
+        let name = (path as NSString).lastPathComponent
+        // `_20250206T0525Z_`: a delivery stamp.
+        if let m = match(#"_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})Z_"#, name), let t = utc(m[0], m[1], m[2], m[3], m[4]) {
+            return (t - 5 * 60_000_000 - margin)...(t + 5 * 60_000_000 + margin)
+        }
+        // CloudFront `DIST.2025-02-06-05.unique.gz`: one hour.
+        if let m = match(#"\.(\d{4})-(\d{2})-(\d{2})-(\d{2})\.[A-Za-z0-9]+(\.gz)?$"#, name), let t = utc(m[0], m[1], m[2], m[3], 0) {
+            return (t - margin)...(t + 3_600_000_000 + margin)
+        }
+        // S3 date prefixes in the directories.
+        let dir = (path as NSString).deletingLastPathComponent
+        if let m = match(#"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/(\d{2})$"#, dir), let t = utc(m[0], m[1], m[2], m[3], m[4]) {
+            return (t - margin)...(t + 5 * 60_000_000 + margin)
+        }
+        if let m = match(#"/(\d{4})/(\d{2})/(\d{2})/(\d{2})$"#, dir), let t = utc(m[0], m[1], m[2], m[3], 0) {
+            return (t - margin)...(t + 3_600_000_000 + margin)
+        }
+        if let m = match(#"/(\d{4})/(\d{2})/(\d{2})$"#, dir), let t = utc(m[0], m[1], m[2], 0, 0) {
+            return (t - margin)...(t + 86_400_000_000 + margin)
+        }
+        // A log stream named after the day it began (`2025/02/06/[$LATEST]…`): its environment
+        // may live on past midnight.
+        if let m = match(#"/(\d{4})/(\d{2})/(\d{2})/[^/]+$"#, dir), let t = utc(m[0], m[1], m[2], 0, 0) {
+            return (t - margin)...(t + 2 * 86_400_000_000 + margin)
+        }
+        // A daily file: the day in whatever zone the writer used.
+        if let m = match(#"(?:^|[^0-9])(\d{4})-(\d{2})-(\d{2})(?:\.log|\.txt|\.json|\.gz|$)"#, name), let t = utc(m[0], m[1], m[2], 0, 0) {
+            let zones: Int64 = 14 * 3_600_000_000
+            return (t - zones - margin)...(t + 86_400_000_000 + zones + margin)
+        }
+        return nil
+    }
+
+    /// Why a file is not read for a window, or nil when it may hold records in it.
+    public static func reasonToSkip(path: String, window: ClosedRange<Int64>) -> String? {
+        guard let span = span(ofPath: path), !span.overlaps(window) else { return nil }
+        return "outside the window by its name's time stamp (\(TimeFormat.isoUTC(span.lowerBound + margin)) to \(TimeFormat.isoUTC(span.upperBound - margin))); read when a question needs it"
+    }
+
+    static let prefix = "outside the window by its name's time stamp"
+
+    /// Whether a run left this file unread because of the window.
+    public static func isOutsideWindow(_ f: FileResult) -> Bool { f.status == .skipped && (f.skipped?.hasPrefix(prefix) ?? false) }
+
+    static func match(_ pattern: String, _ text: String) -> [Int]? {
+        guard let re = try? NSRegularExpression(pattern: pattern),
+              let m = re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) else { return nil }
+        var out: [Int] = []
+        for i in 1..<m.numberOfRanges {
+            let r = m.range(at: i)
+            guard r.location != NSNotFound, let range = Range(r, in: text), let v = Int(text[range]) else { continue }
+            out.append(v)
+        }
+        return out.count >= 3 ? out + Array(repeating: 0, count: max(0, 5 - out.count)) : nil
+    }
+
+    static func utc(_ y: Int, _ mo: Int, _ d: Int, _ h: Int, _ mi: Int) -> Int64? {
+        guard (1970...2100).contains(y), (1...12).contains(mo), (1...31).contains(d), (0...23).contains(h), (0...59).contains(mi) else { return nil }
+        let days = CivilTime.daysFromCivil(year: y, month: mo, day: d)
+        return (days * 86_400 + Int64(h * 3600 + mi * 60)) * 1_000_000
+    }
+}
