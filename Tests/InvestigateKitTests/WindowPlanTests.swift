@@ -53,10 +53,11 @@ import LogSimKit
         let dir = try TemporaryDirectory()
         let start = SimClock.micros(year: 2025, month: 2, day: 6, hour: 3)
         let config = SimulationConfig(stack: .edge, seed: 7, start: start, requests: 3000, rate: 0.25,
-                                      failures: [.wafBlock, .workerTimeout, .gunicornDown], rotation: .daily)
+                                      failures: [.wafBlock, .workerTimeout, .gunicornDown], rotation: .size(200_000))
         _ = try Simulator.run(config, into: dir.url)
         let full = try TimelineStore()
         _ = try TimelineUpdate.run(store: full, paths: [dir.path], options: ImportOptions())
+        var leftOut = 0
         for minutes in stride(from: 30, through: 180, by: 50) {
             let at = start + Int64(minutes) * 60_000_000
             let q = DiagnosisQuery(at: at, halfWindow: 120_000_000)
@@ -67,6 +68,10 @@ import LogSimKit
             let a = try Diagnoser(store: full).diagnose(q).findings.map { [$0.responder, $0.cause, $0.rule, String($0.count), $0.client_ip ?? "-", $0.path ?? "-"] }
             let b = try Diagnoser(store: windowed).diagnose(q).findings.map { [$0.responder, $0.cause, $0.rule, String($0.count), $0.client_ip ?? "-", $0.path ?? "-"] }
             #expect(a == b, "window at +\(minutes) min: \(run.files.filter(WindowPlan.isOutsideWindow).count) files not read")
+            #expect(!a.isEmpty || minutes > 100)
+            leftOut += run.files.filter(WindowPlan.isOutsideWindow).count
         }
+        // The archive's S3 objects and size-rotated nginx logs are mostly left unread.
+        #expect(leftOut > 0)
     }
 }

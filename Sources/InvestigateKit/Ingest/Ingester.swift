@@ -80,6 +80,8 @@ public final class Ingester {
     public let store: TimelineStore
     public let registry: ImporterRegistry
     public var options: ImportOptions
+    /// The first record's time of each file planned for a windowed question (`WindowPlan`).
+    private var firstStamps: [String: Int64] = [:]
     /// Forces one importer for every file (`--format`).
     public var formatOverride: String?
     public var progress: ((IngestProgress) -> Void)?
@@ -117,6 +119,22 @@ public final class Ingester {
                 planned.append((index, path, nil, failure(path, error), nil))
             }
         }
+        // Rotated siblings bound each other's time: a file that begins after the window, or whose
+        // newer sibling begins before it, holds none of it.
+        if let window = options.window {
+            let live = planned.compactMap { p -> WindowPlan.Candidate? in
+                guard let importer = p.importer, p.early == nil else { return nil }
+                return WindowPlan.Candidate(path: p.path, importer: importer.id, writtenLive: importer.writtenLive, first: firstStamps[p.path])
+            }
+            let skip = WindowPlan.rotationSkips(live, window: window)
+            for i in planned.indices where planned[i].early == nil {
+                if let why = skip[planned[i].path] {
+                    planned[i].importer = nil
+                    planned[i].early = FileResult(path: planned[i].path, lines: 0, events: 0, rejected: 0, added: 0, status: .skipped, skipped: why, notes: [])
+                }
+            }
+        }
+        firstStamps = [:]
         planned.sort { a, b in
             let oa = a.importer?.ingestOrder ?? 0, ob = b.importer?.ingestOrder ?? 0
             return oa != ob ? oa < ob : a.index < b.index
@@ -249,7 +267,12 @@ public final class Ingester {
         }
         let name = (path as NSString).lastPathComponent
         let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: name, stopAtCertain: true)
-        if let importer = detection.importer { return (importer, nil, keys) }
+        if let importer = detection.importer {
+            if options.window != nil {
+                firstStamps[path] = WindowPlan.firstStamp(importer, sample.lines, path: path, options: options, registry: registry)
+            }
+            return (importer, nil, keys)
+        }
         var reason: String
         if sample.lines.isEmpty || sample.binary {
             reason = "binary content, not a text log"

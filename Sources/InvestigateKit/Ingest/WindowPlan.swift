@@ -57,7 +57,7 @@ public enum WindowPlan {
         return "outside the window by its name's time stamp (\(TimeFormat.isoUTC(span.lowerBound + margin)) to \(TimeFormat.isoUTC(span.upperBound - margin))); read when a question needs it"
     }
 
-    static let prefix = "outside the window by its name's time stamp"
+    static let prefix = "outside the window by"
 
     /// Whether a run left this file unread because of the window.
     public static func isOutsideWindow(_ f: FileResult) -> Bool { f.status == .skipped && (f.skipped?.hasPrefix(prefix) ?? false) }
@@ -78,5 +78,71 @@ public enum WindowPlan {
         guard (1970...2100).contains(y), (1...12).contains(mo), (1...31).contains(d), (0...23).contains(h), (0...59).contains(mi) else { return nil }
         let days = CivilTime.daysFromCivil(year: y, month: mo, day: d)
         return (days * 86_400 + Int64(h * 3600 + mi * 60)) * 1_000_000
+    }
+
+    // MARK: - Rotated files
+
+    /// A recognised file, for bounding by its rotated siblings.
+    public struct Candidate: Sendable {
+        public var path: String
+        public var importer: String
+        public var writtenLive: Bool
+        /// Its first record's time, from the detection sample.
+        public var first: Int64?
+    }
+
+    /// The first record's time among a file's leading lines, as its importer reads them.
+    static func firstStamp(_ importer: any Importer, _ lines: [[UInt8]], path: String, options: ImportOptions,
+                           registry: ImporterRegistry) -> Int64? {
+        let context = ParseContext(path: path, options: options, registry: registry)
+        guard var parser = try? importer.makeParser(context) else { return nil }
+        var sink = RecordSink()
+        for (i, line) in lines.enumerated() {
+            Line.with(String(decoding: line, as: UTF8.self), number: i + 1) { parser.consume($0, into: &sink) }
+        }
+        parser.finish(into: &sink)
+        return sink.events.compactMap(\.time).min()
+    }
+
+    /// How far a file's first stamp can be off for its format: CLF stamps carry their zone; other
+    /// host logs may be read in a zone learnt later in the run, up to 14 hours away.
+    static func slack(_ importer: String) -> Int64 {
+        ["nginx-access", "gunicorn-access"].contains(importer) ? margin : 15 * 3_600_000_000
+    }
+
+    /// `access.log.2.gz` → (`dir/access.log`, 2); `access.log` → (`dir/access.log`, 0).
+    static func rotation(_ path: String) -> (family: String, number: Int) {
+        var name = (path as NSString).lastPathComponent
+        let dir = (path as NSString).deletingLastPathComponent
+        if name.hasSuffix(".gz") { name.removeLast(3) }
+        if let dot = name.lastIndex(of: "."), let n = Int(name[name.index(after: dot)...]), n >= 0, n < 10_000 {
+            return (dir + "/" + String(name[..<dot]), n)
+        }
+        return (dir + "/" + name, 0)
+    }
+
+    /// Files of a windowed question that cannot hold the window, by rotation order: logs are
+    /// written in time order, so a file whose first record is after the window (less the slack of
+    /// its stamps), or whose newer sibling's first record is before it, holds none of it. Only
+    /// formats a process appends to on a host count (AWS deliveries are not in order), and not
+    /// syslog (its stamps have no year until the run has read on).
+    public static func rotationSkips(_ files: [Candidate], window: ClosedRange<Int64>) -> [String: String] {
+        var out: [String: String] = [:]
+        let eligible = files.filter { $0.writtenLive && $0.importer != "syslog" && $0.first != nil }
+        for f in eligible where f.first! - slack(f.importer) > window.upperBound {
+            out[f.path] = prefix + " its first record (\(TimeFormat.isoUTC(f.first!)), after the window); read when a question needs it"
+        }
+        let families = Dictionary(grouping: eligible) { rotation($0.path).family }
+        for (_, siblings) in families where siblings.count > 1 {
+            let newestFirst = siblings.sorted { rotation($0.path).number < rotation($1.path).number }
+            for (i, f) in newestFirst.enumerated() where i > 0 && out[f.path] == nil {
+                let newer = newestFirst[i - 1]
+                // Only a strictly newer sibling of the same format bounds it.
+                guard newer.importer == f.importer, rotation(newer.path).number < rotation(f.path).number,
+                      let next = newer.first, next + slack(f.importer) < window.lowerBound else { continue }
+                out[f.path] = prefix + " rotation order (it ends before \((newer.path as NSString).lastPathComponent) begins at \(TimeFormat.isoUTC(next)), before the window); read when a question needs it"
+            }
+        }
+        return out
     }
 }
