@@ -351,12 +351,13 @@ import Testing
     @Test func aDatabaseThatCannotGrowExitsWithTheDatabaseStatus() throws {
         guard let binary = InvestigateBinary.path else { return }
         let dir = try TemporaryDirectory(), dbDir = try TemporaryDirectory()
-        let logPath = try dir.write("access.log", Self.accessLog(0..<20_000))
+        let logPath = try dir.write("access.log", Self.accessLog(0..<40_000))
         let dbPath = dbDir.url.appendingPathComponent("limited.db").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        // 512 KB: the schema fits, 20,000 lines do not. SIGXFSZ ignored, so writes fail with EFBIG.
-        process.arguments = ["-c", "trap '' XFSZ; ulimit -f 1000; exec \"$0\" ingest --db \"$1\" \"$2\"", binary, dbPath, logPath]
+        // 4 MB (dash counts 512-byte blocks): the schema and its write-ahead log fit, 40,000 lines
+        // do not. SIGXFSZ ignored, so writes fail with EFBIG.
+        process.arguments = ["-c", "trap '' XFSZ; ulimit -f 8000; exec \"$0\" ingest --db \"$1\" \"$2\"", binary, dbPath, logPath]
         let stderr = Pipe()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = stderr
@@ -388,7 +389,8 @@ import Testing
             // The transaction is under way once the database or its journal has grown.
             let db = (try? FileManager.default.attributesOfItem(atPath: dbPath)[.size] as? Int) ?? 0
             let journal = (try? FileManager.default.attributesOfItem(atPath: dbPath + "-journal")[.size] as? Int) ?? 0
-            if db > 2_000_000 || journal > 0 { break }
+            let wal = (try? FileManager.default.attributesOfItem(atPath: dbPath + "-wal")[.size] as? Int) ?? 0
+            if db > 2_000_000 || journal > 0 || wal > 2_000_000 { break }
             usleep(20_000)
         }
         kill(process.processIdentifier, SIGKILL)

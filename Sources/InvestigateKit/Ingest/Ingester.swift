@@ -147,6 +147,8 @@ public final class Ingester {
         // killed run loses the open group), but thousands of small S3 objects no longer pay one
         // synchronous commit each.
         try store.dbQueue.writeWithoutTransaction { db in
+          let bulk = try runHasBulkLoad(planned.compactMap { $0.early == nil && $0.importer != nil ? $0.path : nil }, db: db)
+          try store.bulkLoad(db, when: bulk) {
             // Foreign keys hold by construction here and are not checked per row: every event,
             // rejected line and per-layer count names the source row inserted in the same savepoint.
             // SQLite's check, a lookup into `source` per inserted event, cost about 5% of the writer's
@@ -209,9 +211,33 @@ public final class Ingester {
                 if db.isInsideTransaction { try? db.rollback() }
                 throw error
             }
+          }
         }
         results += perFile.sorted { $0.index < $1.index }.map(\.result)
         return IngestSummary(files: results, events: added, rejected: addedRejected)
+    }
+
+    /// About how many records a file of `size` bytes holds (160 bytes a record; gzip about 8:1),
+    /// less what is already stored of it.
+    static func estimatedRows(size: Int64, isGzip: Bool, alreadyStored: Int64 = 0) -> Int64 {
+        max(0, (isGzip ? size * 8 : size) - alreadyStored) / 160
+    }
+
+    /// A load that at least doubles the table (and is large) builds its indexes once at the end,
+    /// and runs in rollback-journal mode when it can (`TimelineStore.bulkLoad`).
+    static func isBulkLoad(estimatedRows: Int64, existingRows: Int64) -> Bool {
+        estimatedRows > 200_000 && estimatedRows > existingRows
+    }
+
+    /// Whether some file of the run will likely be a bulk load (told by its size and name before
+    /// it is opened; `storeFile` decides per file from its bytes).
+    private func runHasBulkLoad(_ paths: [String], db: Database) throws -> Bool {
+        let existing = try Int64.fetchOne(db, sql: "SELECT max(id) FROM event") ?? 0
+        return paths.contains { path in
+            guard let st = try? FileStat.of(path) else { return false }
+            return Self.isBulkLoad(estimatedRows: Self.estimatedRows(size: st.size, isGzip: path.hasSuffix(".gz")),
+                                   existingRows: existing)
+        }
     }
 
     /// Whether a file with the `later` head keys may start with the content of one with the
@@ -555,8 +581,8 @@ public final class Ingester {
             // is much faster than maintaining them row by row. DDL is transactional: a kill rolls
             // this back with everything else.
             let existing = try Int64.fetchOne(db, sql: "SELECT max(id) FROM event") ?? 0
-            let estimatedRows = max(0, (isGzip ? st.size * 8 : st.size) - opened.largestCandidate) / 160
-            let deferIndexes = estimatedRows > 200_000 && estimatedRows > existing
+            let estimatedRows = Self.estimatedRows(size: st.size, isGzip: isGzip, alreadyStored: opened.largestCandidate)
+            let deferIndexes = Self.isBulkLoad(estimatedRows: estimatedRows, existingRows: existing)
             if deferIndexes { try Schema.dropEventIndexes(db) }
             let flusher = deferIndexes ? WritebackFlusher(path: store.path) : nil
             defer { flusher?.stop() }

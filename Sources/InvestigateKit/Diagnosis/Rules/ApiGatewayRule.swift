@@ -20,7 +20,7 @@ public struct ApiGatewayRule: DiagnosisRule {
         let execution = c.logs(.apigateway)
         let window = c.time.map { "\(TimeFormat.isoUTC($0 - 300_000_000)) to \(TimeFormat.isoUTC($0 + 300_000_000))" } ?? "the window"
         let lower = (message ?? "").lowercased()
-        var evidence = [gw] + execution.prefix(4) + lambdaRecords.prefix(4)
+        let evidence = [gw] + execution.prefix(4) + lambdaRecords.prefix(4)
 
         if lower.contains("missing authentication token") || responseType == "MISSING_AUTHENTICATION_TOKEN" {
             return Verdict(
