@@ -5,27 +5,8 @@ import Testing
 /// The main job as a user runs it: exit codes and the honest answers when there is nothing to
 /// explain. Runs the debug binary `swift build` made; skips (with a message) where there is none.
 @Suite struct DiagnoseCommandTests {
-    struct Run { var status: Int32; var out: String; var err: String }
-
-    func investigate(_ arguments: [String], environment: [String: String] = [:]) throws -> Run? {
-        guard let binary = InvestigateBinary.path else {
-            print("DiagnoseCommandTests: no investigate binary; run `swift build` first. Skipped.")
-            return nil
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "TZ")
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    func investigate(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIRun? {
+        try CLIRun.investigate(arguments, environment: environment)
     }
 
     @Test func noRecognisedInputExitsTwoAndNamesTheFiles() throws {
