@@ -97,6 +97,8 @@ public final class Diagnoser {
             for i in findings.indices where findings[i].responder == gap.layer {
                 findings[i].explanation += " " + sentence
                 findings[i].evidence += gap.evidence
+                // The metrics were given: asking for them again is no next step.
+                findings[i].next_steps.removeAll { $0.contains("CloudWatch metrics for the same minutes") }
                 attached = true
             }
             if !attached { notes.append(sentence) }

@@ -254,4 +254,88 @@ import Testing
         #expect(f.evidence.contains { $0.text.contains("Recon:EC2/PortProbeUnprotectedPort") })
         #expect(d.signals.contains { $0.kind == "guardduty" })
     }
+
+    // MARK: - The API Gateway fixture, as the team first had it
+
+    /// The fixture without its access log (execution log, Lambda log and the metrics file): the
+    /// 4XXError metric is what says API Gateway answered errors none of those logs show.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: Corpus.repositoryRoot.appendingPathComponent("Fixtures/incidents/apigw-bot-scan-2026-01-22/metrics").path)))
+    func theFixtureWithoutItsAccessLogIsAnsweredFromItsMetric() throws {
+        let fixture = Corpus.repositoryRoot.appendingPathComponent("Fixtures/incidents/apigw-bot-scan-2026-01-22")
+        let files = try FileManager.default.subpathsOfDirectory(atPath: fixture.path)
+            .filter { !$0.hasPrefix("exportedlogs/3f9c2a71") && ($0.hasSuffix(".gz") || $0.hasSuffix(".json")) }
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: files.map { fixture.appendingPathComponent($0).path }, options: ImportOptions())
+        let at = try #require(UserTime.parse("2026-01-22 03:55", zone: .utc))
+        // Asked about the window alone, the execution log's own 404s (Lambda's) are the answer, and
+        // the metric's count that no log shows is said beside it, never in its place.
+        let all = try Diagnoser(store: store).diagnose(DiagnosisQuery(at: at, halfWindow: 120_000_000, zone: .utc))
+        #expect(all.outcome == .answered && !all.findings.contains { $0.responder == "apigateway" })
+        #expect(all.notes.contains { $0.contains("4XXError") && $0.contains("leaves this unlogged") }, "\(all.notes)")
+        // Asked about the 403s, as the team did.
+        let d = try Diagnoser(store: store).diagnose(DiagnosisQuery(at: at, halfWindow: 120_000_000, zone: .utc, status: StatusFilter("403")))
+        #expect(d.outcome == .inferred, "\(d.headline ?? "") \(d.notes)")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway")
+        #expect(f.explanation.contains("4XXError") && f.explanation.contains("03:54:00 149"), "\(f.explanation)")
+        #expect(f.explanation.contains("leaves this unlogged"))
+        #expect(f.evidence.contains { $0.source.hasSuffix("get-metric-data.json") })
+    }
+
+    // MARK: - timeline, report, export
+
+    @Test func timelineForAClientShowsItsGuardDutyFindingActiveInTheWindow() throws {
+        let nginx = (0..<4).map { DiagnosisScenarioTests.combined(Double($0 * 5), peer: "198.51.100.7", "GET /wp-login.php", 404) }
+        var finding = Self.guardDuty.samples[0].lines.joined(separator: "\n")
+        // Active from long before the window until after it: its last-seen stamp lies outside the window.
+        finding = finding.replacingOccurrences(of: "2026-01-22T03:40:00.000Z", with: "2025-02-06T04:00:00.000Z")
+            .replacingOccurrences(of: "2026-01-22T03:56:10.000Z", with: "2025-02-06T07:00:00.000Z")
+        let dir = try TemporaryDirectory()
+        try dir.write("access.log", nginx.joined(separator: "\n") + "\n")
+        try dir.write("guardduty.json", finding + "\n")
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        var q = TimelineQuery(from: DiagnosisScenarioTests.base - 60_000_000, to: DiagnosisScenarioTests.base + 60_000_000)
+        q.clientIP = "198.51.100.7"
+        let (chains, _) = try TimelineView.build(store, q)
+        #expect(chains.flatMap(\.members).contains { $0.event.event.kind == .finding })
+        #expect(chains.flatMap(\.members).filter { $0.event.event.kind == .access }.count == 4)
+        // Without --ip the window is read as before: by time alone.
+        let all = try TimelineView.build(store, TimelineQuery(from: DiagnosisScenarioTests.base - 60_000_000, to: DiagnosisScenarioTests.base + 60_000_000))
+        #expect(!all.chains.flatMap(\.members).contains { $0.event.event.kind == .finding })
+    }
+
+    @Test func hostileMetricAndFindingTextIsEscapedInTheReport() throws {
+        let hostileQueries = Self.queries.replacingOccurrences(of: "\"Value\": \"items-api\"", with: #""Value": "x|y`</td>\u001b[2J\n```%%-->;""#)
+        let nginx = (0..<10).map { DiagnosisScenarioTests.combined(Double($0 * 5), peer: "198.51.100.7", "GET /wp-login.php", 404) }
+        var finding = Self.guardDuty.samples[0].lines.joined(separator: "\n")
+        finding = finding.replacingOccurrences(of: "2026-01-22T03:40:00.000Z", with: "2025-02-06T05:20:00.000Z")
+            .replacingOccurrences(of: "2026-01-22T03:56:10.000Z", with: "2025-02-06T05:33:00.000Z")
+            .replacingOccurrences(of: "is being probed.", with: #"is being probed.\u001b]8;;http://evil\u0007 | ``` <script>""#.dropLast())
+        let dir = try TemporaryDirectory()
+        try dir.write("access.log", nginx.joined(separator: "\n") + "\n")
+        try dir.write("guardduty.json", finding + "\n")
+        try dir.write("metrics/queries.json", hostileQueries)
+        try dir.write("metrics/4xx.json", Self.metricData(points: [("2025-02-06T05:32:00+00:00", "10.0")]))
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        let q = DiagnosisQuery(at: DiagnosisScenarioTests.base + 20_000_000, halfWindow: 120_000_000, zone: .utc)
+        let d = try Diagnoser(store: store).diagnose(q)
+        #expect(d.signals.contains { $0.kind == "metric" } && d.signals.contains { $0.kind == "guardduty" })
+        let md = try ReportBuilder(store: store).build(d, query: q, options: ReportOptions(generatedAt: 0, commandLine: "investigate report"))
+        #expect(md.contains("## Other signals"))
+        #expect(!md.contains("\u{1b}") && !md.contains("\u{07}"))
+        let (prose, blocks) = ReportEscapingTests.split(md)
+        var header: Int?
+        for line in prose {
+            #expect(!line.contains("<script") && !line.contains("</td>"), "raw HTML: \(line)")
+            guard line.hasPrefix("|") else { header = nil; continue }
+            let n = ReportEscapingTests.cellSeparators(line)
+            if let h = header { #expect(n == h, "row splits differently from its header: \(line)") } else { header = n }
+        }
+        // No log text opened a mermaid comment or arrow.
+        for block in blocks where block.info == "mermaid" {
+            #expect(!block.lines.contains { $0.contains("%%") || $0.contains("-->;") })
+        }
+    }
 }
