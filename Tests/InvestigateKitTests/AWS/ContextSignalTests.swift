@@ -338,4 +338,37 @@ import Testing
             #expect(!block.lines.contains { $0.contains("%%") || $0.contains("-->;") })
         }
     }
+
+    /// WAF blocks that a logging filter kept out of the WAF log: the BlockedRequests metric counts
+    /// them; the log's own BLOCK stays the answer, the metric is evidence beside it.
+    @Test func blockedRequestsBeyondTheWafLogsBlocksAreCitedWithTheLoggingFilter() throws {
+        let blocked = DiagnosisScenarioTests.waf(0, ip: "203.0.113.9", uri: "/app/admin", action: "BLOCK",
+                                                 rule: "AWS-AWSManagedRulesCommonRuleSet", type: "MANAGED_RULE_GROUP")
+        let allowed = (1..<6).map { DiagnosisScenarioTests.waf(Double($0 * 3), ip: "198.51.100.\($0)", uri: "/") }
+        let statistics = """
+            {
+                "Label": "BlockedRequests",
+                "Datapoints": [
+                    { "Timestamp": "2025-02-06T05:32:00Z", "Sum": 30.0, "Unit": "Count" }
+                ]
+            }
+            """
+        let (d, _) = try diagnose(["waf.log": ([blocked] + allowed).joined(separator: "\n") + "\n", "blocked.json": statistics], status: "403")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "waf" && f.confidence == .high, "the WAF's own BLOCK record stays the proof")
+        #expect(f.explanation.contains("BlockedRequests counted 30") && f.explanation.contains("show 1 such response"), "\(f.explanation)")
+        #expect(f.explanation.contains("logging filter"))
+    }
+
+    @Test func inspectorFindingsAboutTheLayerThatAnsweredAreListed() throws {
+        let nginx = (0..<6).map { DiagnosisScenarioTests.combined(Double($0 * 5), peer: "203.0.113.\($0 + 1)", "GET /api/items", $0 < 2 ? 502 : 200) }
+        let (d, store) = try diagnose(["access.log": nginx.joined(separator: "\n") + "\n",
+                                       "inspector.json": Self.inspector.samples[0].lines.joined(separator: "\n") + "\n"], at: 10)
+        #expect(d.findings.contains { $0.responder == "nginx" })
+        #expect(d.signals.contains { $0.kind == "inspector" && $0.text.contains("CVE-2021-23017") && $0.text.contains("nginx 1.18.0") })
+        let q = DiagnosisQuery(at: DiagnosisScenarioTests.base + 10_000_000, halfWindow: 120_000_000, zone: .utc)
+        let md = try ReportBuilder(store: store).build(d, query: q, options: ReportOptions(generatedAt: 0, commandLine: "investigate report"))
+        #expect(md.contains("### Inspector findings about the layers in the answer"))
+        #expect(md.contains("CVE-2021-23017"))
+    }
 }

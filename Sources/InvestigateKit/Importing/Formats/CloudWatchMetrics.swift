@@ -69,7 +69,8 @@ public struct CloudWatchMetricsImporter: Importer {
         the same directory (`--metric-data-queries` JSON by `Id`, or get-metric-statistics `--cli-input-json` by \
         `MetricName`), which this importer also reads (its lines are framing, with a note); without one they are left \
         out and a metric name that several services use (`4XXError`, `Count`, `Latency`) is stored on layer `system` \
-        with a note, never guessed. A datapoint that is not a number or not a stamp, a result whose timestamps and \
+        with a note, never guessed. The query file must lie beside the output when the output is first ingested: a stored \
+        output is not read again when a query file appears later (ingest into a new `--db`). A datapoint that is not a number or not a stamp, a result whose timestamps and \
         values differ in number, or a get-metric-statistics datapoint without a statistic is rejected with the reason. \
         Metric records never count as the layer's logs (`source_layer`), nor as requests. The console's "Download as \
         CSV" is not read: no example of its shape could be verified.
@@ -108,7 +109,8 @@ struct MetricQueries {
     var ambiguous: Set<String> = []
     var files: [String] = []
 
-    static let maxFileBytes = 1 << 20
+    /// Query files are a few KB; larger JSON beside the output (logs) is not opened.
+    static let maxFileBytes = 256 << 10
 
     static func beside(_ path: String) -> MetricQueries {
         var out = MetricQueries()
