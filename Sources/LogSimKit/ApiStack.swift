@@ -43,6 +43,10 @@ final class ApiModel {
     private var tokensAt: Int64 = 0
     private var count = 0
     private let seed: UInt64
+    private let metricsEnabled: Bool
+    /// What API Gateway's metrics count per minute of arrival: every request, its 4xx and 5xx.
+    /// Metrics count every response, whether or not a log was written.
+    private var perMinute: [Int64: (count: Int, c4: Int, c5: Int)] = [:]
 
     init(config: SimulationConfig, out: Emitter) {
         self.out = out
@@ -56,7 +60,67 @@ final class ApiModel {
             config.writes(.apigatewayExecution) ? out.register(SingleFileStream("exportedlogs/\(t.executionTask)/\(stream)/000000.gz", gzip: true)) : nil
         }
         lambdaEnabled = config.writes(.lambda)
+        metricsEnabled = config.writes(.apigatewayMetrics)
         tokensAt = config.start
+    }
+
+    /// Writes `metrics/metric-data-queries.json` (the queries, as given to `--metric-data-queries`)
+    /// and `metrics/get-metric-data.json` (the CLI's output: newest datapoint first, one per
+    /// minute that had requests).
+    func writeMetrics(into root: URL) throws {
+        guard metricsEnabled, !perMinute.isEmpty else { return }
+        let dir = root.appendingPathComponent("metrics")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let metrics = [("m1", "4XXError"), ("m2", "5XXError"), ("m3", "Count")]
+        let queries = metrics.map { id, name in
+            """
+                {
+                    "Id": "\(id)",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/ApiGateway",
+                            "MetricName": "\(name)",
+                            "Dimensions": [
+                                {
+                                    "Name": "ApiName",
+                                    "Value": "\(ApiTopology.function)"
+                                },
+                                {
+                                    "Name": "Stage",
+                                    "Value": "\(ApiTopology.stage)"
+                                }
+                            ]
+                        },
+                        "Period": 60,
+                        "Stat": "Sum"
+                    }
+                }
+            """
+        }
+        try Data(("[\n" + queries.joined(separator: ",\n") + "\n]\n").utf8).write(to: dir.appendingPathComponent("metric-data-queries.json"))
+        let minutes = perMinute.keys.sorted(by: >)
+        func stamp(_ t: Int64) -> String { String(SimClock.isoMillis(t).prefix(19)) + "+00:00" }
+        let results = metrics.map { id, name -> String in
+            let values = minutes.map { m -> Int in
+                let v = perMinute[m]!
+                return name == "4XXError" ? v.c4 : name == "5XXError" ? v.c5 : v.count
+            }
+            return """
+                    {
+                        "Id": "\(id)",
+                        "Label": "\(name)",
+                        "Timestamps": [
+            \(minutes.map { "                \"\(stamp($0))\"" }.joined(separator: ",\n"))
+                        ],
+                        "Values": [
+            \(values.map { "                \($0).0" }.joined(separator: ",\n"))
+                        ],
+                        "StatusCode": "Complete"
+                    }
+            """
+        }
+        let output = "{\n    \"MetricDataResults\": [\n" + results.joined(separator: ",\n") + "\n    ],\n    \"Messages\": []\n}\n"
+        try Data(output.utf8).write(to: dir.appendingPathComponent("get-metric-data.json"))
     }
 
     static func scheduledRequests(_ config: SimulationConfig) -> [ClientRequest] {
@@ -108,6 +172,12 @@ final class ApiModel {
                 ("path", "/\(ApiTopology.stage)\(r.path)"), ("status", String(status)), ("protocol", "HTTP/1.1"),
                 ("responseLength", String(length)), ("error", error), ("integrationStatus", integration),
             ]
+            let minute = t0 / 60_000_000 * 60_000_000
+            var m = perMinute[minute] ?? (0, 0, 0)
+            m.count += 1
+            if status / 100 == 4 { m.c4 += 1 }
+            if status / 100 == 5 { m.c5 += 1 }
+            perMinute[minute] = m
             let json = "{ " + fields.map { "\"\($0.0)\":\(Emitter.jsonString($0.1))" }.joined(separator: ", ") + " }"
             out.emit(time, accessStream, "apigateway-access", prefixed(time, json), request: id)
         }

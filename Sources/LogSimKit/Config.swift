@@ -39,6 +39,9 @@ public enum Failure: String, Sendable, CaseIterable {
 public enum LogKind: String, Sendable, CaseIterable {
     case waf, alb, nginx, nginxError = "nginx-error", syslog, app
     case apigatewayAccess = "apigateway-access", apigatewayExecution = "apigateway-execution", lambda
+    /// The stage's CloudWatch metrics (`4XXError`, `5XXError`, `Count` per minute) as
+    /// `aws cloudwatch get-metric-data` prints them, with the query file beside them.
+    case apigatewayMetrics = "apigateway-metrics"
 
     /// Accepts the ids and a few obvious aliases.
     public init?(name: String) {

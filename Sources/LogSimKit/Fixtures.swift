@@ -143,6 +143,8 @@ public struct IncidentFixture: Sendable {
         | `exportedlogs/3f9c2a71-…/<stream>/000000.gz` | API Gateway access log (JSON format), CloudWatch Logs export |
         | `exportedlogs/b41e7d08-…/<stream>/000000.gz` | API Gateway execution log `(requestId) message`, export |
         | `exportedlogs/e8a05c3d-…/2026/01/22/[$LATEST]…/000000.gz` | Lambda log (START/END/REPORT), one per execution environment |
+        | `metrics/get-metric-data.json` | `aws cloudwatch get-metric-data` output: the stage's `4XXError`, `5XXError` and `Count` per minute |
+        | `metrics/metric-data-queries.json` | the `--metric-data-queries` it was run with (namespace `AWS/ApiGateway`, dimensions `ApiName`, `Stage`) |
         | `truth.jsonl` | ground truth |
 
         Export lines are `<ISO-8601 ms Z> <message>`. The access-log format is
@@ -169,6 +171,10 @@ public struct IncidentFixture: Sendable {
           record.
         - Normal traffic (`/items`, `/orders`, …) runs Lambda as usual throughout: execution-log lines,
           `AWS Integration Endpoint RequestId : <lambda id>` and the Lambda REPORT lines.
+
+        - The `4XXError` metric counts the same 403s per minute as the access log shows: the report draws
+          it beside the logs' counts. Without the access log (the team's first situation), the metric is
+          what says API Gateway answered errors its execution log never shows.
 
         `truth.jsonl`: `"responder":"apigateway","cause":"client","reason":"missing-authentication-token"`.
         """)

@@ -11,6 +11,7 @@ public enum Simulator {
         let end = config.start + config.duration
         var sources: [TrafficSource] = []
         let play: (ClientRequest) throws -> Void
+        var api: ApiModel?
 
         switch config.stack {
         case .edge:
@@ -26,6 +27,7 @@ public enum Simulator {
             play = model.play
         case .api:
             let model = ApiModel(config: config, out: out)
+            api = model
             sources.append(ApiClients(seed: config.seed, start: config.start, rate: config.rate))
             if config.failures.contains(.throttling) {
                 sources.append(Burst(seed: config.seed, at: config.start + config.duration * 4 / 10))
@@ -62,6 +64,7 @@ public enum Simulator {
             if played % 100_000 == 0 { progress?(played) }
         }
         try out.finish()
+        try api?.writeMetrics(into: directory)
         return SimulationSummary(requests: played, lines: out.linesWritten, files: tree.files.map(\.relativePath).sorted(),
                                  peakBufferedLines: out.peakQueued, first: first, last: last)
     }

@@ -95,6 +95,10 @@ public enum TimelineView {
             var conditions = ["e.time >= ?", "e.time < ?", "e.copy_of IS NULL"]
             var args: [DatabaseValueConvertible] = [q.from, q.to]
             if let ip = q.clientIP {
+                // A finding (GuardDuty) about this client counts when it was active in the window:
+                // first seen (`alt_time`) before its end, last seen (`time`) after its start.
+                conditions[1] = "(e.time < ? OR (e.kind = 'finding' AND e.alt_time < ?))"
+                args = [q.from, q.to, q.to]
                 conditions.append("(e.client_ip = ? OR e.peer_ip = ?)")
                 args += [ip, ip]
             }

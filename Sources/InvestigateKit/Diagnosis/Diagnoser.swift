@@ -55,6 +55,8 @@ public final class Diagnoser {
         var outcome = Diagnosis.Outcome.answered
         var headline: String?
         let anyEvent = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM event)") ?? false
+        let metricSignals = try ContextSignals.metrics(db, q, sources: sources, zone: q.zone)
+        let metricGaps = metricSignals.filter { $0.unlogged != nil }
         if findings.isEmpty && !anyEvent {
             outcome = .noEvidence
             if let inputs = q.inputs {
@@ -65,8 +67,17 @@ public final class Diagnoser {
             }
             notes.append("Nothing to diagnose: there is no evidence to answer from. Check the paths, or force a format with --format ID.")
         } else if findings.isEmpty {
-            let window = try Self.windowCoverage(db, q, stack: stack)
-            switch try AbsenceReasoner(query: q, coverage: byLayer, window: window, stack: stack, sources: sources).reason(db) {
+            // A metric that counted errors no log shows is the question the logs could not ask:
+            // reason from absence about that status family (the answer stays the absence rules').
+            var asked = q
+            if asked.status == nil, let family = metricGaps.compactMap(\.statusFamily).first { asked.status = .family(family) }
+            var reasoned = try AbsenceReasoner(query: asked, coverage: byLayer, window: try Self.windowCoverage(db, asked, stack: stack),
+                                               stack: stack, sources: sources).reason(db)
+            if case .nothing = reasoned, asked.status != q.status {
+                reasoned = try AbsenceReasoner(query: q, coverage: byLayer, window: try Self.windowCoverage(db, q, stack: stack),
+                                               stack: stack, sources: sources).reason(db)
+            }
+            switch reasoned {
             case .inferred(let f):
                 findings.append(f)
                 outcome = .inferred
@@ -78,6 +89,35 @@ public final class Diagnoser {
             }
         }
         findings.sort { ($0.micros ?? 0, $0.client_ip ?? "", $0.path ?? "") < ($1.micros ?? 0, $1.client_ip ?? "", $1.path ?? "") }
+
+        // Signals beside the logs: cited as evidence, never changing who answered or how sure.
+        for gap in metricGaps {
+            let sentence = "\(gap.text) \(gap.layer) leaves this unlogged: \(gap.unlogged ?? "")."
+            var attached = false
+            for i in findings.indices where findings[i].responder == gap.layer {
+                findings[i].explanation += " " + sentence
+                findings[i].evidence += gap.evidence
+                // The metrics were given: asking for them again is no next step.
+                findings[i].next_steps.removeAll { $0.contains("CloudWatch metrics for the same minutes") }
+                attached = true
+            }
+            if !attached { notes.append(sentence) }
+        }
+        let guardDuty = try ContextSignals.guardDuty(db, q, sources: sources)
+        var citedGuardDuty = 0
+        for g in guardDuty {
+            for i in findings.indices where g.clientIP != nil && findings[i].client_ip == g.clientIP {
+                findings[i].explanation += " GuardDuty also reported this client in the window: \(g.text)."
+                findings[i].evidence += g.evidence
+                citedGuardDuty += 1
+            }
+        }
+        if citedGuardDuty == 0, !guardDuty.isEmpty {
+            notes.append("GuardDuty findings active in this window: " + guardDuty.prefix(3).map(\.text).joined(separator: "; ")
+                         + (guardDuty.count > 3 ? "; … \(guardDuty.count - 3) more" : "") + ".")
+        }
+        let answerLayers = Set(findings.map(\.responder) + findings.flatMap { $0.evidence.map(\.layer) })
+        let inspector = try ContextSignals.inspector(db, layers: answerLayers, sources: sources)
 
         if let outside = q.inputs?.outsideWindow, outside > 0 {
             notes.append("\(outside) file\(outside == 1 ? " was" : "s were") not read: \(outside == 1 ? "its name's time stamp lies" : "their names' time stamps lie") outside this window (S3 delivery stamps, date folders, daily file names), so \(outside == 1 ? "it" : "they") cannot hold its records; a question about another moment reads \(outside == 1 ? "it" : "them").")
@@ -96,7 +136,9 @@ public final class Diagnoser {
         let echo = Diagnosis.QueryEcho(at: TimeFormat.isoUTC(q.at), from: TimeFormat.isoUTC(q.from), to: TimeFormat.isoUTC(q.to),
                                        tz: q.zone.description, status: q.status?.description, ip: q.clientIP, path: q.pathPrefix,
                                        tz_source: q.zoneNote)
-        return Diagnosis(query: echo, coverage: coverage, findings: findings, notes: notes, outcome: outcome, headline: headline)
+        var diagnosis = Diagnosis(query: echo, coverage: coverage, findings: findings, notes: notes, outcome: outcome, headline: headline)
+        diagnosis.signals = metricSignals + guardDuty + inspector
+        return diagnosis
     }
 
     /// One failed request's finding, ungrouped, with the records it rests on (nil when the case is
@@ -331,7 +373,7 @@ public final class Diagnoser {
             out[layer] = LayerCoverage(layer: layer, first: lo.map(TimeFormat.isoUTC), last: hi.map(TimeFormat.isoUTC), events: row["n"],
                                        in_window: 0, rejected: 0, firstMicros: lo, lastMicros: hi)
         }
-        for row in try Row.fetchAll(db, sql: "SELECT layer, count(*) AS n FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL GROUP BY layer",
+        for row in try Row.fetchAll(db, sql: "SELECT layer, count(*) AS n FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL AND kind IN ('access','log') GROUP BY layer",
                                     arguments: [from, to]) {
             let layer: String = row["layer"]
             out[layer, default: LayerCoverage(layer: layer, events: 0, in_window: 0, rejected: 0)].in_window = row["n"]
@@ -382,6 +424,7 @@ public final class Diagnoser {
         let balancer = Set(stack.privatePeers)
         for row in try Row.fetchAll(db, sql: """
             SELECT layer, kind, client_ip, count(*) AS n FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL
+              AND kind IN ('access','log')
             GROUP BY layer, kind, client_ip
             """, arguments: [q.from, q.to]) {
             guard let layer = Layer(rawValue: row["layer"]) else { continue }

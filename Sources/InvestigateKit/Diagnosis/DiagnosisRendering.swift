@@ -66,9 +66,21 @@ extension Diagnosis {
     }
 
     private func notesText() -> String {
-        guard !notes.isEmpty else { return "" }
-        var out = "\nNotes:\n"
-        for n in notes { out += wrap("- " + Escape.terminal(n), indent: "  ", width: 100, hanging: "    ") + "\n" }
+        var out = ""
+        if !notes.isEmpty {
+            out += "\nNotes:\n"
+            for n in notes { out += wrap("- " + Escape.terminal(n), indent: "  ", width: 100, hanging: "    ") + "\n" }
+        }
+        // Metrics that counted more than the logs and GuardDuty findings are already in the
+        // findings or notes; what is left: metrics that agree with the logs, Inspector findings.
+        let others = signals.filter { $0.kind == "inspector" || ($0.kind == "metric" && $0.unlogged == nil) }
+        if !others.isEmpty {
+            out += "\nOther signals:\n"
+            for s in others.prefix(10) {
+                out += wrap("- [\(s.layer)] " + Escape.terminal(s.text), indent: "  ", width: 100, hanging: "    ") + "\n"
+            }
+            if others.count > 10 { out += "  … \(others.count - 10) more (--json lists them all)\n" }
+        }
         return out
     }
 

@@ -165,7 +165,10 @@ public struct Diagnosis: Sendable, Encodable {
         case noEvidence = "no-evidence"
     }
 
-    enum CodingKeys: String, CodingKey { case outcome, headline, query, coverage, findings, notes }
+    /// Metrics and findings beside the logs (docs/diagnosis.md, "Signals beside the logs").
+    public var signals: [ContextSignal] = []
+
+    enum CodingKeys: String, CodingKey { case outcome, headline, query, coverage, findings, notes, signals }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -175,5 +178,6 @@ public struct Diagnosis: Sendable, Encodable {
         try c.encode(coverage, forKey: .coverage)
         try c.encode(findings, forKey: .findings)
         try c.encode(notes, forKey: .notes)
+        if !signals.isEmpty { try c.encode(signals, forKey: .signals) }
     }
 }

@@ -42,7 +42,8 @@ public struct ECSWriter: ExportWriter {
         event["provider"] = .string(r.layer.rawValue)
         event["id"] = .string(r.recordID)
         if let e {
-            event["kind"] = .string("event")
+            // ECS: a metric datapoint is `metric`, a security finding an `alert`.
+            event["kind"] = .string(e.kind == .metric ? "metric" : e.kind == .finding ? "alert" : "event")
             if e.kind == .access {
                 event["category"] = .array([.string("web")])
                 event["type"] = .array([.string("access")])

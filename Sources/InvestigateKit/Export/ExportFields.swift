@@ -31,6 +31,8 @@ public enum ExportFields {
     public static func timestampDescription(_ r: ExportRecord) -> String {
         guard let e = r.event else { return "Rejected line (time of the nearest parsed record in its file)" }
         switch (e.layer, e.kind) {
+        case (_, .metric): return "Metric period start"
+        case (_, .finding): return "Finding last seen"
         case (.waf, _): return "Request received"
         case (.apigateway, .access): return "Request received"
         // AWS documents the Classic Load Balancer's stamp as the request's arrival, the ALB's as the response.
@@ -49,6 +51,12 @@ public enum ExportFields {
     /// named the same way (`gunicorn.access`, `gunicorn.error`, `python.app`).
     public static func dataset(_ r: ExportRecord) -> String {
         let kind = r.event?.kind
+        switch r.source.format {
+        case "cloudwatch-metrics": return "aws.cloudwatch_metrics"
+        case "guardduty-findings": return "aws.guardduty"
+        case "inspector-findings": return "aws.inspector"
+        default: break
+        }
         switch r.layer {
         case .waf: return "aws.waf"
         case .alb: return "aws.elb_logs"
@@ -75,7 +83,7 @@ public enum ExportFields {
             if let rule = e.wafRule { parts.append(rule) }
             if let error = e.error { parts.append("(\(error))") }
         }
-        if e.kind == .log {
+        if e.kind != .access {
             if let level = e.level { parts.append("[\(level)]") }
             if let m = e.message ?? e.error { parts.append(m) }
         }

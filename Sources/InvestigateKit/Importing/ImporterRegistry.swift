@@ -34,6 +34,11 @@ public struct ImporterRegistry: Sendable {
         CloudWatchInsightsImporter(),
         CloudWatchSubscriptionImporter(),
 
+        // AWS: context beside the logs (metrics, security findings)
+        CloudWatchMetricsImporter(),
+        GuardDutyFindingsImporter(),
+        InspectorFindingsImporter(),
+
     ])
 
     public func importer(id: String) -> (any Importer)? {

@@ -598,6 +598,15 @@ public final class Ingester {
                 case .batch(let events, let rejected, let bytesRead):
                     for row in 0..<events.count {
                         let layer = events.layers[row].depth
+                        // Metric datapoints and findings are signals about a layer, not its logs:
+                        // `source_layer` (what coverage reads) counts only log records.
+                        guard events.kinds[row].isLogRecord else {
+                            if let t = events.number(row, .time) {
+                                if first == nil || t < first! { first = t }
+                                if last == nil || t > last! { last = t }
+                            }
+                            continue
+                        }
                         var span = perLayer[layer]
                         span.events += 1
                         if let t = events.number(row, .time) {

@@ -47,14 +47,26 @@ public enum EventKind: String, Sendable, Codable {
     case access
     /// A message (an error-log line, a traceback, a systemd notice).
     case log
+    /// A datapoint of a layer's metric (CloudWatch `4XXError` for one minute): a count, not a
+    /// request. It never counts as the layer's logs, nor as a request of any layer.
+    case metric
+    /// A security finding about a client or resource (GuardDuty, Inspector): context beside the
+    /// logs, never a request nor a log line of the layer it concerns.
+    case finding
 
     /// `rawValue` with a stable address, for binding without a copy.
     public var staticName: StaticString {
         switch self {
         case .access: return "access"
         case .log: return "log"
+        case .metric: return "metric"
+        case .finding: return "finding"
         }
     }
+
+    /// A record a layer wrote about its own traffic (a request or a message), as opposed to a
+    /// signal about it (a metric datapoint, a finding): only these count as a layer's logs.
+    public var isLogRecord: Bool { self == .access || self == .log }
 }
 
 /// One normalised record of any layer. Every field except time, layer, kind and the evidence

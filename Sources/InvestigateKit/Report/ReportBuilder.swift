@@ -93,6 +93,7 @@ private struct Rendering {
         chart()
         timeline()
         evidence()
+        otherSignals()
         missingLogs()
         detectionsSection()
         nextSteps()
@@ -286,7 +287,8 @@ private struct Rendering {
     func sequenceDiagram(_ f: Finding, records: [StoredEvent]) -> String {
         let responder = Layer(rawValue: f.responder) ?? .upstream
         let accessByLayer = Dictionary(grouping: records.filter { $0.event.kind == .access }, by: \.event.layer)
-        var present = Set(records.map(\.event.layer)).subtracting([.system, .client])
+        // Metric datapoints and findings cited as evidence are signals, not records of this request.
+        var present = Set(records.filter { $0.event.kind.isLogRecord }.map(\.event.layer)).subtracting([.system, .client])
         if f.rule == "absence" { present = [] }
         var participants = present.union([responder]).subtracting([.client])
         var unreached: [Layer] = []
@@ -373,7 +375,11 @@ private struct Rendering {
         line("Access records per minute from \(minuteTime(data.chartFrom)) to \(minuteTime(data.chartTo)), by layer: bars are all responses, the line is errors (4xx and 5xx). The table below gives every status class.")
         line()
         let minutes = stride(from: data.chartFrom, to: data.chartTo, by: 60_000_000).map { $0 }
-        let layers = Set(data.minuteCounts.keys.map(\.layer)).sorted()
+        let layers = Set(data.minuteCounts.keys.map(\.layer) + data.metricSeries.map(\.layer)).sorted()
+        if !data.metricSeries.isEmpty {
+            line("CloudWatch error metrics of the same layers are drawn as further lines on their layer's chart and given as their own columns: what the service counted, beside what its logs show.")
+            line()
+        }
         if layers.isEmpty || minutes.isEmpty {
             line("No access records in this span.")
             line()
@@ -383,14 +389,20 @@ private struct Rendering {
         for layer in layers {
             let totals = minutes.map { m in [2, 4, 5].reduce(0) { $0 + (data.minuteCounts[.init(layer: layer, minute: m, statusClass: $1)] ?? 0) } }
             let errors = minutes.map { m in [4, 5].reduce(0) { $0 + (data.minuteCounts[.init(layer: layer, minute: m, statusClass: $1)] ?? 0) } }
-            let top = max(1, totals.max() ?? 1)
+            let metrics = data.metricSeries.filter { $0.layer == layer }
+            let metricValues = metrics.map { s in minutes.map { s.perMinute[$0] ?? 0 } }
+            let top = max(1, totals.max() ?? 1, Int((metricValues.flatMap { $0 }.max() ?? 0).rounded(.up)))
+            // Metric names only (the dimensions are in the table's columns): a title must stay short.
+            let metricNames = data.metricSeries.filter { $0.layer == layer }.map { String($0.name.prefix { $0 != " " }) }
+            let metricTitle = metrics.isEmpty ? "" : Mermaid.label("; further lines: CloudWatch " + metricNames.joined(separator: ", "), limit: 160)
             line("```mermaid")
             line("xychart-beta")
-            line("    title \"\(Rendering.layerTitle(layer)): responses per minute (bars: all, line: errors)\"")
+            line("    title \"\(Rendering.layerTitle(layer)): responses per minute (bars: all, line: errors\(metricTitle))\"")
             line("    x-axis [\(labels)]")
             line("    y-axis \"responses\" 0 --> \(top)")
             line("    bar [\(totals.map(String.init).joined(separator: ", "))]")
             line("    line [\(errors.map(String.init).joined(separator: ", "))]")
+            for values in metricValues { line("    line [\(values.map(ContextSignals.number).joined(separator: ", "))]") }
             line("```")
             line()
         }
@@ -401,10 +413,12 @@ private struct Rendering {
                 let c = [2, 4, 5].map { data.minuteCounts[.init(layer: layer, minute: m, statusClass: $0)] ?? 0 }
                 row.append("\(c[0]) / \(c[1]) / \(c[2])")
             }
+            for s in data.metricSeries { row.append(s.perMinute[m].map(ContextSignals.number) ?? "–") }
             rows.append(row)
         }
-        table(["Minute (\(Markdown.text(zone.description)))"] + layers.map { "\($0.rawValue) 2xx-3xx / 4xx / 5xx" }, rows,
-              right: Set(1...layers.count))
+        table(["Minute (\(Markdown.text(zone.description)))"] + layers.map { "\($0.rawValue) 2xx-3xx / 4xx / 5xx" }
+              + data.metricSeries.map { "\($0.layer.rawValue) \(Markdown.cell($0.name)) (CloudWatch)" }, rows,
+              right: Set(1...(layers.count + data.metricSeries.count)))
         line("◀ marks the minute of `--at`.")
         line()
     }
@@ -447,6 +461,30 @@ private struct Rendering {
                 out += Markdown.codeBlock(e.text)
                 line()
             }
+        }
+    }
+
+    /// Metrics, GuardDuty and Inspector findings beside the logs (only when some were given).
+    mutating func otherSignals() {
+        let signals = diagnosis.signals
+        guard !signals.isEmpty else { return }
+        line("## Other signals")
+        line()
+        line("What CloudWatch metrics, GuardDuty and Inspector say about the same window and layers. They are cited as evidence, never as the answer: who answered and how sure rests on the logs.")
+        line()
+        for (kind, heading) in [("metric", "CloudWatch metrics"), ("guardduty", "GuardDuty findings in the window"),
+                                ("inspector", "Inspector findings about the layers in the answer")] {
+            let some = signals.filter { $0.kind == kind }
+            guard !some.isEmpty else { continue }
+            line("### " + heading)
+            line()
+            for s in some {
+                var text = "- **\(s.layer)**: " + Markdown.text(s.text)
+                if let u = s.unlogged { text += " What \(s.layer) leaves unlogged: " + Markdown.text(u) + "." }
+                if let e = s.evidence.first { text += " (" + Markdown.text(shownPath(e.source)) + ":\(e.line))" }
+                line(text)
+            }
+            line()
         }
     }
 

@@ -23,6 +23,15 @@ struct ReportData {
     var chartFrom: Int64
     var chartTo: Int64
     var requests: [RequestSample]
+    /// CloudWatch error metrics of known layers, summed per minute bucket (a longer period's value
+    /// goes to the minute it starts): plotted beside the logs' counts.
+    var metricSeries: [MetricSeries] = []
+
+    struct MetricSeries: Equatable {
+        var layer: Layer
+        var name: String
+        var perMinute: [Int64: Double]
+    }
 
     static func load(_ db: Database, diagnosis: Diagnosis, query q: DiagnosisQuery, chartFrom: Int64, chartTo: Int64) throws -> ReportData {
         let sources = try SourceRecord.all(db)
@@ -88,7 +97,25 @@ struct ReportData {
         let requests = (Array(best.values) + loose).sorted {
             ($0.time, $0.clientIP ?? "", $0.path ?? "", $0.status ?? 0) < ($1.time, $1.clientIP ?? "", $1.path ?? "", $1.status ?? 0)
         }
-        return ReportData(sources: sources, sourcePaths: index, findingRecords: perFinding, minuteCounts: counts,
-                          chartFrom: chartFrom, chartTo: chartTo, requests: requests)
+        var series: [String: MetricSeries] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT layer, time, json_extract(extra, '$.namespace') AS ns, json_extract(extra, '$.metric') AS metric,
+                   json_extract(extra, '$.dimensions') AS dims, json_extract(extra, '$.value') AS value
+            FROM event WHERE kind = 'metric' AND copy_of IS NULL AND layer <> 'system' AND time >= ? AND time < ?
+              AND json_extract(extra, '$.stat') = 'Sum'
+            ORDER BY time, id
+            """, arguments: [chartFrom, chartTo]) {
+            guard let layer = Layer(rawValue: row["layer"] as String), let metric: String = row["metric"], MetricCatalog.countsErrors(metric),
+                  let time: Int64 = row["time"], let value = (row["value"] as String?).flatMap(Double.init) else { continue }
+            let dims: String? = row["dims"]
+            let name = metric + (dims.map { " (\($0))" } ?? "")
+            let key = "\(layer.rawValue)\u{0}\(name)"
+            let minute = chartFrom + (time - chartFrom) / 60_000_000 * 60_000_000
+            series[key, default: MetricSeries(layer: layer, name: name, perMinute: [:])].perMinute[minute, default: 0] += value
+        }
+        var data = ReportData(sources: sources, sourcePaths: index, findingRecords: perFinding, minuteCounts: counts,
+                              chartFrom: chartFrom, chartTo: chartTo, requests: requests)
+        data.metricSeries = series.keys.sorted().map { series[$0]! }
+        return data
     }
 }

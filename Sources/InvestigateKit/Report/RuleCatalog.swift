@@ -75,6 +75,41 @@ public enum RuleCatalog {
         }
         out += """
 
+            ## Signals beside the logs: metrics and findings
+
+            CloudWatch metric datapoints (kind `metric`) and GuardDuty and Inspector findings (kind
+            `finding`) are read beside the logs but are neither requests nor a layer's logs: they never
+            count in a layer's coverage, never make a layer "present" in a request's path, and no rule
+            answers from them.
+
+            - **An error metric that counts more than the logs show.** For each metric that counts a
+              layer's errors (`4XXError`, `5XXError`, `HTTPCode_ELB_4XX_Count`/`5XX`,
+              `HTTPCode_Target_*`, `RejectedConnectionCount`, `BlockedRequests`), with statistic `Sum` and
+              a known namespace or a name only one layer uses, the datapoints overlapping the window are
+              summed and compared with that layer's own records of the same responses in the same
+              minutes (API Gateway: 4xx/5xx access records, else execution-log records with a status; ALB:
+              `elb_status_code` without a target status; WAF: BLOCK records). When the metric counted
+              more, the text says which metric counted how many in which minutes, how many the logs
+              show, and what that layer leaves unlogged (API Gateway's own responses before method
+              execution, the load balancer's own 5xx, WAF blocks dropped by logging filters). It is added
+              to the explanation and evidence of a finding whose responder is that layer, else to the
+              notes; responder, cause and confidence stay the rules'.
+            - **No error record at all, no `--status`.** When the window holds no error record but such a
+              metric counted errors the logs do not show, reasoning from absence runs for that status
+              family (4xx or 5xx), as if `--status 4xx` had been asked: the metric is the question the logs
+              could not ask. The answer is still the absence rule's, at most **medium** confidence.
+            - **GuardDuty.** A finding active in the window (first seen before its end, last seen after
+              its start) whose remote address is a finding's client is cited in that finding's evidence;
+              otherwise the window's findings are listed in the notes.
+            - **Inspector.** Findings about a layer in the answer (nginx for an nginx package, the app for
+              its Python dependencies, Lambda for the function) are listed under "Other signals" in the
+              report.
+            - **Example:** only API Gateway's execution log, the Lambda log and `get-metric-data` output
+              with its query file: the 403s asked about are answered as API Gateway's own (absence,
+              medium), with "CloudWatch AWS/ApiGateway 4XXError (ApiName=items-api,Stage=prod) counted
+              325 … the apigateway logs given show 3 such responses" and the 4XXError datapoints as
+              evidence.
+
             ## Who is the cause: the conventions
 
             - The **responder** is the layer that sent the status the client got; the **cause** is the
