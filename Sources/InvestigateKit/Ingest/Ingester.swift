@@ -217,6 +217,12 @@ public final class Ingester {
         return IngestSummary(files: results, events: added, rejected: addedRejected)
     }
 
+    /// The span of time whose records a question's run stores from long files (its window and
+    /// the margin correlation needs); nil: every record (`ingest`).
+    var keepRange: ClosedRange<Int64>? {
+        options.window.map { ($0.lowerBound - WindowPlan.margin)...($0.upperBound + WindowPlan.margin) }
+    }
+
     /// About how many records a file of `size` bytes holds (160 bytes a record; gzip about 8:1),
     /// less what is already stored of it.
     static func estimatedRows(size: Int64, isGzip: Bool, alreadyStored: Int64 = 0) -> Int64 {
@@ -269,17 +275,25 @@ public final class Ingester {
         // seconds on every command). A format the user forces is always tried (notes = NULL).
         // Cached statements: over many small files, compiling these two queries per file cost more
         // than running them.
-        if let stored = try store.lookup({ db in
-            try SourceRecord.fetchOne(db.cachedStatement(sql: """
+        let identical = try store.lookup { db in
+            try SourceRecord.fetchAll(db.cachedStatement(sql: """
                 SELECT * FROM source WHERE inode = ? AND size = ? AND mtime = ? AND (path = ? OR device = ?)
                   AND (status = 'complete' OR (status = 'skipped' AND notes = ?))
-                ORDER BY status = 'complete' DESC, id DESC LIMIT 1
+                ORDER BY status = 'complete' DESC, covered_from IS NULL DESC, id DESC
                 """), arguments: [Int64(bitPattern: st.inode), st.size, st.mtime, path, Int64(bitPattern: st.device),
                                   formatOverride == nil ? skippedNotes : nil])
-        }) {
-            if stored.status == "complete" { return (nil, try unchangedResult(path, stored), nil) }
-            return (nil, FileResult(path: path, sha256: stored.sha256, size: stored.size, lines: 0, events: 0, rejected: 0,
-                                    added: 0, status: .skipped, skipped: stored.skipped, notes: []), nil)
+        }
+        if let stored = identical.first {
+            if stored.status != "complete" {
+                return (nil, FileResult(path: path, sha256: stored.sha256, size: stored.size, lines: 0, events: 0, rejected: 0,
+                                        added: 0, status: .skipped, skipped: stored.skipped, notes: []), nil)
+            }
+            // Stored whole, or around windows that together hold this question's: nothing to read.
+            // Otherwise it is read again, and only the records not yet stored are added.
+            if stored.covered == nil
+                || WindowPlan.spans(identical.filter { $0.status == "complete" }.compactMap(\.covered), hold: keepRange) {
+                return (nil, try unchangedResult(path, stored), nil)
+            }
         }
         if st.size == 0 {
             return (nil, FileResult(path: path, sha256: SHA256().hexDigest(), size: 0, lines: 0, events: 0, rejected: 0,
@@ -497,7 +511,7 @@ public final class Ingester {
                                      maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser)
         producer.start()
         return OpenedFile(path: path, importer: importer, st: st, isGzip: isGzip,
-                          largestCandidate: candidates.map(\.contentSize).max() ?? 0, producer: producer)
+                          largestCandidate: candidates.filter { !$0.partial }.map(\.contentSize).max() ?? 0, producer: producer)
     }
 
     /// Stored sources whose whole content a file may start with (the file before it grew, or
@@ -506,7 +520,7 @@ public final class Ingester {
     /// digest of the file's content decides. Plain sources stored before keys were recorded are
     /// found by their path.
     private func prefixCandidates(path: String, keys: ContentHead.Keys?, plainSize: Int64?, db: Database) throws -> [PrefixCandidate] {
-        let select = "SELECT id, path, content_sha256, content_size, start_line + lines AS total_lines FROM source"
+        let select = "SELECT id, path, content_sha256, content_size, start_line + lines AS total_lines, covered_from IS NOT NULL AS partial FROM source"
         let fits = "status = 'complete' AND content_sha256 IS NOT NULL AND content_size > 0 AND content_size <= :most"
         // One statement, prepared once per run: thousands of small files pay a lookup each.
         let statement = try db.cachedStatement(sql: """
@@ -518,8 +532,18 @@ public final class Ingester {
                                                            "most": plainSize ?? Int64.max])
         return rows.map {
             PrefixCandidate(id: $0["id"], path: $0["path"], contentSize: $0["content_size"], contentSHA256: $0["content_sha256"],
-                            totalLines: $0["total_lines"])
+                            totalLines: $0["total_lines"], partial: $0["partial"])
         }
+    }
+
+    /// The lines (first line of each record, and rejected lines) the given versions stored.
+    static func storedLines(of sources: [Int64], db: Database) throws -> Set<Int> {
+        var lines = Set<Int>()
+        for id in sources {
+            for line in try Int.fetchAll(db, sql: "SELECT line FROM event WHERE source_id = ?", arguments: [id]) { lines.insert(line) }
+            for line in try Int.fetchAll(db, sql: "SELECT line FROM rejected WHERE source_id = ?", arguments: [id]) { lines.insert(line) }
+        }
+        return lines
     }
 
     /// What a version that continues a stored source's content says about it.
@@ -569,6 +593,11 @@ public final class Ingester {
         let clock = PhaseClock()
         var waited = 0.0
         var storedID: Int64 = 0
+        // Lines of records read but not stored: outside the window, or stored already by a version
+        // read for another window (`storedLines`, from `partlyStored`).
+        var outsideLines = 0, alreadyStoredLines = 0
+        var partlyStored: [PrefixCandidate] = []
+        var storedLines = Set<Int>()
         do {
         try db.inSavepoint {
             try db.execute(sql: """
@@ -590,13 +619,36 @@ public final class Ingester {
 
             // Reading and parsing run on their own thread; this one writes.
             var bytesDone: Int64 = 0
+            let keep = keepRange
             reading: while true {
                 let asked = clock.enabled ? Date() : nil
                 let message = producer.channel.take()
                 if let asked { waited += Date().timeIntervalSince(asked) }
                 switch message {
+                case .partlyStored(let versions):
+                    // This content starts with versions stored around other windows: their lines
+                    // are in already, whatever this run's window.
+                    partlyStored = versions
+                    storedLines = try Self.storedLines(of: versions.map(\.id), db: db)
                 case .batch(let events, let rejected, let bytesRead):
-                    for row in 0..<events.count {
+                    // Around a question's window, only the records of its span are stored; a
+                    // record without a time is kept (nothing says it lies outside).
+                    var kept: [Int]?
+                    if keep != nil || !storedLines.isEmpty {
+                        var rows: [Int] = []
+                        rows.reserveCapacity(events.count)
+                        for row in 0..<events.count {
+                            let line = Int(events.number(row, .line) ?? 0)
+                            if storedLines.contains(line) { alreadyStoredLines += 1; continue }
+                            if let keep, let t = events.number(row, .time), !keep.contains(t) {
+                                outsideLines += Int((events.number(row, .lineEnd) ?? Int64(line)) - Int64(line) + 1)
+                                continue
+                            }
+                            rows.append(row)
+                        }
+                        kept = rows
+                    }
+                    for row in kept ?? Array(0..<events.count) {
                         let layer = events.layers[row].depth
                         // Metric datapoints and findings are signals about a layer, not its logs:
                         // `source_layer` (what coverage reads) counts only log records.
@@ -617,10 +669,16 @@ public final class Ingester {
                         }
                         perLayer[layer] = span
                     }
-                    try writer.insert(events)
-                    for r in rejected { try writer.insert(r) }
-                    eventCount += events.count
-                    rejectCount += rejected.count
+                    let stored = kept?.count ?? events.count
+                    if let kept { try writer.insert(events, rows: kept) } else { try writer.insert(events) }
+                    var storedRejects = 0
+                    for r in rejected where !storedLines.contains(r.line) {
+                        try writer.insert(r)
+                        storedRejects += 1
+                    }
+                    alreadyStoredLines += rejected.count - storedRejects
+                    eventCount += stored
+                    rejectCount += storedRejects
                     bytesDone += bytesRead
                     progress?(IngestProgress(fileIndex: position, fileCount: total, path: path, bytesDone: bytesDone,
                                              bytesTotal: st.size))
@@ -639,7 +697,8 @@ public final class Ingester {
             // The same bytes or content stored under another name, not found from its first bytes
             // (a gzip file stored before content digests were recorded): roll this back.
             if read.resume == nil, let stored = try SourceRecord.fetchOne(db, sql: """
-                SELECT * FROM source WHERE (sha256 = ? OR content_sha256 = ?) AND status = 'complete' AND id <> ? ORDER BY id LIMIT 1
+                SELECT * FROM source WHERE (sha256 = ? OR content_sha256 = ?) AND status = 'complete' AND covered_from IS NULL
+                  AND id <> ? ORDER BY id LIMIT 1
                 """, arguments: [read.sha256, read.contentSize > 0 ? read.contentSHA256 : nil, id]) {
                 throw AlreadyStored(record: stored, outcome: read)
             }
@@ -648,6 +707,18 @@ public final class Ingester {
                              ? sameContentNote(resume.source.path, path: path) : resumeNote(resume, path: path), at: 0)
             }
             if read.heldBack > 0 { notes.append(heldBackNote(read)) }
+            // Records outside the window were read and not stored: this version holds the
+            // window's span only, and a question about another time reads the file again.
+            let covered = outsideLines > 0 ? keep : nil
+            if let covered {
+                notes.append("read for a question's window: the records from \(TimeFormat.isoUTC(covered.lowerBound)) to "
+                    + "\(TimeFormat.isoUTC(covered.upperBound)) are stored, \(outsideLines) lines of records outside it are not "
+                    + "(a question about another time, or `ingest`, reads the file again and adds them)")
+            }
+            if alreadyStoredLines > 0 {
+                notes.append("\(alreadyStoredLines) records already stored from "
+                    + "\(Set(partlyStored.map(\.path)).sorted().joined(separator: ", ")) for an earlier question's window are not stored again")
+            }
             if deferIndexes {
                 try Schema.createEventIndexes(db)
                 clock.lap("ingest \(Escape.terminal(path)): index build", minimum: 0.5)
@@ -658,11 +729,13 @@ public final class Ingester {
             try db.execute(sql: """
                 UPDATE source SET sha256 = ?, size = ?, content_sha256 = ?, content_size = ?, head_sha256 = ?,
                     parent_id = ?, start_offset = ?, start_line = ?, lines = ?, events = ?, rejected = ?,
-                    first_time = ?, last_time = ?, notes = ?, first_event_id = ?, last_event_id = ? WHERE id = ?
+                    first_time = ?, last_time = ?, notes = ?, first_event_id = ?, last_event_id = ?,
+                    covered_from = ?, covered_to = ?, outside_lines = ? WHERE id = ?
                 """, arguments: [read.sha256, read.size, read.contentSHA256, read.contentSize, read.headSHA256,
                                  read.resume?.source.id, read.resume?.offset ?? 0, read.resume?.line ?? 0,
                                  read.lines, eventCount, rejectCount, first, last, notesJSON,
-                                 lastEventID.map { $0 - Int64(eventCount) + 1 }, lastEventID, id])
+                                 lastEventID.map { $0 - Int64(eventCount) + 1 }, lastEventID,
+                                 covered?.lowerBound, covered?.upperBound, outsideLines, id])
             for layer in Layer.allCases {
                 let span = perLayer[layer.depth]
                 guard span.events > 0 else { continue }

@@ -78,6 +78,9 @@ final class ParseProducer {
     }
 
     enum Message {
+        /// Sent before any batch: the partly stored versions this content starts with, whose
+        /// stored lines the writer leaves out (`PrefixCandidate.partial`).
+        case partlyStored([PrefixCandidate])
         case batch(events: EventBatch, rejected: [RejectedLine], bytesRead: Int64)
         case finished(Outcome)
         case failed(Error)
@@ -127,7 +130,7 @@ final class ParseProducer {
     /// the file is longer) and returns the longest stored source it starts with, and whether the
     /// content ended exactly there.
     private func matchPrefix(raw: inout StreamDigest, content: inout StreamDigest, notes: inout [String]) throws
-        -> (resume: ContentResume?, wholeContent: Bool) {
+        -> (resume: ContentResume?, wholeContent: Bool, partlyStored: [PrefixCandidate]) {
         var matcher = PrefixMatcher(candidates)
         let limit = matcher.limit
         try file.seek(to: 0)
@@ -164,8 +167,8 @@ final class ParseProducer {
             }
             atEnd = contentOffset <= limit
         }
-        guard let best = matcher.best else { return (nil, false) }
-        return (best, atEnd && contentOffset == best.source.contentSize)
+        guard let best = matcher.best else { return (nil, false, matcher.partialMatches) }
+        return (best, atEnd && contentOffset == best.source.contentSize, matcher.partialMatches)
     }
 
     private func run() {
@@ -195,7 +198,9 @@ final class ParseProducer {
         do {
             var wholeContent = false
             if !candidates.isEmpty {
-                (resume, wholeContent) = try matchPrefix(raw: &raw, content: &content, notes: &notes)
+                let partlyStored: [PrefixCandidate]
+                (resume, wholeContent, partlyStored) = try matchPrefix(raw: &raw, content: &content, notes: &notes)
+                if !partlyStored.isEmpty, !channel.put(.partlyStored(partlyStored)) { throw Stop() }
             }
             let startOffset = resume?.offset ?? 0
             let startLine = resume?.line ?? 0

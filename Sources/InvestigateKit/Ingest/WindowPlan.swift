@@ -52,6 +52,19 @@ public enum WindowPlan {
     }
 
     /// Why a file is not read for a window, or nil when it may hold records in it.
+    /// Whether the spans of time stored of a file (its versions read around earlier windows)
+    /// together hold `needed`; never when the whole file is needed (nil).
+    static func spans(_ stored: [ClosedRange<Int64>], hold needed: ClosedRange<Int64>?) -> Bool {
+        guard let needed else { return false }
+        var reached = needed.lowerBound
+        for span in stored.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if span.lowerBound > reached { break }
+            if span.upperBound >= reached { reached = span.upperBound }
+            if reached >= needed.upperBound { return true }
+        }
+        return false
+    }
+
     public static func reasonToSkip(path: String, window: ClosedRange<Int64>) -> String? {
         guard let span = span(ofPath: path), !span.overlaps(window) else { return nil }
         return "outside the window by its name's time stamp (\(TimeFormat.isoUTC(span.lowerBound + margin)) to \(TimeFormat.isoUTC(span.upperBound - margin))); read when a question needs it"

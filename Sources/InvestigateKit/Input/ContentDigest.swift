@@ -89,6 +89,10 @@ struct PrefixCandidate: Sendable, Equatable {
     let contentSHA256: String
     /// Lines in its content (`start_line + lines`).
     let totalLines: Int
+    /// A version stored only around a question's window (`covered_from`): its content is this
+    /// file's start, but not all its records are stored, so reading never resumes after it; the
+    /// lines it stored are left out instead (`PrefixMatcher.partialMatches`).
+    var partial: Bool = false
 }
 
 /// Where a file's new lines start after the content of a stored source it begins with.
@@ -108,18 +112,27 @@ struct ContentResume: Sendable, Equatable {
 struct PrefixMatcher {
     private let sizes: [Int64]
     private let bySize: [Int64: [String: PrefixCandidate]]
+    private let partialBySize: [Int64: [String: [PrefixCandidate]]]
     private var next = 0
     private(set) var best: ContentResume?
+    /// Every partly stored version (`PrefixCandidate.partial`) this content starts with.
+    private(set) var partialMatches: [PrefixCandidate] = []
 
     init(_ candidates: [PrefixCandidate]) {
         var bySize: [Int64: [String: PrefixCandidate]] = [:]
+        var partialBySize: [Int64: [String: [PrefixCandidate]]] = [:]
         // Several rows may hold the same content (a duplicate row points at its original): the
         // oldest is the one cited.
         for c in candidates.sorted(by: { $0.id < $1.id }) where c.contentSize > 0 {
-            if bySize[c.contentSize]?[c.contentSHA256] == nil { bySize[c.contentSize, default: [:]][c.contentSHA256] = c }
+            if c.partial {
+                partialBySize[c.contentSize, default: [:]][c.contentSHA256, default: []].append(c)
+            } else if bySize[c.contentSize]?[c.contentSHA256] == nil {
+                bySize[c.contentSize, default: [:]][c.contentSHA256] = c
+            }
         }
         self.bySize = bySize
-        sizes = bySize.keys.sorted()
+        self.partialBySize = partialBySize
+        sizes = Set(bySize.keys).union(partialBySize.keys).sorted()
     }
 
     /// The largest candidate size: reading beyond it cannot change the answer.
@@ -135,6 +148,9 @@ struct PrefixMatcher {
             if cut > Int64(position) {
                 digest.feed(UnsafeRawBufferPointer(rebasing: bytes[position..<Int(cut)]), at: offset + Int64(position))
                 position = Int(cut)
+            }
+            if digest.covered == boundary, let partial = partialBySize[boundary]?[digest.hasher.hexDigest()] {
+                partialMatches += partial
             }
             if digest.covered == boundary, let match = bySize[boundary]?[digest.hasher.hexDigest()] {
                 if digest.lastNewlineEnd == boundary {

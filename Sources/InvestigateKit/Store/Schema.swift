@@ -206,6 +206,15 @@ public enum Schema {
             try db.execute(sql: "CREATE INDEX source_identity ON source(inode, size, mtime)")
         }
 
+        migrator.registerMigration("v7-window-coverage") { db in
+            // A question about a window stores a long file's records around the window only: the
+            // source row says which span of time it holds (NULL: all of it) and how many lines of
+            // records outside it were read and not stored.
+            try db.execute(sql: "ALTER TABLE source ADD COLUMN covered_from INTEGER")
+            try db.execute(sql: "ALTER TABLE source ADD COLUMN covered_to INTEGER")
+            try db.execute(sql: "ALTER TABLE source ADD COLUMN outside_lines INTEGER NOT NULL DEFAULT 0")
+        }
+
         return migrator
     }
 

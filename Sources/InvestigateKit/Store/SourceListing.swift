@@ -22,6 +22,17 @@ public struct SourceListing: Sendable, Encodable {
         public var skipped: String?
         /// The version this one extends (a file that grew), else nil.
         public var parent: Int64?
+        /// Read for a question's window: the span of time whose records it holds (ISO 8601
+        /// UTC), and the lines of records outside it that were read and not stored; nil when
+        /// every record is stored.
+        public var coveredFrom: String?
+        public var coveredTo: String?
+        public var outsideLines: Int
+
+        enum CodingKeys: String, CodingKey {
+            case id, path, format, status, lines, events, rejected, first, last, sha256, size, compressed, skipped, parent
+            case coveredFrom = "covered_from", coveredTo = "covered_to", outsideLines = "outside_lines"
+        }
     }
 
     public var database: String
@@ -35,7 +46,9 @@ public struct SourceListing: Sendable, Encodable {
             try SourceRecord.fetchAll(db, sql: "SELECT * FROM source ORDER BY path, id").map { s in
                 Entry(id: s.id, path: s.path, format: s.format, status: s.status, lines: s.lines, events: s.events, rejected: s.rejected,
                       first: s.firstTime.map(TimeFormat.isoUTC), last: s.lastTime.map(TimeFormat.isoUTC), sha256: s.sha256, size: s.size,
-                      compressed: s.compressed, skipped: s.skipped, parent: s.parentId)
+                      compressed: s.compressed, skipped: s.skipped, parent: s.parentId,
+                      coveredFrom: s.covered.map { TimeFormat.isoUTC($0.lowerBound) }, coveredTo: s.covered.map { TimeFormat.isoUTC($0.upperBound) },
+                      outsideLines: s.outsideLines)
             }
         }
         return SourceListing(database: database, sources: entries, complete: entries.filter { $0.status == "complete" }.count,
@@ -58,6 +71,9 @@ public struct SourceListing: Sendable, Encodable {
                                pad(String(s.events), 9, right: true), pad(String(s.rejected), 8, right: true), pad(first, 20), pad(last, 20),
                                String(s.sha256.prefix(12)), Escape.terminal(s.path)].joined(separator: " ")
             if let parent = s.parent { line += " (grew from \(parent))" }
+            if let from = s.coveredFrom, let to = s.coveredTo {
+                line += " (records \(from.prefix(19))Z to \(to.prefix(19))Z only; \(s.outsideLines) lines outside not stored)"
+            }
             if s.status != "complete" { line += "  [\(Escape.terminal(s.status)): \(Escape.terminal(s.skipped ?? "no reason recorded"))]" }
             out += line + "\n"
         }

@@ -187,6 +187,12 @@ public struct SourceRecord: Sendable, Equatable, FetchableRecord, Codable {
     public var contentSize: Int64?
     /// `ContentHead.storedKey` of that content.
     public var headSha256: String?
+    /// The span of time whose records this version holds, when it was read for a question's
+    /// window only (nil: all its records); `outsideLines` lines of records outside it were read
+    /// and not stored.
+    public var coveredFrom: Int64?
+    public var coveredTo: Int64?
+    public var outsideLines: Int
 
     enum CodingKeys: String, CodingKey {
         case id, path, sha256, size, mtime, inode, device, compressed, format, status, skipped, lines, events, rejected
@@ -194,6 +200,13 @@ public struct SourceRecord: Sendable, Equatable, FetchableRecord, Codable {
         case startOffset = "start_offset", startLine = "start_line", notes
         case firstEventId = "first_event_id", lastEventId = "last_event_id"
         case contentSha256 = "content_sha256", contentSize = "content_size", headSha256 = "head_sha256"
+        case coveredFrom = "covered_from", coveredTo = "covered_to", outsideLines = "outside_lines"
+    }
+
+    /// The span of time this version holds all records of (nil: the whole file).
+    public var covered: ClosedRange<Int64>? {
+        guard let from = coveredFrom, let to = coveredTo, from <= to else { return nil }
+        return from...to
     }
 
     /// Lines in the content up to this version's end (those of the versions it continues too).
@@ -287,7 +300,13 @@ public final class EventWriter {
     /// Stores a batch of events in order. Values are bound without copying (SQLITE_STATIC) from
     /// the batch's arena, which outlives every step of this loop.
     public func insert(_ batch: EventBatch) throws {
-        guard batch.count > 0 else { return }
+        try insert(batch, rows: 0..<batch.count)
+    }
+
+    /// Stores the given rows of a batch, in order (the others are left out: records outside a
+    /// question's window, lines already stored).
+    public func insert<Rows: RandomAccessCollection>(_ batch: EventBatch, rows: Rows) throws where Rows.Element == Int {
+        guard !rows.isEmpty else { return }
         let shape = try shape(ColumnSet(texts: batch.filledTexts, numbers: batch.filledNumbers))
         defer { shape.inserter.clearBindings() }
         try batch.arena.withUnsafeBufferPointer { arena in
@@ -296,7 +315,7 @@ public final class EventWriter {
                 try batch.numbers.withUnsafeBufferPointer { numbers in
                     try shape.numbers.withUnsafeBufferPointer { numberColumns in
                         try shape.texts.withUnsafeBufferPointer { textColumns in
-                            try shape.inserter.insert(0..<batch.count) { statement, first, row in
+                            try shape.inserter.insert(rows) { statement, first, row in
                                 let h = statement.handle
                                 let n = row * EventBatch.numberColumns, t = row * EventBatch.textColumns
                                 sqlite3_bind_int64(h, first, sourceID)
