@@ -103,6 +103,8 @@ struct IngestedInputs {
     /// Files not read: their names' time stamps lie outside the question's window.
     var outsideWindow = 0
     var skipped: [(path: String, reason: String)] = []
+    var unread: [Diagnosis.UnreadFile] = []
+    var readInPart: [Diagnosis.PartlyReadFile] = []
     /// The files read (or already stored) under the PATHs, with their content hash.
     var found: [SourceScope.Found] = []
 }
@@ -130,6 +132,8 @@ func withInputs(_ q: DiagnosisQuery, _ inputs: IngestedInputs) -> DiagnosisQuery
     if inputs.files > 0 || inputs.outsideWindow > 0 {
         q.inputs = DiagnosisQuery.Inputs(files: inputs.files, skipped: inputs.skipped.map { "\($0.path): \($0.reason)" },
                                          outsideWindow: inputs.outsideWindow)
+        q.inputs?.unread = inputs.unread
+        q.inputs?.readInPart = inputs.readInPart
     }
     return q
 }
@@ -150,6 +154,11 @@ func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timel
     return IngestedInputs(failed: !problems.isEmpty, files: outcome.ingest.files.count - outside.count, outsideWindow: outside.count,
                           skipped: outcome.ingest.files.filter { ($0.status == .skipped || $0.status == .failed) && !WindowPlan.isOutsideWindow($0) }
                               .map { ($0.path, $0.skipped ?? "not read") },
+                          unread: outside.map { Diagnosis.UnreadFile(path: $0.path, reason: $0.skipped ?? "outside the window") },
+                          readInPart: outcome.ingest.files.compactMap { f in
+                              f.covered.map { Diagnosis.PartlyReadFile(path: f.path, from: TimeFormat.isoUTC($0.lowerBound),
+                                                                       to: TimeFormat.isoUTC($0.upperBound), lines_not_stored: f.outsideLines) }
+                          },
                           found: outcome.ingest.files.filter { $0.status != .skipped && $0.status != .failed }
                               .map { SourceScope.Found(path: $0.path, sha256: $0.sha256) })
 }

@@ -60,4 +60,29 @@ import Testing
         #expect(r.err.contains("notes.txt: skipped: format not recognised"))
         #expect(!r.err.contains("README.md"))
     }
+
+    /// A question lists in `--json` the files it left unread (their names' stamps) and those it
+    /// read for its window only, with the span stored.
+    @Test func theJSONListsFilesLeftUnreadAndFilesReadInPart() throws {
+        let dir = try TemporaryDirectory(), db = try TemporaryDirectory()
+        // 04:00–07:59 UTC, one line a minute; a 403 at 05:31.
+        let lines = (0..<240).map { i in
+            "198.51.100.7 - - [06/Feb/2025:\(String(format: "%02d:%02d", 4 + i / 60, i % 60)):00 +0000] \"GET /x\(i) HTTP/1.1\" \(i == 91 ? 403 : 200) 5 \"-\" \"curl/8.5.0\""
+        }.joined(separator: "\n") + "\n"
+        try dir.write("access.log", lines)
+        try dir.write("2025-02-01.log", "INFO 2025-02-01 10:00:00,000 [app] Response: 200 http://example.com/x\n")
+        guard let r = try investigate(["--db", db.url.appendingPathComponent("x.db").path, "--at", "2025-02-06 05:31", "--tz", "UTC",
+                                       "--json", dir.path]) else { return }
+        let json = try #require(try JSONSerialization.jsonObject(with: r.outBytes) as? [String: Any])
+        let unread = try #require(json["unread"] as? [[String: Any]])
+        #expect(unread.count == 1 && (unread.first?["path"] as? String)?.hasSuffix("2025-02-01.log") == true)
+        #expect((unread.first?["reason"] as? String)?.hasPrefix("outside the window") == true)
+        let part = try #require(json["read_in_part"] as? [[String: Any]])
+        #expect(part.count == 1)
+        #expect(part.first?["from"] as? String == "2025-02-06T05:09:00Z")
+        #expect(part.first?["to"] as? String == "2025-02-06T05:53:00Z")
+        #expect(part.first?["lines_not_stored"] as? Int == 240 - 45)
+        let findings = try #require(json["findings"] as? [[String: Any]])
+        #expect(findings.count == 1)
+    }
 }

@@ -58,6 +58,9 @@ import LogSimKit
         let full = try TimelineStore()
         _ = try TimelineUpdate.run(store: full, paths: [dir.path], options: ImportOptions())
         var leftOut = 0
+        // One store asked about each window in turn: what earlier questions stored in part does
+        // not change later answers.
+        let asked = try TimelineStore()
         for minutes in stride(from: 30, through: 180, by: 50) {
             let at = start + Int64(minutes) * 60_000_000
             let q = DiagnosisQuery(at: at, halfWindow: 120_000_000)
@@ -68,10 +71,47 @@ import LogSimKit
             let a = try Diagnoser(store: full).diagnose(q).findings.map { [$0.responder, $0.cause, $0.rule, String($0.count), $0.client_ip ?? "-", $0.path ?? "-"] }
             let b = try Diagnoser(store: windowed).diagnose(q).findings.map { [$0.responder, $0.cause, $0.rule, String($0.count), $0.client_ip ?? "-", $0.path ?? "-"] }
             #expect(a == b, "window at +\(minutes) min: \(run.files.filter(WindowPlan.isOutsideWindow).count) files not read")
+            _ = try TimelineUpdate.run(store: asked, paths: [dir.path], options: options)
+            let c = try Diagnoser(store: asked).diagnose(q).findings.map { [$0.responder, $0.cause, $0.rule, String($0.count), $0.client_ip ?? "-", $0.path ?? "-"] }
+            #expect(a == c, "window at +\(minutes) min after earlier questions")
             #expect(!a.isEmpty || minutes > 100)
             leftOut += run.files.filter(WindowPlan.isOutsideWindow).count
         }
         // The archive's S3 objects and size-rotated nginx logs are mostly left unread.
         #expect(leftOut > 0)
+        // Then `ingest` completes every file: each line once.
+        _ = try TimelineUpdate.run(store: asked, paths: [dir.path], options: ImportOptions())
+        func lines(_ store: TimelineStore) throws -> [String] {
+            try store.read { try String.fetchAll($0, sql: "SELECT s.sha256 || ':' || e.line FROM event e JOIN source s ON s.id = e.source_id ORDER BY 1") }
+        }
+        let all = try lines(asked)
+        #expect(Set(all).count == all.count)
+        #expect(all.count == (try lines(full)).count)
+    }
+
+    /// Rotated syslog files (year-less stamps) are bounded by their siblings like other logs: the
+    /// year is the one nearest the window.
+    @Test func rotatedSyslogSiblingsOutsideTheWindowAreNotRead() throws {
+        let dir = try TemporaryDirectory()
+        func day(_ d: Int, hour: Int) -> String {
+            (0..<6).map { i in String(format: "Feb  %d %02d:%02d:00 web-1 cron[42]: job %d ran", d, hour + i, 0, i) }.joined(separator: "\n") + "\n"
+        }
+        try dir.write("syslog.2.gz", bytes: GzipInflater.gzip(Array(day(2, hour: 6).utf8)))
+        try dir.write("syslog.1", day(3, hour: 6) + day(4, hour: 6) + day(4, hour: 12))
+        try dir.write("syslog", day(5, hour: 6))
+        // Copied with their times (the year of the stamps comes from them at ingest).
+        for (name, d) in [("syslog.2.gz", 2), ("syslog.1", 4), ("syslog", 5)] {
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: TimeInterval(Self.t(String(format: "2025-02-0%dT18:00:00Z", d)) / 1_000_000))],
+                                                  ofItemAtPath: dir.url.appendingPathComponent(name).path)
+        }
+        var options = ImportOptions()
+        options.timeZone = .utc
+        options.window = Self.t("2025-02-04T11:58:00Z")...Self.t("2025-02-04T12:02:00Z")
+        let store = try TimelineStore()
+        let run = try TimelineUpdate.run(store: store, paths: [dir.path], options: options).ingest
+        let unread = run.files.filter(WindowPlan.isOutsideWindow).map { ($0.path as NSString).lastPathComponent }.sorted()
+        #expect(unread == ["syslog", "syslog.2.gz"])
+        let stored = try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM event WHERE time = ?", arguments: [Self.t("2025-02-04T12:00:00Z")]) }
+        #expect(stored == 1)
     }
 }

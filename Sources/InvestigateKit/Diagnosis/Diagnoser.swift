@@ -119,6 +119,10 @@ public final class Diagnoser {
         let answerLayers = Set(findings.map(\.responder) + findings.flatMap { $0.evidence.map(\.layer) })
         let inspector = try ContextSignals.inspector(db, layers: answerLayers, sources: sources)
 
+        if let part = q.inputs?.readInPart, !part.isEmpty {
+            let lines = part.reduce(0) { $0 + $1.lines_not_stored }
+            notes.append("\(part.count) file\(part.count == 1 ? " was" : "s were") read for this window only: \(part.count == 1 ? "its" : "their") records within 20 minutes of it are stored, \(lines) lines of records further away are not (`--json` lists them under read_in_part; a question about another time, or `ingest`, adds them).")
+        }
         if let outside = q.inputs?.outsideWindow, outside > 0 {
             notes.append("\(outside) file\(outside == 1 ? " was" : "s were") not read: \(outside == 1 ? "its name's time stamp lies" : "their names' time stamps lie") outside this window (S3 delivery stamps, date folders, daily file names), so \(outside == 1 ? "it" : "they") cannot hold its records; a question about another moment reads \(outside == 1 ? "it" : "them").")
         }
@@ -138,6 +142,8 @@ public final class Diagnoser {
                                        tz_source: q.zoneNote)
         var diagnosis = Diagnosis(query: echo, coverage: coverage, findings: findings, notes: notes, outcome: outcome, headline: headline)
         diagnosis.signals = metricSignals + guardDuty + inspector
+        diagnosis.unread = q.inputs?.unread ?? []
+        diagnosis.readInPart = q.inputs?.readInPart ?? []
         return diagnosis
     }
 

@@ -24,6 +24,10 @@ public struct DiagnosisQuery: Sendable {
         public var skipped: [String]
         /// Files not read because their names' time stamps lie outside the window (`WindowPlan`).
         public var outsideWindow: Int
+        /// Those files, with the reason; and the files of which only the window's records are
+        /// stored (`FileResult.covered`).
+        public var unread: [Diagnosis.UnreadFile] = []
+        public var readInPart: [Diagnosis.PartlyReadFile] = []
         public init(files: Int, skipped: [String], outsideWindow: Int = 0) {
             self.files = files
             self.skipped = skipped
@@ -168,7 +172,28 @@ public struct Diagnosis: Sendable, Encodable {
     /// Metrics and findings beside the logs (docs/diagnosis.md, "Signals beside the logs").
     public var signals: [ContextSignal] = []
 
-    enum CodingKeys: String, CodingKey { case outcome, headline, query, coverage, findings, notes, signals }
+    /// A file the question did not read: its name's time stamp (or its rotation order) puts it
+    /// outside the window.
+    public struct UnreadFile: Sendable, Encodable, Equatable {
+        public var path: String
+        public var reason: String
+        public init(path: String, reason: String) { self.path = path; self.reason = reason }
+    }
+
+    /// A file read for the window only: its records from `from` to `to` are stored.
+    public struct PartlyReadFile: Sendable, Encodable, Equatable {
+        public var path: String
+        public var from: String
+        public var to: String
+        public var lines_not_stored: Int
+        public init(path: String, from: String, to: String, lines_not_stored: Int) {
+            self.path = path; self.from = from; self.to = to; self.lines_not_stored = lines_not_stored
+        }
+    }
+    public var unread: [UnreadFile] = []
+    public var readInPart: [PartlyReadFile] = []
+
+    enum CodingKeys: String, CodingKey { case outcome, headline, query, coverage, findings, notes, signals, unread, read_in_part }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -179,5 +204,7 @@ public struct Diagnosis: Sendable, Encodable {
         try c.encode(findings, forKey: .findings)
         try c.encode(notes, forKey: .notes)
         if !signals.isEmpty { try c.encode(signals, forKey: .signals) }
+        if !unread.isEmpty { try c.encode(unread, forKey: .unread) }
+        if !readInPart.isEmpty { try c.encode(readInPart, forKey: .read_in_part) }
     }
 }

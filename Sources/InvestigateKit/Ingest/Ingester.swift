@@ -31,9 +31,14 @@ public struct FileResult: Sendable, Equatable, Encodable {
     /// Why nothing was parsed, or nil.
     public var skipped: String?
     public var notes: [String]
+    /// Read for a question's window: the span of time whose records are stored (nil: all), and
+    /// the lines of records outside it that were read and not stored.
+    public var covered: ClosedRange<Int64>?
+    public var outsideLines = 0
 
     enum CodingKeys: String, CodingKey {
         case path, format, sha256, size, lines, events, rejected, added, first, last, status, skipped, notes
+        case coveredFrom = "covered_from", coveredTo = "covered_to", outsideLines = "outside_lines"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -51,6 +56,11 @@ public struct FileResult: Sendable, Equatable, Encodable {
         try c.encode(status, forKey: .status)
         try c.encode(skipped, forKey: .skipped)
         try c.encode(notes, forKey: .notes)
+        if let covered {
+            try c.encode(TimeFormat.isoUTC(covered.lowerBound), forKey: .coveredFrom)
+            try c.encode(TimeFormat.isoUTC(covered.upperBound), forKey: .coveredTo)
+            try c.encode(outsideLines, forKey: .outsideLines)
+        }
     }
 }
 
@@ -364,7 +374,8 @@ public final class Ingester {
                           events: totals?["e"] ?? stored.events, rejected: totals?["r"] ?? stored.rejected, added: 0,
                           first: totals?["f"], last: totals?["l"], status: .unchanged,
                           skipped: stored.status == "skipped" ? stored.skipped : nil,
-                          notes: ["already in the timeline (ingested as \(stored.path), sha256 \(stored.sha256.prefix(12))…)"])
+                          notes: ["already in the timeline (ingested as \(stored.path), sha256 \(stored.sha256.prefix(12))…)"],
+                          covered: stored.covered, outsideLines: stored.outsideLines)
     }
 
     struct LeadingSample {
@@ -757,9 +768,12 @@ public final class Ingester {
             result.notes = notes
             return result
         }
-        return FileResult(path: path, format: importer.id, sha256: read.sha256, size: read.size, lines: read.lines,
-                          events: eventCount, rejected: rejectCount, added: eventCount, first: first, last: last,
-                          status: read.resume == nil ? .ingested : .grown, skipped: nil, notes: notes)
+        var result = FileResult(path: path, format: importer.id, sha256: read.sha256, size: read.size, lines: read.lines,
+                                events: eventCount, rejected: rejectCount, added: eventCount, first: first, last: last,
+                                status: read.resume == nil ? .ingested : .grown, skipped: nil, notes: notes)
+        result.covered = outsideLines > 0 ? keepRange : nil
+        result.outsideLines = outsideLines
+        return result
     }
 
     /// Records a file whose content is already stored under another source as a version with no

@@ -20,31 +20,31 @@ public enum WindowPlan {
     public static func span(ofPath path: String) -> ClosedRange<Int64>? {
         let name = (path as NSString).lastPathComponent
         // `_20250206T0525Z_`: a delivery stamp.
-        if let m = match(#"_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})Z_"#, name), let t = utc(m[0], m[1], m[2], m[3], m[4]) {
+        if let m = match(awsDeliveryStamp, name), let t = utc(m[0], m[1], m[2], m[3], m[4]) {
             return (t - 5 * 60_000_000 - margin)...(t + 5 * 60_000_000 + margin)
         }
         // CloudFront `DIST.2025-02-06-05.unique.gz`: one hour.
-        if let m = match(#"\.(\d{4})-(\d{2})-(\d{2})-(\d{2})\.[A-Za-z0-9]+(\.gz)?$"#, name), let t = utc(m[0], m[1], m[2], m[3], 0) {
+        if let m = match(cloudFrontHour, name), let t = utc(m[0], m[1], m[2], m[3], 0) {
             return (t - margin)...(t + 3_600_000_000 + margin)
         }
         // S3 date prefixes in the directories.
         let dir = (path as NSString).deletingLastPathComponent
-        if let m = match(#"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/(\d{2})$"#, dir), let t = utc(m[0], m[1], m[2], m[3], m[4]) {
+        if let m = match(minuteFolder, dir), let t = utc(m[0], m[1], m[2], m[3], m[4]) {
             return (t - margin)...(t + 5 * 60_000_000 + margin)
         }
-        if let m = match(#"/(\d{4})/(\d{2})/(\d{2})/(\d{2})$"#, dir), let t = utc(m[0], m[1], m[2], m[3], 0) {
+        if let m = match(hourFolder, dir), let t = utc(m[0], m[1], m[2], m[3], 0) {
             return (t - margin)...(t + 3_600_000_000 + margin)
         }
-        if let m = match(#"/(\d{4})/(\d{2})/(\d{2})$"#, dir), let t = utc(m[0], m[1], m[2], 0, 0) {
+        if let m = match(dayFolder, dir), let t = utc(m[0], m[1], m[2], 0, 0) {
             return (t - margin)...(t + 86_400_000_000 + margin)
         }
         // A log stream named after the day it began (`2025/02/06/[$LATEST]…`): its environment
         // may live on past midnight.
-        if let m = match(#"/(\d{4})/(\d{2})/(\d{2})/[^/]+$"#, dir), let t = utc(m[0], m[1], m[2], 0, 0) {
+        if let m = match(dayFolderFile, dir), let t = utc(m[0], m[1], m[2], 0, 0) {
             return (t - margin)...(t + 2 * 86_400_000_000 + margin)
         }
         // A daily file: the day in whatever zone the writer used.
-        if let m = match(#"(?:^|[^0-9])(\d{4})-(\d{2})-(\d{2})(?:\.log|\.txt|\.json|\.gz|$)"#, name), let t = utc(m[0], m[1], m[2], 0, 0) {
+        if let m = match(dailyName, name), let t = utc(m[0], m[1], m[2], 0, 0) {
             let zones: Int64 = 14 * 3_600_000_000
             return (t - zones - margin)...(t + 86_400_000_000 + zones + margin)
         }
@@ -75,9 +75,23 @@ public enum WindowPlan {
     /// Whether a run left this file unread because of the window.
     public static func isOutsideWindow(_ f: FileResult) -> Bool { f.status == .skipped && (f.skipped?.hasPrefix(prefix) ?? false) }
 
-    static func match(_ pattern: String, _ text: String) -> [Int]? {
-        guard let re = try? NSRegularExpression(pattern: pattern),
-              let m = re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) else { return nil }
+    private static func regex(_ pattern: String) -> NSRegularExpression {
+        // The patterns are constants of this file; a typo is a programming error caught by the tests.
+        try! NSRegularExpression(pattern: pattern)
+    }
+    // The name and folder patterns, compiled once: a question over an archive of thousands of S3
+    // objects matched each of them per file, and compiling them per call cost more than reading
+    // the files the window needs.
+    private static let awsDeliveryStamp = regex(#"_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})Z_"#)
+    private static let cloudFrontHour = regex(#"\.(\d{4})-(\d{2})-(\d{2})-(\d{2})\.[A-Za-z0-9]+(\.gz)?$"#)
+    private static let minuteFolder = regex(#"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/(\d{2})$"#)
+    private static let hourFolder = regex(#"/(\d{4})/(\d{2})/(\d{2})/(\d{2})$"#)
+    private static let dayFolder = regex(#"/(\d{4})/(\d{2})/(\d{2})$"#)
+    private static let dayFolderFile = regex(#"/(\d{4})/(\d{2})/(\d{2})/[^/]+$"#)
+    private static let dailyName = regex(#"(?:^|[^0-9])(\d{4})-(\d{2})-(\d{2})(?:\.log|\.txt|\.json|\.gz|$)"#)
+
+    static func match(_ re: NSRegularExpression, _ text: String) -> [Int]? {
+        guard let m = re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) else { return nil }
         var out: [Int] = []
         for i in 1..<m.numberOfRanges {
             let r = m.range(at: i)
@@ -107,6 +121,24 @@ public enum WindowPlan {
     /// The first record's time among a file's leading lines, as its importer reads them.
     static func firstStamp(_ importer: any Importer, _ lines: [[UInt8]], path: String, options: ImportOptions,
                            registry: ImporterRegistry) -> Int64? {
+        // Year-less syslog stamps: read in the year that puts them nearest the window (a rotated
+        // syslog holds days or weeks, never half a year), unless `--year` says which.
+        if importer.id == "syslog", options.year == nil, let window = options.window {
+            let year = CivilTime.civilFromDays(window.lowerBound / 86_400_000_000).year
+            var nearest: Int64?
+            for candidate in [year - 1, year, year + 1] {
+                var o = options
+                o.year = candidate
+                guard let t = stamp(importer, lines, path: path, options: o, registry: registry) else { continue }
+                if nearest == nil || abs(t - window.lowerBound) < abs(nearest! - window.lowerBound) { nearest = t }
+            }
+            return nearest
+        }
+        return stamp(importer, lines, path: path, options: options, registry: registry)
+    }
+
+    private static func stamp(_ importer: any Importer, _ lines: [[UInt8]], path: String, options: ImportOptions,
+                              registry: ImporterRegistry) -> Int64? {
         let context = ParseContext(path: path, options: options, registry: registry)
         guard var parser = try? importer.makeParser(context) else { return nil }
         var sink = RecordSink()
@@ -141,7 +173,7 @@ public enum WindowPlan {
     /// syslog (its stamps have no year until the run has read on).
     public static func rotationSkips(_ files: [Candidate], window: ClosedRange<Int64>) -> [String: String] {
         var out: [String: String] = [:]
-        let eligible = files.filter { $0.writtenLive && $0.importer != "syslog" && $0.first != nil }
+        let eligible = files.filter { $0.writtenLive && $0.first != nil }
         for f in eligible where f.first! - slack(f.importer) > window.upperBound {
             out[f.path] = prefix + " its first record (\(TimeFormat.isoUTC(f.first!)), after the window); read when a question needs it"
         }

@@ -540,7 +540,10 @@ private struct Rendering {
         line()
         let rows = data.sources.sorted { ($0.path, $0.id) < ($1.path, $1.id) }.map { s -> [String] in
             [Markdown.cell(shownPath(s.path)), Markdown.cell(s.format ?? "—"), String(s.size), s.sha256,
-             String(s.lines), String(s.events), String(s.rejected), Markdown.cell(s.status + (s.skipped.map { ": " + $0 } ?? ""))]
+             String(s.lines), String(s.events), String(s.rejected),
+             Markdown.cell(s.status + (s.skipped.map { ": " + $0 } ?? "") + (s.covered.map {
+                 ": records \(TimeFormat.isoUTC($0.lowerBound)) to \(TimeFormat.isoUTC($0.upperBound)) only (\(s.outsideLines) lines outside not stored)"
+             } ?? ""))]
         }
         if rows.isEmpty { line("No input files."); line() } else {
             table(["Path", "Format", "Bytes", "SHA-256", "Lines", "Events", "Rejected", "Status"], rows, right: [2, 4, 5, 6])
