@@ -43,12 +43,12 @@ public struct CorrelationStats: Sendable, Encodable {
 /// The part a record plays in a request's path: an access record of a layer, or a log line that
 /// belongs to one.
 enum Role: String, CaseIterable {
-    case waf, alb, apigateway, apigatewayExecution, nginx, nginxError, gunicorn, appRequest, appResponse, appLog, lambda
+    case waf, alb, apigateway, apigatewayExecution, nginx, nginxError, gunicorn, appRequest, appResponse, appLog, lambda, cloudfront
 
     /// Roles of which a chain holds at most one record (fuzzy matches never add a second).
     var isSingular: Bool {
         switch self {
-        case .waf, .alb, .apigateway, .nginx, .gunicorn, .appRequest, .appResponse: return true
+        case .waf, .alb, .apigateway, .nginx, .gunicorn, .appRequest, .appResponse, .cloudfront: return true
         default: return false
         }
     }
@@ -67,12 +67,14 @@ enum Role: String, CaseIterable {
         case .appResponse: return 1 << 8
         case .appLog: return 1 << 9
         case .lambda: return 1 << 10
+        case .cloudfront: return 1 << 11
         }
     }
 
     static let singularBits: UInt16 = allCases.filter(\.isSingular).reduce(0) { $0 | $1.bit }
 
-    /// Roles whose records carry the real client's address.
+    /// Roles whose records carry the real client's address. CloudFront's `c-ip` is the viewer, but
+    /// the layers behind it see CloudFront's own addresses, so its hops match without the client.
     var knowsClient: Bool {
         switch self {
         case .waf, .alb, .apigateway, .nginx: return true
@@ -89,6 +91,7 @@ enum Role: String, CaseIterable {
         case .gunicorn: return .gunicorn
         case .appRequest, .appResponse, .appLog: return .app
         case .lambda: return .lambda
+        case .cloudfront: return .cloudfront
         }
     }
 }
@@ -164,7 +167,7 @@ public final class Correlator {
     /// SQL condition selecting the records correlation considers.
     static let correlatable = """
         e.copy_of IS NULL AND e.time IS NOT NULL AND (
-            (e.kind = 'access' AND e.layer IN ('waf','alb','apigateway','nginx','gunicorn','app'))
+            (e.kind = 'access' AND e.layer IN ('cloudfront','waf','alb','apigateway','nginx','gunicorn','app'))
          OR (e.kind = 'log' AND (e.request_id IS NOT NULL OR e.trace_id IS NOT NULL)
                               AND e.layer IN ('apigateway','lambda','nginx','app','gunicorn'))
          OR (e.kind = 'log' AND e.layer IN ('nginx','app') AND e.path IS NOT NULL))
@@ -179,7 +182,7 @@ public final class Correlator {
         let range = try store.read { db -> (Int64, Int64)? in
             guard let row = try Row.fetchOne(db, sql: """
                 SELECT min(sl.first_time) AS lo, max(sl.last_time) AS hi FROM source s JOIN source_layer sl ON sl.source_id = s.id
-                WHERE s.last_event_id > ? AND sl.layer <> 'system'
+                WHERE s.last_event_id > ? AND sl.layer NOT IN \(Layer.offPathSQL)
                 """, arguments: [watermark]), let lo: Int64 = row["lo"], let hi: Int64 = row["hi"] else { return nil }
             return (lo, hi)
         }
@@ -368,7 +371,7 @@ public final class Correlator {
         try store.read { db in
             // Coverage first (no event scan): one request-path layer alone can never link.
             let layers = try String.fetchAll(db, sql: """
-                SELECT DISTINCT layer FROM source_layer WHERE layer <> 'system' AND first_time <= ? AND last_time >= ?
+                SELECT DISTINCT layer FROM source_layer WHERE layer NOT IN \(Layer.offPathSQL) AND first_time <= ? AND last_time >= ?
                 """, arguments: [to, from])
             if layers.count <= 1 && !layers.contains("app") && !layers.contains("apigateway") { return false }
             // Two request-path layers: worth the linking passes (which find out cheaply if not),
@@ -383,6 +386,7 @@ public final class Correlator {
                 guard let layer = Layer(rawValue: row[0] as String) else { continue }
                 let kind: String = row[1]
                 switch (layer, kind) {
+                case (.cloudfront, "access"): roles.insert(.cloudfront)
                 case (.waf, "access"): roles.insert(.waf)
                 case (.alb, "access"): roles.insert(.alb)
                 case (.apigateway, "access"): roles.insert(.apigateway)
@@ -438,7 +442,7 @@ public final class Correlator {
                 SELECT s.first_event_id AS lo, s.last_event_id AS hi FROM source s
                 WHERE s.first_event_id IS NOT NULL
                   AND EXISTS (SELECT 1 FROM source_layer sl WHERE sl.source_id = s.id AND sl.copies > 0)
-                  AND NOT EXISTS (SELECT 1 FROM source_layer sl WHERE sl.source_id = s.id AND sl.layer <> 'system' AND sl.events > sl.copies)
+                  AND NOT EXISTS (SELECT 1 FROM source_layer sl WHERE sl.source_id = s.id AND sl.layer NOT IN \(Layer.offPathSQL) AND sl.events > sl.copies)
                 ORDER BY s.first_event_id
                 """)
         }
@@ -465,14 +469,14 @@ public final class Correlator {
         let maxSlab = Self.maxSlab
         let (total, sampled) = try store.read { db -> (Int64, [Int64]) in
             let total = try Int64.fetchOne(db, sql: """
-                SELECT sum(events) FROM source_layer WHERE layer <> 'system' AND first_time <= ? AND last_time >= ?
+                SELECT sum(events) FROM source_layer WHERE layer NOT IN \(Layer.offPathSQL) AND first_time <= ? AND last_time >= ?
                 """, arguments: [to, from]) ?? 0
             let maxID = try Int64.fetchOne(db, sql: "SELECT max(id) FROM event") ?? 0
             let step = max(1, maxID / Self.slabSampleSize)
             let sampled = try Int64.fetchAll(db, sql: """
                 WITH RECURSIVE ids(i) AS (SELECT ? UNION ALL SELECT i + ? FROM ids WHERE i + ? <= ?)
                 SELECT e.time FROM ids JOIN event e ON e.id = ids.i
-                WHERE e.time >= ? AND e.time <= ? AND e.layer <> 'system'
+                WHERE e.time >= ? AND e.time <= ? AND e.layer NOT IN \(Layer.offPathSQL)
                 """, arguments: [min(step, maxID), step, step, maxID, from, to])
             return (total, sampled)
         }
@@ -596,6 +600,7 @@ public final class Correlator {
         let method = row.text(7)
         let role: Role
         switch (layer, kind) {
+        case (.cloudfront, "access"): role = .cloudfront
         case (.waf, "access"): role = .waf
         case (.alb, "access"): role = .alb
         case (.apigateway, "access"): role = .apigateway
@@ -616,7 +621,7 @@ public final class Correlator {
         case .alb:
             completion = time
             arrival = row.jsonField(15, "request_creation_us").flatMap { Int64($0) }
-        case .nginx, .gunicorn:
+        case .nginx, .gunicorn, .cloudfront:
             completion = time
             if let d = duration, d >= 0 { arrival = time - d }
         case .appResponse: completion = time
@@ -638,7 +643,7 @@ public final class Correlator {
 
     /// The hops fuzzy matching tries, outermost first. Which apply depends on the roles present:
     /// each present role is matched to the next present one on its path.
-    static let edgePath: [Role] = [.waf, .alb, .nginx, .gunicorn, .appResponse]
+    static let edgePath: [Role] = [.cloudfront, .waf, .alb, .nginx, .gunicorn, .appResponse]
     static let apiPath: [Role] = [.waf, .apigateway]
 
     func hops(present: Set<Role>) -> [PairKey] {
@@ -766,7 +771,7 @@ public final class Correlator {
         var plan = Plan()
         // Identifier keys, each in the space of ids it can equal (a struct: no string is built per record).
         struct IDKey: Hashable {
-            enum Space: UInt8 { case trace, apigwRequest, lambdaRequest, extendedRequest, nginxRequest }
+            enum Space: UInt8 { case trace, apigwRequest, lambdaRequest, extendedRequest, nginxRequest, edgeRequest }
             var space: Space
             var value: String
         }
@@ -783,6 +788,10 @@ public final class Correlator {
             }
             joinID(.extendedRequest, n.extendedRequestID, index, "extended_request_id", 0.98)
             if n.role == .waf { joinID(.extendedRequest, n.requestID, index, "extended_request_id", 0.98) }
+            // CloudFront's x-edge-request-id is the `httpRequest.requestId` of the WAF record of a
+            // web ACL on that distribution (AWS WAF logging fields: "For all others, this is the
+            // request ID"; CloudFront: "x-edge-request-id … in the response header, x-amz-cf-id").
+            if n.role == .waf || n.role == .cloudfront { joinID(.edgeRequest, n.requestID, index, "x_edge_request_id", 0.98) }
             joinID(.lambdaRequest, n.lambdaRequestID, index, "lambda_request_id", 0.98)
             if n.role == .nginx || n.role == .appRequest || n.role == .appResponse || n.role == .appLog {
                 joinID(.nginxRequest, n.requestID, index, "request_id", 0.95)
@@ -1190,7 +1199,7 @@ public final class Correlator {
     /// layer's answer.
     static func summary(_ members: [Node]) -> ChainSummary {
         let sorted = members.sorted { $0.role.layer < $1.role.layer }
-        let access: Set<Role> = [.waf, .alb, .apigateway, .nginx, .gunicorn, .appResponse]
+        let access: Set<Role> = [.cloudfront, .waf, .alb, .apigateway, .nginx, .gunicorn, .appResponse]
         let times = members.map(\.time)
         var layers: [Layer] = []
         for n in sorted where !layers.contains(n.role.layer) { layers.append(n.role.layer) }

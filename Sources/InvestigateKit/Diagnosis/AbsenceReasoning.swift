@@ -41,7 +41,7 @@ struct AbsenceReasoner {
     func reason(_ db: Database) throws -> Result {
         let what = describeQuestion()
         let span = "\(display(query.from)) and \(display(query.to))"
-        let withData = window.filter { $0.value.requests + $0.value.messages > 0 }.map(\.key).filter { $0 != .system }.sorted()
+        let withData = window.filter { $0.value.requests + $0.value.messages > 0 }.map(\.key).filter { !Layer.offPath.contains($0) }.sorted()
         guard !withData.isEmpty else {
             let detail = ["The logs cover: " + coverageSpans() + "."]
             return .nothing(headline: "No log holds any record between \(span): the logs given do not cover this window.", detail: detail)

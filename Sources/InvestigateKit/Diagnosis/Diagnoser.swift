@@ -407,7 +407,7 @@ public final class Diagnoser {
             notes.append("nginx's clients are only \(stack.privatePeers.count) address\(stack.privatePeers.count == 1 ? "" : "es") (\(stack.privatePeers.prefix(4).joined(separator: ", "))), \(stack.balancerEvidence): nginx sits behind \(front); " + (stack.forwardsClient ? "client addresses come from X-Forwarded-For." : "its log format records no X-Forwarded-For, so nginx's records do not name the real clients."))
         }
         let missing = [Layer.waf, .alb, .nginx, .app].filter { coverage[$0] == nil }
-        let have = coverage.keys.filter { $0 != .system }
+        let have = coverage.keys.filter { !Layer.offPath.contains($0) }
         if !have.isEmpty, !missing.isEmpty, coverage[.apigateway] == nil {
             notes.append("No logs given for: \(missing.map(\.rawValue).joined(separator: ", ")). A layer without logs is never taken to mean \"this layer saw no such request\".")
         }

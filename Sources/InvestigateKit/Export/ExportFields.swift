@@ -50,8 +50,10 @@ public enum ExportFields {
     public static func dataset(_ r: ExportRecord) -> String {
         let kind = r.event?.kind
         switch r.layer {
+        case .cloudfront: return "aws.cloudfront_logs"
         case .waf: return "aws.waf"
-        case .alb: return "aws.elb_logs"
+        case .alb, .nlb: return "aws.elb_logs"
+        case .cloudtrail: return "aws.cloudtrail"
         case .apigateway: return "aws.apigateway_logs"
         case .lambda: return "aws.cloudwatch_logs"
         case .nginx: return kind == .log || (kind == nil && r.source.format == "nginx-error") ? "nginx.error" : "nginx.access"

@@ -34,6 +34,11 @@ public struct ImporterRegistry: Sendable {
         CloudWatchInsightsImporter(),
         CloudWatchSubscriptionImporter(),
 
+        // AWS: in front of the stack (CloudFront, NLB), ALB connection logs, CloudTrail
+        AWSCloudFrontImporter(),
+        AWSNLBImporter(),
+        ALBConnectionLogImporter(),
+
     ])
 
     public func importer(id: String) -> (any Importer)? {

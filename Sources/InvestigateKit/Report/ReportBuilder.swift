@@ -286,12 +286,12 @@ private struct Rendering {
     func sequenceDiagram(_ f: Finding, records: [StoredEvent]) -> String {
         let responder = Layer(rawValue: f.responder) ?? .upstream
         let accessByLayer = Dictionary(grouping: records.filter { $0.event.kind == .access }, by: \.event.layer)
-        var present = Set(records.map(\.event.layer)).subtracting([.system, .client])
+        var present = Set(records.map(\.event.layer)).subtracting(Layer.offPath)
         if f.rule == "absence" { present = [] }
         var participants = present.union([responder]).subtracting([.client])
         var unreached: [Layer] = []
         for a in f.absent {
-            guard let layer = Layer(rawValue: a.layer), layer != .client, layer != .system else { continue }
+            guard let layer = Layer(rawValue: a.layer), layer != .client, layer != .system, layer != .cloudtrail else { continue }
             participants.insert(layer)
             unreached.append(layer)
         }
@@ -299,7 +299,7 @@ private struct Rendering {
         var silent: [Layer] = []
         if f.rule == "absence" {
             silent = diagnosis.coverage.filter { $0.in_window > 0 }.compactMap { Layer(rawValue: $0.layer) }
-                .filter { $0 != .system && $0 != .client && !participants.contains($0) }
+                .filter { $0 != .system && $0 != .cloudtrail && $0 != .client && !participants.contains($0) }
             participants.formUnion(silent)
         }
         let order = participants.sorted()
@@ -354,7 +354,9 @@ private struct Rendering {
 
     static func layerTitle(_ layer: Layer) -> String {
         switch layer {
+        case .cloudfront: return "CloudFront"
         case .waf: return "AWS WAF"
+        case .nlb: return "NLB"
         case .alb: return "ALB"
         case .apigateway: return "API Gateway"
         case .nginx: return "nginx"
@@ -363,6 +365,7 @@ private struct Rendering {
         case .lambda: return "Lambda"
         case .upstream: return "upstream (no logs)"
         case .system: return "system"
+        case .cloudtrail: return "CloudTrail"
         case .client: return "Client"
         }
     }
