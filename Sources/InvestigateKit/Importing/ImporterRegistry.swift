@@ -38,6 +38,7 @@ public struct ImporterRegistry: Sendable {
         AWSCloudFrontImporter(),
         AWSNLBImporter(),
         ALBConnectionLogImporter(),
+        AWSCloudTrailImporter(),
 
     ])
 
