@@ -193,8 +193,9 @@ struct AbsenceReasoner {
         let has: (Layer) -> Bool = { (coverage[$0]?.events ?? 0) > 0 }
         let api = has(.apigateway) || has(.lambda)
         let edge = has(.alb) || has(.nginx) || has(.gunicorn) || has(.app)
-        if api && !edge { return [.waf, .apigateway, .lambda] }
-        return [.waf, .alb, .nginx, .gunicorn, .app]
+        let cdn: [Layer] = has(.cloudfront) ? [.cloudfront] : []
+        if api && !edge { return cdn + [.waf, .apigateway, .lambda] }
+        return cdn + [.waf, .alb, .nginx, .gunicorn, .app]
     }
 
     func view(of layer: Layer, _ db: Database) throws -> LayerView {

@@ -54,8 +54,10 @@ public struct RequestCase: Sendable {
 
     /// The path requests of this kind take, outermost first, from the records and the stack facts.
     public var path: [Layer] {
-        if layersPresent.contains(.apigateway) || layersPresent.contains(.lambda) { return [.waf, .apigateway, .lambda] }
-        return [.waf, .alb, .nginx, .gunicorn, .app]
+        // CloudFront is on the path only where its records or logs show it: many stacks have none.
+        let edge: [Layer] = layersPresent.contains(.cloudfront) || hasData(.cloudfront) ? [.cloudfront] : []
+        if layersPresent.contains(.apigateway) || layersPresent.contains(.lambda) { return edge + [.waf, .apigateway, .lambda] }
+        return edge + [.waf, .alb, .nginx, .gunicorn, .app]
     }
 
     public func hasData(_ layer: Layer) -> Bool { (coverage[layer]?.events ?? 0) > 0 }
