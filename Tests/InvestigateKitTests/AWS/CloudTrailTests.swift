@@ -82,3 +82,21 @@ import Testing
         #expect(sink.notes.contains { $0.contains("sourceIPAddress") })
     }
 }
+
+extension CloudTrailTests {
+    /// `investigate timeline` shows a change to AWS WAF as its own line, headed by its summary, its
+    /// hostile text escaped.
+    @Test func aWafChangeIsOnTheTimeline() throws {
+        let dir = try TemporaryDirectory()
+        let record = #"{"eventTime":"2019-11-06T19:20:56Z","eventSource":"wafv2.amazonaws.com","eventName":"UpdateIPSet","sourceIPAddress":"10.0.0.1","userIdentity":{"arn":"arn:aws:iam::1:user/\u001b[2Jmallory"},"requestParameters":{"name":"blocklist","id":"a1"}}"#
+        try dir.write("111122223333_CloudTrail_us-west-2_20191106T1925Z_x.json", "{\"Records\":[" + record + "]}\n")
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        let at = AWSTime.iso8601("2019-11-06T19:21:00Z")!
+        let (chains, _) = try TimelineView.build(store, TimelineQuery(from: at - 600_000_000, to: at + 600_000_000))
+        let text = TimelineView.render(chains, zone: .utc, truncated: false)
+        #expect(text.contains("wafv2.amazonaws.com UpdateIPSet name=blocklist id=a1 by arn:aws:iam::1:user/"))
+        #expect(text.contains("cloudtrail"))
+        #expect(!text.contains("\u{1b}"))
+    }
+}
