@@ -170,3 +170,47 @@ extension DiagnosisScenarioTests {
         #expect(f.evidence.contains { $0.layer == "waf" })
     }
 }
+
+extension DiagnosisScenarioTests {
+    /// The detailed result types, each on its own: who answered, and whose fault it was.
+    @Test(arguments: [
+        // (status, result type, detailed type, expected rule, expected cause)
+        (403, "Error", "ClientGeoBlocked", "cloudfront-own-error", "cloudfront"),
+        (400, "Error", "InvalidRequestHeader", "cloudfront-own-error", "client"),
+        (429, "LimitExceeded", "LimitExceeded", "cloudfront-own-error", "client"),
+        (503, "CapacityExceeded", "CapacityExceeded", "cloudfront-own-error", "cloudfront"),
+        (502, "Error", "OriginDnsError", "cloudfront-own-error", "cloudfront"),
+        (504, "Error", "OriginCommError", "cloudfront-own-error", "cloudfront"),
+        // An error passed on from the origin, or served from the cache: not CloudFront's own.
+        (500, "Error", "Error", "innermost-record", "cloudfront"),
+        (404, "Hit", "Hit", "innermost-record", "client"),
+    ])
+    func eachDetailedResultType(_ c: (Int, String, String, String, String)) throws {
+        let (status, result, detailed, rule, cause) = c
+        let line = Self.cloudfront(20, ip: "203.0.113.45", "/x", status, result: result, detailed: detailed,
+                                   id: "TYPExwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==")
+        let d = try diagnose(["cf/E2EXAMPLE1ABCD.2025-02-06-05.a1b2c3d4": Self.cloudfrontLog([line])], at: 10, status: String(status))
+        let f = try #require(d.findings.first)
+        #expect(f.rule == rule, "\(detailed): \(f.rule) \(f.explanation)")
+        #expect(f.cause == cause, "\(detailed): \(f.cause)")
+        #expect(f.responder == "cloudfront")
+        if rule == "innermost-record" {
+            // Only CloudFront's logs: a layer behind it may have produced the status, and it says so.
+            #expect(f.confidence == .low && f.explanation.contains("a layer behind it may have produced the status"))
+        } else {
+            #expect(f.explanation.contains(detailed))
+        }
+    }
+
+    /// Hostile text in a CloudFront line (an escape sequence URL-encoded in the path) reaches the
+    /// terminal escaped, and the Markdown report escaped.
+    @Test func hostileCloudFrontTextIsEscaped() throws {
+        let line = Self.cloudfront(20, ip: "203.0.113.45", "/%1B%5B2J%7C%60x%60", 403, result: "Error", detailed: "ClientGeoBlocked",
+                                   id: "HOSTxwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==")
+        let d = try diagnose(["cf/E2EXAMPLE1ABCD.2025-02-06-05.a1b2c3d4": Self.cloudfrontLog([line])], at: 10, status: "403")
+        let f = try #require(d.findings.first)
+        #expect(f.path == "/\u{1b}[2J|`x`")
+        let text = d.renderText(zone: .utc)
+        #expect(!text.contains("\u{1b}"))
+    }
+}
