@@ -214,3 +214,23 @@ extension DiagnosisScenarioTests {
         #expect(!text.contains("\u{1b}"))
     }
 }
+
+extension DiagnosisScenarioTests {
+    /// The Markdown report cites the change as evidence, and a CloudTrail file with no call in the
+    /// window is context, not a gap in the logs.
+    @Test func theReportCitesTheChangeAndCountsNoCloudTrailGap() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("waf/waf.log", Self.waf(20, ip: "203.0.113.45", uri: "/app/admin", action: "BLOCK", rule: "block-admin") + "\n")
+        try dir.write("trail/111122223333_CloudTrail_ap-northeast-1_20250206T0530Z_x.json",
+                      "{\"Records\":[" + Self.cloudtrail(-1200, "UpdateWebACL", resource: "web-acl-prod", arn: "arn:aws:sts::111122223333:assumed-role/ops/alice") + "]}\n")
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        let q = DiagnosisQuery(at: Self.base + 10_000_000, halfWindow: 120_000_000, zone: .utc, status: StatusFilter("403"), clientIP: nil)
+        let d = try Diagnoser(store: store).diagnose(q)
+        let md = try ReportBuilder(store: store).build(d, query: q, options: ReportOptions(generatedAt: 0, commandLine: "investigate report"))
+        #expect(md.contains("| cloudtrail |") && md.contains("context (API calls, not traffic)"))
+        #expect(!md.contains("**cloudtrail**: gap"))
+        #expect(md.contains("Context from CloudTrail, not the answer"))
+        #expect(md.contains("**cloudtrail** ·"))
+    }
+}

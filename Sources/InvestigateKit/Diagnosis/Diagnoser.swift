@@ -351,7 +351,10 @@ public final class Diagnoser {
             let e = change.event
             let name = e.extra["waf_change"] ?? "a change"
             let resource = e.extra["resource"]
-            let concerns = resource.map { r in f.evidence.contains { $0.layer == Layer.waf.rawValue && $0.text.contains(r) } } ?? false
+            // The web ACL the WAF record names (`…/webacl/<name>/<id>`): by name or by id, not by any substring.
+            let concerns = resource.map { r in
+                f.evidence.contains { $0.layer == Layer.waf.rawValue && ($0.text.contains("/webacl/\(r)/") || $0.text.contains("/webacl/") && $0.text.contains("/\(r)\"")) }
+            } ?? false
             let what = resource.map { "`\($0)`" } ?? "a WAF resource"
             let minutes = max(0, (t - (e.time ?? t)) / 60_000_000)
             var part = "\(concerns ? "this web ACL " : "")\(what) changed (\(name)) at \(e.time.map { TimeFormat.display($0, zone: zone, millis: false) } ?? "?")"

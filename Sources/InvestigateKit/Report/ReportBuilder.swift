@@ -221,6 +221,9 @@ private struct Rendering {
             let gap: String
             if c.events == 0 {
                 gap = "no events"
+            } else if c.layer == Layer.cloudtrail.rawValue {
+                // API calls, not traffic: a window without one is no gap in anything.
+                gap = "context (API calls, not traffic)"
             } else if c.covers(query.from) && c.covers(query.to) {
                 gap = "covers the window"
             } else if (c.lastMicros ?? Int64.min) < query.from || (c.firstMicros ?? Int64.max) > query.to {
@@ -228,7 +231,7 @@ private struct Rendering {
             } else {
                 gap = "**partial**: starts or ends inside the window"
             }
-            if gap != "covers the window" { gaps.append("**\(c.layer)**: \(gap.replacingOccurrences(of: "**", with: ""))") }
+            if gap != "covers the window" && c.layer != Layer.cloudtrail.rawValue { gaps.append("**\(c.layer)**: \(gap.replacingOccurrences(of: "**", with: ""))") }
             rows.append([c.layer, time(c.firstMicros), time(c.lastMicros), String(c.events), String(c.in_window), String(c.rejected), gap])
         }
         let present = Set(diagnosis.coverage.map(\.layer))
