@@ -43,7 +43,11 @@ public struct ECSWriter: ExportWriter {
         event["id"] = .string(r.recordID)
         if let e {
             event["kind"] = .string("event")
-            if e.kind == .access {
+            if e.kind == .access && e.layer == .nlb {
+                // A TLS connection, not an HTTP request.
+                event["category"] = .array([.string("network")])
+                event["type"] = .array([.string("connection")])
+            } else if e.kind == .access {
                 event["category"] = .array([.string("web")])
                 event["type"] = .array([.string("access")])
                 if let s = e.status { event["outcome"] = .string(s >= 400 ? "failure" : "success") }
