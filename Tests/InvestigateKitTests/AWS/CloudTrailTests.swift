@@ -100,3 +100,18 @@ extension CloudTrailTests {
         #expect(!text.contains("\u{1b}"))
     }
 }
+
+extension CloudTrailTests {
+    /// A trail delivered to CloudWatch Logs and read back with `filter-log-events`: each message
+    /// is a record, read by this importer through the wrapper.
+    @Test func cloudTrailInsideCloudWatchLogs() throws {
+        let record = #"{\"eventVersion\":\"1.08\",\"eventTime\":\"2024-05-01T14:20:00Z\",\"eventSource\":\"wafv2.amazonaws.com\",\"eventName\":\"UpdateIPSet\",\"sourceIPAddress\":\"198.51.100.20\",\"requestParameters\":{\"name\":\"blocklist\",\"id\":\"a1b2\"}}"#
+        let lines = ["{", "  \"events\": [", "    {\"logStreamName\": \"111122223333_CloudTrail_us-east-1\", \"timestamp\": 1714573200000, \"message\": \"\(record)\", \"ingestionTime\": 1714573201000, \"eventId\": \"1\"}", "  ]", "}"]
+        let detected = try #require(ImporterRegistry.standard.detect(lines, fileName: "filter-log-events.json").importer)
+        #expect(detected.id == "cloudwatch-json")
+        let sink = try parse(detected, lines)
+        #expect(sink.rejected.isEmpty, "\(sink.rejected.map(\.reason))")
+        let e = try #require(sink.events.first)
+        #expect(e.layer == .cloudtrail && e.extra["waf_change"] == "UpdateIPSet" && e.clientIP == "198.51.100.20")
+    }
+}
