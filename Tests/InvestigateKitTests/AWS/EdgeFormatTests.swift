@@ -191,3 +191,23 @@ import Testing
         #expect(sink.rejected.first?.reason.hasPrefix("only 10 fields") == true)
     }
 }
+
+extension EdgeFormatTests {
+    /// A CloudFront object as S3 holds it (gzipped, `DISTID.YYYY-MM-DD-HH.unique.gz`), through the
+    /// whole pipeline: detected, both header lines counted as comments, every record stored; a
+    /// question about another hour does not read it.
+    @Test func aGzippedCloudFrontObjectThroughIngest() throws {
+        let importer = try Self.importer("cloudfront")
+        let text = (Self.header + importer.samples[0].lines).joined(separator: "\n") + "\n"
+        let dir = try TemporaryDirectory()
+        try dir.write("E2EXAMPLE1ABCD.2019-12-04-21.a1b2c3d4.gz", bytes: GzipInflater.gzip(Array(text.utf8)))
+        let store = try TimelineStore()
+        let outcome = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        let file = try #require(outcome.ingest.files.first)
+        #expect(file.format == "cloudfront")
+        #expect(file.lines == 6 && file.events == 4 && file.rejected == 2)
+        var later = ImportOptions()
+        later.window = (AWSTime.iso8601("2019-12-05T10:00:00Z")!)...(AWSTime.iso8601("2019-12-05T10:05:00Z")!)
+        #expect(WindowPlan.reasonToSkip(path: dir.path + "/E2EXAMPLE1ABCD.2019-12-04-21.a1b2c3d4.gz", window: later.window!) != nil)
+    }
+}
