@@ -110,10 +110,7 @@ struct AWSCloudTrailParser: RecordParser {
             let split = AWSJSON.splitConcatenated(b)
             for value in split.values { readValue(value, b, doc, complete: true, into: &sink) }
             if let t = split.truncated { readValue(t, b, doc, complete: false, into: &sink) }
-            for g in split.garbage {
-                let (first, _) = doc.lineRange(g)
-                sink.reject(line: first, reason: "text outside any JSON value", raw: doc.slice(g))
-            }
+            for g in split.garbage { doc.reject(g, "text outside any JSON value", into: &sink) }
         }
     }
 
@@ -147,13 +144,13 @@ struct AWSCloudTrailParser: RecordParser {
             let (first, last) = doc.lineRange(c)
             let raw = doc.slice(c)
             guard b[c.lowerBound] == 0x7B else {
-                sink.reject(line: first, reason: "element of the Records array is not a JSON object", raw: raw)
+                doc.reject(c, "element of the Records array is not a JSON object", into: &sink)
                 continue
             }
             var o: [String: Any]
             switch AWSJSON.parseObject(Array(b[c])) {
             case .failure(let why):
-                sink.reject(line: first, reason: "CloudTrail record is not valid JSON (\(why.description))", raw: raw)
+                doc.reject(c, "CloudTrail record is not valid JSON (\(why.description))", into: &sink)
                 continue
             case .success(let parsed):
                 o = parsed
@@ -162,7 +159,7 @@ struct AWSCloudTrailParser: RecordParser {
             if let inner = o["CloudTrailEvent"] as? String {
                 switch AWSJSON.parseObject(Array(inner.utf8)) {
                 case .failure(let why):
-                    sink.reject(line: first, reason: "lookup-events CloudTrailEvent is not a JSON record (\(why.description))", raw: raw)
+                    doc.reject(c, "lookup-events CloudTrailEvent is not a JSON record (\(why.description))", into: &sink)
                     continue
                 case .success(let parsed):
                     o = parsed
@@ -173,13 +170,11 @@ struct AWSCloudTrailParser: RecordParser {
                 found += 1
                 sink.emit(e)
             case .failure(let why):
-                sink.reject(line: first, reason: why.description, raw: raw)
+                doc.reject(c, why.description, into: &sink)
             }
         }
         if !complete {
-            let rest = lastEnd..<range.upperBound
-            let (first, _) = doc.lineRange(rest)
-            sink.reject(line: first, reason: "truncated CloudTrail document: \(found) complete record(s) before the cut were kept", raw: doc.slice(rest))
+            doc.reject(lastEnd..<range.upperBound, "truncated CloudTrail document: \(found) complete record(s) before the cut were kept", into: &sink)
         }
     }
 
