@@ -234,3 +234,16 @@ extension DiagnosisScenarioTests {
         #expect(md.contains("**cloudtrail** ·"))
     }
 }
+
+extension DiagnosisScenarioTests {
+    /// CloudFront logs every viewer request, its own refusals included: when its log covers the
+    /// window and holds no 403 for the client, no layer behind it can have sent one unseen.
+    @Test func cloudFrontLogsWithoutTheErrorLeaveNothingToExplain() throws {
+        let d = try diagnose(["cf/E2EXAMPLE1ABCD.2025-02-06-05.a1b2c3d4": Self.cloudfrontLog([]),
+                              "var/log/nginx/access.log": Self.nginxBehindBalancer()],
+                             at: 10, status: "403", ip: "198.51.100.3")
+        #expect(d.findings.isEmpty)
+        #expect(d.outcome == .nothingToExplain)
+        #expect(([d.headline ?? ""] + d.notes).joined(separator: " ").contains("cloudfront"))
+    }
+}
