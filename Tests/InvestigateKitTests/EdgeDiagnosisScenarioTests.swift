@@ -247,3 +247,21 @@ extension DiagnosisScenarioTests {
         #expect(([d.headline ?? ""] + d.notes).joined(separator: " ").contains("cloudfront"))
     }
 }
+
+extension DiagnosisScenarioTests {
+    /// ALB connection logs record TLS connections, not requests: given beside nginx, they do not
+    /// stand for the ALB's access log, and the 403 in no log is inferred in front of nginx as it is
+    /// without them.
+    @Test func albConnectionLogsDoNotStandForItsAccessLog() throws {
+        let connections = (0..<40).map { i in
+            "\(Self.iso(Double(-200 + i * 10)).replacingOccurrences(of: "Z", with: "000Z")) 198.51.100.\(i % 9 + 1) \(40000 + i) 443 TLSv1.3 TLS_AES_128_GCM_SHA256 0.004 \"-\" - - Success TID_\(String(format: "%032x", i))"
+        }.joined(separator: "\n") + "\n"
+        let d = try diagnose(["var/log/nginx/access.log": Self.nginxBehindBalancer(errorsAt: [(20, "GET /app/admin", 403)]),
+                              "alb/111122223333_elasticloadbalancing_ap-northeast-1_app.web-prod.5f2c1a8e9b3d4c71_20250206T0530Z_10.0.0.5_conn.log": connections],
+                             at: 10, status: "403", ip: "203.0.113.45")
+        #expect(d.outcome == .inferred)
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "upstream" && f.confidence == .medium)
+        #expect(d.coverage.contains { $0.layer == "alb" && $0.in_window > 0 })
+    }
+}
