@@ -265,3 +265,19 @@ extension DiagnosisScenarioTests {
         #expect(d.coverage.contains { $0.layer == "alb" && $0.in_window > 0 })
     }
 }
+
+extension DiagnosisScenarioTests {
+    /// A 502 nginx logged, with only ALB connection logs beside it: the ALB's silence about the
+    /// request is "not provided", never "suspicious" (connection logs record no request).
+    @Test func albConnectionLogsNeverMakeTheAlbsSilenceSuspicious() throws {
+        let connections = (0..<40).map { i in
+            "\(Self.iso(Double(-200 + i * 10)).replacingOccurrences(of: "Z", with: "000Z")) 198.51.100.\(i % 9 + 1) \(40000 + i) 443 TLSv1.3 TLS_AES_128_GCM_SHA256 0.004 \"-\" - - Success TID_\(String(format: "%032x", i))"
+        }.joined(separator: "\n") + "\n"
+        let d = try diagnose(["var/log/nginx/access.log": Self.nginxBehindBalancer(errorsAt: [(20, "GET /api/orders", 502)]),
+                              "alb/111122223333_elasticloadbalancing_ap-northeast-1_app.web-prod.5f2c1a8e9b3d4c71_20250206T0530Z_10.0.0.5_conn.log": connections],
+                             at: 10, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "nginx")
+        #expect(!f.absent.contains { $0.layer == "alb" && $0.why.hasPrefix("suspicious") }, "\(f.absent)")
+    }
+}

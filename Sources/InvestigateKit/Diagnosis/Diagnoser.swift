@@ -268,7 +268,8 @@ public final class Diagnoser {
                 let note = c.hasData(layer) ? "" : " (no \(layer.rawValue) logs were given either)"
                 out.append(Absence(layer: layer.rawValue, why: why + note, expected: true))
             } else if !c.hasData(layer) {
-                out.append(Absence(layer: layer.rawValue, why: "not provided: no \(layer.rawValue) logs were given, so what it did with this request is unknown", expected: false))
+                let given = layer == .alb && c.stack.albConnectionLogsOnly ? "only ALB connection logs were given (TLS connections, not requests)" : "no \(layer.rawValue) logs were given"
+                out.append(Absence(layer: layer.rawValue, why: "not provided: \(given), so what it did with this request is unknown", expected: false))
             } else if layer > v.responder {
                 out.append(Absence(layer: layer.rawValue, why: "expected: \(v.responder.rawValue) answered before the request reached \(layer.rawValue)", expected: true))
             } else if let cov = c.coverage[layer], !cov.covers(t) {
@@ -420,6 +421,10 @@ public final class Diagnoser {
         facts.sawHealthChecker = try Bool.fetchOne(db, sql: """
             SELECT EXISTS (SELECT 1 FROM event WHERE layer IN ('nginx','gunicorn','app') AND time >= ? AND time <= ? AND user_agent LIKE 'ELB-HealthChecker%')
             """, arguments: [lo, hi]) ?? false
+        let albKinds = try String.fetchAll(db, sql: """
+            SELECT DISTINCT kind FROM event WHERE layer = 'alb' AND time >= ? AND time <= ? AND copy_of IS NULL
+            """, arguments: [lo, hi])
+        facts.albConnectionLogsOnly = !albKinds.isEmpty && !albKinds.contains(EventKind.access.rawValue)
         facts.edges = try Row.fetchAll(db, sql: "SELECT front, back, evidence FROM topology ORDER BY front, back").map {
             (front: $0["front"], back: $0["back"], evidence: $0["evidence"])
         }

@@ -60,7 +60,11 @@ public struct RequestCase: Sendable {
         return edge + [.waf, .alb, .nginx, .gunicorn, .app]
     }
 
-    public func hasData(_ layer: Layer) -> Bool { (coverage[layer]?.events ?? 0) > 0 }
+    /// Whether logs of the layer that record its requests were given (ALB connection logs do not).
+    public func hasData(_ layer: Layer) -> Bool {
+        if layer == .alb && stack.albConnectionLogsOnly { return false }
+        return (coverage[layer]?.events ?? 0) > 0
+    }
 
     /// Nearby messages of a layer whose text contains any of the needles (case-sensitive).
     public func nearby(_ layer: Layer, containing needles: [String]) -> [StoredEvent] {
@@ -111,6 +115,9 @@ public struct StackFacts: Sendable {
     public static let maxBalancerNodes = 16
     /// Edges from the `topology` table, as "front→back".
     public var edges: [(front: String, back: String, evidence: String)] = []
+    /// The ALB's logs around the question are connection logs only (TLS connections, no request
+    /// records): they cannot show what the ALB did with a request.
+    public var albConnectionLogsOnly = false
 
     public var somethingInFrontOfNginx: Bool { !privatePeers.isEmpty }
 
