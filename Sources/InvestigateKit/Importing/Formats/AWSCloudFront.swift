@@ -45,7 +45,8 @@ public struct AWSCloudFrontImporter: Importer {
         (`cs-bytes`), `ssl_protocol`, `ssl_cipher`, `fle_status`, `fle_encrypted_fields`, `client_port`, \
         `time_to_first_byte`, `content_type`, `content_len`, `range_start`, `range_end`; fields the 2023 guide \
         does not list (`c-country`, `asn`, …) → `extra` under their name (`-` → `_`) as written. CloudFront \
-        URL-encodes spaces, controls, bytes ≥ 127 and `<>"#%{}|\\^~[]`'` in field values: the text fields (stem, \
+        URL-encodes spaces, controls, bytes ≥ 127 and the characters `<` `>` `"` `#` `%` `{` `}` `|` `\\` `^` `~` `[` `]`, \
+        the backtick and `'` in field values: the text fields (stem, \
         query, referer, user agent, cookie, host headers, X-Forwarded-For, content type) are decoded once; a \
         value that is not valid percent-encoding or not UTF-8 after decoding is left out of its column and kept \
         in `extra.<field>_text` as written, with a note.
