@@ -21,6 +21,11 @@ import LogSimKit
         #expect(WindowPlan.span(ofPath: daily)?.contains(Self.t("2025-02-07T11:00:00Z")) == true)
         #expect(WindowPlan.span(ofPath: "var/log/nginx/access.log.2.gz") == nil)
         #expect(WindowPlan.span(ofPath: "exportedlogs/e8/2026/01/22/[$LATEST]31af/000000.gz")?.contains(Self.t("2026-01-23T03:00:00Z")) == true)
+        // CloudTrail: calls up to 15 minutes before delivery, context for the hour after them.
+        let trail = "AWSLogs/1/CloudTrail/us-east-1/2025/02/06/1_CloudTrail_us-east-1_20250206T0525Z_EXAMPLEabc.json.gz"
+        let trailSpan = try #require(WindowPlan.span(ofPath: trail))
+        #expect(trailSpan.contains(Self.t("2025-02-06T05:12:00Z")) && trailSpan.contains(Self.t("2025-02-06T06:20:00Z")))
+        #expect(!trailSpan.contains(Self.t("2025-02-06T07:00:00Z")) && !trailSpan.contains(Self.t("2025-02-06T04:30:00Z")))
     }
 
     @Test func aWindowReadsOnlyTheFilesThatCanHoldItAndLaterQuestionsReadTheRest() throws {

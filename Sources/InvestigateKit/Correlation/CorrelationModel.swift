@@ -41,12 +41,12 @@ public struct CorrelationStats: Sendable, Encodable {
 /// The part a record plays in a request's path: an access record of a layer, or a log line that
 /// belongs to one.
 enum Role: String, CaseIterable {
-    case waf, alb, apigateway, apigatewayExecution, nginx, nginxError, gunicorn, appRequest, appResponse, appLog, lambda
+    case waf, alb, apigateway, apigatewayExecution, nginx, nginxError, gunicorn, appRequest, appResponse, appLog, lambda, cloudfront
 
     /// Roles of which a chain holds at most one record (fuzzy matches never add a second).
     var isSingular: Bool {
         switch self {
-        case .waf, .alb, .apigateway, .nginx, .gunicorn, .appRequest, .appResponse: return true
+        case .waf, .alb, .apigateway, .nginx, .gunicorn, .appRequest, .appResponse, .cloudfront: return true
         default: return false
         }
     }
@@ -65,12 +65,14 @@ enum Role: String, CaseIterable {
         case .appResponse: return 1 << 8
         case .appLog: return 1 << 9
         case .lambda: return 1 << 10
+        case .cloudfront: return 1 << 11
         }
     }
 
     static let singularBits: UInt16 = allCases.filter(\.isSingular).reduce(0) { $0 | $1.bit }
 
-    /// Roles whose records carry the real client's address.
+    /// Roles whose records carry the real client's address. CloudFront's `c-ip` is the viewer, but
+    /// the layers behind it see CloudFront's own addresses, so its hops match without the client.
     var knowsClient: Bool {
         switch self {
         case .waf, .alb, .apigateway, .nginx: return true
@@ -87,6 +89,7 @@ enum Role: String, CaseIterable {
         case .gunicorn: return .gunicorn
         case .appRequest, .appResponse, .appLog: return .app
         case .lambda: return .lambda
+        case .cloudfront: return .cloudfront
         }
     }
 }

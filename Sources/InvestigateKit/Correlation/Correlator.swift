@@ -23,7 +23,7 @@ public final class Correlator {
     /// SQL condition selecting the records correlation considers.
     static let correlatable = """
         e.copy_of IS NULL AND e.time IS NOT NULL AND (
-            (e.kind = 'access' AND e.layer IN ('waf','alb','apigateway','nginx','gunicorn','app'))
+            (e.kind = 'access' AND e.layer IN ('cloudfront','waf','alb','apigateway','nginx','gunicorn','app'))
          OR (e.kind = 'log' AND (e.request_id IS NOT NULL OR e.trace_id IS NOT NULL)
                               AND e.layer IN ('apigateway','lambda','nginx','app','gunicorn'))
          OR (e.kind = 'log' AND e.layer IN ('nginx','app') AND e.path IS NOT NULL))
@@ -38,7 +38,7 @@ public final class Correlator {
         let range = try store.read { db -> (Int64, Int64)? in
             guard let row = try Row.fetchOne(db, sql: """
                 SELECT min(sl.first_time) AS lo, max(sl.last_time) AS hi FROM source s JOIN source_layer sl ON sl.source_id = s.id
-                WHERE s.last_event_id > ? AND sl.layer <> 'system'
+                WHERE s.last_event_id > ? AND sl.layer NOT IN \(Layer.offPathSQL)
                 """, arguments: [watermark]), let lo: Int64 = row["lo"], let hi: Int64 = row["hi"] else { return nil }
             return (lo, hi)
         }
@@ -175,7 +175,7 @@ public final class Correlator {
         try store.read { db in
             // Coverage first (no event scan): one request-path layer alone can never link.
             let layers = try String.fetchAll(db, sql: """
-                SELECT DISTINCT layer FROM source_layer WHERE layer <> 'system' AND first_time <= ? AND last_time >= ?
+                SELECT DISTINCT layer FROM source_layer WHERE layer NOT IN \(Layer.offPathSQL) AND first_time <= ? AND last_time >= ?
                 """, arguments: [to, from])
             if layers.count <= 1 && !layers.contains("app") && !layers.contains("apigateway") { return false }
             // Two request-path layers: worth the linking passes (which find out cheaply if not),
@@ -190,6 +190,7 @@ public final class Correlator {
                 guard let layer = Layer(rawValue: row[0] as String) else { continue }
                 let kind: String = row[1]
                 switch (layer, kind) {
+                case (.cloudfront, "access"): roles.insert(.cloudfront)
                 case (.waf, "access"): roles.insert(.waf)
                 case (.alb, "access"): roles.insert(.alb)
                 case (.apigateway, "access"): roles.insert(.apigateway)

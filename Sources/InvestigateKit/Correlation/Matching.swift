@@ -10,7 +10,7 @@ extension Correlator {
 
     /// The hops fuzzy matching tries, outermost first. Which apply depends on the roles present:
     /// each present role is matched to the next present one on its path.
-    static let edgePath: [Role] = [.waf, .alb, .nginx, .gunicorn, .appResponse]
+    static let edgePath: [Role] = [.cloudfront, .waf, .alb, .nginx, .gunicorn, .appResponse]
     static let apiPath: [Role] = [.waf, .apigateway]
 
     func hops(present: Set<Role>) -> [PairKey] {
@@ -138,7 +138,7 @@ extension Correlator {
         var plan = Plan()
         // Identifier keys, each in the space of ids it can equal (a struct: no string is built per record).
         struct IDKey: Hashable {
-            enum Space: UInt8 { case trace, apigwRequest, lambdaRequest, extendedRequest, nginxRequest }
+            enum Space: UInt8 { case trace, apigwRequest, lambdaRequest, extendedRequest, nginxRequest, edgeRequest }
             var space: Space
             var value: String
         }
@@ -155,6 +155,10 @@ extension Correlator {
             }
             joinID(.extendedRequest, n.extendedRequestID, index, "extended_request_id", 0.98)
             if n.role == .waf { joinID(.extendedRequest, n.requestID, index, "extended_request_id", 0.98) }
+            // CloudFront's x-edge-request-id is the `httpRequest.requestId` of the WAF record of a
+            // web ACL on that distribution (AWS WAF logging fields: "For all others, this is the
+            // request ID"; CloudFront: "x-edge-request-id … in the response header, x-amz-cf-id").
+            if n.role == .waf || n.role == .cloudfront { joinID(.edgeRequest, n.requestID, index, "x_edge_request_id", 0.98) }
             joinID(.lambdaRequest, n.lambdaRequestID, index, "lambda_request_id", 0.98)
             if n.role == .nginx || n.role == .appRequest || n.role == .appResponse || n.role == .appLog {
                 joinID(.nginxRequest, n.requestID, index, "request_id", 0.95)

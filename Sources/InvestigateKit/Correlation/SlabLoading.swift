@@ -16,7 +16,7 @@ extension Correlator {
                 SELECT s.first_event_id AS lo, s.last_event_id AS hi FROM source s
                 WHERE s.first_event_id IS NOT NULL
                   AND EXISTS (SELECT 1 FROM source_layer sl WHERE sl.source_id = s.id AND sl.copies > 0)
-                  AND NOT EXISTS (SELECT 1 FROM source_layer sl WHERE sl.source_id = s.id AND sl.layer <> 'system' AND sl.events > sl.copies)
+                  AND NOT EXISTS (SELECT 1 FROM source_layer sl WHERE sl.source_id = s.id AND sl.layer NOT IN \(Layer.offPathSQL) AND sl.events > sl.copies)
                 ORDER BY s.first_event_id
                 """)
         }
@@ -43,14 +43,14 @@ extension Correlator {
         let maxSlab = Self.maxSlab
         let (total, sampled) = try store.read { db -> (Int64, [Int64]) in
             let total = try Int64.fetchOne(db, sql: """
-                SELECT sum(events) FROM source_layer WHERE layer <> 'system' AND first_time <= ? AND last_time >= ?
+                SELECT sum(events) FROM source_layer WHERE layer NOT IN \(Layer.offPathSQL) AND first_time <= ? AND last_time >= ?
                 """, arguments: [to, from]) ?? 0
             let maxID = try Int64.fetchOne(db, sql: "SELECT max(id) FROM event") ?? 0
             let step = max(1, maxID / Self.slabSampleSize)
             let sampled = try Int64.fetchAll(db, sql: """
                 WITH RECURSIVE ids(i) AS (SELECT ? UNION ALL SELECT i + ? FROM ids WHERE i + ? <= ?)
                 SELECT e.time FROM ids JOIN event e ON e.id = ids.i
-                WHERE e.time >= ? AND e.time <= ? AND e.layer <> 'system'
+                WHERE e.time >= ? AND e.time <= ? AND e.layer NOT IN \(Layer.offPathSQL)
                 """, arguments: [min(step, maxID), step, step, maxID, from, to])
             return (total, sampled)
         }
@@ -174,6 +174,7 @@ extension Correlator {
         let method = row.text(7)
         let role: Role
         switch (layer, kind) {
+        case (.cloudfront, "access"): role = .cloudfront
         case (.waf, "access"): role = .waf
         case (.alb, "access"): role = .alb
         case (.apigateway, "access"): role = .apigateway
@@ -194,7 +195,7 @@ extension Correlator {
         case .alb:
             completion = time
             arrival = row.jsonField(15, "request_creation_us").flatMap { Int64($0) }
-        case .nginx, .gunicorn:
+        case .nginx, .gunicorn, .cloudfront:
             completion = time
             if let d = duration, d >= 0 { arrival = time - d }
         case .appResponse: completion = time

@@ -151,7 +151,9 @@ public enum TimelineView {
     public static func render(_ chains: [ChainView], zone: ZoneSpec, truncated: Bool, width: Int = 220) -> String {
         var out = ""
         for chain in chains {
-            let head = [chain.clientIP, chain.method, chain.path.map { Escape.terminal($0, limit: 120) }].compactMap { $0 }.joined(separator: " ")
+            var head = [chain.clientIP, chain.method, chain.path.map { Escape.terminal($0, limit: 120) }].compactMap { $0 }.joined(separator: " ")
+            // A CloudTrail record names an API call, not a request: its summary (`wafv2… UpdateWebACL name=… by arn…`).
+            if chain.layers == [.cloudtrail], let summary = chain.members.first?.event.event.message { head = String(summary.prefix(200)) }
             let status = chain.status.map { " → \($0)" } ?? ""
             let label = chain.chainID.map { "chain \($0)" } ?? "unlinked"
             out += "── \(label) · \(Escape.terminal(head))\(status) · \(chain.layers.map(\.rawValue).joined(separator: ","))\n"

@@ -41,7 +41,7 @@ struct AbsenceReasoner {
     func reason(_ db: Database) throws -> Result {
         let what = describeQuestion()
         let span = "\(display(query.from)) and \(display(query.to))"
-        let withData = window.filter { $0.value.requests + $0.value.messages > 0 }.map(\.key).filter { $0 != .system }.sorted()
+        let withData = window.filter { $0.value.requests + $0.value.messages > 0 }.map(\.key).filter { !Layer.offPath.contains($0) }.sorted()
         guard !withData.isEmpty else {
             let detail = ["The logs cover: " + coverageSpans() + "."]
             return .nothing(headline: "No log holds any record between \(span): the logs given do not cover this window.", detail: detail)
@@ -158,7 +158,7 @@ struct AbsenceReasoner {
                 next.append("Fetch the logs of the layers behind it (nginx's access and error logs, the app's) for \(lo) to \(hi).")
             }
             next.append("Fetch the \(primary.rawValue) logs for \(lo) to \(hi)\(primary == .alb ? " (S3 `<bucket>/<prefix>/AWSLogs/<account-id>/elasticloadbalancing/<region>/YYYY/MM/DD/`): `elb_status_code` with `target_status_code` `-` and `error_reason` name its answer" : "") and ingest them to confirm.")
-            absent.append(Absence(layer: primary.rawValue, why: "not provided: no \(primary.rawValue) logs were given; the answer is most likely there", expected: false))
+            absent.append(Absence(layer: primary.rawValue, why: "not provided: \(views[primary]?.blindSpot ?? "no \(primary.rawValue) logs were given"); the answer is most likely there", expected: false))
         }
 
         // Every other layer of the path, and why it has no record.
@@ -167,7 +167,7 @@ struct AbsenceReasoner {
             if !v.hasLogs {
                 if layer < (withData.first ?? .app) && primary != .upstream { continue }
                 if responder == .upstream && (layer == .waf || layer == .alb) { continue }
-                absent.append(Absence(layer: layer.rawValue, why: "not provided: no \(layer.rawValue) logs were given", expected: false))
+                absent.append(Absence(layer: layer.rawValue, why: "not provided: \(v.blindSpot ?? "no \(layer.rawValue) logs were given")", expected: false))
             } else if responder != .upstream && layer < responder {
                 absent.append(Absence(layer: layer.rawValue, why: "no error recorded: \(layer.rawValue) passed the request on (its logs cover this window)", expected: true))
             } else {
@@ -193,13 +193,20 @@ struct AbsenceReasoner {
         let has: (Layer) -> Bool = { (coverage[$0]?.events ?? 0) > 0 }
         let api = has(.apigateway) || has(.lambda)
         let edge = has(.alb) || has(.nginx) || has(.gunicorn) || has(.app)
-        if api && !edge { return [.waf, .apigateway, .lambda] }
-        return [.waf, .alb, .nginx, .gunicorn, .app]
+        let cdn: [Layer] = has(.cloudfront) ? [.cloudfront] : []
+        if api && !edge { return cdn + [.waf, .apigateway, .lambda] }
+        return cdn + [.waf, .alb, .nginx, .gunicorn, .app]
     }
 
     func view(of layer: Layer, _ db: Database) throws -> LayerView {
         let w = window[layer] ?? WindowCoverage()
         var v = LayerView(layer: layer, showsOwnAnswers: false, showsPassedAnswers: false, blindSpot: nil, hasLogs: w.requests + w.messages > 0)
+        if layer == .alb, w.requests == 0, w.messages > 0 {
+            // Connection logs only: TLS handshakes, never a request or a response. The ALB's
+            // answers are as unseen as with no logs at all.
+            v.hasLogs = false
+            v.blindSpot = "the ALB's logs here are connection logs only, which record TLS connections, not requests or responses"
+        }
         guard v.hasLogs else { return v }
         switch layer {
         case .waf:

@@ -32,10 +32,16 @@ public enum LogKindModel {
     }
 
     public static let kinds: [Kind] = [
+        Kind(layer: .cloudfront, name: "CloudFront standard log", records: "every viewer request the distribution answered, including its own refusals and origin failures (`x-edge-detailed-result-type`)",
+             leavesOut: "requests whose URL exceeds 8,192 bytes or whose headers exceed 20 KB (CloudFront cannot parse them), and a few entries on its best-effort delivery"),
         Kind(layer: .waf, name: "AWS WAF log", records: "every request the web ACL evaluated, with its action (ALLOW, BLOCK, COUNT, CAPTCHA, CHALLENGE) and the terminating rule",
              leavesOut: "requests dropped by a logging filter or sampling; responses of the layers behind it"),
         Kind(layer: .alb, name: "ALB access log", records: "every request the load balancer received, including the ones it answered itself (elb_status_code without target_status_code)",
              leavesOut: "connections that never formed a request (TLS negotiation failures are in the connection log, not the access log)"),
+        Kind(layer: .alb, name: "ALB connection log", records: "every TLS connection attempt on an HTTPS listener, with its handshake and mutual-TLS verification status",
+             leavesOut: "requests: a connection record says nothing of the responses sent over it"),
+        Kind(layer: .nlb, name: "NLB access log", records: "every TLS connection on a TLS listener (client, target, handshake, bytes)",
+             leavesOut: "plain TCP listeners (not logged), and any HTTP request or status: the NLB does not read HTTP"),
         Kind(layer: .apigateway, name: "API Gateway access log", records: "every request the stage answered, including gateway responses (`$context.error.responseType`)",
              leavesOut: "some 413/431 and excessive 429 responses, 4xx for custom domains without an API mapping, internal 5xx"),
         Kind(layer: .apigateway, name: "API Gateway execution log", records: "only requests that entered method execution (authorizer, integration)",
@@ -50,6 +56,8 @@ public enum LogKindModel {
              leavesOut: "requests, unless --access-logfile is set"),
         Kind(layer: .app, name: "application log", records: "what the application chose to log: Request/Response lines, exceptions and tracebacks",
              leavesOut: "requests that never reached the application"),
+        Kind(layer: .cloudtrail, name: "CloudTrail", records: "AWS API calls (a web ACL's update, an IP set's change), who made them and when: context, on no request's path",
+             leavesOut: "every request: CloudTrail never records traffic, so it never counts as a request layer's logs"),
     ]
 
     /// The gateway responses (REST) that API Gateway sends itself for a status, before any

@@ -54,11 +54,17 @@ public struct RequestCase: Sendable {
 
     /// The path requests of this kind take, outermost first, from the records and the stack facts.
     public var path: [Layer] {
-        if layersPresent.contains(.apigateway) || layersPresent.contains(.lambda) { return [.waf, .apigateway, .lambda] }
-        return [.waf, .alb, .nginx, .gunicorn, .app]
+        // CloudFront is on the path only where its records or logs show it: many stacks have none.
+        let edge: [Layer] = layersPresent.contains(.cloudfront) || hasData(.cloudfront) ? [.cloudfront] : []
+        if layersPresent.contains(.apigateway) || layersPresent.contains(.lambda) { return edge + [.waf, .apigateway, .lambda] }
+        return edge + [.waf, .alb, .nginx, .gunicorn, .app]
     }
 
-    public func hasData(_ layer: Layer) -> Bool { (coverage[layer]?.events ?? 0) > 0 }
+    /// Whether logs of the layer that record its requests were given (ALB connection logs do not).
+    public func hasData(_ layer: Layer) -> Bool {
+        if layer == .alb && stack.albConnectionLogsOnly { return false }
+        return (coverage[layer]?.events ?? 0) > 0
+    }
 
     /// Nearby messages of a layer whose text contains any of the needles (case-sensitive).
     public func nearby(_ layer: Layer, containing needles: [String]) -> [StoredEvent] {
@@ -109,6 +115,9 @@ public struct StackFacts: Sendable {
     public static let maxBalancerNodes = 16
     /// Edges from the `topology` table, as "front→back".
     public var edges: [(front: String, back: String, evidence: String)] = []
+    /// The ALB's logs around the question are connection logs only (TLS connections, no request
+    /// records): they cannot show what the ALB did with a request.
+    public var albConnectionLogsOnly = false
 
     public var somethingInFrontOfNginx: Bool { !privatePeers.isEmpty }
 

@@ -44,7 +44,11 @@ public struct ECSWriter: ExportWriter {
         if let e {
             // ECS: a metric datapoint is `metric`, a security finding an `alert`.
             event["kind"] = .string(e.kind == .metric ? "metric" : e.kind == .finding ? "alert" : "event")
-            if e.kind == .access {
+            if e.kind == .access && e.layer == .nlb {
+                // A TLS connection, not an HTTP request.
+                event["category"] = .array([.string("network")])
+                event["type"] = .array([.string("connection")])
+            } else if e.kind == .access {
                 event["category"] = .array([.string("web")])
                 event["type"] = .array([.string("access")])
                 if let s = e.status { event["outcome"] = .string(s >= 400 ? "failure" : "success") }

@@ -38,6 +38,12 @@ public enum ExportFields {
         // AWS documents the Classic Load Balancer's stamp as the request's arrival, the ALB's as the response.
         case (.alb, _) where r.source.format == "elb-classic": return "Request received"
         case (.alb, .access), (.nginx, .access), (.gunicorn, .access), (.app, .access): return "Response sent"
+        // CloudFront: when the edge finished responding; NLB: the end of the TLS connection; ALB
+        // connection log: when the connection was established or failed; CloudTrail: the API call.
+        case (.cloudfront, .access): return "Response sent"
+        case (.nlb, .access): return "Connection closed"
+        case (.alb, .log) where r.source.format == "alb-connection": return "Connection established or failed"
+        case (.cloudtrail, _): return "API call"
         case (.app, .log) where e.status == nil && e.method != nil && (e.message ?? "").hasPrefix("Request"):
             return "Request received"
         default: return "Logged"
@@ -58,8 +64,10 @@ public enum ExportFields {
         default: break
         }
         switch r.layer {
+        case .cloudfront: return "aws.cloudfront_logs"
         case .waf: return "aws.waf"
-        case .alb: return "aws.elb_logs"
+        case .alb, .nlb: return "aws.elb_logs"
+        case .cloudtrail: return "aws.cloudtrail"
         case .apigateway: return "aws.apigateway_logs"
         case .lambda: return "aws.cloudwatch_logs"
         case .nginx: return kind == .log || (kind == nil && r.source.format == "nginx-error") ? "nginx.error" : "nginx.access"

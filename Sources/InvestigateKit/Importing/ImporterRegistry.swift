@@ -39,6 +39,12 @@ public struct ImporterRegistry: Sendable {
         GuardDutyFindingsImporter(),
         InspectorFindingsImporter(),
 
+        // AWS: in front of the stack (CloudFront, NLB), ALB connection logs, CloudTrail
+        AWSCloudFrontImporter(),
+        AWSNLBImporter(),
+        ALBConnectionLogImporter(),
+        AWSCloudTrailImporter(),
+
     ])
 
     public func importer(id: String) -> (any Importer)? {

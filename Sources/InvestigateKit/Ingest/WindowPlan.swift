@@ -6,7 +6,8 @@ import Foundation
 ///
 /// Stamps understood (UTC unless the name says otherwise):
 /// - AWS delivery stamps in object names: ALB/NLB `…_20250206T0525Z_…` (the end of a 5-minute
-///   interval), WAF `…_20250206T0530Z_…`, CloudFront `E2…​.2025-02-06-05.…` (the hour);
+///   interval), WAF `…_20250206T0530Z_…`, CloudFront `E2…​.2025-02-06-05.…` (the hour), CloudTrail
+///   `…_CloudTrail_<region>_20250206T0525Z_…` (15 minutes before it, and read for an hour after);
 /// - S3 prefixes `…/YYYY/MM/DD/HH/mm/` (WAF), `…/YYYY/MM/DD/HH/` (Firehose) and
 ///   `…/YYYY/MM/DD/` (ALB, CloudWatch exports, Lambda streams): the day or hour;
 /// - daily file names `2025-02-06.log`, `app-2025-02-06.log.gz`: the whole day, in any zone
@@ -19,6 +20,13 @@ public enum WindowPlan {
     /// The span (µs UTC) a file's records can fall in, from its path; nil when the path says nothing.
     public static func span(ofPath path: String) -> ClosedRange<Int64>? {
         let name = (path as NSString).lastPathComponent
+        // CloudTrail `…_CloudTrail_<region>_20250206T0525Z_…json.gz`: delivered within about 15 minutes
+        // of the calls it holds; a change is context for the answers of the hour after it
+        // (`Diagnoser.changeLookback`), so a window that late still reads the file.
+        if name.contains("_CloudTrail_"), let m = match(awsDeliveryStamp, name),
+           let t = utc(m[0], m[1], m[2], m[3], m[4]) {
+            return (t - 15 * 60_000_000 - margin)...(t + Diagnoser.changeLookback + margin)
+        }
         // `_20250206T0525Z_`: a delivery stamp.
         if let m = match(awsDeliveryStamp, name), let t = utc(m[0], m[1], m[2], m[3], m[4]) {
             return (t - 5 * 60_000_000 - margin)...(t + 5 * 60_000_000 + margin)

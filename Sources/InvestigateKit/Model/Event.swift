@@ -1,24 +1,35 @@
 /// The components of a web stack, in the fixed vocabulary the diagnosis speaks.
 ///
 /// `system` holds host records that belong to no HTTP layer (sshd, cron, kernel lines in syslog);
-/// `upstream` names "something in front of the outermost layer we have logs for" and never
-/// appears on an event.
+/// `cloudtrail` holds AWS control-plane records (API calls such as a web ACL's update), which are
+/// on no request's path either; `upstream` names "something in front of the outermost layer we have
+/// logs for" and never appears on an event. `cloudfront` is the CDN in front of the WAF (a web ACL
+/// on CloudFront is evaluated at the edge); `nlb` is a Network Load Balancer (TCP/TLS, no HTTP).
 public enum Layer: String, Sendable, Codable, CaseIterable, Comparable {
-    case client, waf, alb, apigateway, nginx, gunicorn, app, lambda, system, upstream
+    case client, cloudfront, waf, nlb, alb, apigateway, nginx, gunicorn, app, lambda, system, cloudtrail, upstream
+
+    /// Layers whose records are never a hop of a request: coverage, correlation and the request's
+    /// path leave them out.
+    public static let offPath: Set<Layer> = [.system, .cloudtrail, .client, .upstream]
+    /// `offPath`'s stored layers, for SQL (`layer NOT IN (…)`).
+    public static let offPathSQL = "('system','cloudtrail')"
 
     /// Outermost first: the order a request crosses the stack.
     public var depth: Int {
         switch self {
         case .client: return 0
         case .upstream: return 1
-        case .waf: return 2
-        case .apigateway: return 3
-        case .alb: return 4
-        case .nginx: return 5
-        case .gunicorn: return 6
-        case .app: return 7
-        case .lambda: return 8
-        case .system: return 9
+        case .cloudfront: return 2
+        case .waf: return 3
+        case .apigateway: return 4
+        case .nlb: return 5
+        case .alb: return 6
+        case .nginx: return 7
+        case .gunicorn: return 8
+        case .app: return 9
+        case .lambda: return 10
+        case .system: return 11
+        case .cloudtrail: return 12
         }
     }
 
@@ -28,7 +39,9 @@ public enum Layer: String, Sendable, Codable, CaseIterable, Comparable {
     public var staticName: StaticString {
         switch self {
         case .client: return "client"
+        case .cloudfront: return "cloudfront"
         case .waf: return "waf"
+        case .nlb: return "nlb"
         case .alb: return "alb"
         case .apigateway: return "apigateway"
         case .nginx: return "nginx"
@@ -36,6 +49,7 @@ public enum Layer: String, Sendable, Codable, CaseIterable, Comparable {
         case .app: return "app"
         case .lambda: return "lambda"
         case .system: return "system"
+        case .cloudtrail: return "cloudtrail"
         case .upstream: return "upstream"
         }
     }

@@ -150,7 +150,7 @@ public enum RequestStream {
 
     /// The outermost layer that logged requests in the range (what-if rules judge each request there).
     public static func outermostLayer(_ db: Database, range: ReplayRange) throws -> Layer? {
-        var candidates = Layer.allCases.filter { $0 != .client && $0 != .upstream && $0 != .system }
+        var candidates = Layer.allCases.filter { !Layer.offPath.contains($0) && $0 != .nlb } // an NLB logs no HTTP request
         if let layers = range.layers { candidates = candidates.filter { layers.contains($0) } }
         for layer in candidates.sorted() {
             var sql = "SELECT 1 FROM event WHERE layer = ? AND kind = 'access' AND copy_of IS NULL AND time IS NOT NULL"

@@ -222,6 +222,9 @@ private struct Rendering {
             let gap: String
             if c.events == 0 {
                 gap = "no events"
+            } else if c.layer == Layer.cloudtrail.rawValue {
+                // API calls, not traffic: a window without one is no gap in anything.
+                gap = "context (API calls, not traffic)"
             } else if c.covers(query.from) && c.covers(query.to) {
                 gap = "covers the window"
             } else if (c.lastMicros ?? Int64.min) < query.from || (c.firstMicros ?? Int64.max) > query.to {
@@ -229,7 +232,7 @@ private struct Rendering {
             } else {
                 gap = "**partial**: starts or ends inside the window"
             }
-            if gap != "covers the window" { gaps.append("**\(c.layer)**: \(gap.replacingOccurrences(of: "**", with: ""))") }
+            if gap != "covers the window" && c.layer != Layer.cloudtrail.rawValue { gaps.append("**\(c.layer)**: \(gap.replacingOccurrences(of: "**", with: ""))") }
             rows.append([c.layer, time(c.firstMicros), time(c.lastMicros), String(c.events), String(c.in_window), String(c.rejected), gap])
         }
         let present = Set(diagnosis.coverage.map(\.layer))
@@ -288,12 +291,12 @@ private struct Rendering {
         let responder = Layer(rawValue: f.responder) ?? .upstream
         let accessByLayer = Dictionary(grouping: records.filter { $0.event.kind == .access }, by: \.event.layer)
         // Metric datapoints and findings cited as evidence are signals, not records of this request.
-        var present = Set(records.filter { $0.event.kind.isLogRecord }.map(\.event.layer)).subtracting([.system, .client])
+        var present = Set(records.filter { $0.event.kind.isLogRecord }.map(\.event.layer)).subtracting(Layer.offPath)
         if f.rule == "absence" { present = [] }
         var participants = present.union([responder]).subtracting([.client])
         var unreached: [Layer] = []
         for a in f.absent {
-            guard let layer = Layer(rawValue: a.layer), layer != .client, layer != .system else { continue }
+            guard let layer = Layer(rawValue: a.layer), layer != .client, layer != .system, layer != .cloudtrail else { continue }
             participants.insert(layer)
             unreached.append(layer)
         }
@@ -301,7 +304,7 @@ private struct Rendering {
         var silent: [Layer] = []
         if f.rule == "absence" {
             silent = diagnosis.coverage.filter { $0.in_window > 0 }.compactMap { Layer(rawValue: $0.layer) }
-                .filter { $0 != .system && $0 != .client && !participants.contains($0) }
+                .filter { $0 != .system && $0 != .cloudtrail && $0 != .client && !participants.contains($0) }
             participants.formUnion(silent)
         }
         let order = participants.sorted()
@@ -356,7 +359,9 @@ private struct Rendering {
 
     static func layerTitle(_ layer: Layer) -> String {
         switch layer {
+        case .cloudfront: return "CloudFront"
         case .waf: return "AWS WAF"
+        case .nlb: return "NLB"
         case .alb: return "ALB"
         case .apigateway: return "API Gateway"
         case .nginx: return "nginx"
@@ -365,6 +370,7 @@ private struct Rendering {
         case .lambda: return "Lambda"
         case .upstream: return "upstream (no logs)"
         case .system: return "system"
+        case .cloudtrail: return "CloudTrail"
         case .client: return "Client"
         }
     }

@@ -32,7 +32,8 @@ public struct AWSALBImporter: Importer {
         `extra`: `type`, `elb`, `ssl_cipher`, `ssl_protocol`, `target_group_arn`, `domain`, `chosen_cert_arn`, \
         `matched_rule_priority`, `actions_executed`, `redirect_url`, `error_reason`, `target_port_list`, \
         `target_status_code_list`, `classification`, `classification_reason`, `conn_trace_id`. NLB access \
-        lines and ALB connection-log lines in the same file are rejected with that reason.
+        lines and ALB connection-log lines in an ALB access-log file are rejected with that reason (files of \
+        them are read by the `nlb` and `alb-connection` importers).
         """
 
     public func recognize(_ lines: [String], fileName: String) -> Double {
@@ -197,8 +198,8 @@ struct AWSALBParser: RecordParser {
         if line.isEmpty { return }
         switch ALBLineShape.classify(line.bytes) {
         case .comment: return sink.rejectComment(line, notA: "an ALB access-log record")
-        case .nlb: return sink.reject(line, "Network Load Balancer (TLS listener) access-log line, not an ALB access-log line")
-        case .connection: return sink.reject(line, "ALB connection-log line (TLS handshake record), not an access-log line")
+        case .nlb: return sink.reject(line, "Network Load Balancer (TLS listener) access-log line, not an ALB access-log line; a file of them is read as --format nlb")
+        case .connection: return sink.reject(line, "ALB connection-log line (TLS handshake record), not an access-log line; a file of them is read as --format alb-connection")
         case .classic: return sink.reject(line, "Classic Load Balancer access-log line; read such files with --format elb-classic")
         case .other: return sink.reject(line, "not an ALB access-log line: expected a type (http, https, h2, grpcs, ws, wss) and an ISO-8601 time")
         case .alb: break

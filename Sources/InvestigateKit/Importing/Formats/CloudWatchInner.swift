@@ -284,6 +284,14 @@ struct JSONDocumentBuffer {
         (line(at: r.lowerBound), line(at: max(r.lowerBound, r.upperBound - 1)))
     }
 
+    /// Rejects the bytes of a range with the source lines it really spans. A `#` line inside the
+    /// document is rejected on its own and never enters the buffer, so the range's newlines alone
+    /// would end the rejected record before its last line, which then belonged to nothing.
+    func reject(_ r: Range<Int>, _ reason: String, into sink: inout RecordSink) {
+        let (first, last) = lineRange(r)
+        sink.rejected.append(RejectedLine(line: first, lineEnd: max(first, last), reason: reason, raw: slice(r)))
+    }
+
     /// Accounts for the lines of a top-level value that no record covers: the document's frame
     /// (brackets, `"events": [`, `"nextToken": "…",`) is counted as framing; any other text there is
     /// kept as rejected with the reason, so a damaged document loses no line in silence.

@@ -174,7 +174,7 @@ struct CloudWatchInsightsParser: RecordParser {
                     let cells: [Any]
                     switch AWSJSON.parse(raw) {
                     case .failure(let why):
-                        sink.reject(line: first, reason: "Logs Insights result row is not valid JSON (\(why.description))", raw: raw)
+                        doc.reject(row, "Logs Insights result row is not valid JSON (\(why.description))", into: &sink)
                         continue
                     case .success(let parsed):
                         cells = parsed as? [Any] ?? []
@@ -184,20 +184,20 @@ struct CloudWatchInsightsParser: RecordParser {
                         if let name = AWSJSON.string(cell["field"]) { fields[name] = AWSJSON.string(cell["value"]) ?? "" }
                     }
                     guard !fields.isEmpty else {
-                        sink.reject(line: first, reason: "Logs Insights result row holds no {\"field\", \"value\"} cells", raw: raw)
+                        doc.reject(row, "Logs Insights result row holds no {\"field\", \"value\"} cells", into: &sink)
                         continue
                     }
                     emit(fields, line: first, lineEnd: last, raw: raw, into: &sink)
                 }
                 if value == split.truncated {
                     let rest = lastEnd..<value.upperBound
-                    sink.reject(line: doc.line(at: rest.lowerBound), reason: "truncated JSON document: rows before the cut were kept", raw: doc.slice(rest))
+                    doc.reject(rest, "truncated JSON document: rows before the cut were kept", into: &sink)
                 } else if rows.isEmpty {
-                    sink.reject(line: doc.line(at: value.lowerBound), reason: "JSON value holds no Logs Insights result rows", raw: doc.slice(value))
+                    doc.reject(value, "JSON value holds no Logs Insights result rows", into: &sink)
                 }
             }
             for g in split.garbage {
-                sink.reject(line: doc.line(at: g.lowerBound), reason: "text outside any JSON value", raw: doc.slice(g))
+                doc.reject(g, "text outside any JSON value", into: &sink)
             }
         }
     }

@@ -80,8 +80,7 @@ struct CloudWatchJSONParser: RecordParser {
             for value in split.values { readValue(value, b, doc, complete: true, into: &sink) }
             if let t = split.truncated { readValue(t, b, doc, complete: false, into: &sink) }
             for g in split.garbage {
-                let (first, _) = doc.lineRange(g)
-                sink.reject(line: first, reason: "text outside any JSON value", raw: doc.slice(g))
+                doc.reject(g, "text outside any JSON value", into: &sink)
             }
         }
         router.finish(into: &sink)
@@ -112,7 +111,7 @@ struct CloudWatchJSONParser: RecordParser {
                 // An event object that cannot be read is kept as rejected, never skipped.
                 lastEnd = c.upperBound
                 unreadable += 1
-                sink.reject(line: first, reason: "log event object is not valid JSON (\(why.description))", raw: doc.slice(c))
+                doc.reject(c, "log event object is not valid JSON (\(why.description))", into: &sink)
                 continue
             case .success(let parsed):
                 o = parsed
@@ -122,7 +121,7 @@ struct CloudWatchJSONParser: RecordParser {
             guard o["message"] != nil else {
                 if o["timestamp"] != nil || o["eventId"] != nil || o["ingestionTime"] != nil {
                     unreadable += 1
-                    sink.reject(line: first, reason: "log event object has no message", raw: doc.slice(c))
+                    doc.reject(c, "log event object has no message", into: &sink)
                 }
                 continue
             }
@@ -136,8 +135,7 @@ struct CloudWatchJSONParser: RecordParser {
         }
         if !complete {
             let rest = lastEnd..<range.upperBound
-            let (first, _) = doc.lineRange(rest)
-            sink.reject(line: first, reason: "truncated JSON document: \(found) complete event(s) before the cut were kept", raw: doc.slice(rest))
+            doc.reject(rest, "truncated JSON document: \(found) complete event(s) before the cut were kept", into: &sink)
         } else if found == 0, unreadable == 0 {
             let bytes = doc.slice(range)
             let isEmptyPage: Bool = {
@@ -145,8 +143,7 @@ struct CloudWatchJSONParser: RecordParser {
                 return o["events"] != nil || o["nextToken"] != nil || o["nextForwardToken"] != nil
             }()
             if !isEmptyPage {
-                let (first, _) = doc.lineRange(range)
-                sink.reject(line: first, reason: "JSON value holds no log events (no object with a message)", raw: bytes)
+                doc.reject(range, "JSON value holds no log events (no object with a message)", into: &sink)
             }
         }
     }

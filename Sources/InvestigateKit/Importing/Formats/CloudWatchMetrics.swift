@@ -308,14 +308,13 @@ struct CloudWatchMetricsParser: RecordParser {
     /// One get-metric-data result: parallel `Timestamps` and `Values`.
     static func result(_ range: Range<Int>, _ o: [String: Any], _ doc: JSONDocumentBuffer, _ queries: MetricQueries,
                        into sink: inout RecordSink) -> JSONRecords.Outcome {
-        let (first, _) = doc.lineRange(range)
         let id = JSONRecords.string(o, "Id"), label = JSONRecords.string(o, "Label")
         guard let stamps = JSONRecords.value(o, "Timestamps") as? [Any], let values = JSONRecords.value(o, "Values") as? [Any] else {
-            sink.reject(line: first, reason: "metric result \(id ?? "?") lacks its Timestamps or Values array", raw: doc.slice(range))
+            doc.reject(range, "metric result \(id ?? "?") lacks its Timestamps or Values array", into: &sink)
             return .taken([range])
         }
         guard stamps.count == values.count else {
-            sink.reject(line: first, reason: "metric result \(id ?? "?") has \(stamps.count) timestamps but \(values.count) values: the datapoints cannot be paired", raw: doc.slice(range))
+            doc.reject(range, "metric result \(id ?? "?") has \(stamps.count) timestamps but \(values.count) values: the datapoints cannot be paired", into: &sink)
             return .taken([range])
         }
         let tokens: ([Range<Int>], [Range<Int>])? = doc.bytes.withUnsafeBufferPointer { b in
@@ -324,7 +323,7 @@ struct CloudWatchMetricsParser: RecordParser {
             return (t, v)
         }
         guard let (tRanges, vRanges) = tokens else {
-            sink.reject(line: first, reason: "metric result \(id ?? "?"): its Timestamps/Values arrays could not be located in the text", raw: doc.slice(range))
+            doc.reject(range, "metric result \(id ?? "?"): its Timestamps/Values arrays could not be located in the text", into: &sink)
             return .taken([range])
         }
         if let status = JSONRecords.string(o, "StatusCode"), status != "Complete" {

@@ -64,10 +64,10 @@ struct CloudWatchSubscriptionParser: RecordParser {
             let split = AWSJSON.splitConcatenated(b)
             for value in split.values { read(value, doc, into: &sink) }
             if let t = split.truncated {
-                sink.reject(line: doc.line(at: t.lowerBound), reason: "truncated JSON document", raw: doc.slice(t))
+                doc.reject(t, "truncated JSON document", into: &sink)
             }
             for g in split.garbage {
-                sink.reject(line: doc.line(at: g.lowerBound), reason: "text outside any JSON value", raw: doc.slice(g))
+                doc.reject(g, "text outside any JSON value", into: &sink)
             }
         }
         router.finish(into: &sink)
@@ -76,7 +76,7 @@ struct CloudWatchSubscriptionParser: RecordParser {
     private mutating func read(_ range: Range<Int>, _ doc: JSONDocumentBuffer, into sink: inout RecordSink) {
         let bytes = doc.slice(range)
         let (first, last) = doc.lineRange(range)
-        func reject(_ why: String) { sink.reject(line: first, reason: why, raw: bytes) }
+        func reject(_ why: String) { doc.reject(range, why, into: &sink) }
         guard case .success(var o) = AWSJSON.parseObject(bytes) else { return reject("invalid JSON") }
         if let awslogs = o["awslogs"] as? [String: Any] {
             guard let data = AWSJSON.string(awslogs["data"]) else { return reject("awslogs without a data string") }

@@ -37,8 +37,7 @@ enum JSONRecords {
                 readValue(t, b, doc, complete: false, noun: noun, into: &sink, isPage: isPage, isRecord: isRecord, handle: handle)
             }
             for g in split.garbage {
-                let (first, _) = doc.lineRange(g)
-                sink.reject(line: first, reason: "text outside any JSON value (not a \(noun) export)", raw: doc.slice(g))
+                doc.reject(g, "text outside any JSON value (not a \(noun) export)", into: &sink)
             }
         }
     }
@@ -61,10 +60,9 @@ enum JSONRecords {
         var covered: [Range<Int>] = []
         var found = 0, lastEnd = range.lowerBound
         for c in candidates {
-            let (first, _) = doc.lineRange(c)
             switch AWSJSON.parseObject(doc.slice(c)) {
             case .failure(let why):
-                sink.reject(line: first, reason: "\(noun) is not valid JSON (\(why.description))", raw: doc.slice(c))
+                doc.reject(c, "\(noun) is not valid JSON (\(why.description))", into: &sink)
                 covered.append(c); found += 1
             case .success(let o):
                 switch handle(c, o, top, &sink) {
@@ -80,8 +78,7 @@ enum JSONRecords {
         if !complete {
             let rest = lastEnd..<range.upperBound
             if !rest.isEmpty {
-                let (first, _) = doc.lineRange(rest)
-                sink.reject(line: first, reason: "truncated JSON document: \(found) complete \(noun)(s) before the cut were kept", raw: doc.slice(rest))
+                doc.reject(rest, "truncated JSON document: \(found) complete \(noun)(s) before the cut were kept", into: &sink)
                 covered.append(rest)
             }
             doc.accountOutside(covered, in: range.lowerBound..<max(range.lowerBound, lastEnd), into: &sink)
@@ -91,8 +88,7 @@ enum JSONRecords {
             if let parsed, isPage(parsed) {
                 sink.note("an export page held no \(noun)s")
             } else {
-                let (first, _) = doc.lineRange(range)
-                sink.reject(line: first, reason: "JSON value holds no \(noun) (not the shape this importer reads)", raw: doc.slice(range))
+                doc.reject(range, "JSON value holds no \(noun) (not the shape this importer reads)", into: &sink)
                 return
             }
         }

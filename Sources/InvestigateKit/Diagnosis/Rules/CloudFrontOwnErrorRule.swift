@@ -1,0 +1,104 @@
+/// CloudFront answered the viewer itself: geo restriction, an invalid request, a quota, or an origin
+/// it could not reach or read. Its standard log says so in `x-edge-detailed-result-type` (the CloudFront
+/// developer guide: "When x-edge-result-type is Error, this field contains the specific type of error").
+///
+/// A CloudFront error that only passes the origin's own error on (result type `Error`, detailed type
+/// `Error` or absent) is not CloudFront's answer: the rule stays silent and the layers behind it
+/// judge. So does it whenever a layer behind the edge logged the request: the origin answered.
+public struct CloudFrontOwnErrorRule: DiagnosisRule {
+    public init() {}
+    public let id = "cloudfront-own-error"
+    public let title = "CloudFront answered the viewer itself"
+    public let doc = RuleDoc(
+        fires: "The request's CloudFront record has an error status and an `x-edge-detailed-result-type` naming CloudFront's own refusal or failure (`ClientGeoBlocked`, `InvalidRequest…`, `LimitExceeded`, `CapacityExceeded`, `OriginConnectError`, `OriginDnsError`, `AbortedOrigin`, …), and no layer behind the edge logged the request.",
+        evidence: "The CloudFront line (status, result types, edge location, request id); an origin-side failure names the origin's logs as expectedly silent.",
+        example: "403 for GET /private from 198.51.100.7: CloudFront's detailed result type is ClientGeoBlocked, the distribution refuses that country; no WAF, ALB or nginx record, as expected.")
+
+    /// Refusals of the viewer's request at the edge: the origin never saw the request.
+    static let viewerSide: Set<String> = ["ClientGeoBlocked", "ClientCommError", "ClientHungUpRequest", "InvalidRequest",
+                                          "InvalidRequestBlocked", "InvalidRequestCertificate", "InvalidRequestHeader",
+                                          "InvalidRequestMethod", "LimitExceeded", "CapacityExceeded"]
+    /// Failures talking to the origin: CloudFront sent the error (502/504) because the origin could not be reached or read.
+    static let originSide: Set<String> = ["OriginConnectError", "OriginDnsError", "OriginCommError", "OriginReadError",
+                                          "OriginWriteError", "OriginHeaderTooBigError", "OriginInvalidResponseError",
+                                          "OriginContentRangeLengthError", "OriginZeroSizeObjectError", "OriginError",
+                                          "AbortedOrigin", "SlowReaderOriginError"]
+    /// What each means, condensed from the guide.
+    static let meaning: [String: String] = [
+        "ClientGeoBlocked": "the distribution is configured to refuse requests from the viewer's geographic location",
+        "ClientCommError": "the response to the viewer was interrupted by a communication problem between the edge and the viewer",
+        "ClientHungUpRequest": "the viewer stopped prematurely while sending the request",
+        "InvalidRequest": "the edge received an invalid request from the viewer",
+        "InvalidRequestBlocked": "access to the requested resource is blocked",
+        "InvalidRequestCertificate": "the distribution does not match the SSL/TLS certificate the HTTPS connection was made with",
+        "InvalidRequestHeader": "the request contained an invalid header",
+        "InvalidRequestMethod": "the distribution is not configured for the HTTP method used",
+        "LimitExceeded": "a CloudFront quota was exceeded",
+        "CapacityExceeded": "the edge had not enough capacity at the time (503)",
+        "OriginConnectError": "the edge could not connect to the origin",
+        "OriginDnsError": "the edge could not resolve the origin's domain name",
+        "OriginCommError": "the request timed out connecting to the origin or reading from it",
+        "OriginReadError": "the edge could not read from the origin",
+        "OriginWriteError": "the edge could not write to the origin",
+        "OriginHeaderTooBigError": "a header the origin returned is too big for the edge",
+        "OriginInvalidResponseError": "the origin returned an invalid response",
+        "OriginContentRangeLengthError": "the origin's Content-Length does not match its Content-Range",
+        "OriginZeroSizeObjectError": "a zero-size object from the origin resulted in an error",
+        "OriginError": "the origin returned an incorrect response",
+        "AbortedOrigin": "the edge encountered an issue with the origin",
+        "SlowReaderOriginError": "the viewer was slow to read the message that caused the origin error",
+    ]
+    /// Layers behind the edge (a web ACL on the distribution is evaluated at the edge, not behind it).
+    static let behindEdge: [Layer] = [.apigateway, .nlb, .alb, .nginx, .gunicorn, .app, .lambda]
+
+    public func diagnose(_ c: RequestCase) -> Verdict? {
+        guard let cf = c.access(.cloudfront), let status = cf.event.status, status >= 400 else { return nil }
+        // The origin logged this request: it answered, CloudFront passed it on.
+        if c.records.contains(where: { $0.event.kind == .access && Self.behindEdge.contains($0.event.layer) }) { return nil }
+        let result = cf.extra("result_type"), response = cf.extra("response_result_type")
+        let detailed = cf.extra("detailed_result_type")
+        let own: String
+        if let detailed, Self.viewerSide.contains(detailed) || Self.originSide.contains(detailed) {
+            own = detailed
+        } else if result == "LimitExceeded" || result == "CapacityExceeded" || response == "LimitExceeded" || response == "CapacityExceeded" {
+            own = result == "LimitExceeded" || response == "LimitExceeded" ? "LimitExceeded" : "CapacityExceeded"
+        } else {
+            return nil // `Error` alone: an origin's error passed on, or one served from the cache.
+        }
+        let edge = cf.extra("edge_location").map { " at edge \($0)" } ?? ""
+        let id = cf.event.requestID.map { " (x-edge-request-id `\($0)`)" } ?? ""
+        var text = "CloudFront answered \(status) itself\(edge)\(id): `x-edge-detailed-result-type` is `\(own)`, \(Self.meaning[own] ?? "CloudFront's own error")."
+        var absent: [Layer: String] = [:]
+        var cause: Layer
+        var next: [String] = []
+        if Self.originSide.contains(own) {
+            // The origin: the first layer behind the edge whose logs were given.
+            let origin = Self.behindEdge.first { c.hasData($0) && $0 != .lambda }
+            cause = origin ?? .cloudfront
+            if own == "OriginConnectError" || own == "OriginDnsError" {
+                text += " No HTTP request reached the origin, so its access log cannot hold one"
+                text += origin.map { "; the \($0.rawValue) logs given cover this moment and, as expected, hold no record of it." } ?? "; no origin logs were given."
+                for l in Self.behindEdge { absent[l] = "expected: CloudFront could not \(own == "OriginDnsError" ? "resolve" : "connect to") its origin, so the request never reached \(l.rawValue)" }
+                next.append(own == "OriginDnsError"
+                    ? "Check the origin domain name in the distribution's origin settings and its DNS records at that time."
+                    : "Check that the origin accepted connections from CloudFront at that time: its security group (the CloudFront managed prefix list), listener port and protocol, certificate, and health.")
+            } else {
+                text += " The origin\(origin.map { " (\($0.rawValue))" } ?? "") was reached but its answer failed at the edge; \(origin == nil ? "no origin logs were given." : "its logs hold no record linked to this request.")"
+                next.append("Fetch the origin's logs for this moment\(origin.map { " (\($0.rawValue))" } ?? "") and look for the request by path and time: its own record says how it answered.")
+            }
+        } else {
+            cause = own == "LimitExceeded" ? .client : StatusMeaning.cause(of: status, answeredBy: .cloudfront)
+            if own == "ClientCommError" || own == "ClientHungUpRequest" { cause = .client }
+            text += " The request was never forwarded to the origin."
+            for l in Self.behindEdge { absent[l] = "expected: CloudFront refused the request at the edge before it reached \(l.rawValue)" }
+            if own == "ClientGeoBlocked" {
+                next.append("Check the distribution's geographic restrictions (allow or deny list) if this viewer should be served.")
+            }
+        }
+        if c.access(.waf) == nil, c.hasData(.waf) {
+            absent[.waf] = "expected: CloudFront's result type names its own \(Self.originSide.contains(own) ? "failure" : "refusal"), not a web ACL's decision"
+        }
+        return Verdict(responder: .cloudfront, cause: cause, confidence: .high, explanation: text, evidence: [cf],
+                       nextSteps: next, expectedAbsent: absent, reasonKey: "cloudfront-\(status)-\(own)")
+    }
+}
