@@ -122,7 +122,11 @@ struct CloudWatchJSONParser: RecordParser {
                 if o["timestamp"] != nil || o["eventId"] != nil || o["ingestionTime"] != nil {
                     unreadable += 1
                     doc.reject(c, "log event object has no message", into: &sink)
+                } else {
+                    // Its lines are the page's structure: accounted as framing, not left in nothing.
+                    sink.framing(lines: last - first + 1)
                 }
+                lastEnd = c.upperBound
                 continue
             }
             found += 1
