@@ -275,6 +275,11 @@ public protocol Importer: Sendable {
     /// Firehose or CloudWatch Logs: a file of them is a finished object or an export), whose last
     /// line is read as it is.
     var writtenLive: Bool { get }
+    /// How to read a line's stamp without parsing it (`Ingest/LineTimeScan.swift`), when the
+    /// format's lines begin with one of the shapes it knows: a question about a window then skips
+    /// the records far outside it. nil: every line is parsed. `options` tells whether the user
+    /// described a layout of their own (then nothing is assumed).
+    func lineTimeScan(_ options: ImportOptions) -> LineTimeScan?
 
     /// Share (0…1) of these leading lines that look like this format. `fileName` breaks ties between
     /// formats whose lines are identical in shape (gunicorn's access log is nginx's `combined`).
@@ -288,6 +293,7 @@ extension Importer {
     public var maxRecordBytes: Int? { nil }
     public var writtenLive: Bool { true }
     public var fieldNotes: String { "" }
+    public func lineTimeScan(_ options: ImportOptions) -> LineTimeScan? { nil }
 }
 
 /// Errors importers raise before parsing starts (a bad `--nginx-log-format`, say).

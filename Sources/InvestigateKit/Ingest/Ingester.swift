@@ -518,8 +518,10 @@ public final class Ingester {
         let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints, registry: registry,
                                    position: position)
         let parser = try importer.makeParser(context)
+        // Around a question's window, records far outside it are not even parsed.
+        let skipper = keepRange.flatMap { keep in importer.lineTimeScan(options).map { OutsideLineSkipper(scan: $0, keep: keep) } }
         let producer = ParseProducer(file: file, isGzip: isGzip, candidates: candidates, holdsBackPartialLine: importer.writtenLive,
-                                     maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser)
+                                     maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser, skipper: skipper)
         producer.start()
         return OpenedFile(path: path, importer: importer, st: st, isGzip: isGzip,
                           largestCandidate: candidates.filter { !$0.partial }.map(\.contentSize).max() ?? 0, producer: producer)
@@ -705,6 +707,7 @@ public final class Ingester {
             clock.lap("ingest \(Escape.terminal(path)): read, parse and insert (of which \(String(format: "%.3f", waited)) s waiting for the parser)", minimum: 0.5)
             let read = outcome!
             notes = read.notes
+            outsideLines += read.skippedOutside
             // The same bytes or content stored under another name, not found from its first bytes
             // (a gzip file stored before content digests were recorded): roll this back.
             if read.resume == nil, let stored = try SourceRecord.fetchOne(db, sql: """

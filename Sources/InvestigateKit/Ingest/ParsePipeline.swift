@@ -75,6 +75,8 @@ final class ParseProducer {
         var heldBack: Int
         /// Line number the held-back line will have.
         var heldBackLine: Int
+        /// Lines not parsed: their stamps lie far outside the question's window (`skipper`).
+        var skippedOutside = 0
     }
 
     enum Message {
@@ -97,12 +99,15 @@ final class ParseProducer {
     private let holdsBackPartialLine: Bool
     private let maxLineLength: Int
     private var parser: any RecordParser
+    /// Around a question's window: lines whose stamps lie far outside it are counted, not parsed.
+    private var skipper: OutsideLineSkipper?
 
     /// `holdsBackPartialLine`: the file may still be written to (a plain file of a format a
     /// running process appends to), so an unterminated last line may be mid-write: it is left for
     /// a later run instead of being stored as a fragment.
     init(file: ReadOnlyFile, isGzip: Bool, candidates: [PrefixCandidate], holdsBackPartialLine: Bool, maxLineLength: Int,
-         parser: any RecordParser) {
+         parser: any RecordParser, skipper: OutsideLineSkipper? = nil) {
+        self.skipper = skipper
         self.file = file
         self.isGzip = isGzip
         self.candidates = candidates
@@ -209,6 +214,7 @@ final class ParseProducer {
             // thousands of lines): memory stays at channel capacity × batch size.
             let onLine: (Line) -> Void = { line in
                 if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { blankLines += 1 }
+                if self.skipper?.skips(UnsafeRawBufferPointer(line.bytes)) == true { return }
                 self.parser.consume(line, into: &sink)
                 if !stopped, sink.eventCount + sink.rejected.count >= Self.batchSize {
                     do { try flush(force: true) } catch { stopped = true }
@@ -303,7 +309,7 @@ final class ParseProducer {
         let outcome = Outcome(lines: lines, notes: notes + sink.notes, sha256: disk.hasher.hexDigest(), size: disk.covered,
                               contentSHA256: contentHasher.hexDigest(), contentSize: contentSize,
                               headSHA256: ContentHead.storedKey(content.head, size: contentSize), resume: resume,
-                              heldBack: heldBack, heldBackLine: heldBackLine)
+                              heldBack: heldBack, heldBackLine: heldBackLine, skippedOutside: skipper?.skipped ?? 0)
         channel.put(.finished(outcome))
     }
 }

@@ -3,6 +3,9 @@ import Foundation
 /// Flask/Python application log files (`logs/2025-02-06.log`): Python `logging` records in any of
 /// the common layouts, or the layout given with `--app-log-format`; tracebacks stay in their record.
 public struct FlaskImporter: Importer {
+    // Python logging's `%(asctime)s` near the start of a record's head line; tracebacks follow it.
+    public func lineTimeScan(_ options: ImportOptions) -> LineTimeScan? { options.appLogFormat == nil ? LineTimeScan(.isoLike, multiline: true) : nil }
+
     public init() {}
 
     public let id = "flask"

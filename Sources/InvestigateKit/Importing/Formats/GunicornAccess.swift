@@ -3,6 +3,9 @@ import Foundation
 /// gunicorn's access log (`--access-logfile`). Its default `access_log_format` writes the very shape
 /// of nginx's `combined`, so only a file name saying "gunicorn" tells them apart.
 public struct GunicornAccessImporter: Importer {
+    // gunicorn's `%(t)s` is the common log stamp.
+    public func lineTimeScan(_ options: ImportOptions) -> LineTimeScan? { LineTimeScan(.commonLog, multiline: false) }
+
     public init() {}
 
     public let id = "gunicorn-access"

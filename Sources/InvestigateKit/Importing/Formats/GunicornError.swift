@@ -3,6 +3,9 @@ import Foundation
 /// gunicorn's error log (`--error-logfile`, or its stderr captured to a file): arbiter and worker
 /// messages with their tracebacks, often interleaved with the app's own Python logging lines.
 public struct GunicornErrorImporter: Importer {
+    // `[2025-02-06 14:32:10 +0900]`: read without its zone (the slack covers it); tracebacks follow it.
+    public func lineTimeScan(_ options: ImportOptions) -> LineTimeScan? { LineTimeScan(.isoLike, multiline: true) }
+
     public init() {}
 
     public let id = "gunicorn-error"

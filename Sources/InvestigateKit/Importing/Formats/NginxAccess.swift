@@ -6,6 +6,9 @@ import Foundation
 ///
 /// Any other layout is read exactly by compiling its `log_format` line (`--nginx-log-format`).
 public struct NginxAccessImporter: Importer {
+    // The common log stamp, where `combined` and its variants put it; not for a layout the user described.
+    public func lineTimeScan(_ options: ImportOptions) -> LineTimeScan? { options.nginxLogFormat == nil ? LineTimeScan(.commonLog, multiline: false) : nil }
+
     /// The user's compiled `log_format` (`--nginx-log-format`): lines are recognised and read with it.
     public let logFormat: NginxLogFormat?
 
