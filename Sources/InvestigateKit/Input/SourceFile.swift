@@ -171,7 +171,10 @@ public struct InputWalker {
                 problems.append(Problem(path: path, reason: "cannot list directory: \(error)"))
                 return
             }
-            for name in entries.sorted(by: { PathBytes.bytes(of: $0).lexicographicallyPrecedes(PathBytes.bytes(of: $1)) }) {
+            // Each name turned into bytes once, not per comparison (that was a fifth of a question
+            // re-asked over 7,875 files).
+            let byBytes = entries.map { (name: $0, key: PathBytes.bytes(of: $0)) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            for name in byBytes.map(\.name) {
                 visit(path.hasSuffix("/") ? path + name : path + "/" + name, depth: depth + 1)
             }
         } else if st.isRegular {
