@@ -85,4 +85,20 @@ import Testing
         let findings = try #require(json["findings"] as? [[String: Any]])
         #expect(findings.count == 1)
     }
+
+    /// The report's appendix names the files left unread and says which were stored in part.
+    @Test func theReportListsFilesLeftUnreadAndReadInPart() throws {
+        let dir = try TemporaryDirectory(), db = try TemporaryDirectory()
+        let lines = (0..<240).map { i in
+            "198.51.100.7 - - [06/Feb/2025:\(String(format: "%02d:%02d", 4 + i / 60, i % 60)):00 +0000] \"GET /x\(i) HTTP/1.1\" \(i == 91 ? 403 : 200) 5 \"-\" \"curl/8.5.0\""
+        }.joined(separator: "\n") + "\n"
+        try dir.write("access.log", lines)
+        try dir.write("2025-02-01.log", "INFO 2025-02-01 10:00:00,000 [app] Response: 200 http://example.com/x\n")
+        guard let r = try investigate(["report", "--db", db.url.appendingPathComponent("x.db").path, "--at", "2025-02-06 05:31", "--tz", "UTC",
+                                       "--output", "-", dir.path]) else { return }
+        #expect(r.status == 0)
+        #expect(r.out.contains("### Files not read for this window"))
+        #expect(r.out.contains("2025-02-01.log | outside the window by its name's time stamp"))
+        #expect(r.out.contains("records 2025-02-06T05:09:00Z to 2025-02-06T05:53:00Z only (195 lines outside not stored)"))
+    }
 }

@@ -554,6 +554,14 @@ private struct Rendering {
         if rows.isEmpty { line("No input files."); line() } else {
             table(["Path", "Format", "Bytes", "SHA-256", "Lines", "Events", "Rejected", "Status"], rows, right: [2, 4, 5, 6])
         }
+        if !diagnosis.unread.isEmpty {
+            // Files the question left unread: they are not in the timeline, so the table above
+            // cannot list them.
+            line("### Files not read for this window")
+            line()
+            table(["Path", "Why"], diagnosis.unread.sorted { $0.path < $1.path }.map { [Markdown.cell(shownPath($0.path)), Markdown.cell($0.reason)] },
+                  right: [])
+        }
         line("### Tool")
         line()
         line("- investigate \(InvestigateKit.version)")
