@@ -92,6 +92,13 @@ import LogSimKit
         let all = try lines(asked)
         #expect(Set(all).count == all.count)
         #expect(all.count == (try lines(full)).count)
+        // And the completed timeline answers every window as the full ingest does.
+        for minutes in stride(from: 30, through: 180, by: 25) {
+            let q = DiagnosisQuery(at: start + Int64(minutes) * 60_000_000, halfWindow: 120_000_000)
+            let a = try Diagnoser(store: full).diagnose(q).findings.map { [$0.responder, $0.cause, $0.rule, String($0.count), $0.client_ip ?? "-", $0.path ?? "-"] }
+            let c = try Diagnoser(store: asked).diagnose(q).findings.map { [$0.responder, $0.cause, $0.rule, String($0.count), $0.client_ip ?? "-", $0.path ?? "-"] }
+            #expect(a == c, "window at +\(minutes) min after the windows were completed by ingest")
+        }
     }
 
     /// Rotated syslog files (year-less stamps) are bounded by their siblings like other logs: the
