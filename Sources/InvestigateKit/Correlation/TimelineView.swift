@@ -95,10 +95,6 @@ public enum TimelineView {
             var conditions = ["e.time >= ?", "e.time < ?", "e.copy_of IS NULL"]
             var args: [DatabaseValueConvertible] = [q.from, q.to]
             if let ip = q.clientIP {
-                // A finding (GuardDuty) about this client counts when it was active in the window:
-                // first seen (`alt_time`) before its end, last seen (`time`) after its start.
-                conditions[1] = "(e.time < ? OR (e.kind = 'finding' AND e.alt_time < ?))"
-                args = [q.from, q.to, q.to]
                 conditions.append("(e.client_ip = ? OR e.peer_ip = ?)")
                 args += [ip, ip]
             }
@@ -125,6 +121,16 @@ public enum TimelineView {
                 } else {
                     loose.append(row["id"])
                 }
+            }
+            if let ip = q.clientIP, q.requestID == nil, q.layer == nil, q.status == nil {
+                // A GuardDuty finding about this client counts when it was active in the window:
+                // first seen (`alt_time`) before its end, last seen (`time`) after its start. Read
+                // from the findings' own sources: an OR on the time condition above made SQLite
+                // scan the whole timeline (1.9 s instead of 0.05 s on 4.8M events).
+                let known = Set(loose)
+                for e in try StoredEvent.fetchAll(db, format: "guardduty-findings", kind: "finding",
+                                                  where: "time >= ? AND alt_time < ? AND (client_ip = ? OR peer_ip = ?)", [q.from, q.to, ip, ip])
+                where !known.contains(e.id) { loose.append(e.id) }
             }
             let truncated = chainIDs.count + loose.count > q.limit
             let sources = try SourceIndex.load(db)

@@ -90,3 +90,22 @@ public struct SourceIndex: Sendable {
 
     public func path(_ id: Int64) -> String { paths[id] ?? "source#\(id)" }
 }
+
+extension StoredEvent {
+    /// Records of one kind from the sources of one format matching `condition`, read source by
+    /// source through their id ranges. Over the event table these queries scanned every record of
+    /// the timeline, or a day of it through the time index (0.5 s a question on 1.2M events, where
+    /// the whole answer took 0.04 s), while metrics and findings are a handful of small files.
+    static func fetchAll(_ db: Database, format: String, kind: String, where condition: String,
+                         _ arguments: StatementArguments) throws -> [StoredEvent] {
+        var rows: [StoredEvent] = []
+        for range in try Row.fetchAll(db, sql: """
+            SELECT first_event_id AS lo, last_event_id AS hi FROM source WHERE format = ? AND first_event_id IS NOT NULL
+            """, arguments: [format]) {
+            rows += try StoredEvent.fetchAll(db, sql: """
+                SELECT * FROM event WHERE id BETWEEN ? AND ? AND kind = ? AND copy_of IS NULL AND \(condition)
+                """, arguments: [range["lo"] as Int64, range["hi"] as Int64, kind] + arguments)
+        }
+        return rows
+    }
+}
