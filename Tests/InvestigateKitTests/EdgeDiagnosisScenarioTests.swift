@@ -122,6 +122,19 @@ extension DiagnosisScenarioTests {
         #expect(!f.evidence.contains { $0.text.contains("old-change") })
     }
 
+    /// Asked about the block's window only, a change 40 minutes before it is still read: context
+    /// files are stored whole, not cut to the window's margin.
+    @Test func aWindowedQuestionStillSeesAChangeAnHourBefore() throws {
+        let waf = [Self.waf(-30, ip: "198.51.100.4", uri: "/api/items"),
+                   Self.waf(20, ip: "203.0.113.45", uri: "/app/admin", action: "BLOCK", rule: "block-admin")].joined(separator: "\n") + "\n"
+        let trail = "{\"Records\":[" + Self.cloudtrail(-2400, "UpdateWebACL", resource: "web-acl-prod", arn: "arn:aws:sts::111122223333:assumed-role/ops/alice") + "]}\n"
+        let d = try diagnose(["waf/waf.log": waf, "trail/111122223333_CloudTrail_ap-northeast-1_20250206T0500Z_x.json": trail],
+                             at: 10, status: "403", asked: true)
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "waf")
+        #expect(f.explanation.contains("by arn:aws:sts::111122223333:assumed-role/ops/alice, 40 min before"))
+    }
+
     /// A CloudTrail file is not a WAF log: beside nginx behind a load balancer, the 403 in no log is
     /// still inferred in front of nginx, and the WAF is still named as not provided.
     @Test func aCloudTrailFileDoesNotCountAsWafLogs() throws {

@@ -280,6 +280,10 @@ public protocol Importer: Sendable {
     /// the records far outside it. nil: every line is parsed. `options` tells whether the user
     /// described a layout of their own (then nothing is assumed).
     func lineTimeScan(_ options: ImportOptions) -> LineTimeScan?
+    /// Whether a question about a window stores every record of such a file, not only those near
+    /// the window: context the diagnosis reads well before it (a WAF change an hour before a
+    /// block, a metric datapoint whose period began a day before, a finding active for days).
+    var storedWholeForAWindow: Bool { get }
 
     /// Share (0…1) of these leading lines that look like this format. `fileName` breaks ties between
     /// formats whose lines are identical in shape (gunicorn's access log is nginx's `combined`).
@@ -294,6 +298,7 @@ extension Importer {
     public var writtenLive: Bool { true }
     public var fieldNotes: String { "" }
     public func lineTimeScan(_ options: ImportOptions) -> LineTimeScan? { nil }
+    public var storedWholeForAWindow: Bool { false }
 }
 
 /// Errors importers raise before parsing starts (a bad `--nginx-log-format`, say).

@@ -233,6 +233,11 @@ public final class Ingester {
         options.window.map { ($0.lowerBound - WindowPlan.margin)...($0.upperBound + WindowPlan.margin) }
     }
 
+    /// `keepRange` for files of this format (nil for context stored whole).
+    func keepRange(for importer: any Importer) -> ClosedRange<Int64>? {
+        importer.storedWholeForAWindow ? nil : keepRange
+    }
+
     /// About how many records a file of `size` bytes holds (160 bytes a record; gzip about 8:1),
     /// less what is already stored of it.
     static func estimatedRows(size: Int64, isGzip: Bool, alreadyStored: Int64 = 0) -> Int64 {
@@ -519,7 +524,7 @@ public final class Ingester {
                                    position: position)
         let parser = try importer.makeParser(context)
         // Around a question's window, records far outside it are not even parsed.
-        let skipper = keepRange.flatMap { keep in importer.lineTimeScan(options).map { OutsideLineSkipper(scan: $0, keep: keep) } }
+        let skipper = keepRange(for: importer).flatMap { keep in importer.lineTimeScan(options).map { OutsideLineSkipper(scan: $0, keep: keep) } }
         let producer = ParseProducer(file: file, isGzip: isGzip, candidates: candidates, holdsBackPartialLine: importer.writtenLive,
                                      maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser, skipper: skipper)
         producer.start()
@@ -632,7 +637,7 @@ public final class Ingester {
 
             // Reading and parsing run on their own thread; this one writes.
             var bytesDone: Int64 = 0
-            let keep = keepRange
+            let keep = keepRange(for: importer)
             reading: while true {
                 let asked = clock.enabled ? Date() : nil
                 let message = producer.channel.take()
@@ -774,7 +779,7 @@ public final class Ingester {
         var result = FileResult(path: path, format: importer.id, sha256: read.sha256, size: read.size, lines: read.lines,
                                 events: eventCount, rejected: rejectCount, added: eventCount, first: first, last: last,
                                 status: read.resume == nil ? .ingested : .grown, skipped: nil, notes: notes)
-        result.covered = outsideLines > 0 ? keepRange : nil
+        result.covered = outsideLines > 0 ? keepRange(for: importer) : nil
         result.outsideLines = outsideLines
         return result
     }

@@ -15,6 +15,9 @@ import Foundation
 /// Records are control-plane API calls, on no request's path: layer `cloudtrail`, kind `log`. A
 /// CloudTrail file therefore never counts as WAF (or any request layer's) logs in the diagnosis.
 public struct AWSCloudTrailImporter: Importer {
+    // Context the diagnosis reads beyond the window's margin (`Importer.storedWholeForAWindow`).
+    public var storedWholeForAWindow: Bool { true }
+
     public init() {}
 
     public let id = "cloudtrail"

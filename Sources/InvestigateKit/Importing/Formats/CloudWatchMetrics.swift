@@ -14,6 +14,9 @@ import Foundation
 /// any other (`4XXError` is both API Gateway's and AppSync's) is stored on layer `system` with
 /// namespace, layer and statistic unknown, and a note says so: the importer never guesses.
 public struct CloudWatchMetricsImporter: Importer {
+    // Context the diagnosis reads beyond the window's margin (`Importer.storedWholeForAWindow`).
+    public var storedWholeForAWindow: Bool { true }
+
     public init() {}
 
     public let id = "cloudwatch-metrics"

@@ -5,6 +5,9 @@ import Foundation
 /// (`"detail-type": "GuardDuty Finding"`, the finding in `detail`). One record (kind `finding`) per
 /// finding: context beside the logs, never a request.
 public struct GuardDutyFindingsImporter: Importer {
+    // Context the diagnosis reads beyond the window's margin (`Importer.storedWholeForAWindow`).
+    public var storedWholeForAWindow: Bool { true }
+
     public init() {}
 
     public let id = "guardduty-findings"

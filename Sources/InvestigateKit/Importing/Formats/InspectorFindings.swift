@@ -6,6 +6,9 @@ import Foundation
 /// of the software it concerns: nginx for an nginx package, gunicorn, the application for its
 /// Python dependencies, Lambda for a function, else the host (`system`).
 public struct InspectorFindingsImporter: Importer {
+    // Context the diagnosis reads beyond the window's margin (`Importer.storedWholeForAWindow`).
+    public var storedWholeForAWindow: Bool { true }
+
     public init() {}
 
     public let id = "inspector-findings"
