@@ -144,4 +144,31 @@ import Testing
         process.waitUntilExit()
         return Array(try Data(contentsOf: URL(fileURLWithPath: plain + ".gz")))
     }
+
+    /// A sparse log with no record near the window (gunicorn's error log: a boot at 09:00, a
+    /// shutdown at 15:00) is still a log of that layer spanning the question, as after `ingest`:
+    /// coverage counts the records read and not stored.
+    @Test func aSparseLogWithNothingNearTheWindowStillCoversIt() throws {
+        let dir = try TemporaryDirectory()
+        let path = try dir.write("gunicorn-error.log", """
+            [2025-02-06 09:00:00 +0000] [42] [INFO] Starting gunicorn 21.2.0
+            [2025-02-06 09:00:01 +0000] [43] [INFO] Booting worker with pid: 43
+            [2025-02-06 15:00:00 +0000] [42] [INFO] Handling signal: term
+
+            """)
+        let q = DiagnosisQuery(at: Self.t("2025-02-06T12:00:00Z"))
+        let windowed = try TimelineStore(), full = try TimelineStore()
+        var options = ImportOptions()
+        options.window = q.from...q.to
+        _ = try TimelineUpdate.run(store: windowed, paths: [path], options: options)
+        _ = try TimelineUpdate.run(store: full, paths: [path], options: ImportOptions())
+        #expect(try count(windowed, "SELECT count(*) FROM event") == 0)
+        let a = try Diagnoser(store: full).diagnose(q).coverage.first { $0.layer == "gunicorn" }
+        let b = try Diagnoser(store: windowed).diagnose(q).coverage.first { $0.layer == "gunicorn" }
+        #expect(a?.events == 3 && b?.events == 3)
+        #expect(b?.covers(q.at) == true)
+        // Completed by `ingest`, the records count once.
+        _ = try TimelineUpdate.run(store: windowed, paths: [path], options: ImportOptions())
+        #expect(try Diagnoser(store: windowed).diagnose(q).coverage.first { $0.layer == "gunicorn" }?.events == 3)
+    }
 }

@@ -423,7 +423,7 @@ public final class Diagnoser {
     public static func coverage(_ db: Database, from: Int64, to: Int64) throws -> [LayerCoverage] {
         var out: [String: LayerCoverage] = [:]
         for row in try Row.fetchAll(db, sql: """
-            SELECT layer, sum(events - copies) AS n, min(first_time) AS lo, max(last_time) AS hi FROM source_layer GROUP BY layer
+            SELECT layer, sum(events - copies + outside_records) AS n, min(first_time) AS lo, max(last_time) AS hi FROM source_layer GROUP BY layer
             """) {
             let layer: String = row["layer"]
             let lo: Int64? = row["lo"], hi: Int64? = row["hi"]

@@ -238,6 +238,14 @@ public final class Ingester {
         importer.storedWholeForAWindow ? nil : keepRange
     }
 
+    /// Records of a file counted per layer (`Layer.depth`), with the span of their times.
+    struct LayerSpans {
+        var spans: [Int: (records: Int, first: Int64, last: Int64)] = [:]
+        mutating func add(_ layer: Int, _ t: Int64, count: Int = 1) {
+            if let s = spans[layer] { spans[layer] = (s.records + count, min(s.first, t), max(s.last, t)) } else { spans[layer] = (count, t, t) }
+        }
+    }
+
     /// About how many records a file of `size` bytes holds (160 bytes a record; gzip about 8:1),
     /// less what is already stored of it.
     static func estimatedRows(size: Int64, isGzip: Bool, alreadyStored: Int64 = 0) -> Int64 {
@@ -616,6 +624,10 @@ public final class Ingester {
         var outsideLines = 0, alreadyStoredLines = 0
         var partlyStored: [PrefixCandidate] = []
         var storedLines = Set<Int>()
+        // Per layer, the records read for a window but not stored: `source_layer` still says how
+        // many this file holds and which span they reach, so coverage (does this layer's log span
+        // the question?) reads the same as after a full ingest.
+        var outside = LayerSpans()
         do {
         try db.inSavepoint {
             try db.execute(sql: """
@@ -660,6 +672,7 @@ public final class Ingester {
                             if storedLines.contains(line) { alreadyStoredLines += 1; continue }
                             if let keep, let t = events.number(row, .time), !keep.contains(t) {
                                 outsideLines += Int((events.number(row, .lineEnd) ?? Int64(line)) - Int64(line) + 1)
+                                if events.kinds[row].isLogRecord { outside.add(events.layers[row].depth, t) }
                                 continue
                             }
                             rows.append(row)
@@ -755,11 +768,25 @@ public final class Ingester {
                                  read.lines, eventCount, rejectCount, first, last, notesJSON,
                                  lastEventID.map { $0 - Int64(eventCount) + 1 }, lastEventID,
                                  covered?.lowerBound, covered?.upperBound, outsideLines, id])
+            if read.skippedRecords > 0, let span = read.skippedSpan {
+                outside.add(importer.layer.depth, span.lowerBound, count: read.skippedRecords)
+                outside.add(importer.layer.depth, span.upperBound, count: 0)
+            }
+            // Versions read for other windows counted records they did not store; this version
+            // stores or counts them now (their lines are left out above), so they count here only.
+            for version in partlyStored {
+                try db.execute(sql: "UPDATE source_layer SET outside_records = 0 WHERE source_id = ?", arguments: [version.id])
+            }
             for layer in Layer.allCases {
-                let span = perLayer[layer.depth]
-                guard span.events > 0 else { continue }
-                try db.execute(sql: "INSERT INTO source_layer (source_id, layer, events, first_time, last_time) VALUES (?,?,?,?,?)",
-                               arguments: [id, layer.rawValue, span.events, span.first, span.last])
+                var span = perLayer[layer.depth]
+                let o = outside.spans[layer.depth]
+                if let o {
+                    span.first = min(span.first ?? o.first, o.first)
+                    span.last = max(span.last ?? o.last, o.last)
+                }
+                guard span.events > 0 || (o?.records ?? 0) > 0 else { continue }
+                try db.execute(sql: "INSERT INTO source_layer (source_id, layer, events, first_time, last_time, outside_records) VALUES (?,?,?,?,?,?)",
+                               arguments: [id, layer.rawValue, span.events, span.first, span.last, o?.records ?? 0])
             }
             storedID = id
             return .commit

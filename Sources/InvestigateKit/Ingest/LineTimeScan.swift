@@ -96,8 +96,13 @@ struct OutsideLineSkipper {
     let scan: LineTimeScan
     let keep: ClosedRange<Int64>
     private var skipping = false
-    /// Lines not parsed.
+    /// Lines not parsed, and how many of them begin a record (carry a stamp).
     private(set) var skipped = 0
+    private(set) var skippedRecords = 0
+    /// The span the skipped records are known to reach: their stamps where exact, else the edge
+    /// of `keep` they lie beyond (a stamp read without its zone is only known to be outside).
+    private(set) var earliest: Int64?
+    private(set) var latest: Int64?
 
     init(scan: LineTimeScan, keep: ClosedRange<Int64>) {
         self.scan = scan
@@ -105,13 +110,23 @@ struct OutsideLineSkipper {
     }
 
     mutating func skips(_ line: UnsafeRawBufferPointer) -> Bool {
+        var head = false
         if let (t, exact) = scan.stamp(line) {
             let slack = exact ? 0 : LineTimeScan.zoneSlack
             skipping = t < keep.lowerBound - slack || t > keep.upperBound + slack
+            if skipping {
+                head = true
+                let known = exact ? t : (t < keep.lowerBound ? keep.lowerBound : keep.upperBound)
+                earliest = min(earliest ?? known, known)
+                latest = max(latest ?? known, known)
+            }
         } else if !scan.multiline {
             skipping = false
         }
-        if skipping { skipped += 1 }
+        if skipping {
+            skipped += 1
+            if head { skippedRecords += 1 }
+        }
         return skipping
     }
 }

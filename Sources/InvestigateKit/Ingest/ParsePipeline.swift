@@ -75,8 +75,11 @@ final class ParseProducer {
         var heldBack: Int
         /// Line number the held-back line will have.
         var heldBackLine: Int
-        /// Lines not parsed: their stamps lie far outside the question's window (`skipper`).
+        /// Lines not parsed: their stamps lie far outside the question's window (`skipper`); the
+        /// records they begin, and the span those are known to reach.
         var skippedOutside = 0
+        var skippedRecords = 0
+        var skippedSpan: ClosedRange<Int64>?
     }
 
     enum Message {
@@ -309,7 +312,9 @@ final class ParseProducer {
         let outcome = Outcome(lines: lines, notes: notes + sink.notes, sha256: disk.hasher.hexDigest(), size: disk.covered,
                               contentSHA256: contentHasher.hexDigest(), contentSize: contentSize,
                               headSHA256: ContentHead.storedKey(content.head, size: contentSize), resume: resume,
-                              heldBack: heldBack, heldBackLine: heldBackLine, skippedOutside: skipper?.skipped ?? 0)
+                              heldBack: heldBack, heldBackLine: heldBackLine, skippedOutside: skipper?.skipped ?? 0,
+                              skippedRecords: skipper?.skippedRecords ?? 0,
+                              skippedSpan: skipper.flatMap { s in s.earliest.flatMap { e in s.latest.map { e...max(e, $0) } } })
         channel.put(.finished(outcome))
     }
 }

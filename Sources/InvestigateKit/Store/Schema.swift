@@ -213,6 +213,9 @@ public enum Schema {
             try db.execute(sql: "ALTER TABLE source ADD COLUMN covered_from INTEGER")
             try db.execute(sql: "ALTER TABLE source ADD COLUMN covered_to INTEGER")
             try db.execute(sql: "ALTER TABLE source ADD COLUMN outside_lines INTEGER NOT NULL DEFAULT 0")
+            // Per layer, the records such a version read and did not store, so that coverage (is
+            // this layer's log given, does it span the question?) reads as after a full ingest.
+            try db.execute(sql: "ALTER TABLE source_layer ADD COLUMN outside_records INTEGER NOT NULL DEFAULT 0")
         }
 
         return migrator
