@@ -151,8 +151,11 @@ func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timel
     let outcome = try importing.ingest(paths, into: timeline, window: window)
     let problems = reportInputProblems(outcome.ingest)
     let outside = outcome.ingest.files.filter { WindowPlan.isOutsideWindow($0) }
-    return IngestedInputs(failed: !problems.isEmpty, files: outcome.ingest.files.count - outside.count, outsideWindow: outside.count,
-                          skipped: outcome.ingest.files.filter { ($0.status == .skipped || $0.status == .failed) && !WindowPlan.isOutsideWindow($0) }
+    // The database kept in the folder of logs is not one of the inputs.
+    let own = outcome.ingest.files.filter { $0.skipped == Ingester.ownDatabase }.count
+    return IngestedInputs(failed: !problems.isEmpty, files: outcome.ingest.files.count - outside.count - own, outsideWindow: outside.count,
+                          skipped: outcome.ingest.files.filter { ($0.status == .skipped || $0.status == .failed) && !WindowPlan.isOutsideWindow($0)
+                                                                 && $0.skipped != Ingester.ownDatabase }
                               .map { ($0.path, $0.skipped ?? "not read") },
                           unread: outside.map { Diagnosis.UnreadFile(path: $0.path, reason: $0.skipped ?? "outside the window") },
                           readInPart: outcome.ingest.files.compactMap { f in

@@ -101,4 +101,18 @@ import Testing
         #expect(r.out.contains("2025-02-01.log | outside the window by its name's time stamp"))
         #expect(r.out.contains("records 2025-02-06T05:09:00Z to 2025-02-06T05:53:00Z only (195 lines outside not stored)"))
     }
+
+    /// A database kept in the folder of logs it reads (with its WAL and shared-memory files) is not
+    /// input: not read, not an input problem (exit 0, nothing on stderr about it).
+    @Test func theDatabaseInsideTheLogFolderIsNotInput() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("access.log", "203.0.113.45 - - [06/Feb/2025:14:32:10 +0900] \"GET /app/admin HTTP/1.1\" 403 512 \"-\" \"curl/8.5.0\"\n")
+        let db = dir.url.appendingPathComponent("investigate.db").path
+        for _ in 0..<2 {
+            guard let r = try investigate(["--db", db, "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", dir.path]) else { return }
+            #expect(r.status == 0)
+            #expect(!r.err.contains("investigate.db"))
+            #expect(r.out.contains("answering from 1 of 1 source"))
+        }
+    }
 }

@@ -286,7 +286,22 @@ public final class Ingester {
 
     /// Decides what to do with a file before the expensive pass: unchanged since last time (same
     /// path, size, mtime and inode: no re-hash), skipped (empty, unrecognised), or parse with an importer.
+    /// What a skipped file's reason says when it is the database this run writes (the timeline
+    /// kept inside the folder of logs it reads): not input, and not an input problem.
+    public static let ownDatabase = "the timeline database this run writes (or its WAL, shared-memory or journal file)"
+
+    /// The files of the store itself, by device and inode (paths may be spelled differently).
+    private lazy var storeFiles: Set<[UInt64]> = {
+        guard store.path != ":memory:" else { return [] }
+        return Set(["", "-wal", "-shm", "-journal"].compactMap { suffix in
+            (try? FileStat.of(store.path + suffix)).map { [$0.device, $0.inode] }
+        })
+    }()
+
     private func plan(_ path: String) throws -> ((any Importer)?, FileResult?, ContentHead.Keys?) {
+        if let st = try? FileStat.of(path), storeFiles.contains([st.device, st.inode]) {
+            return (nil, FileResult(path: path, lines: 0, events: 0, rejected: 0, added: 0, status: .skipped, skipped: Self.ownDatabase, notes: []), nil)
+        }
         // A question about a window reads only the files that can hold records in it; the file is
         // not recorded as skipped, so a question about another moment reads it then.
         if let window = options.window, let why = WindowPlan.reasonToSkip(path: path, window: window) {

@@ -17,7 +17,8 @@ public enum InputProblems {
             case .failed:
                 return (f.path, f.skipped ?? "could not be read")
             case .skipped:
-                if f.skipped == "empty file" || NonLogFile.kind(path: f.path) != nil || WindowPlan.isOutsideWindow(f) { return nil }
+                if f.skipped == "empty file" || f.skipped == Ingester.ownDatabase || NonLogFile.kind(path: f.path) != nil
+                    || WindowPlan.isOutsideWindow(f) { return nil }
                 return (f.path, "skipped: " + (f.skipped ?? "not recognised"))
             case .ingested, .grown, .unchanged:
                 return f.notes.first { $0.hasPrefix(truncatedGzip) || $0.hasPrefix(corruptGzip) }.map { (f.path, "read in part: " + $0) }
