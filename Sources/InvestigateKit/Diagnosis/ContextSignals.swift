@@ -37,7 +37,7 @@ enum ContextSignals {
     /// layer's logs show in the same minutes.
     static func metrics(_ db: Database, _ q: DiagnosisQuery, sources: SourceIndex, zone: ZoneSpec) throws -> [ContextSignal] {
         let rows = try StoredEvent.fetchAll(db, sql: """
-            SELECT * FROM event WHERE kind = 'metric' AND copy_of IS NULL AND layer <> 'system' AND time >= ? AND time <= ?
+            SELECT \(StoredEvent.columns) FROM event WHERE kind = 'metric' AND copy_of IS NULL AND layer <> 'system' AND time >= ? AND time <= ?
             ORDER BY time, id
             """, arguments: [q.from - 86_400_000_000, q.to])
         struct Key: Hashable { var layer: Layer; var namespace: String; var metric: String; var dimensions: String }
@@ -107,7 +107,7 @@ enum ContextSignals {
     /// GuardDuty findings active in the window (first seen before its end, last seen after its start).
     static func guardDuty(_ db: Database, _ q: DiagnosisQuery, sources: SourceIndex) throws -> [ContextSignal] {
         let rows = try StoredEvent.fetchAll(db, sql: """
-            SELECT e.* FROM event e JOIN source s ON s.id = e.source_id
+            SELECT e.*, \(StoredEvent.raw("e")) FROM event e JOIN source s ON s.id = e.source_id
             WHERE e.kind = 'finding' AND s.format = 'guardduty-findings' AND e.copy_of IS NULL
               AND e.time >= ? AND coalesce(e.alt_time, e.time) <= ?
             ORDER BY e.time, e.id LIMIT 50
@@ -123,7 +123,7 @@ enum ContextSignals {
         guard !layers.isEmpty else { return [] }
         let marks = layers.map { _ in "?" }.joined(separator: ",")
         let rows = try StoredEvent.fetchAll(db, sql: """
-            SELECT e.* FROM event e JOIN source s ON s.id = e.source_id
+            SELECT e.*, \(StoredEvent.raw("e")) FROM event e JOIN source s ON s.id = e.source_id
             WHERE e.kind = 'finding' AND s.format = 'inspector-findings' AND e.copy_of IS NULL AND e.layer IN (\(marks))
             ORDER BY e.layer, e.time DESC, e.id LIMIT 50
             """, arguments: StatementArguments(Array(layers).sorted()))
