@@ -77,6 +77,37 @@ import Testing
         }
     }
 
+    /// Blocks packed on the parsing thread (`EventBatch.packRaw`) are stored as packed when every
+    /// row is stored, and ignored (the rows' bytes packed again) when some are left out or the
+    /// batch changed after packing.
+    @Test func blocksPackedBeforeTheWriterComeBackExactly() throws {
+        let store = try TimelineStore()
+        var raws = Self.hostile
+        for i in 0..<4000 { raws.append(Array("10.0.\(i % 7).1 - - GET /p/\(i) HTTP/1.1 404".utf8)) }
+        raws.append([UInt8](repeating: 0xFF, count: 300_000))
+        var batch = EventBatch()
+        for (i, raw) in raws.enumerated() { batch.append(Event(time: Int64(i), layer: .nginx, kind: .access, line: i + 1, raw: raw)) }
+        batch.packRaw()
+        #expect(batch.packedRaw != nil)
+        var changed = batch
+        changed.append(Event(time: 0, layer: .nginx, kind: .access, line: 99_999, raw: Array("added after packing".utf8)))
+        #expect(changed.packedRaw == nil)
+        try store.write { db in
+            try Self.source(db)
+            let writer = try EventWriter(db: db, sourceID: 1)
+            try writer.insert(batch)
+            try writer.insert(batch, rows: Array(1..<batch.count))
+            try writer.insert(changed)
+        }
+        let expected = raws + raws.dropFirst() + raws + [Array("added after packing".utf8)]
+        try store.read { db in
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM event ORDER BY id")
+            let (accessor, view) = try Self.stored(db, "event")
+            #expect(ids.map { accessor[$0]! } == expected)
+            #expect(ids.map { view[$0]! } == expected)
+        }
+    }
+
     @Test func corruptBlockIsAnErrorNotOtherBytes() throws {
         let store = try TimelineStore()
         try store.write { db in

@@ -152,21 +152,32 @@ private let sqlarUncompressFunction: @convention(c) (OpaquePointer?, Int32, Unsa
 final class RawBlockWriter {
     private let insert: Statement
     private let sourceID: Int64
-    private var packed: [UInt8] = []
 
     init(db: Database, sourceID: Int64) throws {
         self.sourceID = sourceID
         insert = try db.makeStatement(sql: "INSERT INTO raw_block (source_id, size, data) VALUES (?, ?, ?)")
     }
 
-    /// Stores one block of bytes and returns its id.
-    func store(_ bytes: UnsafeRawBufferPointer) throws -> Int64 {
-        RawBlocks.pack(bytes, into: &packed)
+    /// Cuts records (in order) into blocks, stores them, and returns each record's place: block
+    /// id, offset, length. `withBytes(i, body)` calls `body` with record `i`'s bytes.
+    func store(count: Int, withBytes: (Int, (UnsafeRawBufferPointer) -> Void) throws -> Void) throws -> [RawRef] {
+        try store(RawBlocks.packAll(count: count, withBytes: withBytes))
+    }
+
+    /// Stores blocks packed earlier (on the parsing thread) and returns the records' places.
+    func store(_ packed: PackedRaw) throws -> [RawRef] {
+        var ids: [Int64] = []
+        ids.reserveCapacity(packed.blocks.count)
+        for block in packed.blocks { ids.append(try insert(block)) }
+        return packed.refs.map { RawRef(block: ids[Int($0.block)], offset: $0.offset, length: $0.length) }
+    }
+
+    private func insert(_ block: PackedRaw.Block) throws -> Int64 {
         let h = insert.sqliteStatement
         sqlite3_reset(h)
         sqlite3_bind_int64(h, 1, sourceID)
-        sqlite3_bind_int64(h, 2, Int64(bytes.count))
-        let rc = packed.withUnsafeBytes { data in
+        sqlite3_bind_int64(h, 2, Int64(block.size))
+        let rc = block.data.withUnsafeBytes { data in
             sqlite3_bind_blob(h, 3, data.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(data.count), SQLITE_STATIC_PTR)
             defer { sqlite3_clear_bindings(h) }
             return sqlite3_step(h)
@@ -176,37 +187,51 @@ final class RawBlockWriter {
         }
         return sqlite3_last_insert_rowid(sqlite3_db_handle(h))
     }
+}
 
-    /// Cuts `records` (in order) into blocks of about `RawBlocks.blockBytes`, stores them, and
-    /// returns each record's place: block id, offset, length.
-    /// `withBytes(i, body)` calls `body` with record `i`'s bytes.
-    func store(count: Int, withBytes: (Int, (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> [RawRef] {
-        var refs = [RawRef](repeating: RawRef(block: 0, offset: 0, length: 0), count: count)
+/// Records' bytes cut into blocks and compressed, not yet stored: `refs[i].block` indexes `blocks`.
+public struct PackedRaw: Sendable {
+    public struct Block: Sendable {
+        var data: [UInt8]
+        var size: Int
+    }
+    var blocks: [Block] = []
+    var refs: [RawRef] = []
+}
+
+extension RawBlocks {
+    /// Cuts records (in order) into blocks of about `blockBytes` (a longer record alone) and
+    /// compresses each.
+    static func packAll(count: Int, withBytes: (Int, (UnsafeRawBufferPointer) -> Void) throws -> Void) rethrows -> PackedRaw {
+        var packed = PackedRaw()
+        packed.refs = [RawRef](repeating: RawRef(block: 0, offset: 0, length: 0), count: count)
         var block: [UInt8] = []
-        block.reserveCapacity(RawBlocks.blockBytes + 4096)
+        block.reserveCapacity(blockBytes + 4096)
+        var data: [UInt8] = []
         var firstInBlock = 0
-        func flush(upTo end: Int) throws {
+        func flush(upTo end: Int) {
             guard end > firstInBlock else { return }
-            let id = try block.withUnsafeBytes { try store($0) }
-            for i in firstInBlock..<end { refs[i].block = id }
+            block.withUnsafeBytes { pack($0, into: &data) }
+            for i in firstInBlock..<end { packed.refs[i].block = Int64(packed.blocks.count) }
+            packed.blocks.append(PackedRaw.Block(data: data, size: block.count))
             block.removeAll(keepingCapacity: true)
             firstInBlock = end
         }
         for i in 0..<count {
             try withBytes(i) { bytes in
-                if !block.isEmpty, block.count + bytes.count > RawBlocks.blockBytes { try flush(upTo: i) }
-                refs[i].offset = Int64(block.count)
-                refs[i].length = Int64(bytes.count)
+                if !block.isEmpty, block.count + bytes.count > blockBytes { flush(upTo: i) }
+                packed.refs[i].offset = Int64(block.count)
+                packed.refs[i].length = Int64(bytes.count)
                 block.append(contentsOf: bytes)
             }
         }
-        try flush(upTo: count)
-        return refs
+        flush(upTo: count)
+        return packed
     }
 }
 
 /// Where one record's bytes are: block id, offset and length in the block's bytes.
-struct RawRef {
+struct RawRef: Sendable {
     var block: Int64
     var offset: Int64
     var length: Int64

@@ -277,7 +277,7 @@ public enum Schema {
                 while end < rows.count, rows[end]["source_id"] as Int64 == source { end += 1 }
                 let writer = try RawBlockWriter(db: db, sourceID: source)
                 let raws: [Data] = rows[start..<end].map { $0["raw"] ?? Data() }
-                let refs = try writer.store(count: raws.count) { i, body in try raws[i].withUnsafeBytes { try body($0) } }
+                let refs = try writer.store(count: raws.count) { i, body in raws[i].withUnsafeBytes { body($0) } }
                 for (row, ref) in zip(rows[start..<end], refs) {
                     try update.execute(arguments: [ref.block, ref.offset, ref.length, row["id"] as Int64])
                 }

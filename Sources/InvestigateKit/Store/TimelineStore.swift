@@ -322,13 +322,20 @@ public final class EventWriter {
             let base = UnsafeRawPointer(arena.baseAddress ?? UnsafePointer(bitPattern: 1)!)
             // The rows' original bytes go to blocks first; each row then names its place. `refs`
             // is indexed by batch row.
+            // Blocks packed on the parsing thread serve when every row is stored; otherwise the
+            // stored rows' bytes are packed here (no block holds bytes of a row left out).
             let ordered = Array(rows)
-            let placed = try blocks.store(count: ordered.count) { i, body in
-                let raw = batch.spans[ordered[i] * EventBatch.textColumns + EventBatch.Text.raw.rawValue]
-                try body(UnsafeRawBufferPointer(start: base + raw.start, count: raw.count))
+            var refs: [RawRef]
+            if let packed = batch.packedRaw, ordered.count == batch.count, ordered.elementsEqual(0..<batch.count) {
+                refs = try blocks.store(packed)
+            } else {
+                let placed = try blocks.store(count: ordered.count) { i, body in
+                    let raw = batch.spans[ordered[i] * EventBatch.textColumns + EventBatch.Text.raw.rawValue]
+                    body(UnsafeRawBufferPointer(start: base + raw.start, count: raw.count))
+                }
+                refs = [RawRef](repeating: RawRef(block: 0, offset: 0, length: 0), count: batch.count)
+                for (i, row) in ordered.enumerated() { refs[row] = placed[i] }
             }
-            var refs = [RawRef](repeating: RawRef(block: 0, offset: 0, length: 0), count: batch.count)
-            for (i, row) in ordered.enumerated() { refs[row] = placed[i] }
             try batch.spans.withUnsafeBufferPointer { spans in
                 try batch.numbers.withUnsafeBufferPointer { numbers in
                     try shape.numbers.withUnsafeBufferPointer { numberColumns in
@@ -386,7 +393,7 @@ public final class EventWriter {
     /// Stores rejected lines in order; their bytes share blocks, as events' do.
     public func insert(_ lines: [RejectedLine]) throws {
         guard !lines.isEmpty else { return }
-        let refs = try blocks.store(count: lines.count) { i, body in try lines[i].raw.withUnsafeBytes { try body($0) } }
+        let refs = try blocks.store(count: lines.count) { i, body in lines[i].raw.withUnsafeBytes { body($0) } }
         let h = rejectStatement.sqliteStatement
         for (r, ref) in zip(lines, refs) {
             sqlite3_reset(h)
