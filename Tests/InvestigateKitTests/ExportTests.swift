@@ -83,7 +83,7 @@ import Testing
         let lines = try Self.jsonLines(bytes)
         #expect(lines.count == summary.events && summary.events > 100 && summary.leftOut == 0)
         let events = try store.read { db in
-            Dictionary(uniqueKeysWithValues: try StoredEvent.fetchAll(db, sql: "SELECT * FROM event WHERE time >= ? AND time < ?",
+            Dictionary(uniqueKeysWithValues: try StoredEvent.fetchAll(db, sql: "SELECT \(StoredEvent.columns) FROM event WHERE time >= ? AND time < ?",
                                                                       arguments: [q.from, q.to]).map { ($0.id, $0) })
         }
         let sources = try store.read { db in Dictionary(uniqueKeysWithValues: try SourceRecord.all(db).map { ($0.id, $0) }) }
@@ -141,7 +141,7 @@ import Testing
         let docs = try Self.jsonLines(ecsBytes)
         let rawDocs = ecsBytes.split(separator: 0x0A).map { String(decoding: $0, as: UTF8.self) }
         let events = try store.read { db in
-            Dictionary(uniqueKeysWithValues: try StoredEvent.fetchAll(db, sql: "SELECT * FROM event WHERE time >= ? AND time < ?",
+            Dictionary(uniqueKeysWithValues: try StoredEvent.fetchAll(db, sql: "SELECT \(StoredEvent.columns) FROM event WHERE time >= ? AND time < ?",
                                                                       arguments: [q.from, q.to]).map { ($0.id, $0) })
         }
         #expect(docs.count == events.count)

@@ -38,7 +38,7 @@ import Testing
         #expect(file.format == "nginx-access")
         #expect(file.lines == 5 && file.events == 5 && file.rejected == 0)
         #expect(file.sha256 == SHA256.hex(Array(text.utf8)))
-        let row = try #require(try store.read { try Row.fetchOne($0, sql: "SELECT line, raw, client_ip, peer_ip, path, query FROM event ORDER BY line LIMIT 1") })
+        let row = try #require(try store.read { try Row.fetchOne($0, sql: "SELECT line, raw, client_ip, peer_ip, path, query FROM events ORDER BY line LIMIT 1") })
         #expect(row["line"] as Int == 1)
         #expect([UInt8](row["raw"] as Data) == Array(Self.accessLine(0).utf8))
         #expect(row["client_ip"] as String == "203.0.113.0")
@@ -150,10 +150,10 @@ import Testing
         for source in sources {
             let lines = try #require(expected[source.path])
             let stored = try store.read { db in
-                try Row.fetchAll(db, sql: "SELECT id, line, raw FROM event WHERE source_id = ? ORDER BY id", arguments: [source.id])
+                try Row.fetchAll(db, sql: "SELECT id, line, raw FROM events WHERE source_id = ? ORDER BY id", arguments: [source.id])
             }
             let rejected = try store.read { db in
-                try Row.fetchAll(db, sql: "SELECT line, raw FROM rejected WHERE source_id = ? ORDER BY line", arguments: [source.id])
+                try Row.fetchAll(db, sql: "SELECT line, raw FROM rejected_lines WHERE source_id = ? ORDER BY line", arguments: [source.id])
             }
             #expect(source.firstEventId == nextID && source.lastEventId == nextID + Int64(stored.count) - 1)
             #expect(stored.map { $0["id"] as Int64 } == Array(nextID..<(nextID + Int64(stored.count))))
@@ -237,7 +237,7 @@ import Testing
         #expect(file.notes.contains { $0.contains("truncated") })
         // Every stored event is a whole line; a half line is kept as rejected evidence.
         #expect(file.rejected <= 1)
-        #expect(try count(store, "SELECT count(*) FROM event WHERE length(raw) < 60") == 0)
+        #expect(try count(store, "SELECT count(*) FROM events WHERE length(raw) < 60") == 0)
     }
 
     @Test func rotatedSetsAndDirectoriesAreWalkedInStableOrder() throws {
@@ -429,7 +429,7 @@ import Testing
         let reasons = try store.read { try String.fetchAll($0, sql: "SELECT reason FROM rejected ORDER BY line") }
         #expect(reasons.count == 2)
         #expect(reasons.last?.contains("exceeds") == true)
-        let kept = try store.read { try Data.fetchOne($0, sql: "SELECT raw FROM rejected WHERE line = 4") }.map { [UInt8]($0) }
+        let kept = try store.read { try Data.fetchOne($0, sql: "SELECT raw FROM rejected_lines WHERE line = 4") }.map { [UInt8]($0) }
         #expect(kept == [0xFF, 0xFE, 0x00, 0x41])
 
         #expect(byName["empty.log"]?.skipped == "empty file")

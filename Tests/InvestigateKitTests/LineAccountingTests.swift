@@ -70,7 +70,7 @@ import Testing
             let id: Int64 = source["id"]
             let (events, rejected) = try store.read { db -> ([(Int, Int)], [(Int, Int)]) in
                 (try Row.fetchAll(db, sql: "SELECT line, line_end FROM event WHERE source_id = ?", arguments: [id]).map { ($0["line"], $0["line_end"]) },
-                 try Row.fetchAll(db, sql: "SELECT line, raw FROM rejected WHERE source_id = ?", arguments: [id]).map {
+                 try Row.fetchAll(db, sql: "SELECT line, raw FROM rejected_lines WHERE source_id = ?", arguments: [id]).map {
                     let raw: Data = $0["raw"]; let line: Int = $0["line"]
                     return (line, line + raw.filter { $0 == 0x0A }.count)
                  })

@@ -116,7 +116,7 @@ import Testing
 
         /// Every line once, each citation exact, each source's lines accounted for.
         func check(_ location: SourceLocation) throws {
-            let raws = try store.read { try Data.fetchAll($0, sql: "SELECT raw FROM event").map { String(decoding: $0, as: UTF8.self) } }
+            let raws = try store.read { try Data.fetchAll($0, sql: "SELECT raw FROM events").map { String(decoding: $0, as: UTF8.self) } }
             #expect(raws.count == written.count, "events stored: \(raws.count), distinct lines written: \(written.count)", sourceLocation: location)
             var stored: [String: Int] = [:]
             for raw in raws { stored[raw, default: 0] += 1 }
@@ -126,7 +126,7 @@ import Testing
             #expect(twice.isEmpty, "\(twice.count) lines stored more than once, e.g. \(twice.prefix(1))", sourceLocation: location)
             #expect(missing.isEmpty, "\(missing.count) lines written and not stored, e.g. \(missing.prefix(1))", sourceLocation: location)
             #expect(unknown.isEmpty, "\(unknown.count) events are no line written, e.g. \(unknown.prefix(1))", sourceLocation: location)
-            let rejected = try store.read { try Data.fetchAll($0, sql: "SELECT raw FROM rejected").map { String(decoding: $0, as: UTF8.self) } }
+            let rejected = try store.read { try Data.fetchAll($0, sql: "SELECT raw FROM rejected_lines").map { String(decoding: $0, as: UTF8.self) } }
             #expect(rejected.sorted() == expectedRejected.sorted(), sourceLocation: location)
 
             let sources = try store.read { try SourceRecord.all($0) }
@@ -164,7 +164,7 @@ import Testing
 
                 var spanned = 0
                 let events = try store.read {
-                    try Row.fetchAll($0, sql: "SELECT line, line_end, raw FROM event WHERE source_id = ? ORDER BY id", arguments: [source.id])
+                    try Row.fetchAll($0, sql: "SELECT line, line_end, raw FROM events WHERE source_id = ? ORDER BY id", arguments: [source.id])
                 }
                 #expect(events.count == source.events, sourceLocation: location)
                 for event in events {
@@ -177,7 +177,7 @@ import Testing
                     spanned += last - first + 1
                 }
                 let rejects = try store.read {
-                    try Row.fetchAll($0, sql: "SELECT line, raw FROM rejected WHERE source_id = ?", arguments: [source.id])
+                    try Row.fetchAll($0, sql: "SELECT line, raw FROM rejected_lines WHERE source_id = ?", arguments: [source.id])
                 }
                 #expect(rejects.count == source.rejected, sourceLocation: location)
                 for reject in rejects {
@@ -416,7 +416,7 @@ import Testing
         #expect(finished.status == .grown && finished.added == 3 && finished.lines == 3)
         #expect(finished.notes.first?.contains("continues \(logs.path("snapshot.gz"))") == true)
         #expect(finished.notes.first?.contains("line 11 ended without a newline") == true)
-        #expect(try logs.count("SELECT line FROM event WHERE raw = CAST(\(sqlQuote(RotationTests.line(10))) AS BLOB)") == 11)
+        #expect(try logs.count("SELECT line FROM events WHERE raw = CAST(\(sqlQuote(RotationTests.line(10))) AS BLOB)") == 11)
     }
 
     /// The same content under two names in one run (the file and its copy) is stored once, and a

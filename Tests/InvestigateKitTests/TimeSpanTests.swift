@@ -196,7 +196,7 @@ import Testing
         #expect(reasons.count == 2)
         #expect(reasons.allSatisfy { $0.contains("timestamp out of range (year 2225)") }, "\(reasons)")
         // The rejected lines keep their line numbers and bytes.
-        let rows = try store.read { try Row.fetchAll($0, sql: "SELECT line, raw FROM rejected ORDER BY source_id, line") }
+        let rows = try store.read { try Row.fetchAll($0, sql: "SELECT line, raw FROM rejected_lines ORDER BY source_id, line") }
         #expect(rows.map { $0["line"] as Int } == [151, 2])
         #expect(String(decoding: rows[0]["raw"] as Data, as: UTF8.self) == Self.nginx("06/Feb/2225:14:32:45"))
         #expect(try Self.count(store, "SELECT count(*) FROM event WHERE time >= \(EventTime.accepted.upperBound)") == 0)

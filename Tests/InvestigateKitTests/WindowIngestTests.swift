@@ -110,7 +110,7 @@ import Testing
         var (distinct, all) = try lines(store)
         #expect(distinct == all)
         let misplaced = try store.read { db in
-            try String.fetchAll(db, sql: "SELECT line || ': ' || CAST(raw AS TEXT) FROM event WHERE instr(CAST(raw AS TEXT), 'n=' || (line - 1) || ' ') = 0 LIMIT 3")
+            try String.fetchAll(db, sql: "SELECT line || ': ' || CAST(raw AS TEXT) FROM events WHERE instr(CAST(raw AS TEXT), 'n=' || (line - 1) || ' ') = 0 LIMIT 3")
         }
         #expect(misplaced.isEmpty, "\(misplaced)")
         _ = try ingest(store, path)

@@ -283,7 +283,7 @@ struct AbsenceReasoner {
         var args: [DatabaseValueConvertible] = [query.from, query.to]
         if let ip = query.clientIP { conditions.append("client_ip = ?"); args.append(ip) }
         if let p = query.pathPrefix { conditions.append("substr(path, 1, ?) = ?"); args += [p.utf8.count, p] }
-        return try StoredEvent.fetchAll(db, sql: "SELECT * FROM event WHERE \(conditions.joined(separator: " AND ")) ORDER BY abs(time - ?) LIMIT 3",
+        return try StoredEvent.fetchAll(db, sql: "SELECT \(StoredEvent.columns) FROM event WHERE \(conditions.joined(separator: " AND ")) ORDER BY abs(time - ?) LIMIT 3",
                                         arguments: StatementArguments(args + [query.at]))
     }
 
@@ -298,7 +298,7 @@ struct AbsenceReasoner {
 
     func peerSamples(_ db: Database) throws -> [StoredEvent] {
         try StoredEvent.fetchAll(db, sql: """
-            SELECT * FROM event WHERE layer = 'nginx' AND kind = 'access' AND time >= ? AND time <= ? AND copy_of IS NULL AND peer_ip IS NOT NULL
+            SELECT \(StoredEvent.columns) FROM event WHERE layer = 'nginx' AND kind = 'access' AND time >= ? AND time <= ? AND copy_of IS NULL AND peer_ip IS NOT NULL
             ORDER BY abs(time - ?) LIMIT 2
             """, arguments: [query.from, query.to, query.at])
     }

@@ -223,7 +223,7 @@ public final class Diagnoser {
         // Messages around the window, shared by all cases (WORKER TIMEOUT names no request), in
         // time order so each case takes its stretch by binary search.
         let nearby = try StoredEvent.fetchAll(db, sql: """
-            SELECT * FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL
+            SELECT \(StoredEvent.columns) FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL
             AND ((kind = 'log' AND layer IN ('nginx','gunicorn','app','system','lambda','apigateway'))
               OR (kind = 'access' AND layer IN ('nginx','app','gunicorn') AND status >= 400))
             ORDER BY time, id LIMIT 20000
@@ -231,9 +231,9 @@ public final class Diagnoser {
 
         // Originals only: a syslog copy of an app line is the same record, cited once.
         let chainRecords = try db.cachedStatement(sql: """
-            SELECT e.* FROM link l JOIN event e ON e.id = l.event_id WHERE l.chain_id = ? AND e.copy_of IS NULL
+            SELECT e.*, \(StoredEvent.raw("e")) FROM link l JOIN event e ON e.id = l.event_id WHERE l.chain_id = ? AND e.copy_of IS NULL
             """)
-        let oneRecord = try db.cachedStatement(sql: "SELECT * FROM event WHERE id = ?")
+        let oneRecord = try db.cachedStatement(sql: "SELECT \(StoredEvent.columns) FROM event WHERE id = ?")
         for chain in chainOrder {
             let records = StoredEvent.inTimeOrder(try StoredEvent.fetchAll(chainRecords, arguments: [chain]))
             try body(makeCase(chain, records, nearby, byLayer, stack, sources))
@@ -382,7 +382,7 @@ public final class Diagnoser {
     /// in a span, oldest first.
     static func wafChanges(_ db: Database, from: Int64, to: Int64) throws -> [StoredEvent] {
         try StoredEvent.fetchAll(db, sql: """
-            SELECT * FROM event WHERE layer = 'cloudtrail' AND time >= ? AND time <= ? AND copy_of IS NULL
+            SELECT \(StoredEvent.columns) FROM event WHERE layer = 'cloudtrail' AND time >= ? AND time <= ? AND copy_of IS NULL
             AND json_extract(extra, '$.waf_change') IS NOT NULL ORDER BY time, id LIMIT 200
             """, arguments: [from, to])
     }

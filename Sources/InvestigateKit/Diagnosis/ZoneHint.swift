@@ -27,7 +27,7 @@ enum ZoneHint {
     static func zonesInLogs(_ db: Database) throws -> [Int: Set<String>] {
         var zones: [Int: Set<String>] = [:]
         let first = try Row.fetchAll(db, sql: """
-            SELECT e.layer, e.raw FROM source s JOIN event e ON e.id = (SELECT min(id) FROM event WHERE source_id = s.id)
+            SELECT e.layer, \(StoredEvent.raw("e")) FROM source s JOIN event e ON e.id = (SELECT min(id) FROM event WHERE source_id = s.id)
             WHERE s.events > 0
             """)
         for row in first {

@@ -135,7 +135,7 @@ public enum ExportReader {
             done += 1
             progress?(done, total)
         }
-        let fetchRejected = try db.makeStatement(sql: "SELECT id, source_id, line, CAST(reason AS BLOB) AS reason, raw FROM rejected WHERE id = ?")
+        let fetchRejected = try db.makeStatement(sql: "SELECT id, source_id, line, CAST(reason AS BLOB) AS reason, \(StoredEvent.raw("rejected")) FROM rejected WHERE id = ?")
         func emitRejected(_ r: DatedRejected) throws {
             guard let row = try Row.fetchOne(fetchRejected, arguments: [r.id]) else { return }
             let raw: Data = row["raw"] ?? Data()
@@ -196,7 +196,7 @@ public enum ExportReader {
                               "user_agent", "host", "level", "message", "hostname", "program", "waf_action", "waf_rule", "error", "extra"]
     static let numberColumns = ["id", "source_id", "line", "line_end", "time", "alt_time", "status", "bytes", "duration", "pid",
                                 "elb_status", "target_status", "copy_of"]
-    static let textColumnsAsBytes = (numberColumns.map { "e.\($0)" } + textColumns.map { "CAST(e.\($0) AS BLOB) AS \($0)" } + ["e.raw"])
+    static let textColumnsAsBytes = (numberColumns.map { "e.\($0)" } + textColumns.map { "CAST(e.\($0) AS BLOB) AS \($0)" } + [StoredEvent.raw("e")])
         .joined(separator: ", ")
 
     static func text(_ row: Row, _ column: String) -> String? {

@@ -27,7 +27,7 @@ extension IngestSummary {
         let notes = files.flatMap { f in f.notes.map { "  \(Escape.terminal(f.path)): \(Escape.terminal($0))" } }
         if !notes.isEmpty { out += "\nNotes:\n" + notes.joined(separator: "\n") + "\n" }
         if rejected > 0 {
-            out += "\n\(rejected) line(s) were rejected and kept with their reasons: SELECT * FROM rejected;\n"
+            out += "\n\(rejected) line(s) were rejected and kept with their reasons: SELECT * FROM rejected_lines;\n"
         }
         return out
     }

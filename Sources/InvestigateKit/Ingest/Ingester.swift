@@ -717,11 +717,9 @@ public final class Ingester {
                     }
                     let stored = kept?.count ?? events.count
                     if let kept { try writer.insert(events, rows: kept) } else { try writer.insert(events) }
-                    var storedRejects = 0
-                    for r in rejected where !storedLines.contains(r.line) {
-                        try writer.insert(r)
-                        storedRejects += 1
-                    }
+                    let keptRejects = storedLines.isEmpty ? rejected : rejected.filter { !storedLines.contains($0.line) }
+                    try writer.insert(keptRejects)
+                    let storedRejects = keptRejects.count
                     alreadyStoredLines += rejected.count - storedRejects
                     eventCount += stored
                     rejectCount += storedRejects

@@ -31,6 +31,13 @@ final class BoundedChannel<Item> {
         return item
     }
 
+    /// Items waiting for the consumer.
+    var pending: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return items.count
+    }
+
     var isCancelled: Bool {
         condition.lock()
         defer { condition.unlock() }
@@ -192,6 +199,9 @@ final class ParseProducer {
         func flush(force: Bool) throws {
             if stopped { throw Stop() }
             guard force || sink.eventCount + sink.rejected.count >= Self.batchSize else { return }
+            // The original bytes are compressed by whichever thread has time: here when the
+            // writer has batches waiting (this thread is ahead), else by the writer.
+            if channel.pending >= 2 { sink.batch.packRaw() }
             guard channel.put(.batch(events: sink.batch, rejected: sink.rejected, bytesRead: bytesRead)) else { throw Stop() }
             // A fresh batch sized like the last one: the one handed over now belongs to the writer.
             let arenaSize = sink.batch.arena.count

@@ -45,8 +45,22 @@ public struct EventBatch: Sendable {
     /// names only these columns in its INSERT.
     public private(set) var filledTexts: UInt32 = 0
     public private(set) var filledNumbers: UInt32 = 0
+    /// The rows' original bytes cut into compressed blocks by `packRaw()` (on the parsing thread,
+    /// so that compression does not add to the writer's work); nil once a row is added or dropped.
+    public private(set) var packedRaw: PackedRaw?
 
     public init() {}
+
+    /// Compresses every row's original bytes into blocks (`RawBlocks`) for the writer to store.
+    public mutating func packRaw() {
+        let spans = spans
+        packedRaw = arena.withUnsafeBytes { arena in
+            RawBlocks.packAll(count: count) { row, body in
+                let raw = spans[row * Self.textColumns + Text.raw.rawValue]
+                body(UnsafeRawBufferPointer(rebasing: arena[raw.start..<(raw.start + raw.count)]))
+            }
+        }
+    }
 
     public var isEmpty: Bool { count == 0 }
 
@@ -67,6 +81,7 @@ public struct EventBatch: Sendable {
         kinds.removeAll(keepingCapacity: keepingCapacity)
         filledTexts = 0
         filledNumbers = 0
+        packedRaw = nil
     }
 
     // MARK: - Filling rows from bytes
@@ -76,6 +91,7 @@ public struct EventBatch: Sendable {
     /// inside `EventTime.accepted`, and hand a record outside it to `emit` to be rejected.
     public mutating func beginRow(layer: Layer, kind: EventKind, line: Int, lineEnd: Int, time: Int64?,
                                   raw: UnsafeBufferPointer<UInt8>) {
+        packedRaw = nil
         count += 1
         layers.append(layer)
         kinds.append(kind)
@@ -93,6 +109,7 @@ public struct EventBatch: Sendable {
     /// Discards the row begun last (a parser that finds the line malformed after starting it).
     public mutating func dropLastRow() {
         guard count > 0 else { return }
+        packedRaw = nil
         // The row's bytes start with its raw line (appended first by `beginRow`).
         arena.removeSubrange(span(count - 1, .raw).start...)
         spans.removeLast(Self.textColumns)
@@ -187,6 +204,7 @@ public struct EventBatch: Sendable {
 
     /// Appends an event (the path of every parser that builds `Event` values).
     public mutating func append(_ e: Event) {
+        packedRaw = nil
         count += 1
         layers.append(e.layer)
         kinds.append(e.kind)

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The timeline's schema, as versioned migrations. Never edit a migration that has shipped: add a
@@ -218,7 +219,74 @@ public enum Schema {
             try db.execute(sql: "ALTER TABLE source_layer ADD COLUMN outside_records INTEGER NOT NULL DEFAULT 0")
         }
 
+        migrator.registerMigration("v8-raw-blocks") { db in
+            // Original bytes leave the rows: each source's records' bytes are kept in compressed
+            // blocks of about 64 KB (`RawBlocks`), and rows name their block, offset and length.
+            // The bytes were more than half of the database (2.5 times the input before). A
+            // database written before is converted here, in place, record by record; the views
+            // `events` and `rejected_lines` show the rows with `raw` restored, as the tables had it.
+            try db.execute(sql: """
+                CREATE TABLE raw_block (
+                    id          INTEGER PRIMARY KEY,
+                    source_id   INTEGER NOT NULL REFERENCES source(id),
+                    size        INTEGER NOT NULL,
+                    data        BLOB    NOT NULL
+                )
+                """)
+            for table in ["event", "rejected"] {
+                try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN raw_block INTEGER")
+                try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN raw_offset INTEGER")
+                try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN raw_length INTEGER")
+                try moveRawIntoBlocks(db, table: table)
+                try db.execute(sql: "ALTER TABLE \(table) DROP COLUMN raw")
+            }
+            try db.execute(sql: """
+                CREATE VIEW events AS SELECT
+                    id, source_id, line, line_end, time, alt_time, layer, kind, client_ip, peer_ip, forwarded_for, method, path,
+                    query, status, bytes, duration, request_id, trace_id, user_agent, host, level, message, hostname, program,
+                    pid, waf_action, waf_rule, elb_status, target_status, error, extra, copy_of,
+                    (SELECT CASE WHEN e.raw_length = 0 THEN x'' ELSE substr(sqlar_uncompress(b.data, b.size), e.raw_offset + 1, e.raw_length) END
+                     FROM raw_block b
+                     WHERE b.id = e.raw_block) AS raw
+                FROM event e
+                """)
+            try db.execute(sql: """
+                CREATE VIEW rejected_lines AS SELECT
+                    id, source_id, line, reason,
+                    (SELECT CASE WHEN r.raw_length = 0 THEN x'' ELSE substr(sqlar_uncompress(b.data, b.size), r.raw_offset + 1, r.raw_length) END
+                     FROM raw_block b
+                     WHERE b.id = r.raw_block) AS raw
+                FROM rejected r
+                """)
+        }
+
         return migrator
+    }
+
+    /// v8: moves every row's `raw` into blocks of consecutive rows of one source, in id order (the
+    /// order ingest writes them). Frozen with the migration.
+    private static func moveRawIntoBlocks(_ db: Database, table: String) throws {
+        let page = try db.makeStatement(sql: "SELECT id, source_id, raw FROM \(table) WHERE id > ? ORDER BY id LIMIT 4096")
+        let update = try db.makeStatement(sql: "UPDATE \(table) SET raw_block = ?, raw_offset = ?, raw_length = ? WHERE id = ?")
+        var after: Int64 = 0
+        while true {
+            let rows = try Row.fetchAll(page, arguments: [after])
+            guard let last = rows.last else { break }
+            after = last["id"]
+            var start = 0
+            while start < rows.count {
+                let source: Int64 = rows[start]["source_id"]
+                var end = start
+                while end < rows.count, rows[end]["source_id"] as Int64 == source { end += 1 }
+                let writer = try RawBlockWriter(db: db, sourceID: source)
+                let raws: [Data] = rows[start..<end].map { $0["raw"] ?? Data() }
+                let refs = try writer.store(count: raws.count) { i, body in raws[i].withUnsafeBytes { body($0) } }
+                for (row, ref) in zip(rows[start..<end], refs) {
+                    try update.execute(arguments: [ref.block, ref.offset, ref.length, row["id"] as Int64])
+                }
+                start = end
+            }
+        }
     }
 
     /// The indexes v1 created, frozen as shipped (later migrations change the set).

@@ -52,6 +52,15 @@ public final class StoredEvent: Sendable, Equatable, FetchableRecord {
         event = e
     }
 
+    /// The one way code reads a record's original bytes in SQL: `raw` restored from its block, for
+    /// the row of `event` or `rejected` named `table` (an alias or the table's name).
+    public static func raw(_ table: String) -> String {
+        "(SELECT raw_slice(b.data, b.size, \(table).raw_offset, \(table).raw_length) FROM raw_block b WHERE b.id = \(table).raw_block) AS raw"
+    }
+
+    /// Every column of an `event` row and its `raw`: `SELECT \(StoredEvent.columns) FROM event`.
+    public static let columns = "event.*, " + raw("event")
+
     public init(id: Int64, sourceID: Int64, event: Event) {
         self.id = id
         self.sourceID = sourceID
@@ -67,7 +76,7 @@ public final class StoredEvent: Sendable, Equatable, FetchableRecord {
         for batch in stride(from: 0, to: ids.count, by: 500) {
             let part = Array(ids[batch..<min(ids.count, batch + 500)])
             let marks = part.map { _ in "?" }.joined(separator: ",")
-            out += try StoredEvent.fetchAll(db, sql: "SELECT * FROM event WHERE id IN (\(marks))", arguments: StatementArguments(part))
+            out += try StoredEvent.fetchAll(db, sql: "SELECT \(columns) FROM event WHERE id IN (\(marks))", arguments: StatementArguments(part))
         }
         return inTimeOrder(out)
     }
@@ -103,7 +112,7 @@ extension StoredEvent {
             SELECT first_event_id AS lo, last_event_id AS hi FROM source WHERE format = ? AND first_event_id IS NOT NULL
             """, arguments: [format]) {
             rows += try StoredEvent.fetchAll(db, sql: """
-                SELECT * FROM event WHERE id BETWEEN ? AND ? AND kind = ? AND copy_of IS NULL AND \(condition)
+                SELECT \(columns) FROM event WHERE id BETWEEN ? AND ? AND kind = ? AND copy_of IS NULL AND \(condition)
                 """, arguments: [range["lo"] as Int64, range["hi"] as Int64, kind] + arguments)
         }
         return rows

@@ -36,6 +36,8 @@ public final class TimelineStore {
             return true
         }
         config.prepareDatabase { db in
+            // The functions that restore records' original bytes (`RawBlocks`).
+            RawBlocks.registerFunctions(db)
             // Large pages, and a write-ahead log so that `timeline` or `--at` in a second terminal
             // read the last committed state while an ingest writes: under a rollback journal the
             // writer's exclusive lock (from its first cache spill to its commit) held readers off
@@ -64,7 +66,9 @@ public final class TimelineStore {
     public init() throws {
         path = ":memory:"
         lockWaiting = LockWaiting()
-        dbQueue = try DatabaseQueue()
+        var config = Configuration()
+        config.prepareDatabase { db in RawBlocks.registerFunctions(db) }
+        dbQueue = try DatabaseQueue(configuration: config)
         try Schema.migrator().migrate(dbQueue)
     }
 
@@ -233,6 +237,8 @@ public final class EventWriter {
     private let db: Database
     private let rejectStatement: Statement
     private let sourceID: Int64
+    /// Stores the records' original bytes in compressed blocks (`RawBlocks`).
+    private let blocks: RawBlockWriter
     /// One statement per set of filled columns (formats fill the same few batch after batch).
     private var statements: [ColumnSet: Shape] = [:]
 
@@ -251,8 +257,8 @@ public final class EventWriter {
         let texts: [Int]    // `EventBatch.Text` raw values, after `numbers`
     }
 
-    /// Bound for every event, as parameters 1–7.
-    static let fixedColumns = ["source_id", "line", "line_end", "time", "layer", "kind", "raw"]
+    /// Bound for every event, as parameters 1–9.
+    static let fixedColumns = ["source_id", "line", "line_end", "time", "layer", "kind", "raw_block", "raw_offset", "raw_length"]
     private static let optionalNumbers: [(EventBatch.Number, String)] = [
         (.altTime, "alt_time"), (.status, "status"), (.bytes, "bytes"), (.duration, "duration"), (.pid, "pid"),
         (.elbStatus, "elb_status"), (.targetStatus, "target_status"),
@@ -268,7 +274,10 @@ public final class EventWriter {
     public init(db: Database, sourceID: Int64) throws {
         self.db = db
         self.sourceID = sourceID
-        rejectStatement = try db.makeStatement(sql: "INSERT INTO rejected (source_id, line, reason, raw) VALUES (?,?,?,?)")
+        rejectStatement = try db.makeStatement(sql: """
+            INSERT INTO rejected (source_id, line, reason, raw_block, raw_offset, raw_length) VALUES (?,?,?,?,?,?)
+            """)
+        blocks = try RawBlockWriter(db: db, sourceID: sourceID)
     }
 
     private func shape(_ set: ColumnSet) throws -> Shape {
@@ -311,6 +320,22 @@ public final class EventWriter {
         defer { shape.inserter.clearBindings() }
         try batch.arena.withUnsafeBufferPointer { arena in
             let base = UnsafeRawPointer(arena.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+            // The rows' original bytes go to blocks first; each row then names its place. `refs`
+            // is indexed by batch row.
+            // Blocks packed on the parsing thread serve when every row is stored; otherwise the
+            // stored rows' bytes are packed here (no block holds bytes of a row left out).
+            let ordered = Array(rows)
+            var refs: [RawRef]
+            if let packed = batch.packedRaw, ordered.count == batch.count, ordered.elementsEqual(0..<batch.count) {
+                refs = try blocks.store(packed)
+            } else {
+                let placed = try blocks.store(count: ordered.count) { i, body in
+                    let raw = batch.spans[ordered[i] * EventBatch.textColumns + EventBatch.Text.raw.rawValue]
+                    body(UnsafeRawBufferPointer(start: base + raw.start, count: raw.count))
+                }
+                refs = [RawRef](repeating: RawRef(block: 0, offset: 0, length: 0), count: batch.count)
+                for (i, row) in ordered.enumerated() { refs[row] = placed[i] }
+            }
             try batch.spans.withUnsafeBufferPointer { spans in
                 try batch.numbers.withUnsafeBufferPointer { numbers in
                     try shape.numbers.withUnsafeBufferPointer { numberColumns in
@@ -324,9 +349,11 @@ public final class EventWriter {
                                 bindNumber(h, first + 3, numbers[n + EventBatch.Number.time.rawValue])
                                 batch.layers[row].staticName.withUTF8Buffer { bindStatic(h, first + 4, $0) }
                                 batch.kinds[row].staticName.withUTF8Buffer { bindStatic(h, first + 5, $0) }
-                                let raw = spans[t + EventBatch.Text.raw.rawValue]
-                                sqlite3_bind_blob(h, first + 6, base + raw.start, Int32(raw.count), SQLITE_STATIC_PTR)
-                                var param = first + 7
+                                let ref = refs[row]
+                                sqlite3_bind_int64(h, first + 6, ref.block)
+                                sqlite3_bind_int64(h, first + 7, ref.offset)
+                                sqlite3_bind_int64(h, first + 8, ref.length)
+                                var param = first + 9
                                 for column in numberColumns {
                                     bindNumber(h, param, numbers[n + column])
                                     param += 1
@@ -360,15 +387,24 @@ public final class EventWriter {
     }
 
     public func insert(_ r: RejectedLine) throws {
+        try insert([r])
+    }
+
+    /// Stores rejected lines in order; their bytes share blocks, as events' do.
+    public func insert(_ lines: [RejectedLine]) throws {
+        guard !lines.isEmpty else { return }
+        let refs = try blocks.store(count: lines.count) { i, body in lines[i].raw.withUnsafeBytes { body($0) } }
         let h = rejectStatement.sqliteStatement
-        sqlite3_reset(h)
-        sqlite3_bind_int64(h, 1, sourceID)
-        sqlite3_bind_int64(h, 2, Int64(r.line))
-        bind(h, 3, r.reason)
-        r.raw.withUnsafeBytes { raw in
-            _ = sqlite3_bind_blob(h, 4, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT_PTR)
+        for (r, ref) in zip(lines, refs) {
+            sqlite3_reset(h)
+            sqlite3_bind_int64(h, 1, sourceID)
+            sqlite3_bind_int64(h, 2, Int64(r.line))
+            bind(h, 3, r.reason)
+            sqlite3_bind_int64(h, 4, ref.block)
+            sqlite3_bind_int64(h, 5, ref.offset)
+            sqlite3_bind_int64(h, 6, ref.length)
+            try step(h)
         }
-        try step(h)
     }
 
     private func step(_ h: OpaquePointer?) throws {
