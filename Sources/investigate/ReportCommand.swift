@@ -37,13 +37,13 @@ struct ReportCommand: ParsableCommand {
             guard let t = UserTime.parse(generatedAt, zone: .utc) else { throw ValidationError("--generated-at: cannot read '\(generatedAt)'") }
             fixedTime = t
         }
-        let timeline = try openStore(store.db)
+        let (timeline, database) = try store.timelineForQuestion(window: query.from...query.to, paths: paths)
         let ingested = try ingestReporting(paths, importing, into: timeline, window: query.from...query.to)
         var scoped = withInputs(query, ingested)
         scoped.sources = try sourceScope(paths, ingested, timeline)
         let diagnosis = try Diagnoser(store: timeline).diagnose(scoped)
-        try writeReport(diagnosis, query: scoped, store: timeline, database: store.db, to: output, generatedAt: fixedTime,
-                        scopeLine: try answerScope(database: store.db, scoped.sources, timeline))
+        try writeReport(diagnosis, query: scoped, store: timeline, database: database, to: output, generatedAt: fixedTime,
+                        scopeLine: try answerScope(database: database, scoped.sources, timeline))
         try exitStatus(for: diagnosis, ingested)
     }
 }
