@@ -20,6 +20,9 @@ public final class ClickHouseIngester {
     public var batchRows = 50_000
     /// Who stored a file (`source.ingested_by`): the host name and process id.
     public var ingestedBy = "\(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier)"
+    /// Waits before each retry of a request that failed on a transient error, seconds (about
+    /// 15 s in all: a server restart or a brief network loss is ridden out).
+    public var retryBackoff: [Double] = [0.5, 1, 2, 4, 8]
     /// Called after each batch is sent (tests stop a server mid-file with it).
     var afterBatch: (() -> Void)?
 
@@ -147,8 +150,10 @@ public final class ClickHouseIngester {
         let attempt = UUID().uuidString.lowercased()
         let events = ClickHouseBatchInserter(client: client, table: "event", columns: ClickHouseSchema.eventColumns, sha256: sha,
                                              attempt: attempt, maxRows: batchRows)
+        events.backoff = retryBackoff
         let rejected = ClickHouseBatchInserter(client: client, table: "rejected", columns: ClickHouseSchema.rejectedColumns,
                                                sha256: sha, attempt: attempt, maxRows: batchRows)
+        rejected.backoff = retryBackoff
         var first: Int64?, last: Int64?
         var perLayer = [(events: Int, first: Int64?, last: Int64?)](repeating: (0, nil, nil), count: Layer.allCases.count)
         var outcome: ParseProducer.Outcome?
@@ -244,12 +249,11 @@ public final class ClickHouseIngester {
 
     /// A small insert (one commit marker, a few per-layer rows) retried like a batch.
     private func insertRetrying(_ table: String, _ columns: [String], _ rows: [UInt8], sha: String, attempt: String, rows count: Int) throws {
-        let inserter = ClickHouseBatchInserter(client: client, table: table, columns: columns, sha256: sha, attempt: attempt)
         var tries = 0
         while true {
             do { try client.insert(table, columns: columns, rows: rows); return }
-            catch let error as ClickHouseError where error.transient && tries < inserter.backoff.count {
-                Thread.sleep(forTimeInterval: inserter.backoff[tries])
+            catch let error as ClickHouseError where error.transient && tries < retryBackoff.count {
+                Thread.sleep(forTimeInterval: retryBackoff[tries])
                 tries += 1
                 if error.maybeApplied, let n = try? countAttempt(table, sha: sha, attempt: attempt) {
                     if n == count { return }
