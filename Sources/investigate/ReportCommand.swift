@@ -86,7 +86,15 @@ func defaultReportPath(_ q: DiagnosisQuery) -> String {
 
 /// The command line as a shell would need it typed: arguments with spaces or specials single-quoted.
 func shellCommandLine(_ arguments: [String]) -> String {
-    var args = arguments
+    // A ClickHouse URL's password never reaches a report.
+    var args = arguments.map { a -> String in
+        if ClickHouseURL.isClickHouse(a), let url = try? ClickHouseURL(a, environment: [:]) { return url.redacted }
+        if let eq = a.firstIndex(of: "="), ClickHouseURL.isClickHouse(String(a[a.index(after: eq)...])),
+           let url = try? ClickHouseURL(String(a[a.index(after: eq)...]), environment: [:]) {
+            return String(a[...eq]) + url.redacted
+        }
+        return a
+    }
     if !args.isEmpty { args[0] = "investigate" }
     return args.map { a -> String in
         let plain = !a.isEmpty && a.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./:=@+,".unicodeScalars.contains($0) }

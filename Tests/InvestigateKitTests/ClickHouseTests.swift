@@ -77,6 +77,18 @@ enum ClickHouseTestServer {
     }
 }
 
+/// docs/clickhouse.md shows the tables exactly as `ingest --store` creates them.
+@Suite struct ClickHouseDocTests {
+    @Test func theDocumentedDDLIsTheDDLRun() throws {
+        let doc = try String(contentsOf: Corpus.repositoryRoot.appendingPathComponent("docs/clickhouse.md"), encoding: .utf8)
+        let squeeze = { (s: String) in s.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ") }
+        let text = squeeze(doc)
+        for statement in ClickHouseSchema.statements(database: "investigate") {
+            #expect(text.contains(squeeze(statement)), "docs/clickhouse.md lacks: \(statement.prefix(80))")
+        }
+    }
+}
+
 @Suite(.serialized, .enabled(if: ClickHouseTestServer.available, "no ClickHouse server (set INVESTIGATE_CLICKHOUSE_URL; .ci/run does)"))
 struct ClickHouseStoreTests {
     func ingest(_ client: ClickHouseClient, _ paths: [String], batchRows: Int = 50_000) throws -> IngestSummary {
@@ -170,6 +182,42 @@ struct ClickHouseStoreTests {
         // The original bytes of the hostile record, exactly.
         let raw = try working.read { try Data.fetchOne($0, sql: "SELECT raw FROM event WHERE line = 41") }
         #expect(raw.map { [UInt8]($0) } == Array(nasty.dropLast()))
+    }
+
+    /// The CLI end to end with a password: the answer, the report (which records its command line)
+    /// and the errors never show it. Uses the `investigate` user of .ci/clickhouse/users.xml.
+    @Test func theCLINeverShowsThePassword() throws {
+        let base = try ClickHouseURL(ClickHouseTestServer.configured!)
+        let database = "it_cli_\(UUID().uuidString.prefix(8).lowercased())"
+        let secret = "s3cr3t-test-pw"
+        var withUser = base
+        withUser.database = database
+        withUser.user = "investigate"
+        withUser.password = secret
+        let client = ClickHouseClient(withUser)
+        guard (try? client.version()) != nil else {
+            print("skipped: the server has no `investigate` user (not started from .ci/clickhouse/users.xml)")
+            return
+        }
+        defer { ClickHouseTestServer.drop(client) }
+        let store = "clickhouse://investigate:\(secret)@\(base.host):\(base.port)/\(database)"
+        let fixture = FixtureTimelines.root.appendingPathComponent("waf-block-2025-02-06").path
+        guard let ingest = try CLIRun.investigate(["ingest", "--store", store, fixture]) else { return }
+        #expect(ingest.status == 0, "\(ingest.err)")
+        let runs = [
+            try CLIRun.investigate(["--store", store, "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--status", "403"]),
+            try CLIRun.investigate(["report", "--store=\(store)", "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--output", "-"]),
+            try CLIRun.investigate(["timeline", "--store", "clickhouse://investigate@\(base.host):\(base.port)/\(database)",
+                                    "--from", "2025-02-06 14:32", "--to", "2025-02-06 14:33", "--tz", "Asia/Tokyo"],
+                                   environment: ["CLICKHOUSE_PASSWORD": secret]),
+        ].compactMap { $0 }
+        for run in runs {
+            #expect(run.status == 0, "\(run.err)")
+            #expect(!run.out.contains(secret) && !run.err.contains(secret))
+        }
+        #expect(runs.count == 3 && runs[0].out.contains("203.0.113.45") && runs[1].out.contains("investigate@"))
+        // A wrong password is not tried here: with 18.16 the CLI waited on the server's answer to
+        // it (to investigate; see docs/clickhouse.md, "Left to do").
     }
 
     /// Two ingests of overlapping file sets at once: each file is read from ClickHouse once, whole.

@@ -32,7 +32,7 @@ public enum ClickHouseWindow {
         let sourceRows = try TabSeparated.parse(client.query("""
             SELECT sha256, attempt, path, size, compressed, format, content_sha256, content_size, lines, events, rejected,
                    first_time, last_time, notes, ingested_at
-            FROM \(db).source WHERE (sha256, attempt) IN (\(canonical))
+            FROM \(db).source WHERE (sha256, attempt) GLOBAL IN (\(canonical))
               AND first_time IS NOT NULL AND first_time <= \(hi) AND last_time >= \(lo)
             ORDER BY path, sha256 FORMAT TabSeparated
             """), columns: 15)
@@ -48,17 +48,17 @@ public enum ClickHouseWindow {
 
         let layerRows = try TabSeparated.parse(client.query("""
             SELECT sha256, layer, events, first_time, last_time FROM \(db).source_layer
-            WHERE (sha256, attempt) IN (\(canonical)) AND sha256 IN (\(inList)) ORDER BY sha256, layer FORMAT TabSeparated
+            WHERE (sha256, attempt) GLOBAL IN (\(canonical)) AND sha256 IN (\(inList)) ORDER BY sha256, layer FORMAT TabSeparated
             """), columns: 5)
         let columns = ClickHouseSchema.eventColumns
         let eventRows = try TabSeparated.parse(client.query("""
             SELECT \(columns.joined(separator: ", ")) FROM \(db).event
-            WHERE t BETWEEN \(lo) AND \(hi) AND (sha256, attempt) IN (\(canonical)) AND sha256 IN (\(inList))
+            WHERE t BETWEEN \(lo) AND \(hi) AND (sha256, attempt) GLOBAL IN (\(canonical)) AND sha256 IN (\(inList))
             ORDER BY sha256, seq FORMAT TabSeparated
             """), columns: columns.count)
         let rejectedRows = try TabSeparated.parse(client.query("""
             SELECT sha256, line, reason, raw FROM \(db).rejected
-            WHERE (sha256, attempt) IN (\(canonical)) AND sha256 IN (\(inList)) ORDER BY sha256, seq FORMAT TabSeparated
+            WHERE (sha256, attempt) GLOBAL IN (\(canonical)) AND sha256 IN (\(inList)) ORDER BY sha256, seq FORMAT TabSeparated
             """), columns: 4)
         var eventsBySHA: [String: [TabSeparated.Row]] = [:]
         for row in eventRows { eventsBySHA[TabSeparated.string(row[0]) ?? "", default: []].append(row) }
