@@ -80,17 +80,17 @@ struct DiagnoseCommand: ParsableCommand {
     func run() throws {
         let (zone, zoneNote) = try queryZone.zoneChoice()
         let asked = try question.query(zone: zone, zoneNote: zoneNote)
-        let timeline = try openStore(store.db)
+        let (timeline, database) = try store.timelineForQuestion(window: asked.from...asked.to, paths: paths)
         let ingested = try ingestReporting(paths, importing, into: timeline, window: asked.from...asked.to)
         var query = withInputs(asked, ingested)
         query.sources = try sourceScope(paths, ingested, timeline)
         let diagnosis = try Diagnoser(store: timeline).diagnose(query)
-        let scopeLine = try answerScope(database: store.db, query.sources, timeline)
+        let scopeLine = try answerScope(database: database, query.sources, timeline)
         if json { try writeJSON(diagnosis) } else if reportFile != "-" {
             print(scopeLine + "\n" + diagnosis.renderText(zone: zone, limit: question.limit), terminator: "")
         }
         if report || reportFile != nil {
-            try writeReport(diagnosis, query: query, store: timeline, database: store.db, to: reportFile, scopeLine: scopeLine)
+            try writeReport(diagnosis, query: query, store: timeline, database: database, to: reportFile, scopeLine: scopeLine)
         }
         try exitStatus(for: diagnosis, ingested)
     }

@@ -205,7 +205,12 @@ struct Replay: ParsableCommand {
     func run() throws {
         let options = try options()
         let acl = try loadACL()
-        let timeline = try openStore(store.db)
+        // From ClickHouse: the replayed range (all of it without --from/--to) is fetched in time
+        // order into a working set, with the margin correlation needs either side.
+        let range = options.range
+        let window: ClosedRange<Int64>? = (range.from != nil || range.to != nil)
+            ? (range.from ?? Int64.min / 4)...(range.to ?? Int64.max / 4) : nil
+        let (timeline, _) = try store.timelineForQuestion(window: window, paths: paths)
         var inputProblem = false
         if !paths.isEmpty {
             let summary = try importing.ingest(paths, into: timeline).ingest

@@ -37,13 +37,13 @@ struct ReportCommand: ParsableCommand {
             guard let t = UserTime.parse(generatedAt, zone: .utc) else { throw ValidationError("--generated-at: cannot read '\(generatedAt)'") }
             fixedTime = t
         }
-        let timeline = try openStore(store.db)
+        let (timeline, database) = try store.timelineForQuestion(window: query.from...query.to, paths: paths)
         let ingested = try ingestReporting(paths, importing, into: timeline, window: query.from...query.to)
         var scoped = withInputs(query, ingested)
         scoped.sources = try sourceScope(paths, ingested, timeline)
         let diagnosis = try Diagnoser(store: timeline).diagnose(scoped)
-        try writeReport(diagnosis, query: scoped, store: timeline, database: store.db, to: output, generatedAt: fixedTime,
-                        scopeLine: try answerScope(database: store.db, scoped.sources, timeline))
+        try writeReport(diagnosis, query: scoped, store: timeline, database: database, to: output, generatedAt: fixedTime,
+                        scopeLine: try answerScope(database: database, scoped.sources, timeline))
         try exitStatus(for: diagnosis, ingested)
     }
 }
@@ -86,7 +86,15 @@ func defaultReportPath(_ q: DiagnosisQuery) -> String {
 
 /// The command line as a shell would need it typed: arguments with spaces or specials single-quoted.
 func shellCommandLine(_ arguments: [String]) -> String {
-    var args = arguments
+    // A ClickHouse URL's password never reaches a report.
+    var args = arguments.map { a -> String in
+        if ClickHouseURL.isClickHouse(a), let url = try? ClickHouseURL(a, environment: [:]) { return url.redacted }
+        if let eq = a.firstIndex(of: "="), ClickHouseURL.isClickHouse(String(a[a.index(after: eq)...])),
+           let url = try? ClickHouseURL(String(a[a.index(after: eq)...]), environment: [:]) {
+            return String(a[...eq]) + url.redacted
+        }
+        return a
+    }
     if !args.isEmpty { args[0] = "investigate" }
     return args.map { a -> String in
         let plain = !a.isEmpty && a.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./:=@+,".unicodeScalars.contains($0) }

@@ -71,8 +71,8 @@ struct TimelineCommand: ParsableCommand {
 
     func run() throws {
         let zone = try queryZone.zoneSpec()
-        let timeline = try openStore(store.db)
         let asked = try windowOptions.resolve(zone: zone)
+        let (timeline, database) = try store.timelineForQuestion(window: asked.map { $0.from...$0.to }, paths: paths)
         let ingested = try ingestReporting(paths, importing, into: timeline, window: asked.map { $0.from...$0.to })
         let window = asked ?? (Int64.min / 2, Int64.max / 2)
         var query = TimelineQuery(from: window.from, to: window.to)
@@ -91,7 +91,7 @@ struct TimelineCommand: ParsableCommand {
         if json {
             for chain in result.chains { try writeJSONLine(TimelineView.json(chain)) }
         } else {
-            print(try answerScope(database: store.db, query.sources, timeline))
+            print(try answerScope(database: database, query.sources, timeline))
             print(TimelineView.render(result.chains, zone: zone, truncated: result.truncated), terminator: "")
         }
         if ingested.failed { throw ExitStatus.inputProblem }

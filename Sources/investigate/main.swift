@@ -44,6 +44,55 @@ struct QueryZoneOption: ParsableArguments {
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "Timeline database file.")
     var db: String = "investigate.db"
+
+    @Option(name: .long, help: ArgumentHelp("""
+        A shared timeline on ClickHouse, clickhouse://[USER@]HOST:PORT/DATABASE (HTTP port; the password from \
+        CLICKHOUSE_PASSWORD, the user from the URL or CLICKHOUSE_USER). `ingest` stores into it; questions fetch \
+        their window into a temporary local working set and answer from it (docs/clickhouse.md).
+        """, valueName: "url"))
+    var store: String?
+
+    /// The ClickHouse store named by --store, if any.
+    func clickHouse() throws -> ClickHouseURL? {
+        guard let store else { return nil }
+        do { return try ClickHouseURL(store) } catch { throw ValidationError(String(describing: error)) }
+    }
+
+    /// What a question reads: the --db file, or with --store the window fetched from ClickHouse
+    /// into a temporary working set (deleted when the command ends). Returns the timeline and the
+    /// name the answer shows for it (never a password).
+    func timelineForQuestion(window: ClosedRange<Int64>?, paths: [String]) throws -> (TimelineStore, String) {
+        guard let url = try clickHouse() else { return (try openStore(db), db) }
+        if !paths.isEmpty {
+            throw ValidationError("--store answers from what ClickHouse holds: store the files first with `investigate ingest --store URL PATH…`")
+        }
+        let file = WorkingSet.newPath()
+        let timeline = try openStore(file)
+        do {
+            let fetched = try ClickHouseWindow.fetch(ClickHouseClient(url), range: window, into: timeline)
+            FileHandle.standardError.write(Data("investigate: fetched \(fetched.events) events of \(fetched.sources) files from \(url.redacted) into a working set\n".utf8))
+        } catch let error as ClickHouseError {
+            FileHandle.standardError.write(Data("investigate: \(Escape.terminal(error.message))\n".utf8))
+            throw ExitStatus.databaseError
+        }
+        return (timeline, url.redacted)
+    }
+}
+
+/// The temporary SQLite files questions on a ClickHouse store answer from, removed at exit.
+enum WorkingSet {
+    nonisolated(unsafe) private static var paths: [String] = []
+
+    static func newPath() -> String {
+        let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("investigate-working-set-\(getpid())-\(paths.count)-\(UUID().uuidString).db")
+        paths.append(path)
+        return path
+    }
+
+    static func removeAll() {
+        for p in paths { for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }
+        paths = []
+    }
 }
 
 /// Options of commands that read logs. The zone of zone-less log stamps is `--host-tz`; `ingest`
@@ -104,6 +153,30 @@ struct ImportArguments: ParsableArguments {
     }
 }
 
+extension ImportArguments {
+    /// `ingest --store clickhouse://…`: the same importers, into ClickHouse. A ClickHouse failure
+    /// that stops the whole run (unreachable before any file, a wrong password) is the database
+    /// status (3); a file that could not be stored is reported with the others (status 1).
+    func ingest(_ paths: [String], into url: ClickHouseURL) throws -> IngestSummary {
+        let bar = ProgressBar()
+        defer { bar.clear() }
+        do {
+            let options = try importOptions()
+            let registry = try ImporterRegistry.standard.withNginxLogFormat(options.nginxLogFormat)
+            let ingester = ClickHouseIngester(client: ClickHouseClient(url), registry: registry, options: options)
+            ingester.formatOverride = format
+            ingester.progress = bar.update
+            return try ingester.ingest(paths: paths)
+        } catch let error as ImporterError {
+            throw ValidationError(error.description)
+        } catch let error as ClickHouseError {
+            bar.clear()
+            FileHandle.standardError.write(Data("investigate: \(Escape.terminal(error.message))\n".utf8))
+            throw ExitStatus.databaseError
+        }
+    }
+}
+
 func zone(_ text: String?, _ flag: String) throws -> ZoneSpec? {
     guard let text else { return nil }
     guard let zone = ZoneSpec(text) else { throw ValidationError("\(flag): unknown time zone '\(text)'") }
@@ -157,10 +230,15 @@ struct Ingest: ParsableCommand {
     var paths: [String]
 
     func run() throws {
-        let timeline = try openStore(store.db)
         var importing = self.importing
         importing.hostZoneOverride = tz
-        let summary = try importing.ingest(paths, into: timeline).ingest
+        let summary: IngestSummary
+        if let url = try store.clickHouse() {
+            summary = try importing.ingest(paths, into: url)
+        } else {
+            let timeline = try openStore(store.db)
+            summary = try importing.ingest(paths, into: timeline).ingest
+        }
         if json { try writeJSON(summary) } else {
             print(summary.renderTable(zone: try zone(tz, "--tz") ?? .utc), terminator: "")
         }
@@ -249,6 +327,7 @@ func rawArguments() -> [String] {
 
 do {
     var command = try Investigate.parseAsRoot(rawArguments())
+    defer { WorkingSet.removeAll() }
     try command.run()
 } catch where TimelineStore.isLockedError(error) {
     FileHandle.standardError.write(Data("investigate: the database is still locked by another investigate process after \(Int(TimelineStore.defaultLockWait)) s; run again when it has finished, or give this one its own --db.\n".utf8))

@@ -1,0 +1,324 @@
+import Foundation
+
+/// `ingest --store clickhouse://…`: the same importers, parse pipeline (`ParseProducer`, one
+/// thread reading and parsing while this one writes) and file order as `Ingester`, with ClickHouse
+/// as the sink of the batches, rejected lines and per-file counts instead of SQLite.
+///
+/// A file is known by the SHA-256 of its bytes: one already committed (by any machine) is not
+/// parsed again. Its rows are written under a fresh attempt id, its `source` row last, once the
+/// rows of the attempt are counted and found whole (`ClickHouseSchema`). Many machines may ingest
+/// disjoint or overlapping parts of an archive at once: when two commit the same file, readers
+/// take the smaller attempt and the other machine deletes its own copy.
+public final class ClickHouseIngester {
+    public let client: ClickHouseClient
+    public let registry: ImporterRegistry
+    public var options: ImportOptions
+    public var formatOverride: String?
+    public var progress: ((IngestProgress) -> Void)?
+    public var maxLineLength = LineSplitter.defaultMaxLineLength
+    /// Rows per INSERT request.
+    public var batchRows = 50_000
+    /// Who stored a file (`source.ingested_by`): the host name and process id.
+    public var ingestedBy = "\(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier)"
+    /// Waits before each retry of a request that failed on a transient error, seconds (about
+    /// 15 s in all: a server restart or a brief network loss is ridden out).
+    public var retryBackoff: [Double] = [0.5, 1, 2, 4, 8]
+    /// Called after each batch is sent (tests stop a server mid-file with it).
+    var afterBatch: (() -> Void)?
+
+    public init(client: ClickHouseClient, registry: ImporterRegistry = .standard, options: ImportOptions = ImportOptions()) {
+        self.client = client
+        self.registry = registry
+        self.options = options
+    }
+
+    public func ingest(paths: [String]) throws -> IngestSummary {
+        if let id = formatOverride, registry.importer(id: id) == nil {
+            throw ImporterError("unknown format '\(id)'; known formats: \(registry.ids.joined(separator: ", "))")
+        }
+        try ClickHouseSchema.create(client)
+        let walker = InputWalker.expand(paths)
+        var results: [FileResult] = walker.problems.map {
+            FileResult(path: $0.path, lines: 0, events: 0, rejected: 0, added: 0, status: .failed, skipped: $0.reason, notes: [])
+        }
+        var planned: [(index: Int, path: String, importer: (any Importer)?, early: FileResult?)] = []
+        for (index, path) in walker.files.enumerated() {
+            do {
+                let (importer, early) = try plan(path)
+                planned.append((index, path, importer, early))
+            } catch {
+                planned.append((index, path, nil, failure(path, error)))
+            }
+        }
+        // Files that teach others first, as `Ingester` does: the same hints, the same records.
+        planned.sort { a, b in
+            let oa = a.importer?.ingestOrder ?? 0, ob = b.importer?.ingestOrder ?? 0
+            return oa != ob ? oa < ob : a.index < b.index
+        }
+        let hints = IngestHints()
+        var perFile: [(Int, FileResult)] = []
+        var added = 0, addedRejected = 0
+        for (n, item) in planned.enumerated() {
+            if let early = item.early { perFile.append((item.index, early)); continue }
+            let result: FileResult
+            do {
+                result = try store(item.path, importer: item.importer!, hints: hints, position: n, of: planned.count)
+            } catch {
+                result = failure(item.path, error)
+            }
+            if let format = result.format, let first = result.first, let last = result.last {
+                hints.learnSpan(first: first, last: last, format: format, from: item.path)
+            }
+            added += result.added
+            if result.status == .ingested { addedRejected += result.rejected }
+            perFile.append((item.index, result))
+        }
+        results += perFile.sorted { $0.0 < $1.0 }.map(\.1)
+        return IngestSummary(files: results, events: added, rejected: addedRejected)
+    }
+
+    private func failure(_ path: String, _ error: Error) -> FileResult {
+        FileResult(path: path, lines: 0, events: 0, rejected: 0, added: 0, status: .failed, skipped: "\(error)", notes: [])
+    }
+
+    private func plan(_ path: String) throws -> ((any Importer)?, FileResult?) {
+        let st = try FileStat.of(path)
+        if st.size == 0 {
+            return (nil, FileResult(path: path, sha256: SHA256().hexDigest(), size: 0, lines: 0, events: 0, rejected: 0,
+                                    added: 0, status: .skipped, skipped: "empty file", notes: []))
+        }
+        let file = try ReadOnlyFile(path)
+        if let id = formatOverride { return (registry.importer(id: id)!, nil) }
+        let sample = try Ingester.leadingLines(file, count: Ingester.detectionSampleLines)
+        let name = (path as NSString).lastPathComponent
+        let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: name, stopAtCertain: true)
+        if let importer = detection.importer { return (importer, nil) }
+        var reason = sample.lines.isEmpty || sample.binary ? "binary content, not a text log"
+            : "format not recognised from its first \(sample.lines.count) lines"
+        if let closest = detection.closest, !(sample.lines.isEmpty || sample.binary) {
+            reason += " (closest: \(closest.id), \(Int(closest.score * 100))% of lines)"
+        }
+        if !(sample.lines.isEmpty || sample.binary) { reason += "; use --format to force one" }
+        if let problem = sample.problem { reason += "; \(problem)" }
+        return (nil, FileResult(path: path, size: st.size, lines: 0, events: 0, rejected: 0, added: 0, status: .skipped,
+                                skipped: reason, notes: []))
+    }
+
+    /// The committed `source` row of a file's SHA-256, if any: (path, attempt, lines, events, rejected, first, last).
+    private func committed(_ sha256: String) throws -> TabSeparated.Row? {
+        let db = client.url.database
+        let out = try client.query("""
+            SELECT path, attempt, lines, events, rejected, first_time, last_time, format FROM \(db).source
+            WHERE sha256 = \(SQLLiteral.token(sha256)) ORDER BY attempt LIMIT 1 FORMAT TabSeparated
+            """)
+        return try TabSeparated.parse(out, columns: 8).first
+    }
+
+    private func unchanged(_ path: String, sha256: String, size: Int64, row: TabSeparated.Row, note: String) -> FileResult {
+        FileResult(path: path, format: TabSeparated.string(row[7]), sha256: sha256, size: size,
+                   lines: Int(TabSeparated.int(row[2]) ?? 0), events: Int(TabSeparated.int(row[3]) ?? 0),
+                   rejected: Int(TabSeparated.int(row[4]) ?? 0), added: 0, first: TabSeparated.int(row[5]), last: TabSeparated.int(row[6]),
+                   status: .unchanged, skipped: nil,
+                   notes: ["\(note) (stored as \(TabSeparated.string(row[0]) ?? "?"), sha256 \(sha256.prefix(12))…)"])
+    }
+
+    /// Parses one file and stores it under a new attempt, its `source` row last.
+    private func store(_ path: String, importer: any Importer, hints: IngestHints, position: Int, of total: Int) throws -> FileResult {
+        let st = try FileStat.of(path)
+        let file = try ReadOnlyFile(path)
+        let digest = try FileDigest.compute(file)
+        if let row = try committed(digest.sha256) {
+            return unchanged(path, sha256: digest.sha256, size: digest.size, row: row, note: "already in ClickHouse")
+        }
+        let referenceTime = digest.gzipMTime ?? st.mtime
+        let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints, registry: registry,
+                                   position: position)
+        let parser = try importer.makeParser(context)
+        // An archive's files are final: an unterminated last line is stored as it is (a store
+        // shared by many machines has no later run on the same file to finish it).
+        let producer = ParseProducer(file: file, isGzip: digest.isGzip, candidates: [], holdsBackPartialLine: false,
+                                     maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser)
+        producer.start()
+        var producerDone = false
+        defer {
+            if !producerDone {
+                producer.channel.cancel()
+                producer.waitUntilDone()
+            }
+        }
+        let sha = digest.sha256
+        let attempt = UUID().uuidString.lowercased()
+        let events = ClickHouseBatchInserter(client: client, table: "event", columns: ClickHouseSchema.eventColumns, sha256: sha,
+                                             attempt: attempt, maxRows: batchRows)
+        events.backoff = retryBackoff
+        let rejected = ClickHouseBatchInserter(client: client, table: "rejected", columns: ClickHouseSchema.rejectedColumns,
+                                               sha256: sha, attempt: attempt, maxRows: batchRows)
+        rejected.backoff = retryBackoff
+        var first: Int64?, last: Int64?
+        var perLayer = [(events: Int, first: Int64?, last: Int64?)](repeating: (0, nil, nil), count: Layer.allCases.count)
+        var outcome: ParseProducer.Outcome?
+        var bytesDone: Int64 = 0
+        do {
+            reading: while true {
+                switch producer.channel.take() {
+                case .partlyStored:
+                    // Only sent for prefix candidates, and this store is given none.
+                    continue
+                case .batch(let batch, let rejectedLines, let bytesRead):
+                    for row in 0..<batch.count {
+                        let layer = batch.layers[row].depth
+                        if let t = batch.number(row, .time) {
+                            if first == nil || t < first! { first = t }
+                            if last == nil || t > last! { last = t }
+                        }
+                        // Metric datapoints and findings are signals about a layer, not its logs:
+                        // the per-layer counts (what coverage reads) take only log records.
+                        if batch.kinds[row].isLogRecord {
+                            perLayer[layer].events += 1
+                            if let t = batch.number(row, .time) {
+                                if perLayer[layer].first == nil || t < perLayer[layer].first! { perLayer[layer].first = t }
+                                if perLayer[layer].last == nil || t > perLayer[layer].last! { perLayer[layer].last = t }
+                            }
+                        }
+                        events.beginRow()
+                        events.withBuffer { Self.appendEvent(batch, row, to: &$0) }
+                        try events.endRow()
+                    }
+                    for r in rejectedLines {
+                        rejected.beginRow()
+                        rejected.withBuffer { out in
+                            out.append(0x09); TabSeparated.append(Int64(r.line), to: &out)
+                            out.append(0x09); TabSeparated.append(r.reason, to: &out)
+                            out.append(0x09); r.raw.withUnsafeBufferPointer { TabSeparated.appendEscaped($0, to: &out) }
+                        }
+                        try rejected.endRow()
+                    }
+                    bytesDone += bytesRead
+                    afterBatch?()
+                    progress?(IngestProgress(fileIndex: position, fileCount: total, path: path, bytesDone: bytesDone, bytesTotal: st.size))
+                case .finished(let finished):
+                    outcome = finished
+                    break reading
+                case .failed(let error):
+                    throw error
+                }
+            }
+            producer.waitUntilDone()
+            producerDone = true
+            try events.flush()
+            try rejected.flush()
+            // The attempt is committed only when ClickHouse holds exactly what was sent.
+            let storedEvents = try events.storedRows(), storedRejected = try rejected.storedRows()
+            guard storedEvents == events.sent, storedRejected == rejected.sent else {
+                throw ClickHouseError(message: "ClickHouse holds \(storedEvents) events and \(storedRejected) rejected lines of this attempt, "
+                                      + "\(events.sent) and \(rejected.sent) were sent", transient: false, maybeApplied: true)
+            }
+            let read = outcome!
+            var layers: [UInt8] = []
+            for layer in Layer.allCases where perLayer[layer.depth].events > 0 {
+                let span = perLayer[layer.depth]
+                for (i, field) in [sha, attempt, layer.rawValue].enumerated() {
+                    if i > 0 { layers.append(0x09) }
+                    TabSeparated.appendEscaped(field, to: &layers)
+                }
+                for v in [Int64(span.events), span.first, span.last] { layers.append(0x09); TabSeparated.append(v, to: &layers) }
+                layers.append(0x0A)
+            }
+            if !layers.isEmpty { try insertRetrying("source_layer", ClickHouseSchema.layerColumns, layers, sha: sha, attempt: attempt, rows: layers.filter { $0 == 0x0A }.count) }
+            let notesJSON = String(decoding: try JSONEncoder().encode(read.notes), as: UTF8.self)
+            var source: [UInt8] = []
+            let fields: [Any?] = [sha, attempt, path, read.size, Int64(digest.isGzip ? 1 : 0), importer.id, read.contentSHA256,
+                                  read.contentSize, Int64(read.lines), Int64(events.sent), Int64(rejected.sent), first, last,
+                                  notesJSON, ingestedBy, Int64(Date().timeIntervalSince1970 * 1e6)]
+            for (i, f) in fields.enumerated() {
+                if i > 0 { source.append(0x09) }
+                if let s = f as? String { TabSeparated.appendEscaped(s, to: &source) }
+                else if let v = f as? Int64 { TabSeparated.append(v, to: &source) }
+                else { TabSeparated.appendNull(to: &source) }
+            }
+            source.append(0x0A)
+            // The commit marker: one row, one block, stored whole or not at all.
+            try insertRetrying("source", ClickHouseSchema.sourceColumns, source, sha: sha, attempt: attempt, rows: 1)
+            // Another machine may have committed the same file meanwhile: the smaller attempt is
+            // the one read; the other's rows are deleted by the machine that wrote them.
+            if let row = try committed(sha), let winner = TabSeparated.string(row[1]), winner != attempt {
+                discard(sha: sha, attempt: attempt, includingSource: true)
+                return unchanged(path, sha256: sha, size: read.size, row: row, note: "stored meanwhile by another ingest")
+            }
+            // This attempt is the one read. Another machine may have committed the same file and
+            // checked before this commit arrived (so it kept its copy): its rows are never read,
+            // and deleting them here leaves the file stored once.
+            let db = client.url.database
+            let others = try TabSeparated.parse(client.query("""
+                SELECT attempt FROM \(db).source WHERE sha256 = \(SQLLiteral.token(sha)) AND attempt != \(SQLLiteral.token(attempt)) FORMAT TabSeparated
+                """), columns: 1).compactMap { TabSeparated.string($0[0]) }
+            for other in others { discard(sha: sha, attempt: other, includingSource: true) }
+            return FileResult(path: path, format: importer.id, sha256: sha, size: read.size, lines: read.lines, events: events.sent,
+                              rejected: rejected.sent, added: events.sent, first: first, last: last, status: .ingested, skipped: nil,
+                              notes: read.notes)
+        } catch {
+            discard(sha: sha, attempt: attempt, includingSource: false)
+            throw ClickHouseError(message: "not stored: \(error); \(events.sent) events and \(rejected.sent) rejected lines of it had been "
+                                  + "sent under attempt \(attempt), without its commit marker (readers ignore them); ingest it again",
+                                  transient: false, maybeApplied: true)
+        }
+    }
+
+    /// A small insert (one commit marker, a few per-layer rows) retried like a batch.
+    private func insertRetrying(_ table: String, _ columns: [String], _ rows: [UInt8], sha: String, attempt: String, rows count: Int) throws {
+        var tries = 0
+        while true {
+            do { try client.insert(table, columns: columns, rows: rows); return }
+            catch let error as ClickHouseError where error.transient && tries < retryBackoff.count {
+                Thread.sleep(forTimeInterval: retryBackoff[tries])
+                tries += 1
+                if error.maybeApplied, let n = try? countAttempt(table, sha: sha, attempt: attempt) {
+                    if n == count { return }
+                    if n != 0 { throw error }
+                }
+            }
+        }
+    }
+
+    private func countAttempt(_ table: String, sha: String, attempt: String) throws -> Int {
+        let out = try client.query("SELECT count() FROM \(client.url.database).\(table) WHERE sha256 = \(SQLLiteral.token(sha)) AND attempt = \(SQLLiteral.token(attempt))")
+        return Int(String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    /// Deletes an attempt's rows (best effort: the server may be the reason it failed; readers
+    /// ignore an attempt without its `source` row either way).
+    private func discard(sha: String, attempt: String, includingSource: Bool) {
+        let db = client.url.database
+        let tables = ["event", "rejected", "source_layer"] + (includingSource ? ["source"] : [])
+        for table in tables {
+            _ = try? client.query("ALTER TABLE \(db).\(table) DELETE WHERE sha256 = \(SQLLiteral.token(sha)) AND attempt = \(SQLLiteral.token(attempt))")
+        }
+    }
+
+    /// One event's fields after `sha256, attempt, seq`, in `ClickHouseSchema.eventColumns` order.
+    static func appendEvent(_ batch: EventBatch, _ row: Int, to out: inout [UInt8]) {
+        out.append(0x09)
+        TabSeparated.append(batch.number(row, .time) ?? 0, to: &out)
+        out.append(0x09)
+        out.append(contentsOf: batch.layers[row].rawValue.utf8)
+        out.append(0x09)
+        out.append(contentsOf: batch.kinds[row].rawValue.utf8)
+        for (column, _) in ClickHouseSchema.eventNumberColumns {
+            out.append(0x09)
+            let v = batch.number(row, column)
+            TabSeparated.append(v ?? ((column == .line || column == .lineEnd) ? 0 : nil), to: &out)
+        }
+        batch.arena.withUnsafeBufferPointer { arena in
+            for (column, _) in ClickHouseSchema.eventTextColumns {
+                out.append(0x09)
+                let span = batch.span(row, column)
+                if span.isNull {
+                    if column == .raw { continue }
+                    TabSeparated.appendNull(to: &out)
+                } else {
+                    TabSeparated.appendEscaped(UnsafeBufferPointer(rebasing: arena[span.start..<(span.start + span.count)]), to: &out)
+                }
+            }
+        }
+    }
+}
