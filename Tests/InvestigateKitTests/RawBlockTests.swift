@@ -243,4 +243,16 @@ import Testing
             #expect(mixed == 0)
         }
     }
+
+    /// Records fetched without their bytes are an error, never evidence shown empty.
+    @Test func recordsReadWithoutTheirBytesAreAnError() throws {
+        let store = try TimelineStore()
+        try store.write { db in
+            try db.execute(sql: "INSERT INTO source (path, sha256, size, status, ingested_at) VALUES ('x', '', 0, 'complete', 0)")
+            try EventWriter(db: db, sourceID: db.lastInsertedRowID).insert(Event(time: 1, layer: .nginx, kind: .access, line: 1, raw: Array("GET /".utf8)))
+        }
+        #expect(throws: (any Error).self) { try store.read { try StoredEvent.fetchAll($0, sql: "SELECT * FROM event") } }
+        let read = try store.read { try StoredEvent.fetchAll($0, sql: "SELECT \(StoredEvent.columns) FROM event") }
+        #expect(read.first?.event.raw == Array("GET /".utf8))
+    }
 }

@@ -19,6 +19,11 @@ public final class StoredEvent: Sendable, Equatable, FetchableRecord {
         sourceID = row["source_id"]
         let layer = Layer(rawValue: row["layer"] as String) ?? .system
         let kind = EventKind(rawValue: row["kind"] as String) ?? .log
+        // The bytes live in `raw_block`: a query that did not select them (`StoredEvent.columns`)
+        // would show every record's evidence as empty. That is a programming error; fail loudly.
+        guard row.hasColumn("raw") else {
+            throw DatabaseError(resultCode: .SQLITE_ERROR, message: "events read without their original bytes: select StoredEvent.columns")
+        }
         let raw: Data = row["raw"] ?? Data()
         var e = Event(time: row["time"], layer: layer, kind: kind, line: row["line"], lineEnd: row["line_end"], raw: [UInt8](raw))
         e.altTime = row["alt_time"]
