@@ -199,7 +199,19 @@ struct InnerFormatRouter {
         }
         for r in inner.rejected {
             guard let origin = origins[r.line] else { sink.reject(line: r.line, reason: "\(innerID): \(r.reason)", raw: r.raw); continue }
-            sink.reject(line: origin.line, reason: "\(innerID) (inside \(wrapperID)): \(r.reason)", raw: raws[origin.record] ?? r.raw)
+            // A rejected inner record may span several messages (a traceback): it covers the
+            // wrapper's lines of all of them, with their original bytes, as an event would.
+            let last = origins[r.lineEnd] ?? origin
+            var joined: [UInt8] = []
+            if last.record - origin.record < 256 {
+                for record in origin.record...max(origin.record, last.record) {
+                    guard let bytes = raws[record] else { continue }
+                    if !joined.isEmpty { joined.append(0x0A) }
+                    joined.append(contentsOf: bytes)
+                }
+            }
+            sink.rejected.append(RejectedLine(line: origin.line, lineEnd: max(origin.lineEnd, last.lineEnd),
+                                              reason: "\(innerID) (inside \(wrapperID)): \(r.reason)", raw: joined.isEmpty ? r.raw : joined))
         }
     }
 
