@@ -61,16 +61,21 @@ import Testing
         #expect(!r.err.contains("README.md"))
     }
 
-    /// A question lists in `--json` the files it left unread (their names' stamps) and those it
-    /// read for its window only, with the span stored.
-    @Test func theJSONListsFilesLeftUnreadAndFilesReadInPart() throws {
-        let dir = try TemporaryDirectory(), db = try TemporaryDirectory()
-        // 04:00–07:59 UTC, one line a minute; a 403 at 05:31.
+    /// An nginx log of 04:00–07:59 UTC, one line a minute with a 403 at 05:31, and an app file
+    /// named for a day days before: one is read in part around 05:31, the other not at all.
+    static func writeDayAndOldFile(_ dir: TemporaryDirectory) throws {
         let lines = (0..<240).map { i in
             "198.51.100.7 - - [06/Feb/2025:\(String(format: "%02d:%02d", 4 + i / 60, i % 60)):00 +0000] \"GET /x\(i) HTTP/1.1\" \(i == 91 ? 403 : 200) 5 \"-\" \"curl/8.5.0\""
         }.joined(separator: "\n") + "\n"
         try dir.write("access.log", lines)
         try dir.write("2025-02-01.log", "INFO 2025-02-01 10:00:00,000 [app] Response: 200 http://example.com/x\n")
+    }
+
+    /// A question lists in `--json` the files it left unread (their names' stamps) and those it
+    /// read for its window only, with the span stored.
+    @Test func theJSONListsFilesLeftUnreadAndFilesReadInPart() throws {
+        let dir = try TemporaryDirectory(), db = try TemporaryDirectory()
+        try Self.writeDayAndOldFile(dir)
         guard let r = try investigate(["--db", db.url.appendingPathComponent("x.db").path, "--at", "2025-02-06 05:31", "--tz", "UTC",
                                        "--json", dir.path]) else { return }
         let json = try #require(try JSONSerialization.jsonObject(with: r.outBytes) as? [String: Any])
@@ -89,11 +94,7 @@ import Testing
     /// The report's appendix names the files left unread and says which were stored in part.
     @Test func theReportListsFilesLeftUnreadAndReadInPart() throws {
         let dir = try TemporaryDirectory(), db = try TemporaryDirectory()
-        let lines = (0..<240).map { i in
-            "198.51.100.7 - - [06/Feb/2025:\(String(format: "%02d:%02d", 4 + i / 60, i % 60)):00 +0000] \"GET /x\(i) HTTP/1.1\" \(i == 91 ? 403 : 200) 5 \"-\" \"curl/8.5.0\""
-        }.joined(separator: "\n") + "\n"
-        try dir.write("access.log", lines)
-        try dir.write("2025-02-01.log", "INFO 2025-02-01 10:00:00,000 [app] Response: 200 http://example.com/x\n")
+        try Self.writeDayAndOldFile(dir)
         guard let r = try investigate(["report", "--db", db.url.appendingPathComponent("x.db").path, "--at", "2025-02-06 05:31", "--tz", "UTC",
                                        "--output", "-", dir.path]) else { return }
         #expect(r.status == 0)
