@@ -303,7 +303,7 @@ import Testing
             ingester.progress = { _ in calls += 1 }
             try store.write { db in
                 try db.execute(sql: """
-                    CREATE TEMP TRIGGER boom BEFORE INSERT ON event WHEN NEW.line = 2500
+                    CREATE TEMP TRIGGER boom BEFORE INSERT ON event_data WHEN NEW.line = 2500
                     BEGIN SELECT RAISE(ABORT, 'simulated crash'); END
                     """)
             }

@@ -53,7 +53,7 @@ import Testing
             let sources = try SourceRecord.all(db)
             #expect(sources.map(\.firstEventId) == [1, 4])
             #expect(sources.map(\.lastEventId) == [3, 5])
-            #expect(try !db.indexes(on: "event").contains { $0.name == "event_source_line" })
+            #expect(try !db.indexes(on: "event_data").contains { $0.name == "event_source_line" })
             let found = try Int64.fetchOne(db, sql: """
                 SELECT e.id FROM source s JOIN event e ON e.id BETWEEN s.first_event_id AND s.last_event_id
                 WHERE s.path = 'f2.log' AND e.line = 2

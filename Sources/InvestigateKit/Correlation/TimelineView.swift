@@ -91,7 +91,8 @@ public enum TimelineView {
     /// Chains with at least one record in the window that matches the filters, each with all its
     /// records (also those just outside the window), ordered by their first record.
     public static func build(_ store: TimelineStore, _ q: TimelineQuery) throws -> (chains: [ChainView], truncated: Bool) {
-        try store.scoped(q.sources) { try store.read { db in
+        if q.clientIP != nil { store.ensureIPIndexes() }
+        return try store.scoped(q.sources) { try store.read { db in
             var conditions = ["e.time >= ?", "e.time < ?", "e.copy_of IS NULL"]
             var args: [DatabaseValueConvertible] = [q.from, q.to]
             if let ip = q.clientIP {

@@ -231,7 +231,7 @@ public final class Diagnoser {
 
         // Originals only: a syslog copy of an app line is the same record, cited once.
         let chainRecords = try db.cachedStatement(sql: """
-            SELECT e.*, \(StoredEvent.raw("e")) FROM link l JOIN event e ON e.id = l.event_id WHERE l.chain_id = ? AND e.copy_of IS NULL
+            SELECT \(StoredEvent.columns("e")) FROM link l JOIN event e ON e.id = l.event_id WHERE l.chain_id = ? AND e.copy_of IS NULL
             """)
         let oneRecord = try db.cachedStatement(sql: "SELECT \(StoredEvent.columns) FROM event WHERE id = ?")
         for chain in chainOrder {

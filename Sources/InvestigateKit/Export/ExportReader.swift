@@ -97,6 +97,7 @@ public enum ExportReader {
     public static func read(_ store: TimelineStore, _ q: ExportQuery, progress: ((Int, Int) -> Void)? = nil,
                             _ body: (ExportRecord) throws -> Void) throws -> ExportSummary {
         let verdicts = q.diagnose ? try ExportVerdicts.compute(store, q) : [:]
+        if q.clientIP != nil { store.ensureIPIndexes() }
         return try store.scoped(q.sources) {
             try store.read { db in
                 try read(db, q, progress: progress) { record in
@@ -190,19 +191,9 @@ public enum ExportReader {
         return summary
     }
 
-    /// Text columns are read as their bytes: GRDB reads TEXT up to the first NUL, and a log may
-    /// hold one. Decoding repairs invalid UTF-8 (text columns hold valid UTF-8 by construction).
-    static let textColumns = ["layer", "kind", "client_ip", "peer_ip", "forwarded_for", "method", "path", "query", "request_id", "trace_id",
-                              "user_agent", "host", "level", "message", "hostname", "program", "waf_action", "waf_rule", "error", "extra"]
-    static let numberColumns = ["id", "source_id", "line", "line_end", "time", "alt_time", "status", "bytes", "duration", "pid",
-                                "elb_status", "target_status", "copy_of"]
-    static let textColumnsAsBytes = (numberColumns.map { "e.\($0)" } + textColumns.map { "CAST(e.\($0) AS BLOB) AS \($0)" } + [StoredEvent.raw("e")])
-        .joined(separator: ", ")
+    static let textColumnsAsBytes = StoredEvent.columns("e")
 
-    static func text(_ row: Row, _ column: String) -> String? {
-        guard let data = row[column] as Data? else { return nil }
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func text(_ row: Row, _ column: String) -> String? { StoredEvent.text(row, column) }
 
     static func event(_ row: Row) -> Event {
         let raw: Data = row["raw"] ?? Data()

@@ -77,23 +77,27 @@ public enum CopyLinker {
                 SELECT first_event_id AS lo, last_event_id AS hi FROM source
                 WHERE id IN (\(copySources)) AND first_event_id IS NOT NULL ORDER BY id
                 """)
+            // The updates write `event_data` (a view's rows cannot be aliased in an UPDATE), so
+            // `layer` and `extra`, which it stores coded or shared, are read restored.
+            let layer = Schema.restored("layer", of: "c")
             let copies = """
-                c.id BETWEEN ? AND ? AND c.copy_of IS NULL AND c.layer IN ('app', 'gunicorn')
+                c.id BETWEEN ? AND ? AND c.copy_of IS NULL AND \(layer) IN ('app', 'gunicorn')
                 AND c.alt_time IS NOT NULL AND c.message IS NOT NULL AND c.time IS NOT NULL
                 """
             // Set-based, in two passes: the same normalised time, else the same stamp as written.
-            let sameTime = "o.time = c.time AND o.message = c.message AND o.layer = c.layer AND o.level IS c.level"
+            let sameTime = "o.time = c.time AND o.message = c.message AND o.layer = \(layer) AND o.level IS c.level"
+            let localTime = "json_extract(\(Schema.restored("extra", of: "c")), '$.local_time')"
             let sameStamp = """
-                o.local_time = json_extract(c.extra, '$.local_time') AND o.message = c.message AND o.layer = c.layer
+                o.local_time = \(localTime) AND o.message = c.message AND o.layer = \(layer)
                 AND o.level IS c.level AND o.time BETWEEN c.time - 54000000000 AND c.time + 54000000000
                 """
             let bySameTime = try db.makeStatement(sql: """
-                UPDATE event AS c SET copy_of = (SELECT min(o.id) FROM copy_original o WHERE \(sameTime))
+                UPDATE event_data AS c SET copy_of = (SELECT min(o.id) FROM copy_original o WHERE \(sameTime))
                 WHERE \(copies) AND EXISTS (SELECT 1 FROM copy_original o WHERE \(sameTime))
                 """)
             let bySameStamp = try db.makeStatement(sql: """
-                UPDATE event AS c SET copy_of = (SELECT min(o.id) FROM copy_original o WHERE \(sameStamp))
-                WHERE \(copies) AND json_extract(c.extra, '$.local_time') IS NOT NULL
+                UPDATE event_data AS c SET copy_of = (SELECT min(o.id) FROM copy_original o WHERE \(sameStamp))
+                WHERE \(copies) AND \(localTime) IS NOT NULL
                   AND EXISTS (SELECT 1 FROM copy_original o WHERE \(sameStamp))
                 """)
             var linked = 0

@@ -157,6 +157,8 @@ public final class Ingester {
         // killed run loses the open group), but thousands of small S3 objects no longer pay one
         // synchronous commit each.
         try store.dbQueue.writeWithoutTransaction { db in
+          // Repeated text is shared across the run's files, not only within one.
+          let shared = SharedText()
           let bulk = try runHasBulkLoad(planned.compactMap { $0.early == nil && $0.importer != nil ? $0.path : nil }, db: db)
           try store.bulkLoad(db, when: bulk) {
             // Foreign keys hold by construction here and are not checked per row: every event,
@@ -198,7 +200,7 @@ public final class Ingester {
                     }
                     let result: FileResult
                     do {
-                        result = try storeFile(opened.get(), db: db, position: n, of: planned.count)
+                        result = try storeFile(opened.get(), db: db, shared: shared, position: n, of: planned.count)
                     } catch {
                         // SQLite rolled the whole transaction back (a full disk, an I/O or memory
                         // error in a statement without a statement journal, see `EventWriter`):
@@ -617,7 +619,7 @@ public final class Ingester {
     }
 
     /// Stores an opened file inside the open transaction, under its own savepoint.
-    private func storeFile(_ opened: OpenedFile, db: Database, position: Int, of total: Int) throws -> FileResult {
+    private func storeFile(_ opened: OpenedFile, db: Database, shared: SharedText, position: Int, of total: Int) throws -> FileResult {
         let path = opened.path, importer = opened.importer, st = opened.st, isGzip = opened.isGzip
         let producer = opened.producer
         var notes: [String] = []
@@ -660,7 +662,7 @@ public final class Ingester {
             if deferIndexes { try Schema.dropEventIndexes(db) }
             let flusher = deferIndexes ? WritebackFlusher(path: store.path) : nil
             defer { flusher?.stop() }
-            let writer = try EventWriter(db: db, sourceID: id)
+            let writer = try EventWriter(db: db, sourceID: id, shared: shared)
 
             // Reading and parsing run on their own thread; this one writes.
             var bytesDone: Int64 = 0

@@ -58,17 +58,17 @@ struct MultiRowInsert {
 
     /// Stores `rows` in order; `bind` binds one row's values at parameter `first`, `first + 1`, ….
     @inline(__always)
-    func insert<Rows: RandomAccessCollection>(_ rows: Rows, bind: (BoundStatement, _ first: Int32, Rows.Element) -> Void) throws {
+    func insert<Rows: RandomAccessCollection>(_ rows: Rows, bind: (BoundStatement, _ first: Int32, Rows.Element) throws -> Void) throws {
         var i = rows.startIndex
         while rows.distance(from: i, to: rows.endIndex) >= rowsPerStatement {
             for k in 0..<rowsPerStatement {
-                bind(many, 1 + Int32(k) * columns, rows[i])
+                try bind(many, 1 + Int32(k) * columns, rows[i])
                 i = rows.index(after: i)
             }
             try many.run()
         }
         while i != rows.endIndex {
-            bind(one, 1, rows[i])
+            try bind(one, 1, rows[i])
             try one.run()
             i = rows.index(after: i)
         }

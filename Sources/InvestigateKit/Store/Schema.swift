@@ -260,8 +260,169 @@ public enum Schema {
                 """)
         }
 
+        migrator.registerMigration("v9-shared-text") { db in
+            // Repeated text once (`SharedText`): the event rows move to `event_data`, whose columns
+            // in `sharedTextColumns` hold either their text or the id of a `shared_text` row, and
+            // `event` becomes a view that restores them, so every query, the code's and users', reads
+            // the columns it always read. The client-IP index is no longer built with every load:
+            // `Schema.ensureIPIndexes` builds it when a query first needs it.
+            try db.execute(sql: "DROP VIEW events")
+            try db.execute(sql: "CREATE TABLE shared_text (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE)")
+            try db.execute(sql: v9EventData)
+            let shared = sharedTextColumns.map { "SELECT \($0) AS v FROM event" }.joined(separator: " UNION ALL ")
+            try db.execute(sql: """
+                INSERT INTO shared_text (value) SELECT v FROM (\(shared))
+                WHERE v IS NOT NULL AND typeof(v) = 'text' AND length(CAST(v AS BLOB)) >= \(SharedText.minLength)
+                GROUP BY v HAVING count(*) > 1 ORDER BY min(rowid)
+                """)
+            let copied = v9Columns.map { column -> String in
+                if sharedTextColumns.contains(column) {
+                    return "coalesce((SELECT s.id FROM shared_text s WHERE s.value = e.\(column)), e.\(column))"
+                }
+                if let names = v9Codes[column] {
+                    return "CASE e.\(column) " + names.enumerated().map { "WHEN '\($0.element)' THEN \($0.offset + 1)" }.joined(separator: " ")
+                        + " ELSE e.\(column) END"
+                }
+                return column == "line_end" ? "nullif(e.line_end, e.line)" : "e.\(column)"
+            }
+            try db.execute(sql: """
+                INSERT INTO event_data (\(v9Columns.joined(separator: ", "))) SELECT \(copied.joined(separator: ", ")) FROM event e ORDER BY e.id
+                """)
+            // `link` and `ambiguous` name their event by foreign key: rebuilt to name `event_data`
+            // (a key on a view is an error on every insert).
+            try db.execute(sql: """
+                CREATE TABLE link_v9 (
+                    event_id    INTEGER PRIMARY KEY REFERENCES event_data(id),
+                    chain_id    INTEGER NOT NULL REFERENCES chain(id),
+                    key         TEXT    NOT NULL,
+                    confidence  REAL    NOT NULL
+                )
+                """)
+            try db.execute(sql: "INSERT INTO link_v9 SELECT event_id, chain_id, key, confidence FROM link ORDER BY event_id")
+            try db.execute(sql: "DROP TABLE link")
+            try db.execute(sql: "ALTER TABLE link_v9 RENAME TO link")
+            try db.execute(sql: "CREATE INDEX link_chain ON link(chain_id)")
+            try db.execute(sql: """
+                CREATE TABLE ambiguous_v9 (
+                    event_id    INTEGER PRIMARY KEY REFERENCES event_data(id),
+                    candidates  TEXT NOT NULL,
+                    reason      TEXT NOT NULL
+                )
+                """)
+            try db.execute(sql: "INSERT INTO ambiguous_v9 SELECT event_id, candidates, reason FROM ambiguous ORDER BY event_id")
+            try db.execute(sql: "DROP TABLE ambiguous")
+            try db.execute(sql: "ALTER TABLE ambiguous_v9 RENAME TO ambiguous")
+            try db.execute(sql: "DROP TABLE event")
+            try db.execute(sql: "CREATE INDEX event_time ON event_data(time)")
+            try db.execute(sql: "CREATE INDEX event_request_id ON event_data(request_id) WHERE request_id IS NOT NULL")
+            try db.execute(sql: "CREATE INDEX event_trace_id ON event_data(trace_id) WHERE trace_id IS NOT NULL")
+            let viewColumns = v9Columns.map { column in
+                let value = Schema.restored(column, of: "d")
+                return value == "d.\(column)" ? value : "\(value) AS \(column)"
+            }
+            try db.execute(sql: "CREATE VIEW event AS SELECT \(viewColumns.joined(separator: ", ")) FROM event_data d")
+            // Rows written in plain SQL (tests, scripts) go in as text.
+            let inserted = v9Columns.filter { $0 != "id" }
+            try db.execute(sql: """
+                CREATE TRIGGER event_insert INSTEAD OF INSERT ON event BEGIN
+                    INSERT INTO event_data (id, \(inserted.joined(separator: ", ")))
+                    VALUES (NEW.id, \(inserted.map { "NEW.\($0)" }.joined(separator: ", ")));
+                END
+                """)
+            try db.execute(sql: """
+                CREATE VIEW events AS SELECT
+                    id, source_id, line, line_end, time, alt_time, layer, kind, client_ip, peer_ip, forwarded_for, method, path,
+                    query, status, bytes, duration, request_id, trace_id, user_agent, host, level, message, hostname, program,
+                    pid, waf_action, waf_rule, elb_status, target_status, error, extra, copy_of,
+                    (SELECT CASE WHEN e.raw_length = 0 THEN x'' ELSE substr(sqlar_uncompress(b.data, b.size), e.raw_offset + 1, e.raw_length) END
+                     FROM raw_block b
+                     WHERE b.id = e.raw_block) AS raw
+                FROM event e
+                """)
+        }
+
         return migrator
     }
+
+    /// The columns of `event_data` whose value may be a `shared_text` id (`SharedText`): text that
+    /// repeats across rows, and is compared in queries only through the `event` view.
+    public static let sharedTextColumns: Set<String> = ["path", "user_agent", "host", "hostname", "program", "waf_rule", "error", "extra"]
+
+    /// A column of an `event_data` row named `table` as the `event` view shows it: shared text
+    /// and coded names restored, `line_end` filled in. SQL that reads or updates `event_data`
+    /// itself must compare such columns through this (frozen with v9, whose view is built from it).
+    public static func restored(_ column: String, of table: String) -> String {
+        if sharedTextColumns.contains(column) {
+            return "CASE WHEN typeof(\(table).\(column)) = 'integer' THEN (SELECT s.value FROM shared_text s WHERE s.id = \(table).\(column)) "
+                + "ELSE \(table).\(column) END"
+        }
+        if let names = v9Codes[column] {
+            return "CASE WHEN typeof(\(table).\(column)) = 'integer' THEN CASE \(table).\(column) "
+                + names.enumerated().map { "WHEN \($0.offset + 1) THEN '\($0.element)'" }.joined(separator: " ")
+                + " END ELSE \(table).\(column) END"
+        }
+        return column == "line_end" ? "coalesce(\(table).line_end, \(table).line)" : "\(table).\(column)"
+    }
+
+    /// Columns of `event_data` that hold a small code for each of these names (1 for the first),
+    /// or the name itself as text for one not listed (a layer added later): frozen with v9, whose
+    /// `event` view spells them out. Ten bytes a row of the eleven `nginx`+`access` took.
+    static let v9Codes: [String: [String]] = [
+        "layer": ["cloudfront", "waf", "nlb", "alb", "apigateway", "nginx", "gunicorn", "app", "lambda", "system", "cloudtrail", "client", "upstream"],
+        "kind": ["access", "log", "metric", "finding"],
+    ]
+
+    /// `event_data`'s columns, in order, as v9 created them (frozen with the migration).
+    static let v9Columns = [
+        "id", "source_id", "line", "line_end", "time", "alt_time", "layer", "kind", "client_ip", "peer_ip", "forwarded_for",
+        "method", "path", "query", "status", "bytes", "duration", "request_id", "trace_id", "user_agent", "host", "level",
+        "message", "hostname", "program", "pid", "waf_action", "waf_rule", "elb_status", "target_status", "error", "extra",
+        "copy_of", "raw_block", "raw_offset", "raw_length",
+    ]
+
+    /// v9's `event_data`. Shared-text and coded columns have no declared type: a column of TEXT
+    /// affinity would turn an id into its digits as text. `line_end` is NULL when it equals `line`
+    /// (most records: one line).
+    private static let v9EventData = """
+        CREATE TABLE event_data (
+            id            INTEGER PRIMARY KEY,
+            source_id     INTEGER NOT NULL REFERENCES source(id),
+            line          INTEGER NOT NULL,
+            line_end      INTEGER,
+            time          INTEGER,
+            alt_time      INTEGER,
+            layer         NOT NULL,
+            kind          NOT NULL,
+            client_ip     TEXT,
+            peer_ip       TEXT,
+            forwarded_for TEXT,
+            method        TEXT,
+            path,
+            query         TEXT,
+            status        INTEGER,
+            bytes         INTEGER,
+            duration      INTEGER,
+            request_id    TEXT,
+            trace_id      TEXT,
+            user_agent,
+            host,
+            level         TEXT,
+            message       TEXT,
+            hostname,
+            program,
+            pid           INTEGER,
+            waf_action    TEXT,
+            waf_rule,
+            elb_status    INTEGER,
+            target_status INTEGER,
+            error,
+            extra,
+            copy_of       INTEGER REFERENCES event_data(id),
+            raw_block     INTEGER,
+            raw_offset    INTEGER,
+            raw_length    INTEGER
+        )
+        """
 
     /// v8: moves every row's `raw` into blocks of consecutive rows of one source, in id order (the
     /// order ingest writes them). Frozen with the migration.
@@ -301,8 +462,7 @@ public enum Schema {
     /// The event table's secondary indexes that bulk loads drop and rebuild (one sort at the end is
     /// much faster than maintaining them row by row). This is the one definition of what they are.
     public static let bulkRebuiltIndexes: [(name: String, sql: String)] = [
-        ("event_time", "CREATE INDEX IF NOT EXISTS event_time ON event(time)"),
-        ("event_client_ip", "CREATE INDEX IF NOT EXISTS event_client_ip ON event(client_ip, time)"),
+        ("event_time", "CREATE INDEX IF NOT EXISTS event_time ON event_data(time)"),
     ]
     // `event_request_id` and `event_trace_id` stay live during bulk loads: they are partial, so a
     // format without IDs adds nothing to them, while rebuilding them would cost a full table scan each.
@@ -331,7 +491,18 @@ public enum Schema {
         return try body()
     }
 
+    /// Drops the indexes a bulk load rebuilds at its end, and the address indexes (built again
+    /// when a query next needs them, `ipIndexes`), which would otherwise be maintained row by row.
     public static func dropEventIndexes(_ db: Database) throws {
-        for index in bulkRebuiltIndexes { try db.execute(sql: "DROP INDEX IF EXISTS \(index.name)") }
+        for index in bulkRebuiltIndexes + ipIndexes { try db.execute(sql: "DROP INDEX IF EXISTS \(index.name)") }
     }
+
+    /// Indexes on the client's and the peer's address, built when a query filters by address
+    /// (`TimelineStore.ensureIPIndexes`), not with every load: the diagnosis reads a window through
+    /// the time index, and on 3M nginx rows the client-IP index alone cost 1.4-1.8 s of a load
+    /// (bench/sqlite-floor.sh) and 31 MB of 357 MB.
+    public static let ipIndexes: [(name: String, sql: String)] = [
+        ("event_client_ip", "CREATE INDEX IF NOT EXISTS event_client_ip ON event_data(client_ip, time)"),
+        ("event_peer_ip", "CREATE INDEX IF NOT EXISTS event_peer_ip ON event_data(peer_ip, time)"),
+    ]
 }

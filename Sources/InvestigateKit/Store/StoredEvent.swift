@@ -17,8 +17,8 @@ public final class StoredEvent: Sendable, Equatable, FetchableRecord {
     public required init(row: Row) throws {
         id = row["id"]
         sourceID = row["source_id"]
-        let layer = Layer(rawValue: row["layer"] as String) ?? .system
-        let kind = EventKind(rawValue: row["kind"] as String) ?? .log
+        let layer = Self.text(row, "layer").flatMap(Layer.init(rawValue:)) ?? .system
+        let kind = Self.text(row, "kind").flatMap(EventKind.init(rawValue:)) ?? .log
         // The bytes live in `raw_block`: a query that did not select them (`StoredEvent.columns`)
         // would show every record's evidence as empty. That is a programming error; fail loudly.
         guard row.hasColumn("raw") else {
@@ -27,31 +27,31 @@ public final class StoredEvent: Sendable, Equatable, FetchableRecord {
         let raw: Data = row["raw"] ?? Data()
         var e = Event(time: row["time"], layer: layer, kind: kind, line: row["line"], lineEnd: row["line_end"], raw: [UInt8](raw))
         e.altTime = row["alt_time"]
-        e.clientIP = row["client_ip"]
-        e.peerIP = row["peer_ip"]
-        e.forwardedFor = row["forwarded_for"]
-        e.method = row["method"]
-        e.path = row["path"]
-        e.query = row["query"]
+        e.clientIP = Self.text(row, "client_ip")
+        e.peerIP = Self.text(row, "peer_ip")
+        e.forwardedFor = Self.text(row, "forwarded_for")
+        e.method = Self.text(row, "method")
+        e.path = Self.text(row, "path")
+        e.query = Self.text(row, "query")
         e.status = row["status"]
         e.bytes = row["bytes"]
         e.duration = row["duration"]
-        e.requestID = row["request_id"]
-        e.traceID = row["trace_id"]
-        e.userAgent = row["user_agent"]
-        e.host = row["host"]
-        e.level = row["level"]
-        e.message = row["message"]
-        e.hostname = row["hostname"]
-        e.program = row["program"]
+        e.requestID = Self.text(row, "request_id")
+        e.traceID = Self.text(row, "trace_id")
+        e.userAgent = Self.text(row, "user_agent")
+        e.host = Self.text(row, "host")
+        e.level = Self.text(row, "level")
+        e.message = Self.text(row, "message")
+        e.hostname = Self.text(row, "hostname")
+        e.program = Self.text(row, "program")
         e.pid = row["pid"]
-        e.wafAction = row["waf_action"]
-        e.wafRule = row["waf_rule"]
+        e.wafAction = Self.text(row, "waf_action")
+        e.wafRule = Self.text(row, "waf_rule")
         e.elbStatus = row["elb_status"]
         e.targetStatus = row["target_status"]
-        e.error = row["error"]
+        e.error = Self.text(row, "error")
         // `extra` is a flat object of strings (JSONText.object); anything else reads as empty.
-        if let extra: String = row["extra"], let dict = JSONText.parseFlatObject(extra) {
+        if let extra = Self.text(row, "extra"), let dict = JSONText.parseFlatObject(extra) {
             e.extra = dict
         }
         event = e
@@ -63,8 +63,31 @@ public final class StoredEvent: Sendable, Equatable, FetchableRecord {
         "(SELECT raw_slice(b.data, b.size, \(table).raw_offset, \(table).raw_length) FROM raw_block b WHERE b.id = \(table).raw_block) AS raw"
     }
 
-    /// Every column of an `event` row and its `raw`: `SELECT \(StoredEvent.columns) FROM event`.
-    public static let columns = "event.*, " + raw("event")
+    /// Text columns are read as their bytes: GRDB reads TEXT up to the first NUL, and a log may
+    /// hold one. Decoding repairs invalid UTF-8 (text columns hold valid UTF-8 by construction).
+    static let textColumns = ["layer", "kind", "client_ip", "peer_ip", "forwarded_for", "method", "path", "query", "request_id", "trace_id",
+                              "user_agent", "host", "level", "message", "hostname", "program", "waf_action", "waf_rule", "error", "extra"]
+    static let numberColumns = ["id", "source_id", "line", "line_end", "time", "alt_time", "status", "bytes", "duration", "pid",
+                                "elb_status", "target_status", "copy_of"]
+
+    /// Every column of an `event` row named `table` (an alias or the view's name), text as bytes,
+    /// and its `raw`: `SELECT \(StoredEvent.columns("e")) FROM event e`.
+    public static func columns(_ table: String) -> String {
+        (numberColumns.map { "\(table).\($0)" } + textColumns.map { "CAST(\(table).\($0) AS BLOB) AS \($0)" } + [raw(table)])
+            .joined(separator: ", ")
+    }
+
+    /// `columns` of the `event` view: `SELECT \(StoredEvent.columns) FROM event`.
+    public static let columns = columns("event")
+
+    /// A text column read as its bytes (`columns`), or as text (a query that selected it plainly).
+    static func text(_ row: Row, _ column: String) -> String? {
+        switch (row[column] as DatabaseValue).storage {
+        case .blob(let data): return String(decoding: data, as: UTF8.self)
+        case .string(let text): return text
+        default: return nil
+        }
+    }
 
     public init(id: Int64, sourceID: Int64, event: Event) {
         self.id = id

@@ -117,6 +117,24 @@ public final class TimelineStore {
         return try body()
     }
 
+    /// Builds the address indexes (`Schema.ipIndexes`) if missing, for a query about one address
+    /// over any span. Not built when the database cannot be written now (read-only, or another
+    /// process writing): the query then reads the span through the time index, slower but the same.
+    public func ensureIPIndexes() {
+        _ = try? withoutLockWait {
+            try dbQueue.inDatabase { db in
+                let present = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event_data'"))
+                guard Schema.ipIndexes.contains(where: { !present.contains($0.name) }) else { return }
+                try db.inTransaction(.immediate) {
+                    try Schema.withSortingCache(db) {
+                        for index in Schema.ipIndexes { try db.execute(sql: index.sql) }
+                    }
+                    return .commit
+                }
+            }
+        }
+    }
+
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
         try dbQueue.read(body)
     }
@@ -241,6 +259,24 @@ public final class EventWriter {
     private let blocks: RawBlockWriter
     /// One statement per set of filled columns (formats fill the same few batch after batch).
     private var statements: [ColumnSet: Shape] = [:]
+    /// Repeated text stored once (`SharedText`); one for a whole ingest run.
+    private let shared: SharedText
+    /// `event_data`'s codes for layers (indexed by `Layer.depth`) and kinds (`Schema.v9Codes`);
+    /// nil: stored as its name.
+    private static let layerCodes: [Int64?] = {
+        var codes = [Int64?](repeating: nil, count: Layer.allCases.count)
+        for layer in Layer.allCases {
+            codes[layer.depth] = Schema.v9Codes["layer"]!.firstIndex(of: layer.rawValue).map { Int64($0 + 1) }
+        }
+        return codes
+    }()
+    private static let kindCodes: [EventKind: Int64] = Dictionary(uniqueKeysWithValues: Schema.v9Codes["kind"]!.enumerated().compactMap { i, name in
+        EventKind(rawValue: name).map { ($0, Int64(i + 1)) }
+    })
+    /// `EventBatch.Text` raw values whose column may hold a `shared_text` id, one bit each.
+    private static let sharedTexts: UInt32 = optionalTexts.reduce(0) { bits, column in
+        Schema.sharedTextColumns.contains(column.1) ? bits | (1 << UInt32(column.0.rawValue)) : bits
+    }
 
     /// The optional columns a batch fills (`EventBatch.filledTexts`/`filledNumbers`).
     struct ColumnSet: Hashable {
@@ -271,13 +307,21 @@ public final class EventWriter {
         (.error, "error"), (.extra, "extra"),
     ]
 
-    public init(db: Database, sourceID: Int64) throws {
+    init(db: Database, sourceID: Int64, shared: SharedText) throws {
         self.db = db
         self.sourceID = sourceID
+        self.shared = shared
+        try shared.validate(db)
         rejectStatement = try db.makeStatement(sql: """
             INSERT INTO rejected (source_id, line, reason, raw_block, raw_offset, raw_length) VALUES (?,?,?,?,?,?)
             """)
         blocks = try RawBlockWriter(db: db, sourceID: sourceID)
+    }
+
+    /// A writer for one source's records on its own (tests, the ClickHouse working set): repeated
+    /// text is shared from that source's second occurrence on.
+    public convenience init(db: Database, sourceID: Int64) throws {
+        try self.init(db: db, sourceID: sourceID, shared: SharedText())
     }
 
     private func shape(_ set: ColumnSet) throws -> Shape {
@@ -293,7 +337,7 @@ public final class EventWriter {
         // savepoint still undoes the whole file. Without a statement journal, SQLite answers an
         // I/O error, a full disk or an out-of-memory mid-statement by rolling back the whole
         // transaction: `Ingester` then stops the run rather than report that group as stored.
-        let inserter = try MultiRowInsert(db, "INSERT OR FAIL INTO event (\(names.joined(separator: ", "))) VALUES", columns: names.count)
+        let inserter = try MultiRowInsert(db, "INSERT OR FAIL INTO event_data (\(names.joined(separator: ", "))) VALUES", columns: names.count)
         let made = Shape(inserter: inserter, numbers: numbers.map(\.0.rawValue), texts: texts.map(\.0.rawValue))
         statements[set] = made
         return made
@@ -345,10 +389,16 @@ public final class EventWriter {
                                 let n = row * EventBatch.numberColumns, t = row * EventBatch.textColumns
                                 sqlite3_bind_int64(h, first, sourceID)
                                 bindNumber(h, first + 1, numbers[n + EventBatch.Number.line.rawValue])
-                                bindNumber(h, first + 2, numbers[n + EventBatch.Number.lineEnd.rawValue])
+                                let line = numbers[n + EventBatch.Number.line.rawValue], lineEnd = numbers[n + EventBatch.Number.lineEnd.rawValue]
+                                bindNumber(h, first + 2, lineEnd == line ? EventBatch.nullNumber : lineEnd)
                                 bindNumber(h, first + 3, numbers[n + EventBatch.Number.time.rawValue])
-                                batch.layers[row].staticName.withUTF8Buffer { bindStatic(h, first + 4, $0) }
-                                batch.kinds[row].staticName.withUTF8Buffer { bindStatic(h, first + 5, $0) }
+                                let layer = batch.layers[row], kind = batch.kinds[row]
+                                if let code = Self.layerCodes[layer.depth] { sqlite3_bind_int64(h, first + 4, code) } else {
+                                    layer.staticName.withUTF8Buffer { bindStatic(h, first + 4, $0) }
+                                }
+                                if let code = Self.kindCodes[kind] { sqlite3_bind_int64(h, first + 5, code) } else {
+                                    kind.staticName.withUTF8Buffer { bindStatic(h, first + 5, $0) }
+                                }
                                 let ref = refs[row]
                                 sqlite3_bind_int64(h, first + 6, ref.block)
                                 sqlite3_bind_int64(h, first + 7, ref.offset)
@@ -362,6 +412,9 @@ public final class EventWriter {
                                     let span = spans[t + column]
                                     if span.isNull {
                                         sqlite3_bind_null(h, param)
+                                    } else if Self.sharedTexts & (1 << UInt32(column)) != 0,
+                                              let id = try shared.id(for: UnsafeRawBufferPointer(start: base + span.start, count: span.count), db: db) {
+                                        sqlite3_bind_int64(h, param, id)
                                     } else {
                                         sqlite3_bind_text(h, param, (base + span.start).assumingMemoryBound(to: CChar.self), Int32(span.count),
                                                           SQLITE_STATIC_PTR)
