@@ -137,6 +137,16 @@ import Testing
         #expect(outcome.ingest.renderTable(zone: .utc).contains("rejected and kept with their reasons"))
     }
 
+    @Test func theFuzzerStartsFromTheDownloadsToo() throws {
+        let seeds = FuzzHarness.seeds(for: Self.metrics)
+        #expect(seeds.count == Self.metrics.samples.count + CloudWatchConsoleCSV.fuzzSeeds.count)
+        for seed in CloudWatchConsoleCSV.fuzzSeeds {
+            #expect(ImporterRegistry.standard.detect(seed, fileName: "fuzz.log").importer?.id == "cloudwatch-metrics")
+            #expect(FuzzHarness.check(Array((seed.joined(separator: "\n") + "\n").utf8), importerID: nil) == nil)
+        }
+        #expect(FuzzHarness.seeds(for: NginxAccessImporter()).count == NginxAccessImporter().samples.count)
+    }
+
     @Test func mutatedDownloadsNeverCrashNorVanish() {
         var generator = SystemRandomNumberGenerator()
         for seed in CloudWatchConsoleCSV.fuzzSeeds {
