@@ -135,6 +135,25 @@ import Testing
         #expect(file.events == 0 && file.rejected == 3 && file.lines == 3)
         #expect(file.notes.contains { $0.contains("console CSV download") && $0.contains("get-metric-data") }, "\(file.notes)")
         #expect(outcome.ingest.renderTable(zone: .utc).contains("rejected and kept with their reasons"))
+        // An input the run could not read: named with the reason, as a truncated gzip is.
+        let problems = InputProblems.of(outcome.ingest)
+        #expect(problems.count == 1 && problems[0].path == path)
+        #expect(problems[0].reason.hasPrefix("not read: a CloudWatch console CSV download") && problems[0].reason.contains("get-metric-data"))
+    }
+
+    /// On the command line: ingest and the one-shot question both say on stderr why the file was
+    /// not read and exit 1; the JSON beside it is read as before.
+    @Test func theCommandLineNamesTheRefusedFileAndExitsOne() throws {
+        let dir = try TemporaryDirectory(), db = try TemporaryDirectory()
+        try dir.write("metrics.csv", Self.apiGateway.joined(separator: "\n") + "\n")
+        try dir.write("apigw-4xx.json", Self.metrics.samples[0].lines.joined(separator: "\n") + "\n")
+        guard let r = try CLIRun.investigate(["ingest", "--db", db.url.appendingPathComponent("x.db").path, dir.path]) else { return }
+        #expect(r.status == 1, "\(r.err)")
+        #expect(r.err.contains("metrics.csv: not read: a CloudWatch console CSV download"))
+        #expect(!r.err.contains("apigw-4xx.json"))
+        guard let d = try CLIRun.investigate(["--db", db.url.appendingPathComponent("y.db").path, "--at", "2024-09-29 22:10", dir.url.appendingPathComponent("metrics.csv").path]) else { return }
+        #expect(d.status == 1 || d.status == 2, "\(d.status) \(d.err)")
+        #expect(d.err.contains("metrics.csv: not read: a CloudWatch console CSV download") && d.err.contains("get-metric-data"))
     }
 
     @Test func theFuzzerStartsFromTheDownloadsToo() throws {

@@ -133,7 +133,8 @@ enum CloudWatchConsoleCSV {
 }
 
 /// Rejects every non-blank line of a console CSV download with `CloudWatchConsoleCSV.reason` and
-/// says once, at the end, how many there were and which metrics the header named.
+/// says once, at the end, how many there were and which metrics the header named: a note that makes
+/// the file an input problem (`InputProblems.refused`), named on stderr with exit status 1.
 struct CloudWatchConsoleCSVParser: RecordParser {
     /// The metric names the header named (from `CloudWatchConsoleCSV`'s lists, not the file's text).
     var metrics: [String]
@@ -147,8 +148,9 @@ struct CloudWatchConsoleCSVParser: RecordParser {
 
     mutating func finish(into sink: inout RecordSink) {
         let names = metrics.prefix(8).map { "`\($0)`" }.joined(separator: ", ") + (metrics.count > 8 ? ", …" : "")
-        sink.note("a CloudWatch console CSV download (its header names \(names)): all \(rejectedLines) of its non-blank lines "
-            + "were rejected and none read as metric records, because its times' zone and its columns' statistic and period are "
+        // Starts with `InputProblems.refused`: ingest and diagnose name the file on stderr and exit 1.
+        sink.note(InputProblems.refused + "a CloudWatch console CSV download (its header names \(names)): all \(rejectedLines) of its "
+            + "non-blank lines were rejected and none read as metric records, because its times' zone and its columns' statistic and period are "
             + "not known; run `aws cloudwatch get-metric-data --metric-data-queries file://queries.json --start-time … --end-time …` "
             + "for the same metrics and ingest its output with queries.json beside it")
     }

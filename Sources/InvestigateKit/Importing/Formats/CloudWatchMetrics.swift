@@ -82,7 +82,8 @@ public struct CloudWatchMetricsImporter: Importer {
         .csv" (a CSV whose first line names metrics such as `4XXError`, `HTTPCode_ELB_5XX_Count` or `BlockedRequests`) is \
         recognised and not read: no description or verified example of its layout could be found, so its times' zone and its \
         columns' statistic and period are unknown; each of its lines is rejected with one reason that says to export \
-        with `aws cloudwatch get-metric-data` instead, and a note counts them.
+        with `aws cloudwatch get-metric-data` instead, and a note counts them; the file is named on stderr as not read \
+        (exit status 1).
         """
 
     public func recognize(_ lines: [String], fileName: String) -> Double {
