@@ -52,6 +52,10 @@ import Testing
         let note = try #require(sink.notes.first)
         #expect(note.contains("`4XXError`, `5XXError`") && !note.contains("owned") && !note.contains("rm -rf"))
         #expect(sink.rejected.allSatisfy { !$0.reason.contains("owned") })
+        // Load balancer codes are matched by their closed shape, not by prefix alone.
+        #expect(CloudWatchConsoleCSV.metricNames(inHeader: "t,HTTPCode_ELB_5XX_Count,HTTPCode_Target_502_Count,HTTPCode_Backend_4XX")
+                == ["HTTPCode_ELB_5XX_Count", "HTTPCode_Target_502_Count", "HTTPCode_Backend_4XX"])
+        #expect(CloudWatchConsoleCSV.metricNames(inHeader: "t,HTTPCode_ELB_owned_Count,HTTPCode_Target_9XX_Count,HTTPCode_ELB_5X") == nil)
     }
 
     @Test func partialAndMalformedDownloadsAreRejectedLineByLine() throws {

@@ -80,9 +80,15 @@ enum CloudWatchConsoleCSV {
     }
 
     /// `HTTPCode_ELB_5XX_Count`, `HTTPCode_Target_502_Count`, `HTTPCode_Backend_4XX`: the load
-    /// balancers' response-code metrics.
+    /// balancers' response-code metrics, a class (`2XX`…`5XX`) or a code after the prefix and an
+    /// optional `_Count`; nothing else, so a matched word is one of a closed set, not the file's text.
     static func isLoadBalancerCode(_ word: String) -> Bool {
-        word.hasPrefix("HTTPCode_ELB_") || word.hasPrefix("HTTPCode_Target_") || word.hasPrefix("HTTPCode_Backend_")
+        guard let prefix = ["HTTPCode_ELB_", "HTTPCode_Target_", "HTTPCode_Backend_"].first(where: word.hasPrefix) else { return false }
+        var rest = Array(word.utf8.dropFirst(prefix.utf8.count))
+        if rest.count == 9, String(decoding: rest.suffix(6), as: UTF8.self) == "_Count" { rest.removeLast(6) }
+        guard rest.count == 3, (0x32...0x35).contains(rest[0]) else { return false }
+        let digits = rest.dropFirst().allSatisfy { (0x30...0x39).contains($0) }
+        return digits || rest.dropFirst().allSatisfy { $0 == 0x58 }
     }
 
     /// Runs of letters, digits and underscores (a metric name's characters).
