@@ -35,14 +35,15 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
 struct FuzzReplay {
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        // `--write-seeds DIR`: each importer's samples as DIR/<importer>/sample-N, libFuzzer's seeds.
+        // `--write-seeds DIR`: each importer's samples (and the extra seeds of `FuzzHarness.seeds`)
+        // as DIR/<importer>/sample-N, libFuzzer's seeds.
         if arguments.first == "--write-seeds", arguments.count == 2 {
             do {
                 for importer in ImporterRegistry.standard.importers {
                     let dir = URL(fileURLWithPath: arguments[1]).appendingPathComponent(importer.id)
                     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-                    for (n, sample) in importer.samples.enumerated() {
-                        try Data((sample.lines.joined(separator: "\n") + "\n").utf8).write(to: dir.appendingPathComponent("sample-\(n)"))
+                    for (n, lines) in FuzzHarness.seeds(for: importer).enumerated() {
+                        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: dir.appendingPathComponent("sample-\(n)"))
                     }
                 }
             } catch {

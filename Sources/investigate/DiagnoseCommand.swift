@@ -166,7 +166,7 @@ func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timel
                               .map { SourceScope.Found(path: $0.path, sha256: $0.sha256) })
 }
 
-/// Writes each input problem (failed, unrecognised, read in part) to stderr, escaped; returns them.
+/// Writes each input problem (failed, unrecognised, refused, read in part) to stderr, escaped; returns them.
 @discardableResult
 func reportInputProblems(_ summary: IngestSummary) -> [(path: String, reason: String)] {
     let problems = InputProblems.of(summary)

@@ -8,6 +8,15 @@ public enum FuzzHarness {
     /// Importer families the fuzz target runs one at a time (`FUZZ_IMPORTER`).
     public static var families: [String] { ImporterRegistry.standard.ids }
 
+    /// The fuzzer's starting inputs for an importer: its samples, and inputs that reach what its
+    /// samples cannot (they must parse cleanly, so a shape it recognises only to reject is not one):
+    /// the CloudWatch console CSV that `cloudwatch-metrics` rejects.
+    public static func seeds(for importer: any Importer) -> [[String]] {
+        var seeds = importer.samples.map(\.lines)
+        if importer.id == CloudWatchMetricsImporter().id { seeds += CloudWatchConsoleCSV.fuzzSeeds }
+        return seeds
+    }
+
     /// The invariant broken by this input, or nil. `importerID` nil tries detection and, when it
     /// picks nothing, every importer in turn.
     public static func check(_ data: [UInt8], importerID: String?) -> String? {

@@ -2,13 +2,18 @@ import Foundation
 
 /// Which inputs a run could not read whole: what the CLI reports on stderr and counts for its exit
 /// status 1 ("some input could not be read"). A file that failed, a file no importer recognised,
-/// and a compressed file read only in part (truncated or corrupt gzip) are input problems. A file
+/// a file an importer recognised only to refuse it, and a compressed file read only in part
+/// (truncated or corrupt gzip) are input problems. A file
 /// known not to be a log (documentation, an S3 delivery marker, the simulator's ground truth) is
 /// listed as skipped, but is not one.
 public enum InputProblems {
     /// The words a file's note starts with when its gzip stream ended early or was refused.
     public static let truncatedGzip = "gzip stream is truncated"
     public static let corruptGzip = "gzip data is corrupt"
+    /// The words a file's note starts with when its importer recognised the file only to refuse
+    /// it, every line rejected with the reason (the CloudWatch console's CSV download, whose
+    /// layout is not known): the file was not read.
+    public static let refused = "not read: "
 
     /// Each problem file with its reason, in input order.
     public static func of(_ summary: IngestSummary) -> [(path: String, reason: String)] {
@@ -21,6 +26,7 @@ public enum InputProblems {
                     || WindowPlan.isOutsideWindow(f) { return nil }
                 return (f.path, "skipped: " + (f.skipped ?? "not recognised"))
             case .ingested, .grown, .unchanged:
+                if let why = f.notes.first(where: { $0.hasPrefix(refused) }) { return (f.path, why) }
                 return f.notes.first { $0.hasPrefix(truncatedGzip) || $0.hasPrefix(corruptGzip) }.map { (f.path, "read in part: " + $0) }
             }
         }

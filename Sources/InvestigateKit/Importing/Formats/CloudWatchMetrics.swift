@@ -13,6 +13,9 @@ import Foundation
 /// that belongs to one layer only (`HTTPCode_ELB_5XX_Count`, `BlockedRequests`) names the layer;
 /// any other (`4XXError` is both API Gateway's and AppSync's) is stored on layer `system` with
 /// namespace, layer and statistic unknown, and a note says so: the importer never guesses.
+///
+/// The console's "Download as .csv" is recognised by its header and rejected line by line with
+/// what to export instead (`CloudWatchConsoleCSV`, which lists what was searched for its layout).
 public struct CloudWatchMetricsImporter: Importer {
     // Context the diagnosis reads beyond the window's margin (`Importer.storedWholeForAWindow`).
     public var storedWholeForAWindow: Bool { true }
@@ -76,11 +79,17 @@ public struct CloudWatchMetricsImporter: Importer {
         output is not read again when a query file appears later (ingest into a new `--db`). A datapoint that is not a number or not a stamp, a result whose timestamps and \
         values differ in number, or a get-metric-statistics datapoint without a statistic is rejected with the reason. \
         Metric records never count as the layer's logs (`source_layer`), nor as requests. The console's "Download as \
-        CSV" is not read: no example of its shape could be verified.
+        .csv" (a CSV whose first line names metrics such as `4XXError`, `HTTPCode_ELB_5XX_Count` or `BlockedRequests`) is \
+        recognised and not read: no description or verified example of its layout could be found, so its times' zone and its \
+        columns' statistic and period are unknown; each of its lines is rejected with one reason that says to export \
+        with `aws cloudwatch get-metric-data` instead, and a note counts them; the file is named on stderr as not read \
+        (exit status 1).
         """
 
     public func recognize(_ lines: [String], fileName: String) -> Double {
-        guard let first = lines.first?.trimmingCharacters(in: .whitespaces), first.hasPrefix("{") || first.hasPrefix("[") else { return 0 }
+        guard let first = lines.first?.trimmingCharacters(in: .whitespaces) else { return 0 }
+        // The console's CSV download: recognised so that it is rejected with what to export instead.
+        guard first.hasPrefix("{") || first.hasPrefix("[") else { return CloudWatchConsoleCSV.recognize(lines) }
         let joined = lines.joined(separator: "\n")
         if joined.contains("\"MetricDataResults\"") { return 1 }
         if joined.contains("\"Datapoints\"") && joined.contains("\"Label\"") { return 1 }
@@ -90,7 +99,34 @@ public struct CloudWatchMetricsImporter: Importer {
     }
 
     public func makeParser(_ context: ParseContext) throws -> any RecordParser {
-        CloudWatchMetricsParser(queries: MetricQueries.beside(context.path))
+        CloudWatchMetricsFileParser(json: CloudWatchMetricsParser(queries: MetricQueries.beside(context.path)))
+    }
+}
+
+/// A metrics file is JSON (an output or a query file) or a console CSV download, told apart by its
+/// first line that is neither blank nor a comment: a CSV header naming metrics goes to
+/// `CloudWatchConsoleCSVParser`, which rejects the file line by line; anything else to the JSON parser.
+struct CloudWatchMetricsFileParser: RecordParser {
+    var json: CloudWatchMetricsParser
+    var csv: CloudWatchConsoleCSVParser?
+    var decided = false
+
+    mutating func consume(_ line: Line, into sink: inout RecordSink) {
+        if csv != nil { return csv!.consume(line, into: &sink) }
+        if !decided, !line.isComment, !line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+            decided = true
+            if let names = CloudWatchConsoleCSV.metricNames(inHeader: line.text) {
+                // Blank lines before the header were handed to the JSON parser, which is dropped.
+                csv = CloudWatchConsoleCSVParser(metrics: names)
+                return csv!.consume(line, into: &sink)
+            }
+        }
+        json.consume(line, into: &sink)
+    }
+
+    mutating func finish(into sink: inout RecordSink) {
+        if csv != nil { return csv!.finish(into: &sink) }
+        json.finish(into: &sink)
     }
 }
 
