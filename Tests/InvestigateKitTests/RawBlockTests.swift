@@ -71,9 +71,27 @@ import Testing
             // Many blocks, none over the target but the long record's own, and compressed.
             let blocks = try Row.fetchAll(db, sql: "SELECT size, length(data) AS stored FROM raw_block")
             #expect(blocks.count > 3)
-            #expect(blocks.allSatisfy { ($0["size"] as Int) <= RawBlocks.blockBytes || ($0["size"] as Int) >= 200_000 })
+            #expect(blocks.allSatisfy { ($0["size"] as Int) <= RawBlocks.blockBytesRange.upperBound || ($0["size"] as Int) >= 10_000_000 })
             let input = raws.reduce(0) { $0 + $1.count }, kept = blocks.reduce(0) { $0 + ($1["stored"] as Int) }
             #expect(kept * 10 < input, "blocks hold \(kept) bytes for \(input)")
+        }
+    }
+
+    /// After the first block of a batch, blocks are cut to fill a 16 KB page once compressed
+    /// (one row to a page, up to 16,349 bytes), whatever the log's compression ratio.
+    @Test func blocksFillAPageOnceCompressed() {
+        var seed: UInt64 = 42
+        func next() -> UInt64 { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return seed >> 33 }
+        for words in [["GET", "POST", "/a", "/b/c", "200", "404", "Mozilla/5.0"], (0..<400).map { "w\($0)" }] {
+            let lines: [[UInt8]] = (0..<40_000).map { i in
+                Array("10.0.\(next() % 256).\(next() % 256) \(i) \((0..<8).map { _ in words[Int(next()) % words.count] }.joined(separator: " ")) \(next())\n".utf8)
+            }
+            let packed = RawBlocks.packAll(count: lines.count) { i, body in lines[i].withUnsafeBytes { body($0) } }
+            let middle = packed.blocks.dropFirst().dropLast()
+            #expect(middle.count > 10)
+            #expect(middle.allSatisfy { $0.data.count <= 16_349 }, "a block overflowed its page: \(middle.map(\.data.count).max() ?? 0) bytes")
+            let fill = Double(middle.reduce(0) { $0 + $1.data.count }) / Double(middle.count * RawBlocks.pageFill)
+            #expect(fill > 0.85, "blocks fill \(fill) of their target")
         }
     }
 

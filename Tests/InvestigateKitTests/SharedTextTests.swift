@@ -146,6 +146,29 @@ import Testing
         }
     }
 
+    /// Values whose hashes collide (log text is attacker-controlled) probe a bounded run of
+    /// slots; past it they are stored inline, never mixed up.
+    @Test func collidingHashesStayCorrectAndBounded() throws {
+        let store = try TimelineStore()
+        try store.write { db in
+            let shared = SharedText()
+            var ids: [String: Int64] = [:]
+            for round in 0..<2 {
+                for i in 0..<500 {
+                    let value = "/probe/\(i)"
+                    let id = try Array(value.utf8).withUnsafeBytes { try shared.id(for: $0, hash: 7, db: db) }
+                    if round == 0 { #expect(id == nil) } else if let id { ids[value] = id }
+                }
+            }
+            // The first `maxProbes` values found their slots and are shared on their repeat; the
+            // rest stay inline.
+            #expect(ids.count == SharedText.maxProbes)
+            for (value, id) in ids {
+                #expect(try String.fetchOne(db, sql: "SELECT value FROM shared_text WHERE id = ?", arguments: [id]) == value)
+            }
+        }
+    }
+
     /// The address indexes are built when a question filters by address, not by ingest.
     @Test func addressIndexesAreBuiltWhenFirstNeeded() throws {
         let dir = try TemporaryDirectory()

@@ -202,6 +202,8 @@ final class ParseProducer {
             // The original bytes are compressed by whichever thread has time: here when the
             // writer has batches waiting (this thread is ahead), else by the writer.
             if channel.pending >= 2 { sink.batch.packRaw() }
+            // Cheap here, and the writer is what bounds a large file.
+            sink.batch.hashTexts(columns: EventWriter.sharedTexts)
             guard channel.put(.batch(events: sink.batch, rejected: sink.rejected, bytesRead: bytesRead)) else { throw Stop() }
             // A fresh batch sized like the last one: the one handed over now belongs to the writer.
             let arenaSize = sink.batch.arena.count

@@ -49,7 +49,28 @@ public struct EventBatch: Sendable {
     /// so that compression does not add to the writer's work); nil once a row is added or dropped.
     public private(set) var packedRaw: PackedRaw?
 
+    /// `SharedText.hash` of the text values in the columns `hashTexts` was given, indexed as
+    /// `spans` (0 elsewhere): computed on the parsing thread, which waits for the writer, so that
+    /// the writer only looks them up. Valid while `hasTextHashes`.
+    public private(set) var textHashes: [Int] = []
+    private var hashedCount = -1
+    public var hasTextHashes: Bool { hashedCount == count && count > 0 }
+
     public init() {}
+
+    /// Fills `textHashes` for the text columns in `columns` (one bit per `Text` raw value).
+    public mutating func hashTexts(columns: UInt32) {
+        textHashes.removeAll(keepingCapacity: true)
+        textHashes.append(contentsOf: repeatElement(0, count: spans.count))
+        arena.withUnsafeBytes { arena in
+            for i in 0..<spans.count where columns & (1 << UInt32(i % Self.textColumns)) != 0 {
+                let span = spans[i]
+                guard !span.isNull, span.count >= SharedText.minLength else { continue }
+                textHashes[i] = SharedText.hash(UnsafeRawBufferPointer(rebasing: arena[span.start..<(span.start + span.count)]))
+            }
+        }
+        hashedCount = count
+    }
 
     /// Compresses every row's original bytes into blocks (`RawBlocks`) for the writer to store.
     public mutating func packRaw() {
@@ -82,6 +103,8 @@ public struct EventBatch: Sendable {
         filledTexts = 0
         filledNumbers = 0
         packedRaw = nil
+        hashedCount = -1
+        textHashes.removeAll(keepingCapacity: keepingCapacity)
     }
 
     // MARK: - Filling rows from bytes
@@ -110,6 +133,7 @@ public struct EventBatch: Sendable {
     public mutating func dropLastRow() {
         guard count > 0 else { return }
         packedRaw = nil
+        hashedCount = -1
         // The row's bytes start with its raw line (appended first by `beginRow`).
         arena.removeSubrange(span(count - 1, .raw).start...)
         spans.removeLast(Self.textColumns)

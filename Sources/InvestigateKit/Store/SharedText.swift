@@ -13,22 +13,39 @@ import GRDBSQLite
 /// means a `shared_text` id, because every column it applies to holds text only.
 ///
 /// The table of values met is bounded (`maxEntries`, `maxBytes`): when full it is emptied, and
-/// values are found again from `shared_text` on their next repeat.
+/// values are found again from `shared_text` on their next repeat. A look-up probes at most
+/// `maxProbes` slots (log text is attacker-controlled; the hash is seeded per process, and a
+/// value that finds no slot is simply stored inline).
+///
+/// This is the ingest writer's hot path: the tables are raw buffers (Swift arrays in a class
+/// paid an exclusivity check per access), and values arrive hashed by the parsing thread
+/// (`EventBatch.hashTexts`).
 final class SharedText {
     static let maxEntries = 1 << 18
     static let maxBytes = 24 << 20
+    static let maxProbes = 64
     /// Shorter values stay inline: an id (1-3 bytes) plus the header byte saves nothing on them.
     static let minLength = 5
 
-    /// Open addressing over `entries`: slot value is entry index + 1, 0 is empty.
-    private var slots: [Int32] = []
-    private var mask = 0
-    private var hashes: [Int] = []
-    private var offsets: [Int] = []
-    private var lengths: [Int] = []
+    /// The hash `id(for:hash:db:)` expects (SipHash, seeded per process).
+    @inline(__always)
+    static func hash(_ value: UnsafeRawBufferPointer) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes: value)
+        return hasher.finalize()
+    }
+
+    private static let slotCount = maxEntries * 2
+    /// Open addressing over the entries: a slot holds entry index + 1, 0 is empty.
+    private let slots = UnsafeMutablePointer<Int32>.allocate(capacity: slotCount)
+    private let hashes = UnsafeMutablePointer<Int>.allocate(capacity: maxEntries)
+    private let offsets = UnsafeMutablePointer<Int>.allocate(capacity: maxEntries)
+    private let lengths = UnsafeMutablePointer<Int>.allocate(capacity: maxEntries)
     /// 0: met once, stored inline; otherwise the `shared_text` id.
-    private var ids: [Int64] = []
-    private var bytes: [UInt8] = []
+    private let ids = UnsafeMutablePointer<Int64>.allocate(capacity: maxEntries)
+    private let bytes = UnsafeMutableRawPointer.allocate(byteCount: maxBytes, alignment: 8)
+    private var entries = 0
+    private var usedBytes = 0
     /// The highest id this run assigned or found: if `shared_text` holds less (a file's savepoint
     /// rolled back the rows it added), every id remembered may be gone, and the table is emptied.
     private var highestID: Int64 = 0
@@ -38,14 +55,19 @@ final class SharedText {
 
     init() { reset() }
 
+    deinit {
+        slots.deallocate()
+        hashes.deallocate()
+        offsets.deallocate()
+        lengths.deallocate()
+        ids.deallocate()
+        bytes.deallocate()
+    }
+
     private func reset() {
-        slots = [Int32](repeating: 0, count: Self.maxEntries * 2)
-        mask = slots.count - 1
-        hashes.removeAll(keepingCapacity: true)
-        offsets.removeAll(keepingCapacity: true)
-        lengths.removeAll(keepingCapacity: true)
-        ids.removeAll(keepingCapacity: true)
-        bytes.removeAll(keepingCapacity: true)
+        slots.initialize(repeating: 0, count: Self.slotCount)
+        entries = 0
+        usedBytes = 0
         highestID = 0
     }
 
@@ -56,36 +78,40 @@ final class SharedText {
         if stored < highestID { reset() }
     }
 
-    /// The `shared_text` id to store for `value`, or nil to store it inline.
-    func id(for value: UnsafeRawBufferPointer, db: Database) throws -> Int64? {
+    /// The `shared_text` id to store for `value` (whose `hash` is `SharedText.hash(value)`), or
+    /// nil to store it inline.
+    func id(for value: UnsafeRawBufferPointer, hash: Int, db: Database) throws -> Int64? {
         guard value.count >= Self.minLength else { return nil }
-        var hasher = Hasher()
-        hasher.combine(bytes: value)
-        let hash = hasher.finalize()
+        let mask = Self.slotCount - 1
         var slot = hash & mask
+        var probes = 0
         while true {
             let entry = Int(slots[slot]) - 1
             if entry < 0 { break }
-            if hashes[entry] == hash, lengths[entry] == value.count,
-               bytes.withUnsafeBytes({ memcmp($0.baseAddress! + offsets[entry], value.baseAddress!, value.count) == 0 }) {
+            if hashes[entry] == hash, lengths[entry] == value.count, memcmp(bytes + offsets[entry], value.baseAddress!, value.count) == 0 {
                 if ids[entry] != 0 { return ids[entry] }
                 let id = try store(value, db: db)
                 ids[entry] = id
                 return id
             }
+            probes += 1
+            if probes == Self.maxProbes { return nil }
             slot = (slot + 1) & mask
         }
         // Met for the first time (since the table was last emptied): inline.
-        if ids.count >= Self.maxEntries || bytes.count + value.count > Self.maxBytes {
+        if entries == Self.maxEntries || usedBytes + value.count > Self.maxBytes {
+            guard value.count <= Self.maxBytes else { return nil }
             reset()
             slot = hash & mask
         }
-        slots[slot] = Int32(ids.count + 1)
-        hashes.append(hash)
-        offsets.append(bytes.count)
-        lengths.append(value.count)
-        ids.append(0)
-        bytes.append(contentsOf: value)
+        slots[slot] = Int32(entries + 1)
+        hashes[entries] = hash
+        offsets[entries] = usedBytes
+        lengths[entries] = value.count
+        ids[entries] = 0
+        (bytes + usedBytes).copyMemory(from: value.baseAddress!, byteCount: value.count)
+        usedBytes += value.count
+        entries += 1
         return nil
     }
 

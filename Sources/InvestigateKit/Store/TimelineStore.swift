@@ -274,7 +274,7 @@ public final class EventWriter {
         EventKind(rawValue: name).map { ($0, Int64(i + 1)) }
     })
     /// `EventBatch.Text` raw values whose column may hold a `shared_text` id, one bit each.
-    private static let sharedTexts: UInt32 = optionalTexts.reduce(0) { bits, column in
+    static let sharedTexts: UInt32 = optionalTexts.reduce(0) { bits, column in
         Schema.sharedTextColumns.contains(column.1) ? bits | (1 << UInt32(column.0.rawValue)) : bits
     }
 
@@ -380,46 +380,53 @@ public final class EventWriter {
                 refs = [RawRef](repeating: RawRef(block: 0, offset: 0, length: 0), count: batch.count)
                 for (i, row) in ordered.enumerated() { refs[row] = placed[i] }
             }
-            try batch.spans.withUnsafeBufferPointer { spans in
-                try batch.numbers.withUnsafeBufferPointer { numbers in
-                    try shape.numbers.withUnsafeBufferPointer { numberColumns in
-                        try shape.texts.withUnsafeBufferPointer { textColumns in
-                            try shape.inserter.insert(rows) { statement, first, row in
-                                let h = statement.handle
-                                let n = row * EventBatch.numberColumns, t = row * EventBatch.textColumns
-                                sqlite3_bind_int64(h, first, sourceID)
-                                bindNumber(h, first + 1, numbers[n + EventBatch.Number.line.rawValue])
-                                let line = numbers[n + EventBatch.Number.line.rawValue], lineEnd = numbers[n + EventBatch.Number.lineEnd.rawValue]
-                                bindNumber(h, first + 2, lineEnd == line ? EventBatch.nullNumber : lineEnd)
-                                bindNumber(h, first + 3, numbers[n + EventBatch.Number.time.rawValue])
-                                let layer = batch.layers[row], kind = batch.kinds[row]
-                                if let code = Self.layerCodes[layer.depth] { sqlite3_bind_int64(h, first + 4, code) } else {
-                                    layer.staticName.withUTF8Buffer { bindStatic(h, first + 4, $0) }
-                                }
-                                if let code = Self.kindCodes[kind] { sqlite3_bind_int64(h, first + 5, code) } else {
-                                    kind.staticName.withUTF8Buffer { bindStatic(h, first + 5, $0) }
-                                }
-                                let ref = refs[row]
-                                sqlite3_bind_int64(h, first + 6, ref.block)
-                                sqlite3_bind_int64(h, first + 7, ref.offset)
-                                sqlite3_bind_int64(h, first + 8, ref.length)
-                                var param = first + 9
-                                for column in numberColumns {
-                                    bindNumber(h, param, numbers[n + column])
-                                    param += 1
-                                }
-                                for column in textColumns {
-                                    let span = spans[t + column]
-                                    if span.isNull {
-                                        sqlite3_bind_null(h, param)
-                                    } else if Self.sharedTexts & (1 << UInt32(column)) != 0,
-                                              let id = try shared.id(for: UnsafeRawBufferPointer(start: base + span.start, count: span.count), db: db) {
-                                        sqlite3_bind_int64(h, param, id)
-                                    } else {
-                                        sqlite3_bind_text(h, param, (base + span.start).assumingMemoryBound(to: CChar.self), Int32(span.count),
-                                                          SQLITE_STATIC_PTR)
+            // Hashed on the parsing thread when the batch came from there.
+            try batch.textHashes.withUnsafeBufferPointer { hashBuffer in
+                let hashes: UnsafeBufferPointer<Int>? = batch.hasTextHashes ? hashBuffer : nil
+                try batch.spans.withUnsafeBufferPointer { spans in
+                    try batch.numbers.withUnsafeBufferPointer { numbers in
+                        try shape.numbers.withUnsafeBufferPointer { numberColumns in
+                            try shape.texts.withUnsafeBufferPointer { textColumns in
+                                try shape.inserter.insert(rows) { statement, first, row in
+                                    let h = statement.handle
+                                    let n = row * EventBatch.numberColumns, t = row * EventBatch.textColumns
+                                    sqlite3_bind_int64(h, first, sourceID)
+                                    bindNumber(h, first + 1, numbers[n + EventBatch.Number.line.rawValue])
+                                    let line = numbers[n + EventBatch.Number.line.rawValue], lineEnd = numbers[n + EventBatch.Number.lineEnd.rawValue]
+                                    bindNumber(h, first + 2, lineEnd == line ? EventBatch.nullNumber : lineEnd)
+                                    bindNumber(h, first + 3, numbers[n + EventBatch.Number.time.rawValue])
+                                    let layer = batch.layers[row], kind = batch.kinds[row]
+                                    if let code = Self.layerCodes[layer.depth] { sqlite3_bind_int64(h, first + 4, code) } else {
+                                        layer.staticName.withUTF8Buffer { bindStatic(h, first + 4, $0) }
                                     }
-                                    param += 1
+                                    if let code = Self.kindCodes[kind] { sqlite3_bind_int64(h, first + 5, code) } else {
+                                        kind.staticName.withUTF8Buffer { bindStatic(h, first + 5, $0) }
+                                    }
+                                    let ref = refs[row]
+                                    sqlite3_bind_int64(h, first + 6, ref.block)
+                                    sqlite3_bind_int64(h, first + 7, ref.offset)
+                                    sqlite3_bind_int64(h, first + 8, ref.length)
+                                    var param = first + 9
+                                    for column in numberColumns {
+                                        bindNumber(h, param, numbers[n + column])
+                                        param += 1
+                                    }
+                                    for column in textColumns {
+                                        let span = spans[t + column]
+                                        if span.isNull {
+                                            sqlite3_bind_null(h, param)
+                                        } else if Self.sharedTexts & (1 << UInt32(column)) != 0, span.count >= SharedText.minLength,
+                                                  let id = try shared.id(for: UnsafeRawBufferPointer(start: base + span.start, count: span.count),
+                                                                         hash: hashes?[t + column]
+                                                                            ?? SharedText.hash(UnsafeRawBufferPointer(start: base + span.start, count: span.count)),
+                                                                         db: db) {
+                                            sqlite3_bind_int64(h, param, id)
+                                        } else {
+                                            sqlite3_bind_text(h, param, (base + span.start).assumingMemoryBound(to: CChar.self), Int32(span.count),
+                                                              SQLITE_STATIC_PTR)
+                                        }
+                                        param += 1
+                                    }
                                 }
                             }
                         }
