@@ -20,14 +20,22 @@ public final class Correlator {
         self.settings = settings
     }
 
-    /// SQL condition selecting the records correlation considers.
-    static let correlatable = """
-        e.copy_of IS NULL AND e.time IS NOT NULL AND (
-            (e.kind = 'access' AND e.layer IN ('cloudfront','waf','alb','apigateway','nginx','gunicorn','app'))
-         OR (e.kind = 'log' AND (e.request_id IS NOT NULL OR e.trace_id IS NOT NULL)
-                              AND e.layer IN ('apigateway','lambda','nginx','app','gunicorn'))
-         OR (e.kind = 'log' AND e.layer IN ('nginx','app') AND e.path IS NOT NULL))
-        """
+    /// SQL condition selecting the records correlation considers, on `event_data` row `e`
+    /// (`EventData`: layer and kind compared as codes or names).
+    static let correlatable: String = {
+        func layer(_ names: [String]) -> String { EventData.codeIn("layer", of: "e", names) }
+        func kind(_ name: String) -> String { EventData.codeIn("kind", of: "e", [name]) }
+        return """
+            e.copy_of IS NULL AND e.time IS NOT NULL AND (
+                (\(kind("access")) AND \(layer(["cloudfront", "waf", "alb", "apigateway", "nginx", "gunicorn", "app"])))
+             OR (\(kind("log")) AND (e.request_id IS NOT NULL OR e.trace_id IS NOT NULL)
+                                  AND \(layer(["apigateway", "lambda", "nginx", "app", "gunicorn"])))
+             OR (\(kind("log")) AND \(layer(["nginx", "app"])) AND e.path IS NOT NULL))
+            """
+    }()
+
+    /// Shared text of the records read, for this correlator's life (`SharedTextCache`).
+    let sharedTexts = SharedTextCache()
 
     @discardableResult
     public func run() throws -> CorrelationStats {
@@ -184,8 +192,9 @@ public final class Correlator {
             var roles = Set<Role>()
             var identified = 0
             for row in try Row.fetchAll(db, sql: """
-                SELECT e.layer, e.kind, count(e.trace_id) + count(e.request_id) AS ids FROM event e
-                WHERE e.time >= ? AND e.time < ? AND \(Self.correlatable) GROUP BY e.layer, e.kind
+                SELECT \(Schema.restored("layer", of: "e")) AS layer, \(Schema.restored("kind", of: "e")) AS kind, ids FROM (
+                    SELECT e.layer, e.kind, count(e.trace_id) + count(e.request_id) AS ids FROM event_data e
+                    WHERE e.time >= ? AND e.time < ? AND \(Self.correlatable) GROUP BY e.layer, e.kind) e
                 """, arguments: [from, to]) {
                 guard let layer = Layer(rawValue: row[0] as String) else { continue }
                 let kind: String = row[1]

@@ -122,23 +122,25 @@ extension Correlator {
             let statement = try db.cachedStatement(sql: """
                 SELECT e.id, e.layer, e.kind, e.time, e.duration, e.client_ip, e.peer_ip, e.method, e.path, e.query,
                        e.status, e.target_status, e.trace_id, e.request_id, substr(e.message, 1, 16),
-                       CASE WHEN e.layer IN ('alb', 'apigateway') THEN e.extra END,
+                       CASE WHEN \(EventData.codeIn("layer", of: "e", ["alb", "apigateway"])) THEN e.extra END,
                        CASE WHEN e.id <= ? THEN (SELECT l.chain_id FROM link l WHERE l.event_id = e.id) END
-                FROM event e
-                WHERE e.id IN (SELECT id FROM event WHERE time >= ? AND time < ?\(skipped)) AND \(Self.correlatable)
+                FROM event_data e
+                WHERE e.id IN (SELECT id FROM event_data WHERE time >= ? AND time < ?\(skipped)) AND \(Self.correlatable)
                 ORDER BY e.id
                 """)
             statement.setUncheckedArguments([chainsUpTo, from, to])
             let h = statement.sqliteStatement
             defer { sqlite3_reset(h) }
             var nodes: [Node] = []
-            while true {
-                let rc = sqlite3_step(h)
-                if rc == SQLITE_DONE { break }
-                guard rc == SQLITE_ROW else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(h))))
+            try sharedTexts.reading {
+                while true {
+                    let rc = sqlite3_step(h)
+                    if rc == SQLITE_DONE { break }
+                    guard rc == SQLITE_ROW else {
+                        throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(h))))
+                    }
+                    if let node = try Self.node(SQLiteRow(h, db: db, sharedTexts: sharedTexts)) { nodes.append(node) }
                 }
-                if let node = Self.node(SQLiteRow(h)) { nodes.append(node) }
             }
             nodes.sort { $0.time != $1.time ? $0.time < $1.time : $0.id < $1.id }
             return nodes
@@ -148,7 +150,17 @@ extension Correlator {
     /// Typed column access on the current row of a stepped statement.
     struct SQLiteRow {
         let h: OpaquePointer?
-        init(_ h: OpaquePointer?) { self.h = h }
+        let db: Database
+        let sharedTexts: SharedTextCache
+
+        init(_ h: OpaquePointer?, db: Database, sharedTexts: SharedTextCache) {
+            self.h = h
+            self.db = db
+            self.sharedTexts = sharedTexts
+        }
+
+        /// A column of `event_data` that may hold shared text (`Schema.sharedTextColumns`).
+        func sharedText(_ i: Int32) throws -> String? { try sharedTexts.text(h, i, db: db) }
 
         func int(_ i: Int32) -> Int64? {
             sqlite3_column_type(h, i) == SQLITE_NULL ? nil : sqlite3_column_int64(h, i)
@@ -160,17 +172,24 @@ extension Correlator {
         }
 
         /// One string field of a column holding a flat JSON object (an `extra`), without copying the rest.
-        func jsonField(_ i: Int32, _ key: String) -> String? {
-            guard sqlite3_column_type(h, i) != SQLITE_NULL, let p = sqlite3_column_text(h, i) else { return nil }
-            return JSONText.flatField(key, in: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))))
+        func jsonField(_ i: Int32, _ key: String) throws -> String? {
+            switch sqlite3_column_type(h, i) {
+            case SQLITE_NULL: return nil
+            case SQLITE_INTEGER:
+                guard var object = try sharedText(i) else { return nil }
+                return object.withUTF8 { JSONText.flatField(key, in: $0) }
+            default:
+                guard let p = sqlite3_column_text(h, i) else { return nil }
+                return JSONText.flatField(key, in: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))))
+            }
         }
 
     }
 
     /// Builds a node from a row of `loadNodes`' query (columns by position: this runs per event).
-    static func node(_ row: SQLiteRow) -> Node? {
-        guard let layerName = row.text(1), let layer = Layer(rawValue: layerName), let time = row.int(3), let kind = row.text(2) else { return nil }
-        let path = row.text(8)
+    static func node(_ row: SQLiteRow) throws -> Node? {
+        guard let layer = EventData.layer(row.h, 1), let time = row.int(3), let kind = EventData.kind(row.h, 2)?.rawValue else { return nil }
+        let path = try row.sharedText(8)
         let method = row.text(7)
         let role: Role
         switch (layer, kind) {
@@ -194,7 +213,7 @@ extension Correlator {
         case .waf, .apigateway, .appRequest: arrival = time
         case .alb:
             completion = time
-            arrival = row.jsonField(15, "request_creation_us").flatMap { Int64($0) }
+            arrival = try row.jsonField(15, "request_creation_us").flatMap { Int64($0) }
         case .nginx, .gunicorn, .cloudfront:
             completion = time
             if let d = duration, d >= 0 { arrival = time - d }
@@ -204,7 +223,7 @@ extension Correlator {
         return Node(id: row.int(0) ?? 0, role: role, time: time, arrival: arrival, completion: completion, duration: duration,
                     clientIP: row.text(5), peerIP: row.text(6), method: method, path: path, query: row.text(9),
                     status: row.int(10).map(Int.init), targetStatus: row.int(11).map(Int.init), traceID: row.text(12),
-                    requestID: row.text(13), extendedRequestID: layer == .apigateway ? row.jsonField(15, "extended_request_id") : nil,
-                    lambdaRequestID: layer == .apigateway ? row.jsonField(15, "lambda_request_id") : nil, chain: row.int(16))
+                    requestID: row.text(13), extendedRequestID: layer == .apigateway ? try row.jsonField(15, "extended_request_id") : nil,
+                    lambdaRequestID: layer == .apigateway ? try row.jsonField(15, "lambda_request_id") : nil, chain: row.int(16))
     }
 }

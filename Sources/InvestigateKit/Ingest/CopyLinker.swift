@@ -62,9 +62,9 @@ public enum CopyLinker {
             try Schema.withSortingCache(db) {
                 try db.execute(sql: """
                     CREATE TEMP TABLE copy_original AS
-                    SELECT e.id, e.layer, e.level, e.message, e.time, json_extract(e.extra, '$.local_time') AS local_time
-                    FROM source s JOIN event e ON e.id BETWEEN s.first_event_id AND s.last_event_id
-                    WHERE s.id IN (\(originSources)) AND e.layer IN ('app', 'gunicorn') AND e.copy_of IS NULL
+                    SELECT e.id, \(Schema.restored("layer", of: "e")) AS layer, e.level, e.message, e.time, json_extract(\(Schema.restored("extra", of: "e")), '$.local_time') AS local_time
+                    FROM source s JOIN event_data e ON e.id BETWEEN s.first_event_id AND s.last_event_id
+                    WHERE s.id IN (\(originSources)) AND \(EventData.codeIn("layer", of: "e", ["app", "gunicorn"])) AND e.copy_of IS NULL
                       AND e.message IS NOT NULL AND e.time IS NOT NULL
                     """)
                 try db.execute(sql: "CREATE INDEX temp.copy_original_time ON copy_original(time, message)")
@@ -77,11 +77,11 @@ public enum CopyLinker {
                 SELECT first_event_id AS lo, last_event_id AS hi FROM source
                 WHERE id IN (\(copySources)) AND first_event_id IS NOT NULL ORDER BY id
                 """)
-            // The updates write `event_data` (a view's rows cannot be aliased in an UPDATE), so
-            // `layer` and `extra`, which it stores coded or shared, are read restored.
+            // `event_data` is read and written directly (a view's rows cannot be aliased in an
+            // UPDATE): its coded `layer` and shared `extra` are compared restored.
             let layer = Schema.restored("layer", of: "c")
             let copies = """
-                c.id BETWEEN ? AND ? AND c.copy_of IS NULL AND \(layer) IN ('app', 'gunicorn')
+                c.id BETWEEN ? AND ? AND c.copy_of IS NULL AND \(EventData.codeIn("layer", of: "c", ["app", "gunicorn"]))
                 AND c.alt_time IS NOT NULL AND c.message IS NOT NULL AND c.time IS NOT NULL
                 """
             // Set-based, in two passes: the same normalised time, else the same stamp as written.

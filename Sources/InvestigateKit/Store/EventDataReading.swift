@@ -1,0 +1,83 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Reading `event_data` itself, for the scans whose speed bounds a command (correlation reads
+/// every record once per pass). The `event` view restores coded and shared columns with a CASE
+/// and a subquery per row and per use (`Schema.restored`); read directly, a code is a table
+/// look-up here and a shared value is fetched once and then shared by every record that names it.
+/// Everything else reads the view.
+enum EventData {
+    /// A condition on a coded column (`layer`, `kind`) of `event_data` row `table`: the value is
+    /// one of `names`, stored as its code or (a row written as text) as the name.
+    static func codeIn(_ column: String, of table: String, _ names: [String]) -> String {
+        let codes = Schema.v9Codes[column]!
+        let numbers = names.compactMap { name in codes.firstIndex(of: name).map { String($0 + 1) } }
+        let quoted = names.map { "'\($0)'" }
+        return "\(table).\(column) IN (\((numbers + quoted).joined(separator: ",")))"
+    }
+
+    static let layerByCode: [Layer?] = [nil] + Schema.v9Codes["layer"]!.map { Layer(rawValue: $0) }
+    static let kindByCode: [EventKind?] = [nil] + Schema.v9Codes["kind"]!.map { EventKind(rawValue: $0) }
+
+    /// The layer in column `i` of a stepped statement over `event_data`.
+    static func layer(_ h: OpaquePointer?, _ i: Int32) -> Layer? {
+        switch sqlite3_column_type(h, i) {
+        case SQLITE_INTEGER:
+            let code = Int(sqlite3_column_int64(h, i))
+            return code > 0 && code < layerByCode.count ? layerByCode[code] : nil
+        case SQLITE_TEXT: return rawText(h, i).flatMap(Layer.init(rawValue:))
+        default: return nil
+        }
+    }
+
+    /// The kind in column `i` of a stepped statement over `event_data`.
+    static func kind(_ h: OpaquePointer?, _ i: Int32) -> EventKind? {
+        switch sqlite3_column_type(h, i) {
+        case SQLITE_INTEGER:
+            let code = Int(sqlite3_column_int64(h, i))
+            return code > 0 && code < kindByCode.count ? kindByCode[code] : nil
+        case SQLITE_TEXT: return rawText(h, i).flatMap(EventKind.init(rawValue:))
+        default: return nil
+        }
+    }
+
+    static func rawText(_ h: OpaquePointer?, _ i: Int32) -> String? {
+        guard let p = sqlite3_column_text(h, i) else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))), as: UTF8.self)
+    }
+}
+
+/// `shared_text` values by id, fetched on first use and kept for the reader's life (a run of
+/// correlation): the same `String` then serves every record that names the value.
+final class SharedTextCache: @unchecked Sendable {
+    private var values: [Int64: String] = [:]
+    private let lock = NSLock()
+
+    /// Runs `body` holding the cache (one reading thread at a time).
+    func reading<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Column `i` of a stepped statement over `event_data` as text: a shared id restored. Call
+    /// inside `reading`.
+    func text(_ h: OpaquePointer?, _ i: Int32, db: Database) throws -> String? {
+        switch sqlite3_column_type(h, i) {
+        case SQLITE_NULL: return nil
+        case SQLITE_INTEGER:
+            let id = sqlite3_column_int64(h, i)
+            if let known = values[id] { return known }
+            let value = try Data.fetchOne(db.cachedStatement(sql: "SELECT CAST(value AS BLOB) FROM shared_text WHERE id = ?"), arguments: [id])
+                .map { String(decoding: $0, as: UTF8.self) }
+            // An id naming no row would be a broken database: say so rather than show nothing.
+            guard let value else {
+                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event_data names shared_text row \(id), which does not exist")
+            }
+            values[id] = value
+            return value
+        default: return EventData.rawText(h, i)
+        }
+    }
+}
