@@ -35,15 +35,20 @@ final class SharedText {
         return hasher.finalize()
     }
 
-    private static let slotCount = maxEntries * 2
-    /// Open addressing over the entries: a slot holds entry index + 1, 0 is empty.
-    private let slots = UnsafeMutablePointer<Int32>.allocate(capacity: slotCount)
-    private let hashes = UnsafeMutablePointer<Int>.allocate(capacity: maxEntries)
-    private let offsets = UnsafeMutablePointer<Int>.allocate(capacity: maxEntries)
-    private let lengths = UnsafeMutablePointer<Int>.allocate(capacity: maxEntries)
+    /// Entries the tables hold before they grow (twice, up to `maxEntries`): a writer for one
+    /// small source (the ClickHouse working set makes one per source) stays small.
+    static let initialEntries = 1 << 10
+
+    private var capacity = 0
+    /// Open addressing over the entries (`2 * capacity` slots): a slot holds entry index + 1, 0 is empty.
+    private var slots = UnsafeMutablePointer<Int32>.allocate(capacity: 0)
+    private var hashes = UnsafeMutablePointer<Int>.allocate(capacity: 0)
+    private var offsets = UnsafeMutablePointer<Int>.allocate(capacity: 0)
+    private var lengths = UnsafeMutablePointer<Int>.allocate(capacity: 0)
     /// 0: met once, stored inline; otherwise the `shared_text` id.
-    private let ids = UnsafeMutablePointer<Int64>.allocate(capacity: maxEntries)
-    private let bytes = UnsafeMutableRawPointer.allocate(byteCount: maxBytes, alignment: 8)
+    private var ids = UnsafeMutablePointer<Int64>.allocate(capacity: 0)
+    private var bytes = UnsafeMutableRawPointer.allocate(byteCount: 0, alignment: 8)
+    private var byteCapacity = 0
     private var entries = 0
     private var usedBytes = 0
     /// The highest id this run assigned or found: if `shared_text` holds less (a file's savepoint
@@ -55,7 +60,9 @@ final class SharedText {
 
     init() { reset() }
 
-    deinit {
+    deinit { release() }
+
+    private func release() {
         slots.deallocate()
         hashes.deallocate()
         offsets.deallocate()
@@ -64,11 +71,56 @@ final class SharedText {
         bytes.deallocate()
     }
 
+    /// Empties the tables, back to their initial size.
     private func reset() {
-        slots.initialize(repeating: 0, count: Self.slotCount)
+        release()
+        capacity = Self.initialEntries
+        slots = .allocate(capacity: capacity * 2)
+        slots.initialize(repeating: 0, count: capacity * 2)
+        hashes = .allocate(capacity: capacity)
+        offsets = .allocate(capacity: capacity)
+        lengths = .allocate(capacity: capacity)
+        ids = .allocate(capacity: capacity)
+        byteCapacity = 64 * 1024
+        bytes = .allocate(byteCount: byteCapacity, alignment: 8)
         entries = 0
         usedBytes = 0
         highestID = 0
+    }
+
+    /// Doubles the entry tables and re-slots every entry.
+    private func growEntries() {
+        let newCapacity = capacity * 2
+        func moved<T>(_ old: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
+            let new = UnsafeMutablePointer<T>.allocate(capacity: newCapacity)
+            new.moveInitialize(from: old, count: entries)
+            old.deallocate()
+            return new
+        }
+        hashes = moved(hashes)
+        offsets = moved(offsets)
+        lengths = moved(lengths)
+        ids = moved(ids)
+        slots.deallocate()
+        capacity = newCapacity
+        slots = .allocate(capacity: capacity * 2)
+        slots.initialize(repeating: 0, count: capacity * 2)
+        let mask = capacity * 2 - 1
+        for entry in 0..<entries {
+            var slot = hashes[entry] & mask
+            while slots[slot] != 0 { slot = (slot + 1) & mask }
+            slots[slot] = Int32(entry + 1)
+        }
+    }
+
+    private func growBytes(toHold needed: Int) {
+        var newCapacity = byteCapacity
+        while newCapacity < needed { newCapacity *= 2 }
+        let new = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
+        new.copyMemory(from: bytes, byteCount: usedBytes)
+        bytes.deallocate()
+        bytes = new
+        byteCapacity = newCapacity
     }
 
     /// Called before a file's rows are written: forgets ids a rolled-back savepoint took away.
@@ -82,7 +134,7 @@ final class SharedText {
     /// nil to store it inline.
     func id(for value: UnsafeRawBufferPointer, hash: Int, db: Database) throws -> Int64? {
         guard value.count >= Self.minLength else { return nil }
-        let mask = Self.slotCount - 1
+        var mask = capacity * 2 - 1
         var slot = hash & mask
         var probes = 0
         while true {
@@ -102,7 +154,17 @@ final class SharedText {
         if entries == Self.maxEntries || usedBytes + value.count > Self.maxBytes {
             guard value.count <= Self.maxBytes else { return nil }
             reset()
-            slot = hash & mask
+        }
+        if entries == capacity { growEntries() }
+        if usedBytes + value.count > byteCapacity { growBytes(toHold: usedBytes + value.count) }
+        // The tables may have been emptied or grown: find the value's free slot again.
+        mask = capacity * 2 - 1
+        slot = hash & mask
+        probes = 0
+        while slots[slot] != 0 {
+            probes += 1
+            if probes == Self.maxProbes { return nil }
+            slot = (slot + 1) & mask
         }
         slots[slot] = Int32(entries + 1)
         hashes[entries] = hash
