@@ -20,20 +20,26 @@ public enum ClickHouseWindow {
 
     /// Files a query names at most (their SHA-256 and attempt are written into it): ClickHouse's
     /// `max_query_size` is 256 KiB. More files are fetched in groups, in order.
-    static let filesPerQuery = 600
+    public static let filesPerQuery = 600
     /// Events handed to the `EventWriter` at a time: the fetch holds one batch, not the window.
     public static let batchRows = 2048
 
-    /// Fetches `range` (nil: everything) widened by `margin` into `store`, then marks copies and correlates.
-    ///
-    /// The window's events stream: ClickHouse's answer is read in pieces as it arrives
-    /// (`ClickHouseClient.stream`), parsed row by row (`TabSeparated.Reader`) and written in batches
-    /// of `batchRows`, so memory is one batch whatever the window's size.
-    @discardableResult
-    public static func fetch(_ client: ClickHouseClient, range: ClosedRange<Int64>?, into store: TimelineStore,
-                             registry: ImporterRegistry = .standard, margin: Int64 = ClickHouseWindow.margin,
-                             batchRows: Int = ClickHouseWindow.batchRows) throws -> Fetched {
-        let clock = PhaseClock()
+    /// What a window holds in ClickHouse: the committed files whose records meet it, in the order a
+    /// local ingest of the same directories numbers them, and ClickHouse's answer as it came (the
+    /// working-set cache names an entry by it).
+    public struct Plan: Sendable {
+        public var lo: Int64
+        public var hi: Int64
+        /// The files' `source` rows, ordered.
+        var sources: [TabSeparated.Row]
+        /// The bytes of ClickHouse's answer listing them.
+        public var answer: [UInt8]
+        public var files: Int { sources.count }
+    }
+
+    /// Asks ClickHouse which committed files meet `range` (nil: everything) widened by `margin`.
+    public static func plan(_ client: ClickHouseClient, range: ClosedRange<Int64>?, registry: ImporterRegistry = .standard,
+                            margin: Int64 = ClickHouseWindow.margin) throws -> Plan {
         let db = client.url.database
         guard ClickHouseURL.isIdentifier(db) else { throw ClickHouseURL.Invalid(description: "bad database name") }
         let lo = range.map { $0.lowerBound - margin } ?? Int64.min / 2
@@ -42,19 +48,44 @@ public enum ClickHouseWindow {
         // Sources in the window: byte order of paths, then the ingest order of their formats, as
         // a local ingest of the same directories numbers them. With their committed attempt, which
         // the other queries then name instead of asking for the committed attempts again.
-        let sourceRows = try TabSeparated.parse(client.query("""
+        let answer = try client.query("""
             SELECT sha256, attempt, path, size, compressed, format, content_sha256, content_size, lines, events, rejected,
                    first_time, last_time, notes, ingested_at
             FROM \(db).source WHERE (sha256, attempt) GLOBAL IN (\(canonical))
               AND first_time IS NOT NULL AND first_time <= \(hi) AND last_time >= \(lo)
             ORDER BY path, sha256 FORMAT TabSeparated
-            """), columns: 15)
+            """)
+        let sourceRows = try TabSeparated.parse(answer, columns: 15)
         let indexed = sourceRows.enumerated().map { ($0.offset, $0.element) }
         let ordered = indexed.sorted { a, b in
             let oa = TabSeparated.string(a.1[5]).flatMap { registry.importer(id: $0)?.ingestOrder } ?? 0
             let ob = TabSeparated.string(b.1[5]).flatMap { registry.importer(id: $0)?.ingestOrder } ?? 0
             return oa != ob ? oa < ob : a.0 < b.0
         }.map(\.1)
+        return Plan(lo: lo, hi: hi, sources: ordered, answer: answer)
+    }
+
+    /// Fetches `range` (nil: everything) widened by `margin` into `store`, then marks copies and correlates.
+    @discardableResult
+    public static func fetch(_ client: ClickHouseClient, range: ClosedRange<Int64>?, into store: TimelineStore,
+                             registry: ImporterRegistry = .standard, margin: Int64 = ClickHouseWindow.margin,
+                             batchRows: Int = ClickHouseWindow.batchRows, filesPerQuery: Int = ClickHouseWindow.filesPerQuery) throws -> Fetched {
+        try fetch(client, plan(client, range: range, registry: registry, margin: margin), into: store,
+                  batchRows: batchRows, filesPerQuery: filesPerQuery)
+    }
+
+    /// Fetches the files of `plan` into `store`, then marks copies and correlates.
+    ///
+    /// The window's events stream: ClickHouse's answer is read in pieces as it arrives
+    /// (`ClickHouseClient.stream`), parsed row by row (`TabSeparated.Reader`) and written in batches
+    /// of `batchRows`, so memory is one batch whatever the window's size.
+    @discardableResult
+    public static func fetch(_ client: ClickHouseClient, _ plan: Plan, into store: TimelineStore,
+                             batchRows: Int = ClickHouseWindow.batchRows, filesPerQuery: Int = ClickHouseWindow.filesPerQuery) throws -> Fetched {
+        let clock = PhaseClock()
+        let db = client.url.database
+        guard ClickHouseURL.isIdentifier(db) else { throw ClickHouseURL.Invalid(description: "bad database name") }
+        let (lo, hi, ordered) = (plan.lo, plan.hi, plan.sources)
         clock.lap("clickhouse: \(ordered.count) sources in the window")
         guard !ordered.isEmpty else { return Fetched(sources: 0, events: 0, rejected: 0, range: lo...hi) }
         let shas = ordered.map { TabSeparated.string($0[0]) ?? "" }
