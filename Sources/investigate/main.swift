@@ -59,7 +59,8 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// What a question reads: the --db file, or with --store the window fetched from ClickHouse
-    /// into a temporary working set (deleted when the command ends). Returns the timeline and the
+    /// into a working set: temporary (deleted when the command ends), or kept for the same window
+    /// and reused while ClickHouse holds the same files for it (`WorkingSetCache`). Returns the timeline and the
     /// name the answer shows for it (never a password).
     func timelineForQuestion(window: ClosedRange<Int64>?, paths: [String]) throws -> (TimelineStore, String) {
         guard let url = try clickHouse() else { return (try openStore(db), db) }

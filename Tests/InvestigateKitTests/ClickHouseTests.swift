@@ -302,6 +302,25 @@ struct ClickHouseStoreTests {
         #expect(try ClickHouseWindow.fetch(client, plan, into: working).sources == 2)
     }
 
+    /// A server error after the answer has begun (HTTP 200 already sent, the error text written into
+    /// the body) is reported as ClickHouse's error, not as a malformed row, and no row after it is taken.
+    @Test func anErrorMidAnswerIsNamed() throws {
+        let client = try ClickHouseTestServer.client("midanswer")
+        try client.query("CREATE DATABASE IF NOT EXISTS \(client.url.database)", database: false)
+        defer { ClickHouseTestServer.drop(client) }
+        var reader = TabSeparated.Reader(columns: 2)
+        var rows = 0
+        do {
+            try client.stream("SELECT toString(number), throwIf(number = 300000) FROM numbers(400000) FORMAT TabSeparated") { piece in
+                try reader.feed(piece) { _ in rows += 1 }
+            }
+            Issue.record("no error")
+        } catch let error as ClickHouseError {
+            #expect(error.message.contains("failed mid-answer") && error.message.contains("Code: 395"), "\(error.message)")
+        }
+        #expect(rows > 0 && rows <= 300000)
+    }
+
     /// Two ingests of overlapping file sets at once: each file is read from ClickHouse once, whole.
     @Test func concurrentOverlappingIngestsStoreEachFileOnce() throws {
         let client = try ClickHouseTestServer.client("concurrent")

@@ -63,7 +63,17 @@ public final class ClickHouseClient: @unchecked Sendable {
         let outcome: HTTPStream.Outcome
         do {
             // The database name is an identifier (`ClickHouseURL.isIdentifier`): nothing to encode.
-            outcome = try http.post("/?database=\(url.database)", headers: headers, body: Array(sql.utf8), consume: consume)
+            outcome = try http.post("/?database=\(url.database)", headers: headers, body: Array(sql.utf8)) { piece in
+                do { try consume(piece) } catch let malformed as TabSeparated.Malformed {
+                    // A server error after the answer began is written into the body (the status was
+                    // already sent): name it rather than the broken row it makes.
+                    let text = String(decoding: piece.suffix(4000), as: UTF8.self)
+                    guard let code = text.range(of: "Code: ") else { throw malformed }
+                    let message = String(text[code.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+                    throw ClickHouseError(message: redact("ClickHouse at \(url.redacted) failed mid-answer: \(Escape.terminal(message, limit: 600))"),
+                                          transient: Self.isTransientServerError(message), maybeApplied: true)
+                }
+            }
         } catch let failure as HTTPStream.Failure {
             throw ClickHouseError(message: redact("ClickHouse at \(url.redacted) unreachable: \(failure.detail)"),
                                   transient: failure.kind != .protocolError, maybeApplied: failure.sent)
