@@ -48,7 +48,8 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("""
         A shared timeline on ClickHouse, clickhouse://[USER@]HOST:PORT/DATABASE (HTTP port; the password from \
         CLICKHOUSE_PASSWORD, the user from the URL or CLICKHOUSE_USER). `ingest` stores into it; questions fetch \
-        their window into a temporary local working set and answer from it (docs/clickhouse.md).
+        their window into a local working set and answer from it, kept for the same window while ClickHouse holds \
+        the same files for it (INVESTIGATE_CACHE_DIR=off: never kept; docs/clickhouse.md).
         """, valueName: "url"))
     var store: String?
 

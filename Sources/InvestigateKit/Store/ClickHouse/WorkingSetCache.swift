@@ -15,8 +15,9 @@ import Foundation
 /// (`ALTER TABLE … UPDATE/DELETE`) while the `source` row stays; `INVESTIGATE_CACHE_DIR=off`
 /// turns the cache off.
 ///
-/// Entries are written under a temporary name and renamed into place once complete, so a question
-/// never opens a half-written one, and are never changed after: a changed window gets a new name.
+/// Entries are written under a temporary name and linked into place once complete, so a question
+/// never opens a half-written one, and are never replaced or changed after: a changed window gets a
+/// new name.
 /// The least recently used beyond `keep` entries or `maxBytes` are removed. The directory is made
 /// readable by its owner only: it holds log records.
 public struct WorkingSetCache: Sendable {
@@ -48,6 +49,7 @@ public struct WorkingSetCache: Sendable {
         var st = stat()
         // Only a directory of our own (not one another user made for us to write into).
         guard lstat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid() else { return false }
+        if st.st_mode & 0o077 != 0 { chmod(directory, 0o700) }
         return access(directory, W_OK) == 0
     }
 
@@ -70,12 +72,14 @@ public struct WorkingSetCache: Sendable {
         directory + "/.partial-\(getpid())-\(UUID().uuidString).db"
     }
 
-    /// Moves a complete working set (closed) into place.
+    /// Moves a complete working set (closed) into place, unless another question published the
+    /// same entry meanwhile (then that one stays: an entry open elsewhere is never replaced, and
+    /// both hold the same). `link` then `unlink`: an atomic rename that does not overwrite.
     public func publish(_ temporary: String, as path: String) throws {
-        guard rename(temporary, path) == 0 else {
+        defer { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temporary + suffix) } }
+        guard link(temporary, path) == 0 || errno == EEXIST else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
-        for suffix in ["-wal", "-shm", "-journal"] { unlink(temporary + suffix) }
     }
 
     /// Marks an entry used now (the least recently used are removed first).
