@@ -244,15 +244,17 @@ struct ClickHouseStoreTests {
         guard let ingest = try CLIRun.investigate(["ingest", "--store", store, fixture]) else { return }
         #expect(ingest.status == 0, "\(ingest.err)")
         let cacheDir = try TemporaryDirectory()
+        // Working sets kept in a directory of the test's own (not the user's cache).
         let kept = ["INVESTIGATE_CACHE_DIR": cacheDir.path + "/ws"]
         let runs = [
             try CLIRun.investigate(["--store", store, "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--status", "403"], environment: kept),
             // The same question again: answered from the working set kept by the first, the same way.
             try CLIRun.investigate(["--store", store, "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--status", "403"], environment: kept),
-            try CLIRun.investigate(["report", "--store=\(store)", "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--output", "-"]),
+            try CLIRun.investigate(["report", "--store=\(store)", "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--output", "-"],
+                                   environment: kept),
             try CLIRun.investigate(["timeline", "--store", "clickhouse://investigate@\(base.host):\(base.port)/\(database)",
                                     "--from", "2025-02-06 14:32", "--to", "2025-02-06 14:33", "--tz", "Asia/Tokyo"],
-                                   environment: ["CLICKHOUSE_PASSWORD": secret]),
+                                   environment: kept.merging(["CLICKHOUSE_PASSWORD": secret]) { $1 }),
         ].compactMap { $0 }
         for run in runs {
             #expect(run.status == 0, "\(run.err)")
