@@ -48,7 +48,8 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("""
         A shared timeline on ClickHouse, clickhouse://[USER@]HOST:PORT/DATABASE (HTTP port; the password from \
         CLICKHOUSE_PASSWORD, the user from the URL or CLICKHOUSE_USER). `ingest` stores into it; questions fetch \
-        their window into a temporary local working set and answer from it (docs/clickhouse.md).
+        their window into a local working set and answer from it, kept for the same window while ClickHouse holds \
+        the same files for it (INVESTIGATE_CACHE_DIR=off: never kept; docs/clickhouse.md).
         """, valueName: "url"))
     var store: String?
 
@@ -59,23 +60,51 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// What a question reads: the --db file, or with --store the window fetched from ClickHouse
-    /// into a temporary working set (deleted when the command ends). Returns the timeline and the
+    /// into a working set: temporary (deleted when the command ends), or kept for the same window
+    /// and reused while ClickHouse holds the same files for it (`WorkingSetCache`). Returns the timeline and the
     /// name the answer shows for it (never a password).
     func timelineForQuestion(window: ClosedRange<Int64>?, paths: [String]) throws -> (TimelineStore, String) {
         guard let url = try clickHouse() else { return (try openStore(db), db) }
         if !paths.isEmpty {
             throw ValidationError("--store answers from what ClickHouse holds: store the files first with `investigate ingest --store URL PATH…`")
         }
-        let file = WorkingSet.newPath()
-        let timeline = try openStore(file)
+        let client = ClickHouseClient(url)
         do {
-            let fetched = try ClickHouseWindow.fetch(ClickHouseClient(url), range: window, into: timeline)
+            let plan = try ClickHouseWindow.plan(client, range: window)
+            // A window asked before, with the same files committed in ClickHouse: answer from the
+            // working set fetched then (`WorkingSetCache`). Not for `replay` of everything.
+            if window != nil, let cache = WorkingSetCache.standard(), cache.prepare() {
+                let path = cache.path(for: plan, client: client)
+                if FileManager.default.fileExists(atPath: path) {
+                    cache.touch(path)
+                    let timeline = try openStore(path)
+                    let events = try timeline.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM event") ?? 0 }
+                    FileHandle.standardError.write(Data("investigate: \(events) events of \(plan.files) files from \(url.redacted), unchanged there since this window was fetched: answering from the working set kept then (INVESTIGATE_CACHE_DIR=off fetches every time)\n".utf8))
+                    return (timeline, url.redacted)
+                }
+                let partial = cache.temporaryPath()
+                WorkingSet.register(partial)
+                let fetched = try fetch(client, plan, into: partial)
+                try cache.publish(partial, as: path)
+                cache.prune()
+                FileHandle.standardError.write(Data("investigate: fetched \(fetched.events) events of \(fetched.sources) files from \(url.redacted) into a working set (kept for the same window: \(Escape.terminal(cache.directory)))\n".utf8))
+                return (try openStore(path), url.redacted)
+            }
+            let file = WorkingSet.newPath()
+            let timeline = try openStore(file)
+            let fetched = try ClickHouseWindow.fetch(client, plan, into: timeline)
             FileHandle.standardError.write(Data("investigate: fetched \(fetched.events) events of \(fetched.sources) files from \(url.redacted) into a working set\n".utf8))
+            return (timeline, url.redacted)
         } catch let error as ClickHouseError {
             FileHandle.standardError.write(Data("investigate: \(Escape.terminal(error.message))\n".utf8))
             throw ExitStatus.databaseError
         }
-        return (timeline, url.redacted)
+    }
+
+    /// Fetches into a new file and closes it (to be renamed into the cache).
+    private func fetch(_ client: ClickHouseClient, _ plan: ClickHouseWindow.Plan, into path: String) throws -> ClickHouseWindow.Fetched {
+        let timeline = try openStore(path)
+        return try ClickHouseWindow.fetch(client, plan, into: timeline)
     }
 }
 
@@ -88,6 +117,9 @@ enum WorkingSet {
         paths.append(path)
         return path
     }
+
+    /// A file to remove at exit if it is still there (a partial cache entry of a failed fetch).
+    static func register(_ path: String) { paths.append(path) }
 
     static func removeAll() {
         for p in paths { for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + suffix) } }

@@ -60,6 +60,42 @@ enum ClickHouseTestServer {
         #expect(rows[0][fields.count] == nil)
     }
 
+    /// The window fetch parses ClickHouse's answer in the pieces the socket delivers: a row, a field
+    /// or an escape cut anywhere gives the same rows as the whole answer.
+    @Test func rowsCutAnywhereParseTheSame() throws {
+        var out: [UInt8] = []
+        let fields: [[UInt8]] = [Array("a\\tb".utf8), [0x09, 0x0A, 0x5C, 0x00, 0xFF], Array("\\N".utf8), [], Array("plain text".utf8)]
+        for r in 0..<5 {
+            for (i, f) in fields.enumerated() {
+                if i > 0 { out.append(0x09) }
+                if (r + i) % 4 == 0 { TabSeparated.appendNull(to: &out) } else { f.withUnsafeBufferPointer { TabSeparated.appendEscaped($0, to: &out) } }
+            }
+            out.append(0x0A)
+        }
+        out += Array("x\\x41\\x7e\ty\\\\\t\\N\t\t-12\n".utf8)  // \x escapes ClickHouse may write
+        let whole = try TabSeparated.parse(out, columns: 5)
+        #expect(whole.count == 6 && whole[5][0] == Array("xA~".utf8) && whole[5][1] == Array("y\\".utf8) && whole[5][2] == nil)
+        for cut in [1, 2, 3, 5, 7, 64] {
+            var reader = TabSeparated.Reader(columns: 5)
+            var rows: [TabSeparated.Row] = []
+            var ints: [Int64?] = []
+            try out.withUnsafeBytes { all in
+                for start in stride(from: 0, to: all.count, by: cut) {
+                    try reader.feed(UnsafeRawBufferPointer(rebasing: all[start..<min(start + cut, all.count)])) { row in
+                        rows.append((0..<5).map { row[$0].map(Array.init) })
+                        ints.append(row.int(4))
+                    }
+                }
+            }
+            try reader.finish()
+            #expect(rows == whole, "pieces of \(cut) bytes")
+            #expect(ints.last == -12)
+        }
+        var cutShort = TabSeparated.Reader(columns: 5)
+        try out.withUnsafeBytes { try cutShort.feed(UnsafeRawBufferPointer(rebasing: $0[0..<($0.count - 3)])) { _ in } }
+        #expect(throws: TabSeparated.Malformed.self) { try cutShort.finish() }
+    }
+
     @Test func theURLNeverShowsThePassword() throws {
         let url = try ClickHouseURL("clickhouse://alice:pa%40ss@db.example:8123/logs", environment: [:])
         #expect(url.user == "alice" && url.password == "pa@ss" && url.host == "db.example" && url.port == 8123 && url.database == "logs")
@@ -131,9 +167,12 @@ struct ClickHouseStoreTests {
             #expect(String(decoding: try encoder.encode(fromClickHouse), as: UTF8.self)
                     == String(decoding: try encoder.encode(fromFiles), as: UTF8.self), "\(name) at \(q.at)")
         }
-        // The whole span: the same events, links and per-request verdicts.
+        // The whole span: the same events, links and per-request verdicts. Fetched in batches of
+        // 97 events and queries of 2 files, so that every fixture's window spans many batches and
+        // several queries (each batch is written before the next is read).
         let working = try TimelineStore()
-        try ClickHouseWindow.fetch(client, range: lo...hi, into: working)
+        let spanFetched = try ClickHouseWindow.fetch(client, range: lo...hi, into: working, batchRows: 97, filesPerQuery: 2)
+        #expect(spanFetched.events > 97 * 3 && spanFetched.sources > 2)
         let count = { (s: TimelineStore, sql: String) in try s.read { try Int.fetchOne($0, sql: sql) } }
         #expect(try count(working, "SELECT count(*) FROM event") == count(local, "SELECT count(*) FROM event"))
         #expect(try count(working, "SELECT count(*) FROM link") == count(local, "SELECT count(*) FROM link"))
@@ -204,18 +243,25 @@ struct ClickHouseStoreTests {
         let fixture = FixtureTimelines.root.appendingPathComponent("waf-block-2025-02-06").path
         guard let ingest = try CLIRun.investigate(["ingest", "--store", store, fixture]) else { return }
         #expect(ingest.status == 0, "\(ingest.err)")
+        let cacheDir = try TemporaryDirectory()
+        // Working sets kept in a directory of the test's own (not the user's cache).
+        let kept = ["INVESTIGATE_CACHE_DIR": cacheDir.path + "/ws"]
         let runs = [
-            try CLIRun.investigate(["--store", store, "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--status", "403"]),
-            try CLIRun.investigate(["report", "--store=\(store)", "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--output", "-"]),
+            try CLIRun.investigate(["--store", store, "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--status", "403"], environment: kept),
+            // The same question again: answered from the working set kept by the first, the same way.
+            try CLIRun.investigate(["--store", store, "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--status", "403"], environment: kept),
+            try CLIRun.investigate(["report", "--store=\(store)", "--at", "2025-02-06 14:32", "--tz", "Asia/Tokyo", "--output", "-"],
+                                   environment: kept),
             try CLIRun.investigate(["timeline", "--store", "clickhouse://investigate@\(base.host):\(base.port)/\(database)",
                                     "--from", "2025-02-06 14:32", "--to", "2025-02-06 14:33", "--tz", "Asia/Tokyo"],
-                                   environment: ["CLICKHOUSE_PASSWORD": secret]),
+                                   environment: kept.merging(["CLICKHOUSE_PASSWORD": secret]) { $1 }),
         ].compactMap { $0 }
         for run in runs {
             #expect(run.status == 0, "\(run.err)")
             #expect(!run.out.contains(secret) && !run.err.contains(secret))
         }
-        #expect(runs.count == 3 && runs[0].out.contains("203.0.113.45") && runs[1].out.contains("investigate@"))
+        #expect(runs.count == 4 && runs[0].out.contains("203.0.113.45") && runs[2].out.contains("investigate@"))
+        #expect(runs[1].out == runs[0].out && runs[1].err.contains("answering from the working set kept then") && !runs[0].err.contains("kept then"))
         // A wrong password: refused at once (exit 3), named as such, and not shown.
         let wrong = "clickhouse://investigate:not-the-pw@\(base.host):\(base.port)/\(database)"
         let started = Date()
@@ -223,6 +269,58 @@ struct ClickHouseStoreTests {
         #expect(Date().timeIntervalSince(started) < 30)
         #expect(refused.status == 3)
         #expect(refused.err.contains("refused the credentials") && !refused.err.contains("not-the-pw"))
+    }
+
+    /// A working set kept for a window is used again only while ClickHouse holds the same committed
+    /// files for it: a file stored later (by any machine) whose records meet the window changes the
+    /// entry's name, one outside the window does not.
+    @Test func aKeptWorkingSetIsNotUsedOnceTheWindowChanges() throws {
+        let client = try ClickHouseTestServer.client("cache")
+        defer { ClickHouseTestServer.drop(client) }
+        let dir = try TemporaryDirectory()
+        let first = try dir.write("a/access.log", IngestPipelineTests.accessLog(0..<50))
+        let inWindow = try dir.write("b/access.log", IngestPipelineTests.accessLog(20..<60))
+        #expect(try ingest(client, [first]).failed.isEmpty)
+        let local = try TimelineStore()
+        _ = try TimelineUpdate.run(store: local, paths: [first, inWindow], options: ImportOptions())
+        let (lo, hi) = try local.read { db in
+            (try Int64.fetchOne(db, sql: "SELECT min(time) FROM event")!, try Int64.fetchOne(db, sql: "SELECT max(time) FROM event")!)
+        }
+        let cache = WorkingSetCache(directory: dir.path + "/cache")
+        #expect(cache.prepare())
+        let before = cache.path(for: try ClickHouseWindow.plan(client, range: lo...hi), client: client)
+        #expect(cache.path(for: try ClickHouseWindow.plan(client, range: lo...hi), client: client) == before)
+        // Another window is another entry.
+        #expect(cache.path(for: try ClickHouseWindow.plan(client, range: lo...(hi + 1)), client: client) != before)
+        // A file whose records lie days away: the window's entry stands.
+        let farAway = try dir.write("c/access.log", IngestPipelineTests.accessLog(0..<5).replacingOccurrences(of: "/Feb/2025", with: "/Mar/2025"))
+        #expect(try ingest(client, [farAway]).failed.isEmpty)
+        #expect(cache.path(for: try ClickHouseWindow.plan(client, range: lo...hi), client: client) == before)
+        // A file in the window, stored later: a new entry, fetched afresh.
+        #expect(try ingest(client, [inWindow]).failed.isEmpty)
+        let plan = try ClickHouseWindow.plan(client, range: lo...hi)
+        #expect(cache.path(for: plan, client: client) != before)
+        let working = try TimelineStore()
+        #expect(try ClickHouseWindow.fetch(client, plan, into: working).sources == 2)
+    }
+
+    /// A server error after the answer has begun (HTTP 200 already sent, the error text written into
+    /// the body) is reported as ClickHouse's error, not as a malformed row, and no row after it is taken.
+    @Test func anErrorMidAnswerIsNamed() throws {
+        let client = try ClickHouseTestServer.client("midanswer")
+        try client.query("CREATE DATABASE IF NOT EXISTS \(client.url.database)", database: false)
+        defer { ClickHouseTestServer.drop(client) }
+        var reader = TabSeparated.Reader(columns: 2)
+        var rows = 0
+        do {
+            try client.stream("SELECT toString(number), throwIf(number = 300000) FROM numbers(400000) FORMAT TabSeparated") { piece in
+                try reader.feed(piece) { _ in rows += 1 }
+            }
+            Issue.record("no error")
+        } catch let error as ClickHouseError {
+            #expect(error.message.contains("failed mid-answer") && error.message.contains("Code: 395"), "\(error.message)")
+        }
+        #expect(rows > 0 && rows <= 300000)
     }
 
     /// Two ingests of overlapping file sets at once: each file is read from ClickHouse once, whole.

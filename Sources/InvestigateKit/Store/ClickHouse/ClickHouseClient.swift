@@ -20,11 +20,13 @@ public struct ClickHouseError: Error, CustomStringConvertible {
 /// own threads. Credentials go in an `Authorization: Basic` header, never in the URL.
 public final class ClickHouseClient: @unchecked Sendable {
     public let url: ClickHouseURL
+    private let timeout: TimeInterval
     private let session: URLSession
     private let authorization: String?
 
     public init(_ url: ClickHouseURL, timeout: TimeInterval = 120) {
         self.url = url
+        self.timeout = timeout
         let config = URLSessionConfiguration.ephemeral
         config.timeoutIntervalForRequest = timeout
         config.timeoutIntervalForResource = timeout * 10
@@ -49,6 +51,34 @@ public final class ClickHouseClient: @unchecked Sendable {
     @discardableResult
     public func query(_ sql: String, database: Bool = true) throws -> [UInt8] {
         try send(parameters: database ? [("database", url.database)] : [], body: Data(sql.utf8))
+    }
+
+    /// Runs the SELECT `sql` and hands its output to `consume` piece by piece as it arrives, each
+    /// piece only once the previous one has been consumed: memory stays one buffer whatever the
+    /// size of the answer (`HTTPStream`). An error thrown by `consume` ends the request.
+    public func stream(_ sql: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let http = HTTPStream(host: url.host, port: url.port, timeout: timeout)
+        var headers = [("Content-Type", "application/octet-stream")]
+        if let authorization { headers.append(("Authorization", authorization)) }
+        let outcome: HTTPStream.Outcome
+        do {
+            // The database name is an identifier (`ClickHouseURL.isIdentifier`): nothing to encode.
+            outcome = try http.post("/?database=\(url.database)", headers: headers, body: Array(sql.utf8)) { piece in
+                do { try consume(piece) } catch let malformed as TabSeparated.Malformed {
+                    // A server error after the answer began is written into the body (the status was
+                    // already sent): name it rather than the broken row it makes.
+                    let text = String(decoding: piece.suffix(4000), as: UTF8.self)
+                    guard let code = text.range(of: "Code: ") else { throw malformed }
+                    let message = String(text[code.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+                    throw ClickHouseError(message: redact("ClickHouse at \(url.redacted) failed mid-answer: \(Escape.terminal(message, limit: 600))"),
+                                          transient: Self.isTransientServerError(message), maybeApplied: true)
+                }
+            }
+        } catch let failure as HTTPStream.Failure {
+            throw ClickHouseError(message: redact("ClickHouse at \(url.redacted) unreachable: \(failure.detail)"),
+                                  transient: failure.kind != .protocolError, maybeApplied: failure.sent)
+        }
+        try check(status: outcome.status, body: outcome.errorBody)
     }
 
     /// Runs `INSERT INTO table (columns) FORMAT TabSeparated` with `rows` as its data.
@@ -97,13 +127,22 @@ public final class ClickHouseClient: @unchecked Sendable {
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let bytes = data.map { [UInt8]($0) } ?? []
+        try check(status: status, body: bytes)
+        return bytes
+    }
+
+    private func check(status: Int, body: [UInt8]) throws {
+        if status == 401 {
+            throw ClickHouseError(message: redact("ClickHouse at \(url.redacted) refused the credentials (HTTP 401): set CLICKHOUSE_USER "
+                                                  + "and CLICKHOUSE_PASSWORD, or the user and password in the URL"),
+                                  transient: false, maybeApplied: false)
+        }
         guard status == 200 else {
-            let text = String(decoding: bytes.prefix(2000), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = String(decoding: body.prefix(2000), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             let transient = status >= 500 && Self.isTransientServerError(text)
             throw ClickHouseError(message: redact("ClickHouse at \(url.redacted) answered HTTP \(status): \(Escape.terminal(text, limit: 600))"),
                                   transient: transient, maybeApplied: transient)
         }
-        return bytes
     }
 
     /// Server errors worth another try: overload, a replica or ZooKeeper away, a network hiccup

@@ -18,120 +18,232 @@ public enum ClickHouseWindow {
     /// What correlation and diagnosis need beyond the question's window (`WindowPlan.margin`).
     public static let margin = WindowPlan.margin
 
-    /// Fetches `range` (nil: everything) widened by `margin` into `store`, then marks copies and correlates.
-    @discardableResult
-    public static func fetch(_ client: ClickHouseClient, range: ClosedRange<Int64>?, into store: TimelineStore,
-                             registry: ImporterRegistry = .standard, margin: Int64 = ClickHouseWindow.margin) throws -> Fetched {
+    /// Files a query names at most (their SHA-256 and attempt are written into it): ClickHouse's
+    /// `max_query_size` is 256 KiB. More files are fetched in groups, in order.
+    public static let filesPerQuery = 600
+    /// Events handed to the `EventWriter` at a time: the fetch holds one batch, not the window.
+    public static let batchRows = 2048
+
+    /// What a window holds in ClickHouse: the committed files whose records meet it, in the order a
+    /// local ingest of the same directories numbers them, and ClickHouse's answer as it came (the
+    /// working-set cache names an entry by it).
+    public struct Plan: Sendable {
+        public var lo: Int64
+        public var hi: Int64
+        /// The files' `source` rows, ordered.
+        var sources: [TabSeparated.Row]
+        /// The bytes of ClickHouse's answer listing them.
+        public var answer: [UInt8]
+        public var files: Int { sources.count }
+    }
+
+    /// Asks ClickHouse which committed files meet `range` (nil: everything) widened by `margin`.
+    public static func plan(_ client: ClickHouseClient, range: ClosedRange<Int64>?, registry: ImporterRegistry = .standard,
+                            margin: Int64 = ClickHouseWindow.margin) throws -> Plan {
         let db = client.url.database
         guard ClickHouseURL.isIdentifier(db) else { throw ClickHouseURL.Invalid(description: "bad database name") }
         let lo = range.map { $0.lowerBound - margin } ?? Int64.min / 2
         let hi = range.map { $0.upperBound + margin } ?? Int64.max / 2
         let canonical = ClickHouseSchema.canonical(db)
         // Sources in the window: byte order of paths, then the ingest order of their formats, as
-        // a local ingest of the same directories numbers them.
-        let sourceRows = try TabSeparated.parse(client.query("""
+        // a local ingest of the same directories numbers them. With their committed attempt, which
+        // the other queries then name instead of asking for the committed attempts again.
+        let answer = try client.query("""
             SELECT sha256, attempt, path, size, compressed, format, content_sha256, content_size, lines, events, rejected,
                    first_time, last_time, notes, ingested_at
             FROM \(db).source WHERE (sha256, attempt) GLOBAL IN (\(canonical))
               AND first_time IS NOT NULL AND first_time <= \(hi) AND last_time >= \(lo)
             ORDER BY path, sha256 FORMAT TabSeparated
-            """), columns: 15)
+            """)
+        let sourceRows = try TabSeparated.parse(answer, columns: 15)
         let indexed = sourceRows.enumerated().map { ($0.offset, $0.element) }
         let ordered = indexed.sorted { a, b in
             let oa = TabSeparated.string(a.1[5]).flatMap { registry.importer(id: $0)?.ingestOrder } ?? 0
             let ob = TabSeparated.string(b.1[5]).flatMap { registry.importer(id: $0)?.ingestOrder } ?? 0
             return oa != ob ? oa < ob : a.0 < b.0
         }.map(\.1)
-        guard !ordered.isEmpty else { return Fetched(sources: 0, events: 0, rejected: 0, range: lo...hi) }
-        let shas = ordered.compactMap { TabSeparated.string($0[0]) }
-        let inList = shas.map(SQLLiteral.token).joined(separator: ", ")
+        return Plan(lo: lo, hi: hi, sources: ordered, answer: answer)
+    }
 
-        let layerRows = try TabSeparated.parse(client.query("""
-            SELECT sha256, layer, events, first_time, last_time FROM \(db).source_layer
-            WHERE (sha256, attempt) GLOBAL IN (\(canonical)) AND sha256 IN (\(inList)) ORDER BY sha256, layer FORMAT TabSeparated
-            """), columns: 5)
-        let columns = ClickHouseSchema.eventColumns
-        let eventRows = try TabSeparated.parse(client.query("""
-            SELECT \(columns.joined(separator: ", ")) FROM \(db).event
-            WHERE t BETWEEN \(lo) AND \(hi) AND (sha256, attempt) GLOBAL IN (\(canonical)) AND sha256 IN (\(inList))
-            ORDER BY sha256, seq FORMAT TabSeparated
-            """), columns: columns.count)
-        let rejectedRows = try TabSeparated.parse(client.query("""
-            SELECT sha256, line, reason, raw FROM \(db).rejected
-            WHERE (sha256, attempt) GLOBAL IN (\(canonical)) AND sha256 IN (\(inList)) ORDER BY sha256, seq FORMAT TabSeparated
-            """), columns: 4)
-        var eventsBySHA: [String: [TabSeparated.Row]] = [:]
-        for row in eventRows { eventsBySHA[TabSeparated.string(row[0]) ?? "", default: []].append(row) }
-        var rejectedBySHA: [String: [TabSeparated.Row]] = [:]
-        for row in rejectedRows { rejectedBySHA[TabSeparated.string(row[0]) ?? "", default: []].append(row) }
-        var layersBySHA: [String: [TabSeparated.Row]] = [:]
-        for row in layerRows { layersBySHA[TabSeparated.string(row[0]) ?? "", default: []].append(row) }
+    /// Fetches `range` (nil: everything) widened by `margin` into `store`, then marks copies and correlates.
+    @discardableResult
+    public static func fetch(_ client: ClickHouseClient, range: ClosedRange<Int64>?, into store: TimelineStore,
+                             registry: ImporterRegistry = .standard, margin: Int64 = ClickHouseWindow.margin,
+                             batchRows: Int = ClickHouseWindow.batchRows, filesPerQuery: Int = ClickHouseWindow.filesPerQuery) throws -> Fetched {
+        try fetch(client, plan(client, range: range, registry: registry, margin: margin), into: store,
+                  batchRows: batchRows, filesPerQuery: filesPerQuery)
+    }
+
+    /// Fetches the files of `plan` into `store`, then marks copies and correlates.
+    ///
+    /// The window's events stream: ClickHouse's answer is read in pieces as it arrives
+    /// (`ClickHouseClient.stream`), parsed row by row (`TabSeparated.Reader`) and written in batches
+    /// of `batchRows`, so memory is one batch whatever the window's size.
+    @discardableResult
+    public static func fetch(_ client: ClickHouseClient, _ plan: Plan, into store: TimelineStore,
+                             batchRows: Int = ClickHouseWindow.batchRows, filesPerQuery: Int = ClickHouseWindow.filesPerQuery) throws -> Fetched {
+        let clock = PhaseClock()
+        let db = client.url.database
+        guard ClickHouseURL.isIdentifier(db) else { throw ClickHouseURL.Invalid(description: "bad database name") }
+        let (lo, hi, ordered) = (plan.lo, plan.hi, plan.sources)
+        clock.lap("clickhouse: \(ordered.count) sources in the window")
+        guard !ordered.isEmpty else { return Fetched(sources: 0, events: 0, rejected: 0, range: lo...hi) }
+        let shas = ordered.map { TabSeparated.string($0[0]) ?? "" }
+        let attempts = ordered.map { TabSeparated.string($0[1]) ?? "" }
 
         var fetchedEvents = 0, fetchedRejected = 0
-        try store.dbQueue.write { db in
-            for s in ordered {
-                let sha = TabSeparated.string(s[0]) ?? ""
-                try db.execute(sql: """
-                    INSERT INTO source (path, sha256, size, compressed, format, status, lines, events, rejected, first_time, last_time,
-                                        notes, ingested_at, content_sha256, content_size)
-                    VALUES (?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [TabSeparated.string(s[2]), sha, TabSeparated.int(s[3]), TabSeparated.int(s[4]),
-                                     TabSeparated.string(s[5]), TabSeparated.int(s[8]), TabSeparated.int(s[9]), TabSeparated.int(s[10]),
-                                     TabSeparated.int(s[11]), TabSeparated.int(s[12]), TabSeparated.string(s[13]) ?? "[]",
-                                     TabSeparated.int(s[14]), TabSeparated.string(s[6]), TabSeparated.int(s[7])])
-                let id = db.lastInsertedRowID
-                let writer = try EventWriter(db: db, sourceID: id)
-                let rows = eventsBySHA[sha] ?? []
+        try store.dbQueue.write { sqlite in
+            var sourceIDs: [Int64] = []
+            sourceIDs.reserveCapacity(ordered.count)
+            for group in stride(from: 0, to: ordered.count, by: filesPerQuery).map({ $0..<min($0 + filesPerQuery, ordered.count) }) {
+                // The group's files as SQL: hex digests and attempt ids, each checked (`SQLLiteral`).
+                let list = group.map { SQLLiteral.token(shas[$0]) }.joined(separator: ", ")
+                let committed = group.map { "(\(SQLLiteral.token(shas[$0])), \(SQLLiteral.token(attempts[$0])))" }.joined(separator: ", ")
+                var layers: [String: [TabSeparated.Row]] = [:]
+                for row in try TabSeparated.parse(client.query("""
+                    SELECT sha256, layer, events, first_time, last_time FROM \(db).source_layer
+                    WHERE (sha256, attempt) IN (\(committed)) ORDER BY sha256, layer FORMAT TabSeparated
+                    """), columns: 5) {
+                    layers[TabSeparated.string(row[0]) ?? "", default: []].append(row)
+                }
+
+                // Each file's `source` row, then its events (consecutive ids, in reading order), then
+                // its per-layer counts; files without events in the window get their rows too.
+                var next = group.lowerBound
+                var writer: EventWriter?
+                var written = 0
                 var batch = EventBatch()
-                for row in rows {
-                    try append(row, to: &batch)
-                    if batch.count >= 2048 { try writer.insert(batch); batch.removeAll() }
+                func flush() throws {
+                    guard !batch.isEmpty, let writer else { return }
+                    try writer.insert(batch)
+                    written += batch.count
+                    batch.removeAll()
                 }
-                if !batch.isEmpty { try writer.insert(batch) }
-                fetchedEvents += rows.count
-                for r in rejectedBySHA[sha] ?? [] {
-                    try writer.insert(RejectedLine(line: Int(TabSeparated.int(r[1]) ?? 0), reason: TabSeparated.string(r[2]) ?? "",
-                                                   raw: r[3] ?? []))
-                    fetchedRejected += 1
+                func close() throws {
+                    guard writer != nil else { return }
+                    try flush()
+                    let k = next - 1, id = sourceIDs[k]
+                    if written > 0 {
+                        let last = try Int64.fetchOne(sqlite, sql: "SELECT max(id) FROM event")!
+                        try sqlite.execute(sql: "UPDATE source SET first_event_id = ?, last_event_id = ? WHERE id = ?",
+                                           arguments: [last - Int64(written) + 1, last, id])
+                    }
+                    for l in layers[shas[k]] ?? [] {
+                        try sqlite.execute(sql: "INSERT INTO source_layer (source_id, layer, events, first_time, last_time) VALUES (?,?,?,?,?)",
+                                           arguments: [id, TabSeparated.string(l[1]), TabSeparated.int(l[2]), TabSeparated.int(l[3]),
+                                                       TabSeparated.int(l[4])])
+                    }
+                    fetchedEvents += written
+                    writer = nil
                 }
-                if !rows.isEmpty {
-                    let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM event")!
-                    try db.execute(sql: "UPDATE source SET first_event_id = ?, last_event_id = ? WHERE id = ?",
-                                   arguments: [last - Int64(rows.count) + 1, last, id])
+                func open() throws {
+                    let s = ordered[next]
+                    try sqlite.execute(sql: """
+                        INSERT INTO source (path, sha256, size, compressed, format, status, lines, events, rejected, first_time, last_time,
+                                            notes, ingested_at, content_sha256, content_size)
+                        VALUES (?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [TabSeparated.string(s[2]), shas[next], TabSeparated.int(s[3]), TabSeparated.int(s[4]),
+                                         TabSeparated.string(s[5]), TabSeparated.int(s[8]), TabSeparated.int(s[9]), TabSeparated.int(s[10]),
+                                         TabSeparated.int(s[11]), TabSeparated.int(s[12]), TabSeparated.string(s[13]) ?? "[]",
+                                         TabSeparated.int(s[14]), TabSeparated.string(s[6]), TabSeparated.int(s[7])])
+                    sourceIDs.append(sqlite.lastInsertedRowID)
+                    writer = try EventWriter(db: sqlite, sourceID: sqlite.lastInsertedRowID)
+                    written = 0
+                    next += 1
                 }
-                for l in layersBySHA[sha] ?? [] {
-                    try db.execute(sql: "INSERT INTO source_layer (source_id, layer, events, first_time, last_time) VALUES (?,?,?,?,?)",
-                                   arguments: [id, TabSeparated.string(l[1]), TabSeparated.int(l[2]), TabSeparated.int(l[3]), TabSeparated.int(l[4])])
+                /// Closes files up to and opens file `k` (of the group).
+                func advance(to k: Int) throws {
+                    while next <= k {
+                        try close()
+                        try open()
+                    }
                 }
+
+                // Only the columns the working set stores; the file as its position in the group's
+                // list (1-based), which also orders the answer by file, then reading order. The
+                // `WHERE` on `t`, the table's first key column, reads only the window's granules.
+                let eventColumns = ClickHouseSchema.eventColumns.dropFirst(4)  // not sha256, attempt, seq, t
+                var reader = TabSeparated.Reader(columns: eventColumns.count + 1)
+                try client.stream("""
+                    SELECT indexOf([\(list)], sha256) AS file, \(eventColumns.joined(separator: ", ")) FROM \(db).event
+                    WHERE t BETWEEN \(lo) AND \(hi) AND (sha256, attempt) IN (\(committed))
+                    ORDER BY file, seq FORMAT TabSeparated
+                    """) { piece in
+                    try reader.feed(piece) { row in
+                        guard let file = row.int(0), file >= 1, file <= Int64(group.count) else {
+                            throw BadRow(description: "an event row from ClickHouse names a file not asked for")
+                        }
+                        let k = group.lowerBound + Int(file) - 1
+                        guard k >= next - 1 else { throw BadRow(description: "ClickHouse returned events out of file order") }
+                        try advance(to: k)
+                        try append(row, to: &batch)
+                        if batch.count >= batchRows { try flush() }
+                    }
+                }
+                try reader.finish()
+                try advance(to: group.upperBound - 1)
+                try close()
+                clock.lap("clickhouse: events of \(group.count) files fetched and written")
+
+                // Rejected lines (of the whole files: they have no time), in the same pieces.
+                var rejectedReader = TabSeparated.Reader(columns: 4)
+                var rejectedFile = -1
+                var rejectedWriter: EventWriter?
+                var lines: [RejectedLine] = []
+                func flushRejected() throws {
+                    if let rejectedWriter, !lines.isEmpty { try rejectedWriter.insert(lines) }
+                    fetchedRejected += lines.count
+                    lines.removeAll(keepingCapacity: true)
+                }
+                try client.stream("""
+                    SELECT indexOf([\(list)], sha256) AS file, line, reason, raw FROM \(db).rejected
+                    WHERE (sha256, attempt) IN (\(committed)) ORDER BY file, seq FORMAT TabSeparated
+                    """) { piece in
+                    try rejectedReader.feed(piece) { row in
+                        guard let file = row.int(0), file >= 1, file <= Int64(group.count) else {
+                            throw BadRow(description: "a rejected row from ClickHouse names a file not asked for")
+                        }
+                        let k = group.lowerBound + Int(file) - 1
+                        if k != rejectedFile {
+                            try flushRejected()
+                            rejectedFile = k
+                            rejectedWriter = try EventWriter(db: sqlite, sourceID: sourceIDs[k])
+                        }
+                        lines.append(RejectedLine(line: Int(row.int(1) ?? 0), reason: row.string(2) ?? "", raw: row[3].map(Array.init) ?? []))
+                        if lines.count >= batchRows { try flushRejected() }
+                    }
+                }
+                try rejectedReader.finish()
+                try flushRejected()
+                clock.lap("clickhouse: rejected lines fetched and written")
             }
         }
         try CopyLinker.link(store: store)
+        clock.lap("clickhouse: copies marked")
         _ = try Correlator(store: store).run()
+        clock.lap("clickhouse: working set correlated")
         return Fetched(sources: ordered.count, events: fetchedEvents, rejected: fetchedRejected, range: lo...hi)
     }
 
     struct BadRow: Error, CustomStringConvertible { var description: String }
 
-    /// One fetched `event` row (in `ClickHouseSchema.eventColumns` order) as a batch row.
-    static func append(_ row: TabSeparated.Row, to batch: inout EventBatch) throws {
-        guard let layerText = TabSeparated.string(row[4]), let layer = Layer(rawValue: layerText),
-              let kindText = TabSeparated.string(row[5]), let kind = EventKind(rawValue: kindText) else {
+    /// One fetched event row (the file's position, then `ClickHouseSchema.eventColumns` after
+    /// `sha256, attempt, seq, t`) as a batch row.
+    static func append(_ row: TabSeparated.Fields, to batch: inout EventBatch) throws {
+        guard let layerText = row[1], let layer = Layer(rawValue: String(decoding: layerText, as: UTF8.self)),
+              let kindText = row[2], let kind = EventKind(rawValue: String(decoding: kindText, as: UTF8.self)) else {
             throw BadRow(description: "an event row from ClickHouse names an unknown layer or kind")
         }
-        let numbersAt = 6, textsAt = 6 + ClickHouseSchema.eventNumberColumns.count
-        let raw = row[textsAt + ClickHouseSchema.eventTextColumns.count - 1] ?? []
-        raw.withUnsafeBufferPointer { raw in
-            batch.beginRow(layer: layer, kind: kind, line: Int(TabSeparated.int(row[numbersAt]) ?? 0),
-                           lineEnd: Int(TabSeparated.int(row[numbersAt + 1]) ?? 0), time: TabSeparated.int(row[numbersAt + 2]), raw: raw)
-        }
+        let numbersAt = 3, textsAt = 3 + ClickHouseSchema.eventNumberColumns.count
+        let raw = row[textsAt + ClickHouseSchema.eventTextColumns.count - 1] ?? UnsafeBufferPointer(start: nil, count: 0)
+        batch.beginRow(layer: layer, kind: kind, line: Int(row.int(numbersAt) ?? 0), lineEnd: Int(row.int(numbersAt + 1) ?? 0),
+                       time: row.int(numbersAt + 2), raw: raw)
         for (i, (column, _)) in ClickHouseSchema.eventNumberColumns.enumerated() where i >= 3 {
-            batch.setNumber(column, TabSeparated.int(row[numbersAt + i]))
+            batch.setNumber(column, row.int(numbersAt + i))
         }
         for (i, (column, _)) in ClickHouseSchema.eventTextColumns.enumerated() where column != .raw {
-            if let bytes = row[textsAt + i] {
-                // Stored text columns are valid UTF-8 already; this keeps their bytes as they are.
-                bytes.withUnsafeBufferPointer { batch.setText(column, $0) }
-            }
+            // Stored text columns are valid UTF-8 already; this keeps their bytes as they are.
+            if let bytes = row[textsAt + i] { batch.setText(column, bytes) }
         }
     }
 }
