@@ -35,8 +35,6 @@ SELECT 1, i + 1,
        CASE WHEN (i / 2) % 1000 < 5 THEN 404 WHEN (i / 2) % 50 = 0 THEN 404 WHEN (i / 2) % 200 = 1 THEN 500 ELSE 200 END
 FROM seq;
 CREATE INDEX event_time ON event_data(time);
-CREATE INDEX event_request_id ON event_data(request_id) WHERE request_id IS NOT NULL;
-CREATE INDEX event_trace_id ON event_data(trace_id) WHERE trace_id IS NOT NULL;
 UPDATE source SET first_event_id = 1, last_event_id = $events WHERE id = 1;
 INSERT INTO source_layer (source_id, layer, events, first_time, last_time)
 SELECT 1, layer, count(*), min(time), max(time) FROM event GROUP BY layer;

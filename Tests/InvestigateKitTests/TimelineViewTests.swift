@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import InvestigateKit
 
@@ -54,5 +55,31 @@ import Testing
         byID.requestID = "Root=" + trace
         let (one, _) = try TimelineView.build(store, byID)
         #expect(one.count == 1)
+    }
+
+    /// A request id finds its records over the whole timeline through the id indexes, built for
+    /// the question, and API Gateway's extended request id (kept in `extra`) finds its record too.
+    @Test func requestIDsAreFoundOverAnySpan() throws {
+        let store = try FixtureTimelines.store("apigw-bot-scan-2026-01-22")
+        let (requestID, extendedID) = try store.read { db -> (String?, String?) in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT request_id, json_extract(extra, '$.extended_request_id') AS xid FROM event
+                WHERE layer = 'apigateway' AND kind = 'access' AND request_id IS NOT NULL
+                  AND json_extract(extra, '$.extended_request_id') IS NOT NULL LIMIT 1
+                """)
+            return (row?["request_id"], row?["xid"])
+        }
+        let byRequest = try #require(requestID), byExtended = try #require(extendedID)
+        var q = TimelineQuery(from: 0, to: Int64.max / 2)
+        q.requestID = byRequest
+        let (chains, _) = try TimelineView.build(store, q)
+        #expect(chains.count == 1)
+        #expect(chains.first?.members.contains { $0.event.event.requestID == byRequest } == true)
+        let indexes = try store.read { db in Set(try db.indexes(on: "event_data").map(\.name)) }
+        #expect(indexes.isSuperset(of: Schema.idIndexes.map(\.name)))
+        q.requestID = byExtended
+        let (again, _) = try TimelineView.build(store, q)
+        #expect(again.map(\.members.count) == chains.map(\.members.count))
+        #expect(again.first?.members.contains { $0.event.event.extra["extended_request_id"] == byExtended } == true)
     }
 }

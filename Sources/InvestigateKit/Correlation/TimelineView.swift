@@ -91,7 +91,8 @@ public enum TimelineView {
     /// Chains with at least one record in the window that matches the filters, each with all its
     /// records (also those just outside the window), ordered by their first record.
     public static func build(_ store: TimelineStore, _ q: TimelineQuery) throws -> (chains: [ChainView], truncated: Bool) {
-        if q.clientIP != nil { store.ensureIPIndexes() }
+        if q.clientIP != nil { store.ensureIndexes(Schema.ipIndexes) }
+        if q.requestID != nil { store.ensureIndexes(Schema.idIndexes) }
         return try store.scoped(q.sources) { try store.read { db in
             var conditions = ["e.time >= ?", "e.time < ?", "e.copy_of IS NULL"]
             var args: [DatabaseValueConvertible] = [q.from, q.to]
@@ -101,8 +102,23 @@ public enum TimelineView {
             }
             if let id = q.requestID {
                 let bare = id.hasPrefix("Root=") ? String(id.dropFirst(5)) : id
-                conditions.append("(e.request_id = ? OR e.trace_id = ? OR json_extract(e.extra, '$.extended_request_id') = ? OR json_extract(e.extra, '$.lambda_request_id') = ?)")
-                args += [bare, bare, bare, bare]
+                // The records naming the id, found through the id indexes (`Schema.idIndexes`) and,
+                // for API Gateway's extended and Lambda request ids (in `extra`), in the API
+                // Gateway sources only: one condition with all four scanned the whole span.
+                var ids = try Int64.fetchAll(db, sql: """
+                    SELECT id FROM event WHERE request_id = ? UNION SELECT id FROM event WHERE trace_id = ?
+                    """, arguments: [bare, bare])
+                for range in try Row.fetchAll(db, sql: """
+                    SELECT s.first_event_id AS lo, s.last_event_id AS hi FROM source s JOIN source_layer sl ON sl.source_id = s.id
+                    WHERE sl.layer = 'apigateway' AND s.first_event_id IS NOT NULL
+                    """) {
+                    ids += try Int64.fetchAll(db, sql: """
+                        SELECT id FROM event WHERE id BETWEEN ? AND ?
+                          AND (json_extract(extra, '$.extended_request_id') = ? OR json_extract(extra, '$.lambda_request_id') = ?)
+                        """, arguments: [range["lo"] as Int64, range["hi"] as Int64, bare, bare])
+                }
+                conditions.append("e.id IN (SELECT value FROM json_each(?))")
+                args.append("[" + Set(ids).sorted().map(String.init).joined(separator: ",") + "]")
             }
             if let layer = q.layer {
                 conditions.append("e.layer = ?")

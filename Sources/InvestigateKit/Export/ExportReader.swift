@@ -97,7 +97,7 @@ public enum ExportReader {
     public static func read(_ store: TimelineStore, _ q: ExportQuery, progress: ((Int, Int) -> Void)? = nil,
                             _ body: (ExportRecord) throws -> Void) throws -> ExportSummary {
         let verdicts = q.diagnose ? try ExportVerdicts.compute(store, q) : [:]
-        if q.clientIP != nil { store.ensureIPIndexes() }
+        if q.clientIP != nil { store.ensureIndexes(Schema.ipIndexes) }
         return try store.scoped(q.sources) {
             try store.read { db in
                 try read(db, q, progress: progress) { record in

@@ -265,7 +265,7 @@ public enum Schema {
             // in `sharedTextColumns` hold either their text or the id of a `shared_text` row, and
             // `event` becomes a view that restores them, so every query, the code's and users', reads
             // the columns it always read. The client-IP index is no longer built with every load:
-            // `Schema.ensureIPIndexes` builds it when a query first needs it.
+            // `TimelineStore.ensureIndexes` builds it when a query first needs it.
             try db.execute(sql: "DROP VIEW events")
             try db.execute(sql: "CREATE TABLE shared_text (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE)")
             try db.execute(sql: v9EventData)
@@ -313,9 +313,9 @@ public enum Schema {
             try db.execute(sql: "DROP TABLE ambiguous")
             try db.execute(sql: "ALTER TABLE ambiguous_v9 RENAME TO ambiguous")
             try db.execute(sql: "DROP TABLE event")
+            // Only the time index is kept with every load: the address and id indexes are built
+            // when a query first needs them (`ipIndexes`, `idIndexes`).
             try db.execute(sql: "CREATE INDEX event_time ON event_data(time)")
-            try db.execute(sql: "CREATE INDEX event_request_id ON event_data(request_id) WHERE request_id IS NOT NULL")
-            try db.execute(sql: "CREATE INDEX event_trace_id ON event_data(trace_id) WHERE trace_id IS NOT NULL")
             let viewColumns = v9Columns.map { column in
                 let value = Schema.restored(column, of: "d")
                 return value == "d.\(column)" ? value : "\(value) AS \(column)"
@@ -464,8 +464,6 @@ public enum Schema {
     public static let bulkRebuiltIndexes: [(name: String, sql: String)] = [
         ("event_time", "CREATE INDEX IF NOT EXISTS event_time ON event_data(time)"),
     ]
-    // `event_request_id` and `event_trace_id` stay live during bulk loads: they are partial, so a
-    // format without IDs adds nothing to them, while rebuilding them would cost a full table scan each.
 
     public static func createEventIndexes(_ db: Database) throws {
         try withSortingCache(db) {
@@ -494,11 +492,20 @@ public enum Schema {
     /// Drops the indexes a bulk load rebuilds at its end, and the address indexes (built again
     /// when a query next needs them, `ipIndexes`), which would otherwise be maintained row by row.
     public static func dropEventIndexes(_ db: Database) throws {
-        for index in bulkRebuiltIndexes + ipIndexes { try db.execute(sql: "DROP INDEX IF EXISTS \(index.name)") }
+        for index in bulkRebuiltIndexes + ipIndexes + idIndexes { try db.execute(sql: "DROP INDEX IF EXISTS \(index.name)") }
     }
 
+    /// Indexes on request and trace ids, built when a question looks one up (`timeline
+    /// --request-id`, `TimelineStore.ensureIndexes`). Kept live before v9, they were never read
+    /// by a query (the diagnosis and correlation read windows by time) and cost 145 MB of a 3.2 GB
+    /// database on the 1M-request edge corpus, inserted in random key order.
+    public static let idIndexes: [(name: String, sql: String)] = [
+        ("event_request_id", "CREATE INDEX IF NOT EXISTS event_request_id ON event_data(request_id) WHERE request_id IS NOT NULL"),
+        ("event_trace_id", "CREATE INDEX IF NOT EXISTS event_trace_id ON event_data(trace_id) WHERE trace_id IS NOT NULL"),
+    ]
+
     /// Indexes on the client's and the peer's address, built when a query filters by address
-    /// (`TimelineStore.ensureIPIndexes`), not with every load: the diagnosis reads a window through
+    /// (`TimelineStore.ensureIndexes`), not with every load: the diagnosis reads a window through
     /// the time index, and on 3M nginx rows the client-IP index alone cost 1.4-1.8 s of a load
     /// (bench/sqlite-floor.sh) and 31 MB of 357 MB.
     public static let ipIndexes: [(name: String, sql: String)] = [

@@ -117,17 +117,18 @@ public final class TimelineStore {
         return try body()
     }
 
-    /// Builds the address indexes (`Schema.ipIndexes`) if missing, for a query about one address
-    /// over any span. Not built when the database cannot be written now (read-only, or another
-    /// process writing): the query then reads the span through the time index, slower but the same.
-    public func ensureIPIndexes() {
+    /// Builds indexes a query needs if missing (`Schema.ipIndexes` for one address, `idIndexes`
+    /// for one request id, over any span). Not built when the database cannot be written now
+    /// (read-only, or another process writing): the query then reads the span through the time
+    /// index, slower but the same.
+    public func ensureIndexes(_ indexes: [(name: String, sql: String)]) {
         _ = try? withoutLockWait {
             try dbQueue.inDatabase { db in
                 let present = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event_data'"))
-                guard Schema.ipIndexes.contains(where: { !present.contains($0.name) }) else { return }
+                guard indexes.contains(where: { !present.contains($0.name) }) else { return }
                 try db.inTransaction(.immediate) {
                     try Schema.withSortingCache(db) {
-                        for index in Schema.ipIndexes { try db.execute(sql: index.sql) }
+                        for index in indexes { try db.execute(sql: index.sql) }
                     }
                     return .commit
                 }
