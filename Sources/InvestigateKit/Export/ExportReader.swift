@@ -191,7 +191,7 @@ public enum ExportReader {
         return summary
     }
 
-    static let textColumnsAsBytes = StoredEvent.columns("e")
+    static let textColumnsAsBytes = StoredEvent.columnsAsBytes("e")
 
     static func text(_ row: Row, _ column: String) -> String? { StoredEvent.text(row, column) }
 

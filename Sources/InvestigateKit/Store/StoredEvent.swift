@@ -1,11 +1,12 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// An event as read back from the timeline, with its row id and evidence location.
 ///
 /// A class, and immutable: diagnosis hands the same records to many requests' cases and rules
 /// filter them over and over; a struct copy would retain every one of the event's strings.
-public final class StoredEvent: Sendable, Equatable, FetchableRecord {
+public final class StoredEvent: Sendable, Equatable {
     public let id: Int64
     public let sourceID: Int64
     public let event: Event
@@ -14,44 +15,101 @@ public final class StoredEvent: Sendable, Equatable, FetchableRecord {
         a === b || (a.id == b.id && a.sourceID == b.sourceID && a.event == b.event)
     }
 
-    public required init(row: Row) throws {
-        id = row["id"]
-        sourceID = row["source_id"]
-        let layer = Self.text(row, "layer").flatMap(Layer.init(rawValue:)) ?? .system
-        let kind = Self.text(row, "kind").flatMap(EventKind.init(rawValue:)) ?? .log
+    /// Records read by a query that selects `StoredEvent.columns` (or `columns(alias)`).
+    ///
+    /// The statement is stepped directly, not through GRDB's `Row`: GRDB reads TEXT up to the
+    /// first NUL (a log may hold one, and a user agent cut short is a wrong value), and a `Row`
+    /// of a record's twenty text columns cost more than the diagnosis's use of them.
+    public static func fetchAll(_ db: Database, sql: String, arguments: StatementArguments = StatementArguments()) throws -> [StoredEvent] {
+        try fetchAll(db.makeStatement(sql: sql), arguments: arguments)
+    }
+
+    public static func fetchAll(_ statement: Statement, arguments: StatementArguments = StatementArguments()) throws -> [StoredEvent] {
+        try statement.setArguments(arguments)
+        let h = statement.sqliteStatement
+        sqlite3_reset(h)
+        defer { sqlite3_reset(h) }
+        let columns = ColumnPositions(h)
         // The bytes live in `raw_block`: a query that did not select them (`StoredEvent.columns`)
         // would show every record's evidence as empty. That is a programming error; fail loudly.
-        guard row.hasColumn("raw") else {
+        guard columns.raw >= 0, columns.id >= 0, columns.sourceID >= 0 else {
             throw DatabaseError(resultCode: .SQLITE_ERROR, message: "events read without their original bytes: select StoredEvent.columns")
         }
-        let raw: Data = row["raw"] ?? Data()
-        var e = Event(time: row["time"], layer: layer, kind: kind, line: row["line"], lineEnd: row["line_end"], raw: [UInt8](raw))
-        e.altTime = row["alt_time"]
-        e.clientIP = Self.text(row, "client_ip")
-        e.peerIP = Self.text(row, "peer_ip")
-        e.forwardedFor = Self.text(row, "forwarded_for")
-        e.method = Self.text(row, "method")
-        e.path = Self.text(row, "path")
-        e.query = Self.text(row, "query")
-        e.status = row["status"]
-        e.bytes = row["bytes"]
-        e.duration = row["duration"]
-        e.requestID = Self.text(row, "request_id")
-        e.traceID = Self.text(row, "trace_id")
-        e.userAgent = Self.text(row, "user_agent")
-        e.host = Self.text(row, "host")
-        e.level = Self.text(row, "level")
-        e.message = Self.text(row, "message")
-        e.hostname = Self.text(row, "hostname")
-        e.program = Self.text(row, "program")
-        e.pid = row["pid"]
-        e.wafAction = Self.text(row, "waf_action")
-        e.wafRule = Self.text(row, "waf_rule")
-        e.elbStatus = row["elb_status"]
-        e.targetStatus = row["target_status"]
-        e.error = Self.text(row, "error")
+        var out: [StoredEvent] = []
+        while true {
+            let rc = sqlite3_step(h)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(h))))
+            }
+            out.append(StoredEvent(h, columns))
+        }
+        return out
+    }
+
+    /// Where each column of `event` sits in a statement's result (-1: not selected).
+    struct ColumnPositions {
+        var id: Int32 = -1, sourceID: Int32 = -1, raw: Int32 = -1
+        var numbers: [Int32] = []
+        var texts: [Int32] = []
+
+        init(_ h: OpaquePointer?) {
+            var byName: [String: Int32] = [:]
+            for i in 0..<sqlite3_column_count(h) {
+                if let name = sqlite3_column_name(h, i) { byName[String(cString: name)] = byName[String(cString: name)] ?? i }
+            }
+            id = byName["id"] ?? -1
+            sourceID = byName["source_id"] ?? -1
+            raw = byName["raw"] ?? -1
+            numbers = StoredEvent.numberColumns.map { byName[$0] ?? -1 }
+            texts = StoredEvent.textColumns.map { byName[$0] ?? -1 }
+        }
+    }
+
+    private init(_ h: OpaquePointer?, _ c: ColumnPositions) {
+        func int(_ i: Int32) -> Int64? { i < 0 || sqlite3_column_type(h, i) == SQLITE_NULL ? nil : sqlite3_column_int64(h, i) }
+        func text(_ k: Int) -> String? {
+            let i = c.texts[k]
+            guard i >= 0, sqlite3_column_type(h, i) != SQLITE_NULL, let p = sqlite3_column_text(h, i) else { return nil }
+            return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))), as: UTF8.self)
+        }
+        func number(_ k: Int) -> Int64? { int(c.numbers[k]) }
+        id = int(c.id) ?? 0
+        sourceID = int(c.sourceID) ?? 0
+        var raw: [UInt8] = []
+        if sqlite3_column_type(h, c.raw) != SQLITE_NULL, let p = sqlite3_column_blob(h, c.raw) {
+            raw = [UInt8](UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, c.raw))))
+        }
+        // Positions in `textColumns` and `numberColumns`.
+        var e = Event(time: number(4), layer: text(0).flatMap(Layer.init(rawValue:)) ?? .system,
+                      kind: text(1).flatMap(EventKind.init(rawValue:)) ?? .log,
+                      line: Int(number(2) ?? 0), lineEnd: Int(number(3) ?? number(2) ?? 0), raw: raw)
+        e.altTime = number(5)
+        e.status = number(6).map { Int($0) }
+        e.bytes = number(7)
+        e.duration = number(8)
+        e.pid = number(9).map { Int($0) }
+        e.elbStatus = number(10).map { Int($0) }
+        e.targetStatus = number(11).map { Int($0) }
+        e.clientIP = text(2)
+        e.peerIP = text(3)
+        e.forwardedFor = text(4)
+        e.method = text(5)
+        e.path = text(6)
+        e.query = text(7)
+        e.requestID = text(8)
+        e.traceID = text(9)
+        e.userAgent = text(10)
+        e.host = text(11)
+        e.level = text(12)
+        e.message = text(13)
+        e.hostname = text(14)
+        e.program = text(15)
+        e.wafAction = text(16)
+        e.wafRule = text(17)
+        e.error = text(18)
         // `extra` is a flat object of strings (JSONText.object); anything else reads as empty.
-        if let extra = Self.text(row, "extra"), let dict = JSONText.parseFlatObject(extra) {
+        if let extra = text(19), let dict = JSONText.parseFlatObject(extra) {
             e.extra = dict
         }
         event = e
@@ -63,16 +121,22 @@ public final class StoredEvent: Sendable, Equatable, FetchableRecord {
         "(SELECT raw_slice(b.data, b.size, \(table).raw_offset, \(table).raw_length) FROM raw_block b WHERE b.id = \(table).raw_block) AS raw"
     }
 
-    /// Text columns are read as their bytes: GRDB reads TEXT up to the first NUL, and a log may
-    /// hold one. Decoding repairs invalid UTF-8 (text columns hold valid UTF-8 by construction).
+    /// `event`'s text columns, in the order `init(_:_:)` reads them.
     static let textColumns = ["layer", "kind", "client_ip", "peer_ip", "forwarded_for", "method", "path", "query", "request_id", "trace_id",
                               "user_agent", "host", "level", "message", "hostname", "program", "waf_action", "waf_rule", "error", "extra"]
+    /// `event`'s other columns, in the order `init(_:_:)` reads them.
     static let numberColumns = ["id", "source_id", "line", "line_end", "time", "alt_time", "status", "bytes", "duration", "pid",
                                 "elb_status", "target_status", "copy_of"]
 
-    /// Every column of an `event` row named `table` (an alias or the view's name), text as bytes,
-    /// and its `raw`: `SELECT \(StoredEvent.columns("e")) FROM event e`.
+    /// Every column of an `event` row named `table` (an alias or the view's name) and its `raw`,
+    /// for `fetchAll`: `SELECT \(StoredEvent.columns("e")) FROM event e`.
     public static func columns(_ table: String) -> String {
+        (numberColumns.map { "\(table).\($0)" } + textColumns.map { "\(table).\($0)" } + [raw(table)]).joined(separator: ", ")
+    }
+
+    /// The same, with text read as bytes, for code reading through GRDB's `Row` (which reads TEXT
+    /// up to the first NUL): decode them with `text(_:_:)`.
+    public static func columnsAsBytes(_ table: String) -> String {
         (numberColumns.map { "\(table).\($0)" } + textColumns.map { "CAST(\(table).\($0) AS BLOB) AS \($0)" } + [raw(table)])
             .joined(separator: ", ")
     }
