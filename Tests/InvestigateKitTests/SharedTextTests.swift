@@ -73,6 +73,25 @@ import Testing
         }
     }
 
+    /// A record naming a `shared_text` row that is gone (a damaged database) is an error when
+    /// read, never a record shown without its value.
+    @Test func aMissingSharedValueIsAnError() throws {
+        let store = try TimelineStore()
+        var batch = EventBatch()
+        for i in 0..<3 {
+            var e = Event(time: Int64(i), layer: .nginx, kind: .access, line: i + 1, raw: Array("l".utf8))
+            e.userAgent = "curl/8.5.0"
+            batch.append(e)
+        }
+        try store.write { db in
+            try RawBlockTests.source(db)
+            try EventWriter(db: db, sourceID: 1).insert(batch)
+            #expect(try StoredEvent.fetchAll(db, sql: "SELECT \(StoredEvent.columns) FROM event").count == 3)
+            try db.execute(sql: "DELETE FROM shared_text")
+            #expect(throws: DatabaseError.self) { try StoredEvent.fetchAll(db, sql: "SELECT \(StoredEvent.columns) FROM event") }
+        }
+    }
+
     /// A file whose savepoint rolls back takes the `shared_text` rows it added with it: the next
     /// file of the same run must not name them.
     @Test func aRolledBackFileLeavesNoDanglingSharedText() throws {

@@ -81,3 +81,35 @@ final class SharedTextCache: @unchecked Sendable {
         }
     }
 }
+
+/// `shared_text` values by id for one read of records (`StoredEvent.fetchAll`), on the raw
+/// connection of the statement being stepped: each distinct value is fetched once.
+final class SharedTextLookup {
+    private let db: OpaquePointer?
+    private var statement: OpaquePointer?
+    private var values: [Int64: String] = [:]
+
+    init(_ db: OpaquePointer?) { self.db = db }
+
+    deinit { sqlite3_finalize(statement) }
+
+    func value(_ id: Int64) throws -> String {
+        if let known = values[id] { return known }
+        if statement == nil {
+            let rc = sqlite3_prepare_v2(db, "SELECT value FROM shared_text WHERE id = ?", -1, &statement, nil)
+            guard rc == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db))) }
+        }
+        sqlite3_reset(statement)
+        sqlite3_bind_int64(statement, 1, id)
+        defer { sqlite3_reset(statement) }
+        let rc = sqlite3_step(statement)
+        guard rc == SQLITE_ROW, let p = sqlite3_column_text(statement, 0) else {
+            // An id naming no row would be a broken database: say so rather than show nothing.
+            throw DatabaseError(resultCode: rc == SQLITE_DONE ? .SQLITE_CORRUPT : ResultCode(rawValue: rc),
+                                message: "event_data names shared_text row \(id), which cannot be read")
+        }
+        let value = String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(statement, 0))), as: UTF8.self)
+        values[id] = value
+        return value
+    }
+}

@@ -316,19 +316,8 @@ public enum Schema {
             // Only the time index is kept with every load: the address and id indexes are built
             // when a query first needs them (`ipIndexes`, `idIndexes`).
             try db.execute(sql: "CREATE INDEX event_time ON event_data(time)")
-            let viewColumns = v9Columns.map { column in
-                let value = Schema.restored(column, of: "d")
-                return value == "d.\(column)" ? value : "\(value) AS \(column)"
-            }
-            try db.execute(sql: "CREATE VIEW event AS SELECT \(viewColumns.joined(separator: ", ")) FROM event_data d")
-            // Rows written in plain SQL (tests, scripts) go in as text.
-            let inserted = v9Columns.filter { $0 != "id" }
-            try db.execute(sql: """
-                CREATE TRIGGER event_insert INSTEAD OF INSERT ON event BEGIN
-                    INSERT INTO event_data (id, \(inserted.joined(separator: ", ")))
-                    VALUES (NEW.id, \(inserted.map { "NEW.\($0)" }.joined(separator: ", ")));
-                END
-                """)
+            try db.execute(sql: eventView(storedColumns: false))
+            try db.execute(sql: eventInsertTrigger)
             try db.execute(sql: """
                 CREATE VIEW events AS SELECT
                     id, source_id, line, line_end, time, alt_time, layer, kind, client_ip, peer_ip, forwarded_for, method, path,
@@ -341,7 +330,39 @@ public enum Schema {
                 """)
         }
 
+        migrator.registerMigration("v10-stored-shared-columns") { db in
+            // The view gains each shared-text column as stored (`stored_path`, …: its text, or the
+            // id of its `shared_text` row): `StoredEvent` restores those itself, once per distinct
+            // value, where the view's subquery per record made a question on a dense window slower
+            // than before v9.
+            try db.execute(sql: "DROP TRIGGER event_insert")
+            try db.execute(sql: "DROP VIEW event")
+            try db.execute(sql: eventView(storedColumns: true))
+            try db.execute(sql: eventInsertTrigger)
+        }
+
         return migrator
+    }
+
+    /// The `event` view over `event_data` (frozen with v9 and v10, which create it).
+    private static func eventView(storedColumns: Bool) -> String {
+        let columns = v9Columns.map { column in
+            let value = Schema.restored(column, of: "d")
+            return value == "d.\(column)" ? value : "\(value) AS \(column)"
+        }
+        let stored = storedColumns ? v9Columns.filter { sharedTextColumns.contains($0) }.map { "d.\($0) AS stored_\($0)" } : []
+        return "CREATE VIEW event AS SELECT \((columns + stored).joined(separator: ", ")) FROM event_data d"
+    }
+
+    /// Rows written into `event` in plain SQL (tests, scripts) go into `event_data` as text.
+    private static var eventInsertTrigger: String {
+        let inserted = v9Columns.filter { $0 != "id" }
+        return """
+            CREATE TRIGGER event_insert INSTEAD OF INSERT ON event BEGIN
+                INSERT INTO event_data (id, \(inserted.joined(separator: ", ")))
+                VALUES (NEW.id, \(inserted.map { "NEW.\($0)" }.joined(separator: ", ")));
+            END
+            """
     }
 
     /// The columns of `event_data` whose value may be a `shared_text` id (`SharedText`): text that

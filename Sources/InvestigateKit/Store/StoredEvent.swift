@@ -30,6 +30,7 @@ public final class StoredEvent: Sendable, Equatable {
         sqlite3_reset(h)
         defer { sqlite3_reset(h) }
         let columns = ColumnPositions(h)
+        let shared = SharedTextLookup(sqlite3_db_handle(h))
         // The bytes live in `raw_block`: a query that did not select them (`StoredEvent.columns`)
         // would show every record's evidence as empty. That is a programming error; fail loudly.
         guard columns.raw >= 0, columns.id >= 0, columns.sourceID >= 0 else {
@@ -42,7 +43,7 @@ public final class StoredEvent: Sendable, Equatable {
             guard rc == SQLITE_ROW else {
                 throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(h))))
             }
-            out.append(StoredEvent(h, columns))
+            out.append(try StoredEvent(h, columns, shared))
         }
         return out
     }
@@ -52,6 +53,8 @@ public final class StoredEvent: Sendable, Equatable {
         var id: Int32 = -1, sourceID: Int32 = -1, raw: Int32 = -1
         var numbers: [Int32] = []
         var texts: [Int32] = []
+        /// Per text column, whether its position holds the column as stored (`stored_path`, …).
+        var stored: [Bool] = []
 
         init(_ h: OpaquePointer?) {
             var byName: [String: Int32] = [:]
@@ -62,16 +65,25 @@ public final class StoredEvent: Sendable, Equatable {
             sourceID = byName["source_id"] ?? -1
             raw = byName["raw"] ?? -1
             numbers = StoredEvent.numberColumns.map { byName[$0] ?? -1 }
-            texts = StoredEvent.textColumns.map { byName[$0] ?? -1 }
+            texts = StoredEvent.textColumns.map { byName["stored_" + $0] ?? byName[$0] ?? -1 }
+            stored = StoredEvent.textColumns.map { byName["stored_" + $0] != nil }
         }
     }
 
-    private init(_ h: OpaquePointer?, _ c: ColumnPositions) {
+    private init(_ h: OpaquePointer?, _ c: ColumnPositions, _ shared: SharedTextLookup) throws {
         func int(_ i: Int32) -> Int64? { i < 0 || sqlite3_column_type(h, i) == SQLITE_NULL ? nil : sqlite3_column_int64(h, i) }
+        var failure: Error?
         func text(_ k: Int) -> String? {
             let i = c.texts[k]
-            guard i >= 0, sqlite3_column_type(h, i) != SQLITE_NULL, let p = sqlite3_column_text(h, i) else { return nil }
-            return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))), as: UTF8.self)
+            guard i >= 0 else { return nil }
+            switch sqlite3_column_type(h, i) {
+            case SQLITE_NULL: return nil
+            case SQLITE_INTEGER where c.stored[k]:
+                do { return try shared.value(sqlite3_column_int64(h, i)) } catch { failure = error; return nil }
+            default:
+                guard let p = sqlite3_column_text(h, i) else { return nil }
+                return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))), as: UTF8.self)
+            }
         }
         func number(_ k: Int) -> Int64? { int(c.numbers[k]) }
         id = int(c.id) ?? 0
@@ -112,6 +124,7 @@ public final class StoredEvent: Sendable, Equatable {
         if let extra = text(19), let dict = JSONText.parseFlatObject(extra) {
             e.extra = dict
         }
+        if let failure { throw failure }
         event = e
     }
 
@@ -131,7 +144,9 @@ public final class StoredEvent: Sendable, Equatable {
     /// Every column of an `event` row named `table` (an alias or the view's name) and its `raw`,
     /// for `fetchAll`: `SELECT \(StoredEvent.columns("e")) FROM event e`.
     public static func columns(_ table: String) -> String {
-        (numberColumns.map { "\(table).\($0)" } + textColumns.map { "\(table).\($0)" } + [raw(table)]).joined(separator: ", ")
+        (numberColumns.map { "\(table).\($0)" }
+            + textColumns.map { Schema.sharedTextColumns.contains($0) ? "\(table).stored_\($0)" : "\(table).\($0)" }
+            + [raw(table)]).joined(separator: ", ")
     }
 
     /// The same, with text read as bytes, for code reading through GRDB's `Row` (which reads TEXT
