@@ -240,16 +240,7 @@ public enum Schema {
                 try moveRawIntoBlocks(db, table: table)
                 try db.execute(sql: "ALTER TABLE \(table) DROP COLUMN raw")
             }
-            try db.execute(sql: """
-                CREATE VIEW events AS SELECT
-                    id, source_id, line, line_end, time, alt_time, layer, kind, client_ip, peer_ip, forwarded_for, method, path,
-                    query, status, bytes, duration, request_id, trace_id, user_agent, host, level, message, hostname, program,
-                    pid, waf_action, waf_rule, elb_status, target_status, error, extra, copy_of,
-                    (SELECT CASE WHEN e.raw_length = 0 THEN x'' ELSE substr(sqlar_uncompress(b.data, b.size), e.raw_offset + 1, e.raw_length) END
-                     FROM raw_block b
-                     WHERE b.id = e.raw_block) AS raw
-                FROM event e
-                """)
+            try db.execute(sql: eventsView)
             try db.execute(sql: """
                 CREATE VIEW rejected_lines AS SELECT
                     id, source_id, line, reason,
@@ -318,23 +309,14 @@ public enum Schema {
             try db.execute(sql: "CREATE INDEX event_time ON event_data(time)")
             try db.execute(sql: eventView(storedColumns: false))
             try db.execute(sql: eventInsertTrigger)
-            try db.execute(sql: """
-                CREATE VIEW events AS SELECT
-                    id, source_id, line, line_end, time, alt_time, layer, kind, client_ip, peer_ip, forwarded_for, method, path,
-                    query, status, bytes, duration, request_id, trace_id, user_agent, host, level, message, hostname, program,
-                    pid, waf_action, waf_rule, elb_status, target_status, error, extra, copy_of,
-                    (SELECT CASE WHEN e.raw_length = 0 THEN x'' ELSE substr(sqlar_uncompress(b.data, b.size), e.raw_offset + 1, e.raw_length) END
-                     FROM raw_block b
-                     WHERE b.id = e.raw_block) AS raw
-                FROM event e
-                """)
+            try db.execute(sql: eventsView)
         }
 
         migrator.registerMigration("v10-stored-shared-columns") { db in
             // The view gains each shared-text column as stored (`stored_path`, …: its text, or the
             // id of its `shared_text` row): `StoredEvent` restores those itself, once per distinct
-            // value, where the view's subquery per record made a question on a dense window slower
-            // than before v9.
+            // value of a read instead of a subquery per record, and a value whose row is gone is
+            // an error there, where the view's subquery would show it as NULL.
             try db.execute(sql: "DROP TRIGGER event_insert")
             try db.execute(sql: "DROP VIEW event")
             try db.execute(sql: eventView(storedColumns: true))
@@ -343,6 +325,20 @@ public enum Schema {
 
         return migrator
     }
+
+    /// The users' `events` view: `event`'s documented columns and `raw` restored with the `sqlite3`
+    /// shell's own function (frozen with v8, which created it over the table, and v9, which
+    /// created it again over the view).
+    private static let eventsView = """
+        CREATE VIEW events AS SELECT
+            id, source_id, line, line_end, time, alt_time, layer, kind, client_ip, peer_ip, forwarded_for, method, path,
+            query, status, bytes, duration, request_id, trace_id, user_agent, host, level, message, hostname, program,
+            pid, waf_action, waf_rule, elb_status, target_status, error, extra, copy_of,
+            (SELECT CASE WHEN e.raw_length = 0 THEN x'' ELSE substr(sqlar_uncompress(b.data, b.size), e.raw_offset + 1, e.raw_length) END
+             FROM raw_block b
+             WHERE b.id = e.raw_block) AS raw
+        FROM event e
+        """
 
     /// The `event` view over `event_data` (frozen with v9 and v10, which create it).
     private static func eventView(storedColumns: Bool) -> String {
