@@ -232,7 +232,7 @@ func openStore(_ path: String) throws -> TimelineStore {
             FileHandle.standardError.write(Data("investigate: \(shown) is locked by another investigate process (an ingest?); waiting up to \(Int(TimelineStore.defaultLockWait)) s for it…\n".utf8))
         }
     } catch {
-        FileHandle.standardError.write(Data("investigate: cannot open database \(path): \(error)\n".utf8))
+        FileHandle.standardError.write(Data("investigate: cannot open database \(shown): \(Escape.terminal(String(describing: error)))\n".utf8))
         throw ExitStatus.databaseError
     }
 }

@@ -188,6 +188,24 @@ import Testing
         }
     }
 
+    /// A database a newer version wrote (a schema step this one does not know) is refused with
+    /// what to do, never read.
+    @Test func aDatabaseFromANewerVersionIsRefused() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.url.appendingPathComponent("newer.db").path
+        do {
+            let store = try TimelineStore(path: path)
+            try store.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+        }
+        do {
+            _ = try TimelineStore(path: path)
+            Issue.record("a database with an unknown schema step was opened")
+        } catch let error as NewerDatabaseError {
+            #expect(error.steps == ["v99-from-the-future"])
+            #expect(error.description.contains("investigate ingest --db NEW.db"))
+        }
+    }
+
     /// The address indexes are built when a question filters by address, not by ingest.
     @Test func addressIndexesAreBuiltWhenFirstNeeded() throws {
         let dir = try TemporaryDirectory()

@@ -59,7 +59,12 @@ public final class TimelineStore {
             try db.execute(sql: "PRAGMA threads = \(min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)))")
         }
         dbQueue = try DatabaseQueue(path: path, configuration: config)
-        try Schema.migrator().migrate(dbQueue)
+        let migrator = Schema.migrator()
+        // A database a newer version wrote may store things this one would misread (v9 moved
+        // the rows behind a view): refuse it, saying how to go on.
+        let unknown = try dbQueue.read { db in try migrator.appliedIdentifiers(db) }.subtracting(migrator.migrations)
+        guard unknown.isEmpty else { throw NewerDatabaseError(steps: unknown.sorted()) }
+        try migrator.migrate(dbQueue)
     }
 
     /// An in-memory timeline (tests).
@@ -159,6 +164,15 @@ public final class TimelineStore {
     public static func isLockedError(_ error: any Error) -> Bool {
         guard let e = error as? DatabaseError else { return false }
         return e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED
+    }
+}
+
+/// A database written by a newer `investigate`, whose schema steps this version does not know.
+public struct NewerDatabaseError: Error, CustomStringConvertible {
+    public let steps: [String]
+    public var description: String {
+        "it was written by a newer investigate (schema steps unknown to this version: \(steps.joined(separator: ", "))); "
+            + "open it with that version, or rebuild it with this one by ingesting the same logs into a new database (`investigate ingest --db NEW.db LOGS…`)"
     }
 }
 
