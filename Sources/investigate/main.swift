@@ -227,7 +227,9 @@ func openStore(_ path: String) throws -> TimelineStore {
     let shown = Escape.terminal(path)
     do {
         let once = OnceFlag()
-        return try TimelineStore(path: path) {
+        return try TimelineStore(path: path, onUpgrade: {
+            FileHandle.standardError.write(Data("investigate: converting \(shown) to this version's schema (once; about 7 s a million events)…\n".utf8))
+        }) {
             guard once.first() else { return }
             FileHandle.standardError.write(Data("investigate: \(shown) is locked by another investigate process (an ingest?); waiting up to \(Int(TimelineStore.defaultLockWait)) s for it…\n".utf8))
         }

@@ -188,6 +188,21 @@ import Testing
         }
     }
 
+    /// The user is told before an older database is converted (it takes seconds a million
+    /// events), and only then.
+    @Test func convertingAnOlderDatabaseIsAnnounced() throws {
+        let dir = try TemporaryDirectory()
+        let old = dir.url.appendingPathComponent("old.db").path, fresh = dir.url.appendingPathComponent("fresh.db").path
+        try Schema.migrator().migrate(try DatabaseQueue(path: old), upTo: "v8-raw-blocks")
+        final class Count: @unchecked Sendable { var n = 0 }
+        let told = Count()
+        _ = try TimelineStore(path: old, onUpgrade: { told.n += 1 })
+        #expect(told.n == 1)
+        _ = try TimelineStore(path: old, onUpgrade: { told.n += 1 })
+        _ = try TimelineStore(path: fresh, onUpgrade: { told.n += 1 })
+        #expect(told.n == 1)
+    }
+
     /// A database a newer version wrote (a schema step this one does not know) is refused with
     /// what to do, never read.
     @Test func aDatabaseFromANewerVersionIsRefused() throws {
