@@ -110,9 +110,12 @@ public enum RequestStream {
     /// Requests (kind `access`, not copies of other events, with a time), ordered by time then id.
     public static func forEach(_ db: Database, range: ReplayRange, withDetails: Bool,
                                _ body: (ReplayRequest) throws -> Void) throws {
+        // Shared-text columns are read as stored (`stored_path`, …) and restored here once per
+        // distinct value (`SharedTextLookup`): through the view's restored columns each of
+        // millions of rows paid a subquery per column.
         var sql = """
-            SELECT id, time, layer, client_ip, method, path, status, query, user_agent, host, forwarded_for,
-                   waf_action, waf_rule, \(withDetails ? "extra" : "NULL")
+            SELECT id, time, layer, client_ip, method, stored_path, status, query, stored_user_agent, stored_host, forwarded_for,
+                   waf_action, stored_waf_rule, \(withDetails ? "stored_extra" : "NULL")
             FROM event
             WHERE time IS NOT NULL AND kind = 'access' AND copy_of IS NULL
             """
@@ -128,6 +131,10 @@ public enum RequestStream {
         let h = statement.sqliteStatement
         sqlite3_reset(h)
         for (i, v) in arguments.enumerated() { sqlite3_bind_int64(h, Int32(i + 1), v) }
+        let shared = SharedTextLookup(sqlite3_db_handle(h))
+        func restored(_ i: Int32) throws -> String? {
+            sqlite3_column_type(h, i) == SQLITE_INTEGER ? try shared.value(sqlite3_column_int64(h, i)) : text(h, i)
+        }
         while true {
             let rc = sqlite3_step(h)
             if rc == SQLITE_DONE { break }
@@ -137,12 +144,12 @@ public enum RequestStream {
             guard let layer = layer(h, 2) else { continue }
             // Detectors need only time, layer, client, path and status; the rest is read for rules.
             var r = ReplayRequest(id: sqlite3_column_int64(h, 0), time: sqlite3_column_int64(h, 1), layer: layer,
-                                  clientIP: text(h, 3), path: text(h, 5),
+                                  clientIP: text(h, 3), path: try restored(5),
                                   status: sqlite3_column_type(h, 6) == SQLITE_NULL ? nil : Int(sqlite3_column_int64(h, 6)))
             if withDetails {
-                r.details = RequestDetails(method: text(h, 4), query: text(h, 7), userAgent: text(h, 8), host: text(h, 9),
-                                           forwardedFor: text(h, 10), wafAction: text(h, 11), wafRule: text(h, 12),
-                                           extraJSON: text(h, 13))
+                r.details = RequestDetails(method: text(h, 4), query: text(h, 7), userAgent: try restored(8), host: try restored(9),
+                                           forwardedFor: text(h, 10), wafAction: text(h, 11), wafRule: try restored(12),
+                                           extraJSON: try restored(13))
             }
             try body(r)
         }
