@@ -513,7 +513,7 @@ public enum Schema {
     }
 
     /// Indexes on request and trace ids, built when a question looks one up (`timeline
-    /// --request-id`, `TimelineStore.ensureIndexes`). Kept live before v9, they were never read
+    /// --request`, `TimelineStore.ensureIndexes`). Kept live before v9, they were never read
     /// by a query (the diagnosis and correlation read windows by time) and cost 145 MB of a 3.2 GB
     /// database on the 1M-request edge corpus, inserted in random key order.
     public static let idIndexes: [(name: String, sql: String)] = [
