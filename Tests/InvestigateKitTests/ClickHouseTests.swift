@@ -223,6 +223,25 @@ struct ClickHouseStoreTests {
         #expect(raw.map { [UInt8]($0) } == Array(nasty.dropLast()))
     }
 
+    /// A `source` row another writer left with a digest that is not hex (it would be written back
+    /// into the window's queries) stops the question with a message; the process goes on.
+    @Test func aMalformedSourceRowIsRefusedNotTrusted() throws {
+        let client = try ClickHouseTestServer.client("malformed")
+        defer { ClickHouseTestServer.drop(client) }
+        let dir = try TemporaryDirectory()
+        let path = try dir.write("access.log", (0..<5).map { IngestPipelineTests.accessLine($0) }.joined(separator: "\n") + "\n")
+        _ = try ingest(client, [path])
+        let db = client.url.database
+        _ = try client.query("""
+            INSERT INTO \(db).source (sha256, attempt, path, size, compressed, format, content_sha256, content_size, lines, events, rejected,
+                first_time, last_time, notes, ingested_by, ingested_at)
+            SELECT 'x'') OR 1=1 --', 'a', path, size, compressed, format, content_sha256, content_size, lines, events, rejected,
+                first_time, last_time, notes, ingested_by, ingested_at FROM \(db).source LIMIT 1
+            """)
+        let working = try TimelineStore()
+        #expect(throws: ClickHouseURL.Invalid.self) { try ClickHouseWindow.fetch(client, range: nil, into: working) }
+    }
+
     /// The CLI end to end with a password: the answer, the report (which records its command line)
     /// and the errors never show it. Uses the `investigate` user of .ci/clickhouse/users.xml.
     @Test func theCLINeverShowsThePassword() throws {

@@ -90,6 +90,12 @@ public enum ClickHouseWindow {
         guard !ordered.isEmpty else { return Fetched(sources: 0, events: 0, rejected: 0, range: lo...hi) }
         let shas = ordered.map { TabSeparated.string($0[0]) ?? "" }
         let attempts = ordered.map { TabSeparated.string($0[1]) ?? "" }
+        // They go back into queries: a row some other writer left malformed stops the question
+        // with a message, not the process.
+        if let bad = zip(shas, attempts).first(where: { !SQLLiteral.isToken($0.0) || !SQLLiteral.isToken($0.1) }) {
+            throw ClickHouseURL.Invalid(description: "the ClickHouse source table holds a row whose sha256 or attempt is not a hex token "
+                + "(\(Escape.terminal(bad.0, limit: 80)), \(Escape.terminal(bad.1, limit: 80))): it was not written by investigate")
+        }
 
         var fetchedEvents = 0, fetchedRejected = 0
         try store.dbQueue.write { sqlite in

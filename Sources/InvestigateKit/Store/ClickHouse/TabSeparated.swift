@@ -218,10 +218,15 @@ enum TabSeparated {
 /// SQL literals for the few values a query names (a SHA-256 in hex, an attempt id, a time): each
 /// is checked to be what it claims before it is written, so no log text ever reaches SQL.
 enum SQLLiteral {
-    /// A lowercase hex digest or a generated attempt id (hex and `-`): quoted after checking.
+    /// Whether `s` is a lowercase hex digest or a generated attempt id (hex and `-`).
+    static func isToken(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x2D }
+    }
+
+    /// A token (`isToken`), quoted. Values read back from the server are checked with `isToken`
+    /// first (a table anyone can write to is input); a value computed here always is one.
     static func token(_ s: String) -> String {
-        precondition(!s.isEmpty && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x2D },
-                     "not a hex token")
+        precondition(isToken(s), "not a hex token")
         return "'\(s)'"
     }
 }
