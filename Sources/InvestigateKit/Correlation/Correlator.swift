@@ -34,8 +34,6 @@ public final class Correlator {
             """
     }()
 
-    /// Shared text of the records read, for this correlator's life (`SharedTextCache`).
-    let sharedTexts = SharedTextCache()
 
     @discardableResult
     public func run() throws -> CorrelationStats {

@@ -132,15 +132,14 @@ extension Correlator {
             let h = statement.sqliteStatement
             defer { sqlite3_reset(h) }
             var nodes: [Node] = []
-            try sharedTexts.reading {
-                while true {
-                    let rc = sqlite3_step(h)
-                    if rc == SQLITE_DONE { break }
-                    guard rc == SQLITE_ROW else {
-                        throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(h))))
-                    }
-                    if let node = try Self.node(SQLiteRow(h, db: db, sharedTexts: sharedTexts)) { nodes.append(node) }
+            let shared = SharedTextLookup(sqlite3_db_handle(h))
+            while true {
+                let rc = sqlite3_step(h)
+                if rc == SQLITE_DONE { break }
+                guard rc == SQLITE_ROW else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(h))))
                 }
+                if let node = try Self.node(SQLiteRow(h, shared: shared)) { nodes.append(node) }
             }
             nodes.sort { $0.time != $1.time ? $0.time < $1.time : $0.id < $1.id }
             return nodes
@@ -150,17 +149,15 @@ extension Correlator {
     /// Typed column access on the current row of a stepped statement.
     struct SQLiteRow {
         let h: OpaquePointer?
-        let db: Database
-        let sharedTexts: SharedTextCache
+        let shared: SharedTextLookup
 
-        init(_ h: OpaquePointer?, db: Database, sharedTexts: SharedTextCache) {
+        init(_ h: OpaquePointer?, shared: SharedTextLookup) {
             self.h = h
-            self.db = db
-            self.sharedTexts = sharedTexts
+            self.shared = shared
         }
 
         /// A column of `event_data` that may hold shared text (`Schema.sharedTextColumns`).
-        func sharedText(_ i: Int32) throws -> String? { try sharedTexts.text(h, i, db: db) }
+        func sharedText(_ i: Int32) throws -> String? { try shared.text(h, i) }
 
         func int(_ i: Int32) -> Int64? {
             sqlite3_column_type(h, i) == SQLITE_NULL ? nil : sqlite3_column_int64(h, i)

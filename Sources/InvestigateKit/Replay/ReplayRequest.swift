@@ -132,9 +132,7 @@ public enum RequestStream {
         sqlite3_reset(h)
         for (i, v) in arguments.enumerated() { sqlite3_bind_int64(h, Int32(i + 1), v) }
         let shared = SharedTextLookup(sqlite3_db_handle(h))
-        func restored(_ i: Int32) throws -> String? {
-            sqlite3_column_type(h, i) == SQLITE_INTEGER ? try shared.value(sqlite3_column_int64(h, i)) : text(h, i)
-        }
+        func restored(_ i: Int32) throws -> String? { try shared.text(h, i) }
         while true {
             let rc = sqlite3_step(h)
             if rc == SQLITE_DONE { break }

@@ -21,23 +21,18 @@ enum EventData {
     static let kindByCode: [EventKind?] = [nil] + Schema.v9Codes["kind"]!.map { EventKind(rawValue: $0) }
 
     /// The layer in column `i` of a stepped statement over `event_data`.
-    static func layer(_ h: OpaquePointer?, _ i: Int32) -> Layer? {
-        switch sqlite3_column_type(h, i) {
-        case SQLITE_INTEGER:
-            let code = Int(sqlite3_column_int64(h, i))
-            return code > 0 && code < layerByCode.count ? layerByCode[code] : nil
-        case SQLITE_TEXT: return rawText(h, i).flatMap(Layer.init(rawValue:))
-        default: return nil
-        }
-    }
+    static func layer(_ h: OpaquePointer?, _ i: Int32) -> Layer? { coded(h, i, layerByCode) }
 
     /// The kind in column `i` of a stepped statement over `event_data`.
-    static func kind(_ h: OpaquePointer?, _ i: Int32) -> EventKind? {
+    static func kind(_ h: OpaquePointer?, _ i: Int32) -> EventKind? { coded(h, i, kindByCode) }
+
+    /// A coded column: its code looked up in `byCode`, or its name (a row written as text).
+    private static func coded<T: RawRepresentable>(_ h: OpaquePointer?, _ i: Int32, _ byCode: [T?]) -> T? where T.RawValue == String {
         switch sqlite3_column_type(h, i) {
         case SQLITE_INTEGER:
             let code = Int(sqlite3_column_int64(h, i))
-            return code > 0 && code < kindByCode.count ? kindByCode[code] : nil
-        case SQLITE_TEXT: return rawText(h, i).flatMap(EventKind.init(rawValue:))
+            return code > 0 && code < byCode.count ? byCode[code] : nil
+        case SQLITE_TEXT: return rawText(h, i).flatMap(T.init(rawValue:))
         default: return nil
         }
     }
@@ -48,42 +43,9 @@ enum EventData {
     }
 }
 
-/// `shared_text` values by id, fetched on first use and kept for the reader's life (a run of
-/// correlation): the same `String` then serves every record that names the value.
-final class SharedTextCache: @unchecked Sendable {
-    private var values: [Int64: String] = [:]
-    private let lock = NSLock()
-
-    /// Runs `body` holding the cache (one reading thread at a time).
-    func reading<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
-    }
-
-    /// Column `i` of a stepped statement over `event_data` as text: a shared id restored. Call
-    /// inside `reading`.
-    func text(_ h: OpaquePointer?, _ i: Int32, db: Database) throws -> String? {
-        switch sqlite3_column_type(h, i) {
-        case SQLITE_NULL: return nil
-        case SQLITE_INTEGER:
-            let id = sqlite3_column_int64(h, i)
-            if let known = values[id] { return known }
-            let value = try Data.fetchOne(db.cachedStatement(sql: "SELECT CAST(value AS BLOB) FROM shared_text WHERE id = ?"), arguments: [id])
-                .map { String(decoding: $0, as: UTF8.self) }
-            // An id naming no row would be a broken database: say so rather than show nothing.
-            guard let value else {
-                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event_data names shared_text row \(id), which does not exist")
-            }
-            values[id] = value
-            return value
-        default: return EventData.rawText(h, i)
-        }
-    }
-}
-
-/// `shared_text` values by id for one read of records (`StoredEvent.fetchAll`), on the raw
-/// connection of the statement being stepped: each distinct value is fetched once.
+/// `shared_text` values by id for one read of records (`StoredEvent.fetchAll`, a slab of
+/// correlation, a replay), on the raw connection of the statement being stepped: each distinct
+/// value is fetched once, and the same `String` serves every record that names it.
 final class SharedTextLookup {
     private let db: OpaquePointer?
     private var statement: OpaquePointer?
@@ -92,6 +54,16 @@ final class SharedTextLookup {
     init(_ db: OpaquePointer?) { self.db = db }
 
     deinit { sqlite3_finalize(statement) }
+
+    /// Column `i` of a stepped statement over `event_data` (or the view's `stored_*` columns) as
+    /// text: a shared id restored.
+    func text(_ h: OpaquePointer?, _ i: Int32) throws -> String? {
+        switch sqlite3_column_type(h, i) {
+        case SQLITE_NULL: return nil
+        case SQLITE_INTEGER: return try value(sqlite3_column_int64(h, i))
+        default: return EventData.rawText(h, i)
+        }
+    }
 
     func value(_ id: Int64) throws -> String {
         if let known = values[id] { return known }
