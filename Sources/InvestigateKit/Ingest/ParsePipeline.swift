@@ -112,11 +112,16 @@ final class ParseProducer {
     /// Around a question's window: lines whose stamps lie far outside it are counted, not parsed.
     private var skipper: OutsideLineSkipper?
 
+    /// Whether batches carry `EventBatch.textHashes` for the SQLite writer's `SharedText` (the
+    /// ClickHouse path stores text as it is and needs none).
+    private let hashesSharedText: Bool
+
     /// `holdsBackPartialLine`: the file may still be written to (a plain file of a format a
     /// running process appends to), so an unterminated last line may be mid-write: it is left for
     /// a later run instead of being stored as a fragment.
     init(file: ReadOnlyFile, isGzip: Bool, candidates: [PrefixCandidate], holdsBackPartialLine: Bool, maxLineLength: Int,
-         parser: any RecordParser, skipper: OutsideLineSkipper? = nil) {
+         parser: any RecordParser, skipper: OutsideLineSkipper? = nil, hashesSharedText: Bool = true) {
+        self.hashesSharedText = hashesSharedText
         self.skipper = skipper
         self.file = file
         self.isGzip = isGzip
@@ -203,7 +208,7 @@ final class ParseProducer {
             // writer has batches waiting (this thread is ahead), else by the writer.
             if channel.pending >= 2 { sink.batch.packRaw() }
             // Cheap here, and the writer is what bounds a large file.
-            sink.batch.hashTexts(columns: EventWriter.sharedTexts)
+            if hashesSharedText { sink.batch.hashTexts(columns: EventWriter.sharedTexts) }
             guard channel.put(.batch(events: sink.batch, rejected: sink.rejected, bytesRead: bytesRead)) else { throw Stop() }
             // A fresh batch sized like the last one: the one handed over now belongs to the writer.
             let arenaSize = sink.batch.arena.count

@@ -137,7 +137,8 @@ public final class ClickHouseIngester {
         // An archive's files are final: an unterminated last line is stored as it is (a store
         // shared by many machines has no later run on the same file to finish it).
         let producer = ParseProducer(file: file, isGzip: digest.isGzip, candidates: [], holdsBackPartialLine: false,
-                                     maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser)
+                                     maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser,
+                                     hashesSharedText: false)
         producer.start()
         var producerDone = false
         defer {
