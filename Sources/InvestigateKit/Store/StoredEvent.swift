@@ -72,18 +72,10 @@ public final class StoredEvent: Sendable, Equatable {
 
     private init(_ h: OpaquePointer?, _ c: ColumnPositions, _ shared: SharedTextLookup) throws {
         func int(_ i: Int32) -> Int64? { i < 0 || sqlite3_column_type(h, i) == SQLITE_NULL ? nil : sqlite3_column_int64(h, i) }
-        var failure: Error?
-        func text(_ k: Int) -> String? {
+        func text(_ k: Int) throws -> String? {
             let i = c.texts[k]
             guard i >= 0 else { return nil }
-            switch sqlite3_column_type(h, i) {
-            case SQLITE_NULL: return nil
-            case SQLITE_INTEGER where c.stored[k]:
-                do { return try shared.value(sqlite3_column_int64(h, i)) } catch { failure = error; return nil }
-            default:
-                guard let p = sqlite3_column_text(h, i) else { return nil }
-                return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))), as: UTF8.self)
-            }
+            return c.stored[k] ? try shared.text(h, i) : EventData.rawText(h, i)
         }
         func number(_ k: Int) -> Int64? { int(c.numbers[k]) }
         id = int(c.id) ?? 0
@@ -93,8 +85,8 @@ public final class StoredEvent: Sendable, Equatable {
             raw = [UInt8](UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, c.raw))))
         }
         // Positions in `textColumns` and `numberColumns`.
-        var e = Event(time: number(4), layer: text(0).flatMap(Layer.init(rawValue:)) ?? .system,
-                      kind: text(1).flatMap(EventKind.init(rawValue:)) ?? .log,
+        var e = Event(time: number(4), layer: try text(0).flatMap(Layer.init(rawValue:)) ?? .system,
+                      kind: try text(1).flatMap(EventKind.init(rawValue:)) ?? .log,
                       line: Int(number(2) ?? 0), lineEnd: Int(number(3) ?? number(2) ?? 0), raw: raw)
         e.altTime = number(5)
         e.status = number(6).map { Int($0) }
@@ -103,28 +95,27 @@ public final class StoredEvent: Sendable, Equatable {
         e.pid = number(9).map { Int($0) }
         e.elbStatus = number(10).map { Int($0) }
         e.targetStatus = number(11).map { Int($0) }
-        e.clientIP = text(2)
-        e.peerIP = text(3)
-        e.forwardedFor = text(4)
-        e.method = text(5)
-        e.path = text(6)
-        e.query = text(7)
-        e.requestID = text(8)
-        e.traceID = text(9)
-        e.userAgent = text(10)
-        e.host = text(11)
-        e.level = text(12)
-        e.message = text(13)
-        e.hostname = text(14)
-        e.program = text(15)
-        e.wafAction = text(16)
-        e.wafRule = text(17)
-        e.error = text(18)
+        e.clientIP = try text(2)
+        e.peerIP = try text(3)
+        e.forwardedFor = try text(4)
+        e.method = try text(5)
+        e.path = try text(6)
+        e.query = try text(7)
+        e.requestID = try text(8)
+        e.traceID = try text(9)
+        e.userAgent = try text(10)
+        e.host = try text(11)
+        e.level = try text(12)
+        e.message = try text(13)
+        e.hostname = try text(14)
+        e.program = try text(15)
+        e.wafAction = try text(16)
+        e.wafRule = try text(17)
+        e.error = try text(18)
         // `extra` is a flat object of strings (JSONText.object); anything else reads as empty.
-        if let extra = text(19), let dict = JSONText.parseFlatObject(extra) {
+        if let extra = try text(19), let dict = JSONText.parseFlatObject(extra) {
             e.extra = dict
         }
-        if let failure { throw failure }
         event = e
     }
 
