@@ -123,7 +123,8 @@ extension Correlator {
                 SELECT e.id, e.layer, e.kind, e.time, e.duration, e.client_ip, e.peer_ip, e.method, e.path, e.query,
                        e.status, e.target_status, e.trace_id, e.request_id, substr(e.message, 1, 16),
                        CASE WHEN \(EventData.codeIn("layer", of: "e", ["alb", "apigateway"])) THEN e.extra END,
-                       CASE WHEN e.id <= ? THEN (SELECT l.chain_id FROM link l WHERE l.event_id = e.id) END
+                       CASE WHEN e.id <= ? THEN (SELECT l.chain_id FROM link l WHERE l.event_id = e.id) END,
+                       CASE WHEN \(EventData.codeIn("layer", of: "e", ["alb", "apigateway"])) THEN e.extra_common END
                 FROM event_data e
                 WHERE e.id IN (SELECT id FROM event_data WHERE time >= ? AND time < ?\(skipped)) AND \(Self.correlatable)
                 ORDER BY e.id
@@ -168,6 +169,12 @@ extension Correlator {
             return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))), as: UTF8.self)
         }
 
+        /// One string field of a record's `extra` (columns 15 and 17: the stored object and its
+        /// common fields stored apart, see `ExtraSplitter`).
+        func extraField(_ key: String) throws -> String? {
+            try jsonField(15, key) ?? jsonField(17, key)
+        }
+
         /// One string field of a column holding a flat JSON object (an `extra`), without copying the rest.
         func jsonField(_ i: Int32, _ key: String) throws -> String? {
             switch sqlite3_column_type(h, i) {
@@ -210,7 +217,7 @@ extension Correlator {
         case .waf, .apigateway, .appRequest: arrival = time
         case .alb:
             completion = time
-            arrival = try row.jsonField(15, "request_creation_us").flatMap { Int64($0) }
+            arrival = try row.extraField("request_creation_us").flatMap { Int64($0) }
         case .nginx, .gunicorn, .cloudfront:
             completion = time
             if let d = duration, d >= 0 { arrival = time - d }
@@ -220,7 +227,7 @@ extension Correlator {
         return Node(id: row.int(0) ?? 0, role: role, time: time, arrival: arrival, completion: completion, duration: duration,
                     clientIP: row.text(5), peerIP: row.text(6), method: method, path: path, query: row.text(9),
                     status: row.int(10).map(Int.init), targetStatus: row.int(11).map(Int.init), traceID: row.text(12),
-                    requestID: row.text(13), extendedRequestID: layer == .apigateway ? try row.jsonField(15, "extended_request_id") : nil,
-                    lambdaRequestID: layer == .apigateway ? try row.jsonField(15, "lambda_request_id") : nil, chain: row.int(16))
+                    requestID: row.text(13), extendedRequestID: layer == .apigateway ? try row.extraField("extended_request_id") : nil,
+                    lambdaRequestID: layer == .apigateway ? try row.extraField("lambda_request_id") : nil, chain: row.int(16))
     }
 }

@@ -115,7 +115,7 @@ public enum RequestStream {
         // millions of rows paid a subquery per column.
         var sql = """
             SELECT id, time, layer, client_ip, method, stored_path, status, query, stored_user_agent, stored_host, forwarded_for,
-                   waf_action, stored_waf_rule, \(withDetails ? "stored_extra" : "NULL")
+                   waf_action, stored_waf_rule, \(withDetails ? "stored_extra, stored_extra_common" : "NULL, NULL")
             FROM event
             WHERE time IS NOT NULL AND kind = 'access' AND copy_of IS NULL
             """
@@ -147,7 +147,8 @@ public enum RequestStream {
             if withDetails {
                 r.details = RequestDetails(method: text(h, 4), query: text(h, 7), userAgent: try restored(8), host: try restored(9),
                                            forwardedFor: text(h, 10), wafAction: text(h, 11), wafRule: try restored(12),
-                                           extraJSON: try restored(13))
+                                           extraJSON: try restored(14).map { ExtraSplitter.merged(common: $0, varying: try restored(13)) }
+                                            ?? restored(13))
             }
             try body(r)
         }

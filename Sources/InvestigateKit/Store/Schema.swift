@@ -323,6 +323,17 @@ public enum Schema {
             try db.execute(sql: eventInsertTrigger)
         }
 
+        migrator.registerMigration("v11-extra-common-fields") { db in
+            // `extra`'s fields whose values repeat (`ExtraSplitter`) may be stored apart, in
+            // `extra_common`, shared like other repeated text; `extra` then holds the other fields.
+            // Adding a column rewrites no row: rows stored before keep `extra` whole.
+            try db.execute(sql: "ALTER TABLE event_data ADD COLUMN extra_common")
+            try db.execute(sql: "DROP TRIGGER event_insert")
+            try db.execute(sql: "DROP VIEW event")
+            try db.execute(sql: v11EventView)
+            try db.execute(sql: eventInsertTrigger)
+        }
+
         return migrator
     }
 
@@ -350,6 +361,28 @@ public enum Schema {
         return "CREATE VIEW event AS SELECT \((columns + stored).joined(separator: ", ")) FROM event_data d"
     }
 
+    /// The `event` view over `event_data` as v11 creates it (frozen with v11): v10's, with `extra`
+    /// joined from its two parts (`restoredExtra`) and `extra_common` as stored.
+    private static var v11EventView: String {
+        let columns = v9Columns.map { column in
+            if column == "extra" { return "\(restoredExtra(of: "d")) AS extra" }
+            let value = Schema.restored(column, of: "d")
+            return value == "d.\(column)" ? value : "\(value) AS \(column)"
+        }
+        let stored = (v9Columns.filter { sharedTextColumns.contains($0) } + ["extra_common"]).map { "d.\($0) AS stored_\($0)" }
+        return "CREATE VIEW event AS SELECT \((columns + stored).joined(separator: ", ")) FROM event_data d"
+    }
+
+    /// `extra` of an `event_data` row named `table` as the `event` view shows it: the stored
+    /// object, or, when its common fields are stored apart (`extra_common`, see `ExtraSplitter`),
+    /// both parts joined by `json_patch` (the same fields and values; common ones first). SQL that
+    /// reads `event_data` itself must read `extra` through this (frozen with v11).
+    public static func restoredExtra(of table: String) -> String {
+        let common = restored("extra_common", of: table, shared: true)
+        return "CASE WHEN \(table).extra_common IS NULL THEN \(restored("extra", of: table)) "
+            + "ELSE json_patch(\(common), coalesce(\(restored("extra", of: table)), '{}')) END"
+    }
+
     /// Rows written into `event` in plain SQL (tests, scripts) go into `event_data` as text.
     private static var eventInsertTrigger: String {
         let inserted = v9Columns.filter { $0 != "id" }
@@ -369,7 +402,11 @@ public enum Schema {
     /// and coded names restored, `line_end` filled in. SQL that reads or updates `event_data`
     /// itself must compare such columns through this (frozen with v9, whose view is built from it).
     public static func restored(_ column: String, of table: String) -> String {
-        if sharedTextColumns.contains(column) {
+        restored(column, of: table, shared: sharedTextColumns.contains(column))
+    }
+
+    private static func restored(_ column: String, of table: String, shared: Bool) -> String {
+        if shared {
             return "CASE WHEN typeof(\(table).\(column)) = 'integer' THEN (SELECT s.value FROM shared_text s WHERE s.id = \(table).\(column)) "
                 + "ELSE \(table).\(column) END"
         }

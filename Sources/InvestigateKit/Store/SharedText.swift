@@ -55,6 +55,9 @@ final class SharedText {
     /// rolled back the rows it added), every id remembered may be gone, and the table is emptied.
     private var highestID: Int64 = 0
 
+    /// `extra` objects split into their repeating and varying fields, learnt over the same run.
+    let extraSplitter = ExtraSplitter()
+
     private var find: Statement?
     private var add: Statement?
 

@@ -51,6 +51,8 @@ public final class StoredEvent: Sendable, Equatable {
     /// Where each column of `event` sits in a statement's result (-1: not selected).
     struct ColumnPositions {
         var id: Int32 = -1, sourceID: Int32 = -1, raw: Int32 = -1
+        /// `extra`'s common fields when stored apart (`ExtraSplitter`).
+        var extraCommon: Int32 = -1
         var numbers: [Int32] = []
         var texts: [Int32] = []
         /// Per text column, whether its position holds the column as stored (`stored_path`, …).
@@ -64,6 +66,7 @@ public final class StoredEvent: Sendable, Equatable {
             id = byName["id"] ?? -1
             sourceID = byName["source_id"] ?? -1
             raw = byName["raw"] ?? -1
+            extraCommon = byName["stored_extra_common"] ?? -1
             numbers = StoredEvent.numberColumns.map { byName[$0] ?? -1 }
             texts = StoredEvent.textColumns.map { byName["stored_" + $0] ?? byName[$0] ?? -1 }
             stored = StoredEvent.textColumns.map { byName["stored_" + $0] != nil }
@@ -116,6 +119,10 @@ public final class StoredEvent: Sendable, Equatable {
         if let extra = try text(19), let dict = JSONText.parseFlatObject(extra) {
             e.extra = dict
         }
+        // Common fields stored apart (`ExtraSplitter`): the two parts hold disjoint keys.
+        if c.extraCommon >= 0, let common = try shared.text(h, c.extraCommon), let dict = JSONText.parseFlatObject(common) {
+            e.extra.merge(dict) { stored, _ in stored }
+        }
         event = e
     }
 
@@ -137,7 +144,7 @@ public final class StoredEvent: Sendable, Equatable {
     public static func columns(_ table: String) -> String {
         (numberColumns.map { "\(table).\($0)" }
             + textColumns.map { Schema.sharedTextColumns.contains($0) ? "\(table).stored_\($0)" : "\(table).\($0)" }
-            + [raw(table)]).joined(separator: ", ")
+            + ["\(table).stored_extra_common", raw(table)]).joined(separator: ", ")
     }
 
     /// The same, with text read as bytes, for code reading through GRDB's `Row` (which reads TEXT

@@ -298,6 +298,9 @@ public final class EventWriter {
         Schema.sharedTextColumns.contains(column.1) ? bits | (1 << UInt32(column.0.rawValue)) : bits
     }
 
+    static let extraBit: UInt32 = 1 << UInt32(EventBatch.Text.extra.rawValue)
+    static let extraColumn = EventBatch.Text.extra.rawValue
+
     /// The optional columns a batch fills (`EventBatch.filledTexts`/`filledNumbers`).
     struct ColumnSet: Hashable {
         var texts: UInt32
@@ -348,7 +351,8 @@ public final class EventWriter {
         if let known = statements[set] { return known }
         let numbers = Self.optionalNumbers.filter { set.numbers & (1 << UInt32($0.0.rawValue)) != 0 }
         let texts = Self.optionalTexts.filter { set.texts & (1 << UInt32($0.0.rawValue)) != 0 }
-        let names = Self.fixedColumns + numbers.map(\.1) + texts.map(\.1)
+        // A batch with `extra` binds `extra_common` last (`ExtraSplitter`).
+        let names = Self.fixedColumns + numbers.map(\.1) + texts.map(\.1) + (set.texts & Self.extraBit != 0 ? ["extra_common"] : [])
         // OR FAIL, not the default ABORT: a multi-row INSERT that may abort (any NOT NULL column)
         // makes SQLite copy every page it touches that existed before the statement into a
         // statement journal first, in case it must undo the statement's earlier rows. For 3M nginx
@@ -427,6 +431,7 @@ public final class EventWriter {
                                     sqlite3_bind_int64(h, first + 7, ref.offset)
                                     sqlite3_bind_int64(h, first + 8, ref.length)
                                     var param = first + 9
+                                    let extraCommonParam = first + 9 + Int32(numberColumns.count + textColumns.count)
                                     for column in numberColumns {
                                         bindNumber(h, param, numbers[n + column])
                                         param += 1
@@ -435,6 +440,11 @@ public final class EventWriter {
                                         let span = spans[t + column]
                                         if span.isNull {
                                             sqlite3_bind_null(h, param)
+                                            if column == Self.extraColumn { sqlite3_bind_null(h, extraCommonParam) }
+                                        } else if column == Self.extraColumn {
+                                            try bindExtra(h, param, common: extraCommonParam,
+                                                          UnsafeRawBufferPointer(start: base + span.start, count: span.count),
+                                                          hash: hashes?[t + column], layer: layer.depth)
                                         } else if Self.sharedTexts & (1 << UInt32(column)) != 0, span.count >= SharedText.minLength,
                                                   let id = try shared.id(for: UnsafeRawBufferPointer(start: base + span.start, count: span.count),
                                                                          hash: hashes?[t + column]
@@ -453,6 +463,37 @@ public final class EventWriter {
                     }
                 }
             }
+        }
+    }
+
+    /// Binds a record's `extra` and `extra_common`: the whole object when it repeats whole (or
+    /// has no common fields), else its common fields apart from the rest (`ExtraSplitter`), each
+    /// part shared when it repeats.
+    private func bindExtra(_ h: OpaquePointer?, _ param: Int32, common commonParam: Int32, _ value: UnsafeRawBufferPointer,
+                           hash: Int?, layer: Int) throws {
+        let splitter = shared.extraSplitter
+        if splitter.split(value, layer: layer) {
+            try splitter.common.withUnsafeBytes { try bindShared(h, commonParam, $0) }
+            if splitter.varying.count == 2 { sqlite3_bind_null(h, param) } else {
+                try splitter.varying.withUnsafeBytes { try bindShared(h, param, $0) }
+            }
+            return
+        }
+        sqlite3_bind_null(h, commonParam)
+        if value.count >= SharedText.minLength, let id = try shared.id(for: value, hash: hash ?? SharedText.hash(value), db: db) {
+            sqlite3_bind_int64(h, param, id)
+        } else {
+            sqlite3_bind_text(h, param, value.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(value.count), SQLITE_STATIC_PTR)
+        }
+    }
+
+    /// Binds a value that may repeat: its `shared_text` id, or (the splitter's buffers are reused
+    /// per record) a copy of its text.
+    private func bindShared(_ h: OpaquePointer?, _ param: Int32, _ value: UnsafeRawBufferPointer) throws {
+        if value.count >= SharedText.minLength, let id = try shared.id(for: value, hash: SharedText.hash(value), db: db) {
+            sqlite3_bind_int64(h, param, id)
+        } else {
+            sqlite3_bind_text(h, param, value.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(value.count), SQLITE_TRANSIENT_PTR)
         }
     }
 
