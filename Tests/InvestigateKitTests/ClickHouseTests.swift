@@ -388,6 +388,223 @@ struct ClickHouseStoreTests {
     }
 }
 
+/// A log that grew, was renamed, compressed or copied since ClickHouse stored it: only its new lines
+/// are stored (each line once), its `source` row says what it continues, and the working set
+/// answers as a local ingest of the same steps does (`RotationTests` is the local counterpart).
+@Suite(.serialized, .enabled(if: ClickHouseTestServer.available, "no ClickHouse server (set INVESTIGATE_CLICKHOUSE_URL; .ci/run does)"))
+struct ClickHouseGrownFileTests {
+    static func line(_ i: Int) -> String { IngestPipelineTests.accessLine(i, status: i % 17 == 5 ? 403 : 200) }
+    static func lines(_ range: Range<Int>) -> String { range.map(line).joined(separator: "\n") + "\n" }
+
+    /// A directory the writer and logrotate change between ingests, each ingest run both into
+    /// ClickHouse and into a local timeline.
+    final class Logs {
+        let dir: TemporaryDirectory
+        let client: ClickHouseClient
+        let local: TimelineStore
+        /// Lines written so far, in any file.
+        private(set) var written = 0
+
+        init(_ label: String) throws {
+            dir = try TemporaryDirectory()
+            client = try ClickHouseTestServer.client(label)
+            local = try TimelineStore(path: dir.url.appendingPathComponent("timeline.db").path)
+            try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        }
+
+        deinit { ClickHouseTestServer.drop(client) }
+
+        var logs: String { dir.url.appendingPathComponent("nginx").path }
+        func path(_ name: String) -> String { logs + "/" + name }
+
+        func append(_ name: String, _ count: Int) throws {
+            let text = ClickHouseGrownFileTests.lines(written..<(written + count))
+            written += count
+            if !FileManager.default.fileExists(atPath: path(name)) { FileManager.default.createFile(atPath: path(name), contents: nil) }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path(name)))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(text.utf8))
+            try handle.close()
+        }
+
+        func rename(_ from: String, _ to: String) throws { try FileManager.default.moveItem(atPath: path(from), toPath: path(to)) }
+
+        func gzip(_ name: String, keep: Bool = false) throws {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path(name))))
+            try Data(GzipInflater.gzip(bytes)).write(to: URL(fileURLWithPath: path(name + ".gz")))
+            if !keep { try FileManager.default.removeItem(atPath: path(name)) }
+        }
+
+        /// Ingests the directory into ClickHouse and into the local timeline; returns ClickHouse's summary.
+        @discardableResult
+        func ingest(_ paths: [String]? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> IngestSummary {
+            let summary = try ClickHouseIngester(client: client).ingest(paths: paths ?? [logs])
+            #expect(summary.failed.isEmpty, "\(summary.failed)", sourceLocation: sourceLocation)
+            let localSummary = try TimelineUpdate.run(store: local, paths: paths ?? [logs], options: ImportOptions()).ingest
+            #expect(summary.events == localSummary.events, "added to ClickHouse \(summary.events), locally \(localSummary.events)",
+                    sourceLocation: sourceLocation)
+            try checkEachLineOnce(sourceLocation)
+            return summary
+        }
+
+        /// ClickHouse's committed events: every line written, each once.
+        func checkEachLineOnce(_ location: SourceLocation) throws {
+            let db = client.url.database
+            let out = try client.query("""
+                SELECT count(), uniqExact(raw) FROM \(db).event WHERE (sha256, attempt) IN (\(ClickHouseSchema.canonical(db))) FORMAT TabSeparated
+                """)
+            let row = try #require(try TabSeparated.parse(out, columns: 2).first, sourceLocation: location)
+            #expect(TabSeparated.int(row[0]) == Int64(written) && TabSeparated.int(row[1]) == Int64(written),
+                    "ClickHouse holds \(TabSeparated.string(row[0]) ?? "?") events, \(TabSeparated.string(row[1]) ?? "?") distinct; \(written) lines written",
+                    sourceLocation: location)
+        }
+
+        /// The working set fetched for everything, and for a question's window, answers as the local
+        /// timeline does: the same events at the same lines of the same files, the same `source`
+        /// rows (a continuation's start line, offset, parent), the same diagnosis and timeline JSON.
+        /// Row ids may differ: the working set numbers files as one local ingest of the directory
+        /// would (by path), the local timeline in the order the steps stored them.
+        /// `legacyHeads`: files stored before `head_sha256` was recorded have none in ClickHouse.
+        func checkSameAnswers(legacyHeads: Bool = false, _ location: SourceLocation = #_sourceLocation) throws {
+            let working = try TimelineStore()
+            try ClickHouseWindow.fetch(client, range: nil, into: working)
+            let events = "SELECT s.path, s.sha256, e.line, e.line_end, e.raw FROM events e JOIN source s ON s.id = e.source_id ORDER BY s.path, s.start_line, s.sha256, e.line"
+            let a = try local.read { try Row.fetchAll($0, sql: events) }, b = try working.read { try Row.fetchAll($0, sql: events) }
+            #expect(a.count == written && a == b, "events differ: \(a.count) local, \(b.count) from ClickHouse", sourceLocation: location)
+            // The files with records: a version with no lines of its own has none, and is not fetched.
+            let sources = """
+                SELECT s.path, s.sha256, s.size, s.compressed, s.format, s.lines, s.events, s.rejected, s.first_time, s.last_time, s.notes,
+                       s.content_sha256, s.content_size, \(legacyHeads ? "" : "s.head_sha256, ")s.start_offset, s.start_line, p.sha256 AS parent
+                FROM source s LEFT JOIN source p ON p.id = s.parent_id WHERE s.status = 'complete' AND s.first_time IS NOT NULL ORDER BY s.path, s.start_line, s.sha256
+                """
+            let sa = try local.read { try Row.fetchAll($0, sql: sources) }, sb = try working.read { try Row.fetchAll($0, sql: sources) }
+            #expect(sa == sb, "source rows differ:\n\(sa)\n\(sb)", sourceLocation: location)
+
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let at = FixtureTimelines.at("2025-02-06 14:01", "Asia/Tokyo")
+            let q = DiagnosisQuery(at: at, zone: ZoneSpec("Asia/Tokyo")!, status: .code(403))
+            let window = try TimelineStore()
+            try ClickHouseWindow.fetch(client, range: q.from...q.to, into: window)
+            let fromFiles = try Diagnoser(store: local).diagnose(q), fromClickHouse = try Diagnoser(store: window).diagnose(q)
+            #expect(!fromFiles.findings.isEmpty, sourceLocation: location)
+            #expect(String(decoding: try encoder.encode(fromClickHouse), as: UTF8.self) == String(decoding: try encoder.encode(fromFiles), as: UTF8.self),
+                    "diagnosis differs", sourceLocation: location)
+            let tq = TimelineQuery(from: at - 600_000_000, to: at + 600_000_000)
+            // Record ids differ when the window holds part of the timeline; the chains, sources and lines may not.
+            let chains = { (s: TimelineStore) in
+                try TimelineView.build(s, tq).chains.map { chain in
+                    var json = TimelineView.json(chain)
+                    json.events = json.events.map { var e = $0; e.id = 0; return e }
+                    return String(decoding: try encoder.encode(json), as: UTF8.self)
+                }
+            }
+            let ca = try chains(local), cb = try chains(window)
+            #expect(!ca.isEmpty && ca == cb, "timeline differs: \(ca.count) chains local, \(cb.count) from ClickHouse", sourceLocation: location)
+        }
+    }
+
+    /// A plain log stored, then grown by more lines and stored again: ClickHouse adds only the new
+    /// lines, at their true line numbers, and says which file they continue.
+    @Test func aGrownLogStoresOnlyItsNewLines() throws {
+        let logs = try Logs("grown")
+        try logs.append("access.log", 150)
+        let first = try logs.ingest()
+        #expect(first.files.map(\.status) == [.ingested] && first.events == 150)
+        try logs.checkSameAnswers()
+
+        try logs.append("access.log", 90)
+        let second = try logs.ingest()
+        let grown = try #require(second.files.first)
+        #expect(grown.status == .grown && grown.added == 90 && grown.lines == 90)
+        #expect(grown.notes.first == "file grew since it was ingested: read only its new lines, from line 151", "\(grown.notes)")
+        try logs.checkSameAnswers()
+        let db = logs.client.url.database
+        let lines = try TabSeparated.parse(logs.client.query("""
+            SELECT min(line), max(line) FROM \(db).event WHERE sha256 = \(SQLLiteral.token(try #require(grown.sha256))) FORMAT TabSeparated
+            """), columns: 2)
+        #expect(lines.first.map { [TabSeparated.int($0[0]), TabSeparated.int($0[1])] } == [151, 240])
+
+        // Unchanged since: nothing to add.
+        let third = try logs.ingest()
+        #expect(third.events == 0 && third.files.map(\.status) == [.unchanged])
+        // Grown again: it continues the longest stored version.
+        try logs.append("access.log", 10)
+        let fourth = try logs.ingest()
+        #expect(fourth.files.first?.notes.first == "file grew since it was ingested: read only its new lines, from line 241")
+        try logs.checkSameAnswers()
+    }
+
+    /// logrotate: access.log stored; it grows, is renamed access.log.1 beside a new access.log, then
+    /// compressed to access.log.1.gz while access.log grows: every line is stored once.
+    @Test func logrotateStoresNoLineTwice() throws {
+        let logs = try Logs("rotate")
+        try logs.append("access.log", 120)
+        try logs.ingest()
+        try logs.append("access.log", 30)
+        try logs.rename("access.log", "access.log.1")
+        try logs.append("access.log", 40)
+        let rotated = try logs.ingest()
+        let renamed = try #require(rotated.files.first { $0.path == logs.path("access.log.1") })
+        #expect(renamed.status == .grown && renamed.added == 30, "\(renamed)")
+        #expect(renamed.notes.first?.hasPrefix("continues \(logs.path("access.log")) (its first 120 lines are that file's content") == true,
+                "\(renamed.notes)")
+        #expect(rotated.files.first { $0.path == logs.path("access.log") }?.status == .ingested)
+        try logs.checkSameAnswers()
+
+        try logs.gzip("access.log.1")
+        try logs.append("access.log", 25)
+        let compressed = try logs.ingest()
+        let gz = try #require(compressed.files.first { $0.path == logs.path("access.log.1.gz") })
+        #expect(gz.status == .unchanged && gz.added == 0, "\(gz)")
+        #expect(gz.notes.first == "same content as \(logs.path("access.log.1")) (renamed, copied or compressed, as logrotate does); 0 new lines",
+                "\(gz.notes)")
+        #expect(compressed.files.first { $0.path == logs.path("access.log") }?.status == .grown)
+        #expect(compressed.events == 25)
+        try logs.checkSameAnswers()
+    }
+
+    /// The same content under another name (a copy, a compressed copy) adds nothing.
+    @Test func theSameContentUnderAnotherNameAddsNothing() throws {
+        let logs = try Logs("same")
+        try logs.append("access.log", 100)
+        try logs.ingest()
+        try FileManager.default.copyItem(atPath: logs.path("access.log"), toPath: logs.path("copy.log"))
+        try logs.gzip("access.log", keep: true)
+        let again = try logs.ingest()
+        #expect(again.events == 0 && again.rejected == 0)
+        let copy = try #require(again.files.first { $0.path == logs.path("copy.log") })
+        #expect(copy.status == .unchanged && copy.notes.first?.hasPrefix("already in ClickHouse") == true, "\(copy)")
+        let gz = try #require(again.files.first { $0.path == logs.path("access.log.gz") })
+        #expect(gz.status == .unchanged && gz.notes.first?.hasPrefix("same content as \(logs.path("access.log"))") == true, "\(gz)")
+        // The compressed copy is known by its own bytes now: found at once the next time.
+        let third = try logs.ingest()
+        #expect(third.files.first { $0.path == logs.path("access.log.gz") }?.notes.first?.hasPrefix("already in ClickHouse") == true)
+        try logs.checkSameAnswers()
+    }
+
+    /// A database whose `source` table was created before the continuation columns: questions read
+    /// it as before, and the next ingest adds the columns and continues its files (found by path).
+    @Test func aDatabaseFromTheEarlierSchemaKeepsWorking() throws {
+        let logs = try Logs("legacy")
+        try logs.append("access.log", 80)
+        try logs.ingest()
+        let db = logs.client.url.database
+        for column in ClickHouseSchema.addedSourceColumns {
+            try logs.client.query("ALTER TABLE \(db).source DROP COLUMN \(column.name)")
+        }
+        #expect(try ClickHouseSchema.missingSourceColumns(logs.client).count == ClickHouseSchema.addedSourceColumns.count)
+        try logs.checkSameAnswers(legacyHeads: true)
+        try logs.append("access.log", 20)
+        let grown = try logs.ingest()
+        #expect(grown.files.first?.status == .grown && grown.events == 20, "\(grown.files)")
+        #expect(try ClickHouseSchema.missingSourceColumns(logs.client).isEmpty)
+        // Migrating again is harmless.
+        try ClickHouseSchema.migrate(logs.client)
+        try logs.checkSameAnswers(legacyHeads: true)
+    }
+}
+
 /// A server killed mid-ingest and restarted: after a re-run every file is whole or absent. The test
 /// runs a ClickHouse of its own (`.ci/clickhouse/server.sh`) so it can kill it; it needs the
 /// `clickhouse-server` binary and is skipped without it (or without INVESTIGATE_CLICKHOUSE_URL).

@@ -5,7 +5,10 @@ import Foundation
 /// as the sink of the batches, rejected lines and per-file counts instead of SQLite.
 ///
 /// A file is known by the SHA-256 of its bytes: one already committed (by any machine) is not
-/// parsed again. Its rows are written under a fresh attempt id, its `source` row last, once the
+/// parsed again. A file whose content starts with a committed file's whole content (the same log
+/// grown since, or renamed, copied or compressed by logrotate) is read only from the line after
+/// it, as `Ingester` does locally (`ParseProducer` candidates), and its `source` row says which
+/// file it continues; one with the same content as a committed file adds no lines. Its rows are written under a fresh attempt id, its `source` row last, once the
 /// rows of the attempt are counted and found whole (`ClickHouseSchema`). Many machines may ingest
 /// disjoint or overlapping parts of an archive at once: when two commit the same file, readers
 /// take the smaller attempt and the other machine deletes its own copy.
@@ -41,13 +44,13 @@ public final class ClickHouseIngester {
         var results: [FileResult] = walker.problems.map {
             FileResult(path: $0.path, lines: 0, events: 0, rejected: 0, added: 0, status: .failed, skipped: $0.reason, notes: [])
         }
-        var planned: [(index: Int, path: String, importer: (any Importer)?, early: FileResult?)] = []
+        var planned: [(index: Int, path: String, importer: (any Importer)?, early: FileResult?, keys: ContentHead.Keys?)] = []
         for (index, path) in walker.files.enumerated() {
             do {
-                let (importer, early) = try plan(path)
-                planned.append((index, path, importer, early))
+                let (importer, early, keys) = try plan(path)
+                planned.append((index, path, importer, early, keys))
             } catch {
-                planned.append((index, path, nil, failure(path, error)))
+                planned.append((index, path, nil, failure(path, error), nil))
             }
         }
         // Files that teach others first, as `Ingester` does: the same hints, the same records.
@@ -62,7 +65,7 @@ public final class ClickHouseIngester {
             if let early = item.early { perFile.append((item.index, early)); continue }
             let result: FileResult
             do {
-                result = try store(item.path, importer: item.importer!, hints: hints, position: n, of: planned.count)
+                result = try store(item.path, importer: item.importer!, keys: item.keys, hints: hints, position: n, of: planned.count)
             } catch {
                 result = failure(item.path, error)
             }
@@ -70,7 +73,7 @@ public final class ClickHouseIngester {
                 hints.learnSpan(first: first, last: last, format: format, from: item.path)
             }
             added += result.added
-            if result.status == .ingested { addedRejected += result.rejected }
+            if result.status == .ingested || result.status == .grown { addedRejected += result.rejected }
             perFile.append((item.index, result))
         }
         results += perFile.sorted { $0.0 < $1.0 }.map(\.1)
@@ -81,18 +84,20 @@ public final class ClickHouseIngester {
         FileResult(path: path, lines: 0, events: 0, rejected: 0, added: 0, status: .failed, skipped: "\(error)", notes: [])
     }
 
-    private func plan(_ path: String) throws -> ((any Importer)?, FileResult?) {
+    private func plan(_ path: String) throws -> ((any Importer)?, FileResult?, ContentHead.Keys?) {
         let st = try FileStat.of(path)
         if st.size == 0 {
             return (nil, FileResult(path: path, sha256: SHA256().hexDigest(), size: 0, lines: 0, events: 0, rejected: 0,
-                                    added: 0, status: .skipped, skipped: "empty file", notes: []))
+                                    added: 0, status: .skipped, skipped: "empty file", notes: []), nil)
         }
         let file = try ReadOnlyFile(path)
-        if let id = formatOverride { return (registry.importer(id: id)!, nil) }
         let sample = try Ingester.leadingLines(file, count: Ingester.detectionSampleLines)
+        // The keys of its first bytes, by which committed files it may continue are found.
+        let keys = ContentHead.keys(sample.head)
+        if let id = formatOverride { return (registry.importer(id: id)!, nil, keys) }
         let name = (path as NSString).lastPathComponent
         let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: name, stopAtCertain: true)
-        if let importer = detection.importer { return (importer, nil) }
+        if let importer = detection.importer { return (importer, nil, keys) }
         var reason = sample.lines.isEmpty || sample.binary ? "binary content, not a text log"
             : "format not recognised from its first \(sample.lines.count) lines"
         if let closest = detection.closest, !(sample.lines.isEmpty || sample.binary) {
@@ -101,7 +106,40 @@ public final class ClickHouseIngester {
         if !(sample.lines.isEmpty || sample.binary) { reason += "; use --format to force one" }
         if let problem = sample.problem { reason += "; \(problem)" }
         return (nil, FileResult(path: path, size: st.size, lines: 0, events: 0, rejected: 0, added: 0, status: .skipped,
-                                skipped: reason, notes: []))
+                                skipped: reason, notes: []), nil)
+    }
+
+    /// Committed files whose whole content a file may start with (the same log before it grew, or
+    /// before logrotate renamed, copied or compressed it): those whose content-head key is this
+    /// file's (`ContentHead`, as `Ingester.prefixCandidates` finds them locally), no longer than
+    /// the file; plain files stored before keys were recorded (`head_sha256` '') by their path.
+    /// Only the digest of the file's content decides (`ParseProducer`). The candidates' ids are
+    /// their positions in the returned list of SHA-256s, oldest stored first (the one cited when
+    /// several hold the same content).
+    private func prefixCandidates(path: String, keys: ContentHead.Keys?, plainSize: Int64?) throws -> (candidates: [PrefixCandidate], sha256s: [String]) {
+        guard let keys else { return ([], []) }
+        let db = client.url.database
+        let length = ContentHead.length
+        var match = ["(head_sha256 = \(SQLLiteral.token(keys.firstLine)) AND content_size < \(length))"]
+        if let first4K = keys.first4K { match.append("(head_sha256 = \(SQLLiteral.token(first4K)) AND content_size >= \(length))") }
+        // The path travels as hex (checked), not as SQL text.
+        let pathHex = Array(path.utf8).map { String(format: "%02x", $0) }.joined()
+        if !pathHex.isEmpty { match.append("(head_sha256 = '' AND compressed = 0 AND path = unhex(\(SQLLiteral.token(pathHex))))") }
+        let out = try client.query("""
+            SELECT sha256, path, content_sha256, content_size, start_line + lines FROM \(db).source
+            WHERE (sha256, attempt) GLOBAL IN (\(ClickHouseSchema.canonical(db)))
+              AND content_size > 0 AND content_size <= \(plainSize ?? Int64.max) AND (\(match.joined(separator: " OR ")))
+            ORDER BY ingested_at, sha256 FORMAT TabSeparated
+            """)
+        var candidates: [PrefixCandidate] = [], shas: [String] = []
+        for row in try TabSeparated.parse(out, columns: 5) {
+            guard let sha = TabSeparated.string(row[0]), SQLLiteral.isToken(sha), let content = TabSeparated.string(row[2]),
+                  let size = TabSeparated.int(row[3]), let total = TabSeparated.int(row[4]) else { continue }
+            candidates.append(PrefixCandidate(id: Int64(shas.count), path: TabSeparated.string(row[1]) ?? "?", contentSize: size,
+                                              contentSHA256: content, totalLines: Int(total)))
+            shas.append(sha)
+        }
+        return (candidates, shas)
     }
 
     /// The committed `source` row of a file's SHA-256, if any: (path, attempt, lines, events, rejected, first, last).
@@ -123,20 +161,25 @@ public final class ClickHouseIngester {
     }
 
     /// Parses one file and stores it under a new attempt, its `source` row last.
-    private func store(_ path: String, importer: any Importer, hints: IngestHints, position: Int, of total: Int) throws -> FileResult {
+    private func store(_ path: String, importer: any Importer, keys: ContentHead.Keys?, hints: IngestHints, position: Int,
+                       of total: Int) throws -> FileResult {
         let st = try FileStat.of(path)
         let file = try ReadOnlyFile(path)
         let digest = try FileDigest.compute(file)
         if let row = try committed(digest.sha256) {
             return unchanged(path, sha256: digest.sha256, size: digest.size, row: row, note: "already in ClickHouse")
         }
+        // The committed files this one's content may start with: the producer hashes the content
+        // up to them first, and parses only what follows the longest that matches.
+        let (candidates, candidateSHAs) = try prefixCandidates(path: path, keys: keys, plainSize: digest.isGzip ? nil : digest.size)
         let referenceTime = digest.gzipMTime ?? st.mtime
         let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints, registry: registry,
                                    position: position)
         let parser = try importer.makeParser(context)
-        // An archive's files are final: an unterminated last line is stored as it is (a store
-        // shared by many machines has no later run on the same file to finish it).
-        let producer = ParseProducer(file: file, isGzip: digest.isGzip, candidates: [], holdsBackPartialLine: false,
+        // A plain file of a format a running process appends to may end mid-line: that line is held
+        // back, as `Ingester` does, and stored whole by the ingest that finds it finished (else
+        // its fragment, then the whole line, would both be stored once the file grew).
+        let producer = ParseProducer(file: file, isGzip: digest.isGzip, candidates: candidates, holdsBackPartialLine: importer.writtenLive,
                                      maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser,
                                      hashesSharedText: false)
         producer.start()
@@ -163,7 +206,7 @@ public final class ClickHouseIngester {
             reading: while true {
                 switch producer.channel.take() {
                 case .partlyStored:
-                    // Only sent for prefix candidates, and this store is given none.
+                    // Only sent for candidates stored around a question's window; ClickHouse holds whole files.
                     continue
                 case .batch(let batch, let rejectedLines, let bytesRead):
                     for row in 0..<batch.count {
@@ -226,11 +269,21 @@ public final class ClickHouseIngester {
                 layers.append(0x0A)
             }
             if !layers.isEmpty { try insertRetrying("source_layer", ClickHouseSchema.layerColumns, layers, sha: sha, attempt: attempt, rows: layers.filter { $0 == 0x0A }.count) }
-            let notesJSON = String(decoding: try JSONEncoder().encode(read.notes), as: UTF8.self)
+            var notes = read.notes
+            let nothingNew = read.lines == 0 && events.sent == 0 && rejected.sent == 0
+            if let resume = read.resume {
+                notes.insert(nothingNew ? Ingester.sameContentNote(resume.source.path, path: path) : Ingester.resumeNote(resume, path: path), at: 0)
+            }
+            if read.heldBack > 0 { notes.append(Ingester.heldBackNote(read)) }
+            let notesJSON = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
+            let parent: String = read.resume.map { candidateSHAs[Int($0.source.id)] } ?? ""
+            let startOffset: Int64 = read.resume?.offset ?? 0, startLine = Int64(read.resume?.line ?? 0)
+            let head: String = read.headSHA256 ?? ""
             var source: [UInt8] = []
             let fields: [Any?] = [sha, attempt, path, read.size, Int64(digest.isGzip ? 1 : 0), importer.id, read.contentSHA256,
                                   read.contentSize, Int64(read.lines), Int64(events.sent), Int64(rejected.sent), first, last,
-                                  notesJSON, ingestedBy, Int64(Date().timeIntervalSince1970 * 1e6)]
+                                  notesJSON, ingestedBy, Int64(Date().timeIntervalSince1970 * 1e6),
+                                  head, parent, startOffset, startLine]
             for (i, f) in fields.enumerated() {
                 if i > 0 { source.append(0x09) }
                 if let s = f as? String { TabSeparated.appendEscaped(s, to: &source) }
@@ -254,9 +307,10 @@ public final class ClickHouseIngester {
                 SELECT attempt FROM \(db).source WHERE sha256 = \(SQLLiteral.token(sha)) AND attempt != \(SQLLiteral.token(attempt)) FORMAT TabSeparated
                 """), columns: 1).compactMap { TabSeparated.string($0[0]) }
             for other in others { discard(sha: sha, attempt: other, includingSource: true) }
+            let status: FileResult.Status = read.resume == nil ? .ingested : nothingNew ? .unchanged : .grown
             return FileResult(path: path, format: importer.id, sha256: sha, size: read.size, lines: read.lines, events: events.sent,
-                              rejected: rejected.sent, added: events.sent, first: first, last: last, status: .ingested, skipped: nil,
-                              notes: read.notes)
+                              rejected: rejected.sent, added: events.sent, first: first, last: last, status: status, skipped: nil,
+                              notes: notes)
         } catch {
             discard(sha: sha, attempt: attempt, includingSource: false)
             throw ClickHouseError(message: "not stored: \(error); \(events.sent) events and \(rejected.sent) rejected lines of it had been "

@@ -46,16 +46,28 @@ public enum ClickHouseWindow {
         let hi = range.map { $0.upperBound + margin } ?? Int64.max / 2
         let canonical = ClickHouseSchema.canonical(db)
         // Sources in the window: byte order of paths, then the ingest order of their formats, as
-        // a local ingest of the same directories numbers them. With their committed attempt, which
-        // the other queries then name instead of asking for the committed attempts again.
-        let answer = try client.query("""
-            SELECT sha256, attempt, path, size, compressed, format, content_sha256, content_size, lines, events, rejected,
-                   first_time, last_time, notes, ingested_at
-            FROM \(db).source WHERE (sha256, attempt) GLOBAL IN (\(canonical))
-              AND first_time IS NOT NULL AND first_time <= \(hi) AND last_time >= \(lo)
-            ORDER BY path, sha256 FORMAT TabSeparated
-            """)
-        let sourceRows = try TabSeparated.parse(answer, columns: 15)
+        // a local ingest of the same directories numbers them; versions of one path in the order
+        // they continue each other (a grown file's new lines after its earlier ones). With their
+        // committed attempt, which the other queries then name instead of asking for the committed
+        // attempts again.
+        func query(_ continuation: String, order: String) throws -> [UInt8] {
+            try client.query("""
+                SELECT sha256, attempt, path, size, compressed, format, content_sha256, content_size, lines, events, rejected,
+                       first_time, last_time, notes, ingested_at, \(continuation)
+                FROM \(db).source WHERE (sha256, attempt) GLOBAL IN (\(canonical))
+                  AND first_time IS NOT NULL AND first_time <= \(hi) AND last_time >= \(lo)
+                ORDER BY path, \(order)sha256 FORMAT TabSeparated
+                """)
+        }
+        let answer: [UInt8]
+        do {
+            answer = try query("head_sha256, parent_sha256, start_offset, start_line", order: "start_line, ingested_at, ")
+        } catch let error as ClickHouseError where !error.transient && error.message.contains("Code: 47") {
+            // A database no ingest has written since the continuation columns were added
+            // (`ClickHouseSchema.migrate`): its files continue nothing.
+            answer = try query("'', '', toInt64(0), toInt64(0)", order: "")
+        }
+        let sourceRows = try TabSeparated.parse(answer, columns: 19)
         let indexed = sourceRows.enumerated().map { ($0.offset, $0.element) }
         let ordered = indexed.sorted { a, b in
             let oa = TabSeparated.string(a.1[5]).flatMap { registry.importer(id: $0)?.ingestOrder } ?? 0
@@ -144,14 +156,19 @@ public enum ClickHouseWindow {
                 }
                 func open() throws {
                     let s = ordered[next]
+                    // A version that continues another file's content keeps its place in that content
+                    // (`start_offset`, `start_line`; its events carry their true line numbers), as a
+                    // local ingest records it; `parent_id` is set once every file is in (below).
+                    let head = TabSeparated.string(s[15]).flatMap { $0.isEmpty ? nil : $0 }
                     try sqlite.execute(sql: """
                         INSERT INTO source (path, sha256, size, compressed, format, status, lines, events, rejected, first_time, last_time,
-                                            notes, ingested_at, content_sha256, content_size)
-                        VALUES (?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                            notes, ingested_at, content_sha256, content_size, head_sha256, start_offset, start_line)
+                        VALUES (?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [TabSeparated.string(s[2]), shas[next], TabSeparated.int(s[3]), TabSeparated.int(s[4]),
                                          TabSeparated.string(s[5]), TabSeparated.int(s[8]), TabSeparated.int(s[9]), TabSeparated.int(s[10]),
                                          TabSeparated.int(s[11]), TabSeparated.int(s[12]), TabSeparated.string(s[13]) ?? "[]",
-                                         TabSeparated.int(s[14]), TabSeparated.string(s[6]), TabSeparated.int(s[7])])
+                                         TabSeparated.int(s[14]), TabSeparated.string(s[6]), TabSeparated.int(s[7]),
+                                         head, TabSeparated.int(s[17]) ?? 0, TabSeparated.int(s[18]) ?? 0])
                     sourceIDs.append(sqlite.lastInsertedRowID)
                     writer = try EventWriter(db: sqlite, sourceID: sqlite.lastInsertedRowID)
                     written = 0
@@ -222,6 +239,15 @@ public enum ClickHouseWindow {
                 try rejectedReader.finish()
                 try flushRejected()
                 clock.lap("clickhouse: rejected lines fetched and written")
+            }
+            // The file each version continues, when it is in the working set too (a version whose
+            // earlier part lies outside the window continues nothing here: its lines and their
+            // numbers are its own either way).
+            let idOf = Dictionary(zip(shas, sourceIDs), uniquingKeysWith: { a, _ in a })
+            for (k, s) in ordered.enumerated() {
+                if let parent = TabSeparated.string(s[16]), !parent.isEmpty, let parentID = idOf[parent] {
+                    try sqlite.execute(sql: "UPDATE source SET parent_id = ? WHERE id = ?", arguments: [parentID, sourceIDs[k]])
+                }
             }
         }
         try CopyLinker.link(store: store)
