@@ -420,11 +420,27 @@ struct ClickHouseGrownFileTests {
         func append(_ name: String, _ count: Int) throws {
             let text = ClickHouseGrownFileTests.lines(written..<(written + count))
             written += count
+            try appendBytes(name, Array(text.utf8))
+        }
+
+        private func appendBytes(_ name: String, _ bytes: [UInt8]) throws {
             if !FileManager.default.fileExists(atPath: path(name)) { FileManager.default.createFile(atPath: path(name), contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path(name)))
             try handle.seekToEnd()
-            try handle.write(contentsOf: Data(text.utf8))
+            try handle.write(contentsOf: Data(bytes))
             try handle.close()
+        }
+
+        /// The writer has written the first `cut` bytes of its next line, not yet its newline.
+        func appendHalfLine(_ name: String, cut: Int = 40) throws {
+            try appendBytes(name, Array(Array(ClickHouseGrownFileTests.line(written).utf8)[..<cut]))
+        }
+
+        /// The writer finishes the line it started.
+        func finishHalfLine(_ name: String, cut: Int = 40) throws {
+            let text = Array(ClickHouseGrownFileTests.line(written).utf8)
+            written += 1
+            try appendBytes(name, Array(text[cut...]) + [0x0A])
         }
 
         func rename(_ from: String, _ to: String) throws { try FileManager.default.moveItem(atPath: path(from), toPath: path(to)) }
@@ -532,6 +548,25 @@ struct ClickHouseGrownFileTests {
         try logs.append("access.log", 10)
         let fourth = try logs.ingest()
         #expect(fourth.files.first?.notes.first == "file grew since it was ingested: read only its new lines, from line 241")
+        try logs.checkSameAnswers()
+    }
+
+    /// A live log caught mid-line: the unfinished line is held back (not stored as a fragment), and
+    /// stored whole, at its own number, once the writer has finished it.
+    @Test func aLineCaughtMidWriteIsStoredOnceWhole() throws {
+        let logs = try Logs("midline")
+        try logs.append("access.log", 60)
+        try logs.appendHalfLine("access.log")
+        let first = try logs.ingest()
+        #expect(first.events == 60)
+        #expect(first.files.first?.notes.contains { $0.hasPrefix("last line (40 bytes) has no newline yet: held back") } == true,
+                "\(first.files)")
+        try logs.checkSameAnswers()
+        try logs.finishHalfLine("access.log")
+        try logs.append("access.log", 9)
+        let second = try logs.ingest()
+        #expect(second.files.first?.status == .grown && second.events == 10)
+        #expect(second.files.first?.notes.first == "file grew since it was ingested: read only its new lines, from line 61")
         try logs.checkSameAnswers()
     }
 
