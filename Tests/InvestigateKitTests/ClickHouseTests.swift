@@ -424,7 +424,7 @@ struct ClickHouseGrownFileTests {
         }
 
         private func appendBytes(_ name: String, _ bytes: [UInt8]) throws {
-            if !FileManager.default.fileExists(atPath: path(name)) { FileManager.default.createFile(atPath: path(name), contents: nil) }
+            if !FileManager.default.fileExists(atPath: path(name)) { _ = FileManager.default.createFile(atPath: path(name), contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path(name)))
             try handle.seekToEnd()
             try handle.write(contentsOf: Data(bytes))
@@ -548,6 +548,25 @@ struct ClickHouseGrownFileTests {
         try logs.append("access.log", 10)
         let fourth = try logs.ingest()
         #expect(fourth.files.first?.notes.first == "file grew since it was ingested: read only its new lines, from line 241")
+        try logs.checkSameAnswers()
+    }
+
+    /// The same grown log sent by two machines at once: its new lines are stored once.
+    @Test func aGrownLogSentByTwoMachinesAtOnceIsStoredOnce() throws {
+        let logs = try Logs("grown2")
+        try logs.append("access.log", 3000)
+        try logs.ingest()
+        try logs.append("access.log", 4000)
+        nonisolated(unsafe) var results: [IngestSummary?] = [nil, nil]
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let ingester = ClickHouseIngester(client: ClickHouseClient(logs.client.url))
+            ingester.batchRows = 500
+            results[i] = try? ingester.ingest(paths: [logs.logs])
+        }
+        let statuses = results.compactMap { $0?.files.first?.status }
+        #expect(statuses.count == 2 && statuses.contains(.grown) && statuses.allSatisfy { $0 == .grown || $0 == .unchanged }, "\(statuses)")
+        _ = try TimelineUpdate.run(store: logs.local, paths: [logs.logs], options: ImportOptions())
+        try logs.checkEachLineOnce(#_sourceLocation)
         try logs.checkSameAnswers()
     }
 

@@ -116,6 +116,11 @@ public final class ClickHouseIngester {
     /// Only the digest of the file's content decides (`ParseProducer`). The candidates' ids are
     /// their positions in the returned list of SHA-256s, oldest stored first (the one cited when
     /// several hold the same content).
+    ///
+    /// Any `source` row will do, not only the committed attempt's: a row is written only once its
+    /// attempt is whole, and every attempt of a SHA-256 holds the same content (digest, size and
+    /// `start_line + lines`); readers then read the committed one. So the lookup scans a few
+    /// columns of `source` instead of grouping the whole table per file.
     private func prefixCandidates(path: String, keys: ContentHead.Keys?, plainSize: Int64?) throws -> (candidates: [PrefixCandidate], sha256s: [String]) {
         guard let keys else { return ([], []) }
         let db = client.url.database
@@ -127,13 +132,14 @@ public final class ClickHouseIngester {
         if !pathHex.isEmpty { match.append("(head_sha256 = '' AND compressed = 0 AND path = unhex(\(SQLLiteral.token(pathHex))))") }
         let out = try client.query("""
             SELECT sha256, path, content_sha256, content_size, start_line + lines FROM \(db).source
-            WHERE (sha256, attempt) GLOBAL IN (\(ClickHouseSchema.canonical(db)))
-              AND content_size > 0 AND content_size <= \(plainSize ?? Int64.max) AND (\(match.joined(separator: " OR ")))
+            WHERE content_size > 0 AND content_size <= \(plainSize ?? Int64.max) AND (\(match.joined(separator: " OR ")))
             ORDER BY ingested_at, sha256 FORMAT TabSeparated
             """)
         var candidates: [PrefixCandidate] = [], shas: [String] = []
+        var seen = Set<String>()
         for row in try TabSeparated.parse(out, columns: 5) {
-            guard let sha = TabSeparated.string(row[0]), SQLLiteral.isToken(sha), let content = TabSeparated.string(row[2]),
+            guard let sha = TabSeparated.string(row[0]), SQLLiteral.isToken(sha), seen.insert(sha).inserted,
+                  let content = TabSeparated.string(row[2]),
                   let size = TabSeparated.int(row[3]), let total = TabSeparated.int(row[4]) else { continue }
             candidates.append(PrefixCandidate(id: Int64(shas.count), path: TabSeparated.string(row[1]) ?? "?", contentSize: size,
                                               contentSHA256: content, totalLines: Int(total)))
