@@ -551,6 +551,35 @@ struct ClickHouseGrownFileTests {
         try logs.checkSameAnswers()
     }
 
+    /// A question whose window holds only a grown log's new lines: the earlier version's `source` and
+    /// per-layer rows come with them (not its events, outside the window), so the answer (evidence at
+    /// its true line numbers, the coverage of the whole file) is the local one.
+    @Test func aWindowOfOnlyTheNewLinesAnswersAsLocally() throws {
+        let logs = try Logs("newonly")
+        try logs.append("access.log", 1200)     // 14:00–14:19 (+0900)
+        try logs.ingest()
+        try logs.append("access.log", 2400)     // 14:20–14:59
+        try logs.ingest()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let q = DiagnosisQuery(at: FixtureTimelines.at("2025-02-06 14:55", "Asia/Tokyo"), halfWindow: 60_000_000,
+                               zone: ZoneSpec("Asia/Tokyo")!, status: .code(403))
+        let window = try TimelineStore()
+        let fetched = try ClickHouseWindow.fetch(logs.client, range: q.from...q.to, into: window)
+        #expect(fetched.sources == 2 && fetched.events > 0 && fetched.events < 2400)
+        let rows = try window.read { try Row.fetchAll($0, sql: "SELECT id, parent_id, start_line, lines, events FROM source ORDER BY id") }
+        #expect(rows.count == 2)
+        if rows.count == 2 {
+            let parentID: Int64? = rows[1]["parent_id"], firstID: Int64 = rows[0]["id"]
+            let starts: [Int] = rows.map { $0["start_line"] }, lines: [Int] = rows.map { $0["lines"] }
+            #expect(parentID == firstID && starts == [0, 1200] && lines == [1200, 2400], "\(rows)")
+        }
+        let fromFiles = try Diagnoser(store: logs.local).diagnose(q), fromClickHouse = try Diagnoser(store: window).diagnose(q)
+        #expect(!fromFiles.findings.isEmpty)
+        let a = String(decoding: try encoder.encode(fromFiles), as: UTF8.self), b = String(decoding: try encoder.encode(fromClickHouse), as: UTF8.self)
+        #expect(a == b, "\(a)\n\(b)")
+    }
+
     /// The same grown log sent by two machines at once: its new lines are stored once.
     @Test func aGrownLogSentByTwoMachinesAtOnceIsStoredOnce() throws {
         let logs = try Logs("grown2")
