@@ -305,14 +305,22 @@ public final class ClickHouseIngester {
                 discard(sha: sha, attempt: attempt, includingSource: true)
                 return unchanged(path, sha256: sha, size: read.size, row: row, note: "stored meanwhile by another ingest")
             }
-            // This attempt is the one read. Another machine may have committed the same file and
-            // checked before this commit arrived (so it kept its copy): its rows are never read,
-            // and deleting them here leaves the file stored once.
+            // This attempt was the one read when checked. Another machine may have committed the
+            // same file and checked before this commit arrived (so it kept its copy): a larger
+            // attempt is never read, and deleting it here leaves the file stored once. A smaller
+            // one committed since the check is the one read now: this attempt lost after all and
+            // deletes itself (only ever a larger attempt than one's own is deleted, so the smallest,
+            // the one readers take, never is; deleting a smaller one here, as before, could leave
+            // two machines deleting each other's copy and the file absent).
             let db = client.url.database
             let others = try TabSeparated.parse(client.query("""
                 SELECT attempt FROM \(db).source WHERE sha256 = \(SQLLiteral.token(sha)) AND attempt != \(SQLLiteral.token(attempt)) FORMAT TabSeparated
                 """), columns: 1).compactMap { TabSeparated.string($0[0]) }
-            for other in others { discard(sha: sha, attempt: other, includingSource: true) }
+            if others.contains(where: { $0 < attempt }), let row = try committed(sha) {
+                discard(sha: sha, attempt: attempt, includingSource: true)
+                return unchanged(path, sha256: sha, size: read.size, row: row, note: "stored meanwhile by another ingest")
+            }
+            for other in others where other > attempt { discard(sha: sha, attempt: other, includingSource: true) }
             let status: FileResult.Status = read.resume == nil ? .ingested : nothingNew ? .unchanged : .grown
             return FileResult(path: path, format: importer.id, sha256: sha, size: read.size, lines: read.lines, events: events.sent,
                               rejected: rejected.sent, added: events.sent, first: first, last: last, status: status, skipped: nil,
