@@ -334,9 +334,8 @@ public enum ClickHouseWindow {
                 try flushRejected()
                 clock.lap("clickhouse: rejected lines fetched and written")
             }
-            // The file each version continues, when it is in the working set too (a version whose
-            // earlier part lies outside the window continues nothing here: its lines and their
-            // numbers are its own either way).
+            // The file each version continues (in the working set: `plan` takes the versions the
+            // window's files continue, unless a chain is longer than `ancestorRounds` steps).
             let idOf = Dictionary(zip(shas, sourceIDs), uniquingKeysWith: { a, _ in a })
             for (k, s) in ordered.enumerated() {
                 if let parent = TabSeparated.string(s[16]), !parent.isEmpty, let parentID = idOf[parent] {
