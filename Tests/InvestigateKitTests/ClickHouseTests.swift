@@ -667,11 +667,13 @@ struct ClickHouseGrownFileTests {
     }
 
     /// A database whose `source` table was created before the continuation columns: questions read
-    /// it as before, and the next ingest adds the columns and continues its files (found by path).
+    /// it as before, and the next ingest adds the columns and continues its files (found by path);
+    /// a compressed copy of a file stored then is found by its content digest and adds nothing.
     @Test func aDatabaseFromTheEarlierSchemaKeepsWorking() throws {
         let logs = try Logs("legacy")
         try logs.append("access.log", 80)
         try logs.ingest()
+        let stored = [UInt8](try Data(contentsOf: URL(fileURLWithPath: logs.path("access.log"))))
         let db = logs.client.url.database
         for column in ClickHouseSchema.addedSourceColumns {
             try logs.client.query("ALTER TABLE \(db).source DROP COLUMN \(column.name)")
@@ -684,6 +686,14 @@ struct ClickHouseGrownFileTests {
         #expect(try ClickHouseSchema.missingSourceColumns(logs.client).isEmpty)
         // Migrating again is harmless.
         try ClickHouseSchema.migrate(logs.client)
+        try logs.checkSameAnswers(legacyHeads: true)
+        // The 80 lines stored by the earlier release, compressed (it recorded no head key for them).
+        try Data(GzipInflater.gzip(stored)).write(to: URL(fileURLWithPath: logs.path("access.log.0.gz")))
+        let copy = try logs.ingest()
+        let gz = try #require(copy.files.first { $0.path == logs.path("access.log.0.gz") })
+        #expect(copy.events == 0 && gz.status == .unchanged, "\(gz)")
+        #expect(gz.notes == ["same content as \(logs.path("access.log")) (renamed, copied or compressed, as logrotate does); 0 new lines"],
+                "\(gz.notes)")
         try logs.checkSameAnswers(legacyHeads: true)
     }
 }

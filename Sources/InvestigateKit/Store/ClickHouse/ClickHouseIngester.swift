@@ -28,6 +28,9 @@ public final class ClickHouseIngester {
     public var retryBackoff: [Double] = [0.5, 1, 2, 4, 8]
     /// Called after each batch is sent (tests stop a server mid-file with it).
     var afterBatch: (() -> Void)?
+    /// Whether the store holds files stored before `head_sha256` was recorded (set per run): only
+    /// then is a file that continues nothing looked up by its content digest (`sameContent`).
+    private var legacyContent = false
 
     public init(client: ClickHouseClient, registry: ImporterRegistry = .standard, options: ImportOptions = ImportOptions()) {
         self.client = client
@@ -40,6 +43,7 @@ public final class ClickHouseIngester {
             throw ImporterError("unknown format '\(id)'; known formats: \(registry.ids.joined(separator: ", "))")
         }
         try ClickHouseSchema.create(client)
+        legacyContent = try hasLegacyContent()
         let walker = InputWalker.expand(paths)
         var results: [FileResult] = walker.problems.map {
             FileResult(path: $0.path, lines: 0, events: 0, rejected: 0, added: 0, status: .failed, skipped: $0.reason, notes: [])
@@ -148,6 +152,28 @@ public final class ClickHouseIngester {
         return (candidates, shas)
     }
 
+    /// Whether some file with content was stored before `head_sha256` was recorded ('' there).
+    private func hasLegacyContent() throws -> Bool {
+        let out = try client.query("SELECT count() FROM \(client.url.database).source WHERE head_sha256 = '' AND content_size > 0")
+        return (Int(String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0
+    }
+
+    /// A stored file with the same content as `read` under other bytes (oldest first), as a
+    /// candidate it repeats.
+    private func sameContent(_ read: ParseProducer.Outcome, sha256: String) throws -> (sha256: String, candidate: PrefixCandidate)? {
+        guard SQLLiteral.isToken(read.contentSHA256) else { return nil }
+        let out = try client.query("""
+            SELECT sha256, path, start_line + lines FROM \(client.url.database).source
+            WHERE content_sha256 = \(SQLLiteral.token(read.contentSHA256)) AND content_size = \(read.contentSize)
+              AND sha256 != \(SQLLiteral.token(sha256))
+            ORDER BY ingested_at, sha256 LIMIT 1 FORMAT TabSeparated
+            """)
+        guard let row = try TabSeparated.parse(out, columns: 3).first, let sha = TabSeparated.string(row[0]), SQLLiteral.isToken(sha),
+              let total = TabSeparated.int(row[2]) else { return nil }
+        return (sha, PrefixCandidate(id: 0, path: TabSeparated.string(row[1]) ?? "?", contentSize: read.contentSize,
+                                     contentSHA256: read.contentSHA256, totalLines: Int(total)))
+    }
+
     /// The committed `source` row of a file's SHA-256, if any: (path, attempt, lines, events, rejected, first, last).
     private func committed(_ sha256: String) throws -> TabSeparated.Row? {
         let db = client.url.database
@@ -197,7 +223,7 @@ public final class ClickHouseIngester {
             }
         }
         let sha = digest.sha256
-        let attempt = UUID().uuidString.lowercased()
+        var attempt = UUID().uuidString.lowercased()
         let events = ClickHouseBatchInserter(client: client, table: "event", columns: ClickHouseSchema.eventColumns, sha256: sha,
                                              attempt: attempt, maxRows: batchRows)
         events.backoff = retryBackoff
@@ -263,7 +289,26 @@ public final class ClickHouseIngester {
                 throw ClickHouseError(message: "ClickHouse holds \(storedEvents) events and \(storedRejected) rejected lines of this attempt, "
                                       + "\(events.sent) and \(rejected.sent) were sent", transient: false, maybeApplied: true)
             }
-            let read = outcome!
+            var read = outcome!
+            var eventsStored = events.sent, rejectedStored = rejected.sent
+            var parent: String = read.resume.map { candidateSHAs[Int($0.source.id)] } ?? ""
+            // The same content under other bytes that its first bytes did not find (a file stored
+            // by an earlier release, without `head_sha256`: say yesterday's access.log.1, now
+            // compressed): what was sent is dropped, and the file is recorded as a version with no
+            // lines of its own under a fresh attempt, as `Ingester` records it.
+            if legacyContent, read.resume == nil, read.contentSize > 0, let same = try sameContent(read, sha256: sha) {
+                discard(sha: sha, attempt: attempt, includingSource: false)
+                attempt = UUID().uuidString.lowercased()
+                read.resume = ContentResume(source: same.candidate, offset: read.contentSize, line: same.candidate.totalLines)
+                read.lines = 0
+                read.notes = []
+                eventsStored = 0
+                rejectedStored = 0
+                first = nil
+                last = nil
+                perLayer = perLayer.map { _ in (0, nil, nil) }
+                parent = same.sha256
+            }
             var layers: [UInt8] = []
             for layer in Layer.allCases where perLayer[layer.depth].events > 0 {
                 let span = perLayer[layer.depth]
@@ -276,18 +321,17 @@ public final class ClickHouseIngester {
             }
             if !layers.isEmpty { try insertRetrying("source_layer", ClickHouseSchema.layerColumns, layers, sha: sha, attempt: attempt, rows: layers.filter { $0 == 0x0A }.count) }
             var notes = read.notes
-            let nothingNew = read.lines == 0 && events.sent == 0 && rejected.sent == 0
+            let nothingNew = read.lines == 0 && eventsStored == 0 && rejectedStored == 0
             if let resume = read.resume {
                 notes.insert(nothingNew ? Ingester.sameContentNote(resume.source.path, path: path) : Ingester.resumeNote(resume, path: path), at: 0)
             }
             if read.heldBack > 0 { notes.append(Ingester.heldBackNote(read)) }
             let notesJSON = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
-            let parent: String = read.resume.map { candidateSHAs[Int($0.source.id)] } ?? ""
             let startOffset: Int64 = read.resume?.offset ?? 0, startLine = Int64(read.resume?.line ?? 0)
             let head: String = read.headSHA256 ?? ""
             var source: [UInt8] = []
             let fields: [Any?] = [sha, attempt, path, read.size, Int64(digest.isGzip ? 1 : 0), importer.id, read.contentSHA256,
-                                  read.contentSize, Int64(read.lines), Int64(events.sent), Int64(rejected.sent), first, last,
+                                  read.contentSize, Int64(read.lines), Int64(eventsStored), Int64(rejectedStored), first, last,
                                   notesJSON, ingestedBy, Int64(Date().timeIntervalSince1970 * 1e6),
                                   head, parent, startOffset, startLine]
             for (i, f) in fields.enumerated() {
@@ -322,8 +366,8 @@ public final class ClickHouseIngester {
             }
             for other in others where other > attempt { discard(sha: sha, attempt: other, includingSource: true) }
             let status: FileResult.Status = read.resume == nil ? .ingested : nothingNew ? .unchanged : .grown
-            return FileResult(path: path, format: importer.id, sha256: sha, size: read.size, lines: read.lines, events: events.sent,
-                              rejected: rejected.sent, added: events.sent, first: first, last: last, status: status, skipped: nil,
+            return FileResult(path: path, format: importer.id, sha256: sha, size: read.size, lines: read.lines, events: eventsStored,
+                              rejected: rejectedStored, added: eventsStored, first: first, last: last, status: status, skipped: nil,
                               notes: notes)
         } catch {
             discard(sha: sha, attempt: attempt, includingSource: false)
