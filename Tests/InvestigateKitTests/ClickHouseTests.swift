@@ -388,6 +388,316 @@ struct ClickHouseStoreTests {
     }
 }
 
+/// A log that grew, was renamed, compressed or copied since ClickHouse stored it: only its new lines
+/// are stored (each line once), its `source` row says what it continues, and the working set
+/// answers as a local ingest of the same steps does (`RotationTests` is the local counterpart).
+@Suite(.serialized, .enabled(if: ClickHouseTestServer.available, "no ClickHouse server (set INVESTIGATE_CLICKHOUSE_URL; .ci/run does)"))
+struct ClickHouseGrownFileTests {
+    static func line(_ i: Int) -> String { IngestPipelineTests.accessLine(i, status: i % 17 == 5 ? 403 : 200) }
+    static func lines(_ range: Range<Int>) -> String { range.map(line).joined(separator: "\n") + "\n" }
+
+    /// A directory the writer and logrotate change between ingests, each ingest run both into
+    /// ClickHouse and into a local timeline.
+    final class Logs {
+        let dir: TemporaryDirectory
+        let client: ClickHouseClient
+        let local: TimelineStore
+        /// Lines written so far, in any file.
+        private(set) var written = 0
+
+        init(_ label: String) throws {
+            dir = try TemporaryDirectory()
+            client = try ClickHouseTestServer.client(label)
+            local = try TimelineStore(path: dir.url.appendingPathComponent("timeline.db").path)
+            try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        }
+
+        deinit { ClickHouseTestServer.drop(client) }
+
+        var logs: String { dir.url.appendingPathComponent("nginx").path }
+        func path(_ name: String) -> String { logs + "/" + name }
+
+        func append(_ name: String, _ count: Int) throws {
+            let text = ClickHouseGrownFileTests.lines(written..<(written + count))
+            written += count
+            try appendBytes(name, Array(text.utf8))
+        }
+
+        private func appendBytes(_ name: String, _ bytes: [UInt8]) throws {
+            if !FileManager.default.fileExists(atPath: path(name)) { _ = FileManager.default.createFile(atPath: path(name), contents: nil) }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path(name)))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(bytes))
+            try handle.close()
+        }
+
+        /// The writer has written the first `cut` bytes of its next line, not yet its newline.
+        func appendHalfLine(_ name: String, cut: Int = 40) throws {
+            try appendBytes(name, Array(Array(ClickHouseGrownFileTests.line(written).utf8)[..<cut]))
+        }
+
+        /// The writer finishes the line it started.
+        func finishHalfLine(_ name: String, cut: Int = 40) throws {
+            let text = Array(ClickHouseGrownFileTests.line(written).utf8)
+            written += 1
+            try appendBytes(name, Array(text[cut...]) + [0x0A])
+        }
+
+        func rename(_ from: String, _ to: String) throws { try FileManager.default.moveItem(atPath: path(from), toPath: path(to)) }
+
+        func gzip(_ name: String, keep: Bool = false) throws {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path(name))))
+            try Data(GzipInflater.gzip(bytes)).write(to: URL(fileURLWithPath: path(name + ".gz")))
+            if !keep { try FileManager.default.removeItem(atPath: path(name)) }
+        }
+
+        /// Ingests the directory into ClickHouse and into the local timeline; returns ClickHouse's summary.
+        @discardableResult
+        func ingest(_ paths: [String]? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> IngestSummary {
+            let summary = try ClickHouseIngester(client: client).ingest(paths: paths ?? [logs])
+            #expect(summary.failed.isEmpty, "\(summary.failed)", sourceLocation: sourceLocation)
+            let localSummary = try TimelineUpdate.run(store: local, paths: paths ?? [logs], options: ImportOptions()).ingest
+            #expect(summary.events == localSummary.events, "added to ClickHouse \(summary.events), locally \(localSummary.events)",
+                    sourceLocation: sourceLocation)
+            try checkEachLineOnce(sourceLocation)
+            return summary
+        }
+
+        /// ClickHouse's committed events: every line written, each once.
+        func checkEachLineOnce(_ location: SourceLocation) throws {
+            let db = client.url.database
+            let out = try client.query("""
+                SELECT count(), uniqExact(raw) FROM \(db).event WHERE (sha256, attempt) IN (\(ClickHouseSchema.canonical(db))) FORMAT TabSeparated
+                """)
+            let row = try #require(try TabSeparated.parse(out, columns: 2).first, sourceLocation: location)
+            #expect(TabSeparated.int(row[0]) == Int64(written) && TabSeparated.int(row[1]) == Int64(written),
+                    "ClickHouse holds \(TabSeparated.string(row[0]) ?? "?") events, \(TabSeparated.string(row[1]) ?? "?") distinct; \(written) lines written",
+                    sourceLocation: location)
+        }
+
+        /// The working set fetched for everything, and for a question's window, answers as the local
+        /// timeline does: the same events at the same lines of the same files, the same `source`
+        /// rows (a continuation's start line, offset, parent), the same diagnosis and timeline JSON.
+        /// Row ids may differ: the working set numbers files as one local ingest of the directory
+        /// would (by path), the local timeline in the order the steps stored them.
+        /// `legacyHeads`: files stored before `head_sha256` was recorded have none in ClickHouse.
+        func checkSameAnswers(legacyHeads: Bool = false, _ location: SourceLocation = #_sourceLocation) throws {
+            let working = try TimelineStore()
+            try ClickHouseWindow.fetch(client, range: nil, into: working)
+            let events = "SELECT s.path, s.sha256, e.line, e.line_end, e.raw FROM events e JOIN source s ON s.id = e.source_id ORDER BY s.path, s.start_line, s.sha256, e.line"
+            let a = try local.read { try Row.fetchAll($0, sql: events) }, b = try working.read { try Row.fetchAll($0, sql: events) }
+            #expect(a.count == written && a == b, "events differ: \(a.count) local, \(b.count) from ClickHouse", sourceLocation: location)
+            // The files with records: a version with no lines of its own has none, and is not fetched.
+            let sources = """
+                SELECT s.path, s.sha256, s.size, s.compressed, s.format, s.lines, s.events, s.rejected, s.first_time, s.last_time, s.notes,
+                       s.content_sha256, s.content_size, \(legacyHeads ? "" : "s.head_sha256, ")s.start_offset, s.start_line, p.sha256 AS parent
+                FROM source s LEFT JOIN source p ON p.id = s.parent_id WHERE s.status = 'complete' AND s.first_time IS NOT NULL ORDER BY s.path, s.start_line, s.sha256
+                """
+            let sa = try local.read { try Row.fetchAll($0, sql: sources) }, sb = try working.read { try Row.fetchAll($0, sql: sources) }
+            #expect(sa == sb, "source rows differ:\n\(sa)\n\(sb)", sourceLocation: location)
+
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let at = FixtureTimelines.at("2025-02-06 14:01", "Asia/Tokyo")
+            let q = DiagnosisQuery(at: at, zone: ZoneSpec("Asia/Tokyo")!, status: .code(403))
+            let window = try TimelineStore()
+            try ClickHouseWindow.fetch(client, range: q.from...q.to, into: window)
+            let fromFiles = try Diagnoser(store: local).diagnose(q), fromClickHouse = try Diagnoser(store: window).diagnose(q)
+            #expect(!fromFiles.findings.isEmpty, sourceLocation: location)
+            #expect(String(decoding: try encoder.encode(fromClickHouse), as: UTF8.self) == String(decoding: try encoder.encode(fromFiles), as: UTF8.self),
+                    "diagnosis differs", sourceLocation: location)
+            let tq = TimelineQuery(from: at - 600_000_000, to: at + 600_000_000)
+            // Record ids differ when the window holds part of the timeline; the chains, sources and lines may not.
+            let chains = { (s: TimelineStore) in
+                try TimelineView.build(s, tq).chains.map { chain in
+                    var json = TimelineView.json(chain)
+                    json.events = json.events.map { var e = $0; e.id = 0; return e }
+                    return String(decoding: try encoder.encode(json), as: UTF8.self)
+                }
+            }
+            let ca = try chains(local), cb = try chains(window)
+            #expect(!ca.isEmpty && ca == cb, "timeline differs: \(ca.count) chains local, \(cb.count) from ClickHouse", sourceLocation: location)
+        }
+    }
+
+    /// A plain log stored, then grown by more lines and stored again: ClickHouse adds only the new
+    /// lines, at their true line numbers, and says which file they continue.
+    @Test func aGrownLogStoresOnlyItsNewLines() throws {
+        let logs = try Logs("grown")
+        try logs.append("access.log", 150)
+        let first = try logs.ingest()
+        #expect(first.files.map(\.status) == [.ingested] && first.events == 150)
+        try logs.checkSameAnswers()
+
+        try logs.append("access.log", 90)
+        let second = try logs.ingest()
+        let grown = try #require(second.files.first)
+        #expect(grown.status == .grown && grown.added == 90 && grown.lines == 90)
+        #expect(grown.notes.first == "file grew since it was ingested: read only its new lines, from line 151", "\(grown.notes)")
+        try logs.checkSameAnswers()
+        let db = logs.client.url.database
+        let lines = try TabSeparated.parse(logs.client.query("""
+            SELECT min(line), max(line) FROM \(db).event WHERE sha256 = \(SQLLiteral.token(try #require(grown.sha256))) FORMAT TabSeparated
+            """), columns: 2)
+        #expect(lines.first.map { [TabSeparated.int($0[0]), TabSeparated.int($0[1])] } == [151, 240])
+
+        // Unchanged since: nothing to add.
+        let third = try logs.ingest()
+        #expect(third.events == 0 && third.files.map(\.status) == [.unchanged])
+        // Grown again: it continues the longest stored version.
+        try logs.append("access.log", 10)
+        let fourth = try logs.ingest()
+        #expect(fourth.files.first?.notes.first == "file grew since it was ingested: read only its new lines, from line 241")
+        try logs.checkSameAnswers()
+    }
+
+    /// A question whose window holds only a grown log's new lines: the earlier version's `source` and
+    /// per-layer rows come with them (not its events, outside the window), so the answer (evidence at
+    /// its true line numbers, the coverage of the whole file) is the local one.
+    @Test func aWindowOfOnlyTheNewLinesAnswersAsLocally() throws {
+        let logs = try Logs("newonly")
+        try logs.append("access.log", 1200)     // 14:00–14:19 (+0900)
+        try logs.ingest()
+        try logs.append("access.log", 2400)     // 14:20–14:59
+        try logs.ingest()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let q = DiagnosisQuery(at: FixtureTimelines.at("2025-02-06 14:55", "Asia/Tokyo"), halfWindow: 60_000_000,
+                               zone: ZoneSpec("Asia/Tokyo")!, status: .code(403))
+        let window = try TimelineStore()
+        let fetched = try ClickHouseWindow.fetch(logs.client, range: q.from...q.to, into: window)
+        #expect(fetched.sources == 2 && fetched.events > 0 && fetched.events < 2400)
+        let rows = try window.read { try Row.fetchAll($0, sql: "SELECT id, parent_id, start_line, lines, events FROM source ORDER BY id") }
+        #expect(rows.count == 2)
+        if rows.count == 2 {
+            let parentID: Int64? = rows[1]["parent_id"], firstID: Int64 = rows[0]["id"]
+            let starts: [Int] = rows.map { $0["start_line"] }, lines: [Int] = rows.map { $0["lines"] }
+            #expect(parentID == firstID && starts == [0, 1200] && lines == [1200, 2400], "\(rows)")
+        }
+        let fromFiles = try Diagnoser(store: logs.local).diagnose(q), fromClickHouse = try Diagnoser(store: window).diagnose(q)
+        #expect(!fromFiles.findings.isEmpty)
+        let a = String(decoding: try encoder.encode(fromFiles), as: UTF8.self), b = String(decoding: try encoder.encode(fromClickHouse), as: UTF8.self)
+        #expect(a == b, "\(a)\n\(b)")
+    }
+
+    /// The same grown log sent by two machines at once: its new lines are stored once.
+    @Test func aGrownLogSentByTwoMachinesAtOnceIsStoredOnce() throws {
+        let logs = try Logs("grown2")
+        try logs.append("access.log", 3000)
+        try logs.ingest()
+        try logs.append("access.log", 4000)
+        nonisolated(unsafe) var results: [IngestSummary?] = [nil, nil]
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let ingester = ClickHouseIngester(client: ClickHouseClient(logs.client.url))
+            ingester.batchRows = 500
+            results[i] = try? ingester.ingest(paths: [logs.logs])
+        }
+        let statuses = results.compactMap { $0?.files.first?.status }
+        #expect(statuses.count == 2 && statuses.contains(.grown) && statuses.allSatisfy { $0 == .grown || $0 == .unchanged }, "\(statuses)")
+        _ = try TimelineUpdate.run(store: logs.local, paths: [logs.logs], options: ImportOptions())
+        try logs.checkEachLineOnce(#_sourceLocation)
+        try logs.checkSameAnswers()
+    }
+
+    /// A live log caught mid-line: the unfinished line is held back (not stored as a fragment), and
+    /// stored whole, at its own number, once the writer has finished it.
+    @Test func aLineCaughtMidWriteIsStoredOnceWhole() throws {
+        let logs = try Logs("midline")
+        try logs.append("access.log", 60)
+        try logs.appendHalfLine("access.log")
+        let first = try logs.ingest()
+        #expect(first.events == 60)
+        #expect(first.files.first?.notes.contains { $0.hasPrefix("last line (40 bytes) has no newline yet: held back") } == true,
+                "\(first.files)")
+        try logs.checkSameAnswers()
+        try logs.finishHalfLine("access.log")
+        try logs.append("access.log", 9)
+        let second = try logs.ingest()
+        #expect(second.files.first?.status == .grown && second.events == 10)
+        #expect(second.files.first?.notes.first == "file grew since it was ingested: read only its new lines, from line 61")
+        try logs.checkSameAnswers()
+    }
+
+    /// logrotate: access.log stored; it grows, is renamed access.log.1 beside a new access.log, then
+    /// compressed to access.log.1.gz while access.log grows: every line is stored once.
+    @Test func logrotateStoresNoLineTwice() throws {
+        let logs = try Logs("rotate")
+        try logs.append("access.log", 120)
+        try logs.ingest()
+        try logs.append("access.log", 30)
+        try logs.rename("access.log", "access.log.1")
+        try logs.append("access.log", 40)
+        let rotated = try logs.ingest()
+        let renamed = try #require(rotated.files.first { $0.path == logs.path("access.log.1") })
+        #expect(renamed.status == .grown && renamed.added == 30, "\(renamed)")
+        #expect(renamed.notes.first?.hasPrefix("continues \(logs.path("access.log")) (its first 120 lines are that file's content") == true,
+                "\(renamed.notes)")
+        #expect(rotated.files.first { $0.path == logs.path("access.log") }?.status == .ingested)
+        try logs.checkSameAnswers()
+
+        try logs.gzip("access.log.1")
+        try logs.append("access.log", 25)
+        let compressed = try logs.ingest()
+        let gz = try #require(compressed.files.first { $0.path == logs.path("access.log.1.gz") })
+        #expect(gz.status == .unchanged && gz.added == 0, "\(gz)")
+        #expect(gz.notes.first == "same content as \(logs.path("access.log.1")) (renamed, copied or compressed, as logrotate does); 0 new lines",
+                "\(gz.notes)")
+        #expect(compressed.files.first { $0.path == logs.path("access.log") }?.status == .grown)
+        #expect(compressed.events == 25)
+        try logs.checkSameAnswers()
+    }
+
+    /// The same content under another name (a copy, a compressed copy) adds nothing.
+    @Test func theSameContentUnderAnotherNameAddsNothing() throws {
+        let logs = try Logs("same")
+        try logs.append("access.log", 100)
+        try logs.ingest()
+        try FileManager.default.copyItem(atPath: logs.path("access.log"), toPath: logs.path("copy.log"))
+        try logs.gzip("access.log", keep: true)
+        let again = try logs.ingest()
+        #expect(again.events == 0 && again.rejected == 0)
+        let copy = try #require(again.files.first { $0.path == logs.path("copy.log") })
+        #expect(copy.status == .unchanged && copy.notes.first?.hasPrefix("already in ClickHouse") == true, "\(copy)")
+        let gz = try #require(again.files.first { $0.path == logs.path("access.log.gz") })
+        #expect(gz.status == .unchanged && gz.notes.first?.hasPrefix("same content as \(logs.path("access.log"))") == true, "\(gz)")
+        // The compressed copy is known by its own bytes now: found at once the next time.
+        let third = try logs.ingest()
+        #expect(third.files.first { $0.path == logs.path("access.log.gz") }?.notes.first?.hasPrefix("already in ClickHouse") == true)
+        try logs.checkSameAnswers()
+    }
+
+    /// A database whose `source` table was created before the continuation columns: questions read
+    /// it as before, and the next ingest adds the columns and continues its files (found by path);
+    /// a compressed copy of a file stored then is found by its content digest and adds nothing.
+    @Test func aDatabaseFromTheEarlierSchemaKeepsWorking() throws {
+        let logs = try Logs("legacy")
+        try logs.append("access.log", 80)
+        try logs.ingest()
+        let stored = [UInt8](try Data(contentsOf: URL(fileURLWithPath: logs.path("access.log"))))
+        let db = logs.client.url.database
+        for column in ClickHouseSchema.addedSourceColumns {
+            try logs.client.query("ALTER TABLE \(db).source DROP COLUMN \(column.name)")
+        }
+        #expect(try ClickHouseSchema.missingSourceColumns(logs.client).count == ClickHouseSchema.addedSourceColumns.count)
+        try logs.checkSameAnswers(legacyHeads: true)
+        try logs.append("access.log", 20)
+        let grown = try logs.ingest()
+        #expect(grown.files.first?.status == .grown && grown.events == 20, "\(grown.files)")
+        #expect(try ClickHouseSchema.missingSourceColumns(logs.client).isEmpty)
+        // Migrating again is harmless.
+        try ClickHouseSchema.migrate(logs.client)
+        try logs.checkSameAnswers(legacyHeads: true)
+        // The 80 lines stored by the earlier release, compressed (it recorded no head key for them).
+        try Data(GzipInflater.gzip(stored)).write(to: URL(fileURLWithPath: logs.path("access.log.0.gz")))
+        let copy = try logs.ingest()
+        let gz = try #require(copy.files.first { $0.path == logs.path("access.log.0.gz") })
+        #expect(copy.events == 0 && gz.status == .unchanged, "\(gz)")
+        #expect(gz.notes == ["same content as \(logs.path("access.log")) (renamed, copied or compressed, as logrotate does); 0 new lines"],
+                "\(gz.notes)")
+        try logs.checkSameAnswers(legacyHeads: true)
+    }
+}
+
 /// A server killed mid-ingest and restarted: after a re-run every file is whole or absent. The test
 /// runs a ClickHouse of its own (`.ci/clickhouse/server.sh`) so it can kill it; it needs the
 /// `clickhouse-server` binary and is skipped without it (or without INVESTIGATE_CLICKHOUSE_URL).

@@ -589,8 +589,9 @@ public final class Ingester {
         return lines
     }
 
-    /// What a version that continues a stored source's content says about it.
-    private func resumeNote(_ resume: ContentResume, path: String) -> String {
+    /// What a version that continues a stored source's content says about it (the ClickHouse
+    /// ingest path says the same).
+    static func resumeNote(_ resume: ContentResume, path: String) -> String {
         let source = resume.source
         var note: String
         if source.path == path {
@@ -606,13 +607,13 @@ public final class Ingester {
     }
 
     /// What a version with no lines of its own (the same content as a stored source) says about it.
-    private func sameContentNote(_ source: String, path: String) -> String {
+    static func sameContentNote(_ source: String, path: String) -> String {
         source == path
             ? "same content as when it was ingested; 0 new lines"
             : "same content as \(source) (renamed, copied or compressed, as logrotate does); 0 new lines"
     }
 
-    private func heldBackNote(_ outcome: ParseProducer.Outcome) -> String {
+    static func heldBackNote(_ outcome: ParseProducer.Outcome) -> String {
         "last line (\(outcome.heldBack) bytes) has no newline yet: held back, as its writer may be mid-line; "
             + "a later run stores it whole as line \(outcome.heldBackLine) once it is finished (a compressed copy is final: "
             + "its last line is read as it is)"
@@ -751,9 +752,9 @@ public final class Ingester {
             }
             if let resume = read.resume {
                 notes.insert(read.lines == 0 && eventCount == 0 && rejectCount == 0
-                             ? sameContentNote(resume.source.path, path: path) : resumeNote(resume, path: path), at: 0)
+                             ? Self.sameContentNote(resume.source.path, path: path) : Self.resumeNote(resume, path: path), at: 0)
             }
-            if read.heldBack > 0 { notes.append(heldBackNote(read)) }
+            if read.heldBack > 0 { notes.append(Self.heldBackNote(read)) }
             // Records outside the window were read and not stored: this version holds the
             // window's span only, and a question about another time reads the file again.
             let covered = outsideLines > 0 ? keep : nil
@@ -832,8 +833,8 @@ public final class Ingester {
     private func storeSameContent(_ opened: OpenedFile, as stored: SourceRecord, outcome: ParseProducer.Outcome,
                                   db: Database) throws -> FileResult {
         let st = opened.st
-        var notes = [sameContentNote(stored.path, path: opened.path)]
-        if outcome.heldBack > 0 { notes.append(heldBackNote(outcome)) }
+        var notes = [Self.sameContentNote(stored.path, path: opened.path)]
+        if outcome.heldBack > 0 { notes.append(Self.heldBackNote(outcome)) }
         let notesJSON = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
         try db.execute(sql: """
             INSERT INTO source (path, sha256, size, mtime, inode, device, compressed, format, status, parent_id, start_offset,

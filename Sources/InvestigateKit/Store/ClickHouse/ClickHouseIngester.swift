@@ -5,7 +5,10 @@ import Foundation
 /// as the sink of the batches, rejected lines and per-file counts instead of SQLite.
 ///
 /// A file is known by the SHA-256 of its bytes: one already committed (by any machine) is not
-/// parsed again. Its rows are written under a fresh attempt id, its `source` row last, once the
+/// parsed again. A file whose content starts with a committed file's whole content (the same log
+/// grown since, or renamed, copied or compressed by logrotate) is read only from the line after
+/// it, as `Ingester` does locally (`ParseProducer` candidates), and its `source` row says which
+/// file it continues; one with the same content as a committed file adds no lines. Its rows are written under a fresh attempt id, its `source` row last, once the
 /// rows of the attempt are counted and found whole (`ClickHouseSchema`). Many machines may ingest
 /// disjoint or overlapping parts of an archive at once: when two commit the same file, readers
 /// take the smaller attempt and the other machine deletes its own copy.
@@ -25,6 +28,9 @@ public final class ClickHouseIngester {
     public var retryBackoff: [Double] = [0.5, 1, 2, 4, 8]
     /// Called after each batch is sent (tests stop a server mid-file with it).
     var afterBatch: (() -> Void)?
+    /// Whether the store holds files stored before `head_sha256` was recorded (set per run): only
+    /// then is a file that continues nothing looked up by its content digest (`sameContent`).
+    private var legacyContent = false
 
     public init(client: ClickHouseClient, registry: ImporterRegistry = .standard, options: ImportOptions = ImportOptions()) {
         self.client = client
@@ -37,17 +43,18 @@ public final class ClickHouseIngester {
             throw ImporterError("unknown format '\(id)'; known formats: \(registry.ids.joined(separator: ", "))")
         }
         try ClickHouseSchema.create(client)
+        legacyContent = try hasLegacyContent()
         let walker = InputWalker.expand(paths)
         var results: [FileResult] = walker.problems.map {
             FileResult(path: $0.path, lines: 0, events: 0, rejected: 0, added: 0, status: .failed, skipped: $0.reason, notes: [])
         }
-        var planned: [(index: Int, path: String, importer: (any Importer)?, early: FileResult?)] = []
+        var planned: [(index: Int, path: String, importer: (any Importer)?, early: FileResult?, keys: ContentHead.Keys?)] = []
         for (index, path) in walker.files.enumerated() {
             do {
-                let (importer, early) = try plan(path)
-                planned.append((index, path, importer, early))
+                let (importer, early, keys) = try plan(path)
+                planned.append((index, path, importer, early, keys))
             } catch {
-                planned.append((index, path, nil, failure(path, error)))
+                planned.append((index, path, nil, failure(path, error), nil))
             }
         }
         // Files that teach others first, as `Ingester` does: the same hints, the same records.
@@ -62,7 +69,7 @@ public final class ClickHouseIngester {
             if let early = item.early { perFile.append((item.index, early)); continue }
             let result: FileResult
             do {
-                result = try store(item.path, importer: item.importer!, hints: hints, position: n, of: planned.count)
+                result = try store(item.path, importer: item.importer!, keys: item.keys, hints: hints, position: n, of: planned.count)
             } catch {
                 result = failure(item.path, error)
             }
@@ -70,7 +77,7 @@ public final class ClickHouseIngester {
                 hints.learnSpan(first: first, last: last, format: format, from: item.path)
             }
             added += result.added
-            if result.status == .ingested { addedRejected += result.rejected }
+            if result.status == .ingested || result.status == .grown { addedRejected += result.rejected }
             perFile.append((item.index, result))
         }
         results += perFile.sorted { $0.0 < $1.0 }.map(\.1)
@@ -81,18 +88,20 @@ public final class ClickHouseIngester {
         FileResult(path: path, lines: 0, events: 0, rejected: 0, added: 0, status: .failed, skipped: "\(error)", notes: [])
     }
 
-    private func plan(_ path: String) throws -> ((any Importer)?, FileResult?) {
+    private func plan(_ path: String) throws -> ((any Importer)?, FileResult?, ContentHead.Keys?) {
         let st = try FileStat.of(path)
         if st.size == 0 {
             return (nil, FileResult(path: path, sha256: SHA256().hexDigest(), size: 0, lines: 0, events: 0, rejected: 0,
-                                    added: 0, status: .skipped, skipped: "empty file", notes: []))
+                                    added: 0, status: .skipped, skipped: "empty file", notes: []), nil)
         }
         let file = try ReadOnlyFile(path)
-        if let id = formatOverride { return (registry.importer(id: id)!, nil) }
         let sample = try Ingester.leadingLines(file, count: Ingester.detectionSampleLines)
+        // The keys of its first bytes, by which committed files it may continue are found.
+        let keys = ContentHead.keys(sample.head)
+        if let id = formatOverride { return (registry.importer(id: id)!, nil, keys) }
         let name = (path as NSString).lastPathComponent
         let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: name, stopAtCertain: true)
-        if let importer = detection.importer { return (importer, nil) }
+        if let importer = detection.importer { return (importer, nil, keys) }
         var reason = sample.lines.isEmpty || sample.binary ? "binary content, not a text log"
             : "format not recognised from its first \(sample.lines.count) lines"
         if let closest = detection.closest, !(sample.lines.isEmpty || sample.binary) {
@@ -101,7 +110,68 @@ public final class ClickHouseIngester {
         if !(sample.lines.isEmpty || sample.binary) { reason += "; use --format to force one" }
         if let problem = sample.problem { reason += "; \(problem)" }
         return (nil, FileResult(path: path, size: st.size, lines: 0, events: 0, rejected: 0, added: 0, status: .skipped,
-                                skipped: reason, notes: []))
+                                skipped: reason, notes: []), nil)
+    }
+
+    /// Committed files whose whole content a file may start with (the same log before it grew, or
+    /// before logrotate renamed, copied or compressed it): those whose content-head key is this
+    /// file's (`ContentHead`, as `Ingester.prefixCandidates` finds them locally), no longer than
+    /// the file; plain files stored before keys were recorded (`head_sha256` '') by their path.
+    /// Only the digest of the file's content decides (`ParseProducer`). The candidates' ids are
+    /// their positions in the returned list of SHA-256s, oldest stored first (the one cited when
+    /// several hold the same content).
+    ///
+    /// Any `source` row will do, not only the committed attempt's: a row is written only once its
+    /// attempt is whole, and every attempt of a SHA-256 holds the same content (digest, size and
+    /// `start_line + lines`); readers then read the committed one. So the lookup scans a few
+    /// columns of `source` instead of grouping the whole table per file.
+    private func prefixCandidates(path: String, keys: ContentHead.Keys?, plainSize: Int64?) throws -> (candidates: [PrefixCandidate], sha256s: [String]) {
+        guard let keys else { return ([], []) }
+        let db = client.url.database
+        let length = ContentHead.length
+        var match = ["(head_sha256 = \(SQLLiteral.token(keys.firstLine)) AND content_size < \(length))"]
+        if let first4K = keys.first4K { match.append("(head_sha256 = \(SQLLiteral.token(first4K)) AND content_size >= \(length))") }
+        // The path travels as hex (checked), not as SQL text.
+        let pathHex = Array(path.utf8).map { String(format: "%02x", $0) }.joined()
+        if !pathHex.isEmpty { match.append("(head_sha256 = '' AND compressed = 0 AND path = unhex(\(SQLLiteral.token(pathHex))))") }
+        let out = try client.query("""
+            SELECT sha256, path, content_sha256, content_size, start_line + lines FROM \(db).source
+            WHERE content_size > 0 AND content_size <= \(plainSize ?? Int64.max) AND (\(match.joined(separator: " OR ")))
+            ORDER BY ingested_at, sha256 FORMAT TabSeparated
+            """)
+        var candidates: [PrefixCandidate] = [], shas: [String] = []
+        var seen = Set<String>()
+        for row in try TabSeparated.parse(out, columns: 5) {
+            guard let sha = TabSeparated.string(row[0]), SQLLiteral.isToken(sha), seen.insert(sha).inserted,
+                  let content = TabSeparated.string(row[2]),
+                  let size = TabSeparated.int(row[3]), let total = TabSeparated.int(row[4]) else { continue }
+            candidates.append(PrefixCandidate(id: Int64(shas.count), path: TabSeparated.string(row[1]) ?? "?", contentSize: size,
+                                              contentSHA256: content, totalLines: Int(total)))
+            shas.append(sha)
+        }
+        return (candidates, shas)
+    }
+
+    /// Whether some file with content was stored before `head_sha256` was recorded ('' there).
+    private func hasLegacyContent() throws -> Bool {
+        let out = try client.query("SELECT count() FROM \(client.url.database).source WHERE head_sha256 = '' AND content_size > 0")
+        return (Int(String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0
+    }
+
+    /// A stored file with the same content as `read` under other bytes (oldest first), as a
+    /// candidate it repeats.
+    private func sameContent(_ read: ParseProducer.Outcome, sha256: String) throws -> (sha256: String, candidate: PrefixCandidate)? {
+        guard SQLLiteral.isToken(read.contentSHA256) else { return nil }
+        let out = try client.query("""
+            SELECT sha256, path, start_line + lines FROM \(client.url.database).source
+            WHERE content_sha256 = \(SQLLiteral.token(read.contentSHA256)) AND content_size = \(read.contentSize)
+              AND sha256 != \(SQLLiteral.token(sha256))
+            ORDER BY ingested_at, sha256 LIMIT 1 FORMAT TabSeparated
+            """)
+        guard let row = try TabSeparated.parse(out, columns: 3).first, let sha = TabSeparated.string(row[0]), SQLLiteral.isToken(sha),
+              let total = TabSeparated.int(row[2]) else { return nil }
+        return (sha, PrefixCandidate(id: 0, path: TabSeparated.string(row[1]) ?? "?", contentSize: read.contentSize,
+                                     contentSHA256: read.contentSHA256, totalLines: Int(total)))
     }
 
     /// The committed `source` row of a file's SHA-256, if any: (path, attempt, lines, events, rejected, first, last).
@@ -123,20 +193,25 @@ public final class ClickHouseIngester {
     }
 
     /// Parses one file and stores it under a new attempt, its `source` row last.
-    private func store(_ path: String, importer: any Importer, hints: IngestHints, position: Int, of total: Int) throws -> FileResult {
+    private func store(_ path: String, importer: any Importer, keys: ContentHead.Keys?, hints: IngestHints, position: Int,
+                       of total: Int) throws -> FileResult {
         let st = try FileStat.of(path)
         let file = try ReadOnlyFile(path)
         let digest = try FileDigest.compute(file)
         if let row = try committed(digest.sha256) {
             return unchanged(path, sha256: digest.sha256, size: digest.size, row: row, note: "already in ClickHouse")
         }
+        // The committed files this one's content may start with: the producer hashes the content
+        // up to them first, and parses only what follows the longest that matches.
+        let (candidates, candidateSHAs) = try prefixCandidates(path: path, keys: keys, plainSize: digest.isGzip ? nil : digest.size)
         let referenceTime = digest.gzipMTime ?? st.mtime
         let context = ParseContext(path: path, options: options, referenceTime: referenceTime, hints: hints, registry: registry,
                                    position: position)
         let parser = try importer.makeParser(context)
-        // An archive's files are final: an unterminated last line is stored as it is (a store
-        // shared by many machines has no later run on the same file to finish it).
-        let producer = ParseProducer(file: file, isGzip: digest.isGzip, candidates: [], holdsBackPartialLine: false,
+        // A plain file of a format a running process appends to may end mid-line: that line is held
+        // back, as `Ingester` does, and stored whole by the ingest that finds it finished (else
+        // its fragment, then the whole line, would both be stored once the file grew).
+        let producer = ParseProducer(file: file, isGzip: digest.isGzip, candidates: candidates, holdsBackPartialLine: importer.writtenLive,
                                      maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser,
                                      hashesSharedText: false)
         producer.start()
@@ -148,7 +223,7 @@ public final class ClickHouseIngester {
             }
         }
         let sha = digest.sha256
-        let attempt = UUID().uuidString.lowercased()
+        var attempt = UUID().uuidString.lowercased()
         let events = ClickHouseBatchInserter(client: client, table: "event", columns: ClickHouseSchema.eventColumns, sha256: sha,
                                              attempt: attempt, maxRows: batchRows)
         events.backoff = retryBackoff
@@ -163,7 +238,7 @@ public final class ClickHouseIngester {
             reading: while true {
                 switch producer.channel.take() {
                 case .partlyStored:
-                    // Only sent for prefix candidates, and this store is given none.
+                    // Only sent for candidates stored around a question's window; ClickHouse holds whole files.
                     continue
                 case .batch(let batch, let rejectedLines, let bytesRead):
                     for row in 0..<batch.count {
@@ -214,7 +289,26 @@ public final class ClickHouseIngester {
                 throw ClickHouseError(message: "ClickHouse holds \(storedEvents) events and \(storedRejected) rejected lines of this attempt, "
                                       + "\(events.sent) and \(rejected.sent) were sent", transient: false, maybeApplied: true)
             }
-            let read = outcome!
+            var read = outcome!
+            var eventsStored = events.sent, rejectedStored = rejected.sent
+            var parent: String = read.resume.map { candidateSHAs[Int($0.source.id)] } ?? ""
+            // The same content under other bytes that its first bytes did not find (a file stored
+            // by an earlier release, without `head_sha256`: say yesterday's access.log.1, now
+            // compressed): what was sent is dropped, and the file is recorded as a version with no
+            // lines of its own under a fresh attempt, as `Ingester` records it.
+            if legacyContent, read.resume == nil, read.contentSize > 0, let same = try sameContent(read, sha256: sha) {
+                discard(sha: sha, attempt: attempt, includingSource: false)
+                attempt = UUID().uuidString.lowercased()
+                read.resume = ContentResume(source: same.candidate, offset: read.contentSize, line: same.candidate.totalLines)
+                read.lines = 0
+                read.notes = []
+                eventsStored = 0
+                rejectedStored = 0
+                first = nil
+                last = nil
+                perLayer = perLayer.map { _ in (0, nil, nil) }
+                parent = same.sha256
+            }
             var layers: [UInt8] = []
             for layer in Layer.allCases where perLayer[layer.depth].events > 0 {
                 let span = perLayer[layer.depth]
@@ -226,11 +320,20 @@ public final class ClickHouseIngester {
                 layers.append(0x0A)
             }
             if !layers.isEmpty { try insertRetrying("source_layer", ClickHouseSchema.layerColumns, layers, sha: sha, attempt: attempt, rows: layers.filter { $0 == 0x0A }.count) }
-            let notesJSON = String(decoding: try JSONEncoder().encode(read.notes), as: UTF8.self)
+            var notes = read.notes
+            let nothingNew = read.lines == 0 && eventsStored == 0 && rejectedStored == 0
+            if let resume = read.resume {
+                notes.insert(nothingNew ? Ingester.sameContentNote(resume.source.path, path: path) : Ingester.resumeNote(resume, path: path), at: 0)
+            }
+            if read.heldBack > 0 { notes.append(Ingester.heldBackNote(read)) }
+            let notesJSON = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
+            let startOffset: Int64 = read.resume?.offset ?? 0, startLine = Int64(read.resume?.line ?? 0)
+            let head: String = read.headSHA256 ?? ""
             var source: [UInt8] = []
             let fields: [Any?] = [sha, attempt, path, read.size, Int64(digest.isGzip ? 1 : 0), importer.id, read.contentSHA256,
-                                  read.contentSize, Int64(read.lines), Int64(events.sent), Int64(rejected.sent), first, last,
-                                  notesJSON, ingestedBy, Int64(Date().timeIntervalSince1970 * 1e6)]
+                                  read.contentSize, Int64(read.lines), Int64(eventsStored), Int64(rejectedStored), first, last,
+                                  notesJSON, ingestedBy, Int64(Date().timeIntervalSince1970 * 1e6),
+                                  head, parent, startOffset, startLine]
             for (i, f) in fields.enumerated() {
                 if i > 0 { source.append(0x09) }
                 if let s = f as? String { TabSeparated.appendEscaped(s, to: &source) }
@@ -246,17 +349,26 @@ public final class ClickHouseIngester {
                 discard(sha: sha, attempt: attempt, includingSource: true)
                 return unchanged(path, sha256: sha, size: read.size, row: row, note: "stored meanwhile by another ingest")
             }
-            // This attempt is the one read. Another machine may have committed the same file and
-            // checked before this commit arrived (so it kept its copy): its rows are never read,
-            // and deleting them here leaves the file stored once.
+            // This attempt was the one read when checked. Another machine may have committed the
+            // same file and checked before this commit arrived (so it kept its copy): a larger
+            // attempt is never read, and deleting it here leaves the file stored once. A smaller
+            // one committed since the check is the one read now: this attempt lost after all and
+            // deletes itself (only ever a larger attempt than one's own is deleted, so the smallest,
+            // the one readers take, never is; deleting a smaller one here, as before, could leave
+            // two machines deleting each other's copy and the file absent).
             let db = client.url.database
             let others = try TabSeparated.parse(client.query("""
                 SELECT attempt FROM \(db).source WHERE sha256 = \(SQLLiteral.token(sha)) AND attempt != \(SQLLiteral.token(attempt)) FORMAT TabSeparated
                 """), columns: 1).compactMap { TabSeparated.string($0[0]) }
-            for other in others { discard(sha: sha, attempt: other, includingSource: true) }
-            return FileResult(path: path, format: importer.id, sha256: sha, size: read.size, lines: read.lines, events: events.sent,
-                              rejected: rejected.sent, added: events.sent, first: first, last: last, status: .ingested, skipped: nil,
-                              notes: read.notes)
+            if others.contains(where: { $0 < attempt }), let row = try committed(sha) {
+                discard(sha: sha, attempt: attempt, includingSource: true)
+                return unchanged(path, sha256: sha, size: read.size, row: row, note: "stored meanwhile by another ingest")
+            }
+            for other in others where other > attempt { discard(sha: sha, attempt: other, includingSource: true) }
+            let status: FileResult.Status = read.resume == nil ? .ingested : nothingNew ? .unchanged : .grown
+            return FileResult(path: path, format: importer.id, sha256: sha, size: read.size, lines: read.lines, events: eventsStored,
+                              rejected: rejectedStored, added: eventsStored, first: first, last: last, status: status, skipped: nil,
+                              notes: notes)
         } catch {
             discard(sha: sha, attempt: attempt, includingSource: false)
             throw ClickHouseError(message: "not stored: \(error); \(events.sent) events and \(rejected.sent) rejected lines of it had been "

@@ -27,6 +27,15 @@ public enum ClickHouseSchema {
 
     static let sourceColumns = ["sha256", "attempt", "path", "size", "compressed", "format", "content_sha256", "content_size",
                                 "lines", "events", "rejected", "first_time", "last_time", "notes", "ingested_by", "ingested_at"]
+        + addedSourceColumns.map(\.name)
+    /// `source` columns added after the first release, last in the table, with their types: what a
+    /// version that continues a stored file's content records (`Ingester`'s columns of the same
+    /// names; `parent_sha256` names the continued file by its SHA-256, '' for none). A database
+    /// created before them gets them from `migrate` (rows stored before read as '' and 0: a file
+    /// that continues nothing, with no content-head key).
+    static let addedSourceColumns: [(name: String, type: String)] = [
+        ("head_sha256", "String"), ("parent_sha256", "String"), ("start_offset", "Int64"), ("start_line", "Int64"),
+    ]
     static let layerColumns = ["sha256", "attempt", "layer", "events", "first_time", "last_time"]
     static let rejectedColumns = ["sha256", "attempt", "seq", "line", "reason", "raw"]
 
@@ -87,7 +96,8 @@ public enum ClickHouseSchema {
                 last_time Nullable(Int64),
                 notes String,
                 ingested_by String,
-                ingested_at Int64
+                ingested_at Int64,
+            \(addedSourceColumns.map { "    \($0.name) \($0.type)" }.joined(separator: ",\n"))
             ) ENGINE = MergeTree() ORDER BY (sha256, attempt)
             """,
         ]
@@ -101,6 +111,32 @@ public enum ClickHouseSchema {
     public static func create(_ client: ClickHouseClient) throws {
         for (i, sql) in statements(database: client.url.database).enumerated() {
             try client.query(sql, database: i > 0)
+        }
+        try migrate(client)
+    }
+
+    /// The `source` columns of `addedSourceColumns` a table created by an earlier release lacks.
+    static func missingSourceColumns(_ client: ClickHouseClient) throws -> [(name: String, type: String)] {
+        let db = client.url.database
+        guard ClickHouseURL.isIdentifier(db) else { throw ClickHouseURL.Invalid(description: "bad database name") }
+        let have = Set(try TabSeparated.parse(client.query("""
+            SELECT name FROM system.columns WHERE database = '\(db)' AND table = 'source' FORMAT TabSeparated
+            """), columns: 1).compactMap { TabSeparated.string($0[0]) })
+        return addedSourceColumns.filter { !have.contains($0.name) }
+    }
+
+    /// Adds the columns of `addedSourceColumns` to a `source` table created by an earlier release.
+    /// ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`: the table's columns are read from
+    /// `system.columns` and the missing ones added one statement each. Two machines adding the same
+    /// column at once: the loser's statement fails ("already exists"), and the column is there.
+    static func migrate(_ client: ClickHouseClient) throws {
+        let db = client.url.database
+        for column in try missingSourceColumns(client) {
+            do {
+                try client.query("ALTER TABLE \(db).source ADD COLUMN \(column.name) \(column.type)")
+            } catch let error as ClickHouseError {
+                if try missingSourceColumns(client).contains(where: { $0.name == column.name }) { throw error }
+            }
         }
     }
 }

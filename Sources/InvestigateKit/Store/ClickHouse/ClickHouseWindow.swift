@@ -46,16 +46,52 @@ public enum ClickHouseWindow {
         let hi = range.map { $0.upperBound + margin } ?? Int64.max / 2
         let canonical = ClickHouseSchema.canonical(db)
         // Sources in the window: byte order of paths, then the ingest order of their formats, as
-        // a local ingest of the same directories numbers them. With their committed attempt, which
-        // the other queries then name instead of asking for the committed attempts again.
-        let answer = try client.query("""
-            SELECT sha256, attempt, path, size, compressed, format, content_sha256, content_size, lines, events, rejected,
-                   first_time, last_time, notes, ingested_at
-            FROM \(db).source WHERE (sha256, attempt) GLOBAL IN (\(canonical))
-              AND first_time IS NOT NULL AND first_time <= \(hi) AND last_time >= \(lo)
-            ORDER BY path, sha256 FORMAT TabSeparated
-            """)
-        let sourceRows = try TabSeparated.parse(answer, columns: 15)
+        // a local ingest of the same directories numbers them; versions of one path in the order
+        // they continue each other (a grown file's new lines after its earlier ones). With their
+        // committed attempt, which the other queries then name instead of asking for the committed
+        // attempts again.
+        func query(_ continuation: String, order: String) throws -> [UInt8] {
+            try client.query("""
+                SELECT \(sourceColumns(continuation))
+                FROM \(db).source WHERE (sha256, attempt) GLOBAL IN (\(canonical))
+                  AND first_time IS NOT NULL AND first_time <= \(hi) AND last_time >= \(lo)
+                ORDER BY path, \(order)sha256 FORMAT TabSeparated
+                """)
+        }
+        var answer: [UInt8]
+        var sourceRows: [TabSeparated.Row]
+        do {
+            answer = try query(continuationColumns, order: "start_line, ingested_at, ")
+            sourceRows = try TabSeparated.parse(answer, columns: 19)
+            // The earlier versions of the files that continue one (a grown log's lines before the
+            // window): their `source` and `source_layer` rows, so the working set knows the whole
+            // file as a local timeline does (coverage counts its every line, `parent_id` is set).
+            let earlier = try ancestors(client, of: sourceRows)
+            if !earlier.isEmpty {
+                sourceRows += earlier
+                sourceRows.sort { a, b in
+                    let pa = a[2] ?? [], pb = b[2] ?? []
+                    if pa != pb { return pa.lexicographicallyPrecedes(pb) }
+                    let ka = [TabSeparated.int(a[18]) ?? 0, TabSeparated.int(a[14]) ?? 0]
+                    let kb = [TabSeparated.int(b[18]) ?? 0, TabSeparated.int(b[14]) ?? 0]
+                    if ka != kb { return ka.lexicographicallyPrecedes(kb) }
+                    return (a[0] ?? []).lexicographicallyPrecedes(b[0] ?? [])
+                }
+                // They are part of what the window holds (a kept working set is named by it).
+                for row in earlier.sorted(by: { ($0[0] ?? []).lexicographicallyPrecedes($1[0] ?? []) }) {
+                    for (i, field) in row.enumerated() {
+                        if i > 0 { answer.append(0x09) }
+                        if let field { field.withUnsafeBufferPointer { TabSeparated.appendEscaped($0, to: &answer) } } else { TabSeparated.appendNull(to: &answer) }
+                    }
+                    answer.append(0x0A)
+                }
+            }
+        } catch let error as ClickHouseError where !error.transient && error.message.contains("Code: 47") {
+            // A database no ingest has written since the continuation columns were added
+            // (`ClickHouseSchema.migrate`): its files continue nothing.
+            answer = try query("'', '', toInt64(0), toInt64(0)", order: "")
+            sourceRows = try TabSeparated.parse(answer, columns: 19)
+        }
         let indexed = sourceRows.enumerated().map { ($0.offset, $0.element) }
         let ordered = indexed.sorted { a, b in
             let oa = TabSeparated.string(a.1[5]).flatMap { registry.importer(id: $0)?.ingestOrder } ?? 0
@@ -63,6 +99,76 @@ public enum ClickHouseWindow {
             return oa != ob ? oa < ob : a.0 < b.0
         }.map(\.1)
         return Plan(lo: lo, hi: hi, sources: ordered, answer: answer)
+    }
+
+    static let continuationColumns = "head_sha256, parent_sha256, start_offset, start_line"
+
+    /// The `source` columns a plan reads (`Plan.sources`), the last four given as `continuation`.
+    static func sourceColumns(_ continuation: String = continuationColumns) -> String {
+        "sha256, attempt, path, size, compressed, format, content_sha256, content_size, lines, events, rejected, "
+            + "first_time, last_time, notes, ingested_at, \(continuation)"
+    }
+
+    /// Rounds of look-ups by SHA-256 for the versions a chain of continued files reaches back to,
+    /// beyond those found by their shared content-head key (a chain longer than this is cut: the
+    /// oldest versions are left out, their file's coverage starts later).
+    static let ancestorRounds = 64
+
+    /// The committed `source` rows of the files that `rows` continue, and of those they continue,
+    /// and so on, that are not among `rows`. The versions of one growing log share their first
+    /// 4 KB, so one query by `head_sha256` finds most at once; the rest (a version shorter than
+    /// 4 KB, a renamed or compressed copy with another head) are asked for by SHA-256, a round
+    /// per step back.
+    static func ancestors(_ client: ClickHouseClient, of rows: [TabSeparated.Row]) throws -> [TabSeparated.Row] {
+        let db = client.url.database
+        var known = Set(rows.compactMap { TabSeparated.string($0[0]) })
+        func parent(_ row: TabSeparated.Row) -> String? {
+            TabSeparated.string(row[16]).flatMap { $0.isEmpty || known.contains($0) || !SQLLiteral.isToken($0) ? nil : $0 }
+        }
+        var missing = Set(rows.compactMap(parent))
+        guard !missing.isEmpty else { return [] }
+        func committed(_ condition: String) throws -> [String: TabSeparated.Row] {
+            var out: [String: TabSeparated.Row] = [:]
+            for row in try TabSeparated.parse(client.query("""
+                SELECT \(sourceColumns()) FROM \(db).source WHERE \(condition)
+                  AND (sha256, attempt) GLOBAL IN (SELECT sha256, min(attempt) FROM \(db).source WHERE \(condition) GROUP BY sha256)
+                FORMAT TabSeparated
+                """), columns: 19) {
+                if let sha = TabSeparated.string(row[0]) { out[sha] = row }
+            }
+            return out
+        }
+        let heads = Set(rows.filter { !(TabSeparated.string($0[16]) ?? "").isEmpty }.compactMap { TabSeparated.string($0[15]) })
+            .filter(SQLLiteral.isToken).sorted()
+        var pool: [String: TabSeparated.Row] = [:]
+        for chunk in stride(from: 0, to: heads.count, by: filesPerQuery).map({ Array(heads[$0..<min($0 + filesPerQuery, heads.count)]) }) {
+            pool.merge(try committed("head_sha256 IN (\(chunk.map(SQLLiteral.token).joined(separator: ", ")))")) { a, _ in a }
+        }
+        var found: [TabSeparated.Row] = []
+        var rounds = 0
+        while !missing.isEmpty, rounds < ancestorRounds {
+            var next = Set<String>()
+            var unresolved: [String] = []
+            // Follow the chains through the versions at hand.
+            var queue = Array(missing)
+            while let sha = queue.popLast() {
+                guard !known.contains(sha) else { continue }
+                guard let row = pool[sha] else { unresolved.append(sha); continue }
+                known.insert(sha)
+                found.append(row)
+                if let p = parent(row) { queue.append(p) }
+            }
+            if unresolved.isEmpty { break }
+            rounds += 1
+            unresolved.sort()
+            for chunk in stride(from: 0, to: unresolved.count, by: filesPerQuery).map({ Array(unresolved[$0..<min($0 + filesPerQuery, unresolved.count)]) }) {
+                let rows = try committed("sha256 IN (\(chunk.map(SQLLiteral.token).joined(separator: ", ")))")
+                pool.merge(rows) { a, _ in a }
+                next.formUnion(chunk.filter { rows[$0] != nil })
+            }
+            missing = next
+        }
+        return found
     }
 
     /// Fetches `range` (nil: everything) widened by `margin` into `store`, then marks copies and correlates.
@@ -144,14 +250,19 @@ public enum ClickHouseWindow {
                 }
                 func open() throws {
                     let s = ordered[next]
+                    // A version that continues another file's content keeps its place in that content
+                    // (`start_offset`, `start_line`; its events carry their true line numbers), as a
+                    // local ingest records it; `parent_id` is set once every file is in (below).
+                    let head = TabSeparated.string(s[15]).flatMap { $0.isEmpty ? nil : $0 }
                     try sqlite.execute(sql: """
                         INSERT INTO source (path, sha256, size, compressed, format, status, lines, events, rejected, first_time, last_time,
-                                            notes, ingested_at, content_sha256, content_size)
-                        VALUES (?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                            notes, ingested_at, content_sha256, content_size, head_sha256, start_offset, start_line)
+                        VALUES (?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [TabSeparated.string(s[2]), shas[next], TabSeparated.int(s[3]), TabSeparated.int(s[4]),
                                          TabSeparated.string(s[5]), TabSeparated.int(s[8]), TabSeparated.int(s[9]), TabSeparated.int(s[10]),
                                          TabSeparated.int(s[11]), TabSeparated.int(s[12]), TabSeparated.string(s[13]) ?? "[]",
-                                         TabSeparated.int(s[14]), TabSeparated.string(s[6]), TabSeparated.int(s[7])])
+                                         TabSeparated.int(s[14]), TabSeparated.string(s[6]), TabSeparated.int(s[7]),
+                                         head, TabSeparated.int(s[17]) ?? 0, TabSeparated.int(s[18]) ?? 0])
                     sourceIDs.append(sqlite.lastInsertedRowID)
                     writer = try EventWriter(db: sqlite, sourceID: sqlite.lastInsertedRowID)
                     written = 0
@@ -222,6 +333,14 @@ public enum ClickHouseWindow {
                 try rejectedReader.finish()
                 try flushRejected()
                 clock.lap("clickhouse: rejected lines fetched and written")
+            }
+            // The file each version continues (in the working set: `plan` takes the versions the
+            // window's files continue, unless a chain is longer than `ancestorRounds` steps).
+            let idOf = Dictionary(zip(shas, sourceIDs), uniquingKeysWith: { a, _ in a })
+            for (k, s) in ordered.enumerated() {
+                if let parent = TabSeparated.string(s[16]), !parent.isEmpty, let parentID = idOf[parent] {
+                    try sqlite.execute(sql: "UPDATE source SET parent_id = ? WHERE id = ?", arguments: [parentID, sourceIDs[k]])
+                }
             }
         }
         try CopyLinker.link(store: store)
