@@ -466,11 +466,17 @@ public final class EventWriter {
         }
     }
 
-    /// Binds a record's `extra` and `extra_common`: the whole object when it repeats whole (or
-    /// has no common fields), else its common fields apart from the rest (`ExtraSplitter`), each
-    /// part shared when it repeats.
+    /// Binds a record's `extra` and `extra_common`: the whole object's id when it repeats whole
+    /// (an nginx record's protocol and referer: one id, and its hash is already computed), else
+    /// its common fields apart from the rest (`ExtraSplitter`), each part shared when it repeats,
+    /// else the object inline.
     private func bindExtra(_ h: OpaquePointer?, _ param: Int32, common commonParam: Int32, _ value: UnsafeRawBufferPointer,
                            hash: Int?, layer: Int) throws {
+        if value.count >= SharedText.minLength, let id = try shared.id(for: value, hash: hash ?? SharedText.hash(value), db: db) {
+            sqlite3_bind_int64(h, param, id)
+            sqlite3_bind_null(h, commonParam)
+            return
+        }
         let splitter = shared.extraSplitter
         if splitter.split(value, layer: layer) {
             try splitter.common.withUnsafeBytes { try bindShared(h, commonParam, $0) }
@@ -480,11 +486,7 @@ public final class EventWriter {
             return
         }
         sqlite3_bind_null(h, commonParam)
-        if value.count >= SharedText.minLength, let id = try shared.id(for: value, hash: hash ?? SharedText.hash(value), db: db) {
-            sqlite3_bind_int64(h, param, id)
-        } else {
-            sqlite3_bind_text(h, param, value.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(value.count), SQLITE_STATIC_PTR)
-        }
+        sqlite3_bind_text(h, param, value.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(value.count), SQLITE_STATIC_PTR)
     }
 
     /// Binds a value that may repeat: its `shared_text` id, or (the splitter's buffers are reused
