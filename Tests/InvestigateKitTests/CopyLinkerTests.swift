@@ -91,4 +91,32 @@ import Testing
         #expect(try CopyLinker.link(store: store) == 0)
         #expect(try CopyLinker.countOriginals(store: store) == 2)
     }
+
+    /// An app that logs a burst within a few seconds has few distinct `local_time` values, so
+    /// the store learns that field as common and keeps it apart from the row (`extra_common`):
+    /// copies read in another zone must still pair by the stamp found there.
+    @Test func copiesPairByTheWrittenStampWhenThatStampIsStoredAsACommonField() throws {
+        let dir = try TemporaryDirectory()
+        let count = ExtraSplitter.sightingsToDecide + 44
+        let messages = (0..<count).map { n in
+            "INFO 2025-02-06 14:32:4\(n % 4),500 [app] Request: GET http://example.com:443/api/item/\(n)"
+        }
+        let syslog = try dir.write("syslog", messages.map { message in
+            "Feb  6 05:32:4\(message.dropFirst(23).prefix(1)) ip-10-1-1-50 gunicorn[2156944]: " + message
+        }.joined(separator: "\n") + "\n")
+        let app = try dir.write("logs/2025-02-06.log", messages.joined(separator: "\n") + "\n")
+        let store = try TimelineStore()
+        _ = try Ingester(store: store).ingest(paths: [syslog])
+        _ = try Ingester(store: store, options: ImportOptions(appTimeZone: .utc)).ingest(paths: [app])
+        let splitStamps = try store.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM event_data WHERE extra_common IS NOT NULL
+                  AND json_extract(CASE WHEN typeof(extra_common) = 'integer'
+                      THEN (SELECT value FROM shared_text WHERE id = extra_common) ELSE extra_common END, '$.local_time') IS NOT NULL
+                """) ?? 0
+        }
+        #expect(splitStamps > 0, "the burst's local_time was not learnt as common: the test no longer covers extra_common")
+        #expect(try CopyLinker.link(store: store) == count)
+        #expect(try CopyLinker.countOriginals(store: store) == count)
+    }
 }

@@ -62,7 +62,7 @@ public enum CopyLinker {
             try Schema.withSortingCache(db) {
                 try db.execute(sql: """
                     CREATE TEMP TABLE copy_original AS
-                    SELECT e.id, \(Schema.restored("layer", of: "e")) AS layer, e.level, e.message, e.time, json_extract(\(Schema.restoredExtra(of: "e")), '$.local_time') AS local_time
+                    SELECT e.id, \(Schema.restored("layer", of: "e")) AS layer, e.level, e.message, e.time, \(Schema.extraField("$.local_time", of: "e")) AS local_time
                     FROM source s JOIN event_data e ON e.id BETWEEN s.first_event_id AND s.last_event_id
                     WHERE s.id IN (\(originSources)) AND \(EventData.codeIn("layer", of: "e", ["app", "gunicorn"])) AND e.copy_of IS NULL
                       AND e.message IS NOT NULL AND e.time IS NOT NULL
@@ -86,7 +86,7 @@ public enum CopyLinker {
                 """
             // Set-based, in two passes: the same normalised time, else the same stamp as written.
             let sameTime = "o.time = c.time AND o.message = c.message AND o.layer = \(layer) AND o.level IS c.level"
-            let localTime = "json_extract(\(Schema.restoredExtra(of: "c")), '$.local_time')"
+            let localTime = Schema.extraField("$.local_time", of: "c")
             let sameStamp = """
                 o.local_time = \(localTime) AND o.message = c.message AND o.layer = \(layer)
                 AND o.level IS c.level AND o.time BETWEEN c.time - 54000000000 AND c.time + 54000000000

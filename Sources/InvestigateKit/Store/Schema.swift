@@ -383,6 +383,16 @@ public enum Schema {
             + "ELSE json_patch(\(common), coalesce(\(restored("extra", of: table)), '{}')) END"
     }
 
+    /// One field of an `event_data` row's `extra`, read from whichever part holds it. The two
+    /// parts never share a key (`ExtraSplitter`), so this skips the `json_patch` of
+    /// `restoredExtra`, which builds a whole object per row: copy marking reads `local_time` of
+    /// every app line this way.
+    public static func extraField(_ path: String, of table: String) -> String {
+        let varying = "json_extract(\(restored("extra", of: table)), '\(path)')"
+        let common = "json_extract(\(restored("extra_common", of: table, shared: true)), '\(path)')"
+        return "CASE WHEN \(table).extra_common IS NULL THEN \(varying) ELSE coalesce(\(varying), \(common)) END"
+    }
+
     /// Rows written into `event` in plain SQL (tests, scripts) go into `event_data` as text.
     private static var eventInsertTrigger: String {
         let inserted = v9Columns.filter { $0 != "id" }
