@@ -261,6 +261,36 @@ import Testing
         #expect(spikes.count == 1 && spikes.first?.first == floorMinute(Make.base))
     }
 
+    /// GRDB's `Row` reads TEXT up to its first NUL byte; log text may hold one. What the report's
+    /// detectors group by and the chain summaries show must be the whole value, not a prefix
+    /// that merges distinct paths.
+    @Test func textHoldingANULByteIsReadWhole() throws {
+        let store = try TimelineStore()
+        var nginx: [Event] = []
+        var app: [Event] = []
+        for i in 0..<3 {
+            let path = "/a\u{0}b\(i)"
+            var e = Make.nginx(5 + Double(i), rt: 0.01, ip: "198.51.100.9\u{0}x", path: path, status: 404, line: 1 + i)
+            e.userAgent = "curl\u{0}evil"
+            nginx.append(e)
+            app.append(Make.appResponse(4.995 + Double(i), path: path, status: 404, line: 1 + i))
+        }
+        try insert(nginx, into: store, path: "/logs/access.log")
+        try insert(app, into: store, path: "/logs/app.log")
+        _ = try Correlator(store: store).run()
+        let q = DiagnosisQuery(at: Make.s(6))
+        let d = try Diagnoser(store: store).diagnose(q)
+        let data = try store.read { db in
+            try ReportData.load(db, diagnosis: d, query: q, chartFrom: Make.base, chartTo: Make.base + 600_000_000)
+        }
+        #expect(data.requests.compactMap(\.path).sorted() == ["/a\u{0}b0", "/a\u{0}b1", "/a\u{0}b2"])
+        #expect(data.requests.allSatisfy { $0.clientIP == "198.51.100.9\u{0}x" && $0.userAgent == "curl\u{0}evil" })
+        let chainPaths = try store.read { db in
+            try Data.fetchAll(db, sql: "SELECT CAST(path AS BLOB) FROM chain WHERE path IS NOT NULL ORDER BY path")
+        }.map { String(decoding: $0, as: UTF8.self) }
+        #expect(chainPaths == ["/a\u{0}b0", "/a\u{0}b1", "/a\u{0}b2"])
+    }
+
     @Test func anEmptyTimelineStillGivesEverySection() throws {
         let store = try TimelineStore()
         let q = DiagnosisQuery(at: Make.base)

@@ -212,16 +212,18 @@ extension Correlator {
     /// outermost layer's answer.
     static func summarise(_ chainID: Int64, db: Database) throws {
         let rows = try Row.fetchAll(db, sql: """
-            SELECT e.layer, e.kind, e.time, e.client_ip, e.method, e.path, e.status FROM event e
+            SELECT e.layer, e.kind, e.time, CAST(e.client_ip AS BLOB) AS client_ip, CAST(e.method AS BLOB) AS method,
+                   CAST(e.path AS BLOB) AS path, e.status FROM event e
             JOIN link l ON l.event_id = e.id WHERE l.chain_id = ?
             """, arguments: [chainID])
         guard !rows.isEmpty else { return }
         let sorted = rows.sorted { (Layer(rawValue: $0["layer"]) ?? .system) < (Layer(rawValue: $1["layer"]) ?? .system) }
         let access = sorted.filter { ($0["kind"] as String) == "access" }
         let times = rows.compactMap { $0["time"] as Int64? }
-        let client = access.lazy.compactMap { $0["client_ip"] as String? }.first
-        let method = sorted.lazy.compactMap { $0["method"] as String? }.first
-        let path = sorted.lazy.compactMap { $0["path"] as String? }.first
+        // Log text is read as its bytes: GRDB's `Row` would end it at a NUL (`StoredEvent.text`).
+        let client = access.lazy.compactMap { StoredEvent.text($0, "client_ip") }.first
+        let method = sorted.lazy.compactMap { StoredEvent.text($0, "method") }.first
+        let path = sorted.lazy.compactMap { StoredEvent.text($0, "path") }.first
         let status = access.lazy.compactMap { $0["status"] as Int? }.first
         let layers = Array(Set(rows.map { $0["layer"] as String })).sorted {
             (Layer(rawValue: $0) ?? .system) < (Layer(rawValue: $1) ?? .system)

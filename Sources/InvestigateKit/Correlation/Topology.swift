@@ -39,14 +39,15 @@ extension Correlator {
         }
         let hasFront = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM source_layer WHERE layer IN ('alb','waf'))") ?? false
         let peers = try Row.fetchAll(db, sql: """
-            SELECT peer_ip, count(*) AS n FROM (SELECT layer, kind, peer_ip, forwarded_for FROM event ORDER BY id DESC LIMIT 200000)
+            SELECT CAST(peer_ip AS BLOB) AS peer_ip, count(*) AS n FROM (SELECT layer, kind, peer_ip, forwarded_for FROM event ORDER BY id DESC LIMIT 200000)
             WHERE layer = 'nginx' AND kind = 'access' AND forwarded_for IS NOT NULL AND peer_ip IS NOT NULL
             GROUP BY peer_ip ORDER BY n DESC LIMIT 20
-            """).filter { ByteScanner.isPrivateAddress($0["peer_ip"] as String) }
+            """).compactMap { row in StoredEvent.text(row, "peer_ip").map { (address: $0, n: row["n"] as Int) } }
+            .filter { ByteScanner.isPrivateAddress($0.address) }  // as bytes: a `Row` ends text at a NUL
         if !peers.isEmpty {
-            let names = peers.prefix(4).map { $0["peer_ip"] as String }.joined(separator: ", ")
+            let names = peers.prefix(4).map(\.address).joined(separator: ", ")
             add(hasFront ? "alb" : "upstream", "nginx", "nginx peers are private addresses forwarding X-Forwarded-For (\(names); among the latest 200,000 records)",
-                peers.reduce(0) { $0 + ($1["n"] as Int) })
+                peers.reduce(0) { $0 + $1.n })
         }
         try db.execute(sql: "DELETE FROM topology")
         for (key, value) in edges.sorted(by: { $0.key < $1.key }) {

@@ -452,11 +452,12 @@ public final class Diagnoser {
         // is behind a proxy or load balancer, whether or not the log format records X-Forwarded-For
         // (`combined` does not). Public peers, or many of them, are the clients themselves.
         let peers = try Row.fetchAll(db, sql: """
-            SELECT peer_ip, count(*) AS n, max(forwarded_for IS NOT NULL) AS xff FROM event
+            SELECT CAST(peer_ip AS BLOB) AS peer_ip, count(*) AS n, max(forwarded_for IS NOT NULL) AS xff FROM event
             WHERE layer = 'nginx' AND kind = 'access' AND time >= ? AND time <= ? AND peer_ip IS NOT NULL AND copy_of IS NULL
             GROUP BY peer_ip ORDER BY n DESC LIMIT 33
             """, arguments: [lo, hi])
-        let addresses = peers.compactMap { $0["peer_ip"] as String? }
+        // As bytes: a `Row` ends text at a NUL, and "10.0.0.5\0…" must not pass for a private peer.
+        let addresses = peers.compactMap { StoredEvent.text($0, "peer_ip") }
         let requests = peers.reduce(0) { $0 + (($1["n"] as Int?) ?? 0) }
         facts.forwardsClient = peers.contains { ($0["xff"] as Int?) == 1 }
         if !addresses.isEmpty, addresses.count <= StackFacts.maxBalancerNodes, addresses.allSatisfy(ByteScanner.isPrivateAddress),
@@ -484,13 +485,13 @@ public final class Diagnoser {
         var out: [Layer: WindowCoverage] = [:]
         let balancer = Set(stack.privatePeers)
         for row in try Row.fetchAll(db, sql: """
-            SELECT layer, kind, client_ip, count(*) AS n FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL
+            SELECT layer, kind, CAST(client_ip AS BLOB) AS client_ip, count(*) AS n FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL
               AND kind IN ('access','log')
             GROUP BY layer, kind, client_ip
             """, arguments: [q.from, q.to]) {
             guard let layer = Layer(rawValue: row["layer"]) else { continue }
             let n: Int = row["n"]
-            let client: String? = row["client_ip"]
+            let client = StoredEvent.text(row, "client_ip")
             if (row["kind"] as String) == EventKind.access.rawValue {
                 out[layer, default: WindowCoverage()].requests += n
                 if let client, !balancer.contains(client) { out[layer, default: WindowCoverage()].requestsWithClient += n }

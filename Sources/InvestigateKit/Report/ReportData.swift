@@ -80,13 +80,15 @@ struct ReportData {
         var best: [Int64: RequestSample] = [:]
         var loose: [RequestSample] = []
         for row in try Row.fetchAll(db, sql: """
-            SELECT e.time, e.layer, e.client_ip, e.method, e.path, e.status, e.user_agent, l.chain_id FROM event e
+            SELECT e.time, e.layer, CAST(e.client_ip AS BLOB) AS client_ip, CAST(e.method AS BLOB) AS method,
+                   CAST(e.path AS BLOB) AS path, e.status, CAST(e.user_agent AS BLOB) AS user_agent, l.chain_id FROM event e
             LEFT JOIN link l ON l.event_id = e.id
             WHERE e.kind = 'access' AND e.copy_of IS NULL AND e.time >= ? AND e.time <= ? ORDER BY e.time, e.id
             """, arguments: [q.from, q.to]) {
             guard let layer = Layer(rawValue: row["layer"] as String), let time: Int64 = row["time"] else { continue }
-            let sample = RequestSample(time: time, layer: layer, clientIP: row["client_ip"], method: row["method"], path: row["path"],
-                                       status: row["status"], userAgent: row["user_agent"])
+            // Log text is read as its bytes: GRDB's `Row` would end it at a NUL (`StoredEvent.text`).
+            let sample = RequestSample(time: time, layer: layer, clientIP: StoredEvent.text(row, "client_ip"), method: StoredEvent.text(row, "method"),
+                                       path: StoredEvent.text(row, "path"), status: row["status"], userAgent: StoredEvent.text(row, "user_agent"))
             if let chain: Int64 = row["chain_id"] {
                 if let have = best[chain], have.layer <= layer { continue }
                 best[chain] = sample
@@ -99,15 +101,15 @@ struct ReportData {
         }
         var series: [String: MetricSeries] = [:]
         for row in try Row.fetchAll(db, sql: """
-            SELECT layer, time, json_extract(extra, '$.namespace') AS ns, json_extract(extra, '$.metric') AS metric,
-                   json_extract(extra, '$.dimensions') AS dims, json_extract(extra, '$.value') AS value
+            SELECT layer, time, CAST(json_extract(extra, '$.metric') AS BLOB) AS metric,
+                   CAST(json_extract(extra, '$.dimensions') AS BLOB) AS dims, json_extract(extra, '$.value') AS value
             FROM event WHERE kind = 'metric' AND copy_of IS NULL AND layer <> 'system' AND time >= ? AND time < ?
               AND json_extract(extra, '$.stat') = 'Sum'
             ORDER BY time, id
             """, arguments: [chartFrom, chartTo]) {
-            guard let layer = Layer(rawValue: row["layer"] as String), let metric: String = row["metric"], MetricCatalog.countsErrors(metric),
+            guard let layer = Layer(rawValue: row["layer"] as String), let metric = StoredEvent.text(row, "metric"), MetricCatalog.countsErrors(metric),
                   let time: Int64 = row["time"], let value = (row["value"] as String?).flatMap(Double.init) else { continue }
-            let dims: String? = row["dims"]
+            let dims = StoredEvent.text(row, "dims")
             let name = metric + (dims.map { " (\($0))" } ?? "")
             let key = "\(layer.rawValue)\u{0}\(name)"
             let minute = chartFrom + (time - chartFrom) / 60_000_000 * 60_000_000
