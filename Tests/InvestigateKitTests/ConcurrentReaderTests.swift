@@ -30,7 +30,7 @@ import Testing
         thread.start()
         inTransaction.wait()
         let waits = Counter()
-        let reader = try TimelineStore(path: path, lockWait: 5) { waits.add() }
+        let reader = try TimelineStore(path: path, lockWait: 5, onWait: { waits.add() })
         let started = Date()
         let seen = try reader.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM correlation_state") }
         #expect(seen == before)
@@ -62,7 +62,7 @@ import Testing
         #expect(try store.lookup { try store.journalMode($0) } == "wal")
 
         let waits = Counter()
-        let watched = try TimelineStore(path: path, lockWait: 5) { waits.add() }
+        let watched = try TimelineStore(path: path, lockWait: 5, onWait: { waits.add() })
         let other = try TimelineStore(path: path)
         _ = try other.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM event") }
         let started = Date()

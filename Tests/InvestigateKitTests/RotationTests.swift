@@ -41,7 +41,7 @@ import Testing
         func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path(name)))) }
 
         private func appendBytes(_ name: String, _ bytes: [UInt8]) throws {
-            if !FileManager.default.fileExists(atPath: path(name)) { FileManager.default.createFile(atPath: path(name), contents: nil) }
+            if !FileManager.default.fileExists(atPath: path(name)) { _ = FileManager.default.createFile(atPath: path(name), contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path(name)))
             try handle.seekToEnd()
             try handle.write(contentsOf: Data(bytes))

@@ -29,7 +29,7 @@ import Testing
         let path = dir.url.appendingPathComponent("t.db").path
         _ = try TimelineStore(path: path)
         let waits = Counter()
-        let store = try TimelineStore(path: path, lockWait: 10) { waits.add() }
+        let store = try TimelineStore(path: path, lockWait: 10, onWait: { waits.add() })
         _ = try holdLock(path, seconds: 0.6)
         let started = Date()
         try store.write { db in try db.execute(sql: "INSERT INTO correlation_state (last_event_id) VALUES (1)") }
