@@ -169,6 +169,11 @@ extension Correlator {
             return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(h, i))), as: UTF8.self)
         }
 
+        /// A `Schema.sameAsClientColumns` column: stored as x'' when equal to `client_ip` (column `client`).
+        func addressOrClient(_ i: Int32, client: Int32) -> String? {
+            sqlite3_column_type(h, i) == SQLITE_BLOB ? text(client) : text(i)
+        }
+
         /// One string field of a record's `extra` (columns 15 and 17: the stored object and its
         /// common fields stored apart, see `ExtraSplitter`).
         func extraField(_ key: String) throws -> String? {
@@ -225,7 +230,7 @@ extension Correlator {
         default: break
         }
         return Node(id: row.int(0) ?? 0, role: role, time: time, arrival: arrival, completion: completion, duration: duration,
-                    clientIP: row.text(5), peerIP: row.text(6), method: method, path: path, query: row.text(9),
+                    clientIP: row.text(5), peerIP: row.addressOrClient(6, client: 5), method: method, path: path, query: row.text(9),
                     status: row.int(10).map(Int.init), targetStatus: row.int(11).map(Int.init), traceID: row.text(12),
                     requestID: row.text(13), extendedRequestID: layer == .apigateway ? try row.extraField("extended_request_id") : nil,
                     lambdaRequestID: layer == .apigateway ? try row.extraField("lambda_request_id") : nil, chain: row.int(16))

@@ -97,7 +97,9 @@ public enum TimelineView {
             var conditions = ["e.time >= ?", "e.time < ?", "e.copy_of IS NULL"]
             var args: [DatabaseValueConvertible] = [q.from, q.to]
             if let ip = q.clientIP {
-                conditions.append("(e.client_ip = ? OR e.peer_ip = ?)")
+                // `stored_peer_ip` is x'' where the peer is the client (`Schema.sameAsClientColumns`),
+                // which `client_ip = ?` covers; as stored, it can use the `(peer_ip, time)` index.
+                conditions.append("(e.client_ip = ? OR e.stored_peer_ip = ?)")
                 args += [ip, ip]
             }
             if let id = q.requestID {
@@ -146,7 +148,7 @@ public enum TimelineView {
                 // scan the whole timeline (1.9 s instead of 0.05 s on 4.8M events).
                 let known = Set(loose)
                 for e in try StoredEvent.fetchAll(db, format: "guardduty-findings", kind: "finding",
-                                                  where: "time >= ? AND alt_time < ? AND (client_ip = ? OR peer_ip = ?)", [q.from, q.to, ip, ip])
+                                                  where: "time >= ? AND alt_time < ? AND (client_ip = ? OR stored_peer_ip = ?)", [q.from, q.to, ip, ip])
                 where !known.contains(e.id) { loose.append(e.id) }
             }
             let truncated = chainIDs.count + loose.count > q.limit

@@ -234,7 +234,7 @@ public enum ExportReader {
         if let to = q.to { conditions.append("e.time < ?"); args.append(to) }
         if let timed { conditions.append(timed ? "e.time IS NOT NULL" : "e.time IS NULL") }
         if let layer = q.layer { conditions.append("e.layer = ?"); args.append(layer.rawValue) }
-        if let ip = q.clientIP { conditions.append("(e.client_ip = ? OR e.peer_ip = ?)"); args += [ip, ip] }
+        if let ip = q.clientIP { conditions.append("(e.client_ip = ? OR e.stored_peer_ip = ?)"); args += [ip, ip] }
         return (conditions.isEmpty ? "1" : conditions.joined(separator: " AND "), StatementArguments(args))
     }
 

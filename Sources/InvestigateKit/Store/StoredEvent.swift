@@ -68,8 +68,13 @@ public final class StoredEvent: Sendable, Equatable {
             raw = byName["raw"] ?? -1
             extraCommon = byName["stored_extra_common"] ?? -1
             numbers = StoredEvent.numberColumns.map { byName[$0] ?? -1 }
-            texts = StoredEvent.textColumns.map { byName["stored_" + $0] ?? byName[$0] ?? -1 }
-            stored = StoredEvent.textColumns.map { byName["stored_" + $0] != nil }
+            // Only shared-text columns are read as stored; `stored_peer_ip` is for searches (its x''
+            // means "the client", which the view's `peer_ip` restores).
+            func storedName(_ column: String) -> String? {
+                Schema.sharedTextColumns.contains(column) && byName["stored_" + column] != nil ? "stored_" + column : nil
+            }
+            texts = StoredEvent.textColumns.map { column in storedName(column).flatMap { byName[$0] } ?? byName[column] ?? -1 }
+            stored = StoredEvent.textColumns.map { storedName($0) != nil }
         }
     }
 

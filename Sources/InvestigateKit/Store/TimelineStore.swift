@@ -298,6 +298,14 @@ public final class EventWriter {
         Schema.sharedTextColumns.contains(column.1) ? bits | (1 << UInt32(column.0.rawValue)) : bits
     }
 
+    /// `Schema.sameAsClientColumns`, stored as x'' when their bytes equal `client_ip`'s.
+    static let sameAsClient: UInt32 = 1 << UInt32(EventBatch.Text.peerIP.rawValue) | 1 << UInt32(EventBatch.Text.forwardedFor.rawValue)
+    static let clientIPColumn = EventBatch.Text.clientIP.rawValue
+
+    static func equalSpans(_ a: EventBatch.Span, _ b: EventBatch.Span, _ base: UnsafeRawPointer) -> Bool {
+        !b.isNull && a.count == b.count && (a.start == b.start || memcmp(base + a.start, base + b.start, a.count) == 0)
+    }
+
     static let extraBit: UInt32 = 1 << UInt32(EventBatch.Text.extra.rawValue)
     static let extraColumn = EventBatch.Text.extra.rawValue
 
@@ -445,6 +453,9 @@ public final class EventWriter {
                                             try bindExtra(h, param, common: extraCommonParam,
                                                           UnsafeRawBufferPointer(start: base + span.start, count: span.count),
                                                           hash: hashes?[t + column], layer: layer.depth)
+                                        } else if Self.sameAsClient & (1 << UInt32(column)) != 0,
+                                                  Self.equalSpans(span, spans[t + Self.clientIPColumn], base) {
+                                            sqlite3_bind_zeroblob(h, param, 0)  // x'': the view restores `client_ip`
                                         } else if Self.sharedTexts & (1 << UInt32(column)) != 0, span.count >= SharedText.minLength,
                                                   let id = try shared.id(for: UnsafeRawBufferPointer(start: base + span.start, count: span.count),
                                                                          hash: hashes?[t + column]
