@@ -82,10 +82,22 @@ public final class Correlator {
 
         // Pass 1: clock offsets per layer pair, from unambiguous matches, until every pair present
         // has enough samples (a clock offset does not need millions of them).
+        //
+        // While no record has a chain yet (a fresh working set, a first load), pass 2 would read
+        // exactly what this pass reads, so the slabs read here are kept for it, up to
+        // a slab's worth of records (memory stays what two slabs take): a question's window is read
+        // once instead of twice.
+        let noChainsYet = try store.read { db in try !(Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM link)") ?? false) }
+        var kept: [Int64: [Node]] = [:]
+        var keptCount = 0
         var samples: [PairKey: [Int64]] = [:]
         for t in starts {
             let nodes = try loadNodes(from: window(t).from, to: window(t).to, chainsUpTo: -1, skipping: skipped)
             collectOffsetSamples(nodes, into: &samples)
+            if noChainsYet, keptCount + nodes.count <= settings.targetSlabRecords {
+                kept[t] = nodes
+                keptCount += nodes.count
+            }
             if !samples.isEmpty, samples.values.allSatisfy({ $0.count >= 2000 }) { break }
         }
         var offsets = try loadOffsetMap()
@@ -135,9 +147,12 @@ public final class Correlator {
         let offsetsByPair = offsets.mapValues { $0.0 }
         var nextChainID = try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM chain") ?? 0 } + 1
         var unstored: Resolution?
-        var nodes = try timed(\.load) {
-            try loadNodes(from: window(starts[0]).from, to: window(starts[0]).to, chainsUpTo: chainsUpTo, skipping: skipped)
+        // Pass 1's nodes are new objects nobody else holds; each is used once.
+        func readSlab(_ t: Int64) throws -> [Node] {
+            if let nodes = kept.removeValue(forKey: t) { return nodes }
+            return try loadNodes(from: window(t).from, to: window(t).to, chainsUpTo: chainsUpTo, skipping: skipped)
         }
+        var nodes = try timed(\.load) { try readSlab(starts[0]) }
         for (k, t) in starts.enumerated() {
             let core = t..<t.addingClamped(slab)
             stats.eventsConsidered += nodes.reduce(0) { $0 + (core.contains($1.time) && $1.chain == nil ? 1 : 0) }
@@ -149,9 +164,7 @@ public final class Correlator {
                 return (resolution, Date().timeIntervalSince(start))
             }
             if let unstored { try timed(\.store) { try store.write { db in try Self.store(unstored, db: db) } } }
-            nodes = k + 1 < starts.count ? try timed(\.load) {
-                try loadNodes(from: window(starts[k + 1]).from, to: window(starts[k + 1]).to, chainsUpTo: chainsUpTo, skipping: skipped)
-            } : []
+            nodes = k + 1 < starts.count ? try timed(\.load) { try readSlab(starts[k + 1]) } : []
             let (resolution, matchTime) = timed(\.wait) { matching.wait() }
             spent.match += matchTime
             resolution.patch(nodes)
