@@ -179,6 +179,17 @@ import Testing
         #expect(e.duration == nil)
         #expect(e.query == "a=1" && e.path == "/.awscfg")
         #expect(e.extra["actions_executed"] == "waf")
+        // The same -1 with decimals, as a log shipper may write it: no time, not a rejected line.
+        let decimals = line.replacingOccurrences(of: " - -1 -1 -1 403 ", with: " - -1.000 -1.0 -1 403 ")
+        #expect(decimals != line)
+        let sink = try parse(try Self.importer("alb"), [decimals])
+        #expect(sink.rejected.isEmpty)
+        let d = try #require(sink.events.first)
+        #expect(d.duration == nil && d.status == 403)
+        #expect(d.extra["request_processing_time"] == "-1.000")
+        // Other negative times are still refused.
+        let negative = try parse(try Self.importer("alb"), [line.replacingOccurrences(of: " - -1 -1 -1 403 ", with: " - -1.5 -1 -1 403 ")])
+        #expect(negative.events.isEmpty && negative.rejected.count == 1)
     }
 
     @Test func albBadLinesAreRejectedWithReasons() throws {

@@ -170,7 +170,9 @@ enum ELBFields {
         for (field, name) in zip(fields, names) {
             let text = field.text
             e.extra[name] = text
-            if text == "-1" || text == "-" { continue }
+            // -1: the load balancer could not dispatch the request (or the target closed the
+            // connection first). Re-serialised logs write it with decimals ("-1.000"): the same value.
+            if text == "-" || isMinusOne(text) { continue }
             // secondsToMicros accumulates in Int64: a hostile 30-digit number must not reach it.
             guard field.bytes.count <= 15, let us = ByteScanner.secondsToMicros(field.bytes), us >= 0 else {
                 return .failure(ImporterError("\(name) '\(text.prefix(40))' is not a number of seconds"))
@@ -180,6 +182,13 @@ enum ELBFields {
         }
         if any { e.duration = total }
         return .success(())
+    }
+
+    /// "-1", "-1.0", "-1.000": no time, as the documentation writes "-1".
+    static func isMinusOne(_ text: String) -> Bool {
+        guard text.hasPrefix("-1") else { return false }
+        let rest = text.dropFirst(2)
+        return rest.isEmpty || (rest.first == "." && rest.count <= 7 && rest.dropFirst().allSatisfy { $0 == "0" })
     }
 
     static func status(_ field: ELBField, _ name: String) -> Result<Int?, ImporterError> {
