@@ -107,6 +107,22 @@ import Testing
         #expect(all.contains("nginx"))
     }
 
+    /// "No error" from logs with unreadable lines says that the error may be on one of them.
+    @Test func aWindowWithNoErrorNamesTheLinesThatCouldNotBeRead() throws {
+        let peers = (1...40).map { "198.51.100.\($0)" }
+        let log = Self.nginxBehindBalancer(peers: peers)
+        let clean = try diagnose(["var/log/nginx/access.log": log], at: 10)
+        #expect(!clean.notes.contains { $0.contains("could not be read") })
+        var lines = log.split(separator: "\n").map(String.init)
+        lines.insert("this line is \u{1b}[31m not nginx at all", at: lines.count / 2)
+        let d = try diagnose(["var/log/nginx/access.log": lines.joined(separator: "\n") + "\n"], at: 10)
+        #expect(d.findings.isEmpty)
+        #expect(d.outcome == .nothingToExplain)
+        let note = try #require(d.notes.first { $0.contains("could not be read") })
+        #expect(note.hasPrefix("1 line of the logs covering this window"))
+        #expect(note.contains("access.log") && note.contains("rejected_lines"))
+    }
+
     @Test func aWindowWithNoErrorSaysSoInsteadOfAVerdict() throws {
         let peers = (1...40).map { "198.51.100.\($0)" }
         let d = try diagnose(["var/log/nginx/access.log": Self.nginxBehindBalancer(peers: peers)], at: 10)

@@ -38,6 +38,23 @@ struct AbsenceReasoner {
         var hasLogs: Bool
     }
 
+    /// "No error" read from logs some of whose lines could not be read is weaker than it looks:
+    /// the error may be on one of those lines. Counts the rejected lines of files whose records
+    /// reach into the window (±5 minutes), and names the commonest reason.
+    func unreadLinesNote(_ db: Database) throws -> String? {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT CAST(s.path AS BLOB) AS path, count(*) AS n, CAST(min(r.reason) AS BLOB) AS reason FROM rejected r JOIN source s ON s.id = r.source_id
+            WHERE s.first_time <= ? AND s.last_time >= ? GROUP BY s.id ORDER BY n DESC, s.id
+            """, arguments: [query.to + 300_000_000, query.from - 300_000_000])
+        guard !rows.isEmpty else { return nil }
+        let total = rows.reduce(0) { $0 + ($1["n"] as Int) }
+        let first = rows[0]
+        // Notes are escaped where they are shown (terminal, Markdown), like every other note.
+        let example = "\(StoredEvent.text(first, "path") ?? "?"): \(StoredEvent.text(first, "reason").map { String($0.prefix(120)) } ?? "")"
+        return "\(total) line\(total == 1 ? "" : "s") of the logs covering this window could not be read and \(total == 1 ? "is" : "are") not in the timeline (e.g. \(example)); "
+            + "an error response may be among them: `investigate sources` counts them per file, and the `rejected_lines` view holds each with its reason and bytes."
+    }
+
     func reason(_ db: Database) throws -> Result {
         let what = describeQuestion()
         let span = "\(display(query.from)) and \(display(query.to))"
@@ -74,6 +91,7 @@ struct AbsenceReasoner {
             let front = visibleInFront ?? withData.first!
             var detail = ["The outermost layer with logs that would show such a response (\(front.rawValue)) has none in this window, and no layer in front of it is known to exist: the request may not have reached this system, or the time, zone or filters of the question are off."]
             detail += blindSpots(views, path: path)
+            if let unread = try unreadLinesNote(db) { detail.append(unread) }
             detail.append("The logs cover: " + coverageSpans() + ".")
             let noun = [query.status.map { "\($0) response" } ?? "4xx/5xx response", query.clientIP.map { "for \($0)" }, query.pathPrefix.map { "on \($0)…" }]
                 .compactMap { $0 }.joined(separator: " ")

@@ -53,7 +53,8 @@ public enum RuleCatalog {
             - **When nothing qualifies:** the answer says so instead of guessing: "No 4xx/5xx response
               between … and … in the logs given", what the logs cover, and, when error responses sit at the
               same wall-clock time in a zone the logs themselves use (nginx's `+0900`, the app's learnt
-              offset, UTC for AWS logs), the `--tz` that would match. The CLI exits 2, as it does when no
+              offset, UTC for AWS logs), the `--tz` that would match, and how many lines of the files
+              covering the window could not be read (the error may be on one of them). The CLI exits 2, as it does when no
               input was recognised ("0 of 22 files recognised: …").
             - **Example:** a 403 for 203.0.113.45 at 14:32 JST with only nginx (`combined`, no
               X-Forwarded-For), gunicorn and app logs: nginx's only peers are 10.1.1.210 and 10.1.1.211,
