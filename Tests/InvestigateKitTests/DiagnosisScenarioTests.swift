@@ -107,6 +107,38 @@ import Testing
         #expect(all.contains("nginx"))
     }
 
+    /// A Flask log's stamps carry no zone. With no --app-tz and no syslog copy, the offset the
+    /// run's nginx writes is the server's local time: the traceback 9 hours "later" in UTC is the
+    /// request nginx logged, and the app, not nginx, caused the 500.
+    @Test func anAppLogWithoutZoneIsReadInTheOffsetNginxWrites() throws {
+        let dir = try TemporaryDirectory()
+        var nginx = (0..<30).map { i in
+            #"198.51.100.\#(i + 1) - - [06/Feb/2025:23:\#(10 + i / 2):\#(i % 2 == 0 ? "05" : "35") +0900] "GET /api/orders HTTP/1.1" 200 612 "-" "Mozilla/5.0""#
+        }
+        nginx.append(#"203.0.113.45 - - [06/Feb/2025:23:32:20 +0900] "POST /api/orders HTTP/1.1" 500 265 "-" "Mozilla/5.0""#)
+        try dir.write("nginx/access.log", nginx.sorted().joined(separator: "\n") + "\n")
+        try dir.write("app/flask.log", """
+            [2025-02-06 23:32:19,900] ERROR in app: Exception on /api/orders [POST]
+            Traceback (most recent call last):
+              File "/srv/app/orders.py", line 88, in create_order
+                total = sum(i["price"] for i in items)
+            KeyError: 'price'
+
+            """)
+        let store = try TimelineStore()
+        let q = DiagnosisQuery(at: 1_738_852_320_000_000, halfWindow: 120_000_000, zone: .utc)  // 14:32:00 UTC
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        // The app file's note says where its zone came from.
+        let notes = try store.read { db in try String.fetchOne(db, sql: "SELECT notes FROM source WHERE format = 'flask'") } ?? ""
+        #expect(notes.contains("the offset nginx writes"), "\(notes)")
+        let d = try Diagnoser(store: store).diagnose(q)
+        let f = try #require(d.findings.first)
+        #expect(f.cause == "app", "\(f.cause) \(f.rule)")
+        #expect(f.evidence.contains { $0.layer == "app" })
+        let appTime = try store.read { db in try Int64.fetchOne(db, sql: "SELECT min(time) FROM event WHERE layer = 'app'") }
+        #expect(appTime == 1_738_852_339_900_000)  // 14:32:19.900 UTC
+    }
+
     /// "No error" from logs with unreadable lines says that the error may be on one of them.
     @Test func aWindowWithNoErrorNamesTheLinesThatCouldNotBeRead() throws {
         let peers = (1...40).map { "198.51.100.\($0)" }
@@ -404,5 +436,20 @@ extension DiagnosisScenarioTests {
         #expect(f.responder == "alb" && f.confidence == .low)
         #expect(f.explanation.contains("or a layer behind it"))
         #expect(f.explanation.contains("nginx"))
+    }
+}
+
+@Suite struct LearntZoneTests {
+    /// Access logs of two directories that disagree on the offset (two hosts, two zones) leave
+    /// the app's zone unlearnt: neither can speak for it.
+    @Test func onlyAnOffsetEveryDirectoryAgreesOnSpeaksForTheApp() {
+        let hints = IngestHints()
+        #expect(hints.soleLearntZone() == nil)
+        hints.learnZone(.fixed(seconds: 9 * 3600), directory: "/a", from: "/a/access.log", position: 2)
+        hints.learnZone(.fixed(seconds: 9 * 3600), directory: "/b", from: "/b/access.log", position: 1)
+        #expect(hints.soleLearntZone()?.zone == .fixed(seconds: 9 * 3600))
+        #expect(hints.soleLearntZone()?.from == "/b/access.log")
+        hints.learnZone(.utc, directory: "/c", from: "/c/access.log", position: 3)
+        #expect(hints.soleLearntZone() == nil)
     }
 }

@@ -175,6 +175,17 @@ public final class IngestHints: @unchecked Sendable {
         return zonesByDirectory[directory].map { ($0.zone, $0.from) }
     }
 
+    /// The zone every directory's access log agreed on (nginx's `$time_local` offset), with the
+    /// file that taught it first: the server's local time, which an app on the same host writes
+    /// its zone-less stamps in. Nil when none was learnt, or when directories disagree (two hosts
+    /// or two zones: no one of them can speak for the app).
+    public func soleLearntZone() -> (zone: ZoneSpec, from: String)? {
+        lock.lock(); defer { lock.unlock() }
+        let learnt = zonesByDirectory.values.sorted { $0.position < $1.position }
+        guard let first = learnt.first, learnt.allSatisfy({ $0.zone == first.zone }) else { return nil }
+        return (first.zone, first.from)
+    }
+
     /// The application's zone, learnt from a syslog copy of app lines (see the syslog importer).
     public func learnAppZone(_ zone: ZoneSpec, from source: String, position: Int = 0) {
         lock.lock(); defer { lock.unlock() }

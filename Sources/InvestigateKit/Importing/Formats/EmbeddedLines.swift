@@ -95,7 +95,9 @@ func tracebackSummary(_ lines: [String]) -> String? {
 }
 
 /// The zone for an app's zone-less stamps: `--app-tz`, else the one learnt from a syslog copy of
-/// its lines, else this machine's; with the words that say which.
+/// its lines, else the offset the run's nginx access logs write (the server's local time: nginx
+/// and the app behind it share a host as a rule, and the investigator's machine is no guide to the
+/// server's clock), else this machine's; with the words that say which.
 func appZone(_ context: ParseContext) -> (zone: ZoneSpec, note: String) {
     if let given = context.options.appTimeZone {
         return (given, "read as \(given) (--app-tz)")
@@ -103,8 +105,11 @@ func appZone(_ context: ParseContext) -> (zone: ZoneSpec, note: String) {
     if let learnt = context.hints.learnedAppZone() {
         return (learnt.zone, "read as \(learnt.zone), the app zone learnt from the syslog copy of the app's lines in \(learnt.from)")
     }
+    if let host = context.hints.soleLearntZone() {
+        return (host.zone, "read as \(host.zone), the offset nginx writes in \(host.from) (the server's local time; no --app-tz, and no syslog copy of the app's lines taught one): give --app-tz if the app runs in another zone")
+    }
     let system = ZoneSpec.system
-    return (system, "read in this machine's zone (\(system)): no --app-tz, and no syslog copy of the app's lines taught one")
+    return (system, "read in this machine's zone (\(system)): no --app-tz, no syslog copy of the app's lines and no nginx log with an offset taught one")
 }
 
 /// Reads files of Python heads with continuation lines (app logs, gunicorn error logs, which may

@@ -47,7 +47,7 @@ public struct FlaskImporter: Importer {
 
     public let fieldNotes = """
         `%(asctime)s` (local time, no zone) → `time`, converted with `--app-tz`, else the app zone learnt from \
-        a syslog copy of the same lines read earlier in the run, else the system zone (a note says which); the \
+        a syslog copy of the same lines read earlier in the run, else the offset every nginx access log of the run writes (the server's local time), else the system zone (a note says which); the \
         stamp as written → `extra.local_time`. `%(levelname)s` → `level`; `%(message)s` (first line) → `message`; \
         `%(name)s` → `extra.logger`; `%(module)s` → `extra.module`; `%(process)d` → `pid`; other attributes → \
         `extra.<name>`. Following lines that are not a record head (tracebacks, multi-line messages) join the \

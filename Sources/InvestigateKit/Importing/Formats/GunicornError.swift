@@ -30,7 +30,7 @@ public struct GunicornErrorImporter: Importer {
 
     public let fieldNotes = """
         `[%Y-%m-%d %H:%M:%S %z]` → `time` (its own offset; the pre-19 layout without offset is read in \
-        `--app-tz`, else the learnt app zone, else the system zone) and `extra.local_time`; `[pid]` (the \
+        `--app-tz`, else the learnt app zone, else the offset the run's nginx access logs write, else the system zone) and `extra.local_time`; `[pid]` (the \
         logging process: the arbiter for WORKER TIMEOUT) → `pid`; `[LEVEL]` → `level`; the text → `message`. \
         Well-known messages → `extra.gunicorn_event` (`worker_timeout`, `worker_boot`, `worker_exit`, \
         `worker_killed`, `worker_exited`, `request_error`, `listening`, `shutting_down`, …) and the worker \
