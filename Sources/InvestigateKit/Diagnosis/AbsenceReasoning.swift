@@ -40,12 +40,14 @@ struct AbsenceReasoner {
 
     /// "No error" read from logs some of whose lines could not be read is weaker than it looks:
     /// the error may be on one of those lines. Counts the rejected lines of files whose records
-    /// reach into the window (±5 minutes), and names the commonest reason.
+    /// reach into the window (±5 minutes), and names the file with most and one of its reasons.
+    /// Comment lines are left out: a CloudFront object's `#Version:`/`#Fields:` header is kept as
+    /// a rejected line too, and is no record.
     func unreadLinesNote(_ db: Database) throws -> String? {
         let rows = try Row.fetchAll(db, sql: """
             SELECT CAST(s.path AS BLOB) AS path, count(*) AS n, CAST(min(r.reason) AS BLOB) AS reason FROM rejected r JOIN source s ON s.id = r.source_id
-            WHERE s.first_time <= ? AND s.last_time >= ? GROUP BY s.id ORDER BY n DESC, s.id
-            """, arguments: [query.to + 300_000_000, query.from - 300_000_000])
+            WHERE s.first_time <= ? AND s.last_time >= ? AND r.reason NOT LIKE ? GROUP BY s.id ORDER BY n DESC, s.id
+            """, arguments: [query.to + 300_000_000, query.from - 300_000_000, RecordSink.commentReasonPrefix + "%"])
         guard !rows.isEmpty else { return nil }
         let total = rows.reduce(0) { $0 + ($1["n"] as Int) }
         let first = rows[0]

@@ -107,8 +107,11 @@ public struct RecordSink {
     /// `# failJSON: …`), a W3C header. Multi-line formats take a `#` line as the continuation of
     /// an open record instead (a message may hold such a line); every one rejects it otherwise.
     public mutating func rejectComment(_ line: Line, notA what: String) {
-        reject(line, "comment line (starts with #), not \(what)")
+        reject(line, "\(Self.commentReasonPrefix), not \(what)")
     }
+
+    /// How every comment line's reason starts: what is a comment, not an unread record.
+    public static let commentReasonPrefix = "comment line (starts with #)"
 
     /// Adds a note once (parsers may discover the same fact on every line).
     public mutating func note(_ text: String) {

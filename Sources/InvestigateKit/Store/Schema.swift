@@ -389,10 +389,7 @@ public enum Schema {
     private static var v12EventView: String {
         let columns = v9Columns.map { column in
             if column == "extra" { return "\(restoredExtra(of: "d")) AS extra" }
-            if sameAsClientColumns.contains(column) {
-                return "CASE WHEN typeof(d.\(column)) = 'blob' THEN d.client_ip ELSE d.\(column) END AS \(column)"
-            }
-            let value = Schema.restored(column, of: "d")
+            let value = Schema.restored(column, of: "d")  // `peer_ip`, `forwarded_for`: see `sameAsClientColumns`
             return value == "d.\(column)" ? value : "\(value) AS \(column)"
         }
         let stored = (v9Columns.filter { sharedTextColumns.contains($0) } + ["extra_common", "peer_ip"]).map { "d.\($0) AS stored_\($0)" }
