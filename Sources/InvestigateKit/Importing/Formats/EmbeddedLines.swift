@@ -109,7 +109,7 @@ func appZone(_ context: ParseContext) -> (zone: ZoneSpec, note: String) {
         return (host.zone, "read as \(host.zone), the offset nginx writes in \(host.from) (the server's local time; no --app-tz, and no syslog copy of the app's lines taught one): give --app-tz if the app runs in another zone")
     }
     let system = ZoneSpec.system
-    return (system, "read in this machine's zone (\(system)): no --app-tz, no syslog copy of the app's lines and no nginx log with an offset taught one")
+    return (system, "read in this machine's zone (\(system)): no --app-tz, no syslog copy of the app's lines, and no offset that every nginx access log of the run agrees on")
 }
 
 /// Reads files of Python heads with continuation lines (app logs, gunicorn error logs, which may
