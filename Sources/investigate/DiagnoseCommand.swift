@@ -170,7 +170,7 @@ func ingestReporting(_ paths: [String], _ importing: ImportArguments, into timel
 @discardableResult
 func reportInputProblems(_ summary: IngestSummary) -> [(path: String, reason: String)] {
     let problems = InputProblems.of(summary)
-    for p in problems {
+    for p in problems + InputProblems.staleReadings(summary) {
         FileHandle.standardError.write(Data("investigate: \(Escape.terminal(p.path)): \(Escape.terminal(p.reason))\n".utf8))
     }
     return problems

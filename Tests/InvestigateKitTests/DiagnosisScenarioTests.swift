@@ -139,6 +139,58 @@ import Testing
         #expect(appTime == 1_738_852_339_900_000)  // 14:32:19.900 UTC
     }
 
+    /// The same incident with the app's stamps read in the wrong zone (UTC, as if given
+    /// `--app-tz UTC`): its traceback lies 9 hours away. The 500 is not pinned on nginx and the
+    /// app's silence is not "expected": its logs do not cover the moment, the cause is unknown,
+    /// and a note names the shift that lines its span up with nginx's and the `--app-tz` to try.
+    @Test func anAppLogReadInTheWrongZoneLeavesTheCauseUnknownAndNamesTheShift() throws {
+        let dir = try TemporaryDirectory()
+        var nginx = (0..<60).map { i in
+            #"198.51.100.\#(i % 50 + 1) - - [06/Feb/2025:14:\#(String(i / 2 + 10).leftPadded(2)):\#(i % 2 == 0 ? "05" : "35") +0000] "GET /api/orders HTTP/1.1" 200 612 "-" "Mozilla/5.0""#
+        }
+        nginx.append(#"203.0.113.45 - - [06/Feb/2025:14:32:20 +0000] "POST /api/orders HTTP/1.1" 500 265 "-" "Mozilla/5.0""#)
+        try dir.write("nginx/access.log", nginx.sorted { $0.split(separator: "[")[1] < $1.split(separator: "[")[1] }.joined(separator: "\n") + "\n")
+        var app = (0..<60).map { i in "[2025-02-06 23:\(String(i / 2 + 10).leftPadded(2)):\(i % 2 == 0 ? "05" : "35"),100] INFO in orders: listed orders" }
+        app.append("""
+            [2025-02-06 23:32:19,900] ERROR in app: Exception on /api/orders [POST]
+            Traceback (most recent call last):
+              File "/srv/app/orders.py", line 88, in create_order
+            KeyError: 'price'
+            """)
+        try dir.write("app/flask.log", app.sorted().joined(separator: "\n") + "\n")
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions(appTimeZone: .utc))
+        let d = try Diagnoser(store: store).diagnose(DiagnosisQuery(at: 1_738_852_320_000_000, halfWindow: 120_000_000, zone: .utc))
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "nginx" && f.cause == Finding.unknownCause && f.confidence == .low, "\(f.cause) \(f.explanation)")
+        let appAbsence = try #require(f.absent.first { $0.layer == "app" })
+        #expect(!appAbsence.expected && appAbsence.why.hasPrefix("gap:"), "\(appAbsence.why)")
+        let hint = try #require(d.notes.first { $0.contains("shifted by +9 h") }, "\(d.notes)")
+        #expect(hint.contains("read as UTC") && hint.contains("`--app-tz +09:00`"))
+    }
+
+    /// The hint is offered only where a half-hour shift of at most 14 hours lines the spans up: an
+    /// app log of another day is no zone mistake.
+    @Test func aZoneShiftIsOfferedOnlyWhereTheSpansLineUp() {
+        let hour: Int64 = 3_600_000_000
+        let t: Int64 = 100 * hour
+        let nginx = [(Layer.nginx, t - hour / 2, t + hour / 4)]
+        let best = AppZoneShift.bestShift(span: (t + 9 * hour - hour / 2, t + 9 * hour + hour / 4), at: t, references: nginx)
+        #expect(best?.shift == 9 * hour && best?.reference == .nginx)
+        // A short app log (two minutes) lines up with a stretch of nginx's span: offered too …
+        #expect(AppZoneShift.bestShift(span: (t + 9 * hour - 60_000_000, t + 9 * hour + 60_000_000), at: t, references: nginx) != nil)
+        // … but a log 3 days away is no zone mistake.
+        #expect(AppZoneShift.bestShift(span: (t + 72 * hour, t + 73 * hour), at: t, references: nginx) == nil)
+    }
+
+    /// Only an nginx log, with a 500: nginx passed it on or made it; no log says which.
+    @Test func aProxysServerErrorWithNoLogBehindItHasAnUnknownCause() throws {
+        let d = try diagnose(["var/log/nginx/access.log": Self.nginxBehindBalancer(errorsAt: [(0, "GET /api/orders", 500)])], at: 0, status: "500")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "nginx" && f.cause == Finding.unknownCause && f.confidence == .low)
+        #expect(f.explanation.contains("unknown"))
+    }
+
     /// "No error" from logs with unreadable lines says that the error may be on one of them.
     @Test func aWindowWithNoErrorNamesTheLinesThatCouldNotBeRead() throws {
         let peers = (1...40).map { "198.51.100.\($0)" }

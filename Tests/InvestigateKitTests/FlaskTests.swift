@@ -22,6 +22,32 @@ import Testing
         #expect(e.time == CivilTime.micros(year: 2025, month: 2, day: 6, hour: 5, minute: 32, second: 45, micro: 123_000))
     }
 
+    /// A file already stored is not read again: a later `--app-tz` that differs from the zone its
+    /// zone-less stamps were read in changes nothing, and the run says so instead of staying silent.
+    @Test func aLaterAppZoneThatCannotApplyToAStoredFileIsReported() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("app/app.log", "[2025-02-06 14:32:45,123] INFO in routes: order 42 created\n")
+        let store = try TimelineStore()
+        let first = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions(appTimeZone: .utc))
+        #expect(InputProblems.staleReadings(first.ingest).isEmpty)
+        let same = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions(appTimeZone: ZoneSpec("+00:00")))
+        #expect(InputProblems.staleReadings(same.ingest).isEmpty)
+        let other = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions(appTimeZone: ZoneSpec("+09:00")))
+        let stale = InputProblems.staleReadings(other.ingest)
+        try #require(stale.count == 1)
+        #expect(stale[0].reason.contains("read as UTC, not --app-tz +0900") && stale[0].reason.contains("new --db"))
+        // Nothing was re-read: the record keeps its first reading.
+        let time = try store.read { db in try Int64.fetchOne(db, sql: "SELECT time FROM event") }
+        #expect(time == CivilTime.micros(year: 2025, month: 2, day: 6, hour: 14, minute: 32, second: 45, micro: 123_000))
+    }
+
+    @Test func theZoneAStoredFileWasReadInIsReadBackFromItsNote() {
+        #expect(AppZoneReading.zone(inNotes: ["3\(AppZoneReading.marker)read as +0900 (--app-tz)"]) == "+0900")
+        #expect(AppZoneReading.zone(inNotes: ["x", "2\(AppZoneReading.marker)read as UTC, the offset nginx writes in /a"]) == "UTC")
+        #expect(AppZoneReading.zone(inNotes: ["1\(AppZoneReading.marker)read in this machine's zone (Europe/Berlin): no --app-tz"]) == "Europe/Berlin")
+        #expect(AppZoneReading.zone(inNotes: ["read as UTC"]) == nil)
+    }
+
     @Test(arguments: ["Exception on [GET]", "Exception on  [GET]", "Exception on [", "Exception on ]", "Exception on  []",
                       "Exception on x [GET]", "Exception on /a [get]", "Exception on /a [\u{301}GET]", "Exception on /a [GET]]"])
     func oddExceptionLinesAreReadWithoutCrashing(_ message: String) throws {

@@ -132,6 +132,7 @@ public final class Diagnoser {
             notes.append("\(outside) file\(outside == 1 ? " was" : "s were") not read: \(outside == 1 ? "its name's time stamp lies" : "their names' time stamps lie") outside this window (S3 delivery stamps, date folders, daily file names), so \(outside == 1 ? "it" : "they") cannot hold its records; a question about another moment reads \(outside == 1 ? "it" : "them").")
         }
         notes += Self.stackNotes(stack, coverage: byLayer)
+        notes += try AppZoneShift.notes(db, q, coverage: byLayer)
         for o in try Correlator(store: store).loadOffsetsIn(db) where abs(o.offset) >= 500_000 {
             notes.append("Clock offset: \(o.inner) stamps run \(String(format: "%+.1f", Double(o.offset) / 1e6)) s relative to \(o.outer) (median of \(o.samples) unambiguous matches); correlation corrected for it.")
         }
@@ -280,7 +281,7 @@ public final class Diagnoser {
             client_ip: c.records.compactMap { $0.event.kind == .access ? $0.event.clientIP : nil }.first { !c.stack.privatePeers.contains($0) },
             method: head?.method ?? c.records.lazy.compactMap(\.event.method).first,
             path: head?.path ?? c.records.lazy.compactMap(\.event.path).first,
-            responder: v.responder.rawValue, cause: v.cause.rawValue, confidence: confidence, explanation: v.explanation,
+            responder: v.responder.rawValue, cause: v.cause?.rawValue ?? Finding.unknownCause, confidence: confidence, explanation: v.explanation,
             evidence: evidence, absent: absences(c, v), next_steps: v.nextSteps, rule: rule, count: 1,
             first: c.time.map(TimeFormat.isoUTCMillis), last: c.time.map(TimeFormat.isoUTCMillis),
             paths: [head?.path ?? ""].filter { !$0.isEmpty }, micros: c.time, reason: v.reasonKey)
@@ -313,15 +314,21 @@ public final class Diagnoser {
             } else if c.reached(layer) {
                 out.append(Absence(layer: layer.rawValue, why: "unlinked: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) record could be linked to it (see `investigate timeline`)", expected: false))
             } else if let why = v.expectedAbsent[layer] {
-                let note = c.hasData(layer) ? "" : " (no \(layer.rawValue) logs were given either)"
+                let note = !c.hasData(layer) ? " (no \(layer.rawValue) logs were given either)"
+                    : c.covers(layer) ? "" : " (the \(layer.rawValue) logs given do not cover this moment either)"
                 out.append(Absence(layer: layer.rawValue, why: why + note, expected: true))
             } else if !c.hasData(layer) {
                 let given = layer == .alb && c.stack.albConnectionLogsOnly ? "only ALB connection logs were given (TLS connections, not requests)" : "no \(layer.rawValue) logs were given"
                 out.append(Absence(layer: layer.rawValue, why: "not provided: \(given), so what it did with this request is unknown", expected: false))
+            } else if layer > v.responder && v.confidence == .high {
+                let note = c.covers(layer) ? "" : " (the \(layer.rawValue) logs given do not cover this moment either)"
+                out.append(Absence(layer: layer.rawValue, why: "expected: \(v.responder.rawValue) answered before the request reached \(layer.rawValue)" + note, expected: true))
+            } else if let cov = c.coverage[layer], !cov.covers(t) {
+                // Unless the responder's own record proves it answered, logs that lie elsewhere in
+                // time cannot say the request never reached this layer.
+                out.append(Absence(layer: layer.rawValue, why: "gap: the \(layer.rawValue) logs given cover \(cov.first ?? "?") to \(cov.last ?? "?"), not this moment", expected: false))
             } else if layer > v.responder {
                 out.append(Absence(layer: layer.rawValue, why: "expected: \(v.responder.rawValue) answered before the request reached \(layer.rawValue)", expected: true))
-            } else if let cov = c.coverage[layer], !cov.covers(t) {
-                out.append(Absence(layer: layer.rawValue, why: "gap: the \(layer.rawValue) logs given cover \(cov.first ?? "?") to \(cov.last ?? "?"), not this moment", expected: false))
             } else {
                 out.append(Absence(layer: layer.rawValue, why: "suspicious: \(layer.rawValue) logs cover this moment but hold no record linked to this request (a lost log line, or a record that could not be linked unambiguously: see `investigate timeline`)", expected: false))
             }

@@ -31,7 +31,7 @@ extension Diagnosis {
             }
         }
         for (i, f) in shown.enumerated() {
-            out += "\n── Finding \(i + 1): \(f.responder) answered\(f.status.map { " \($0)" } ?? ""), caused by \(f.cause) (\(f.confidence.rawValue) confidence, rule \(f.rule))\n"
+            out += "\n── Finding \(i + 1): \(f.responder) answered\(f.status.map { " \($0)" } ?? ""), \(f.causePhrase) (\(f.confidence.rawValue) confidence, rule \(f.rule))\n"
             out += wrap(Escape.terminal(f.explanation), indent: "   ", width: 100) + "\n"
             if f.count > 1, f.paths.count > 1 {
                 out += "   Paths (\(f.paths.count)): " + f.paths.prefix(12).map { Escape.terminal($0, limit: 60) }.joined(separator: ", ")

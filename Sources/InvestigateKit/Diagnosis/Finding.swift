@@ -106,6 +106,12 @@ public struct Finding: Sendable, Encodable {
     /// with the same responder, cause and reason are one line of a dense window's summary.
     public var reason: String = ""
 
+    /// `cause` when the evidence cannot tell which layer caused the response.
+    public static let unknownCause = "unknown"
+
+    /// "caused by app", or "cause unknown": for sentences.
+    public var causePhrase: String { cause == Self.unknownCause ? "cause unknown" : "caused by \(cause)" }
+
     enum CodingKeys: String, CodingKey {
         case status, time, client_ip, method, path, responder, cause, confidence, explanation, evidence, absent, next_steps
         case rule, reason, count, first, last, paths

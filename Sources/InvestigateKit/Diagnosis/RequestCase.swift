@@ -66,6 +66,13 @@ public struct RequestCase: Sendable {
         return (coverage[layer]?.events ?? 0) > 0
     }
 
+    /// Whether the layer's logs span this request's moment. Logs that exist but lie elsewhere in
+    /// time (another day, or stamps read in the wrong zone) say nothing about this request.
+    public func covers(_ layer: Layer) -> Bool {
+        guard hasData(layer), let t = time, let cov = coverage[layer] else { return false }
+        return cov.covers(t)
+    }
+
     /// Nearby messages of a layer whose text contains any of the needles (case-sensitive).
     public func nearby(_ layer: Layer, containing needles: [String]) -> [StoredEvent] {
         nearby.filter { e in
@@ -134,7 +141,9 @@ public struct StackFacts: Sendable {
 /// A rule's conclusion about one request.
 public struct Verdict: Sendable {
     public var responder: Layer
-    public var cause: Layer
+    /// nil when the evidence cannot tell: a proxy passed on a server error and the layers behind
+    /// it left no record at that moment. Shown as `unknown`, never guessed.
+    public var cause: Layer?
     public var confidence: Confidence
     public var explanation: String
     public var evidence: [StoredEvent]
@@ -144,7 +153,7 @@ public struct Verdict: Sendable {
     /// A short tag for grouping repeats (e.g. the WAF rule id).
     public var reasonKey: String
 
-    public init(responder: Layer, cause: Layer, confidence: Confidence, explanation: String, evidence: [StoredEvent],
+    public init(responder: Layer, cause: Layer?, confidence: Confidence, explanation: String, evidence: [StoredEvent],
                 nextSteps: [String] = [], expectedAbsent: [Layer: String] = [:], reasonKey: String = "") {
         self.responder = responder
         self.cause = cause

@@ -70,3 +70,79 @@ enum ZoneHint {
         return try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE \(conditions.joined(separator: " AND "))", arguments: StatementArguments(args)) ?? 0
     }
 }
+
+/// An application log whose records all lie hours away from the question, while the logs in front
+/// of it cover the moment, was most often read in the wrong zone: Python's `asctime` carries none,
+/// and the zone `investigate` chose (its note says which) is a guess when no `--app-tz` was given.
+/// When shifting the log's span by a whole number of half hours lines it up with the span of a
+/// layer that covers the moment, that shift is named with the `--app-tz` that would apply it.
+/// It is a hint, never applied: a log that truly covers another day looks the same.
+enum AppZoneShift {
+    /// Layers whose stamps carry no zone of their own.
+    static let zonelessLayers: [Layer] = [.app, .gunicorn]
+    static let step: Int64 = 1_800_000_000
+    static let maxShift: Int64 = 14 * 3_600_000_000
+
+    static func notes(_ db: Database, _ q: DiagnosisQuery, coverage: [Layer: LayerCoverage]) throws -> [String] {
+        var out: [String] = []
+        let covering = coverage.values.compactMap { c -> (Layer, Int64, Int64)? in
+            guard let layer = Layer(rawValue: c.layer), !Layer.offPath.contains(layer), !zonelessLayers.contains(layer),
+                  let a = c.firstMicros, let b = c.lastMicros, a <= q.to, b >= q.from, c.events > 0 else { return nil }
+            return (layer, a, b)
+        }
+        for layer in zonelessLayers {
+            guard let c = coverage[layer], c.events > 0, let a = c.firstMicros, let b = c.lastMicros, b < q.from || a > q.to else { continue }
+            guard let best = bestShift(span: (a, b), at: q.at, references: covering) else { continue }
+            // Only files whose stamps needed a zone chosen for them: gunicorn 19+ writes its offset.
+            let readAs = try readZones(db, layer)
+            guard !readAs.isEmpty else { continue }
+            let hours = String(format: "%+g", Double(best.shift) / 3_600_000_000)
+            var text = "The \(layer.rawValue) logs given cover \(c.first ?? "?") to \(c.last ?? "?"), none of this window; shifted by \(hours) h they line up with the \(best.reference.rawValue) logs (\(TimeFormat.isoUTC(best.from)) to \(TimeFormat.isoUTC(best.to))). Their stamps carry no zone"
+            if readAs.count == 1, let zone = ZoneSpec(readAs[0]) {
+                let offset = zone.offset(atUTC: q.at) + Int(best.shift / 1_000_000)
+                let suggested = offset == 0 ? "UTC" : TimeFormat.offsetString(seconds: offset, colon: true)
+                text += " and were read as \(readAs[0]): if the application writes \(suggested), read them again with `--app-tz \(suggested)` and a new `--db` (stored files are not re-read)."
+            } else {
+                text += " and were read as \(readAs.joined(separator: ", ")): if that is the wrong zone, give the application's zone with `--app-tz` and a new `--db`."
+            }
+            out.append(text)
+        }
+        return out
+    }
+
+    /// The half-hour shift that puts the moment inside the span and lines the span up best with a
+    /// layer covering it (at least half of the shorter span overlapping); whole hours win ties.
+    static func bestShift(span: (Int64, Int64), at t: Int64, references: [(Layer, Int64, Int64)])
+        -> (shift: Int64, reference: Layer, from: Int64, to: Int64)? {
+        var best: (shift: Int64, reference: Layer, from: Int64, to: Int64, overlap: Int64)?
+        var k = -maxShift
+        while k <= maxShift {
+            defer { k += step }
+            let lo = span.0 - k, hi = span.1 - k
+            guard k != 0, lo <= t, t <= hi else { continue }
+            for (layer, ra, rb) in references.sorted(by: { $0.0 < $1.0 }) {
+                let overlap = min(hi, rb) - max(lo, ra)
+                let shorter = min(hi - lo, rb - ra)
+                guard overlap > 0, overlap * 2 >= shorter else { continue }
+                var better = true
+                if let b = best {
+                    let wholeHour: (Int64) -> Bool = { $0 % 3_600_000_000 == 0 }
+                    better = overlap > b.overlap || (overlap == b.overlap && wholeHour(k) && !wholeHour(b.shift))
+                }
+                if better { best = (k, layer, ra, rb, overlap) }
+            }
+        }
+        return best.map { ($0.shift, $0.reference, $0.from, $0.to) }
+    }
+
+    /// The zones the layer's files say their zone-less stamps were read in.
+    static func readZones(_ db: Database, _ layer: Layer) throws -> [String] {
+        let notes = try String.fetchAll(db, sql: """
+            SELECT notes FROM source WHERE id IN (SELECT source_id FROM source_layer WHERE layer = ?)
+            """, arguments: [layer.rawValue])
+        let zones = notes.compactMap { json -> String? in
+            AppZoneReading.zone(inNotes: (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? [])
+        }
+        return Array(Set(zones)).sorted()
+    }
+}

@@ -400,11 +400,17 @@ public final class Ingester {
             SELECT SUM(events) AS e, SUM(rejected) AS r, MIN(first_time) AS f, MAX(last_time) AS l
             FROM source WHERE id IN (SELECT id FROM chain)
             """), arguments: [stored.id])
+        var notes = ["already in the timeline (ingested as \(stored.path), sha256 \(stored.sha256.prefix(12))…)"]
+        if let asked = options.appTimeZone?.description, let json = try String.fetchOne(db, sql: "SELECT notes FROM source WHERE id = ?", arguments: [stored.id]),
+           let read = AppZoneReading.zone(inNotes: (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? []), read != asked {
+            notes.append(InputProblems.storedInAnotherZone + "\(read), not --app-tz \(asked): stored content is not read again, so its records keep "
+                         + "the times read then. Give a new --db (or remove this one) to read it as \(asked).")
+        }
         return FileResult(path: path, format: stored.format, sha256: stored.sha256, size: stored.size, lines: stored.totalLines,
                           events: totals?["e"] ?? stored.events, rejected: totals?["r"] ?? stored.rejected, added: 0,
                           first: totals?["f"], last: totals?["l"], status: .unchanged,
                           skipped: stored.status == "skipped" ? stored.skipped : nil,
-                          notes: ["already in the timeline (ingested as \(stored.path), sha256 \(stored.sha256.prefix(12))…)"],
+                          notes: notes,
                           covered: stored.covered, outsideLines: stored.outsideLines)
     }
 

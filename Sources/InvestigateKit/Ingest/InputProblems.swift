@@ -15,6 +15,16 @@ public enum InputProblems {
     /// layout is not known): the file was not read.
     public static let refused = "not read: "
 
+    /// The words a file's note starts with when it was stored earlier with its zone-less app
+    /// stamps read in another zone than this run's `--app-tz`: stored content is not read again.
+    public static let storedInAnotherZone = "stored earlier with its zone-less stamps read as "
+
+    /// Files whose stored reading ignores an option of this run (`storedInAnotherZone`): a warning,
+    /// not an input problem (every line was read), with what to do.
+    public static func staleReadings(_ summary: IngestSummary) -> [(path: String, reason: String)] {
+        summary.files.compactMap { f in f.notes.first { $0.hasPrefix(storedInAnotherZone) }.map { (f.path, $0) } }
+    }
+
     /// Each problem file with its reason, in input order.
     public static func of(_ summary: IngestSummary) -> [(path: String, reason: String)] {
         summary.files.compactMap { f in

@@ -179,7 +179,7 @@ private struct Rendering {
                 // A reasoning from absence leads with its conclusion, like every other finding.
                 line("- **Why:** \(Markdown.text(firstSentence(h.explanation), limit: 600))")
             } else {
-                line("- **Who answered:** \(h.responder)\(h.status.map { " sent the \($0)" } ?? "")\(who(h).isEmpty ? "" : " " + who(h))\(h.count > 1 ? " (×\(h.count))" : "") — caused by \(h.cause), \(h.confidence.rawValue) confidence.")
+                line("- **Who answered:** \(h.responder)\(h.status.map { " sent the \($0)" } ?? "")\(who(h).isEmpty ? "" : " " + who(h))\(h.count > 1 ? " (×\(h.count))" : "") — \(h.causePhrase), \(h.confidence.rawValue) confidence.")
                 line("- **Why:** \(Markdown.text(firstSentence(h.explanation), limit: 600))")
             }
         } else {

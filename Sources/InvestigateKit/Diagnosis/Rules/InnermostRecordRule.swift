@@ -15,16 +15,34 @@ public struct InnermostRecordRule: DiagnosisRule {
         if let extended = extendedByUnlinkedRecords(c, innermost: innermost, status: status) { return extended }
         let layer = innermost.event.layer
         let deeper = c.path.filter { $0 > layer && $0 != .gunicorn }
-        let missingData = deeper.filter { !c.hasData($0) }
-        let confidence: Confidence = missingData.isEmpty ? .medium : .low
+        let notGiven = deeper.filter { !c.hasData($0) }
+        let elsewhere = deeper.filter { c.hasData($0) && !c.covers($0) }
+        let unseen = notGiven + elsewhere
+        let confidence: Confidence = unseen.isEmpty ? .medium : .low
         var text = "\(layer.rawValue) is the innermost layer that logged \(status) for this request, so it sent the response as far as these logs show."
-        if !missingData.isEmpty {
-            text += " No logs of \(missingData.map(\.rawValue).joined(separator: ", ")) were given, so a layer behind it may have produced the status."
+        if !notGiven.isEmpty {
+            text += " No logs of \(notGiven.map(\.rawValue).joined(separator: ", ")) were given, so a layer behind it may have produced the status."
         }
-        return Verdict(responder: layer, cause: StatusMeaning.cause(of: status, answeredBy: layer), confidence: confidence, explanation: text, evidence: withStatus,
-                       nextSteps: missingData.map { "Ingest the \($0.rawValue) logs for this time to see whether it produced the status." },
-                       expectedAbsent: [:], reasonKey: "innermost-\(layer.rawValue)-\(status)")
+        for l in elsewhere {
+            let cov = c.coverage[l]
+            text += " The \(l.rawValue) logs given cover \(cov?.first ?? "?") to \(cov?.last ?? "?"), not this moment, so they cannot show whether \(l.rawValue) produced it."
+        }
+        // A server error that a layer in front passed on was most often made behind it: with the
+        // layers behind unseen at this moment, which one caused it is not known, and is not guessed.
+        let cause: Layer? = StatusMeaning.clientFaults.contains(status) || unseen.isEmpty || Self.origins.contains(layer)
+            ? StatusMeaning.cause(of: status, answeredBy: layer) : nil
+        if cause == nil {
+            text += " Which layer caused it is unknown from these logs."
+        }
+        var next = notGiven.map { "Ingest the \($0.rawValue) logs for this time to see whether it produced the status." }
+        next += elsewhere.map { "Check the zone and clock of the \($0.rawValue) logs (`investigate sources` shows how their stamps were read), or find the \($0.rawValue) logs of this time." }
+        return Verdict(responder: layer, cause: cause, confidence: confidence, explanation: text, evidence: withStatus,
+                       nextSteps: next, expectedAbsent: [:], reasonKey: "innermost-\(layer.rawValue)-\(status)")
     }
+
+    /// Layers that make responses rather than pass them on: when one of them logged the status, it
+    /// is the cause as far as any log can show.
+    static let origins: Set<Layer> = [.app, .lambda]
 
     /// Deeper layers may hold this request's records unlinked (identical requests from one client
     /// inside the tolerance cannot be told apart). When records there carry the same path and status

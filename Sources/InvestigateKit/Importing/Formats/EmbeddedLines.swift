@@ -94,6 +94,26 @@ func tracebackSummary(_ lines: [String]) -> String? {
     return lines.last { !$0.isEmpty && $0.first != " " && $0.first != "\t" && !$0.hasPrefix("Traceback") }
 }
 
+/// How a stored file's zone-less app stamps were read, from its note: a file already stored is not
+/// read again, so a later `--app-tz` does not change it, and the user must be told.
+public enum AppZoneReading {
+    /// Between the count and the words of `appZone`'s note.
+    static let marker = " records' stamps without zone: "
+
+    /// The zone the note says the stamps were read in ("UTC+09:00", "UTC", "Asia/Tokyo").
+    public static func zone(inNotes notes: [String]) -> String? {
+        for note in notes {
+            guard let m = note.range(of: marker) else { continue }
+            let words = note[m.upperBound...]
+            for lead in ["read as ", "read in this machine's zone ("] where words.hasPrefix(lead) {
+                let rest = words.dropFirst(lead.count)
+                return String(rest.prefix { $0 != " " && $0 != "," && $0 != ")" })
+            }
+        }
+        return nil
+    }
+}
+
 /// The zone for an app's zone-less stamps: `--app-tz`, else the one learnt from a syslog copy of
 /// its lines, else the offset the run's nginx access logs write (the server's local time: nginx
 /// and the app behind it share a host as a rule, and the investigator's machine is no guide to the
@@ -159,7 +179,7 @@ struct PythonStreamParser: RecordParser {
 
     mutating func finish(into sink: inout RecordSink) {
         flush(into: &sink)
-        if zonelessStamps > 0 { sink.note("\(zonelessStamps) records' stamps without zone: \(zoneNote)") }
+        if zonelessStamps > 0 { sink.note("\(zonelessStamps)\(AppZoneReading.marker)\(zoneNote)") }
         if orphans > 0 { sink.note("\(orphans) leading lines belong to a record that started before the file: kept as rejected lines") }
         if binary > 0 { sink.note("\(binary) lines of binary data kept as rejected lines") }
     }
