@@ -298,10 +298,19 @@ public final class Diagnoser {
         let present = c.layersPresent
         let t = c.time ?? 0
         let outermostLayer = c.records.map(\.event.layer).min() ?? .app
+        // A record behind the responder shows the request went past it: the layers behind that
+        // record were not spared by the responder's answer (an ALB 504 after nginx's 499).
+        // A web ACL's answer is logged by the ALB, CloudFront or API Gateway it is attached to:
+        // their records carry the WAF's decision and are no sign the request went past it.
+        let carriers: Set<Layer> = v.responder == .waf ? [.cloudfront, .alb, .apigateway] : []
+        let passedResponder = c.records.contains { r in
+            let l = r.event.layer
+            return !Layer.offPath.contains(l) && l > v.responder && !carriers.contains(l)
+        }
         for layer in c.path where !present.contains(layer) {
             if layer == .gunicorn && !c.hasData(.gunicorn) && (present.contains(.app) || v.responder != .gunicorn) {
                 // gunicorn's access log is off by default; its error log only speaks of failures.
-                if let why = v.expectedAbsent[.gunicorn] { out.append(Absence(layer: "gunicorn", why: why, expected: true)) }
+                if let why = v.expectedAbsent[.gunicorn] { out.append(Absence(layer: "gunicorn", why: why + " (no gunicorn logs were given either)", expected: true)) }
                 continue
             }
             if layer < outermostLayer && !c.hasData(layer) {
@@ -313,21 +322,25 @@ public final class Diagnoser {
                 out.append(Absence(layer: layer.rawValue, why: "not provided: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) logs were given", expected: false))
             } else if c.reached(layer) {
                 out.append(Absence(layer: layer.rawValue, why: "unlinked: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) record could be linked to it (see `investigate timeline`)", expected: false))
+            } else if let why = v.expectedAbsent[layer], v.confidence != .high, c.hasData(layer), !c.covers(layer), let cov = c.coverage[layer] {
+                // The rule expects silence from an inference, and these logs could not show a record
+                // either way. (A high-confidence answer rests on the responder's own record.)
+                let reason = why.hasPrefix("expected: ") ? String(why.dropFirst("expected: ".count)) : why
+                out.append(Absence(layer: layer.rawValue, why: "gap: the \(layer.rawValue) logs given cover \(cov.first ?? "?") to \(cov.last ?? "?"), not this moment, so they cannot confirm what the rule expects (\(reason))", expected: false))
             } else if let why = v.expectedAbsent[layer] {
-                let note = !c.hasData(layer) ? " (no \(layer.rawValue) logs were given either)"
-                    : c.covers(layer) ? "" : " (the \(layer.rawValue) logs given do not cover this moment either)"
+                let note = c.hasData(layer) ? "" : " (no \(layer.rawValue) logs were given either)"
                 out.append(Absence(layer: layer.rawValue, why: why + note, expected: true))
             } else if !c.hasData(layer) {
                 let given = layer == .alb && c.stack.albConnectionLogsOnly ? "only ALB connection logs were given (TLS connections, not requests)" : "no \(layer.rawValue) logs were given"
                 out.append(Absence(layer: layer.rawValue, why: "not provided: \(given), so what it did with this request is unknown", expected: false))
-            } else if layer > v.responder && v.confidence == .high {
+            } else if layer > v.responder && v.confidence == .high && !passedResponder {
                 let note = c.covers(layer) ? "" : " (the \(layer.rawValue) logs given do not cover this moment either)"
                 out.append(Absence(layer: layer.rawValue, why: "expected: \(v.responder.rawValue) answered before the request reached \(layer.rawValue)" + note, expected: true))
             } else if let cov = c.coverage[layer], !cov.covers(t) {
                 // Unless the responder's own record proves it answered, logs that lie elsewhere in
                 // time cannot say the request never reached this layer.
                 out.append(Absence(layer: layer.rawValue, why: "gap: the \(layer.rawValue) logs given cover \(cov.first ?? "?") to \(cov.last ?? "?"), not this moment", expected: false))
-            } else if layer > v.responder {
+            } else if layer > v.responder && !passedResponder {
                 out.append(Absence(layer: layer.rawValue, why: "expected: \(v.responder.rawValue) answered before the request reached \(layer.rawValue)", expected: true))
             } else {
                 out.append(Absence(layer: layer.rawValue, why: "suspicious: \(layer.rawValue) logs cover this moment but hold no record linked to this request (a lost log line, or a record that could not be linked unambiguously: see `investigate timeline`)", expected: false))

@@ -46,12 +46,13 @@ public struct AlbOwnStatusRule: DiagnosisRule {
             text = "The ALB logged 460: the client closed the connection before the ALB could answer (ALB's counterpart of nginx 499)."
             if let n = nginx, n.event.status == 499 {
                 // Both ends of one departure: the client left the ALB, and the ALB (nginx's client)
-                // then left nginx. nginx's 499 is the record of the request's end; nothing failed.
+                // then left nginx; nothing failed. 460 is the ALB's own code and the status the
+                // client's request ended with, so the ALB's record answers for it.
                 let app = c.records.first { $0.event.layer == .app && $0.event.kind == .access }
                 return Verdict(
-                    responder: .nginx, cause: .client, confidence: .high,
+                    responder: .alb, cause: .client, confidence: .high,
                     explanation: "The client closed the connection before any answer: the ALB logged 460 (its client left) and nginx logged 499 (its client, the ALB, closed the connection)\(n.event.duration.map { " after \(Double($0) / 1e6) s" } ?? "").\(app.map { " The application finished the request later (`\($0.messageText)`); its answer went nowhere." } ?? "") No component failed; a slow response may have made the client give up.",
-                    evidence: [n, alb] + (app.map { [$0] } ?? []),
+                    evidence: [alb, n] + (app.map { [$0] } ?? []),
                     nextSteps: ["If clients leave because the response is slow, find why \(alb.event.path ?? "this path") took \(n.event.duration.map { "\(Double($0) / 1e6) s" } ?? "long") (the app's log for this request)."],
                     expectedAbsent: [:], reasonKey: "client-closed")
             }

@@ -58,13 +58,18 @@ public struct AppRule: DiagnosisRule {
                     expectedAbsent: [.gunicorn: "expected: gunicorn's access log is off by default"], reasonKey: "app-\(status)-unlinked")
             }
         }
-        if status == 500, !exceptions.isEmpty, appResponse == nil {
-            let responder: Layer = exceptions.contains { $0.event.layer == .gunicorn && $0.messageText.contains("Error handling request") } ? .gunicorn : .app
-            let named = exceptions.lazy.compactMap { ExceptionText.summary($0.text) ?? ExceptionText.summary($0.messageText) }.first
+        if status == 500, appResponse == nil, let chosen = Self.exceptions(exceptions, about: c.outermost?.event.path ?? c.records.lazy.compactMap(\.event.path).first) {
+            let (errors, namesPath) = chosen
+            let responder: Layer = errors.contains { $0.event.layer == .gunicorn && $0.messageText.contains("Error handling request") } ? .gunicorn : .app
+            let named = errors.lazy.compactMap { ExceptionText.summary($0.text) ?? ExceptionText.summary($0.messageText) }.first
+            let what = named.map { "`\($0)`" } ?? "an exception"
+            let explanation = namesPath
+                ? "The application raised \(what) while handling the request (`\(firstLine(errors[0].messageText))`); \(responder == .gunicorn ? "gunicorn caught it and answered 500" : "Flask answered 500")."
+                : "The application logged \(what) at this moment (`\(firstLine(errors[0].messageText))`), but the record names no path, so it may belong to another request; no error of the app names this one. If the app's stamps were read in the wrong zone (`investigate sources` says how), its error for this request lies elsewhere in its log."
             return Verdict(
-                responder: responder, cause: .app, confidence: .medium,
-                explanation: "The application raised \(named.map { "`\($0)`" } ?? "an exception") while handling the request (`\(firstLine(exceptions[0].messageText))`); \(responder == .gunicorn ? "gunicorn caught it and answered 500" : "Flask answered 500").",
-                evidence: c.records.filter { $0.event.kind == .access } + exceptions.prefix(3),
+                responder: responder, cause: .app, confidence: namesPath ? .medium : .low,
+                explanation: explanation,
+                evidence: c.records.filter { $0.event.kind == .access } + errors.prefix(3),
                 nextSteps: ["Read the traceback\(named.map { " (`\($0)`)" } ?? "") and fix the exception."],
                 expectedAbsent: [:], reasonKey: "app-exception")
         }
@@ -75,6 +80,20 @@ public struct AppRule: DiagnosisRule {
                            expectedAbsent: [:], reasonKey: "gunicorn-\(status)")
         }
         return nil
+    }
+
+    /// The application errors that can speak for a request on `path`: those naming it (a record's
+    /// path, or `Exception on /path [POST]`); else those naming no path at all, flagged as such.
+    /// An error about another path is another request's.
+    static func exceptions(_ errors: [StoredEvent], about path: String?) -> (errors: [StoredEvent], namesPath: Bool)? {
+        guard let path, !path.isEmpty else { return errors.isEmpty ? nil : (errors, false) }
+        let bare = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
+        let naming = errors.filter { e in
+            e.event.path.map { $0 == path || $0 == bare } ?? (bare.count > 1 && e.messageText.contains(bare))
+        }
+        if !naming.isEmpty { return (naming, true) }
+        let unnamed = errors.filter { $0.event.path == nil && !$0.messageText.contains(" on /") }
+        return unnamed.isEmpty ? nil : (unnamed, false)
     }
 
     func firstLine(_ s: String) -> String {

@@ -40,10 +40,12 @@ public struct NginxRule: DiagnosisRule {
         }
         if message.contains("upstream prematurely closed") {
             evidence += timeouts.prefix(2)
-            let worker = timeouts.first.map { "gunicorn's arbiter logged `\(firstLine($0.messageText))`" } ?? "a gunicorn worker died mid-request (no WORKER TIMEOUT line found nearby)"
+            // A killed worker is the commonest reason, but only gunicorn's own line proves it.
+            let worker = timeouts.first.map { "gunicorn's arbiter logged `\(firstLine($0.messageText))`: the worker handling this request was killed for exceeding gunicorn's timeout, which is shorter than nginx's proxy_read_timeout." }
+                ?? "No WORKER TIMEOUT line was found nearby\(c.hasData(.gunicorn) ? "" : " (no gunicorn logs were given)"): the upstream process most likely died or was killed mid-request (a worker timeout, an out-of-memory kill or a crash), which its own logs would show."
             return Verdict(
                 responder: .nginx, cause: .gunicorn, confidence: timeouts.isEmpty ? .medium : .high,
-                explanation: "nginx answered \(status): the upstream closed the connection before sending a response (`upstream prematurely closed connection`). \(worker): the worker handling this request was killed for exceeding gunicorn's timeout, which is shorter than nginx's proxy_read_timeout.",
+                explanation: "nginx answered \(status): the upstream closed the connection before sending a response (`upstream prematurely closed connection`). \(worker)",
                 evidence: evidence,
                 nextSteps: ["Find what made \(nginx.event.path ?? "the request") slow in the app, or raise gunicorn's `--timeout` (keep it below nginx's `proxy_read_timeout` and the ALB idle timeout)."],
                 expectedAbsent: [.gunicorn: "expected: gunicorn logs no request line when a worker is killed on timeout", .app: "expected: the app never finished this request"],
@@ -55,6 +57,15 @@ public struct NginxRule: DiagnosisRule {
                 explanation: "nginx answered \(status): its upstream did not answer within proxy_read_timeout (`\(firstLine(message))`). The application was too slow for this request.",
                 evidence: evidence, nextSteps: ["Find what made the app slow for \(nginx.event.path ?? "this path") at that time (its log, database)."],
                 expectedAbsent: innerAbsent, reasonKey: "nginx-upstream-timeout")
+        }
+        // `limit_req_status`/`limit_conn_status` choose the code (503 by default, 429 often): the
+        // error-log line, not the status, says a limit refused the request.
+        if let limit = ["limiting requests", "limiting connections"].first(where: { message.contains($0) }) {
+            let directive = limit == "limiting requests" ? "limit_req" : "limit_conn"
+            return Verdict(responder: .nginx, cause: .client, confidence: .high,
+                           explanation: "nginx's `\(directive)` rejected the request with \(status) (`\(firstLine(message))`): the client exceeded the configured \(directive == "limit_req" ? "request rate" : "number of connections").",
+                           evidence: evidence, nextSteps: ["Check the \(directive) zone and the client's request rate (`investigate replay --detect rate`)."],
+                           expectedAbsent: innerAbsent, reasonKey: "nginx-\(directive.replacingOccurrences(of: "_", with: "-"))")
         }
         switch status {
         case 413:
@@ -75,11 +86,6 @@ public struct NginxRule: DiagnosisRule {
                            explanation: "nginx logged 499: its client\(client) closed the connection before nginx answered; the client got no response from nginx.\(c.records.first { $0.event.layer == .app && $0.event.kind == .access }.map { " The application finished later (`\($0.messageText)`); its answer went nowhere." } ?? "")",
                            evidence: evidence, nextSteps: ["If a load balancer is nginx's client, look for its timeout (ALB 504/460) at the same moment."],
                            expectedAbsent: [:], reasonKey: "nginx-499")
-        case 503 where message.contains("limiting requests"):
-            return Verdict(responder: .nginx, cause: .client, confidence: .high,
-                           explanation: "nginx's `limit_req` rejected the request (`\(firstLine(message))`): the client exceeded the configured request rate.",
-                           evidence: evidence, nextSteps: ["Check the limit_req zone and the client's request rate (`investigate replay --detect rate`)."],
-                           expectedAbsent: innerAbsent, reasonKey: "nginx-limit-req")
         case 403 where message.contains("forbidden by rule"):
             return Verdict(responder: .nginx, cause: .nginx, confidence: .high,
                            explanation: "nginx's access rules (`deny`) refused the request: `\(firstLine(message))`.",
