@@ -116,6 +116,11 @@ import Testing
         #expect(sink.events.first?.layer == .gunicorn && sink.events.first?.status == 502 && sink.events.first?.path == "/x")
         #expect(ImporterRegistry.standard.detect(lines, fileName: "access.log").importer?.id == "nginx-access")
         #expect(ImporterRegistry.standard.detect(lines, fileName: "gunicorn-access.log").importer?.id == "gunicorn-access")
+        // A folder named for gunicorn says it too (`logs/i-01/gunicorn/access.log`).
+        #expect(Ingester.detectionName("/logs/i-01/gunicorn/access.log") == "gunicorn/access.log")
+        #expect(ImporterRegistry.standard.detect(lines, fileName: Ingester.detectionName("/logs/i-01/gunicorn/access.log")).importer?.id == "gunicorn-access")
+        #expect(ImporterRegistry.standard.detect(lines, fileName: Ingester.detectionName("/logs/i-01/nginx/access.log")).importer?.id == "nginx-access")
+        #expect(Ingester.detectionName("access.log") == "access.log")
     }
 
     /// logrotate cut the file in the middle of a traceback: it begins with the rest of a record

@@ -345,8 +345,8 @@ public final class Ingester {
         if let id = formatOverride {
             return (registry.importer(id: id)!, nil, keys)
         }
-        let name = (path as NSString).lastPathComponent
-        let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: name, stopAtCertain: true)
+        let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) },
+                                        fileName: Self.detectionName(path), stopAtCertain: true)
         if let importer = detection.importer {
             if options.window != nil {
                 firstStamps[path] = WindowPlan.firstStamp(importer, sample.lines, path: path, options: options, registry: registry)
@@ -376,6 +376,14 @@ public final class Ingester {
         }
         return (nil, FileResult(path: path, sha256: digest.sha256, size: digest.size, lines: 0, events: 0, rejected: 0,
                                 added: 0, status: .skipped, skipped: reason, notes: []), nil)
+    }
+
+    /// The name detection breaks ties with: the file's name with its folder's, since
+    /// `gunicorn/access.log` says what its combined-format lines cannot.
+    static func detectionName(_ path: String) -> String {
+        let name = (path as NSString).lastPathComponent
+        let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        return folder.isEmpty || folder == "/" ? name : folder + "/" + name
     }
 
     /// What a skipped file's row records of the detection that skipped it (`notes`): the formats

@@ -16,7 +16,13 @@ public enum RuleCatalog {
             decides who answered (the responder), who caused it, and why. Requests of the same client with
             the same status and reason are grouped into one finding. Before calling a silent layer's
             absence *expected*, the diagnoser checks that layer's coverage: a layer without logs is never
-            taken to mean "this layer saw no such request".
+            taken to mean "this layer saw no such request", logs that do not span the moment are a *gap*
+            (unless the responder's own record proves it answered), and a layer behind a record showing
+            the request went past the responder (nginx's 499 under an ALB 504) is never "answered in
+            front". The cause is `unknown` when the evidence cannot tell: a proxy passed on a server error
+            (nginx's or CloudFront's 500) and no log behind it covers the moment. When an application
+            log with zone-less stamps lies wholly outside the window while a half-hour shift lines its span
+            up with a layer covering it, a note names the shift and the `--app-tz` to try.
 
             Each rule documents when it fires, the evidence it cites (quoted verbatim in reports), the
             explanation it gives, and an example.

@@ -281,6 +281,25 @@ import Testing
         #expect(sink.events[4].requestID == "48752d0f-c99d-4cfa-a5a7-f3c6834d19e5" && sink.events[4].bytes == 184)
     }
 
+    /// The console's CLF preset with `$context` variables appended (here integrationLatency): the
+    /// preset's fields are read, the appended ones kept as written, and detection picks API Gateway
+    /// over nginx, whose reader would take the line too.
+    @Test func apiGatewayCLFWithAppendedFields() throws {
+        let lines = (0..<6).map { i in
+            #"203.0.113.\#(i + 1) - - [22/Sep/2025:08:10:0\#(i) +0000] "GET /reports/{id} HTTP/1.1" 200 2176 a07423bb-fb30-4cb9-9e27-d9d670ca62a\#(i) EN68k4tUNpfZ46= 776"#
+        }
+        #expect(ImporterRegistry.standard.detect(lines, fileName: "apigw/access-2025-09-22.log").importer?.id == "apigateway-access")
+        let sink = try parse(try Self.importer("apigateway-access"), lines)
+        #expect(sink.rejected.isEmpty && sink.events.count == 6)
+        let e = sink.events[0]
+        #expect(e.status == 200 && e.bytes == 2176 && e.requestID == "a07423bb-fb30-4cb9-9e27-d9d670ca62a0")
+        #expect(e.extra["extended_request_id"] == "EN68k4tUNpfZ46=")
+        #expect(e.extra["clf_appended_fields"] == "776")
+        // nginx's own unquoted trailing fields are no request id: still nginx's.
+        let nginx = lines.map { $0.replacingOccurrences(of: #"a07423bb-fb30-4cb9-9e27-d9d670ca62a"#, with: "rt=0.00") }
+        #expect(ImporterRegistry.standard.detect(nginx, fileName: "nginx/access.log").importer?.id == "nginx-access")
+    }
+
     @Test(.enabled(if: Corpus.available)) func apiGatewayCorpus() throws {
         for (file, count) in [("elastic-integrations/test-apigateway-rest.log", 5), ("elastic-integrations/test-apigateway.log", 2)] {
             let lines = try String(contentsOfFile: Corpus.path(file), encoding: .utf8).split(separator: "\n").map(String.init)

@@ -36,8 +36,11 @@ public struct APIGatewayAccessImporter: Importer {
         `integrationStatus` → `target_status`; `integrationErrorMessage`, `integrationLatency` → `extra`; \
         `responseLatency` (ms) → `duration`; `wafResponseCode` → `waf_action` (ALLOW/BLOCK); `xrayTraceId` → \
         `trace_id`; `domainName` → `host`. Every other key is kept in `extra` under its own name. The console's \
-        CSV (REST 11 columns, HTTP 8) and XML formats map the same way; its CLF format is read with \
-        `--format apigateway-access` (detection gives its nginx-like lines to nginx-access).
+        CSV (REST 11 columns, HTTP 8) and XML formats map the same way. Its CLF preset \
+        (`ip caller user [time] "METHOD resource proto" status length requestId [extendedRequestId]`) is detected \
+        as API Gateway's when the request id is a UUID (else nginx-access takes its nginx-like lines; \
+        `--format apigateway-access` forces it); up to four fields appended after it (`$context.integrationLatency`, …) \
+        are kept as written in `extra.clf_appended_fields`, unnamed, since the preset does not say what they are.
         """
 
     public func recognize(_ lines: [String], fileName: String) -> Double {
@@ -177,10 +180,16 @@ struct APIGatewayAccessParser: RecordParser {
             if !t.isEmpty { rest.append(ByteScanner.string(t)) }
         }
         // status, length, requestId [, extendedRequestId]: no quoted referer/agent as nginx writes them.
-        guard rest.count >= 3, rest.count <= 4, rest[0].count == 3, Int(rest[0]) != nil,
+        // Teams often append $context variables (integrationLatency, …) to the preset; those
+        // unnamed fields are kept as written, never guessed at.
+        guard rest.count >= 3, rest.count <= 4 + Self.maxAppendedCLFFields, rest[0].count == 3, Int(rest[0]) != nil,
               !rest.contains(where: { $0.contains("\"") }) else { return nil }
+        // Beyond the preset's fields, only a request id that is API Gateway's own (a UUID) tells
+        // this from an nginx log with unquoted fields of its own.
+        if rest.count > 4, !isRequestID(rest[2]) { return nil }
         var out: [String: Any] = ["requestTime": time, "status": rest[0], "responseLength": rest[1], "requestId": rest[2]]
         if rest.count > 3 { out["extendedRequestId"] = rest[3] }
+        if rest.count > 4 { out["clf_appended_fields"] = rest[4...].joined(separator: " ") }
         switch tokens.count {
         case 3: out["ip"] = tokens[0]; out["caller"] = tokens[1]; out["user"] = tokens[2]
         case 4: out["extendedRequestId"] = tokens[0]; out["ip"] = tokens[1]; out["caller"] = tokens[2]; out["user"] = tokens[3]
@@ -193,6 +202,21 @@ struct APIGatewayAccessParser: RecordParser {
             out["protocol"] = parts[parts.count - 1]
         } else if parts.count == 2 { out["resourcePath"] = parts[1] }
         return out
+    }
+
+    static let maxAppendedCLFFields = 4
+
+    /// `$context.requestId` of a REST API: a UUID (8-4-4-4-12 hex digits).
+    static func isRequestID(_ s: String) -> Bool {
+        let groups = s.split(separator: "-", omittingEmptySubsequences: false)
+        return groups.map(\.count) == [8, 4, 4, 4, 12] && groups.allSatisfy { $0.allSatisfy(\.isHexDigit) }
+    }
+
+    /// Whether a line is the console's CLF preset whose request id is API Gateway's own: nginx's
+    /// detection defers to API Gateway for such lines.
+    static func isConsoleCLFWithRequestID(_ line: String) -> Bool {
+        guard !line.hasPrefix("{"), let f = Line.with(line, number: 1, { clf($0) }), let id = f["requestId"] as? String else { return false }
+        return isRequestID(id)
     }
 
     /// Normalised key: lowercased, without `$context.`/`context.` and without separators.

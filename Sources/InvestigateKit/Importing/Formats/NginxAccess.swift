@@ -78,6 +78,10 @@ public struct NginxAccessImporter: Importer {
         var score = Self.share(of: lines, readBy: NginxAccessParser(directory: "", learnZone: nil))
         // gunicorn writes the very same combined shape; its file names tell them apart.
         if fileName.lowercased().contains("gunicorn") { score *= 0.5 }
+        // API Gateway's CLF preset reads as an nginx line with unquoted fields after the size; a
+        // UUID request id there is API Gateway's.
+        let records = lines.filter { !$0.hasPrefix("#") }
+        if !records.isEmpty, records.filter(APIGatewayAccessParser.isConsoleCLFWithRequestID).count * 2 > records.count { score *= 0.5 }
         return score
     }
 

@@ -99,8 +99,7 @@ public final class ClickHouseIngester {
         // The keys of its first bytes, by which committed files it may continue are found.
         let keys = ContentHead.keys(sample.head)
         if let id = formatOverride { return (registry.importer(id: id)!, nil, keys) }
-        let name = (path as NSString).lastPathComponent
-        let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: name, stopAtCertain: true)
+        let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) }, fileName: Ingester.detectionName(path), stopAtCertain: true)
         if let importer = detection.importer { return (importer, nil, keys) }
         var reason = sample.lines.isEmpty || sample.binary ? "binary content, not a text log"
             : "format not recognised from its first \(sample.lines.count) lines"
