@@ -98,6 +98,23 @@ struct CorpusExpectation: Sendable, CustomStringConvertible {
         return (try #require(summary.files.first), store)
     }
 
+    /// A torn last line (the writer died mid-line, or the copy was cut) in logrotate's numbered
+    /// copy is final: read as it is and rejected with its reason, not held back for a later run
+    /// that will never come. The live file's is held back, with a note.
+    @Test func aRotatedFilesTornLastLineIsRejectedNotHeldBack() throws {
+        let dir = try TemporaryDirectory()
+        let text = #"198.51.100.7 - - [06/Feb/2025:14:32:01 +0000] "GET / HTTP/1.1" 200 512 "-" "curl/8""# + "\n"
+            + #"198.51.100.8 - - [06/Feb/2025:14:32:02 +0000] "GET /api/ite"#
+        let rotated = try dir.write("nginx/access.log.1", text)
+        let live = try dir.write("other/access.log", text.replacingOccurrences(of: "198.51.100.", with: "203.0.113."))
+        let store = try TimelineStore()
+        let summary = try Ingester(store: store, options: ImportOptions()).ingest(paths: [rotated, live])
+        let r = try #require(summary.files.first { $0.path.hasSuffix(".1") })
+        #expect(r.events == 1 && r.rejected == 1 && !r.notes.contains { $0.contains("held back") }, "\(r.notes)")
+        let l = try #require(summary.files.first { $0.path.hasSuffix("other/access.log") })
+        #expect(l.events == 1 && l.rejected == 0 && l.notes.contains { $0.contains("held back") })
+    }
+
     @Test(arguments: expectations)
     func ingestsWithExpectedCounts(_ expected: CorpusExpectation) throws {
         try #require(Corpus.exists(expected.file))

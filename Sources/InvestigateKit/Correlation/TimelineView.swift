@@ -246,8 +246,13 @@ public enum TimelineUpdate {
         ingester.formatOverride = format
         ingester.progress = progress
         let clock = PhaseClock()
+        let lastSource = try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM source") } ?? 0
         let summary = try ingester.ingest(paths: paths)
         clock.lap("ingest")
+        // Before anything reads their times: app logs read in a guessed zone that their request
+        // lines show is wrong are moved to the right one.
+        if options.appTimeZone == nil { try AppZoneAlignment.run(store: store, afterSourceID: lastSource) }
+        clock.lap("app zone")
         // The same line in syslog and in the app's file is one record: mark copies before linking.
         try CopyLinker.link(store: store)
         clock.lap("copies")

@@ -133,6 +133,7 @@ public final class Diagnoser {
         }
         notes += Self.stackNotes(stack, coverage: byLayer)
         notes += try AppZoneShift.notes(db, q, coverage: byLayer)
+        notes += try AppZoneAlignment.movedNotes(db, from: q.from, to: q.to)
         for o in try Correlator(store: store).loadOffsetsIn(db) where abs(o.offset) >= 500_000 {
             notes.append("Clock offset: \(o.inner) stamps run \(String(format: "%+.1f", Double(o.offset) / 1e6)) s relative to \(o.outer) (median of \(o.samples) unambiguous matches); correlation corrected for it.")
         }

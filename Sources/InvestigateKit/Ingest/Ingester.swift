@@ -235,9 +235,16 @@ public final class Ingester {
         options.window.map { ($0.lowerBound - WindowPlan.margin)...($0.upperBound + WindowPlan.margin) }
     }
 
-    /// `keepRange` for files of this format (nil for context stored whole).
-    func keepRange(for importer: any Importer) -> ClosedRange<Int64>? {
-        importer.storedWholeForAWindow ? nil : keepRange
+    /// `keepRange` for files of this format (nil for context stored whole). An application log
+    /// whose zone is a guess keeps the hours either side that any zone could put the window at:
+    /// `AppZoneAlignment` may move its records by that much once the run is read.
+    func keepRange(for importer: any Importer, hints: IngestHints) -> ClosedRange<Int64>? {
+        if importer.storedWholeForAWindow { return nil }
+        guard let keep = keepRange else { return nil }
+        if AppZoneAlignment.zonelessByDefault.contains(importer.id), options.appTimeZone == nil, hints.learnedAppZone() == nil {
+            return (keep.lowerBound - AppZoneAlignment.maxShift)...(keep.upperBound + AppZoneAlignment.maxShift)
+        }
+        return keep
     }
 
     /// Records of a file counted per layer (`Layer.depth`), with the span of their times.
@@ -534,6 +541,8 @@ public final class Ingester {
         /// The longest stored content it may start with (bytes), for the size estimate of the load.
         let largestCandidate: Int64
         let producer: ParseProducer
+        /// The span whose records are stored (nil: all).
+        let keep: ClosedRange<Int64>?
 
         /// Stops the parsing thread of a file that will not be stored, and waits for it.
         func abandon() {
@@ -563,12 +572,13 @@ public final class Ingester {
                                    position: position)
         let parser = try importer.makeParser(context)
         // Around a question's window, records far outside it are not even parsed.
-        let skipper = keepRange(for: importer).flatMap { keep in importer.lineTimeScan(options).map { OutsideLineSkipper(scan: $0, keep: keep) } }
-        let producer = ParseProducer(file: file, isGzip: isGzip, candidates: candidates, holdsBackPartialLine: importer.writtenLive,
+        let keep = keepRange(for: importer, hints: hints)
+        let skipper = keep.flatMap { keep in importer.lineTimeScan(options).map { OutsideLineSkipper(scan: $0, keep: keep) } }
+        let producer = ParseProducer(file: file, isGzip: isGzip, candidates: candidates, holdsBackPartialLine: Self.mayStillBeWritten(path, importer),
                                      maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser, skipper: skipper)
         producer.start()
         return OpenedFile(path: path, importer: importer, st: st, isGzip: isGzip,
-                          largestCandidate: candidates.filter { !$0.partial }.map(\.contentSize).max() ?? 0, producer: producer)
+                          largestCandidate: candidates.filter { !$0.partial }.map(\.contentSize).max() ?? 0, producer: producer, keep: keep)
     }
 
     /// Stored sources whose whole content a file may start with (the file before it grew, or
@@ -629,8 +639,16 @@ public final class Ingester {
 
     static func heldBackNote(_ outcome: ParseProducer.Outcome) -> String {
         "last line (\(outcome.heldBack) bytes) has no newline yet: held back, as its writer may be mid-line; "
-            + "a later run stores it whole as line \(outcome.heldBackLine) once it is finished (a compressed copy is final: "
+            + "a later run stores it whole as line \(outcome.heldBackLine) once it is finished (a compressed or rotated copy is final: "
             + "its last line is read as it is)"
+    }
+
+    /// Whether a process may still be appending to the file, so that an unterminated last line
+    /// may be caught mid-write: a plain, unrotated file of a format written live on a host.
+    /// logrotate's numbered copies (`access.log.1`) are final, and a torn last line there is
+    /// read as it is (and rejected with its reason when it does not parse), never dropped.
+    static func mayStillBeWritten(_ path: String, _ importer: any Importer) -> Bool {
+        importer.writtenLive && WindowPlan.rotation(path).number == 0
     }
 
     /// Stores an opened file inside the open transaction, under its own savepoint.
@@ -681,7 +699,7 @@ public final class Ingester {
 
             // Reading and parsing run on their own thread; this one writes.
             var bytesDone: Int64 = 0
-            let keep = keepRange(for: importer)
+            let keep = opened.keep
             reading: while true {
                 let asked = clock.enabled ? Date() : nil
                 let message = producer.channel.take()
@@ -836,7 +854,7 @@ public final class Ingester {
         var result = FileResult(path: path, format: importer.id, sha256: read.sha256, size: read.size, lines: read.lines,
                                 events: eventCount, rejected: rejectCount, added: eventCount, first: first, last: last,
                                 status: read.resume == nil ? .ingested : .grown, skipped: nil, notes: notes)
-        result.covered = outsideLines > 0 ? keepRange(for: importer) : nil
+        result.covered = outsideLines > 0 ? opened.keep : nil
         result.outsideLines = outsideLines
         return result
     }

@@ -210,7 +210,7 @@ public final class ClickHouseIngester {
         // A plain file of a format a running process appends to may end mid-line: that line is held
         // back, as `Ingester` does, and stored whole by the ingest that finds it finished (else
         // its fragment, then the whole line, would both be stored once the file grew).
-        let producer = ParseProducer(file: file, isGzip: digest.isGzip, candidates: candidates, holdsBackPartialLine: importer.writtenLive,
+        let producer = ParseProducer(file: file, isGzip: digest.isGzip, candidates: candidates, holdsBackPartialLine: Ingester.mayStillBeWritten(path, importer),
                                      maxLineLength: max(maxLineLength, importer.maxRecordBytes ?? 0), parser: parser,
                                      hashesSharedText: false)
         producer.start()
