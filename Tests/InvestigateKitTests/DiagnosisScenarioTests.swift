@@ -439,6 +439,71 @@ private extension String {
         "10.1.1.210 - - [\(DiagnosisScenarioTests.clf(s))] \"GET \(path) HTTP/1.1\" \(status) 0 \"-\" \"curl/8.5.0\" \"203.0.113.60\" rt=\(rt) urt=\"-\""
     }
 
+    static func nginxError(_ s: Double, _ what: String, path: String) -> String {
+        let stamp = DiagnosisScenarioTests.iso(s).prefix(19).replacingOccurrences(of: "-", with: "/").replacingOccurrences(of: "T", with: " ")
+        return "\(stamp) [error] 1234#1234: *5 \(what), client: 10.1.1.210, server: example.com, request: \"GET \(path) HTTP/1.1\", upstream: \"http://127.0.0.1:8000\(path)\", host: \"example.com\""
+    }
+
+    /// The kernel killed nginx for lack of memory just before the ALB's 502: the host's log, not
+    /// keep-alive advice, is the answer.
+    @Test func anAlb502WhileTheKernelKilledNginxCitesTheKill() throws {
+        let files = [
+            "alb.log": Self.alb(0.5, created: 0.4, elb: 502, target: "10.1.1.40:80", targetStatus: "-", times: "0.001 -1 -1", path: "/api/report") + "\n",
+            "access.log": (0..<20).map { Self.nginxXFF(Double($0) * 3 - 40, "/api/items", 200, rt: "0.004") }.joined(separator: "\n") + "\n",
+            "syslog": "Feb  6 05:31:59 ip-10-1-1-40 kernel: [812.33] Out of memory: Killed process 1187 (nginx) total-vm:912340kB, anon-rss:801234kB\n"
+                + "Feb  6 05:31:59 ip-10-1-1-40 systemd[1]: nginx.service: Main process exited, code=killed, status=9/KILL\n",
+        ]
+        let d = try t.diagnose(files, at: 0, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.cause == "nginx", "\(f.responder)/\(f.cause): \(f.explanation)")
+        #expect(f.explanation.contains("Out of memory: Killed process 1187 (nginx)"), "\(f.explanation)")
+        #expect(f.evidence.contains { $0.layer == "system" })
+        #expect(!f.next_steps.contains { $0.contains("keep-alive") })
+    }
+
+    /// gunicorn's arbiter says the worker was SIGKILLed, "Perhaps out of memory?": the 502 is an
+    /// OOM kill, not a worker timeout.
+    @Test func aWorkerKilledForMemoryIsNamedNotATimeout() throws {
+        let files = [
+            "nginx/access.log": Self.nginxXFF(1, "/api/report", 502, rt: "2.310") + "\n",
+            "nginx/error.log": Self.nginxError(1, "upstream prematurely closed connection while reading response header from upstream", path: "/api/report") + "\n",
+            "gunicorn/error.log": "[2025-02-06 05:32:00 +0000] [42] [ERROR] Worker (pid:5522) was sent SIGKILL! Perhaps out of memory?\n",
+        ]
+        let d = try t.diagnose(files, at: 0, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "nginx" && f.cause == "gunicorn" && f.confidence == .high)
+        #expect(f.explanation.contains("lack of memory") && !f.explanation.contains("gunicorn's timeout"), "\(f.explanation)")
+    }
+
+    /// nginx timed out waiting for the app: the app had the request, so its silence in the window
+    /// is no "expected: never answered" (it may log the request's end later).
+    @Test func anUpstreamTimeoutNeverCallsTheAppsSilenceExpected() throws {
+        let files = [
+            "nginx/access.log": Self.nginxXFF(1, "/api/report", 504, rt: "60.001") + "\n",
+            "nginx/error.log": Self.nginxError(1, "upstream timed out (110: Connection timed out) while reading response header from upstream", path: "/api/report") + "\n",
+            "app.log": DiagnosisScenarioTests.flask(-100, "INFO", "Response: 200 http://example.com:443/api/items") + "\n"
+                + DiagnosisScenarioTests.flask(100, "INFO", "Response: 200 http://example.com:443/api/items") + "\n",
+        ]
+        let d = try t.diagnose(files, at: 0, status: "504")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "nginx" && f.cause == "app")
+        let app = try #require(f.absent.first { $0.layer == "app" })
+        #expect(!app.expected, "\(app.why)")
+    }
+
+    /// An ALB record with a target status says the target answered: nginx's missing record is
+    /// unlinked (a clock skew, a lost line), never "the ALB answered before the request reached nginx".
+    @Test func aTargetStatusMeansTheRequestReachedTheTarget() throws {
+        let files = [
+            "alb.log": Self.alb(0.5, created: 0.4, elb: 502, target: "10.1.1.40:80", targetStatus: "502", times: "0.001 1.612 0.000", path: "/api/report") + "\n",
+            "access.log": (0..<20).map { Self.nginxXFF(Double($0) * 3 - 40, "/api/items", 200, rt: "0.004") }.joined(separator: "\n") + "\n",
+        ]
+        let d = try t.diagnose(files, at: 0, status: "502")
+        let f = try #require(d.findings.first)
+        let nginx = try #require(f.absent.first { $0.layer == "nginx" })
+        #expect(!nginx.expected && nginx.why.hasPrefix("unlinked"), "\(nginx.why)")
+    }
+
     @Test(arguments: [true, false]) func aClientThatLeftIsTheClientsDoing(withAlbLog: Bool) throws {
         var files = [
             "waf.log": DiagnosisScenarioTests.waf(0, ip: "203.0.113.60", uri: "/api/report") + "\n",

@@ -319,9 +319,10 @@ public final class Diagnoser {
                 // in front (the "upstream" entry below), never invented.
                 continue
             }
-            if c.reached(layer) && !c.hasData(layer) {
+            let reached = c.reached(layer) || v.reached.contains(layer)
+            if reached && !c.hasData(layer) {
                 out.append(Absence(layer: layer.rawValue, why: "not provided: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) logs were given", expected: false))
-            } else if c.reached(layer) {
+            } else if reached {
                 out.append(Absence(layer: layer.rawValue, why: "unlinked: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) record could be linked to it (see `investigate timeline`)", expected: false))
             } else if let why = v.expectedAbsent[layer], v.confidence != .high, c.hasData(layer), !c.covers(layer), let cov = c.coverage[layer] {
                 // The rule expects silence from an inference, and these logs could not show a record

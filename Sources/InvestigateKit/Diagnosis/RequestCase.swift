@@ -44,6 +44,9 @@ public struct RequestCase: Sendable {
                 r.event.layer == .apigateway && (r.event.targetStatus != nil || r.extra("lambda_request_id") != nil
                     || r.messageText.contains("Sending request to") || r.messageText.contains("Endpoint response body"))
             }
+        case .nginx:
+            // An ALB record with a target status: the target (nginx, here) answered it.
+            return records.contains { $0.event.layer == .alb && $0.event.kind == .access && $0.event.targetStatus != nil }
         default:
             return false
         }
@@ -152,6 +155,9 @@ public struct Verdict: Sendable {
     public var expectedAbsent: [Layer: String]
     /// A short tag for grouping repeats (e.g. the WAF rule id).
     public var reasonKey: String
+    /// Layers the rule's evidence shows the request reached (nginx timed out waiting for the
+    /// app: the app had it), so their silence is never called expected.
+    public var reached: Set<Layer> = []
 
     public init(responder: Layer, cause: Layer?, confidence: Confidence, explanation: String, evidence: [StoredEvent],
                 nextSteps: [String] = [], expectedAbsent: [Layer: String] = [:], reasonKey: String = "") {

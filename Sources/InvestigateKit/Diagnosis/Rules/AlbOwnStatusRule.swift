@@ -18,7 +18,7 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         let reasonText = reason.map { " (`error_reason` \($0))" } ?? ""
         var cause: Layer = .alb
         var confidence = Confidence.high
-        let text: String
+        var text: String
         var next: [String] = []
         switch elb {
         case 504:
@@ -34,6 +34,12 @@ public struct AlbOwnStatusRule: DiagnosisRule {
                 text = "The ALB returned 504\(reasonText): the target did not answer in time (connection timeout or idle timeout)."
                 next = ["Check the target's health and response times at that moment (nginx access and error logs)."]
             }
+        case 502 where !Self.targetDeaths(c).isEmpty:
+            let deaths = Self.targetDeaths(c)
+            cause = .nginx
+            evidence += deaths.prefix(2)
+            text = "The ALB returned 502\(reasonText): the target's web server died at that moment, so the connection was closed or refused: `\(firstLine(deaths[0].messageText))`."
+            next = ["Find why nginx was killed or stopped (the kernel log for OOM kills, `journalctl -u nginx`), and whether it came back."]
         case 502:
             cause = .nginx
             text = "The ALB returned 502\(reasonText): the target closed or reset the connection, sent a malformed response, or was deregistered."
@@ -70,11 +76,31 @@ public struct AlbOwnStatusRule: DiagnosisRule {
             confidence = .medium
             text = "The ALB returned \(elb)\(reasonText) and no target answered."
         }
+        if elb == 503 || (elb == 504 && nginx?.event.status != 499), let death = Self.targetDeaths(c).first {
+            evidence.append(death)
+            text += " The target host's log shows its web server going down at that moment: `\(firstLine(death.messageText))`."
+        }
         var absent: [Layer: String] = [:]
         if alb.event.targetStatus == nil, nginx == nil {
             for l in [Layer.nginx, .gunicorn, .app] { absent[l] = "expected: no target answered this request" }
         }
         return Verdict(responder: .alb, cause: cause, confidence: confidence, explanation: text, evidence: evidence,
                        nextSteps: next, expectedAbsent: absent, reasonKey: "alb-\(elb)-\(reason ?? "")")
+    }
+
+    /// Host-log lines around the request saying the target's web server died or stopped: the
+    /// kernel's OOM kill of nginx, systemd's `nginx.service: Main process exited`, `Stopped …`.
+    static func targetDeaths(_ c: RequestCase) -> [StoredEvent] {
+        c.nearby.filter { e in
+            guard e.event.layer == .system else { return false }
+            let m = e.messageText
+            let aboutNginx = m.contains("nginx")
+            return aboutNginx && (m.contains("Killed process") || m.contains("Out of memory") || m.contains("Main process exited")
+                || m.contains("Failed with result") || m.hasPrefix("Stopped") || m.hasPrefix("Stopping"))
+        }
+    }
+
+    func firstLine(_ s: String) -> String {
+        String(s.split(separator: "\n", omittingEmptySubsequences: true).first ?? "").trimmingCharacters(in: .whitespaces)
     }
 }

@@ -5,7 +5,7 @@ public struct NginxRule: DiagnosisRule {
     public let title = "nginx answered on its own (upstream failure or its own refusal)"
     public let doc = RuleDoc(
         fires: "nginx's access record has an error status that no layer behind it produced.",
-        evidence: "The access line; the matching error-log line (`connect() failed (111: Connection refused)`, `upstream prematurely closed connection`, `upstream timed out`, `client intended to send too large body`, `limiting requests`, `access forbidden by rule`); gunicorn's `WORKER TIMEOUT` and systemd lines at that moment.",
+        evidence: "The access line; the matching error-log line (`connect() failed (111: Connection refused)`, `upstream prematurely closed connection`, `upstream timed out`, `client intended to send too large body`, `limiting requests`, `access forbidden by rule`); gunicorn's `WORKER TIMEOUT` or `was sent SIGKILL! Perhaps out of memory?`, the kernel's `Out of memory: Killed process`, and systemd lines at that moment.",
         example: "502 with `upstream prematurely closed connection` and gunicorn `WORKER TIMEOUT (pid:5678)` a moment before: nginx answered, the gunicorn worker killed mid-request caused it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -17,6 +17,13 @@ public struct NginxRule: DiagnosisRule {
         let message = errors.map(\.messageText).joined(separator: "\n")
         let gunicornLines = c.nearby.filter { $0.event.layer == .gunicorn }
         let timeouts = gunicornLines.filter { $0.messageText.contains("WORKER TIMEOUT") }
+        // A worker killed by the kernel's OOM killer: gunicorn's arbiter says "was sent SIGKILL!
+        // Perhaps out of memory?", the kernel "Out of memory: Killed process N (gunicorn)".
+        let memoryKills = c.nearby.filter { e in
+            let m = e.messageText
+            return (e.event.layer == .gunicorn && (m.contains("Perhaps out of memory") || m.contains("was sent SIGKILL")))
+                || (e.event.layer == .system && (m.contains("Out of memory: Killed process") || m.contains("oom-kill")) && (m.contains("gunicorn") || m.contains("python")))
+        }
         let stops = (c.nearby.filter { $0.event.layer == .gunicorn || $0.event.layer == .system }).filter {
             let m = $0.messageText
             return m.contains("Stopped") || m.contains("Stopping") || m.contains("Main process exited") || m.contains("Failed with result")
@@ -38,6 +45,16 @@ public struct NginxRule: DiagnosisRule {
                             "Ingest the syslog/journal of the app host if it is not in the timeline yet."],
                 expectedAbsent: innerAbsent, reasonKey: "nginx-upstream-refused")
         }
+        if message.contains("upstream prematurely closed"), !memoryKills.isEmpty {
+            evidence += memoryKills.prefix(2)
+            return Verdict(
+                responder: .nginx, cause: .gunicorn, confidence: .high,
+                explanation: "nginx answered \(status): the upstream closed the connection before sending a response (`upstream prematurely closed connection`). The worker handling it was killed for lack of memory: `\(firstLine(memoryKills[0].messageText))`.",
+                evidence: evidence,
+                nextSteps: ["Find what grew the worker's memory on \(nginx.event.path ?? "this path") (the app's log for this request), or give the workers more memory / fewer workers per host; check the kernel log for other OOM kills."],
+                expectedAbsent: [.gunicorn: "expected: gunicorn logs no request line for a request whose worker was killed", .app: "expected: the app never finished this request"],
+                reasonKey: "nginx-upstream-oom")
+        }
         if message.contains("upstream prematurely closed") {
             evidence += timeouts.prefix(2)
             // A killed worker is the commonest reason, but only gunicorn's own line proves it.
@@ -52,11 +69,14 @@ public struct NginxRule: DiagnosisRule {
                 reasonKey: "nginx-upstream-closed")
         }
         if message.contains("upstream timed out") {
-            return Verdict(
+            // The app had the request and was still at it: it may log the request's end later.
+            var verdict = Verdict(
                 responder: .nginx, cause: .app, confidence: .high,
-                explanation: "nginx answered \(status): its upstream did not answer within proxy_read_timeout (`\(firstLine(message))`). The application was too slow for this request.",
+                explanation: "nginx answered \(status): its upstream did not answer within proxy_read_timeout (`\(firstLine(message))`). The application was too slow for this request; it may have finished it later, with nobody listening.",
                 evidence: evidence, nextSteps: ["Find what made the app slow for \(nginx.event.path ?? "this path") at that time (its log, database)."],
-                expectedAbsent: innerAbsent, reasonKey: "nginx-upstream-timeout")
+                expectedAbsent: [:], reasonKey: "nginx-upstream-timeout")
+            verdict.reached = [.app]
+            return verdict
         }
         // `limit_req_status`/`limit_conn_status` choose the code (503 by default, 429 often): the
         // error-log line, not the status, says a limit refused the request.
