@@ -125,6 +125,28 @@ func ingestCorpus(_ relative: [String], options: ImportOptions = ImportOptions()
         #expect(sink.notes.contains { $0.contains("Asia/Tokyo (--tz)") })
     }
 
+    /// A journal exported in the host's local time (-0400) with no --tz: the gunicorn stamps inside
+    /// its lines carry -0400, so the prefixes are read in it, and systemd's restart lines land
+    /// beside the gunicorn lines they belong with (read as UTC, they were four hours off).
+    @Test func theHostZoneIsTheOffsetOfTheEmbeddedGunicornStamps() throws {
+        let lines = [
+            "May 20 10:25:00 web-1 systemd[1]: Stopping gunicorn.service - gunicorn daemon...",
+            "May 20 10:25:01 web-1 gunicorn[812]: [2025-05-20 10:25:01 -0400] [812] [INFO] Handling signal: term",
+            "May 20 10:25:02 web-1 gunicorn[812]: [2025-05-20 10:25:02 -0400] [812] [INFO] Shutting down: Master",
+            "May 20 10:25:03 web-1 gunicorn[901]: [2025-05-20 10:25:03 -0400] [901] [INFO] Starting gunicorn 21.2.0",
+            "May 20 10:25:04 web-1 sudo[900]: deploy : TTY=pts/0 ; PWD=/srv ; USER=root ; COMMAND=/usr/bin/systemctl restart gunicorn",
+        ]
+        let sink = try parse(SyslogImporter(), lines, referenceTime: utc(2025, 5, 21, 0, 0, 0))
+        try #require(sink.events.count == 5)
+        #expect(sink.events[0].time == utc(2025, 5, 20, 14, 25, 0))
+        #expect(sink.events[4].time == utc(2025, 5, 20, 14, 25, 4))
+        #expect(sink.notes.contains { $0.contains("read as -0400: the offset the gunicorn stamps embedded in them write") }, "\(sink.notes)")
+        #expect(!sink.notes.contains { $0.contains("probably not") })
+        // --tz still decides.
+        let given = try parse(SyslogImporter(), lines, options: ImportOptions(timeZone: .utc), referenceTime: utc(2025, 5, 21, 0, 0, 0))
+        #expect(given.events.first?.time == utc(2025, 5, 20, 10, 25, 0))
+    }
+
     @Test func tracebackLinesOfTheSameProcessJoinTheirRecord() throws {
         let lines = [
             "Feb  6 05:32:47 web gunicorn[2156944]: [2025-02-06 14:32:47 +0900] [2156951] [ERROR] Error handling request /api/orders",

@@ -19,11 +19,16 @@ public struct NginxRule: DiagnosisRule {
         let timeouts = gunicornLines.filter { $0.messageText.contains("WORKER TIMEOUT") }
         // A worker killed by the kernel's OOM killer: gunicorn's arbiter says "was sent SIGKILL!
         // Perhaps out of memory?", the kernel "Out of memory: Killed process N (gunicorn)".
-        let memoryKills = c.nearby.filter { e in
+        // gunicorn writes the same SIGKILL line when it kills a worker that ignored the abort after
+        // a WORKER TIMEOUT: then it was a timeout, unless the kernel says it killed for memory.
+        let kernelKills = c.nearby.filter { e in
             let m = e.messageText
-            return (e.event.layer == .gunicorn && (m.contains("Perhaps out of memory") || m.contains("was sent SIGKILL")))
-                || (e.event.layer == .system && (m.contains("Out of memory: Killed process") || m.contains("oom-kill")) && (m.contains("gunicorn") || m.contains("python")))
+            return e.event.layer == .system && (m.contains("Out of memory: Killed process") || m.contains("oom-kill")) && (m.contains("gunicorn") || m.contains("python"))
         }
+        let arbiterKills = c.nearby.filter { e in
+            e.event.layer == .gunicorn && (e.messageText.contains("Perhaps out of memory") || e.messageText.contains("was sent SIGKILL"))
+        }
+        let memoryKills = kernelKills + (timeouts.isEmpty ? arbiterKills : [])
         let stops = (c.nearby.filter { $0.event.layer == .gunicorn || $0.event.layer == .system }).filter {
             let m = $0.messageText
             return m.contains("Stopped") || m.contains("Stopping") || m.contains("Main process exited") || m.contains("Failed with result")
@@ -59,7 +64,7 @@ public struct NginxRule: DiagnosisRule {
             evidence += timeouts.prefix(2)
             // A killed worker is the commonest reason, but only gunicorn's own line proves it.
             let worker = timeouts.first.map { "gunicorn's arbiter logged `\(firstLine($0.messageText))`: the worker handling this request was killed for exceeding gunicorn's timeout, which is shorter than nginx's proxy_read_timeout." }
-                ?? "No WORKER TIMEOUT line was found nearby\(c.hasData(.gunicorn) ? "" : " (no gunicorn logs were given)"): the upstream process most likely died or was killed mid-request (a worker timeout, an out-of-memory kill or a crash), which its own logs would show."
+                ?? "No gunicorn line about a timed-out or killed worker was found nearby\(c.hasData(.gunicorn) ? "" : " (no gunicorn logs were given)"): the upstream process most likely died or was killed mid-request (a worker timeout, an out-of-memory kill or a crash), which its own logs would show."
             return Verdict(
                 responder: .nginx, cause: .gunicorn, confidence: timeouts.isEmpty ? .medium : .high,
                 explanation: "nginx answered \(status): the upstream closed the connection before sending a response (`upstream prematurely closed connection`). \(worker)",

@@ -91,7 +91,9 @@ struct SyslogParser: RecordParser {
         var takesContinuation: Bool
     }
 
-    private let hostZone: ZoneSpec
+    /// The zone of zone-less prefixes: --tz, else the offset of gunicorn stamps embedded in
+    /// the lines (`settle`), else UTC.
+    private var hostZone: ZoneSpec
     private let hostZoneGiven: Bool
     private let yearOption: Int?
     private let referenceTime: Int64?
@@ -135,6 +137,8 @@ struct SyslogParser: RecordParser {
     static let settleAfter = 5000
     /// Embedded app stamps whose median gives the app offset.
     static let offsetSamples = 25
+    /// Embedded zoned stamps needed before their offset names the host zone.
+    static let hostZoneSamples = 3
 
     init(context: ParseContext, embedded: EmbeddedLineParser) {
         hostZone = context.options.timeZone ?? .utc
@@ -484,7 +488,7 @@ struct SyslogParser: RecordParser {
         let offset = Int((Double(seconds) / 900).rounded()) * 900
         appOffset = offset
         let zone = ZoneSpec.fixed(seconds: offset)
-        let hostClock = hostZoneGiven ? "\(hostZone)" : "UTC"
+        let hostClock = "\(hostZone)"
         sink.note("app clock is UTC\(TimeFormat.offsetString(seconds: offset, colon: true)) relative to the syslog host clock (\(hostClock)), "
                   + "from the median of \(samples) embedded Flask/Python stamps: their times are converted with it; the prefix time is kept in alt_time")
         if let given = appZoneOption {
@@ -496,7 +500,20 @@ struct SyslogParser: RecordParser {
 
     private mutating func settle(into sink: inout RecordSink) {
         settled = true
-        if sawZoneless {
+        // gunicorn's own stamps inside the lines carry their offset: when they sit a whole number
+        // of quarter hours from the prefixes read as UTC, the host writes its prefixes in that
+        // zone (a journal exported in local time), and every record here is read in it.
+        var hostShift = 0
+        if !hostZoneGiven, sawZoneless, zonedSamples.count >= Self.hostZoneSamples {
+            let offset = Self.roundedMedian(zonedSamples)
+            if offset != 0 {
+                hostShift = offset
+                hostZone = .fixed(seconds: hostZone.offset(atUTC: 0) - offset)
+                sink.note("syslog stamps without zone read as \(hostZone): the offset the gunicorn stamps embedded in them write "
+                          + "(median of \(zonedSamples.count)); give --tz to read them in another zone")
+            }
+        }
+        if sawZoneless && hostShift == 0 {
             sink.note(hostZoneGiven ? "syslog stamps without zone read in \(hostZone) (--tz)"
                                     : "syslog stamps without zone read as UTC (no --tz given)")
         }
@@ -539,9 +556,10 @@ struct SyslogParser: RecordParser {
             }
         }
         if appOffset == nil, !appSamples.isEmpty {
-            adoptAppOffset(Self.roundedMedian(appSamples), samples: appSamples.count, into: &sink)
+            // Sampled against the prefixes as first read: a host zone adopted above moved them.
+            adoptAppOffset(Self.roundedMedian(appSamples) - hostShift, samples: appSamples.count, into: &sink)
         }
-        if !zonedSamples.isEmpty {
+        if !zonedSamples.isEmpty, hostShift == 0 {
             let offset = Self.roundedMedian(zonedSamples)
             if offset == 0 {
                 sink.note("embedded gunicorn stamps (with their own offset) agree with the syslog prefix times")
