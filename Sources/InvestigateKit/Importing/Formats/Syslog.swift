@@ -41,7 +41,8 @@ public struct SyslogImporter: Importer {
         Prefix: the stamp → `time` (RFC 3164 has no year and no zone: the year comes from `--year` (the year of the first stamps), else the \
         file's modification time or gzip MTIME anchoring the latest stamp read, corrected by embedded dated \
         records or by dated files of other layers read earlier in the run that hold most of its records, \
-        with December→January roll-over inside the file; the zone is `--tz`, else UTC; notes say \
+        with December→January roll-over inside the file; the zone is `--tz`, else the offset that at least three gunicorn stamps embedded in the lines \
+        (which carry their own) agree the prefixes are off by, to the quarter hour (a journal exported in local time), else UTC; notes say \
         which); host → `hostname`; tag `prog[pid]:` → `program`, `pid`; the text after the tag → `message`; \
         PRI → `level` (severity) and `extra.facility`; RFC 5424 MSGID and structured data → `extra.msgid`, \
         `extra.structured_data`. `last message repeated N times` → an event of the repeated record's layer \
