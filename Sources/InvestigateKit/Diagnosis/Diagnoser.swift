@@ -231,6 +231,14 @@ public final class Diagnoser {
             ORDER BY time, id LIMIT 20000
             """, arguments: [q.from - 60_000_000, q.to + 60_000_000])
 
+        // Services' lifecycle lines since well before the window: what was down when it began.
+        let lifecycle = ServiceLifecycle.phrases.map { _ in "message LIKE ?" }.joined(separator: " OR ")
+        let serviceEvents = try StoredEvent.fetchAll(db, sql: """
+            SELECT \(StoredEvent.columns) FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL AND kind = 'log'
+            AND layer IN ('system','gunicorn','nginx') AND (\(lifecycle)) ORDER BY time, id LIMIT 2000
+            """, arguments: StatementArguments([q.from - ServiceLifecycle.lookback, q.to + 60_000_000] as [DatabaseValueConvertible]
+                                              + ServiceLifecycle.phrases.map { "%\($0)%" }))
+
         // Originals only: a syslog copy of an app line is the same record, cited once.
         let chainRecords = try db.cachedStatement(sql: """
             SELECT \(StoredEvent.columns("e")) FROM link l JOIN event e ON e.id = l.event_id WHERE l.chain_id = ? AND e.copy_of IS NULL
@@ -238,10 +246,14 @@ public final class Diagnoser {
         let oneRecord = try db.cachedStatement(sql: "SELECT \(StoredEvent.columns) FROM event WHERE id = ?")
         for chain in chainOrder {
             let records = StoredEvent.inTimeOrder(try StoredEvent.fetchAll(chainRecords, arguments: [chain]))
-            try body(makeCase(chain, records, nearby, byLayer, stack, sources))
+            var c = makeCase(chain, records, nearby, byLayer, stack, sources)
+            c.serviceEvents = serviceEvents
+            try body(c)
         }
         for id in loose {
-            try body(makeCase(nil, try StoredEvent.fetchAll(oneRecord, arguments: [id]), nearby, byLayer, stack, sources))
+            var c = makeCase(nil, try StoredEvent.fetchAll(oneRecord, arguments: [id]), nearby, byLayer, stack, sources)
+            c.serviceEvents = serviceEvents
+            try body(c)
         }
         return truncated
     }

@@ -10,6 +10,9 @@ public struct RequestCase: Sendable {
     public var coverage: [Layer: LayerCoverage]
     public var stack: StackFacts
     public var sources: SourceIndex
+    /// Host services' lifecycle lines (kills, exits, stops, starts) from well before the window:
+    /// a web server killed minutes earlier is still down when the request comes.
+    public var serviceEvents: [StoredEvent] = []
 
     /// The request's access record at a layer (the first, if a layer logged it twice).
     public func access(_ layer: Layer) -> StoredEvent? {

@@ -38,7 +38,8 @@ public struct AlbOwnStatusRule: DiagnosisRule {
             let deaths = Self.targetDeaths(c)
             cause = .nginx
             evidence += deaths.prefix(2)
-            text = "The ALB returned 502\(reasonText): the target's web server died at that moment, so the connection was closed or refused: `\(firstLine(deaths[0].messageText))`."
+            let named = deaths.first { $0.messageText.contains("Killed process") } ?? deaths[0]
+            text = "The ALB returned 502\(reasonText): the target's web server had died and not started again, so the connection was refused or closed: `\(firstLine(named.messageText))`\(named.event.time.map { " at \(TimeFormat.isoUTC($0))" } ?? "")."
             next = ["Find why nginx was killed or stopped (the kernel log for OOM kills, `journalctl -u nginx`), and whether it came back."]
         case 502:
             cause = .nginx
@@ -78,7 +79,7 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         }
         if elb == 503 || (elb == 504 && nginx?.event.status != 499), let death = Self.targetDeaths(c).first {
             evidence.append(death)
-            text += " The target host's log shows its web server going down at that moment: `\(firstLine(death.messageText))`."
+            text += " The target host's log shows its web server down (no start since): `\(firstLine(death.messageText))`."
         }
         var absent: [Layer: String] = [:]
         if alb.event.targetStatus == nil, nginx == nil {
@@ -88,16 +89,11 @@ public struct AlbOwnStatusRule: DiagnosisRule {
                        nextSteps: next, expectedAbsent: absent, reasonKey: "alb-\(elb)-\(reason ?? "")")
     }
 
-    /// Host-log lines around the request saying the target's web server died or stopped: the
-    /// kernel's OOM kill of nginx, systemd's `nginx.service: Main process exited`, `Stopped …`.
+    /// Host-log lines saying the target's web server died or stopped and had not started again
+    /// by the request: the kernel's OOM kill of nginx, systemd's `nginx.service: Main process exited`.
     static func targetDeaths(_ c: RequestCase) -> [StoredEvent] {
-        c.nearby.filter { e in
-            guard e.event.layer == .system else { return false }
-            let m = e.messageText
-            let aboutNginx = m.contains("nginx")
-            return aboutNginx && (m.contains("Killed process") || m.contains("Out of memory") || m.contains("Main process exited")
-                || m.contains("Failed with result") || m.hasPrefix("Stopped") || m.hasPrefix("Stopping"))
-        }
+        guard let t = c.time else { return [] }
+        return ServiceLifecycle.downAt(t, service: "nginx", in: c.serviceEvents + c.nearby.filter { $0.event.layer == .system })
     }
 
     func firstLine(_ s: String) -> String {

@@ -1,0 +1,29 @@
+/// What host logs say of a service's life: the kernel's OOM kills, systemd's exits, stops and
+/// starts. A service killed minutes before a request is still down when it comes unless a start
+/// follows, so the rules look back `lookback`, not only at the seconds around the request.
+enum ServiceLifecycle {
+    /// Looked for in messages (SQL LIKE, case-sensitive words as the kernel and systemd write them).
+    static let phrases = ["Killed process", "Out of memory", "Main process exited", "Failed with result", "Stopped ", "Stopping ",
+                          "Started ", "Starting ", "Shutting down"]
+    static let lookback: Int64 = 15 * 60_000_000
+
+    static func isStart(_ m: String) -> Bool { m.hasPrefix("Started ") || m.hasPrefix("Starting ") }
+
+    static func isDeath(_ m: String) -> Bool {
+        m.contains("Killed process") || m.contains("Out of memory") || m.contains("Main process exited") || m.contains("Failed with result")
+            || m.hasPrefix("Stopped ") || m.hasPrefix("Stopping ")
+    }
+
+    /// The lines of the service's last death before `t` (up to 2 s after it, the order logs are
+    /// flushed in), when no start followed: earliest first. Empty when it was up, or nothing says.
+    static func downAt(_ t: Int64, service: String, in events: [StoredEvent]) -> [StoredEvent] {
+        var seen = Set<Int64>()
+        let about = events.filter { e in
+            guard let time = e.event.time, time <= t + 2_000_000, seen.insert(e.id).inserted else { return false }
+            let m = e.messageText
+            return m.contains(service) && (isStart(m) || isDeath(m))
+        }.sorted { ($0.event.time ?? 0, $0.id) < ($1.event.time ?? 0, $1.id) }
+        guard let lastStart = about.lastIndex(where: { isStart($0.messageText) }) else { return about.filter { isDeath($0.messageText) } }
+        return about[(lastStart + 1)...].filter { isDeath($0.messageText) }
+    }
+}
