@@ -83,14 +83,16 @@ import Testing
         #expect(t == Self.base + 753_000_000 - 300_000)
     }
 
-    /// One path requested every few seconds meets nginx at every shift: nothing is clear, nothing moves.
-    @Test func onePathRequestedAllTheTimeDecidesNothing() throws {
-        var files = Self.incident(appOffset: 19_800, path: { _ in "/api/ping" })
-        // Requests every 30 s from 09:00 for a day: any half-hour shift meets one.
-        var nginx: [String] = []
-        for i in 0..<2880 { let t = Self.base + Int64(i) * 30_000_000 + 1_000_000; nginx.append("10.0.0.1 - - [\(Self.clf(t))] \"GET /api/ping HTTP/1.1\" 200 2 \"-\" \"probe\"") }
-        files["nginx/access.log"] = nginx.joined(separator: "\n") + "\n"
-        let (_, notes) = try ingest(files)
+    /// One path probed every 30 s all day, by nginx's and the app's clocks alike, meets at every
+    /// half-hour shift: nothing is clear, nothing moves.
+    @Test func aPeriodicProbeDecidesNothing() throws {
+        var nginx: [String] = [], app: [String] = []
+        for i in 0..<2880 {
+            let t = Self.base + Int64(i) * 30_000_000 + 1_000_000
+            nginx.append("10.0.0.1 - - [\(Self.clf(t))] \"GET /api/ping HTTP/1.1\" 200 2 \"-\" \"probe\"")
+            app.append("[\(Self.asctime(t - 400_000, offset: 19_800))] INFO in routes: GET /api/ping user=0")
+        }
+        let (_, notes) = try ingest(["nginx/access.log": nginx.joined(separator: "\n") + "\n", "app/app.log": app.joined(separator: "\n") + "\n"])
         #expect(notes.contains { $0.contains("stays a guess") }, "\(notes)")
         #expect(notes.contains { $0.contains("read as UTC") })
     }

@@ -9,11 +9,11 @@ import GRDB
 /// The app's own lines that name a request (`Request: GET …`, `Exception on /path [POST]`) settle
 /// it: they meet the access records of the layers in front (nginx, the ALB) for the same paths,
 /// within seconds, at the offset the app really writes in. After a run is read, each application
-/// file read with a guessed zone is checked: when one half-hour shift gathers clearly more such
-/// meetings than the guess (three times as many, at least `minimumMatches`, and twice any other
-/// shift), its records are moved by it and its note says so; otherwise nothing changes, and the
-/// note says the guess was checked. Paths requested everywhere all the time meet at every shift
-/// and so decide nothing.
+/// file read with a guessed zone is checked against every half-hour shift within 14 hours: when
+/// one shift gathers at least `minimumMatches` meetings beyond chance, and twice as many as any
+/// other, its records are moved by it and its note says so; otherwise nothing changes, and the
+/// note says the guess was checked. Paths requested all the time meet at every shift by chance
+/// and so weigh nothing.
 enum AppZoneAlignment {
     /// The importers whose zone-less stamps are read in `appZone(_:)`'s zone.
     static let formats: Set<String> = ["flask", "gunicorn-error"]
@@ -28,10 +28,11 @@ enum AppZoneAlignment {
     /// request when it ends, whole seconds; the app when it starts).
     static let tolerance: Int64 = 3_000_000
     static let minimumMatches = 5
-    static let sampleSize = 2000
     static let maxAppRowsScanned = 200_000
-    /// Access records read to compare with, at most (a day of a busy site).
-    static let maxReferenceRows = 3_000_000
+    /// The stretch of access records compared with the app's lines.
+    static let sampleSpan: Int64 = 20 * 60_000_000
+    /// Access records of the stretch read, at most.
+    static let maxReferenceRows = 500_000
     static let checkedNote = "app zone checked against the access logs: "
 
     struct Shift: Equatable {
@@ -59,8 +60,8 @@ enum AppZoneAlignment {
                 guard let shift = try bestShift(db, source: id, from: row["first_time"], to: row["last_time"]) else { continue }
                 if shift.micros == 0 || shift.matches == 0 {
                     notes.append(checkedNote + (shift.matches > 0
-                        ? "its request lines meet the access records at the zone it was read in (\(shift.matches) of \(shift.sampled))"
-                        : "no shift of its request lines meets the access records clearly (\(shift.sampled) lines compared); the zone stays a guess"))
+                        ? "its request lines meet the access records at the zone it was read in (\(shift.matches) of \(shift.sampled) lines)"
+                        : "no shift of its request lines meets the access records clearly beyond chance (\(shift.sampled) lines compared); the zone stays a guess"))
                 } else {
                     let zone = ZoneSpec(guess.zone).map { $0.offset(atUTC: row["first_time"]) + Int(shift.micros / 1_000_000) }
                     let written = zone.map { $0 == 0 ? "UTC" : TimeFormat.offsetString(seconds: $0) } ?? "the guess \(shift.micros > 0 ? "+" : "-")\(Double(abs(shift.micros)) / 3.6e9) h"
@@ -104,57 +105,66 @@ enum AppZoneAlignment {
 
     /// The shift of this source's request lines that meets the access records best, when it is
     /// clear; a zero shift when the reading stands (or nothing is clear).
+    ///
+    /// The access records of one stretch (`sampleSpan`, where the app log lies, else where they
+    /// begin within its reach) are compared with the app's lines of that stretch moved by each
+    /// shift in turn. Each meeting is counted less its chance: a path requested every few seconds
+    /// meets a record within the tolerance at any shift, a rare one only at the right shift.
     static func bestShift(_ db: Database, source: Int64, from: Int64, to: Int64) throws -> Shift? {
-        // The app's lines that name a path, first in time (through the time index: no index
-        // leads with source_id).
-        var sample: [(time: Int64, path: String)] = []
-        let app = try Row.fetchCursor(db, sql: """
-            SELECT time, CAST(path AS BLOB) AS path, CAST(message AS BLOB) AS message FROM event
-            WHERE time >= ? AND time <= ? AND source_id = ? AND copy_of IS NULL ORDER BY time LIMIT \(maxAppRowsScanned)
-            """, arguments: [from, to, source])
-        while let row = try app.next(), sample.count < sampleSize {
-            if let path = StoredEvent.text(row, "path") ?? StoredEvent.text(row, "message").flatMap(requestPath), !path.isEmpty {
-                sample.append((row["time"], path))
-            }
-        }
-        guard sample.count >= minimumMatches, let first = sample.first?.time, let last = sample.last?.time else { return nil }
-        let paths = Set(sample.map(\.path))
-
-        // The access records of those paths that any shift could meet, per path, in time order.
+        // The stretch of access records.
+        guard let span = try Row.fetchOne(db, sql: """
+            SELECT min(first_time) AS lo, max(last_time) AS hi FROM source_layer WHERE layer IN ('nginx','alb') AND events > 0
+            """), let refFirst: Int64 = span["lo"], let refLast: Int64 = span["hi"] else { return nil }
+        // Where the app log itself lies, when the access records reach it; else where they begin
+        // within reach of it.
+        let lo = from >= refFirst && from <= refLast ? from : max(refFirst, from - maxShift)
+        let hi = min(lo + sampleSpan, refLast)
+        guard lo <= hi else { return nil }
         var reference: [String: [Int64]] = [:]
+        var referenceCount = 0
         let rows = try Row.fetchCursor(db, sql: """
             SELECT time, CAST(path AS BLOB) AS path FROM event WHERE time >= ? AND time <= ? AND layer IN ('nginx','alb') AND kind = 'access'
             AND copy_of IS NULL AND path IS NOT NULL LIMIT \(maxReferenceRows)
-            """, arguments: [first - maxShift - tolerance, last + maxShift + tolerance])
+            """, arguments: [lo, hi])
         while let row = try rows.next() {
-            guard let path = StoredEvent.text(row, "path"), paths.contains(path) else { continue }
+            guard let path = StoredEvent.text(row, "path") else { continue }
             reference[path, default: []].append(row["time"])
+            referenceCount += 1
         }
-        guard !reference.isEmpty else { return Shift(micros: 0, matches: 0, matchesAsRead: 0, sampled: sample.count) }
+        guard referenceCount > 0 else { return nil }
         for key in Array(reference.keys) { reference[key]!.sort() }
+        // The chance that some record of a path falls within the tolerance of a given moment.
+        let stretch = Double(hi - lo + 2 * tolerance)
+        let chance = reference.mapValues { min(1, Double($0.count) * Double(2 * tolerance) / stretch) }
 
-        // For each shift, how many sampled lines meet a record of their path.
+        // For each shift, the app's lines that would fall in the stretch: how many meet a record
+        // beyond what chance gives.
         let steps = Int(maxShift / step)
-        var votes = [Int](repeating: 0, count: 2 * steps + 1)
-        for line in sample {
-            guard let times = reference[line.path] else { continue }
-            for k in -steps...steps {
-                let target = line.time - Int64(k) * step
-                if meets(times, target) { votes[k + steps] += 1 }
+        let app = try db.cachedStatement(sql: """
+            SELECT time, CAST(path AS BLOB) AS path, CAST(message AS BLOB) AS message FROM event
+            WHERE time >= ? AND time <= ? AND source_id = ? AND copy_of IS NULL LIMIT \(maxAppRowsScanned)
+            """)
+        var excess = [Double](repeating: 0, count: 2 * steps + 1)
+        var met = [Int](repeating: 0, count: 2 * steps + 1), compared = met
+        for k in -steps...steps {
+            let shift = Int64(k) * step
+            guard lo + shift - tolerance <= to, hi + shift + tolerance >= from else { continue }
+            let lines = try Row.fetchCursor(app, arguments: [lo + shift - tolerance, hi + shift + tolerance, source])
+            while let row = try lines.next() {
+                guard let path = StoredEvent.text(row, "path") ?? StoredEvent.text(row, "message").flatMap(requestPath),
+                      let times = reference[path], let p = chance[path] else { continue }
+                compared[k + steps] += 1
+                excess[k + steps] -= p
+                if meets(times, (row["time"] as Int64) - shift) { met[k + steps] += 1; excess[k + steps] += 1 }
             }
         }
-        let asRead = votes[steps]
-        guard let bestIndex = votes.indices.max(by: { (votes[$0], abs($1 - steps)) < (votes[$1], abs($0 - steps)) }) else { return nil }
-        let best = votes[bestIndex]
-        let runnerUp = votes.indices.filter { $0 != bestIndex && $0 != steps }.map { votes[$0] }.max() ?? 0
-        if bestIndex == steps {
-            // The reading stands when it beats every other shift clearly; else nothing is known.
-            let confirmed = best >= minimumMatches && best >= 2 * max(runnerUp, 1)
-            return Shift(micros: 0, matches: confirmed ? best : 0, matchesAsRead: asRead, sampled: sample.count)
-        }
-        let clear = best >= minimumMatches && best >= 3 * max(asRead, 1) && best >= 2 * max(runnerUp, 1)
-        if !clear { return Shift(micros: 0, matches: 0, matchesAsRead: asRead, sampled: sample.count) }
-        return Shift(micros: Int64(bestIndex - steps) * step, matches: best, matchesAsRead: asRead, sampled: sample.count)
+        guard let bestIndex = excess.indices.max(by: { (excess[$0], abs($1 - steps)) < (excess[$1], abs($0 - steps)) }) else { return nil }
+        let best = excess[bestIndex]
+        let runnerUp = excess.indices.filter { $0 != bestIndex }.map { excess[$0] }.max() ?? 0
+        // Clear: meetings beyond chance at one shift, and twice those of any other.
+        let clear = best >= Double(minimumMatches) && best >= 2 * max(runnerUp, 1)
+        if !clear { return Shift(micros: 0, matches: 0, matchesAsRead: met[steps], sampled: compared.max() ?? 0) }
+        return Shift(micros: Int64(bestIndex - steps) * step, matches: met[bestIndex], matchesAsRead: met[steps], sampled: compared[bestIndex])
     }
 
     /// The path of a request a message names (`GET /api/me user=3`, `… POST /orders 201 12ms`):

@@ -49,9 +49,10 @@ public struct FlaskImporter: Importer {
         `%(asctime)s` (local time, no zone) → `time`, converted with `--app-tz`, else the app zone learnt from \
         a syslog copy of the same lines read earlier in the run, else the offset every nginx access log of the run writes (the server's local time), else the system zone (a note says which). \
         The last two are guesses: once the run is read, the file's lines that name a request (`Request: GET …`, `Exception on /p [POST]`, \
-        `GET /p …` in a message) are compared with the nginx and ALB access records of the same paths, and when one half-hour shift \
-        meets clearly more of them than the guess (at least 5, three times as many, twice any other shift), the records are moved by it \
-        and the note says so (`AppZoneAlignment`); read for a question's window, such a file keeps 14 hours either side for this. The \
+        `GET /p …` in a message) are compared with the nginx and ALB access records of the same paths within 3 s, over a 20-minute \
+        stretch, at every half-hour shift within 14 hours; when one shift gathers at least 5 meetings beyond chance (a path requested \
+        every few seconds meets at any shift) and twice as many as any other, the records are moved by it and the note says so \
+        (`AppZoneAlignment`); read for a question's window, such a file keeps 14 hours either side for this. The \
         stamp as written → `extra.local_time`. `%(levelname)s` → `level`; `%(message)s` (first line) → `message`; \
         `%(name)s` → `extra.logger`; `%(module)s` → `extra.module`; `%(process)d` → `pid`; other attributes → \
         `extra.<name>`. Following lines that are not a record head (tracebacks, multi-line messages) join the \
