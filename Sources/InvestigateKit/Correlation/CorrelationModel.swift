@@ -9,7 +9,7 @@ public struct CorrelationSettings: Sendable {
     /// Largest difference between two layers' comparable stamps, after clock-offset correction.
     public var tolerance: Int64 = 2 * 1_000_000
     /// Window for the first, offset-estimating pass (only unique candidates count there).
-    public var offsetWindow: Int64 = 30 * 1_000_000
+    public var offsetWindow: Int64 = 120 * 1_000_000
     /// Longest a request may take, bounding arrival-vs-completion comparisons.
     public var maxDuration: Int64 = 120 * 1_000_000
     /// When the two best candidates are closer than this, the match is ambiguous and not made.

@@ -28,7 +28,9 @@ public struct NginxRule: DiagnosisRule {
         let arbiterKills = c.nearby.filter { e in
             e.event.layer == .gunicorn && (e.messageText.contains("Perhaps out of memory") || e.messageText.contains("was sent SIGKILL"))
         }
-        let memoryKills = kernelKills + (timeouts.isEmpty ? arbiterKills : [])
+        // The kernel's "Killed process N (gunicorn)" says most; "invoked oom-killer" only who asked.
+        let memoryKills = kernelKills.sorted { ($0.messageText.contains("Killed process") ? 0 : 1) < ($1.messageText.contains("Killed process") ? 0 : 1) }
+            + (timeouts.isEmpty ? arbiterKills : [])
         let stops = (c.nearby.filter { $0.event.layer == .gunicorn || $0.event.layer == .system }).filter {
             let m = $0.messageText
             return m.contains("Stopped") || m.contains("Stopping") || m.contains("Main process exited") || m.contains("Failed with result")
