@@ -20,6 +20,7 @@ public struct ImporterRegistry: Sendable {
         GunicornErrorImporter(),
         GunicornAccessImporter(),
         FlaskImporter(),
+        PythonJSONLogImporter(),
 
         // AWS: WAF, ALB, API Gateway, Lambda, CloudWatch Logs wrappers
         AWSWAFImporter(),

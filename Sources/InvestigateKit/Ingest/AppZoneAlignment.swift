@@ -16,11 +16,11 @@ import GRDB
 /// and so weigh nothing.
 enum AppZoneAlignment {
     /// The importers whose zone-less stamps are read in `appZone(_:)`'s zone.
-    static let formats: Set<String> = ["flask", "gunicorn-error"]
+    static let formats: Set<String> = ["flask", "python-json", "gunicorn-error"]
     /// The importers whose stamps never carry a zone unless the layout adds one (Python's
     /// `asctime`): read for a window, they keep `maxShift` either side. gunicorn's error log has
     /// written its offset since 19.0.
-    static let zonelessByDefault: Set<String> = ["flask"]
+    static let zonelessByDefault: Set<String> = ["flask", "python-json"]
     /// Zones lie within 14 hours of UTC, so no guess is further off than that.
     static let maxShift: Int64 = 14 * 3_600_000_000
     static let step: Int64 = 1_800_000_000

@@ -27,10 +27,13 @@ public struct AppRule: DiagnosisRule {
             let passing = proxies.filter { $0.event.status == status }
             evidence += proxies
             let passedOn = passing.isEmpty ? "" : " The \(passing.map(\.event.layer.rawValue).joined(separator: ", ")) record\(passing.count > 1 ? "s" : "") passed the same status on unchanged."
+            // The app's own warning about this very request (same chain) says why it refused.
+            let warning = c.logs(.app).first { ($0.event.level ?? "").uppercased().hasPrefix("WARN") }
+            if let warning { evidence.append(warning) }
             let exc = exceptions.first.map { e in
                 (ExceptionText.summary(e.text) ?? ExceptionText.summary(e.messageText)).map { " The application raised `\($0)` (the traceback's last line: \(firstLine(e.messageText)))." }
                     ?? " The app logged: `\(firstLine(e.messageText))`."
-            } ?? ""
+            } ?? warning.map { " The app logged for this request: `\(firstLine($0.messageText))`." } ?? ""
             return Verdict(
                 responder: .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: .high,
                 explanation: "The application answered \(status) itself (`\(firstLine(app.messageText))`).\(exc)\(passedOn)\(status == 403 ? " This 403 is the application's own decision, not a WAF block." : "")",
