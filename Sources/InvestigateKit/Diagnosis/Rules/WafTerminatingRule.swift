@@ -27,6 +27,13 @@ public struct WafTerminatingRule: DiagnosisRule {
         for layer in [Layer.alb, .apigateway, .nginx, .gunicorn, .app, .lambda] {
             absent[layer] = "expected: the WAF \(action == "BLOCK" ? "blocked" : "answered") the request before it reached \(layer.rawValue)"
         }
+        // A web ACL on a load balancer or an API stage is evaluated there: the resource logs the
+        // WAF's answer itself (an ALB: 403 with actions_executed `waf`), so its silence is no
+        // more expected than any missing log.
+        let source = (waf.extra("http_source_name") ?? waf.extra("httpSourceName") ?? "").uppercased()
+        for (name, layer) in [("ALB", Layer.alb), ("APIGW", Layer.apigateway)] where source == name {
+            absent.removeValue(forKey: layer)
+        }
         if let alb = c.access(.alb) {
             _ = alb
             absent.removeValue(forKey: .alb)
