@@ -393,6 +393,19 @@ private extension String {
         #expect(!f.absent.contains { $0.layer == "lambda" && $0.expected })
     }
 
+    /// Without the execution log, the access log's `integrationRequestId` (the AWS endpoint's
+    /// request id: Lambda's RequestId) links the function's own lines to the request.
+    @Test(arguments: ["integrationRequestId", "awsEndpointRequestId", "integration.requestId"])
+    func theAccessLogsEndpointRequestIdLinksTheFunction(key: String) throws {
+        let access = Self.access(0.1, status: 502, error: "Internal server error", integration: "200")
+            .replacingOccurrences(of: #", "integrationStatus""#, with: #", "\#(key)":"\#(Self.invocation)", "integrationStatus""#)
+        let d = try t.diagnose(files(access: access, execution: nil, lambda: Self.lambda(-0.05, Self.exceptionLines)), at: 0, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "lambda")
+        #expect(f.evidence.contains { $0.layer == "lambda" }, "\(f.absent)")
+        #expect(!f.absent.contains { $0.layer == "lambda" })
+    }
+
     @Test func aMalformedProxyResponseIsNamedNotTheDuration() throws {
         let exec = Self.execution(0, Self.executionStart + ["Received response. Integration latency: 18 ms",
                                                             "Endpoint response body before transformations: \"ok\"",

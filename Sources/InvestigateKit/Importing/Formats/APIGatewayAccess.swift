@@ -34,7 +34,8 @@ public struct APIGatewayAccessImporter: Importer {
         with `resourcePath`/`routeKey` also in `extra`; `status` (string or number) → `status`; \
         `error`/`errorMessage`/`error.message` → `error`; `responseLength` → `bytes`; `userAgent` → `user_agent`; \
         `integrationStatus` → `target_status`; `integrationErrorMessage`, `integrationLatency` → `extra`; \
-        `responseLatency` (ms) → `duration`; `wafResponseCode` → `waf_action` (ALLOW/BLOCK); `xrayTraceId` → \
+        `responseLatency` (ms) → `duration`; `awsEndpointRequestId`/`integration.requestId` (the AWS endpoint's request id: \
+        a Lambda integration's invocation RequestId) → `extra.lambda_request_id`, which links the function's records; `wafResponseCode` → `waf_action` (ALLOW/BLOCK); `xrayTraceId` → \
         `trace_id`; `domainName` → `host`. Every other key is kept in `extra` under its own name. The console's \
         CSV (REST 11 columns, HTTP 8) and XML formats map the same way. Its CLF preset \
         (`ip caller user [time] "METHOD resource proto" status length requestId [extendedRequestId]`) is detected \
@@ -286,6 +287,10 @@ struct APIGatewayAccessParser: RecordParser {
                     e.extra["waf_response_code"] = text
                     e.wafAction = text.uppercased().hasPrefix("WAF_") ? String(text.uppercased().dropFirst(4)) : text
                 }
+            case "awsendpointrequestid", "integration.requestid", "integrationrequestid":
+                // "The AWS endpoint's request ID" (x-amzn-RequestId): for a Lambda integration, the
+                // invocation's RequestId, which its START/END/REPORT lines carry.
+                if let text { e.extra["lambda_request_id"] = text }
             case "xraytraceid":
                 if let text { e.traceID = AWSTrace.root(text) }
             case "domainname":
