@@ -141,7 +141,7 @@ enum AppZoneShift {
             SELECT notes FROM source WHERE id IN (SELECT source_id FROM source_layer WHERE layer = ?)
             """, arguments: [layer.rawValue])
         let zones = notes.compactMap { json -> String? in
-            AppZoneReading.zone(inNotes: (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? [])
+            AppZoneReading.zone(inNotes: SourceRecord.notes(json))
         }
         return Array(Set(zones)).sorted()
     }

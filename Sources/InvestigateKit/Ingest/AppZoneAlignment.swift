@@ -55,7 +55,7 @@ enum AppZoneAlignment {
                 """, arguments: [afterSourceID])
             for row in candidates {
                 let id: Int64 = row["id"]
-                var notes = (try? JSONDecoder().decode([String].self, from: Data((row["notes"] as String? ?? "[]").utf8))) ?? []
+                var notes = SourceRecord.notes(row["notes"])
                 guard let guess = guessedReading(notes), !notes.contains(where: { $0.hasPrefix(checkedNote) }) else { continue }
                 guard let shift = try bestShift(db, source: id, from: row["first_time"], to: row["last_time"]) else { continue }
                 if shift.micros == 0 || shift.matches == 0 {
@@ -85,7 +85,7 @@ enum AppZoneAlignment {
             SELECT CAST(path AS BLOB) AS path, notes FROM source WHERE notes LIKE ? AND first_time <= ? AND last_time >= ? ORDER BY id
             """, arguments: ["%" + checkedNote + "moved%", to + 3_600_000_000, from - 3_600_000_000])
         return rows.compactMap { row in
-            let notes = (try? JSONDecoder().decode([String].self, from: Data((row["notes"] as String? ?? "[]").utf8))) ?? []
+            let notes = SourceRecord.notes(row["notes"])
             guard let reading = notes.first(where: { $0.contains(AppZoneReading.marker) }),
                   let words = reading.components(separatedBy: AppZoneReading.marker).last else { return nil }
             return "\(StoredEvent.text(row, "path") ?? "?"): the application's stamps carry no zone and were \(words)."

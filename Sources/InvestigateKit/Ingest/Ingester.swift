@@ -417,7 +417,7 @@ public final class Ingester {
             """), arguments: [stored.id])
         var notes = ["already in the timeline (ingested as \(stored.path), sha256 \(stored.sha256.prefix(12))…)"]
         if let asked = options.appTimeZone?.description, let json = try String.fetchOne(db, sql: "SELECT notes FROM source WHERE id = ?", arguments: [stored.id]),
-           let read = AppZoneReading.zone(inNotes: (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? []), read != asked {
+           let read = AppZoneReading.zone(inNotes: SourceRecord.notes(json)), read != asked {
             notes.append(InputProblems.storedInAnotherZone + "\(read), not --app-tz \(asked): stored content is not read again, so its records keep "
                          + "the times read then. Give a new --db (or remove this one) to read it as \(asked).")
         }

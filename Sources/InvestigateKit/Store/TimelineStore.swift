@@ -254,8 +254,11 @@ public struct SourceRecord: Sendable, Equatable, FetchableRecord, Codable {
     /// Lines in the content up to this version's end (those of the versions it continues too).
     public var totalLines: Int { startLine + lines }
 
-    public var noteList: [String] {
-        (try? JSONDecoder().decode([String].self, from: Data(notes.utf8))) ?? []
+    public var noteList: [String] { Self.notes(notes) }
+
+    /// A source row's `notes` column (a JSON array of strings), decoded; empty when unreadable.
+    public static func notes(_ json: String?) -> [String] {
+        (try? JSONDecoder().decode([String].self, from: Data((json ?? "[]").utf8))) ?? []
     }
 
     /// Every source whose records are in the timeline. Rows of skipped files (kept so an
