@@ -295,3 +295,86 @@ extension DiagnosisScenarioTests {
         #expect(!f.absent.contains { $0.layer == "alb" && $0.why.hasPrefix("suspicious") }, "\(f.absent)")
     }
 }
+
+extension DiagnosisScenarioTests {
+    /// A web ACL on the distribution (`httpSourceName` CF) names the viewer, while the ALB behind
+    /// CloudFront names CloudFront's edge address: the WAF record joins CloudFront's by the edge
+    /// request id, and CloudFront's record joins the ALB's as it would with no WAF at all. Before,
+    /// the WAF stood between CloudFront and the ALB on the matching path, and its client never
+    /// equalled the ALB's, so the origin's record was left out of the chain.
+    @Test func aDistributionsWebACLDoesNotCutCloudFrontFromItsOrigin() throws {
+        let id = "ORIGxwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ=="
+        let relayed = Self.cloudfront(20, ip: "203.0.113.45", "/api/orders", 502, result: "Error", detailed: "Error", id: id, taken: "0.060")
+        let ms = (Self.base + 19_940_000) / 1000
+        let waf = #"{"timestamp":\#(ms),"formatVersion":1,"webaclId":"arn:aws:wafv2:us-east-1:111122223333:global/webacl/cf-acl/0d1f","terminatingRuleId":"Default_Action","terminatingRuleType":"REGULAR","action":"ALLOW","terminatingRuleMatchDetails":[],"httpSourceName":"CF","httpSourceId":"E2EXAMPLE1ABCD","ruleGroupList":[],"rateBasedRuleList":[],"nonTerminatingMatchingRules":[],"requestHeadersInserted":null,"responseCodeSent":null,"httpRequest":{"clientIp":"203.0.113.45","country":"JP","headers":[{"name":"Host","value":"example.com"}],"uri":"/api/orders","args":"","httpVersion":"HTTP/2.0","httpMethod":"GET","requestId":"\#(id)"}}"#
+        let albRecord = Self.albLine(19.99, client: "130.176.0.9", path: "/api/orders", elb: 502, target: "10.0.1.20:80", targetStatus: "-",
+                                     trace: "1-67a44a18-bbbbbbbbbbbbbbbbbbbbbbbb")
+        let dir = try TemporaryDirectory()
+        try dir.write("cf/E2EXAMPLE1ABCD.2025-02-06-05.a1b2c3d4", Self.cloudfrontLog([relayed]))
+        try dir.write("waf/cf-waf.log", waf + "\n")
+        try dir.write("alb/111122223333_elasticloadbalancing_ap-northeast-1_app.web-prod.5f2c1a8e9b3d4c71_20250206T0530Z_10.0.0.5_x.log",
+                      Self.albLog([albRecord]))
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        let layers = try store.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT e.layer FROM link l JOIN event e ON e.id = l.event_id
+                WHERE l.chain_id = (SELECT l2.chain_id FROM link l2 JOIN event e2 ON e2.id = l2.event_id WHERE e2.request_id = ? AND e2.layer = 'cloudfront')
+                ORDER BY e.layer
+                """, arguments: [id])
+        }
+        #expect(layers == ["alb", "cloudfront", "waf"], "\(layers)")
+        let q = DiagnosisQuery(at: Self.base + 10_000_000, halfWindow: 120_000_000, zone: .utc, status: StatusFilter("502"), clientIP: "203.0.113.45")
+        let f = try #require(try Diagnoser(store: store).diagnose(q).findings.first)
+        #expect(f.responder == "alb", "\(f.rule): \(f.explanation)")
+        #expect(f.evidence.contains { $0.layer == "alb" })
+    }
+}
+
+extension DiagnosisScenarioTests {
+    /// A CloudTrail call as CloudTrail writes it, from any service.
+    static func cloudtrailCall(_ s: Double, source: String, _ name: String, parameters: String, readOnly: Bool = false, error: String? = nil) -> String {
+        let failed = error.map { #","errorCode":"\#($0)","errorMessage":"denied""# } ?? ""
+        return #"{"eventVersion":"1.09","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/deploy/carol"},"eventTime":"\#(iso(s).replacingOccurrences(of: ".000", with: ""))","eventSource":"\#(source)","eventName":"\#(name)","awsRegion":"ap-northeast-1","sourceIPAddress":"192.0.2.10","userAgent":"terraform/1.9","requestParameters":\#(parameters),"responseElements":null,"requestID":"r-\#(name)","eventID":"e-\#(name)-\#(Int(s))","readOnly":\#(readOnly),"eventType":"AwsApiCall","recipientAccountId":"111122223333"\#(failed)}"#
+    }
+
+    /// CloudFront could not connect to its origin twelve minutes after someone revoked the ALB's
+    /// security group rule: the connect error is the answer, the revoke is cited as context, with
+    /// who and when. Read-only calls, failed calls and changes to unrelated services are not.
+    @Test func anOriginConnectErrorCitesTheNetworkChangeBeforeIt() throws {
+        let failed = Self.cloudfront(20, ip: "203.0.113.45", "/api/items", 502, result: "Error", detailed: "OriginConnectError",
+                                     id: "SGRVxwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==", taken: "10.002")
+        let calls = [
+            Self.cloudtrailCall(-720, source: "ec2.amazonaws.com", "RevokeSecurityGroupIngress",
+                                parameters: #"{"groupId":"sg-0a1b2c3d4e5f67890","ipPermissions":{"items":[{"ipProtocol":"tcp","fromPort":443,"toPort":443}]}}"#),
+            Self.cloudtrailCall(-600, source: "ec2.amazonaws.com", "DescribeSecurityGroups", parameters: #"{"groupId":"sg-0a1b2c3d4e5f67890"}"#, readOnly: true),
+            Self.cloudtrailCall(-500, source: "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", parameters: #"{"groupId":"sg-0fail"}"#, error: "UnauthorizedOperation"),
+            Self.cloudtrailCall(-400, source: "s3.amazonaws.com", "PutBucketPolicy", parameters: #"{"bucketName":"logs"}"#),
+        ]
+        let d = try diagnose(["cf/E2EXAMPLE1ABCD.2025-02-06-05.a1b2c3d4": Self.cloudfrontLog([failed]),
+                              "trail/111122223333_CloudTrail_ap-northeast-1_20250206T0520Z_x.json": "{\"Records\":[" + calls.joined(separator: ",") + "]}\n"],
+                             at: 10, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "cloudfront" && f.rule == "cloudfront-own-error")
+        #expect(f.explanation.contains("Context from CloudTrail, not the answer: the network (security groups, ACLs, routes) (`sg-0a1b2c3d4e5f67890`) changed (RevokeSecurityGroupIngress)"),
+                "\(f.explanation)")
+        #expect(f.explanation.contains("by arn:aws:sts::111122223333:assumed-role/deploy/carol, 12 min before"))
+        #expect(!f.explanation.contains("DescribeSecurityGroups") && !f.explanation.contains("sg-0fail") && !f.explanation.contains("PutBucketPolicy"))
+        #expect(f.evidence.filter { $0.layer == "cloudtrail" }.count == 1)
+    }
+
+    /// A client's own mistake is not explained by a change: a geo-blocked viewer's 403 has no
+    /// CloudTrail context even after a load balancer change.
+    @Test func aClientFaultCitesNoChange() throws {
+        let blocked = Self.cloudfront(20, ip: "203.0.113.45", "/x", 400, result: "Error", detailed: "InvalidRequestHeader",
+                                      id: "CLNTxwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==")
+        let call = Self.cloudtrailCall(-300, source: "elasticloadbalancing.amazonaws.com", "ModifyListener",
+                                       parameters: #"{"listenerArn":"arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:listener/app/web-prod/5f2c/9a"}"#)
+        let d = try diagnose(["cf/E2EXAMPLE1ABCD.2025-02-06-05.a1b2c3d4": Self.cloudfrontLog([blocked]),
+                              "trail/111122223333_CloudTrail_ap-northeast-1_20250206T0520Z_x.json": "{\"Records\":[" + call + "]}\n"],
+                             at: 10, status: "400")
+        let f = try #require(d.findings.first)
+        #expect(f.cause == "client")
+        #expect(!f.explanation.contains("CloudTrail"))
+    }
+}

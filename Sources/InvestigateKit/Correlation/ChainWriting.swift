@@ -197,7 +197,7 @@ extension Correlator {
     /// layer's answer.
     static func summary(_ members: [Node]) -> ChainSummary {
         let sorted = members.sorted { $0.role.layer < $1.role.layer }
-        let access: Set<Role> = [.cloudfront, .waf, .alb, .apigateway, .nginx, .gunicorn, .appResponse]
+        let access: Set<Role> = [.cloudfront, .waf, .wafAtEdge, .alb, .apigateway, .nginx, .gunicorn, .appResponse]
         let times = members.map(\.time)
         var layers: [Layer] = []
         for n in sorted where !layers.contains(n.role.layer) { layers.append(n.role.layer) }

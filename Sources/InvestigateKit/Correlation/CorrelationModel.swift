@@ -42,11 +42,15 @@ public struct CorrelationStats: Sendable, Encodable {
 /// belongs to one.
 enum Role: String, CaseIterable {
     case waf, alb, apigateway, apigatewayExecution, nginx, nginxError, gunicorn, appRequest, appResponse, appLog, lambda, cloudfront
+    /// A record of a web ACL on a CloudFront distribution (`httpSourceName` CF). It sits in front of
+    /// CloudFront, joins CloudFront's record by the edge request id, and names the viewer, whom the
+    /// layers behind CloudFront never see.
+    case wafAtEdge
 
     /// Roles of which a chain holds at most one record (fuzzy matches never add a second).
     var isSingular: Bool {
         switch self {
-        case .waf, .alb, .apigateway, .nginx, .gunicorn, .appRequest, .appResponse, .cloudfront: return true
+        case .waf, .wafAtEdge, .alb, .apigateway, .nginx, .gunicorn, .appRequest, .appResponse, .cloudfront: return true
         default: return false
         }
     }
@@ -66,6 +70,7 @@ enum Role: String, CaseIterable {
         case .appLog: return 1 << 9
         case .lambda: return 1 << 10
         case .cloudfront: return 1 << 11
+        case .wafAtEdge: return 1 << 12
         }
     }
 
@@ -82,7 +87,7 @@ enum Role: String, CaseIterable {
 
     var layer: Layer {
         switch self {
-        case .waf: return .waf
+        case .waf, .wafAtEdge: return .waf
         case .alb: return .alb
         case .apigateway, .apigatewayExecution: return .apigateway
         case .nginx, .nginxError: return .nginx

@@ -19,6 +19,12 @@ extension Correlator {
             let here = path.filter(present.contains)
             for i in 0..<max(0, here.count - 1) { pairs.append(PairKey(outer: here[i], inner: here[i + 1])) }
         }
+        // A distribution's web ACL joins CloudFront's record by the edge request id alone; with no
+        // CloudFront log, it is matched to the first layer behind CloudFront, as CloudFront would be.
+        if present.contains(.wafAtEdge) && !present.contains(.cloudfront),
+           let next = Self.edgePath.dropFirst().first(where: present.contains) {
+            pairs.append(PairKey(outer: .wafAtEdge, inner: next))
+        }
         // Attachments inside one layer or to the request record of the app.
         if present.contains(.nginxError) && present.contains(.nginx) { pairs.append(PairKey(outer: .nginx, inner: .nginxError)) }
         if present.contains(.appRequest) {
@@ -158,7 +164,7 @@ extension Correlator {
             // CloudFront's x-edge-request-id is the `httpRequest.requestId` of the WAF record of a
             // web ACL on that distribution (AWS WAF logging fields: "For all others, this is the
             // request ID"; CloudFront: "x-edge-request-id … in the response header, x-amz-cf-id").
-            if n.role == .waf || n.role == .cloudfront { joinID(.edgeRequest, n.requestID, index, "x_edge_request_id", 0.98) }
+            if n.role == .waf || n.role == .wafAtEdge || n.role == .cloudfront { joinID(.edgeRequest, n.requestID, index, "x_edge_request_id", 0.98) }
             joinID(.lambdaRequest, n.lambdaRequestID, index, "lambda_request_id", 0.98)
             if n.role == .nginx || n.role == .appRequest || n.role == .appResponse || n.role == .appLog {
                 joinID(.nginxRequest, n.requestID, index, "request_id", 0.95)

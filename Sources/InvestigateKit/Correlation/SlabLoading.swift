@@ -122,9 +122,9 @@ extension Correlator {
             let statement = try db.cachedStatement(sql: """
                 SELECT e.id, e.layer, e.kind, e.time, e.duration, e.client_ip, e.peer_ip, e.method, e.path, e.query,
                        e.status, e.target_status, e.trace_id, e.request_id, substr(e.message, 1, 16),
-                       CASE WHEN \(EventData.codeIn("layer", of: "e", ["alb", "apigateway"])) THEN e.extra END,
+                       CASE WHEN \(EventData.codeIn("layer", of: "e", ["alb", "apigateway", "waf"])) THEN e.extra END,
                        CASE WHEN e.id <= ? THEN (SELECT l.chain_id FROM link l WHERE l.event_id = e.id) END,
-                       CASE WHEN \(EventData.codeIn("layer", of: "e", ["alb", "apigateway"])) THEN e.extra_common END
+                       CASE WHEN \(EventData.codeIn("layer", of: "e", ["alb", "apigateway", "waf"])) THEN e.extra_common END
                 FROM event_data e
                 WHERE e.id IN (SELECT id FROM event_data WHERE time >= ? AND time < ?\(skipped)) AND \(Self.correlatable)
                 ORDER BY e.id
@@ -203,7 +203,7 @@ extension Correlator {
         let role: Role
         switch (layer, kind) {
         case (.cloudfront, "access"): role = .cloudfront
-        case (.waf, "access"): role = .waf
+        case (.waf, "access"): role = try row.extraField("http_source_name") == "CF" ? .wafAtEdge : .waf
         case (.alb, "access"): role = .alb
         case (.apigateway, "access"): role = .apigateway
         case (.apigateway, _): role = .apigatewayExecution
@@ -219,7 +219,7 @@ extension Correlator {
         let duration = row.int(4)
         var arrival: Int64?, completion: Int64?
         switch role {
-        case .waf, .apigateway, .appRequest: arrival = time
+        case .waf, .wafAtEdge, .apigateway, .appRequest: arrival = time
         case .alb:
             completion = time
             arrival = try row.extraField("request_creation_us").flatMap { Int64($0) }

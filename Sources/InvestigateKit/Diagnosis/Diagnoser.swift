@@ -52,9 +52,9 @@ public final class Diagnoser {
         if truncated {
             notes.append("More than \(maxCases) error responses in this window; the first \(maxCases) requests were examined. Narrow the window or add --status/--ip/--path.")
         }
-        let changes = try Self.wafChanges(db, from: q.from - Self.changeLookback, to: q.to)
-        if !changes.isEmpty {
-            raw = raw.map { (Self.withChangeContext($0.0, changes, sources, zone: q.zone), $0.1) }
+        let changes = try ChangeContext.load(db, from: q.from - ChangeContext.lookback, to: q.to)
+        if !changes.changes.isEmpty {
+            raw = raw.map { (changes.annotate($0.0, sources, zone: q.zone), $0.1) }
         }
         var findings = group(raw, zone: q.zone)
         var outcome = Diagnosis.Outcome.answered
@@ -405,51 +405,6 @@ public final class Diagnoser {
             }
             return g
         }
-    }
-
-    // MARK: - Context: changes to AWS WAF (CloudTrail)
-
-    /// How long before a WAF answer a change to AWS WAF is mentioned as context.
-    static let changeLookback: Int64 = 3_600_000_000
-
-    /// CloudTrail records of changes to AWS WAF (`extra.waf_change`, set by the CloudTrail importer)
-    /// in a span, oldest first.
-    static func wafChanges(_ db: Database, from: Int64, to: Int64) throws -> [StoredEvent] {
-        try StoredEvent.fetchAll(db, sql: """
-            SELECT \(StoredEvent.columns) FROM event WHERE layer = 'cloudtrail' AND time >= ? AND time <= ? AND copy_of IS NULL
-            AND json_extract(extra, '$.waf_change') IS NOT NULL ORDER BY time, id LIMIT 200
-            """, arguments: [from, to])
-    }
-
-    /// A WAF answer with the changes to AWS WAF made in the hour before it, as context, not as the
-    /// answer: the web ACL (or an IP set or rule group it may use) changed, by whom and when. The
-    /// CloudTrail lines join the evidence.
-    static func withChangeContext(_ f: Finding, _ changes: [StoredEvent], _ sources: SourceIndex, zone: ZoneSpec) -> Finding {
-        guard f.responder == Layer.waf.rawValue, let t = f.micros else { return f }
-        let before = changes.filter { ($0.event.time ?? .min) <= t && ($0.event.time ?? .min) >= t - changeLookback }
-        guard !before.isEmpty else { return f }
-        var out = f
-        var parts: [String] = []
-        for change in before.suffix(3).reversed() {
-            let e = change.event
-            let name = e.extra["waf_change"] ?? "a change"
-            let resource = e.extra["resource"]
-            // The web ACL the WAF record names (`…/webacl/<name>/<id>`): by name or by id, not by any substring.
-            let concerns = resource.map { r in
-                f.evidence.contains { $0.layer == Layer.waf.rawValue && ($0.text.contains("/webacl/\(r)/") || $0.text.contains("/webacl/") && $0.text.contains("/\(r)\"")) }
-            } ?? false
-            let what = resource.map { "`\($0)`" } ?? "a WAF resource"
-            let minutes = max(0, (t - (e.time ?? t)) / 60_000_000)
-            var part = "\(concerns ? "this web ACL " : "")\(what) changed (\(name)) at \(e.time.map { TimeFormat.display($0, zone: zone, millis: false) } ?? "?")"
-            if let who = e.extra["user_arn"] { part += " by \(who)" }
-            part += ", \(minutes) min before"
-            parts.append(part)
-            out.evidence.append(evidenceLine(change, sources))
-        }
-        let more = before.count > 3 ? " (\(before.count) changes in that hour; the latest 3 shown)" : ""
-        out.explanation += " Context from CloudTrail, not the answer: " + parts.joined(separator: "; ") + more + "."
-        out.next_steps.append("Compare the web ACL before and after the change (CloudTrail requestParameters: `investigate timeline --layer cloudtrail`); if the block is new since then, the change is the first suspect.")
-        return out
     }
 
     // MARK: - Coverage and stack facts

@@ -22,10 +22,10 @@ public enum WindowPlan {
         let name = (path as NSString).lastPathComponent
         // CloudTrail `…_CloudTrail_<region>_20250206T0525Z_…json.gz`: delivered within about 15 minutes
         // of the calls it holds; a change is context for the answers of the hour after it
-        // (`Diagnoser.changeLookback`), so a window that late still reads the file.
+        // (`ChangeContext.lookback`), so a window that late still reads the file.
         if name.contains("_CloudTrail_"), let m = match(awsDeliveryStamp, name),
            let t = utc(m[0], m[1], m[2], m[3], m[4]) {
-            return (t - 15 * 60_000_000 - margin)...(t + Diagnoser.changeLookback + margin)
+            return (t - 15 * 60_000_000 - margin)...(t + ChangeContext.lookback + margin)
         }
         // `_20250206T0525Z_`: a delivery stamp.
         if let m = match(awsDeliveryStamp, name), let t = utc(m[0], m[1], m[2], m[3], m[4]) {

@@ -23,6 +23,11 @@ public enum RuleCatalog {
             (nginx's or CloudFront's 500) and no log behind it covers the moment. When an application
             log with zone-less stamps lies wholly outside the window while a half-hour shift lines its span
             up with a layer covering it, a note names the shift and the `--app-tz` to try.
+            CloudTrail's successful changing calls in the hour before an answer are cited beside it as
+            context, never as the answer, when they concern the layer that answered or caused it: a web
+            ACL's update for a WAF block; a security group, listener, target group, DNS record,
+            certificate or instance for CloudFront's or the ALB's 5xx; a stage, route or function for
+            API Gateway's and Lambda's errors. A client's own mistake is given no such context.
 
             Each rule documents when it fires, the evidence it cites (quoted verbatim in reports), the
             explanation it gives, and an example.
