@@ -352,8 +352,13 @@ public final class Ingester {
         if let id = formatOverride {
             return (registry.importer(id: id)!, nil, keys)
         }
-        let detection = registry.detect(sample.lines.map { String(decoding: $0, as: UTF8.self) },
-                                        fileName: Self.detectionName(path), stopAtCertain: true)
+        let sampleText = sample.lines.map { String(decoding: $0, as: UTF8.self) }
+        var detection = registry.detect(sampleText, fileName: Self.detectionName(path), stopAtCertain: true)
+        // An app log in the layout the user named: the built-in layouts do not know it.
+        if detection.importer == nil, let given = options.appLogFormat, let flask = registry.importer(id: "flask") as? FlaskImporter,
+           flask.recognize(sampleText.filter { !$0.allSatisfy(\.isWhitespace) }, appLogFormat: given) >= ImporterRegistry.detectionThreshold {
+            detection.importer = flask
+        }
         if let importer = detection.importer {
             if options.window != nil {
                 firstStamps[path] = WindowPlan.firstStamp(importer, sample.lines, path: path, options: options, registry: registry)

@@ -61,7 +61,8 @@ public struct FlaskImporter: Importer {
         `Exception on /path [POST]` → `method`, `path`. Layouts read without options: \
         `LEVEL YYYY-MM-DD HH:MM:SS,mmm [module] message`, Flask's `[%(asctime)s] %(levelname)s in %(module)s: \
         %(message)s`, the cookbook `%(asctime)s - %(name)s - %(levelname)s - %(message)s`, \
-        `%(asctime)s %(levelname)s %(message)s` and similar, `%(levelname)s:%(name)s:%(message)s`; gunicorn \
+        `%(asctime)s %(levelname)s %(message)s` and similar, `%(asctime)s [%(process)d] %(levelname)-8s %(name)s: %(message)s`, \
+        `%(levelname)s:%(name)s:%(message)s`; a file in the layout given with `--app-log-format` is recognised by it; gunicorn \
         error heads interleaved in the same stream → layer `gunicorn`. The Werkzeug development server's \
         request lines (`127.0.0.1 - - [06/Feb/2025 14:32:45] "GET /p HTTP/1.1" 200 -`, ANSI colours removed) → \
         kind `access` with `peer_ip`, `client_ip`, `method`, `path`, `query`, `status`, `bytes`, `extra.server` = `werkzeug`.
@@ -75,6 +76,20 @@ public struct FlaskImporter: Importer {
         let share = headShare(lines) { bytes in
             guard let record = heads.parse(bytes, accessLines: false) else { return false }
             if record.event.extra["server"] == nil { loggingHeads += 1 }
+            return true
+        }
+        return loggingHeads > 0 ? share : 0
+    }
+
+    /// How well lines fit the layout the user gave with `--app-log-format` (detection knows only
+    /// the built-in layouts, and a layout of one's own is what the option is for).
+    public func recognize(_ lines: [String], appLogFormat definition: String) -> Double {
+        guard let format = try? PythonLogFormat(definition) else { return 0 }
+        let heads = EmbeddedLineParser(pythonFormats: [format], gunicornHeads: false)
+        var loggingHeads = 0
+        let share = headShare(lines) { bytes in
+            guard let record = heads.parse(bytes, accessLines: false), record.event.extra["server"] == nil else { return false }
+            loggingHeads += 1
             return true
         }
         return loggingHeads > 0 ? share : 0

@@ -43,6 +43,7 @@ struct PythonLogFormat: Sendable, Equatable {
         "[%(asctime)s] [%(levelname)s] %(name)s: %(message)s",
         "%(asctime)s [%(levelname)s] %(name)s: %(message)s",
         "%(asctime)s [%(levelname)s] %(message)s",
+        "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
         "%(asctime)s %(levelname)s %(name)s: %(message)s",
         "%(asctime)s %(levelname)s %(message)s",
         "%(levelname)s:%(name)s:%(message)s",
