@@ -235,7 +235,7 @@ public final class Diagnoser {
         let lifecycle = ServiceLifecycle.phrases.map { _ in "message LIKE ?" }.joined(separator: " OR ")
         let serviceEvents = try StoredEvent.fetchAll(db, sql: """
             SELECT \(StoredEvent.columns) FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL AND kind = 'log'
-            AND layer IN ('system','gunicorn','nginx') AND (\(lifecycle)) ORDER BY time, id LIMIT 2000
+            AND layer IN ('system','gunicorn','nginx','app') AND (\(lifecycle)) ORDER BY time, id LIMIT 2000
             """, arguments: StatementArguments([q.from - ServiceLifecycle.lookback, q.to + 60_000_000] as [DatabaseValueConvertible]
                                               + ServiceLifecycle.phrases.map { "%\($0)%" }))
 
@@ -261,7 +261,8 @@ public final class Diagnoser {
     private func makeCase(_ chain: Int64?, _ records: [StoredEvent], _ nearby: [StoredEvent], _ coverage: [Layer: LayerCoverage],
                           _ stack: StackFacts, _ sources: SourceIndex) -> RequestCase {
         let times = records.compactMap(\.event.time)
-        let lo = (times.min() ?? 0) - 30_000_000, hi = (times.max() ?? 0) + 5_000_000
+        // After the request: an app still working when a proxy gave up logs its failure later.
+        let lo = (times.min() ?? 0) - 30_000_000, hi = (times.max() ?? 0) + 15_000_000
         let ids = Set(records.map(\.id))
         // `nearby` is in time order (timeless rows are not selected): the case sees its stretch.
         var first = 0, end = nearby.count
@@ -321,9 +322,14 @@ public final class Diagnoser {
             return !Layer.offPath.contains(l) && l > v.responder && !carriers.contains(l)
         }
         for layer in c.path where !present.contains(layer) {
-            if layer == .gunicorn && !c.hasData(.gunicorn) && (present.contains(.app) || v.responder != .gunicorn) {
-                // gunicorn's access log is off by default; its error log only speaks of failures.
-                if let why = v.expectedAbsent[.gunicorn] { out.append(Absence(layer: "gunicorn", why: why + " (no gunicorn logs were given either)", expected: true)) }
+            if layer == .gunicorn && !c.stack.gunicornRequestsLogged && (present.contains(.app) || v.responder != .gunicorn) {
+                // gunicorn's access log is off by default; its error log only speaks of failures, so
+                // its silence about one request is no gap.
+                if let why = v.expectedAbsent[.gunicorn] {
+                    out.append(Absence(layer: "gunicorn", why: why + (c.hasData(.gunicorn) ? " (only its error log was given, which records no requests)" : " (no gunicorn logs were given either)"), expected: true))
+                } else if c.hasData(.gunicorn) {
+                    out.append(Absence(layer: "gunicorn", why: "expected: only gunicorn's error log was given, which records no requests (its access log is off by default)", expected: true))
+                }
                 continue
             }
             if layer < outermostLayer && !c.hasData(layer) {
@@ -463,6 +469,9 @@ public final class Diagnoser {
             SELECT DISTINCT kind FROM event WHERE layer = 'alb' AND time >= ? AND time <= ? AND copy_of IS NULL
             """, arguments: [lo, hi])
         facts.albConnectionLogsOnly = !albKinds.isEmpty && !albKinds.contains(EventKind.access.rawValue)
+        facts.gunicornRequestsLogged = try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM source s JOIN source_layer sl ON sl.source_id = s.id WHERE sl.layer = 'gunicorn' AND s.format = 'gunicorn-access')
+            """) ?? false
         facts.edges = try Row.fetchAll(db, sql: "SELECT front, back, evidence FROM topology ORDER BY front, back").map {
             (front: $0["front"], back: $0["back"], evidence: $0["evidence"])
         }

@@ -45,7 +45,7 @@ public struct RequestCase: Sendable {
         case .lambda:
             return records.contains { r in
                 r.event.layer == .apigateway && (r.event.targetStatus != nil || r.extra("lambda_request_id") != nil
-                    || r.messageText.contains("Sending request to") || r.messageText.contains("Endpoint response body"))
+                    || Self.invokedIntegration(r.text))
             }
         case .nginx:
             // An ALB record with a target status: the target (nginx, here) answered it.
@@ -55,6 +55,13 @@ public struct RequestCase: Sendable {
         }
     }
 
+    /// Whether execution-log text shows the integration called. A Lambda authorizer is called
+    /// the same way ("Sending request to …"), before "Starting execution" that the integration needs.
+    static func invokedIntegration(_ text: String) -> Bool {
+        guard text.contains("Sending request to") || text.contains("Endpoint response body") else { return false }
+        return !text.contains("Starting authorizer") || text.contains("Starting execution for request")
+    }
+
     public var time: Int64? { outermost?.event.time ?? records.first?.event.time }
     public var layersPresent: Set<Layer> { Set(records.map(\.event.layer)) }
 
@@ -62,7 +69,11 @@ public struct RequestCase: Sendable {
     public var path: [Layer] {
         // CloudFront is on the path only where its records or logs show it: many stacks have none.
         let edge: [Layer] = layersPresent.contains(.cloudfront) || hasData(.cloudfront) ? [.cloudfront] : []
-        if layersPresent.contains(.apigateway) || layersPresent.contains(.lambda) { return edge + [.waf, .apigateway, .lambda] }
+        if layersPresent.contains(.apigateway) || layersPresent.contains(.lambda) && !layersPresent.contains(.alb) { return edge + [.waf, .apigateway, .lambda] }
+        // An ALB whose target is a Lambda function (its `error_reason` says so).
+        if records.contains(where: { $0.event.layer == .alb && ($0.extra("error_reason") ?? $0.event.error ?? "").hasPrefix("Lambda") }) {
+            return edge + [.waf, .alb, .lambda]
+        }
         return edge + [.waf, .alb, .nginx, .gunicorn, .app]
     }
 
@@ -131,6 +142,9 @@ public struct StackFacts: Sendable {
     /// The ALB's logs around the question are connection logs only (TLS connections, no request
     /// records): they cannot show what the ALB did with a request.
     public var albConnectionLogsOnly = false
+    /// gunicorn's access log was given. Its error log alone records no requests, so gunicorn's
+    /// silence about one says nothing.
+    public var gunicornRequestsLogged = false
 
     public var somethingInFrontOfNginx: Bool { !privatePeers.isEmpty }
 

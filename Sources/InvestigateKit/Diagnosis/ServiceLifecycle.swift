@@ -4,14 +4,33 @@
 enum ServiceLifecycle {
     /// Looked for in messages (SQL LIKE, case-sensitive words as the kernel and systemd write them).
     static let phrases = ["Killed process", "Out of memory", "Main process exited", "Failed with result", "Stopped ", "Stopping ",
-                          "Started ", "Starting ", "Shutting down"]
+                          "Started ", "Starting ", "Shutting down", "Failed to start", "failed to boot", "failed to load",
+                          "Start request repeated", "ModuleNotFoundError", "ImportError", "SyntaxError", "Exception in worker process"]
     static let lookback: Int64 = 15 * 60_000_000
 
     static func isStart(_ m: String) -> Bool { m.hasPrefix("Started ") || m.hasPrefix("Starting ") }
 
     static func isDeath(_ m: String) -> Bool {
         m.contains("Killed process") || m.contains("Out of memory") || m.contains("Main process exited") || m.contains("Failed with result")
-            || m.hasPrefix("Stopped ") || m.hasPrefix("Stopping ")
+            || m.hasPrefix("Stopped ") || m.hasPrefix("Stopping ") || m.contains("Failed to start") || m.contains("Start request repeated")
+    }
+
+    /// Why a service would not start, in the look-back before `t`: Python's import and syntax
+    /// errors, gunicorn's "Worker failed to boot" / "App failed to load", systemd's "Failed to
+    /// start". The cause first (an import error), then the consequence.
+    static func bootFailures(before t: Int64, in events: [StoredEvent]) -> [StoredEvent] {
+        var seen = Set<Int64>()
+        let found = events.filter { e in
+            guard let time = e.event.time, time <= t + 2_000_000, time >= t - lookback, seen.insert(e.id).inserted else { return false }
+            let m = e.messageText
+            return m.contains("ModuleNotFoundError") || m.contains("ImportError") || m.contains("SyntaxError") || m.contains("Worker failed to boot")
+                || m.contains("Exception in worker process")
+                || m.contains("App failed to load") || m.contains("Failed to start") || m.contains("Start request repeated")
+        }
+        func rank(_ m: String) -> Int {
+            m.contains("Error") && !m.contains("Failed to start") || m.contains("Exception in worker process") ? 0 : m.contains("failed to boot") || m.contains("failed to load") ? 1 : 2
+        }
+        return found.sorted { (rank($0.messageText), $0.event.time ?? 0, $0.id) < (rank($1.messageText), $1.event.time ?? 0, $1.id) }
     }
 
     /// The lines of the service's last death before `t` (up to 2 s after it, the order logs are

@@ -4,7 +4,7 @@ public struct AlbOwnStatusRule: DiagnosisRule {
     public let id = "alb-own-status"
     public let title = "The ALB answered on its own"
     public let doc = RuleDoc(
-        fires: "An ALB record with an error `elb_status_code` and no `target_status_code` (or a different one).",
+        fires: "An ALB record with an error `elb_status_code` and no `target_status_code` (or a different one). With a Lambda target (`error_reason` Lambda…), the function's invocation is found by the trace id it logged and the function, not nginx, is the cause (`LambdaInvalidResponse`, `LambdaUnhandled`, throttling); the client for `LambdaRequestTooLarge`, the ALB's configuration for a missing function or permission.",
         evidence: "The ALB line (status codes, processing times of -1, `error_reason`); nginx records at the same moment (499 when the ALB gave up first).",
         example: "504 with target `-` and nginx 499 at the same moment: the app was slower than the ALB's idle timeout; the ALB gave up and nginx logged the client (the ALB) closing.")
 
@@ -16,6 +16,7 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         var evidence = [alb]
         if let nginx { evidence.append(nginx) }
         let reasonText = reason.map { " (`error_reason` \($0))" } ?? ""
+        if let reason, reason.hasPrefix("Lambda") { return lambdaTarget(alb, status: elb, reason: reason, c) }
         var cause: Layer = .alb
         var confidence = Confidence.high
         var text: String
@@ -87,6 +88,79 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         }
         return Verdict(responder: .alb, cause: cause, confidence: confidence, explanation: text, evidence: evidence,
                        nextSteps: next, expectedAbsent: absent, reasonKey: "alb-\(elb)-\(reason ?? "")")
+    }
+
+    /// The target is a Lambda function (`error_reason` Lambda…): its invocation, found by the
+    /// trace id the function logged or, failing that, not at all, says what it did.
+    func lambdaTarget(_ alb: StoredEvent, status: Int, reason: String, _ c: RequestCase) -> Verdict {
+        let invocation = Self.lambdaInvocation(for: alb, c)
+        let errors = invocation.filter { e in
+            let m = e.messageText
+            return (e.event.level ?? "").uppercased().hasPrefix("ERR") || m.contains("Traceback") || m.contains("Task timed out") || m.hasPrefix("[ERROR]") || e.event.error != nil
+        }
+        let report = invocation.first { $0.messageText.hasPrefix("REPORT") }
+        var cause: Layer = .lambda
+        var text: String
+        var next: String
+        switch reason {
+        case "LambdaInvalidResponse":
+            text = "The ALB returned \(status) because its Lambda target's response was not one it can use (`error_reason` LambdaInvalidResponse): the function must return a JSON object with a numeric `statusCode` and string `headers` values and `body` (binary bodies base64-encoded, with `isBase64Encoded`)."
+            if !invocation.isEmpty && errors.isEmpty {
+                text += " The function's own log shows the invocation ending without an error\(report.map { " (`\(firstLine($0.messageText))`)" } ?? ""): it returned normally, in the wrong shape."
+            }
+            next = "Check what the function returns for \(alb.event.path ?? "this path") (a body that is not a string, a statusCode given as text, missing fields); a deploy just before the errors began is the first suspect."
+        case "LambdaUnhandled", "LambdaUnhandledException":
+            let summary = errors.lazy.compactMap { ExceptionText.summary($0.text) ?? ExceptionText.summary($0.messageText) }.first
+            text = "The ALB returned \(status) because its Lambda target raised an unhandled exception (`error_reason` \(reason))\(summary.map { ": `\($0)`" } ?? "")."
+            next = "Read the function's error for this invocation and fix it."
+        case "LambdaThrottling", "LambdaEC2ThrottledException", "LambdaENILimitReachedException", "LambdaSubnetIPAddressLimitReachedException":
+            text = "The ALB returned \(status) because Lambda refused to run its target (`error_reason` \(reason)): concurrency or network capacity was exhausted."
+            next = "Check the function's reserved/account concurrency and its VPC subnets' free addresses at that moment."
+        case "LambdaRequestTooLarge", "LambdaBadRequest":
+            cause = .client
+            text = "The ALB could not pass the request to its Lambda target (`error_reason` \(reason)): the request was too large or malformed for a Lambda event (the body is limited to 1 MB)."
+            next = "Nothing to fix unless such requests are legitimate."
+        case "LambdaAccessDenied", "LambdaFunctionNotFound", "LambdaResourceNotFound", "LambdaKMSAccessDeniedException", "LambdaKMSDisabledException",
+             "LambdaKMSInvalidStateException", "LambdaKMSNotFoundException", "LambdaInvalidSecurityGroupIDException", "LambdaInvalidSubnetIDException":
+            cause = .alb
+            text = "The ALB could not invoke its Lambda target (`error_reason` \(reason)): the target group's function, its permission for the ALB, or the function's configuration is wrong."
+            next = "Check the target group's registered function and the function's resource policy and configuration."
+        default:
+            text = "The ALB returned \(status) because its Lambda target failed (`error_reason` \(reason))."
+            next = "Read the function's log for this invocation."
+        }
+        if invocation.isEmpty && cause == .lambda {
+            text += c.hasData(.lambda) ? " No invocation in the function's log carries this request's trace id (`\(alb.event.traceID ?? "-")`)." : " No Lambda logs were given."
+        }
+        let nonTargets: [Layer: String] = [.nginx: "expected: the ALB's target is a Lambda function", .gunicorn: "expected: the ALB's target is a Lambda function",
+                                            .app: "expected: the ALB's target is a Lambda function"]
+        var absent = nonTargets
+        if cause != .lambda { absent[.lambda] = "expected: the function was not invoked" }
+        else if !invocation.isEmpty { absent[.lambda] = "found by content: the invocation cited above logged this request's trace id; no field of the ALB record links it" }
+        return Verdict(responder: .alb, cause: cause, confidence: .high, explanation: text,
+                       evidence: [alb] + errors.prefix(3) + (errors.isEmpty ? invocation.filter { !$0.messageText.hasPrefix("START") }.prefix(3) : []) + (report.map { [$0] } ?? []),
+                       nextSteps: [next], expectedAbsent: absent, reasonKey: "alb-\(status)-\(reason)")
+    }
+
+    /// The Lambda invocation behind an ALB record: the function's lines naming the request's
+    /// trace id, and every line of the same request id.
+    static func lambdaInvocation(for alb: StoredEvent, _ c: RequestCase) -> [StoredEvent] {
+        guard let trace = alb.event.traceID.map({ $0.replacingOccurrences(of: "Root=", with: "") }), trace.count > 10 else { return [] }
+        let lines = c.records.filter { $0.event.layer == .lambda } + c.nearby.filter { $0.event.layer == .lambda }
+        let ids = Set(lines.filter { $0.messageText.contains(trace) || $0.event.traceID?.contains(trace) == true }.compactMap(\.event.requestID))
+        guard !ids.isEmpty else { return [] }
+        var seen = Set<Int64>()
+        let own = lines.filter { $0.event.requestID.map(ids.contains) ?? false && seen.insert($0.id).inserted }
+        // The runtime's unhandled-error lines carry no request id: those of the same log stream
+        // between the invocation's first and last line are its own (one stream runs one at a time).
+        let streams = Set(own.compactMap { $0.extra("log_stream") })
+        let times = own.compactMap(\.event.time)
+        let inside = lines.filter { e in
+            guard e.event.requestID == nil, let stream = e.extra("log_stream"), streams.contains(stream), let t = e.event.time,
+                  let lo = times.min(), let hi = times.max() else { return false }
+            return t >= lo && t <= hi && seen.insert(e.id).inserted
+        }
+        return (own + inside).sorted { ($0.event.time ?? 0, $0.id) < ($1.event.time ?? 0, $1.id) }
     }
 
     /// Host-log lines saying the target's web server died or stopped and had not started again

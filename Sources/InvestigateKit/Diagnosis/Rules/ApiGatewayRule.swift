@@ -6,7 +6,7 @@ public struct ApiGatewayRule: DiagnosisRule {
     public let title = "API Gateway answered on its own, or reported its integration's failure"
     public let doc = RuleDoc(
         fires: "The request's API Gateway access record has an error status (or, when only execution logs were given, its execution record ends `Method completed with status:` 4xx/5xx).",
-        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration).",
+        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
         example: "403 `Missing Authentication Token` for GET /aa.php: no such resource in the REST API; API Gateway answered without invoking Lambda and wrote no execution log for it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -59,6 +59,23 @@ public struct ApiGatewayRule: DiagnosisRule {
                 expectedAbsent: [.lambda: "expected: blocked before the integration"], reasonKey: "apigw-waf")
         }
         if status == 401 || (status == 403 && (lower.contains("not authorized") || lower.contains("unauthorized") || lower.contains("forbidden") || lower.contains("explicit deny"))) {
+            // A Lambda authorizer's own invocation says why it refused (an expired token, a wrong
+            // audience): the client's credentials, not API Gateway, are then the cause.
+            let authorizer = authorizerInvocation(c, execution: execution)
+            let said = authorizer.first { e in
+                let level = (e.event.level ?? "").uppercased()
+                return (level.hasPrefix("WARN") || level.hasPrefix("INFO") || level.hasPrefix("ERR")) && !e.messageText.hasPrefix("START")
+                    && !e.messageText.hasPrefix("END") && !e.messageText.hasPrefix("REPORT") && ExceptionText.summary(e.messageText).map { !$0.contains("Unauthorized") } ?? true
+            }
+            if !authorizer.isEmpty {
+                return Verdict(
+                    responder: .apigateway, cause: .client, confidence: .high,
+                    explanation: "API Gateway answered \(status)\(message.map { " `\($0)`" } ?? ""): its Lambda authorizer refused the request's credentials\(said.map { ", saying `\(firstLine($0.messageText))`" } ?? ""). The backend integration was not called.",
+                    evidence: [gw] + execution.filter { $0.text.contains("authorizer") || $0.text.contains("Unauthorized") || $0.text.contains("Authorizer") }.prefix(3)
+                        + authorizer.filter { !$0.messageText.hasPrefix("START") && !$0.messageText.hasPrefix("END") }.prefix(4),
+                    nextSteps: ["Check the client's token (expiry, issuer, audience) against what the authorizer expects; if many clients fail at once, the authorizer's keys or configuration changed."],
+                    expectedAbsent: [.lambda: "expected: the integration runs only after authorization (the authorizer's own invocation is cited above)"], reasonKey: "apigw-authorizer")
+            }
             return Verdict(
                 responder: .apigateway, cause: .apigateway, confidence: .medium,
                 explanation: "API Gateway's authorizer or resource policy refused the request (\(status)\(message.map { " `\($0)`" } ?? "")).",
@@ -152,11 +169,51 @@ public struct ApiGatewayRule: DiagnosisRule {
         let ids = Set(linked.compactMap(\.event.requestID) + [gw.extra("lambda_request_id"), gw.extra("integration_request_id")].compactMap { $0 })
         guard let t = gw.event.time else { return linked }
         let start = t - max(gw.event.duration ?? 0, 31_000_000) - 1_000_000
-        let nearby = c.nearby.filter { e in
-            guard e.event.layer == .lambda, let et = e.event.time, et >= start, et <= t + 60_000_000 else { return false }
-            if let id = e.event.requestID { return ids.contains(id) }
-            return ExceptionText.summary(e.messageText) != nil || e.messageText.contains("Task timed out")
+        let lambdaNearby = c.nearby.filter { e in
+            guard e.event.layer == .lambda, let et = e.event.time else { return false }
+            return et >= start && et <= t + 60_000_000
         }
-        return linked + nearby.filter { n in !linked.contains { $0.id == n.id } }
+        let own = linked + lambdaNearby.filter { n in n.event.requestID.map(ids.contains) ?? false && !linked.contains { $0.id == n.id } }
+        // The runtime's unhandled-error lines name no request id: they are this invocation's only
+        // inside its own span, in its own file (another invocation's error is not this one's).
+        let withoutID = lambdaNearby.filter { $0.event.requestID == nil && (ExceptionText.summary($0.messageText) != nil || $0.messageText.contains("Task timed out")) }
+        if let lo = own.compactMap(\.event.time).min(), let hi = own.compactMap(\.event.time).max() {
+            let files = Set(own.map(\.sourceID))
+            return own + withoutID.filter { e in files.contains(e.sourceID) && (e.event.time ?? 0) >= lo && (e.event.time ?? 0) <= hi }
+        }
+        return own + withoutID
+    }
+
+    /// The authorizer function's invocation for this request: API Gateway's execution log says
+    /// when it called the authorizer and when it had the answer; the function's invocation that
+    /// started in between is the one (its request id is its own, not API Gateway's).
+    func authorizerInvocation(_ c: RequestCase, execution: [StoredEvent]) -> [StoredEvent] {
+        // An export may fold a request's execution lines into one record: each line keeps its stamp.
+        var stamped: [(time: Int64, text: Substring)] = []
+        for e in execution {
+            for line in e.text.split(separator: "\n") {
+                let head = line.prefix(while: { $0 != " " })
+                if let t = AWSTime.iso8601(String(head)) { stamped.append((t, line)) } else if let t = e.event.time { stamped.append((t, line)) }
+            }
+        }
+        guard let called = stamped.first(where: { $0.text.contains("Starting authorizer") })?.time else { return [] }
+        let answered = stamped.map(\.time).max() ?? called
+        let lambdaLines = (c.records + Array(c.nearby)).filter { $0.event.layer == .lambda }
+        let starts = lambdaLines.filter { e in
+            e.messageText.hasPrefix("START") && (e.event.time ?? 0) >= called - 5_000 && (e.event.time ?? 0) <= answered
+        }
+        guard starts.count == 1, let id = starts[0].event.requestID else { return [] }
+        let own = lambdaLines.filter { $0.event.requestID == id }
+        let lo = own.compactMap(\.event.time).min() ?? called, hi = own.compactMap(\.event.time).max() ?? answered
+        var seen = Set<Int64>()
+        return lambdaLines.filter { e in
+            guard seen.insert(e.id).inserted else { return false }
+            if e.event.requestID == id { return true }
+            return e.event.requestID == nil && e.sourceID == starts[0].sourceID && (e.event.time ?? 0) >= lo && (e.event.time ?? 0) <= hi
+        }.sorted { ($0.event.time ?? 0, $0.id) < ($1.event.time ?? 0, $1.id) }
+    }
+
+    func firstLine(_ s: String) -> String {
+        String(s.split(separator: "\n", omittingEmptySubsequences: true).first ?? "").trimmingCharacters(in: .whitespaces)
     }
 }

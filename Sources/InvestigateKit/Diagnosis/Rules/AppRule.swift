@@ -4,7 +4,7 @@ public struct AppRule: DiagnosisRule {
     public let id = "app-own-status"
     public let title = "The application answered the error itself"
     public let doc = RuleDoc(
-        fires: "The app logged a Response with the error status the client got (or a 500 with an exception/traceback).",
+        fires: "The app logged a Response with the error status the client got (or a 500 with an exception/traceback), or its lines name the request in free text: the path (at a word boundary, near the proxy's moment, no other client named) with the status (`GET /p -> 403`, a JSON record's `status`) or with a warning; or gunicorn's access line carries the app's status.",
         evidence: "The app's Request/Response lines; its exception or traceback; the proxies' records passing the same status on.",
         example: "403 for GET /app/settings: the app's own `Response: 403`; the WAF allowed it. An app 403 is the app's even when a WAF is in front.")
 
@@ -61,6 +61,24 @@ public struct AppRule: DiagnosisRule {
                     expectedAbsent: [.gunicorn: "expected: gunicorn's access log is off by default"], reasonKey: "app-\(status)-unlinked")
             }
         }
+        // The app's own lines name this request in free text (`GET /p -> 403`, a JSON record with
+        // `path` and `status`, a warning naming the path): the app answered, the proxy passed it on.
+        if appResponse == nil, let proxy = c.access(.nginx) ?? c.access(.gunicorn), proxy.event.status == status {
+            let mentions = AppMentions(c, for: proxy, status: status)
+            if !mentions.answers.isEmpty || (!mentions.reasons.isEmpty && status < 500) {
+                let said = mentions.answers.first ?? mentions.reasons[0]
+                let reason = mentions.reasons.first.map { " Its reason: `\(firstLine($0.messageText))`." } ?? ""
+                let others = mentions.answers.count > 1 ? " \(mentions.answers.count) such lines fit this moment; all name the same status." : ""
+                return Verdict(
+                    responder: .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: mentions.answers.isEmpty ? .medium : .high,
+                    explanation: "The application answered \(status) itself: its log names this request\(mentions.answers.isEmpty ? "" : " and the status") at this moment (`\(firstLine(said.messageText))`), and \(proxy.event.layer.rawValue) passed it on.\(reason)\(others)\(status == 403 ? " This 403 is the application's own decision." : "")",
+                    evidence: [proxy] + mentions.answers.prefix(2) + mentions.reasons.prefix(2),
+                    nextSteps: ["Check the application's handling of \(proxy.event.path ?? "this path") for this client\(mentions.reasons.isEmpty ? "" : " (the reason it logged)")."],
+                    expectedAbsent: [.gunicorn: "expected: gunicorn's access log is off by default",
+                                     .app: "expected: the app's lines cited above name this request's path\(mentions.answers.isEmpty ? "" : " and status") at this moment; they carry no identifier to link them by"],
+                    reasonKey: "app-\(status)-named")
+            }
+        }
         if status == 500, appResponse == nil, let chosen = Self.exceptions(exceptions, about: c.outermost?.event.path ?? c.records.lazy.compactMap(\.event.path).first) {
             let (errors, namesPath) = chosen
             let responder: Layer = errors.contains { $0.event.layer == .gunicorn && $0.messageText.contains("Error handling request") } ? .gunicorn : .app
@@ -77,10 +95,16 @@ public struct AppRule: DiagnosisRule {
                 expectedAbsent: [:], reasonKey: "app-exception")
         }
         if let g = gunicornAccess, g.event.status == status {
-            return Verdict(responder: .gunicorn, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: .medium,
-                           explanation: "gunicorn's access log shows the application answered \(status).",
-                           evidence: [g], nextSteps: ["Ingest the application's own log for the reason."],
-                           expectedAbsent: [:], reasonKey: "gunicorn-\(status)")
+            // gunicorn writes what the application returned; only a malformed request (400) or an
+            // exception it caught (500) is its own answer.
+            let own = status == 400 || status == 500
+            let appLogged = c.hasData(.app)
+            return Verdict(responder: own ? .gunicorn : .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: .medium,
+                           explanation: own ? "gunicorn's access log shows \(status) for this request; gunicorn answers \(status) itself for \(status == 400 ? "a malformed request" : "an exception the application did not handle")."
+                               : "gunicorn's access log shows the application answered \(status): gunicorn passes on what the application returns.\(appLogged ? " No line of the application's log names this request." : "")",
+                           evidence: [g], nextSteps: [appLogged ? "Read the application's log around this moment for the reason (its lines may not name the path)." : "Ingest the application's own log for the reason."],
+                           expectedAbsent: own ? [:] : [.app: appLogged ? "expected: the application answered (gunicorn's access line carries its status), and logs only what its code chooses to" : "expected: the application answered (gunicorn's access line carries its status)"],
+                           reasonKey: "gunicorn-\(status)")
         }
         return nil
     }

@@ -5,7 +5,7 @@ public struct NginxRule: DiagnosisRule {
     public let title = "nginx answered on its own (upstream failure or its own refusal)"
     public let doc = RuleDoc(
         fires: "nginx's access record has an error status that no layer behind it produced.",
-        evidence: "The access line; the matching error-log line (`connect() failed (111: Connection refused)`, `upstream prematurely closed connection`, `upstream timed out`, `client intended to send too large body`, `limiting requests`, `access forbidden by rule`); gunicorn's `WORKER TIMEOUT` or `was sent SIGKILL! Perhaps out of memory?`, the kernel's `Out of memory: Killed process`, and systemd lines at that moment.",
+        evidence: "The access line; the matching error-log line (`connect() failed (111: Connection refused)` or a missing socket `(2: No such file or directory)`, `upstream prematurely closed connection`, `recv() failed (104: Connection reset by peer)`, `upstream timed out`, `upstream sent too big header`, `upstream sent invalid header`, `No space left on device`, `Too many open files`, `client intended to send too large body`, `client sent too long URI`, `limiting requests`, `access forbidden by rule`, `directory index of … is forbidden`, auth_basic's `user \"…\" was not found in` / `password mismatch`); gunicorn's `WORKER TIMEOUT` or `was sent SIGKILL! Perhaps out of memory?`, the kernel's `Out of memory: Killed process`, why gunicorn would not start (an import error folded into `Exception in worker process`, `Worker failed to boot`, systemd's `Failed to start`) up to 15 minutes before, and the app's error naming the path after nginx gave up. An error-log line no rule knows is quoted and the cause left unknown.",
         example: "502 with `upstream prematurely closed connection` and gunicorn `WORKER TIMEOUT (pid:5678)` a moment before: nginx answered, the gunicorn worker killed mid-request caused it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -42,15 +42,42 @@ public struct NginxRule: DiagnosisRule {
         ]
         let client = nginx.event.peerIP.map { " (nginx's client was \($0))" } ?? ""
 
-        if message.contains("Connection refused") || message.contains("connect() failed") || message.contains("no live upstreams") {
-            evidence += stops.prefix(3)
+        let connecting = message.contains("connect() failed") || message.contains("no live upstreams")
+            || message.contains("while connecting to upstream") || (message.contains("connect() to ") && message.contains(" failed"))
+        if connecting {
+            let t = nginx.event.time ?? 0
+            let lifecycle = c.serviceEvents + Array(c.nearby)
+            // The service's last death with no start since, and why it would not start (an import
+            // error after a deploy, "Worker failed to boot").
+            let down = ServiceLifecycle.downAt(t, service: "gunicorn", in: lifecycle)
+            let bootFailures = ServiceLifecycle.bootFailures(before: t, in: lifecycle)
+            let said = bootFailures.first ?? down.last ?? stops.first
+            evidence += bootFailures.prefix(2) + down.suffix(2)
+            if bootFailures.isEmpty && down.isEmpty { evidence += stops.prefix(3) }
+            let how: String
+            if message.contains("(2: No such file or directory)") {
+                how = "its upstream's socket file does not exist: gunicorn was not running (its master had exited or never started)"
+            } else if message.contains("timed out") {
+                how = "it could not connect within `proxy_connect_timeout`: the upstream host was unreachable or its listen queue was full"
+            } else if message.contains("no live upstreams") {
+                how = "every server of its upstream group had been marked failed"
+            } else {
+                how = "it could not connect to its upstream: gunicorn was not accepting connections"
+            }
+            // gunicorn folds a worker's traceback into its "Exception in worker process" line.
+            let bootReason = bootFailures.first.map { ExceptionText.summary($0.text) ?? firstLine($0.messageText) }
+            let why = bootReason.map { "; the host's logs say why it was not running: `\($0)`" }
+                ?? said.map { "; the host's logs show the service \(down.isEmpty ? "stopping" : "down"): `\(firstLine($0.messageText))`" } ?? ""
             return Verdict(
                 responder: .nginx, cause: .gunicorn, confidence: errors.isEmpty ? .medium : .high,
-                explanation: "nginx answered \(status) because it could not connect to its upstream: `\(firstLine(message))`. gunicorn was not accepting connections\(stops.isEmpty ? "" : "; systemd/gunicorn show the service stopping: `\(firstLine(stops[0].messageText))`").",
+                explanation: "nginx answered \(status) because \(how) (`\(firstLine(message))`)\(why).",
                 evidence: evidence,
-                nextSteps: ["Check why the gunicorn service was down at that time (`journalctl -u gunicorn`, syslog around it) and whether it restarted.",
-                            "Ingest the syslog/journal of the app host if it is not in the timeline yet."],
-                expectedAbsent: innerAbsent, reasonKey: "nginx-upstream-refused")
+                nextSteps: bootFailures.isEmpty
+                    ? ["Check why the gunicorn service was down at that time (`journalctl -u gunicorn`, syslog around it) and whether it restarted.",
+                       "Ingest the syslog/journal of the app host if it is not in the timeline yet."]
+                    : ["Fix what stops the application from loading (`\(bootReason ?? "")`), or roll back the deploy, then restart gunicorn."],
+                expectedAbsent: [.gunicorn: "expected: gunicorn was not accepting connections, so it logged no request", .app: "expected: the request never reached the application"],
+                reasonKey: "nginx-upstream-refused")
         }
         if message.contains("upstream prematurely closed"), !memoryKills.isEmpty {
             evidence += memoryKills.prefix(2)
@@ -62,25 +89,32 @@ public struct NginxRule: DiagnosisRule {
                 expectedAbsent: [.gunicorn: "expected: gunicorn logs no request line for a request whose worker was killed", .app: "expected: the app never finished this request"],
                 reasonKey: "nginx-upstream-oom")
         }
-        if message.contains("upstream prematurely closed") {
+        if message.contains("upstream prematurely closed") || (message.contains("reset by peer") && message.contains("from upstream")) {
             evidence += timeouts.prefix(2)
             // A killed worker is the commonest reason, but only gunicorn's own line proves it.
             let worker = timeouts.first.map { "gunicorn's arbiter logged `\(firstLine($0.messageText))`: the worker handling this request was killed for exceeding gunicorn's timeout, which is shorter than nginx's proxy_read_timeout." }
                 ?? "No gunicorn line about a timed-out or killed worker was found nearby\(c.hasData(.gunicorn) ? "" : " (no gunicorn logs were given)"): the upstream process most likely died or was killed mid-request (a worker timeout, an out-of-memory kill or a crash), which its own logs would show."
             return Verdict(
                 responder: .nginx, cause: .gunicorn, confidence: timeouts.isEmpty ? .medium : .high,
-                explanation: "nginx answered \(status): the upstream closed the connection before sending a response (`upstream prematurely closed connection`). \(worker)",
+                explanation: "nginx answered \(status): the upstream closed the connection before sending a response (`\(firstLine(message))`). \(worker)",
                 evidence: evidence,
                 nextSteps: ["Find what made \(nginx.event.path ?? "the request") slow in the app, or raise gunicorn's `--timeout` (keep it below nginx's `proxy_read_timeout` and the ALB idle timeout)."],
                 expectedAbsent: [.gunicorn: "expected: gunicorn logs no request line when a worker is killed on timeout", .app: "expected: the app never finished this request"],
                 reasonKey: "nginx-upstream-closed")
         }
         if message.contains("upstream timed out") {
-            // The app had the request and was still at it: it may log the request's end later.
+            // The app had the request and was still at it: it may log the request's failure or end
+            // later (a database timeout longer than nginx's), naming the path.
+            let later = AppMentions(c, for: nginx, status: nil, after: 15_000_000).reasons
+            evidence += later.prefix(2)
+            let why = later.first.map { e in
+                " The application's log names this path after nginx gave up: `\((ExceptionText.summary(e.text) ?? ExceptionText.summary(e.messageText)).map { $0 } ?? firstLine(e.messageText))`; that is what held it."
+            } ?? " The application was too slow for this request; it may have finished it later, with nobody listening."
             var verdict = Verdict(
                 responder: .nginx, cause: .app, confidence: .high,
-                explanation: "nginx answered \(status): its upstream did not answer within proxy_read_timeout (`\(firstLine(message))`). The application was too slow for this request; it may have finished it later, with nobody listening.",
-                evidence: evidence, nextSteps: ["Find what made the app slow for \(nginx.event.path ?? "this path") at that time (its log, database)."],
+                explanation: "nginx answered \(status): its upstream did not answer within proxy_read_timeout (`\(firstLine(message))`).\(why)",
+                evidence: evidence, nextSteps: [later.isEmpty ? "Find what made the app slow for \(nginx.event.path ?? "this path") at that time (its log, database)."
+                                                              : "Fix what the application waited on (the error above), and keep its own timeouts below nginx's proxy_read_timeout so it fails fast and says so."],
                 expectedAbsent: [:], reasonKey: "nginx-upstream-timeout")
             verdict.reached = [.app]
             return verdict
@@ -94,6 +128,7 @@ public struct NginxRule: DiagnosisRule {
                            evidence: evidence, nextSteps: ["Check the \(directive) zone and the client's request rate (`investigate replay --detect rate`)."],
                            expectedAbsent: innerAbsent, reasonKey: "nginx-\(directive.replacingOccurrences(of: "_", with: "-"))")
         }
+        if let known = ownRefusal(message, status: status, nginx: nginx, c: c, evidence: evidence, innerAbsent: innerAbsent) { return known }
         switch status {
         case 413:
             return Verdict(responder: .nginx, cause: .client, confidence: .high,
@@ -122,6 +157,13 @@ public struct NginxRule: DiagnosisRule {
             return Verdict(responder: .nginx, cause: .client, confidence: .medium,
                            explanation: "nginx refused the request itself with \(status) (\(status == 444 ? "connection closed without a response" : status == 494 ? "request header too large" : "a malformed request")).",
                            evidence: evidence, nextSteps: [], expectedAbsent: innerAbsent, reasonKey: "nginx-\(status)")
+        case 500...599 where !errors.isEmpty:
+            // An error-log line these rules do not know: quoted, not interpreted.
+            return Verdict(responder: .nginx, cause: nil, confidence: .medium,
+                           explanation: "nginx answered \(status); its error log says `\(firstLine(message))` at that moment, which names no cause these rules know, so which layer caused it is left open.",
+                           evidence: evidence + timeouts.prefix(1) + stops.prefix(1),
+                           nextSteps: ["Read nginx's error-log line above and the upstream's logs at that moment."],
+                           expectedAbsent: [:], reasonKey: "nginx-\(status)-error-line")
         case 502, 503, 504:
             return Verdict(responder: .nginx, cause: .gunicorn, confidence: .low,
                            explanation: "nginx answered \(status), an upstream failure, but no error-log line explains it\(c.hasData(.nginx) ? "" : " (no nginx error log was given)").",
@@ -131,6 +173,64 @@ public struct NginxRule: DiagnosisRule {
         default:
             return nil
         }
+    }
+
+    /// nginx's own refusals and failures that its error log names, whatever the status: the
+    /// request line and the message decide, not the code (`error_page` and `auth_basic` remap).
+    func ownRefusal(_ message: String, status: Int, nginx: StoredEvent, c: RequestCase, evidence: [StoredEvent],
+                    innerAbsent: [Layer: String]) -> Verdict? {
+        let line = firstLine(message)
+        let path = nginx.event.path ?? "this path"
+        func verdict(_ cause: Layer, _ explanation: String, _ next: String, _ key: String, absent: [Layer: String]? = nil) -> Verdict {
+            Verdict(responder: .nginx, cause: cause, confidence: .high, explanation: explanation, evidence: evidence,
+                    nextSteps: [next], expectedAbsent: absent ?? innerAbsent, reasonKey: key)
+        }
+        if message.contains("upstream sent too big header") {
+            // The application answered; nginx could not hold its response headers.
+            let inner = c.records.filter { $0.event.kind == .access && ($0.event.layer == .gunicorn || $0.event.layer == .app) }
+            let answered = inner.compactMap { r in r.event.status.map { "\(r.event.layer.rawValue) logged \($0)" } }.first
+            var v = verdict(.app, "nginx answered \(status) because the upstream's response headers did not fit its buffer (`\(line)`): the application answered\(answered.map { " (\($0))" } ?? ""), but with headers larger than `proxy_buffer_size` (a big cookie or a long header), so nginx discarded the response.",
+                            "Find which response header of \(path) grew (Set-Cookie, Location, Link), or raise `proxy_buffer_size`/`proxy_buffers`.", "nginx-upstream-big-header",
+                            absent: [:])
+            v.evidence += inner + AppMentions(c, for: nginx, status: nil).reasons.prefix(1)
+            v.reached = [.gunicorn, .app]
+            return v
+        }
+        if message.contains("upstream sent invalid") || message.contains("upstream sent no valid") || message.contains("upstream sent unexpected") {
+            var v = verdict(.app, "nginx answered \(status) because the upstream's response was malformed (`\(line)`).",
+                            "Check what the application (or whatever listens on the upstream address) sends back for \(path).", "nginx-upstream-invalid", absent: [:])
+            v.reached = [.gunicorn]
+            return v
+        }
+        if message.contains("No space left on device") {
+            return verdict(.nginx, "nginx failed the request with \(status) because the disk it writes to is full (`\(line)`): nginx buffers request bodies and large responses in temporary files (`client_body_temp_path`, `proxy_temp_path`).",
+                           "Free space on nginx's host (`df -h`), find what filled it, and alert on disk use.", "nginx-disk-full")
+        }
+        if message.contains("Too many open files") || message.contains("worker_connections are not enough") {
+            return verdict(.nginx, "nginx failed the request with \(status): it ran out of \(message.contains("Too many open files") ? "file descriptors" : "worker connections") (`\(line)`).",
+                           "Raise `worker_rlimit_nofile`/`worker_connections` (and the system's limit), or find what holds connections open.", "nginx-resources")
+        }
+        if message.contains("was not found in \"") || message.contains("password mismatch") || message.contains("no user/password was provided for basic authentication") {
+            return verdict(.client, "nginx's `auth_basic` refused the request (`\(line)`): the client's credentials were \(message.contains("no user/password") ? "missing" : message.contains("password mismatch") ? "wrong (password mismatch)" : "for a user not in the password file").",
+                           "Check the client's credentials against the password file named in the line; a 401 with no error-log line is the usual challenge before a browser sends credentials.", "nginx-auth-basic")
+        }
+        if message.contains("directory index of") && message.contains("is forbidden") {
+            return verdict(.nginx, "nginx refused to list a directory (`\(line)`): there is no index file and `autoindex` is off.",
+                           "Add an index file or route \(path) to the application.", "nginx-directory-index")
+        }
+        if message.contains("open()") && message.contains("(13: Permission denied)") {
+            return verdict(.nginx, "nginx could not read the file it was to serve (`\(line)`): file permissions deny nginx's worker user.",
+                           "Fix the ownership or mode of the file and its directories for nginx's worker user.", "nginx-permission")
+        }
+        if message.contains("open()") && message.contains("(2: No such file or directory)") && status == 404 {
+            return verdict(.client, "nginx answered 404 itself: the file the request maps to does not exist (`\(line)`).",
+                           "If \(path) should exist, check the location's `root`/`alias`; if not, the client asked for something that is not there.", "nginx-no-file")
+        }
+        if message.contains("client sent") || message.contains("client intended to send too large") {
+            return verdict(.client, "nginx refused the request itself with \(status): `\(line)`.",
+                           "Nothing to fix unless such requests are legitimate (then the matching size limit: `large_client_header_buffers`, `client_max_body_size`).", "nginx-client-sent")
+        }
+        return nil
     }
 
     /// Error-log lines about this request: linked to it, or naming the same client (nginx's peer)

@@ -18,8 +18,12 @@ enum StatusMeaning {
 /// The exception a traceback or runtime error record ends with: `ZeroDivisionError: division by
 /// zero`, not "Exception on /path [GET]" or "Traceback (most recent call last):".
 enum ExceptionText {
+    static let syslogPrefix = #"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ [^\s:\[]+(?:\[\d+\])?: "#
     static func summary(_ text: String) -> String? {
-        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map(String.init)
+        // A traceback read from syslog keeps each line's prefix (`Jan 14 16:02:01 web-1 gunicorn[40214]: `).
+        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map { line in
+            String(line).replacingOccurrences(of: syslogPrefix, with: "", options: .regularExpression)
+        }
         let isFrame: (String) -> Bool = { l in
             l.first == " " || l.first == "\t" || l.hasPrefix("Traceback") || l.hasPrefix("During handling") || l.hasPrefix("The above exception")
         }

@@ -1,0 +1,90 @@
+import Foundation
+
+/// The application's own lines about one request that no key could link: apps log requests in
+/// free text in many shapes (`GET /api/orders/7731 -> 403 (7 ms)`, `200 GET /account`,
+/// `permission denied … for GET /admin/users`, a JSON record with a `path` field), so they are
+/// found by what they name (the request's path, at a word boundary, near the request's moment,
+/// and no other client), not by a format. A line that also names the status is the app's own
+/// record of answering it; a warning or error naming the path says why.
+struct AppMentions {
+    /// Lines naming the path and the status the proxy passed on.
+    var answers: [StoredEvent] = []
+    /// Warnings and errors naming the path (the app's reason).
+    var reasons: [StoredEvent] = []
+
+    var isEmpty: Bool { answers.isEmpty && reasons.isEmpty }
+
+    /// - Parameters:
+    ///   - record: the proxy's access record (nginx or gunicorn) whose request is looked for.
+    ///   - after: how long after the proxy's answer a line may come (an app still working when
+    ///     nginx gave up logs its failure later).
+    init(_ c: RequestCase, for record: StoredEvent, status: Int?, after: Int64 = 2_000_000) {
+        guard let path = record.event.path, let done = record.event.time else { return }
+        let bare = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
+        guard bare.count > 1 else { return }  // "/" is named by every line
+        let start = done - max(0, record.event.duration ?? 0) - 2_000_000
+        let clients = Set(c.records.flatMap { [$0.event.clientIP, $0.event.peerIP, $0.event.forwardedFor] }.compactMap { $0 })
+        var seen = Set<Int64>()
+        for e in c.logs(.app) + Array(c.nearby) where e.event.layer == .app && seen.insert(e.id).inserted {
+            guard let t = e.event.time, t >= start, t <= done + after else { continue }
+            // A line about another client's request is not this one's.
+            if !clients.isEmpty, let ip = e.event.clientIP ?? Self.namedClient(e.messageText), !clients.contains(where: { $0.contains(ip) }) { continue }
+            guard Self.names(e, bare) else { continue }
+            let level = (e.event.level ?? "").uppercased()
+            if let status, e.event.status == status || Self.namesStatus(e.messageText, status) {
+                answers.append(e)
+            } else if level.hasPrefix("WARN") || level.hasPrefix("ERR") || level.hasPrefix("CRIT") || e.messageText.contains("Traceback") {
+                reasons.append(e)
+            }
+        }
+    }
+
+    /// The client address a free-text line names (`client=1.2.3.4`, `remote_addr: 1.2.3.4`, `ip=…`);
+    /// other addresses in a message (a database's) say nothing of the client.
+    static func namedClient(_ text: String) -> String? {
+        guard let r = text.range(of: #"(?i)\b(?:client|client_ip|remote_addr|remote|ip|addr)["']?\s*[=:]\s*["']?([0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:]+)"#,
+                                 options: .regularExpression) else { return nil }
+        let value = String(text[r]).replacingOccurrences(of: #"^\w+["']?\s*[=:]\s*["']?"#, with: "", options: .regularExpression)
+        return value.isEmpty ? nil : value
+    }
+
+    /// Whether a line names the path: its path field, or the path in its text followed by a
+    /// character that ends a path (so `/api` is not named by `/api/items`).
+    static func names(_ e: StoredEvent, _ bare: String) -> Bool {
+        if let p = e.event.path {
+            let q = p.split(separator: "?", maxSplits: 1).first.map(String.init) ?? p
+            if q == bare { return true }
+        }
+        let text = e.messageText
+        var from = text.startIndex
+        while let r = text.range(of: bare, range: from..<text.endIndex) {
+            let before: Character = r.lowerBound == text.startIndex ? " " : text[text.index(before: r.lowerBound)]
+            let after: Character = r.upperBound == text.endIndex ? " " : text[r.upperBound]
+            if !pathCharacter(before) && !pathCharacter(after) { return true }
+            from = r.upperBound
+        }
+        return false
+    }
+
+    static func pathCharacter(_ ch: Character) -> Bool { ch.isLetter || ch.isNumber || "/_-.%~".contains(ch) }
+
+    /// Whether the text names the status as a number of its own (`-> 403`, `403 GET`,
+    /// `"status": 403`, `status=403`), not inside another number, a time or an id.
+    static func namesStatus(_ text: String, _ status: Int) -> Bool {
+        let needle = String(status)
+        var from = text.startIndex
+        while let r = text.range(of: needle, range: from..<text.endIndex) {
+            defer { from = r.upperBound }
+            let after: Character = r.upperBound == text.endIndex ? " " : text[r.upperBound]
+            if after.isLetter || after.isNumber || "./-_".contains(after) { continue }
+            if r.lowerBound == text.startIndex { return true }
+            let i = text.index(before: r.lowerBound)
+            let before = text[i]
+            guard " \t([\"'=>".contains(before) || before == ":" else { continue }
+            // `…:40,403` or `10:15:403`: part of a time, not a status.
+            if before == ":", i > text.startIndex, text[text.index(before: i)].isNumber { continue }
+            return true
+        }
+        return false
+    }
+}

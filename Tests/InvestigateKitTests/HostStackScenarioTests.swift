@@ -1,0 +1,288 @@
+import Foundation
+import Testing
+@testable import InvestigateKit
+
+/// nginx → gunicorn → app incidents whose evidence is in lines the rules must read for what they
+/// say: nginx's error-log messages, the application's own free-text request lines, a service that
+/// would not start. Lines written as nginx, gunicorn, Python logging and rsyslog write them.
+@Suite struct HostStackScenarioTests {
+    let t = DiagnosisScenarioTests()
+    typealias S = DiagnosisScenarioTests
+
+    /// nginx `combined` with public clients (no balancer in front), a quiet background.
+    static func nginx(_ extra: [(Double, String, String, Int)]) -> String {
+        var lines: [(Double, String)] = []
+        for i in 0..<60 {
+            let s = -300 + Double(i) * 10
+            lines.append((s, S.combined(s, peer: "198.51.100.\(i % 9 + 1)", "GET /api/items?page=\(i % 5)", 200)))
+        }
+        for (s, client, request, status) in extra { lines.append((s, S.combined(s, peer: client, request, status))) }
+        return lines.sorted { $0.0 < $1.0 }.map(\.1).joined(separator: "\n") + "\n"
+    }
+
+    /// An nginx error-log line at `s` (zone-less stamps, read in UTC here).
+    static func nginxError(_ s: Double, level: String = "error", _ what: String, client: String, request: String) -> String {
+        let stamp = S.iso(s).prefix(19).replacingOccurrences(of: "-", with: "/").replacingOccurrences(of: "T", with: " ")
+        return "\(stamp) [\(level)] 1022#1022: *911 \(what), client: \(client), server: shop.example.com, request: \"\(request) HTTP/1.1\", host: \"shop.example.com\""
+    }
+
+    /// A Python logging line in the common `%(asctime)s %(levelname)s %(name)s: %(message)s`, in
+    /// the app's zone-less local time (+0900, as `diagnose` reads app logs).
+    static func python(_ s: Double, _ level: String, _ logger: String, _ message: String) -> String {
+        let shown = TimeFormat.display(S.base + Int64(s * 1e6) + 9 * 3_600_000_000, zone: .utc).split(separator: " ")
+        return "\(shown[0]) \(shown[1].replacingOccurrences(of: ".", with: ",")) \(level) \(logger): \(message)"
+    }
+
+    static func appLog(_ extra: [(Double, String)]) -> String {
+        var lines: [(Double, String)] = []
+        for i in 0..<60 {
+            let s = -300 + Double(i) * 10 - 0.01
+            lines.append((s, python(s, "INFO", "shop.requests", "GET /api/items -> 200 (4 ms)")))
+        }
+        lines += extra
+        return lines.sorted { $0.0 < $1.0 }.map(\.1).joined(separator: "\n") + "\n"
+    }
+
+    func diagnose(_ files: [String: String], status: String) throws -> Finding {
+        let d = try t.diagnose(files, at: 10, status: status)
+        return try #require(d.findings.first { $0.client_ip == "203.0.113.90" })
+    }
+
+    // MARK: - The application's own lines, in free text
+
+    /// The app logged `GET /api/orders/7731 -> 403` and why; nginx only passed it on. Before, with
+    /// no `Response:` line to link, nginx was named and the app "never saw the request".
+    @Test func anAppLineNamingThePathAndStatusMakesTheAppTheResponder() throws {
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "GET /api/orders/7731", 403)]),
+            "app/app.log": Self.appLog([(19.990, Self.python(19.990, "WARNING", "shop.authz", "user 4412 denied access to /api/orders/7731 (owner 118)")),
+                                        (19.995, Self.python(19.995, "INFO", "shop.requests", "GET /api/orders/7731 -> 403 (7 ms) client=203.0.113.90"))]),
+        ], status: "403")
+        #expect(f.responder == "app" && f.cause == "app" && f.confidence == .high, "\(f.rule): \(f.explanation)")
+        #expect(f.explanation.contains("GET /api/orders/7731 -> 403") && f.explanation.contains("denied access"))
+        #expect(f.evidence.filter { $0.layer == "app" }.count == 2)
+        #expect(!f.absent.contains { $0.layer == "app" && $0.why.contains("answered before") })
+    }
+
+    /// Lines about a longer path, another status, or another client do not speak for this request.
+    @Test func linesAboutOtherRequestsAreNotTheAppsAnswer() throws {
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "GET /api/orders", 403)]),
+            "app/app.log": Self.appLog([(19.99, Self.python(19.99, "INFO", "shop.requests", "GET /api/orders/7731 -> 403 (7 ms)")),
+                                        (19.991, Self.python(19.991, "INFO", "shop.requests", "GET /api/orders -> 200 (7 ms)")),
+                                        (19.992, Self.python(19.992, "INFO", "shop.requests", "GET /api/orders -> 403 (7 ms) client=192.0.2.7"))]),
+        ], status: "403")
+        #expect(f.responder != "app" || f.rule != "app-own-status", "\(f.rule): \(f.explanation)")
+    }
+
+    @Test func statusTokensAreNumbersOfTheirOwn() {
+        #expect(AppMentions.namesStatus("GET /p -> 403 (7 ms)", 403))
+        #expect(AppMentions.namesStatus("403 GET /p", 403))
+        #expect(AppMentions.namesStatus(#"{"status": 403}"#, 403))
+        #expect(AppMentions.namesStatus("status=429", 429))
+        #expect(!AppMentions.namesStatus("took 1403 ms", 403))
+        #expect(!AppMentions.namesStatus("at 10:15:40,403", 403))
+        #expect(!AppMentions.namesStatus("order 403.5", 403))
+        #expect(!AppMentions.namesStatus("/api/403/x", 403))
+    }
+
+    // MARK: - nginx's own messages
+
+    /// Each message names who failed, whatever status `error_page` made of it.
+    @Test(arguments: [
+        // (status, request, message, cause, reason key)
+        (502, "GET /account", "upstream sent too big header while reading response header from upstream", "app", "nginx-upstream-big-header"),
+        (500, "POST /api/uploads", #"open() "/var/lib/nginx/body/0000000672" failed (28: No space left on device)"#, "nginx", "nginx-disk-full"),
+        (401, "GET /internal/dashboard", #"user "bob" was not found in "/etc/nginx/.htpasswd""#, "client", "nginx-auth-basic"),
+        (401, "GET /internal/dashboard", #"user "alice": password mismatch"#, "client", "nginx-auth-basic"),
+        (403, "GET /static/", #"directory index of "/srv/shop/static/" is forbidden"#, "nginx", "nginx-directory-index"),
+        (404, "GET /favicon.png", #"open() "/srv/shop/static/favicon.png" failed (2: No such file or directory)"#, "client", "nginx-no-file"),
+        (414, "GET /search", "client sent too long URI while reading client request line", "client", "nginx-client-sent"),
+    ])
+    func nginxsOwnMessagesNameTheCause(_ c: (Int, String, String, String, String)) throws {
+        let (status, request, message, cause, key) = c
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", request, status)]),
+            "nginx/error.log": Self.nginxError(19.8, level: message.contains("No space") ? "crit" : "error", message, client: "203.0.113.90", request: request) + "\n",
+        ], status: String(status))
+        #expect(f.responder == "nginx" && f.cause == cause && f.confidence == .high, "\(message): \(f.rule) \(f.cause) \(f.explanation)")
+        #expect(f.reason == key || f.explanation.contains(String(message.prefix(20))), "\(f.explanation)")
+        #expect(f.evidence.contains { $0.layer == "nginx" && $0.text.contains(String(message.prefix(20))) })
+    }
+
+    /// An error-log line no rule knows is quoted, and the cause left open, instead of "no error-log
+    /// line explains it" beside the very line.
+    @Test func anUnknownErrorLineIsQuotedNotDenied() throws {
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "GET /api/items", 502)]),
+            "nginx/error.log": Self.nginxError(19.8, "upstream exploded in a way nobody documented while reading response header from upstream", client: "203.0.113.90", request: "GET /api/items") + "\n",
+        ], status: "502")
+        #expect(f.responder == "nginx" && f.cause == Finding.unknownCause)
+        #expect(f.explanation.contains("upstream exploded") && !f.explanation.contains("no error-log line explains it"))
+    }
+
+    // MARK: - A service that would not start
+
+    /// gunicorn's socket is missing after a deploy whose import fails: nginx's `(2: No such file or
+    /// directory)` is a connect failure, and the host's log says why nothing listened, from the
+    /// traceback gunicorn folded into "Exception in worker process", minutes before the request.
+    @Test func aMissingSocketCitesTheImportErrorThatStoppedGunicorn() throws {
+        func sys(_ s: Double, _ program: String, _ text: String) -> String {
+            let shown = TimeFormat.display(S.base + Int64(s * 1e6), zone: .utc, millis: false)  // 2025-02-06 05:32:xx
+            let clock = shown.split(separator: " ")[1]
+            return "Feb  6 \(clock) web-1 \(program): \(text)"
+        }
+        let stamp = "[2025-02-06 05:30:00 +0000]"
+        let syslog = [
+            sys(-120, "systemd[1]", "Started gunicorn.service - gunicorn daemon for shop."),
+            sys(-119, "gunicorn[40214]", "\(stamp) [40214] [ERROR] Exception in worker process"),
+            sys(-119, "gunicorn[40214]", "Traceback (most recent call last):"),
+            sys(-119, "gunicorn[40214]", #"  File "/srv/shop/current/shop/payments.py", line 3, in <module>"#),
+            sys(-119, "gunicorn[40214]", "    import stripe"),
+            sys(-119, "gunicorn[40214]", "ModuleNotFoundError: No module named 'stripe'"),
+            sys(-119, "gunicorn[40211]", "\(stamp) [40211] [ERROR] Reason: Worker failed to boot."),
+            sys(-118, "systemd[1]", "gunicorn.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED"),
+            sys(-118, "systemd[1]", "gunicorn.service: Failed with result 'exit-code'."),
+        ].joined(separator: "\n") + "\n"
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "GET /api/users/me", 502)]),
+            "nginx/error.log": Self.nginxError(20, level: "crit", "connect() to unix:/run/gunicorn.sock failed (2: No such file or directory) while connecting to upstream",
+                                               client: "203.0.113.90", request: "GET /api/users/me") + "\n",
+            "syslog": syslog,
+        ], status: "502")
+        #expect(f.responder == "nginx" && f.cause == "gunicorn" && f.confidence == .high, "\(f.explanation)")
+        #expect(f.explanation.contains("socket file does not exist"))
+        #expect(f.explanation.contains("ModuleNotFoundError: No module named 'stripe'"), "\(f.explanation)")
+        #expect(f.evidence.contains { $0.text.contains("Exception in worker process") })
+    }
+
+    // MARK: - gunicorn's error log alone
+
+    /// gunicorn's error log records no requests: its silence about one is expected, not a gap,
+    /// whatever span its few lines cover.
+    @Test func gunicornsErrorLogAloneIsNoGap() throws {
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "GET /api/orders/7731", 403)]),
+            "app/app.log": Self.appLog([(19.995, Self.python(19.995, "INFO", "shop.requests", "GET /api/orders/7731 -> 403 (7 ms)"))]),
+            "gunicorn/error.log": "[2025-02-06 04:00:00 +0000] [1637] [INFO] Starting gunicorn 22.0.0\n[2025-02-06 04:00:00 +0000] [1637] [INFO] Booting worker with pid: 1640\n",
+        ], status: "403")
+        let g = try #require(f.absent.first { $0.layer == "gunicorn" })
+        #expect(g.expected && !g.why.contains("gap"), "\(g.why)")
+    }
+}
+
+extension HostStackScenarioTests {
+    @Test func aFreeTextLineNamesItsClient() {
+        #expect(AppMentions.namedClient("GET /p -> 403 client=192.0.2.7") == "192.0.2.7")
+        #expect(AppMentions.namedClient(#"{"remote_addr": "34.201.17.88", "path": "/p"}"#) == "34.201.17.88")
+        #expect(AppMentions.namedClient(#"connection to server at "db" (10.0.3.15), port 5432 failed"#) == nil)
+    }
+}
+
+extension LambdaIncidentScenarioTests {
+    /// A Lambda authorizer refused an expired token: API Gateway's execution log shows it calling
+    /// the authorizer, the function's own invocation (its request id is not API Gateway's) says
+    /// why. The client's credentials are the cause; an earlier refusal of another request in the
+    /// same log is not cited.
+    @Test func aLambdaAuthorizersRefusalNamesTheTokenProblem() throws {
+        let exec = Self.execution(0, ["Extended Request Id: Vwc2MGFUrPEFV_g=",
+                                      "Starting authorizer: 2bq8x1 for request: \(Self.request)",
+                                      "Sending request to https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:jwt-authorizer/invocations"])
+            + "\n" + "\(DiagnosisScenarioTests.iso(0.05)) (\(Self.request)) Unauthorized request: \(Self.request)"
+        let earlier = "bbbbbbbb-0706-4155-ac38-5f11107fb590"
+        let authorizer = [
+            "\(DiagnosisScenarioTests.iso(-15)) START RequestId: \(earlier) Version: $LATEST",
+            "\(DiagnosisScenarioTests.iso(-14.99)) [ERROR] Exception: Unauthorized",
+            "\(DiagnosisScenarioTests.iso(-14.98)) END RequestId: \(earlier)",
+            "\(DiagnosisScenarioTests.iso(0.002)) START RequestId: \(Self.invocation) Version: $LATEST",
+            "\(DiagnosisScenarioTests.iso(0.03)) [WARNING]\t\(DiagnosisScenarioTests.iso(0.03))\t\(Self.invocation)\ttoken rejected for sub=billing-sync: ExpiredSignatureError: Signature has expired",
+            "\(DiagnosisScenarioTests.iso(0.031)) [ERROR] Exception: Unauthorized",
+            "\(DiagnosisScenarioTests.iso(0.04)) END RequestId: \(Self.invocation)",
+            "\(DiagnosisScenarioTests.iso(0.04)) REPORT RequestId: \(Self.invocation)\tDuration: 38.77 ms\tBilled Duration: 39 ms\tMemory Size: 128 MB\tMax Memory Used: 61 MB",
+        ].joined(separator: "\n")
+        let d = try t.diagnose(files(access: Self.access(0.1, status: 401, error: "Unauthorized", integration: "-"), execution: exec, lambda: authorizer),
+                               at: 0, status: "401")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "client" && f.confidence == .high, "\(f.explanation)")
+        #expect(f.explanation.contains("ExpiredSignatureError"))
+        #expect(!f.evidence.contains { $0.time?.hasPrefix(DiagnosisScenarioTests.iso(-14.99).prefix(19)) ?? false }, "another request's refusal is not this one's")
+        let lambda = try #require(f.absent.first { $0.layer == "lambda" })
+        #expect(lambda.expected && !lambda.why.contains("unlinked"))
+    }
+}
+
+extension EdgeIncidentScenarioTests {
+    /// An ALB line whose target is a Lambda function (`target:port` `-`, `error_reason` Lambda…).
+    static func albLambda(_ s: Double, path: String, reason: String, trace: String) -> String {
+        "https \(DiagnosisScenarioTests.iso(s).dropLast())000Z app/reports/1f3e5d7c9b0a2e4d 203.0.113.60:51234 - 0.001 0.129 0.000 502 - 310 0 \"GET https://example.com:443\(path) HTTP/1.1\" \"curl/8.5.0\" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/reports-fn/5c7e9a1b3d5f7a9c \"Root=\(trace)\" \"example.com\" \"-\" 0 \(DiagnosisScenarioTests.iso(s - 0.13).dropLast())000Z \"forward\" \"-\" \"\(reason)\" \"-\" \"-\" \"-\" \"-\" TID_3495fa977e0a617e02644498e9da6400"
+    }
+
+    /// The function returned normally but in a shape the ALB cannot use, and another invocation
+    /// raised: each 502 names the Lambda function, found by the trace id it logged, never nginx.
+    @Test(arguments: [("LambdaInvalidResponse", "returned normally"), ("LambdaUnhandled", "KeyError: 'tenant_id'")])
+    func anAlbWithALambdaTargetBlamesTheFunction(_ c: (String, String)) throws {
+        let (reason, said) = c
+        let trace = "1-68b84789-0abda9c4f5dc9fb7428004b0"
+        let id = "2b4217b5-0da4-491a-9221-cd1e55bd0b06"
+        let stream = "2025/02/06/[$LATEST]f0e1d2c3b4a5968778695a4b3c2d1e0f"
+        var lines = ["\(DiagnosisScenarioTests.iso(0.40)) START RequestId: \(id) Version: $LATEST",
+                     "\(DiagnosisScenarioTests.iso(0.41)) [INFO]\t\(DiagnosisScenarioTests.iso(0.41))\t\(id)\t/reports/9995 trace=\(trace)"]
+        if reason == "LambdaUnhandled" { lines.append("\(DiagnosisScenarioTests.iso(0.42)) [ERROR] KeyError: 'tenant_id'") }
+        lines += ["\(DiagnosisScenarioTests.iso(0.45)) END RequestId: \(id)",
+                  "\(DiagnosisScenarioTests.iso(0.45)) REPORT RequestId: \(id)\tDuration: 128.79 ms\tBilled Duration: 129 ms\tMemory Size: 512 MB\tMax Memory Used: 116 MB"]
+        let d = try t.diagnose([
+            "AWSLogs/111122223333/elasticloadbalancing/ap-northeast-1/2025/02/06/111122223333_elasticloadbalancing_ap-northeast-1_app.reports.1f3e5d7c9b0a2e4d_20250206T0535Z_10.0.2.17_x.log":
+                Self.albLambda(0.5, path: "/reports/9995", reason: reason, trace: trace) + "\n",
+            "exportedlogs/e8a05c3d-7f21-4b96-a3d8-2c6f1e9b5a47/\(stream)/000000": lines.joined(separator: "\n") + "\n",
+        ], at: 0, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.cause == "lambda" && f.confidence == .high, "\(f.explanation)")
+        #expect(f.explanation.contains(said), "\(f.explanation)")
+        #expect(f.evidence.contains { $0.layer == "lambda" })
+        #expect(!f.absent.contains { $0.layer == "nginx" && !$0.expected })
+        #expect(!f.explanation.contains("nginx"))
+    }
+}
+
+extension HostStackScenarioTests {
+    /// gunicorn writes the status the application returned: its 403 is the app's, and the app's
+    /// log having no line for it is not "gunicorn answered before the request reached app".
+    @Test func gunicornsAccessLineCarriesTheAppsAnswer() throws {
+        let gunicorn = (0..<30).map { i in
+            "127.0.0.1 - - [\(S.clf(Double(i * 10 - 300)))] \"GET /api/items HTTP/1.0\" 200 512 \"-\" \"curl/8.4.0\""
+        } + ["127.0.0.1 - - [\(S.clf(20))] \"GET /admin/users HTTP/1.0\" 403 215 \"-\" \"curl/8.4.0\""]
+        let d = try t.diagnose(["gunicorn/access.log": gunicorn.joined(separator: "\n") + "\n",
+                                "app/app.log": Self.appLog([])], at: 10, status: "403")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "app" && f.cause == "app", "\(f.rule): \(f.explanation)")
+        #expect(!f.absent.contains { $0.why.contains("answered before the request reached app") })
+    }
+
+    /// A layout with the process id, padded levels (`%(levelname)-8s`), is read without options;
+    /// a layout of one's own is recognised by the `--app-log-format` the user gives.
+    @Test func appLayoutsAreRecognisedBuiltInOrAsGiven() throws {
+        let padded = ["2025-04-22 02:50:05,434 [2212] INFO     shop.access: GET /healthz -> 200",
+                      "2025-04-22 02:50:08,249 [2214] WARNING  shop.access: POST /api/orders -> 429"]
+        #expect(ImporterRegistry.standard.detect(padded, fileName: "app.log").importer?.id == "flask")
+        let own = ["<02:50:05.434|2025-04-22> app INFO :: GET /healthz -> 200", "<02:50:08.249|2025-04-22> app WARNING :: POST /x -> 429"]
+        #expect(ImporterRegistry.standard.detect(own, fileName: "app.log").importer == nil)
+        let flask = FlaskImporter()
+        #expect(flask.recognize(padded, appLogFormat: "%(asctime)s [%(process)d] %(levelname)-8s %(name)s: %(message)s") >= ImporterRegistry.detectionThreshold)
+        #expect(flask.recognize(padded, appLogFormat: "%(levelname)s:%(name)s:%(message)s") < ImporterRegistry.detectionThreshold)
+    }
+}
+
+extension HostStackScenarioTests {
+    @Test func aFileInTheGivenAppLayoutIsIngested() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("app/app.log", "<2025-04-22 02:50:05,434> app INFO :: GET /healthz -> 200\n<2025-04-22 02:50:08,249> app WARNING :: POST /x -> 429\n")
+        let store = try TimelineStore()
+        var options = ImportOptions(appTimeZone: .utc)
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: options)
+        #expect(try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM event") } == 0)
+        options.appLogFormat = "<%(asctime)s> %(name)s %(levelname)s :: %(message)s"
+        let other = try TimelineStore()
+        _ = try TimelineUpdate.run(store: other, paths: [dir.path], options: options)
+        #expect(try other.read { try String.fetchAll($0, sql: "SELECT level FROM event ORDER BY id") } == ["INFO", "WARNING"])
+    }
+}
