@@ -286,3 +286,52 @@ extension HostStackScenarioTests {
         #expect(try other.read { try String.fetchAll($0, sql: "SELECT level FROM event ORDER BY id") } == ["INFO", "WARNING"])
     }
 }
+
+extension HostStackScenarioTests {
+    /// auth_basic logs refused credentials, not the challenge: a 401 with no error-log line, on a
+    /// location whose refusals are logged, is the challenge to a client that sent none.
+    @Test func aBareAuthBasic401IsTheChallenge() throws {
+        let d = try t.diagnose([
+            "nginx/access.log": Self.nginx([(5, "192.0.2.7", "GET /internal/report", 401), (20, "203.0.113.90", "GET /internal/dashboard", 401)]),
+            "nginx/error.log": Self.nginxError(5, #"user "bob" was not found in "/etc/nginx/.htpasswd""#, client: "192.0.2.7", request: "GET /internal/report") + "\n",
+        ], at: 10, status: "401")
+        let f = try #require(d.findings.first { $0.client_ip == "203.0.113.90" })
+        #expect(f.responder == "nginx" && f.cause == "client" && f.rule == "nginx-own-status", "\(f.explanation)")
+        #expect(f.explanation.contains("sent no credentials"))
+    }
+
+    /// A traceback naming the same path twenty seconds before another client's 500 is that
+    /// earlier request's: each 500 cites the error logged while it was in flight, at high confidence.
+    @Test func eachFiveHundredCitesItsOwnTraceback() throws {
+        func traceback(_ s: Double) -> [(Double, String)] {
+            [(s, Self.python(s, "ERROR", "shop", "Exception on /api/invoices/8842/pdf [GET]")),
+             (s, "Traceback (most recent call last):"), (s, "  File \"/srv/shop/invoices.py\", line 40, in render"),
+             (s, "AttributeError: 'NoneType' object has no attribute 'line\(Int(s))'")]
+        }
+        let app = Self.appLog(traceback(-3.4) + traceback(19.6))
+        let d = try t.diagnose([
+            "nginx/access.log": Self.nginx([(-3, "192.0.2.7", "GET /api/invoices/8842/pdf", 500), (20, "203.0.113.90", "GET /api/invoices/8842/pdf", 500)]),
+            "app/app.log": app,
+        ], at: 10, status: "500")
+        let f = try #require(d.findings.first { $0.client_ip == "203.0.113.90" })
+        #expect(f.responder == "app" && f.confidence == .high, "\(f.explanation)")
+        #expect(f.explanation.contains("line19") && !f.evidence.contains { $0.text.contains("line-3") })
+    }
+}
+
+extension EdgeIncidentScenarioTests {
+    /// The ALB chose a target and got no response, while nginx's log spans the moment without the
+    /// request: nginx never read it, the mark of a keep-alive connection closed under the ALB.
+    @Test func anAlb502ThatNginxNeverReadNamesTheConnection() throws {
+        let files = [
+            "alb.log": Self.alb(0.5, created: 0.4, elb: 502, target: "10.1.1.40:80", targetStatus: "-", times: "0.000 -1 -1", path: "/search") + "\n",
+            "access.log": (0..<40).map { Self.nginxXFF(Double($0) * 3 - 60, "/api/items", 200, rt: "0.004") }.joined(separator: "\n") + "\n",
+        ]
+        let d = try t.diagnose(files, at: 0, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.cause == "nginx", "\(f.explanation)")
+        #expect(f.explanation.contains("keepalive_timeout"))
+        let nginx = try #require(f.absent.first { $0.layer == "nginx" })
+        #expect(nginx.expected && nginx.why.contains("whole request"))
+    }
+}

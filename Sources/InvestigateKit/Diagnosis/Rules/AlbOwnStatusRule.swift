@@ -42,6 +42,18 @@ public struct AlbOwnStatusRule: DiagnosisRule {
             let named = deaths.first { $0.messageText.contains("Killed process") } ?? deaths[0]
             text = "The ALB returned 502\(reasonText): the target's web server had died and not started again, so the connection was refused or closed: `\(firstLine(named.messageText))`\(named.event.time.map { " at \(TimeFormat.isoUTC($0))" } ?? "")."
             next = ["Find why nginx was killed or stopped (the kernel log for OOM kills, `journalctl -u nginx`), and whether it came back."]
+        case 502 where nginx == nil && c.covers(.nginx) && alb.extra("target") != nil && alb.extra("target_processing_time") == "-1":
+            // The ALB picked a target and got no response, and nginx, whose logs span the moment,
+            // logged nothing: nginx never read a whole request on that connection.
+            cause = .nginx
+            text = "The ALB returned 502\(reasonText): it sent the request to its target \(alb.extra("target") ?? "") and the connection failed before any response (target_processing_time -1). nginx's logs cover this moment and hold no record of it, so nginx never read a whole request: the signature of a keep-alive connection nginx closed just as the ALB reused it (nginx's `keepalive_timeout`, 75 s by default, must exceed the ALB's idle timeout, 60 s by default), or of nginx's workers restarting."
+            next = ["Set nginx's `keepalive_timeout` above the ALB's idle timeout; check nginx's error log for restarts or reloads at that moment."]
+            var v = Verdict(responder: .alb, cause: cause, confidence: confidence, explanation: text, evidence: evidence, nextSteps: next,
+                            expectedAbsent: [.nginx: "expected: the connection failed before a whole request reached nginx, and nginx logs a request only once it has read it",
+                                             .gunicorn: "expected: nginx never passed the request on", .app: "expected: nginx never passed the request on"],
+                            reasonKey: "alb-502-target-connection")
+            v.evidence += c.nearby.filter { $0.event.layer == .nginx && $0.event.kind == .log && ($0.messageText.contains("SIGHUP") || $0.messageText.contains("reopening") || $0.messageText.contains("exiting")) }.prefix(1)
+            return v
         case 502:
             cause = .nginx
             text = "The ALB returned 502\(reasonText): the target closed or reset the connection, sent a malformed response, or was deregistered."

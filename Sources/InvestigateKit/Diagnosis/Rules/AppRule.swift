@@ -79,7 +79,16 @@ public struct AppRule: DiagnosisRule {
                     reasonKey: "app-\(status)-named")
             }
         }
-        if status == 500, appResponse == nil, let chosen = Self.exceptions(exceptions, about: c.outermost?.event.path ?? c.records.lazy.compactMap(\.event.path).first) {
+        // Errors logged while this request was in flight (the proxy's record bounds it) speak for
+        // it; one naming the path twenty seconds earlier was another request's.
+        let path = c.outermost?.event.path ?? c.records.lazy.compactMap(\.event.path).first
+        let inFlight: [StoredEvent] = (c.access(.nginx) ?? c.access(.gunicorn)).flatMap { p -> [StoredEvent]? in
+            guard let done = p.event.time else { return nil }
+            let start = done - max(0, p.event.duration ?? 0) - 2_000_000
+            return exceptions.filter { ($0.event.time ?? .min) >= start && ($0.event.time ?? .max) <= done + 2_000_000 }
+        } ?? []
+        let timed = Self.exceptions(inFlight, about: path).flatMap { $0.namesPath ? $0 : nil }
+        if status == 500, appResponse == nil, let chosen = timed ?? Self.exceptions(exceptions, about: path) {
             let (errors, namesPath) = chosen
             let responder: Layer = errors.contains { $0.event.layer == .gunicorn && $0.messageText.contains("Error handling request") } ? .gunicorn : .app
             let named = errors.lazy.compactMap { ExceptionText.summary($0.text) ?? ExceptionText.summary($0.messageText) }.first
@@ -88,7 +97,7 @@ public struct AppRule: DiagnosisRule {
                 ? "The application raised \(what) while handling the request (`\(firstLine(errors[0].messageText))`); \(responder == .gunicorn ? "gunicorn caught it and answered 500" : "Flask answered 500")."
                 : "The application logged \(what) at this moment (`\(firstLine(errors[0].messageText))`), but the record names no path, so it may belong to another request; no error of the app names this one. If the app's stamps were read in the wrong zone (`investigate sources` says how), its error for this request lies elsewhere in its log."
             return Verdict(
-                responder: responder, cause: .app, confidence: namesPath ? .medium : .low,
+                responder: responder, cause: .app, confidence: timed != nil ? .high : namesPath ? .medium : .low,
                 explanation: explanation,
                 evidence: c.records.filter { $0.event.kind == .access } + errors.prefix(3),
                 nextSteps: ["Read the traceback\(named.map { " (`\($0)`)" } ?? "") and fix the exception."],

@@ -153,6 +153,13 @@ public struct NginxRule: DiagnosisRule {
                            explanation: "nginx's access rules (`deny`) refused the request: `\(firstLine(message))`.",
                            evidence: evidence, nextSteps: ["Check the allow/deny rules of the matching location."],
                            expectedAbsent: innerAbsent, reasonKey: "nginx-forbidden")
+        case 401 where errors.isEmpty && !authRefusals(near: nginx, in: c).isEmpty:
+            // auth_basic logs the refusals of credentials it was sent, not the challenge to a
+            // client that sent none: the same location's refusals show whose 401 it is.
+            return Verdict(responder: .nginx, cause: .client, confidence: .medium,
+                           explanation: "nginx's `auth_basic` answered 401 without an error-log line: the client sent no credentials, and nginx challenged it for them (nginx logs only refused credentials, such as `\(firstLine(authRefusals(near: nginx, in: c)[0].messageText))` for this location).",
+                           evidence: evidence + authRefusals(near: nginx, in: c).prefix(1), nextSteps: ["A browser then asks the user and retries; a script must send credentials from the start."],
+                           expectedAbsent: innerAbsent, reasonKey: "nginx-auth-challenge")
         case 444, 494, 400:
             return Verdict(responder: .nginx, cause: .client, confidence: .medium,
                            explanation: "nginx refused the request itself with \(status) (\(status == 444 ? "connection closed without a response" : status == 494 ? "request header too large" : "a malformed request")).",
@@ -231,6 +238,16 @@ public struct NginxRule: DiagnosisRule {
                            "Nothing to fix unless such requests are legitimate (then the matching size limit: `large_client_header_buffers`, `client_max_body_size`).", "nginx-client-sent")
         }
         return nil
+    }
+
+    /// auth_basic's refusals of credentials on the same path prefix around this request.
+    func authRefusals(near nginx: StoredEvent, in c: RequestCase) -> [StoredEvent] {
+        guard let path = nginx.event.path else { return [] }
+        let folder = path.split(separator: "/").first.map { "/\($0)" } ?? "/"
+        return c.nearby.filter { e in
+            e.event.layer == .nginx && e.event.kind == .log && (e.event.path?.hasPrefix(folder) ?? false)
+                && (e.messageText.contains("was not found in \"") || e.messageText.contains("password mismatch"))
+        }
     }
 
     /// Error-log lines about this request: linked to it, or naming the same client (nginx's peer)
