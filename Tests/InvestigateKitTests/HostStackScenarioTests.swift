@@ -335,3 +335,19 @@ extension EdgeIncidentScenarioTests {
         #expect(nginx.expected && nginx.why.contains("whole request"))
     }
 }
+
+extension DiagnosisScenarioTests {
+    /// A rule in COUNT mode matched the request the app refused: the WAF is named and ruled out.
+    @Test func aCountOnlyRuleIsRuledOutByName() throws {
+        let ms = (Self.base + 19_990_000) / 1000
+        let waf = #"{"timestamp":\#(ms),"formatVersion":1,"webaclId":"arn:aws:wafv2:ap-northeast-1:111122223333:regional/webacl/web-acl-prod/4f7d2c1a","terminatingRuleId":"Default_Action","terminatingRuleType":"REGULAR","action":"ALLOW","terminatingRuleMatchDetails":[],"httpSourceName":"ALB","httpSourceId":"111122223333-app/web-prod/5f2c1a8e9b3d4c71","ruleGroupList":[],"rateBasedRuleList":[],"nonTerminatingMatchingRules":[{"ruleId":"admin-paths-outside-office","action":"COUNT","ruleMatchDetails":[]}],"requestHeadersInserted":null,"responseCodeSent":null,"httpRequest":{"clientIp":"203.0.113.60","country":"JP","headers":[{"name":"Host","value":"example.com"}],"uri":"/app/admin","args":"","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"1-67a44a04-d333e9427f188569ca660001"}}"#
+        let nginx = (0..<40).map { EdgeIncidentScenarioTests.nginxXFF(Double($0) * 3 - 60, "/api/items", 200, rt: "0.004") }
+            + [EdgeIncidentScenarioTests.nginxXFF(20, "/app/admin", 403, rt: "0.008")]
+        let d = try diagnose(["waf/waf.log": waf + "\n", "var/log/nginx/access.log": nginx.sorted().joined(separator: "\n") + "\n",
+                              "app/logs/app.log": Self.appLog(errorsAt: [(20, "/app/admin", 403)])],
+                             at: 10, status: "403", ip: "203.0.113.60")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "app", "\(f.rule): \(f.explanation)")
+        #expect(f.explanation.contains("`admin-paths-outside-office` matched it in COUNT mode only"))
+    }
+}

@@ -160,10 +160,30 @@ public final class Diagnoser {
         guard let status = c.clientStatus, status >= 400 else { return nil }
         if let s = q.status, !s.matches(status) { return nil }
         for rule in rules {
-            guard let verdict = rule.diagnose(c) else { continue }
+            guard var verdict = rule.diagnose(c) else { continue }
+            if verdict.responder != .waf, let note = Self.countedByWAF(c) { verdict.explanation += note }
             return (Set(c.records.map(\.id)), finding(c, verdict, rule: rule.id, sources: sources), verdict.reasonKey)
         }
         return nil
+    }
+
+    /// A web ACL that let the request through while a rule in COUNT mode matched it: a decoy the
+    /// answer rules out by name (COUNT records a match and does not block).
+    static func countedByWAF(_ c: RequestCase) -> String? {
+        guard let waf = c.records.first(where: { $0.event.layer == .waf && $0.event.kind == .access }),
+              (waf.event.wafAction ?? waf.extra("action") ?? "").uppercased() == "ALLOW",
+              let rules = waf.extra("non_terminating_rules"), rules.contains("COUNT") else { return nil }
+        var ids: [String] = []
+        var rest = Substring(rules)
+        while let r = rest.range(of: "\"ruleId\":") {
+            rest = rest[r.upperBound...].drop { $0 == " " }
+            guard rest.first == "\"" else { continue }
+            let value = rest.dropFirst().prefix { $0 != "\"" }
+            if !value.isEmpty && value.count <= 128 { ids.append(String(value)) }
+        }
+        guard !ids.isEmpty else { return nil }
+        let named = Array(Set(ids)).sorted().prefix(3).map { "`\($0)`" }.joined(separator: ", ")
+        return " AWS WAF allowed the request: \(named) matched it in COUNT mode only, which records a match and does not block."
     }
 
     /// Every failed request in the window judged on its own (not grouped): what the ground-truth

@@ -67,7 +67,7 @@ public struct AppRule: DiagnosisRule {
             let mentions = AppMentions(c, for: proxy, status: status)
             if !mentions.answers.isEmpty || (!mentions.reasons.isEmpty && status < 500) {
                 let said = mentions.answers.first ?? mentions.reasons[0]
-                let reason = mentions.reasons.first.map { " Its reason: `\(firstLine($0.messageText))`." } ?? ""
+                let reason = mentions.reasons.first.flatMap { $0.id == said.id ? nil : " Its reason: `\(firstLine($0.messageText))`." } ?? ""
                 let others = mentions.answers.count > 1 ? " \(mentions.answers.count) such lines fit this moment; all name the same status." : ""
                 return Verdict(
                     responder: .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: mentions.answers.isEmpty ? .medium : .high,
