@@ -252,6 +252,8 @@ public enum TimelineUpdate {
         // Before anything reads their times: app logs read in a guessed zone that their request
         // lines show is wrong are moved to the right one.
         if options.appTimeZone == nil { try AppZoneAlignment.run(store: store, afterSourceID: lastSource) }
+        // Then a clock minutes off, whatever the zone (a host whose NTP broke).
+        try AppClockSkew.run(store: store, afterSourceID: lastSource)
         clock.lap("app zone")
         // The same line in syslog and in the app's file is one record: mark copies before linking.
         try CopyLinker.link(store: store)

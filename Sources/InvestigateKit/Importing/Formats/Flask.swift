@@ -52,7 +52,10 @@ public struct FlaskImporter: Importer {
         `GET /p …` in a message) are compared with the nginx and ALB access records of the same paths within 3 s, over a 20-minute \
         stretch, at every half-hour shift within 14 hours; when one shift gathers at least 5 meetings beyond chance (a path requested \
         every few seconds meets at any shift) and twice as many as any other, the records are moved by it and the note says so \
-        (`AppZoneAlignment`); read for a question's window, such a file keeps 14 hours either side for this. The \
+        (`AppZoneAlignment`); read for a question's window, such a file keeps 14 hours either side for this. Whatever the \
+        zone, a clock minutes off is found the same way at every whole-second shift within 15 minutes (3-second windows, at least 8 \
+        meetings beyond chance and twice any other shift); a shift of 10 s or more moves the records and a note says by how much \
+        (`AppClockSkew`). The \
         stamp as written → `extra.local_time`. `%(levelname)s` → `level`; `%(message)s` (first line) → `message`; \
         `%(name)s` → `extra.logger`; `%(module)s` → `extra.module`; `%(process)d` → `pid`; other attributes → \
         `extra.<name>`. Following lines that are not a record head (tracebacks, multi-line messages) join the \
