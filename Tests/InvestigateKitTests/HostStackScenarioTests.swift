@@ -351,3 +351,86 @@ extension DiagnosisScenarioTests {
         #expect(f.explanation.contains("`admin-paths-outside-office` matched it in COUNT mode only"))
     }
 }
+
+extension HostStackScenarioTests {
+    /// A write to the upstream that broke mid-request is the upstream dying, as a premature close is.
+    @Test func aBrokenPipeToTheUpstreamIsItsDeath() throws {
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "POST /api/import", 502)]),
+            "nginx/error.log": Self.nginxError(19.9, "writev() failed (32: Broken pipe) while sending request to upstream", client: "203.0.113.90", request: "POST /api/import") + "\n",
+        ], status: "502")
+        #expect(f.responder == "nginx" && f.cause == "gunicorn" && f.reason == "nginx-upstream-closed", "\(f.explanation)")
+    }
+}
+
+extension HostStackScenarioTests {
+    @Test func theUpstreamIsReadFromTheErrorLine() {
+        #expect(NginxRule.upstreamAddress(#"recv() failed, client: 1.2.3.4, upstream: "http://10.0.1.12:8000/api/pay", host: "x""#) == "10.0.1.12:8000")
+        #expect(NginxRule.upstreamAddress(#"connect() failed, upstream: "http://unix:/run/gunicorn.sock:/api/pay", host: "x""#) == "unix:/run/gunicorn.sock")
+        #expect(NginxRule.upstreamAddress("no upstream named") == nil)
+    }
+
+    /// A reset within milliseconds, while nginx could not connect to the same upstream either, is
+    /// a crashing backend, not a worker timeout: no `--timeout` advice, the backend named.
+    @Test func aQuickResetOnACrashingBackendIsNoTimeout() throws {
+        let access = (0..<40).map { i in
+            "198.51.100.\(i % 9 + 1) - - [\(S.clf(Double(i * 10 - 300)))] \"GET /api/items HTTP/1.1\" 200 512 \"-\" \"curl/8.4.0\" rt=0.012"
+        } + ["203.0.113.90 - - [\(S.clf(20))] \"POST /api/pay HTTP/1.1\" 502 157 \"-\" \"curl/8.4.0\" rt=0.061"]
+        let error = [
+            Self.nginxError(12, "connect() failed (111: Connection refused) while connecting to upstream", client: "198.51.100.4", request: "GET /api/items")
+                .replacingOccurrences(of: ", host:", with: #", upstream: "http://10.0.1.12:8000/api/items", host:"#),
+            Self.nginxError(20, "recv() failed (104: Connection reset by peer) while reading response header from upstream", client: "203.0.113.90", request: "POST /api/pay")
+                .replacingOccurrences(of: ", host:", with: #", upstream: "http://10.0.1.12:8000/api/pay", host:"#),
+        ].joined(separator: "\n") + "\n"
+        let f = try diagnose(["nginx/access.log": access.joined(separator: "\n") + "\n", "nginx/error.log": error], status: "502")
+        #expect(f.responder == "nginx" && f.cause == "gunicorn", "\(f.explanation)")
+        #expect(f.explanation.contains("too soon for a timeout") && f.explanation.contains("10.0.1.12:8000"), "\(f.explanation)")
+        #expect(!f.next_steps.contains { $0.contains("--timeout") })
+    }
+}
+
+extension EdgeIncidentScenarioTests {
+    /// The ALB passed on its target's 502 and the nginx logs given (another target's) have no
+    /// record of it: the target's address is named, the cause left open, its host's logs asked for.
+    @Test func aTargetsAnswerWithAnotherHostsLogsNamesTheTarget() throws {
+        let files = [
+            "alb.log": Self.alb(0.5, created: 0.4, elb: 502, target: "10.0.12.48:80", targetStatus: "502", times: "0.000 0.004 0.000", path: "/api/search") + "\n",
+            "access.log": (0..<40).map { Self.nginxXFF(Double($0) * 3 - 60, "/api/items", 200, rt: "0.004") }.joined(separator: "\n") + "\n",
+        ]
+        let d = try t.diagnose(files, at: 0, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "nginx" && f.cause == Finding.unknownCause && f.rule == "innermost-record", "\(f.explanation)")
+        #expect(f.explanation.contains("10.0.12.48:80") && f.next_steps.contains { $0.contains("10.0.12.48:80") })
+        let nginx = try #require(f.absent.first { $0.layer == "nginx" })
+        #expect(nginx.why.contains("another target's"), "\(nginx.why)")
+    }
+}
+
+extension HostStackScenarioTests {
+    @Test func theExceptionLineIsNamedNotWhatFollowsIt() {
+        let psycopg = ["Traceback (most recent call last):", "  File \"/srv/app/orders.py\", line 9, in create",
+                       "django.db.utils.IntegrityError: duplicate key value violates unique constraint \"orders_ref_key\"",
+                       "DETAIL:  Key (payment_ref)=(pi_3OtR2vKZ9x) already exists."].joined(separator: "\n")
+        #expect(ExceptionText.summary(psycopg) == "django.db.utils.IntegrityError: duplicate key value violates unique constraint \"orders_ref_key\"")
+        let sqlalchemy = ["Traceback (most recent call last):", "  File \"/srv/app/db.py\", line 3, in get",
+                          "sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection failed",
+                          "(Background on this error at: https://sqlalche.me/e/20/e3q8)"].joined(separator: "\n")
+        #expect(ExceptionText.summary(sqlalchemy)?.hasPrefix("sqlalchemy.exc.OperationalError") == true)
+        #expect(ExceptionText.summary("Jan 14 16:02:01 web-1 gunicorn[40214]: Traceback (most recent call last):\nJan 14 16:02:01 web-1 gunicorn[40214]:     import stripe\nJan 14 16:02:01 web-1 gunicorn[40214]: ModuleNotFoundError: No module named 'stripe'")
+                == "ModuleNotFoundError: No module named 'stripe'")
+    }
+
+    @Test func djangosVerboseFormatIsRead() {
+        let lines = ["INFO 2025-03-11 14:00:10,743 views 2818 140211856627456 cart item added sku=5534 qty=1",
+                     "ERROR 2025-03-11 14:32:05,102 log 2819 140211856627456 Internal Server Error: /checkout/"]
+        #expect(ImporterRegistry.standard.detect(lines, fileName: "django.log").importer?.id == "flask")
+    }
+
+    /// nginx passing on a 500 that no rule explains, with the app's logs covering the moment and
+    /// silent: which layer made it is not known, and nginx is not blamed for it.
+    @Test func anUnexplainedProxied500HasNoKnownCause() throws {
+        let f = try diagnose(["nginx/access.log": Self.nginx([(20, "203.0.113.90", "GET /api/items", 500)]),
+                              "app/app.log": Self.appLog([])], status: "500")
+        #expect(f.responder == "nginx" && f.cause == Finding.unknownCause, "\(f.explanation)")
+    }
+}

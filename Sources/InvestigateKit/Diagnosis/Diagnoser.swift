@@ -134,6 +134,7 @@ public final class Diagnoser {
         notes += Self.stackNotes(stack, coverage: byLayer)
         notes += try AppZoneShift.notes(db, q, coverage: byLayer)
         notes += try AppZoneAlignment.movedNotes(db, from: q.from, to: q.to)
+        notes += try AppClockSkew.movedNotes(db, from: q.from, to: q.to)
         for o in try Correlator(store: store).loadOffsetsIn(db) where abs(o.offset) >= 500_000 {
             notes.append("Clock offset: \(o.inner) stamps run \(String(format: "%+.1f", Double(o.offset) / 1e6)) s relative to \(o.outer) (median of \(o.samples) unambiguous matches); correlation corrected for it.")
         }
@@ -162,9 +163,25 @@ public final class Diagnoser {
         for rule in rules {
             guard var verdict = rule.diagnose(c) else { continue }
             if verdict.responder != .waf, let note = Self.countedByWAF(c) { verdict.explanation += note }
+            Self.citePassersOn(c, &verdict)
             return (Set(c.records.map(\.id)), finding(c, verdict, rule: rule.id, sources: sources), verdict.reasonKey)
         }
         return nil
+    }
+
+    /// The layers in front of the responder whose records carry the same status passed its answer
+    /// on: they are part of the evidence (the client saw their record's status), and said so.
+    static func citePassersOn(_ c: RequestCase, _ verdict: inout Verdict) {
+        guard let status = c.clientStatus else { return }
+        let cited = Set(verdict.evidence.map(\.id))
+        let passers = c.records.filter { r in
+            r.event.kind == .access && r.event.layer < verdict.responder && !Layer.offPath.contains(r.event.layer)
+                && (r.event.status == status || r.event.elbStatus == status) && !cited.contains(r.id)
+        }.sorted { $0.event.layer < $1.event.layer }
+        guard !passers.isEmpty else { return }
+        verdict.evidence += passers
+        let names = passers.map(\.event.layer.rawValue)
+        verdict.explanation += " The \(names.joined(separator: " and ")) record\(names.count > 1 ? "s" : "") in front passed the \(status) on."
     }
 
     /// A web ACL that let the request through while a rule in COUNT mode matched it: a decoy the
@@ -312,7 +329,10 @@ public final class Diagnoser {
             status: c.clientStatus, time: c.time.map(TimeFormat.isoUTCMillis),
             // A load balancer's node is nginx's peer, not the client: `combined` behind an ALB
             // names no client, and the finding says none rather than the balancer's address.
-            client_ip: c.records.compactMap { $0.event.kind == .access ? $0.event.clientIP : nil }.first { !c.stack.privatePeers.contains($0) },
+            // The outermost record names the real client: CloudFront's viewer, not the edge
+            // address the ALB behind it saw.
+            client_ip: c.records.filter { $0.event.kind == .access }.sorted { $0.event.layer < $1.event.layer }
+                .compactMap(\.event.clientIP).first { !c.stack.privatePeers.contains($0) },
             method: head?.method ?? c.records.lazy.compactMap(\.event.method).first,
             path: head?.path ?? c.records.lazy.compactMap(\.event.path).first,
             responder: v.responder.rawValue, cause: v.cause?.rawValue ?? Finding.unknownCause, confidence: confidence, explanation: v.explanation,
@@ -360,6 +380,8 @@ public final class Diagnoser {
             let reached = c.reached(layer) || v.reached.contains(layer)
             if reached && !c.hasData(layer) {
                 out.append(Absence(layer: layer.rawValue, why: "not provided: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) logs were given", expected: false))
+            } else if reached, layer == .nginx, let target = c.access(.alb)?.extra("target") {
+                out.append(Absence(layer: layer.rawValue, why: "unlinked: the ALB sent the request to target `\(target)`, and no nginx record given matches it: if these nginx logs are another target's, the host behind `\(target)` has the record (see `investigate timeline`)", expected: false))
             } else if reached {
                 out.append(Absence(layer: layer.rawValue, why: "unlinked: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) record could be linked to it (see `investigate timeline`)", expected: false))
             } else if let why = v.expectedAbsent[layer], v.confidence != .high, c.hasData(layer), !c.covers(layer), let cov = c.coverage[layer] {

@@ -5,7 +5,7 @@ enum ServiceLifecycle {
     /// Looked for in messages (SQL LIKE, case-sensitive words as the kernel and systemd write them).
     static let phrases = ["Killed process", "Out of memory", "Main process exited", "Failed with result", "Stopped ", "Stopping ",
                           "Started ", "Starting ", "Shutting down", "Failed to start", "failed to boot", "failed to load",
-                          "Start request repeated", "ModuleNotFoundError", "ImportError", "SyntaxError", "Exception in worker process"]
+                          "Start request repeated", "ModuleNotFoundError", "ImportError", "SyntaxError", "Exception in worker process", "Connection in use"]
     static let lookback: Int64 = 15 * 60_000_000
 
     static func isStart(_ m: String) -> Bool { m.hasPrefix("Started ") || m.hasPrefix("Starting ") }
@@ -24,7 +24,7 @@ enum ServiceLifecycle {
             guard let time = e.event.time, time <= t + 2_000_000, time >= t - lookback, seen.insert(e.id).inserted else { return false }
             let m = e.messageText
             return m.contains("ModuleNotFoundError") || m.contains("ImportError") || m.contains("SyntaxError") || m.contains("Worker failed to boot")
-                || m.contains("Exception in worker process")
+                || m.contains("Exception in worker process") || m.contains("Connection in use")
                 || m.contains("App failed to load") || m.contains("Failed to start") || m.contains("Start request repeated")
         }
         func rank(_ m: String) -> Int {

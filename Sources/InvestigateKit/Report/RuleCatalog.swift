@@ -19,8 +19,9 @@ public enum RuleCatalog {
             taken to mean "this layer saw no such request", logs that do not span the moment are a *gap*
             (unless the responder's own record proves it answered), and a layer behind a record showing
             the request went past the responder (nginx's 499 under an ALB 504) is never "answered in
-            front". The cause is `unknown` when the evidence cannot tell: a proxy passed on a server error
-            (nginx's or CloudFront's 500) and no log behind it covers the moment. When an application
+            front". The cause is `unknown` when the evidence cannot tell: a proxy (nginx, the ALB, CloudFront)
+            passed on a server error that no rule explains (nginx's 500 with no error-log line), or its
+            error-log line is one no rule knows (it is quoted). When an application
             log with zone-less stamps lies wholly outside the window while a half-hour shift lines its span
             up with a layer covering it, a note names the shift and the `--app-tz` to try.
             CloudTrail's successful changing calls in the hour before an answer are cited beside it as

@@ -95,6 +95,12 @@ public struct AlbOwnStatusRule: DiagnosisRule {
             text += " The target host's log shows its web server down (no start since): `\(firstLine(death.messageText))`."
         }
         var absent: [Layer: String] = [:]
+        if elb == 504, nginx?.event.status == 499 {
+            // gunicorn and the app log a request when they finish it: after the ALB and nginx had
+            // given up, beyond this moment, and with the status they made (200, often).
+            absent[.gunicorn] = "expected: gunicorn logs a request when it finishes, after the ALB and nginx had given up; its line, if any, comes later and with the app's own status"
+            absent[.app] = "expected: the app finished (if at all) after the ALB and nginx had given up; its lines for this request are cited where found"
+        }
         if alb.event.targetStatus == nil, nginx == nil {
             for l in [Layer.nginx, .gunicorn, .app] { absent[l] = "expected: no target answered this request" }
         }

@@ -136,7 +136,7 @@ public struct ApiGatewayRule: DiagnosisRule {
             key = "apigw-lambda-timeout"
         } else if status == 504 || executionText.contains("timeout error") || executionText.contains("Endpoint request timed out") {
             let ran = reportMs.map { " The function's REPORT line shows it ran \(String(format: "%.1f", $0 / 1000)) s\($0 >= 29_000 ? ", finishing after API Gateway had already answered" : "")." } ?? ""
-            why = "the integration did not answer within API Gateway's 29 s limit (INTEGRATION_TIMEOUT, `Endpoint request timed out`): the function was still running when API Gateway gave up.\(ran)"
+            why = "the integration did not answer within API Gateway's 29 s limit (INTEGRATION_TIMEOUT, `Endpoint request timed out`): the function was still running when API Gateway gave up\(ran.isEmpty ? "" : "." + ran.dropLast())"
             evidence += [report].compactMap { $0 }
             next = ["Make the function answer within 29 s for \(gw.event.path ?? "this path") (move long work to an asynchronous job), or use an HTTP API/ALB where a longer timeout is needed."]
             key = "apigw-integration-timeout"
@@ -157,9 +157,12 @@ public struct ApiGatewayRule: DiagnosisRule {
             next = c.hasData(.lambda) ? ["Read the Lambda function's log for this request (REPORT line: duration vs timeout, memory)."] :
                 ["Ingest the Lambda function's CloudWatch logs (`/aws/lambda/<function>`) for \(window)."]
         }
-        return Verdict(responder: .apigateway, cause: .lambda, confidence: confidence,
-                       explanation: "API Gateway returned \(status) because \(why).", evidence: evidence,
-                       nextSteps: next, expectedAbsent: [:], reasonKey: key)
+        var verdict = Verdict(responder: .apigateway, cause: .lambda, confidence: confidence,
+                              explanation: "API Gateway returned \(status) because \(why).", evidence: evidence,
+                              nextSteps: next, expectedAbsent: [:], reasonKey: key)
+        // The function had the request (it failed, or was still running): its silence is no answer in front.
+        verdict.reached = [.lambda]
+        return verdict
     }
 
     /// The function's records for this request: linked ones, else the invocation's lines nearby

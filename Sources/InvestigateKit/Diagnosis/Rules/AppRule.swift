@@ -94,14 +94,15 @@ public struct AppRule: DiagnosisRule {
             let named = errors.lazy.compactMap { ExceptionText.summary($0.text) ?? ExceptionText.summary($0.messageText) }.first
             let what = named.map { "`\($0)`" } ?? "an exception"
             let explanation = namesPath
-                ? "The application raised \(what) while handling the request (`\(firstLine(errors[0].messageText))`); \(responder == .gunicorn ? "gunicorn caught it and answered 500" : "Flask answered 500")."
+                ? "The application raised \(what) while handling the request (`\(firstLine(errors[0].messageText))`); \(responder == .gunicorn ? "gunicorn caught it and answered 500" : "the application answered 500")."
                 : "The application logged \(what) at this moment (`\(firstLine(errors[0].messageText))`), but the record names no path, so it may belong to another request; no error of the app names this one. If the app's stamps were read in the wrong zone (`investigate sources` says how), its error for this request lies elsewhere in its log."
             return Verdict(
                 responder: responder, cause: .app, confidence: timed != nil ? .high : namesPath ? .medium : .low,
                 explanation: explanation,
                 evidence: c.records.filter { $0.event.kind == .access } + errors.prefix(3),
                 nextSteps: ["Read the traceback\(named.map { " (`\($0)`)" } ?? "") and fix the exception."],
-                expectedAbsent: [:], reasonKey: "app-exception")
+                expectedAbsent: namesPath ? [.app: "expected: the app's error cited above names this request's path at this moment; no identifier links it to the request"] : [:],
+                reasonKey: "app-exception")
         }
         if let g = gunicornAccess, g.event.status == status {
             // gunicorn writes what the application returned; only a malformed request (400) or an

@@ -4,7 +4,7 @@ public struct InnermostRecordRule: DiagnosisRule {
     public let id = "innermost-record"
     public let title = "The innermost layer that logged the status (no specific rule applied)"
     public let doc = RuleDoc(
-        fires: "No specific rule explains the error.",
+        fires: "No specific rule explains the error. A proxy's (nginx's, the ALB's, CloudFront's) unexplained 5xx gets cause `unknown`: it was most likely made behind it. An ALB record whose target answered the status, beside nginx logs with no record of it, names the target's address: those logs are probably another target's.",
         evidence: "The access records of the request.",
         example: "404 seen at nginx with no app log given: nginx is the innermost layer known to have sent it; low confidence.")
 
@@ -13,6 +13,7 @@ public struct InnermostRecordRule: DiagnosisRule {
         let withStatus = c.records.filter { $0.event.kind == .access && $0.event.status == status }.sorted { $0.event.layer < $1.event.layer }
         guard let innermost = withStatus.last else { return nil }
         if let extended = extendedByUnlinkedRecords(c, innermost: innermost, status: status) { return extended }
+        if let target = targetsAnswer(c, innermost: innermost, status: status) { return target }
         let layer = innermost.event.layer
         let deeper = c.path.filter { $0 > layer && $0 != .gunicorn }
         let notGiven = deeper.filter { !c.hasData($0) }
@@ -29,7 +30,11 @@ public struct InnermostRecordRule: DiagnosisRule {
         }
         // A server error that a layer in front passed on was most often made behind it: with the
         // layers behind unseen at this moment, which one caused it is not known, and is not guessed.
-        let cause: Layer? = StatusMeaning.clientFaults.contains(status) || unseen.isEmpty || Self.origins.contains(layer)
+        // A proxy (nginx, the ALB, CloudFront) rarely makes a 5xx of its own without saying so in
+        // its error log, which the specific rules read; unexplained, its 5xx was most likely passed
+        // on from behind, even when the logs behind it have no record (they are then suspicious).
+        let passedOn = status >= 500 && !Self.origins.contains(layer)
+        let cause: Layer? = StatusMeaning.clientFaults.contains(status) || ((unseen.isEmpty || Self.origins.contains(layer)) && !passedOn)
             ? StatusMeaning.cause(of: status, answeredBy: layer) : nil
         if cause == nil {
             text += " Which layer caused it is unknown from these logs."
@@ -38,6 +43,21 @@ public struct InnermostRecordRule: DiagnosisRule {
         next += elsewhere.map { "Check the zone and clock of the \($0.rawValue) logs (`investigate sources` shows how their stamps were read), or find the \($0.rawValue) logs of this time." }
         return Verdict(responder: layer, cause: cause, confidence: confidence, explanation: text, evidence: withStatus,
                        nextSteps: next, expectedAbsent: [:], reasonKey: "innermost-\(layer.rawValue)-\(status)")
+    }
+
+    /// The ALB passed on its target's answer (target_status_code equal to its own), and nginx's logs
+    /// are here without any record of it: the target that answered is named, since its host's
+    /// logs, probably not these, are the ones to read.
+    func targetsAnswer(_ c: RequestCase, innermost: StoredEvent, status: Int) -> Verdict? {
+        guard innermost.event.layer == .alb, innermost.event.targetStatus == status, c.hasData(.nginx),
+              let address = innermost.extra("target") else { return nil }
+        var v = Verdict(
+            responder: .nginx, cause: StatusMeaning.clientFaults.contains(status) ? .client : nil, confidence: .medium,
+            explanation: "The ALB passed on the \(status) its target `\(address)` answered (target_status_code \(status)). None of the nginx records given matches this request, so the nginx logs given are probably another target's; which layer behind `\(address)` made the \(status) is unknown from these logs.",
+            evidence: [innermost], nextSteps: ["Fetch the nginx, gunicorn and app logs of the host behind `\(address)` for this time."],
+            expectedAbsent: [:], reasonKey: "alb-target-\(status)")
+        v.reached = [.nginx]
+        return v
     }
 
     /// Layers that make responses rather than pass them on: when one of them logged the status, it

@@ -16,7 +16,11 @@ public struct NginxRule: DiagnosisRule {
         let errors = errorLines(for: nginx, in: c)
         let message = errors.map(\.messageText).joined(separator: "\n")
         let gunicornLines = c.nearby.filter { $0.event.layer == .gunicorn }
+        // The worker that handled this request timed out just before nginx saw its upstream go:
+        // the nearest timeout to nginx's error line first (another request's worker is further off).
+        let closedAt = errors.first?.event.time ?? nginx.event.time ?? 0
         let timeouts = gunicornLines.filter { $0.messageText.contains("WORKER TIMEOUT") }
+            .sorted { abs(($0.event.time ?? 0) - closedAt) < abs(($1.event.time ?? 0) - closedAt) }
         // A worker killed by the kernel's OOM killer: gunicorn's arbiter says "was sent SIGKILL!
         // Perhaps out of memory?", the kernel "Out of memory: Killed process N (gunicorn)".
         // gunicorn writes the same SIGKILL line when it kills a worker that ignored the abort after
@@ -89,16 +93,28 @@ public struct NginxRule: DiagnosisRule {
                 expectedAbsent: [.gunicorn: "expected: gunicorn logs no request line for a request whose worker was killed", .app: "expected: the app never finished this request"],
                 reasonKey: "nginx-upstream-oom")
         }
-        if message.contains("upstream prematurely closed") || (message.contains("reset by peer") && message.contains("from upstream")) {
+        if message.contains("upstream prematurely closed") || ((message.contains("reset by peer") || message.contains("Broken pipe"))
+            && (message.contains("from upstream") || message.contains("to upstream"))) {
             evidence += timeouts.prefix(2)
-            // A killed worker is the commonest reason, but only gunicorn's own line proves it.
+            // A killed worker is the commonest reason, but only gunicorn's own line proves it. A
+            // request that failed within seconds was no timeout: the upstream crashed or restarted.
+            let quick = timeouts.isEmpty && (nginx.event.duration.map { $0 < 5_000_000 } ?? false)
+            let upstream = errors.lazy.compactMap { Self.upstreamAddress($0.text) }.first
+            let refusedThere = upstream.map { address in
+                c.nearby.filter { $0.event.layer == .nginx && $0.event.kind == .log && $0.text.contains(address)
+                    && ($0.messageText.contains("Connection refused") || $0.messageText.contains("temporarily disabled")) }
+            } ?? []
+            evidence += refusedThere.prefix(1)
             let worker = timeouts.first.map { "gunicorn's arbiter logged `\(firstLine($0.messageText))`: the worker handling this request was killed for exceeding gunicorn's timeout, which is shorter than nginx's proxy_read_timeout." }
-                ?? "No gunicorn line about a timed-out or killed worker was found nearby\(c.hasData(.gunicorn) ? "" : " (no gunicorn logs were given)"): the upstream process most likely died or was killed mid-request (a worker timeout, an out-of-memory kill or a crash), which its own logs would show."
+                ?? (quick ? "It failed after \(Double(nginx.event.duration ?? 0) / 1e6) s, too soon for a timeout: the upstream process crashed or was restarting\(refusedThere.isEmpty ? "" : "; nginx also failed to connect to the same upstream \(refusedThere.count) time\(refusedThere.count == 1 ? "" : "s") around then (`\(firstLine(refusedThere[0].messageText))`), so it was going up and down")."
+                    : "No gunicorn line about a timed-out or killed worker was found nearby\(c.hasData(.gunicorn) ? "" : " (no gunicorn logs were given)"): the upstream process most likely died or was killed mid-request (a worker timeout, an out-of-memory kill or a crash), which its own logs would show.")
+            let which = upstream.map { " The upstream was `\($0)`; if the gunicorn and app logs given are another backend's, that host's logs hold the rest." } ?? ""
             return Verdict(
                 responder: .nginx, cause: .gunicorn, confidence: timeouts.isEmpty ? .medium : .high,
-                explanation: "nginx answered \(status): the upstream closed the connection before sending a response (`\(firstLine(message))`). \(worker)",
+                explanation: "nginx answered \(status): the upstream closed the connection before sending a response (`\(firstLine(message))`). \(worker)\(which)",
                 evidence: evidence,
-                nextSteps: ["Find what made \(nginx.event.path ?? "the request") slow in the app, or raise gunicorn's `--timeout` (keep it below nginx's `proxy_read_timeout` and the ALB idle timeout)."],
+                nextSteps: quick ? ["Find why the upstream\(upstream.map { " `\($0)`" } ?? "") crashed or restarted at that moment (its gunicorn log and journal)."]
+                    : ["Find what made \(nginx.event.path ?? "the request") slow in the app, or raise gunicorn's `--timeout` (keep it below nginx's `proxy_read_timeout` and the ALB idle timeout)."],
                 expectedAbsent: [.gunicorn: "expected: gunicorn logs no request line when a worker is killed on timeout", .app: "expected: the app never finished this request"],
                 reasonKey: "nginx-upstream-closed")
         }
@@ -238,6 +254,20 @@ public struct NginxRule: DiagnosisRule {
                            "Nothing to fix unless such requests are legitimate (then the matching size limit: `large_client_header_buffers`, `client_max_body_size`).", "nginx-client-sent")
         }
         return nil
+    }
+
+    /// The upstream an error-log line names (`upstream: "http://10.0.1.12:8000/p"` → `10.0.1.12:8000`).
+    static func upstreamAddress(_ message: String) -> String? {
+        guard let r = message.range(of: "upstream: \"") else { return nil }
+        var rest = message[r.upperBound...]
+        for scheme in ["http://", "https://", "uwsgi://", "fastcgi://", "grpc://"] where rest.hasPrefix(scheme) { rest = rest.dropFirst(scheme.count) }
+        if rest.hasPrefix("unix:") {
+            // `unix:/run/gunicorn.sock:/p`: the socket's path ends at the colon before the URI.
+            let socket = rest.dropFirst(5).prefix { $0 != ":" && $0 != "\"" }
+            return socket.isEmpty ? nil : "unix:" + socket
+        }
+        let address = rest.prefix { $0 != "/" && $0 != "\"" }
+        return address.isEmpty || address.count > 200 ? nil : String(address)
     }
 
     /// auth_basic's refusals of credentials on the same path prefix around this request.

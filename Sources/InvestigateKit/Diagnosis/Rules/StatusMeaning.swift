@@ -18,6 +18,8 @@ enum StatusMeaning {
 /// The exception a traceback or runtime error record ends with: `ZeroDivisionError: division by
 /// zero`, not "Exception on /path [GET]" or "Traceback (most recent call last):".
 enum ExceptionText {
+    /// A Python exception line: `pkg.mod.SomeError: message`, `KeyError: 'x'`, `SystemExit`.
+    static let exceptionLine = #"^[A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception|Exit|Interrupt|Timeout|Warning)\b(?::\s.*)?$"#
     static let syslogPrefix = #"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ [^\s:\[]+(?:\[\d+\])?: "#
     static func summary(_ text: String) -> String? {
         // A traceback read from syslog keeps each line's prefix (`Jan 14 16:02:01 web-1 gunicorn[40214]: `).
@@ -29,6 +31,12 @@ enum ExceptionText {
         }
         if lines.count > 1, let last = lines.last(where: { !isFrame($0) && !$0.trimmingCharacters(in: .whitespaces).isEmpty }),
            lines.contains(where: { $0.hasPrefix("Traceback") }) {
+            // The exception line, not what some libraries print after it (psycopg's `DETAIL:`,
+            // SQLAlchemy's "(Background on this error at: …)").
+            let afterTraceback = lines.drop { !$0.hasPrefix("Traceback") }
+            if let named = afterTraceback.last(where: { !isFrame($0) && $0.range(of: exceptionLine, options: .regularExpression) != nil }) {
+                return named.trimmingCharacters(in: .whitespaces)
+            }
             return last.trimmingCharacters(in: .whitespaces)
         }
         // A one-line runtime error: `[ERROR] KeyError: 'id'`, or Node's `Invoke Error {"errorType":…}`.
@@ -37,7 +45,7 @@ enum ExceptionText {
         }
         for l in lines {
             let t = l.trimmingCharacters(in: .whitespaces)
-            if let r = t.range(of: #"^(?:\[ERROR\]\s*)?[A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception|Exit|Interrupt|Timeout)\b(?::\s.*)?$"#, options: .regularExpression) {
+            if let r = t.range(of: #"^(?:\[ERROR\]\s*)?"# + exceptionLine.dropFirst(), options: .regularExpression) {
                 return String(t[r]).replacingOccurrences(of: #"^\[ERROR\]\s*"#, with: "", options: .regularExpression)
             }
         }

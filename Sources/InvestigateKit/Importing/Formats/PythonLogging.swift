@@ -44,6 +44,8 @@ struct PythonLogFormat: Sendable, Equatable {
         "%(asctime)s [%(levelname)s] %(name)s: %(message)s",
         "%(asctime)s [%(levelname)s] %(message)s",
         "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
+        // Django's documented "verbose" formatter: `{levelname} {asctime} {module} {process:d} {thread:d} {message}`.
+        "%(levelname)s %(asctime)s %(module)s %(process)d %(thread)d %(message)s",
         "%(asctime)s %(levelname)s %(name)s: %(message)s",
         "%(asctime)s %(levelname)s %(message)s",
         "%(levelname)s:%(name)s:%(message)s",
