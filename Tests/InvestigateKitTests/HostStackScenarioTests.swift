@@ -434,3 +434,31 @@ extension HostStackScenarioTests {
         #expect(f.responder == "nginx" && f.cause == Finding.unknownCause, "\(f.explanation)")
     }
 }
+
+extension HostStackScenarioTests {
+    /// nginx's access lines in syslog (`access_log syslog:`, or a journal export) are nginx's
+    /// records; beside nginx's own file they are copies of its records, counted once.
+    @Test(arguments: [false, true]) func nginxAccessLinesInSyslogAreNginxs(withFile: Bool) throws {
+        let request = S.combined(20, peer: "203.0.113.90", "POST /api/orders", 500)
+        let background = (0..<10).map { S.combined(Double($0 * 10 - 100), peer: "198.51.100.\($0 + 1)", "GET /api/items", 200) }
+        func syslog(_ line: String, _ s: Double) -> String {
+            let clock = TimeFormat.display(S.base + Int64(s * 1e6), zone: .utc, millis: false).split(separator: " ")[1]
+            return "Feb  6 \(clock) web-1 nginx[813]: \(line)"
+        }
+        let lines = zip(background, (0..<10).map { Double($0 * 10 - 100) }).map { syslog($0.0, $0.1) } + [syslog(request, 20)]
+        var files = ["syslog": lines.joined(separator: "\n") + "\n"]
+        if withFile { files["nginx/access.log"] = (background + [request]).joined(separator: "\n") + "\n" }
+        let dir = try TemporaryDirectory()
+        for (name, text) in files { try dir.write(name, text) }
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions(appTimeZone: .utc))
+        let counts = try store.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE layer = 'nginx' AND kind = 'access' AND copy_of IS NULL") ?? -1,
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE layer = 'nginx' AND kind = 'access' AND copy_of IS NOT NULL") ?? -1)
+        }
+        #expect(counts.0 == 11 && counts.1 == (withFile ? 11 : 0), "\(counts)")
+        let q = DiagnosisQuery(at: S.base + 10_000_000, halfWindow: 120_000_000, zone: .utc, status: StatusFilter("500"), clientIP: nil)
+        let d = try Diagnoser(store: store).diagnose(q)
+        #expect(d.findings.count == 1 && d.findings[0].client_ip == "203.0.113.90" && d.findings[0].count == 1)
+    }
+}

@@ -17,7 +17,7 @@ public enum CopyLinker {
     /// these sources' id ranges instead of scanning the timeline.
     public static let copySources = """
         SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id
-        WHERE s.format = 'syslog' AND sl.layer IN ('app', 'gunicorn')
+        WHERE s.format = 'syslog' AND sl.layer IN ('app', 'gunicorn', 'nginx')
         """
 
     /// Links syslog-wrapped copies to their originals; returns how many copies were marked now.
@@ -44,11 +44,15 @@ public enum CopyLinker {
             let copiesPossible = try Bool.fetchOne(db, sql: "SELECT EXISTS (\(copySources))") ?? false
             guard copiesPossible else { return 0 }
             let watermark = try Int64.fetchOne(db, sql: "SELECT max(last_event_id) FROM correlation_state") ?? 0
+            let newNginx = try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM source_layer sl JOIN source s ON s.id = sl.source_id WHERE sl.layer = 'nginx' AND s.last_event_id > ?)
+                """, arguments: [watermark]) ?? false
+            let nginxCopies = newNginx ? try linkNginxCopies(db) : 0
             let newLines = try Bool.fetchOne(db, sql: """
                 SELECT EXISTS (SELECT 1 FROM source_layer sl JOIN source s ON s.id = sl.source_id
                                WHERE sl.layer IN ('app', 'gunicorn') AND s.last_event_id > ?)
                 """, arguments: [watermark]) ?? false
-            guard newLines else { return 0 }
+            guard newLines else { return nginxCopies }
             // The candidate originals, indexed both ways, so each copy costs two index look-ups
             // instead of a scan of the hours around it.
             try db.execute(sql: "DROP TABLE IF EXISTS temp.copy_original")
@@ -100,7 +104,7 @@ public enum CopyLinker {
                 WHERE \(copies) AND \(localTime) IS NOT NULL
                   AND EXISTS (SELECT 1 FROM copy_original o WHERE \(sameStamp))
                 """)
-            var linked = 0
+            var linked = nginxCopies
             for range in ranges {
                 let bounds: StatementArguments = [range["lo"] as Int64, range["hi"] as Int64]
                 try bySameTime.execute(arguments: bounds)
@@ -118,6 +122,40 @@ public enum CopyLinker {
             }
             return linked
         }
+    }
+
+    /// nginx access lines sent to syslog (`access_log syslog:`) as well as to nginx's own file: the
+    /// syslog record is a copy of the file's when both name the same moment, path and status. (Its
+    /// message is the line, the file's record has none, so the pairing is by fields.)
+    static func linkNginxCopies(_ db: Database) throws -> Int {
+        let ranges = try Row.fetchAll(db, sql: """
+            SELECT s.first_event_id AS lo, s.last_event_id AS hi FROM source s JOIN source_layer sl ON sl.source_id = s.id
+            WHERE s.format = 'syslog' AND sl.layer = 'nginx' AND s.first_event_id IS NOT NULL ORDER BY s.id
+            """)
+        guard !ranges.isEmpty else { return 0 }
+        let files = "SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id WHERE s.format <> 'syslog' AND sl.layer = 'nginx'"
+        let same = """
+            o.time = c.time AND \(Schema.restored("path", of: "o")) IS \(Schema.restored("path", of: "c")) AND o.status IS c.status AND o.copy_of IS NULL AND o.source_id IN (\(files))
+            AND \(EventData.codeIn("layer", of: "o", ["nginx"])) AND \(EventData.codeIn("kind", of: "o", ["access"]))
+            """
+        let statement = try db.makeStatement(sql: """
+            UPDATE event_data AS c SET copy_of = (SELECT min(o.id) FROM event_data o WHERE \(same))
+            WHERE c.id BETWEEN ? AND ? AND c.copy_of IS NULL AND \(EventData.codeIn("layer", of: "c", ["nginx"]))
+              AND \(EventData.codeIn("kind", of: "c", ["access"])) AND EXISTS (SELECT 1 FROM event_data o WHERE \(same))
+            """)
+        var linked = 0
+        for range in ranges {
+            try statement.execute(arguments: [range["lo"] as Int64, range["hi"] as Int64])
+            linked += db.changesCount
+        }
+        if linked > 0 {
+            try db.execute(sql: """
+                UPDATE source_layer SET copies = (SELECT count(*) FROM source s JOIN event e ON e.id BETWEEN s.first_event_id AND s.last_event_id
+                    WHERE s.id = source_layer.source_id AND e.layer = 'nginx' AND e.copy_of IS NOT NULL)
+                WHERE source_id IN (SELECT id FROM source WHERE format = 'syslog') AND layer = 'nginx'
+                """)
+        }
+        return linked
     }
 
     /// Events in the timeline, each record counted once (copies left out).

@@ -30,7 +30,9 @@ struct EmbeddedLineParser {
         self.gunicornHeads = gunicornHeads
     }
 
-    func parse(_ b: UnsafeBufferPointer<UInt8>, accessLines: Bool) -> EmbeddedRecord? {
+    /// - Parameter accessLayer: whose access lines a program writes (gunicorn's, or nginx's own
+    ///   `access_log syslog:`), read as that layer's; nil when the program writes none.
+    func parse(_ b: UnsafeBufferPointer<UInt8>, accessLines: Bool, accessLayer: Layer = .gunicorn) -> EmbeddedRecord? {
         guard !b.isEmpty else { return nil }
         if gunicornHeads, let head = GunicornErrorHead.parse(b) {
             var event = Event(time: nil, layer: .gunicorn, kind: .log, line: 0, raw: [])
@@ -65,7 +67,7 @@ struct EmbeddedLineParser {
             var sink = RecordSink()
             Line.with(bytes: Array(b), number: 0) { parser.consume($0, into: &sink) }
             if sink.rejected.isEmpty, sink.eventCount > 0, case var event = sink.batch.event(at: 0), let utc = event.time {
-                event.layer = .gunicorn
+                event.layer = accessLayer
                 event.time = nil
                 event.raw = []
                 // The line itself is its message, so a syslog copy pairs with the access file's record.

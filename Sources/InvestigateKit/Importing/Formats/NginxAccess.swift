@@ -82,8 +82,14 @@ public struct NginxAccessImporter: Importer {
         // UUID request id there is API Gateway's.
         let records = lines.filter { !$0.hasPrefix("#") }
         if !records.isEmpty, records.filter(APIGatewayAccessParser.isConsoleCLFWithRequestID).count * 2 > records.count { score *= 0.5 }
+        // nginx's access lines sent to syslog (`access_log syslog:`) read as one loosely (the
+        // syslog prefix as `$remote_addr` and `$remote_user`): such a file is syslog's to read.
+        if !records.isEmpty, records.filter({ $0.range(of: Self.syslogPrefix, options: .regularExpression) != nil }).count * 2 > records.count { score *= 0.5 }
         return score
     }
+
+    /// A syslog line's prefix: `Feb  6 05:32:10 host prog[pid]: ` or `2025-02-06T05:32:10+00:00 host prog[pid]: `.
+    static let syslogPrefix = #"^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \S+ [^\s:\[]+(?:\[\d+\])?: "#
 
     /// Share of the lines, comments aside, that the parser reads as one event each.
     private static func share(of lines: [String], readBy reader: some RecordParser) -> Double {

@@ -49,7 +49,8 @@ public struct SyslogImporter: Importer {
         with `extra.repeats` and `extra.repeated_line`; rsyslog's `message repeated N times: [ … ]` → \
         `extra.repeated`. Lines starting with a tab or space continue the record above (`raw`, `message`). \
         Messages are parsed again: gunicorn error heads and (from a gunicorn program) access lines → layer \
-        `gunicorn`; Flask/Python logging heads → layer `app` (fields as in `flask`); their own stamp → `time` \
+        `gunicorn`; access lines from an `nginx` program (`access_log syslog:`, a journal) → layer `nginx`, kind \
+        `access` (beside nginx's own file, each is marked a copy of the file's record with the same time, path and status); Flask/Python logging heads → layer `app` (fields as in `flask`); their own stamp → `time` \
         and the prefix → `alt_time`. An app stamp without zone is converted with the offset estimated from \
         the prefix (median over the first records, rounded to 15 minutes, reported in a note and taught to \
         app files read later); a gunicorn stamp's offset is its own. Later lines of the same `prog[pid]` that \
@@ -198,7 +199,10 @@ struct SyslogParser: RecordParser {
         let escapedParts = splitEscapedNewlines(messageBytes)
         let headBytes = escapedParts == nil ? messageBytes
             : UnsafeBufferPointer(rebasing: messageBytes[0..<(PythonLogFormat.firstIndex(of: Self.escapedNewline, in: messageBytes, from: 0) ?? messageBytes.count)])
-        let inner = embedded.parse(headBytes, accessLines: isGunicornProgram)
+        // nginx's `access_log syslog:…` (and journald capturing an access log on stdout) sends
+        // its access lines tagged `nginx:`: they are nginx's records, not system messages.
+        let isNginxProgram = prefix.program.map { $0.lowercased().hasPrefix("nginx") } ?? false
+        let inner = embedded.parse(headBytes, accessLines: isGunicornProgram || isNginxProgram, accessLayer: isNginxProgram ? .nginx : .gunicorn)
 
         // A traceback line gunicorn wrote to stderr arrives as a syslog line of its own, under the
         // same `prog[pid]` (journald). Without a pid (a syslog handler's datagrams) every line is whole.
