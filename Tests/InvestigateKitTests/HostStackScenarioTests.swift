@@ -462,3 +462,63 @@ extension HostStackScenarioTests {
         #expect(d.findings.count == 1 && d.findings[0].client_ip == "203.0.113.90" && d.findings[0].count == 1)
     }
 }
+
+extension HostStackScenarioTests {
+    @Test func aJSONRecordsTracebackFieldIsNamed() {
+        let structlog = #"{"event": "request_failed", "level": "error", "path": "/api/pay", "exception": "Traceback (most recent call last):\n  File \"/srv/pay.py\", line 8, in charge\n    r = client.post(url)\nhttpx.ReadTimeout: timed out"}"#
+        #expect(ExceptionText.summary(structlog) == "httpx.ReadTimeout: timed out")
+    }
+}
+
+extension HostStackScenarioTests {
+    /// A warning at the request's moment naming a part of its path (`Product 1234 not found` for
+    /// /products/1234) is the app's reason; a lone warning about something else is not cited.
+    @Test func aWarningNamingPartOfThePathIsTheAppsReason() throws {
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "GET /products/1234", 404), (20, "192.0.2.9", "GET /wp-login.php", 404)]),
+            "app/app.log": Self.appLog([(19.99, Self.python(19.99, "WARNING", "shop.views", "Product 1234 not found"))]),
+        ], status: "404")
+        #expect(f.responder == "app" && f.cause == "client" && f.reason == "app-404-related", "\(f.explanation)")
+        #expect(f.explanation.contains("Product 1234 not found"))
+        let d = try t.diagnose(["nginx/access.log": Self.nginx([(20, "203.0.113.90", "GET /products/1234", 404), (20, "192.0.2.9", "GET /wp-login.php", 404)]),
+                                "app/app.log": Self.appLog([(19.99, Self.python(19.99, "WARNING", "shop.views", "Product 1234 not found"))])], at: 10, status: "404")
+        let scanner = try #require(d.findings.first { $0.client_ip == "192.0.2.9" })
+        #expect(!scanner.explanation.contains("Product 1234"))
+    }
+
+    /// nginx writes every upstream failure it answers for to its error log: a 503 with that log
+    /// given and silent was the upstream's own, not "gunicorn, no error-log line explains it".
+    @Test func a503WithASilentErrorLogIsNotNginxs() throws {
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "POST /api/payments/charge", 503)]),
+            "nginx/error.log": Self.nginxError(-200, "open() \"/srv/www/favicon.ico\" failed (2: No such file or directory)", client: "198.51.100.3", request: "GET /favicon.ico") + "\n",
+        ], status: "503")
+        #expect(f.responder == "nginx" && f.cause == Finding.unknownCause && f.rule == "innermost-record", "\(f.rule): \(f.explanation)")
+    }
+}
+
+extension EdgeIncidentScenarioTests {
+    /// A listener rule's fixed response is the ALB's own answer, not an empty target group.
+    @Test func aFixedResponseRuleIsTheAlbsAnswer() throws {
+        let line = Self.alb(0.5, created: 0.5, elb: 503, target: "-", targetStatus: "-", times: "-1 -1 -1", path: "/api/orders")
+            .replacingOccurrences(of: "\"waf,forward\"", with: "\"fixed-response\"")
+        let d = try t.diagnose(["alb.log": line + "\n"], at: 0, status: "503")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.cause == "alb" && f.explanation.contains("fixed response"), "\(f.explanation)")
+        #expect(!f.explanation.contains("no registered"))
+    }
+}
+
+extension LambdaIncidentScenarioTests {
+    /// Lambda throttled the invocation (integration status 429, `Rate Exceeded.`): the function
+    /// never started, so its silence is expected, not "unlinked".
+    @Test func aThrottledInvocationIsNamed() throws {
+        let access = Self.access(0.1, status: 500, error: "Internal server error", integration: "429")
+            .replacingOccurrences(of: #""integrationStatus":"429""#, with: #""integrationStatus":"429", "integrationErrorMessage":"Rate Exceeded.""#)
+        let d = try t.diagnose(files(access: access, execution: nil, lambda: Self.lambda(-100, ["[INFO] other invocation"])), at: 0, status: "500")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "lambda" && f.explanation.contains("throttled"), "\(f.explanation)")
+        let lambda = try #require(f.absent.first { $0.layer == "lambda" })
+        #expect(lambda.expected && lambda.why.contains("never starts"))
+    }
+}

@@ -11,6 +11,10 @@ struct AppMentions {
     var answers: [StoredEvent] = []
     /// Warnings and errors naming the path (the app's reason).
     var reasons: [StoredEvent] = []
+    /// Warnings and errors logged in the request's very moment that name no other path and name
+    /// a part of this one (`Product 1234 not found` for /products/1234, `Maintenance mode active
+    /// for /admin/reports`): probably this request's reason.
+    var related: [StoredEvent] = []
 
     var isEmpty: Bool { answers.isEmpty && reasons.isEmpty }
 
@@ -25,11 +29,19 @@ struct AppMentions {
         let start = done - max(0, record.event.duration ?? 0) - 2_000_000
         let clients = Set(c.records.flatMap { [$0.event.clientIP, $0.event.peerIP, $0.event.forwardedFor] }.compactMap { $0 })
         var seen = Set<Int64>()
+        var unnamed: [StoredEvent] = []
         for e in c.logs(.app) + Array(c.nearby) where e.event.layer == .app && seen.insert(e.id).inserted {
             guard let t = e.event.time, t >= start, t <= done + after else { continue }
             // A line about another client's request is not this one's.
             if !clients.isEmpty, let ip = e.event.clientIP ?? Self.namedClient(e.messageText), !clients.contains(where: { $0.contains(ip) }) { continue }
-            guard Self.names(e, bare) else { continue }
+            guard Self.names(e, bare) else {
+                let level = (e.event.level ?? "").uppercased()
+                if t <= done + 1_000_000, level.hasPrefix("WARN") || level.hasPrefix("ERR") || level.hasPrefix("CRIT"),
+                   Self.namedPath(e).map({ bare.hasPrefix($0) }) ?? true {
+                    unnamed.append(e)
+                }
+                continue
+            }
             let level = (e.event.level ?? "").uppercased()
             if let status, e.event.status == status || Self.namesStatus(e.messageText, status) {
                 answers.append(e)
@@ -37,6 +49,32 @@ struct AppMentions {
                 reasons.append(e)
             }
         }
+        // Parts of the path worth naming: `1234` and `reports` in /admin/reports/1234, not `api`.
+        let parts = bare.split(separator: "/").map(String.init).filter { $0.count >= 3 && !["api", "v1", "v2", "v3", "www"].contains($0.lowercased()) }
+        let naming = unnamed.filter { e in parts.contains { Self.namesWord(e.messageText, $0) } }
+        // Only lines naming a part of the path: a lone warning in the same second may be another
+        // request's (a scanner's 404 beside a user's), and an unrelated error is the commonest decoy.
+        related = naming
+    }
+
+    /// The path a line names, if any (its field, or a request line or path-like word in its text).
+    static func namedPath(_ e: StoredEvent) -> String? {
+        if let p = e.event.path { return p.split(separator: "?", maxSplits: 1).first.map(String.init) ?? p }
+        guard let r = e.messageText.range(of: #"(?:^|[\s'"(])(/[A-Za-z0-9_.~%-]+(?:/[A-Za-z0-9_.~%-]*)*)"#, options: .regularExpression) else { return nil }
+        let found = e.messageText[r].drop { $0 != "/" }
+        return String(found)
+    }
+
+    /// Whether the text holds the word on its own (not inside a longer word or number).
+    static func namesWord(_ text: String, _ word: String) -> Bool {
+        var from = text.startIndex
+        while let r = text.range(of: word, options: .caseInsensitive, range: from..<text.endIndex) {
+            let before: Character = r.lowerBound == text.startIndex ? " " : text[text.index(before: r.lowerBound)]
+            let after: Character = r.upperBound == text.endIndex ? " " : text[r.upperBound]
+            if !(before.isLetter || before.isNumber) && !(after.isLetter || after.isNumber) { return true }
+            from = r.upperBound
+        }
+        return false
     }
 
     /// The client address a free-text line names (`client=1.2.3.4`, `remote_addr: 1.2.3.4`, `ip=…`);

@@ -511,6 +511,9 @@ public final class Diagnoser {
             SELECT DISTINCT kind FROM event WHERE layer = 'alb' AND time >= ? AND time <= ? AND copy_of IS NULL
             """, arguments: [lo, hi])
         facts.albConnectionLogsOnly = !albKinds.isEmpty && !albKinds.contains(EventKind.access.rawValue)
+        facts.nginxErrorLogGiven = try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM source WHERE format = 'nginx-error' AND status = 'complete')
+            """) ?? false
         facts.gunicornRequestsLogged = try Bool.fetchOne(db, sql: """
             SELECT EXISTS (SELECT 1 FROM source s JOIN source_layer sl ON sl.source_id = s.id WHERE sl.layer = 'gunicorn' AND s.format = 'gunicorn-access')
             """) ?? false

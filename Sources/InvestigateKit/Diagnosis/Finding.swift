@@ -133,10 +133,14 @@ public struct LayerCoverage: Sendable, Encodable, Equatable {
     enum CodingKeys: String, CodingKey { case layer, first, last, events, in_window, rejected }
 
     /// Whether the logs of this layer span the given moment at all.
+    /// Whether the logs span the moment, give or take a minute: a log whose last line is a few
+    /// milliseconds before the request (sparse logs: warnings only) is no gap at that moment.
     public func covers(_ t: Int64) -> Bool {
         guard let a = firstMicros, let b = lastMicros else { return false }
-        return a <= t && t <= b
+        return a - Self.margin <= t && t <= b + Self.margin
     }
+
+    public static let margin: Int64 = 60_000_000
 }
 
 /// The whole answer of `investigate --at`.

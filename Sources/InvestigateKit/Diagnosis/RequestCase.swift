@@ -44,7 +44,8 @@ public struct RequestCase: Sendable {
         switch layer {
         case .lambda:
             return records.contains { r in
-                r.event.layer == .apigateway && (r.event.targetStatus != nil || r.extra("lambda_request_id") != nil
+                // Integration status 429: Lambda throttled the invoke, and the function never ran.
+                r.event.layer == .apigateway && ((r.event.targetStatus != nil && r.event.targetStatus != 429) || r.extra("lambda_request_id") != nil
                     || Self.invokedIntegration(r.text))
             }
         case .nginx:
@@ -145,6 +146,8 @@ public struct StackFacts: Sendable {
     /// gunicorn's access log was given. Its error log alone records no requests, so gunicorn's
     /// silence about one says nothing.
     public var gunicornRequestsLogged = false
+    /// nginx's error log was given: an upstream failure nginx answers for is written there.
+    public var nginxErrorLogGiven = false
 
     public var somethingInFrontOfNginx: Bool { !privatePeers.isEmpty }
 

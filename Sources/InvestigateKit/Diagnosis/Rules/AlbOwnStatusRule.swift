@@ -4,7 +4,7 @@ public struct AlbOwnStatusRule: DiagnosisRule {
     public let id = "alb-own-status"
     public let title = "The ALB answered on its own"
     public let doc = RuleDoc(
-        fires: "An ALB record with an error `elb_status_code` and no `target_status_code` (or a different one). With a Lambda target (`error_reason` Lambda…), the function's invocation is found by the trace id it logged and the function, not nginx, is the cause (`LambdaInvalidResponse`, `LambdaUnhandled`, throttling); the client for `LambdaRequestTooLarge`, the ALB's configuration for a missing function or permission.",
+        fires: "An ALB record with an error `elb_status_code` and no `target_status_code` (or a different one). With a Lambda target (`error_reason` Lambda…), the function's invocation is found by the trace id it logged and the function, not nginx, is the cause (`LambdaInvalidResponse`, `LambdaUnhandled`, throttling); the client for `LambdaRequestTooLarge`, the ALB's configuration for a missing function or permission. A listener rule's fixed response (`actions_executed` fixed-response) is the ALB's own answer; a 503 cites the targets' failed health checks (ELB-HealthChecker answered 5xx) when nginx logged them.",
         evidence: "The ALB line (status codes, processing times of -1, `error_reason`); nginx records at the same moment (499 when the ALB gave up first).",
         example: "504 with target `-` and nginx 499 at the same moment: the app was slower than the ALB's idle timeout; the ALB gave up and nginx logged the client (the ALB) closing.")
 
@@ -58,9 +58,20 @@ public struct AlbOwnStatusRule: DiagnosisRule {
             cause = .nginx
             text = "The ALB returned 502\(reasonText): the target closed or reset the connection, sent a malformed response, or was deregistered."
             next = ["Check the target (nginx) error log and keep-alive settings (the target's keep-alive must outlast the ALB idle timeout)."]
+        case _ where (alb.extra("actions_executed") ?? "").contains("fixed-response"):
+            // A listener rule answered with a fixed response: no target was asked.
+            text = "The ALB answered \(elb) itself with a listener rule's fixed response (`actions_executed` fixed-response\(alb.extra("matched_rule_priority").map { ", rule priority \($0)" } ?? "")): no target was involved."
+            next = ["Check the listener's rules for a fixed-response action on this path (a maintenance or block rule); CloudTrail's CreateRule/ModifyRule say who added it."]
         case 503:
             text = "The ALB returned 503\(reasonText): the target group had no registered (healthy) targets."
-            next = ["Check target-group health checks and registrations at that time."]
+            // Targets that failed their health checks: the checker's probes answered with errors.
+            let failedChecks = c.nearby.filter { ($0.event.userAgent ?? "").hasPrefix("ELB-HealthChecker") && ($0.event.status ?? 0) >= 500 }
+            if let check = failedChecks.last {
+                cause = c.hasData(.app) ? .app : .nginx
+                evidence.append(check)
+                text += " The targets were failing their health checks: `\(check.event.method ?? "GET") \(check.event.path ?? "/")` answered \(check.event.status ?? 500) to ELB-HealthChecker."
+            }
+            next = ["Check target-group health checks and registrations at that time\(failedChecks.isEmpty ? "" : " (the health-check path's errors above)")."]
         case 460:
             cause = .client
             text = "The ALB logged 460: the client closed the connection before the ALB could answer (ALB's counterpart of nginx 499)."

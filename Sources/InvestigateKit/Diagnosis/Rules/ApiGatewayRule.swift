@@ -6,7 +6,7 @@ public struct ApiGatewayRule: DiagnosisRule {
     public let title = "API Gateway answered on its own, or reported its integration's failure"
     public let doc = RuleDoc(
         fires: "The request's API Gateway access record has an error status (or, when only execution logs were given, its execution record ends `Method completed with status:` 4xx/5xx).",
-        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
+        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration); Lambda's throttling (integration status 429, `Rate Exceeded.`: the function never started); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
         example: "403 `Missing Authentication Token` for GET /aa.php: no such resource in the REST API; API Gateway answered without invoking Lambda and wrote no execution log for it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -120,6 +120,18 @@ public struct ApiGatewayRule: DiagnosisRule {
         let why: String
         var confidence = Confidence.high
         var key = "apigw-integration-\(status)"
+        let integrationSaid = [gw.extra("integration_error"), gw.event.error].compactMap { $0 }.joined(separator: " ")
+        if gw.event.targetStatus == 429 || integrationSaid.contains("Rate Exceeded") || executionText.contains("TooManyRequestsException")
+            || executionText.contains("Rate Exceeded") {
+            // Lambda refused to start the function: no START, no REPORT, nothing in its log.
+            var throttled = Verdict(responder: .apigateway, cause: .lambda, confidence: .high,
+                                    explanation: "API Gateway returned \(status) because Lambda throttled the invocation (integration status \(gw.event.targetStatus.map(String.init) ?? "429")\(integrationSaid.contains("Rate Exceeded") ? ", `Rate Exceeded.`" : "")): the function's concurrency limit (reserved or the account's) was reached, so Lambda never started it.",
+                                    evidence: evidence,
+                                    nextSteps: ["Raise the function's reserved concurrency or the account limit, or smooth the load; the `Throttles` metric of AWS/Lambda counts these."],
+                                    expectedAbsent: [.lambda: "expected: a throttled invocation never starts, so the function logs nothing for it"], reasonKey: "apigw-lambda-throttled")
+            throttled.reached = []
+            return throttled
+        }
         if executionText.contains("Malformed Lambda proxy response") {
             // The function succeeded; what it returned is the fault. Its duration is beside the point.
             why = "the Lambda function returned a malformed proxy response (`Malformed Lambda proxy response`): it ran and returned, but not a JSON object with `statusCode`, `headers` and a string `body`, so API Gateway could not build an HTTP response from it"

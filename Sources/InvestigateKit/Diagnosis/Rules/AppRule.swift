@@ -4,7 +4,7 @@ public struct AppRule: DiagnosisRule {
     public let id = "app-own-status"
     public let title = "The application answered the error itself"
     public let doc = RuleDoc(
-        fires: "The app logged a Response with the error status the client got (or a 500 with an exception/traceback), or its lines name the request in free text: the path (at a word boundary, near the proxy's moment, no other client named) with the status (`GET /p -> 403`, a JSON record's `status`) or with a warning; or gunicorn's access line carries the app's status.",
+        fires: "The app logged a Response with the error status the client got (or a 500 with an exception/traceback), or its lines name the request in free text: the path (at a word boundary, near the proxy's moment, no other client named) with the status (`GET /p -> 403`, a JSON record's `status`) or with a warning; or a warning at that moment names a part of the path (`Product 1234 not found`, medium); or gunicorn's access line carries the app's status.",
         evidence: "The app's Request/Response lines; its exception or traceback; the proxies' records passing the same status on.",
         example: "403 for GET /app/settings: the app's own `Response: 403`; the WAF allowed it. An app 403 is the app's even when a WAF is in front.")
 
@@ -65,6 +65,17 @@ public struct AppRule: DiagnosisRule {
         // `path` and `status`, a warning naming the path): the app answered, the proxy passed it on.
         if appResponse == nil, let proxy = c.access(.nginx) ?? c.access(.gunicorn), proxy.event.status == status {
             let mentions = AppMentions(c, for: proxy, status: status)
+            if mentions.answers.isEmpty && mentions.reasons.isEmpty, let said = mentions.related.first {
+                // A warning or error of the app at that very moment about a part of this path.
+                return Verdict(
+                    responder: .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: .medium,
+                    explanation: "The application answered \(status) itself, most likely: it logged `\(firstLine(said.messageText))` at that moment, and \(proxy.event.layer.rawValue) passed the \(status) on. The line does not name the whole path, so the link is by time\(mentions.related.count > 1 ? " (\(mentions.related.count) such lines)" : "").",
+                    evidence: [proxy] + mentions.related.prefix(2),
+                    nextSteps: ["Check the application's handling of \(proxy.event.path ?? "this path") (the line above)."],
+                    expectedAbsent: [.gunicorn: "expected: gunicorn's access log is off by default",
+                                     .app: "expected: the app's line cited above was logged at this moment; it names no identifier to link it by"],
+                    reasonKey: "app-\(status)-related")
+            }
             if !mentions.answers.isEmpty || (!mentions.reasons.isEmpty && status < 500) {
                 let said = mentions.answers.first ?? mentions.reasons[0]
                 let reason = mentions.reasons.first.flatMap { $0.id == said.id ? nil : " Its reason: `\(firstLine($0.messageText))`." } ?? ""

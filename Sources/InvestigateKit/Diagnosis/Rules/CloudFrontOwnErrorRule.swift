@@ -98,7 +98,13 @@ public struct CloudFrontOwnErrorRule: DiagnosisRule {
         if c.access(.waf) == nil, c.hasData(.waf) {
             absent[.waf] = "expected: CloudFront's result type names its own \(Self.originSide.contains(own) ? "failure" : "refusal"), not a web ACL's decision"
         }
-        return Verdict(responder: .cloudfront, cause: cause, confidence: .high, explanation: text, evidence: [cf],
-                       nextSteps: next, expectedAbsent: absent, reasonKey: "cloudfront-\(status)-\(own)")
+        var verdict = Verdict(responder: .cloudfront, cause: cause, confidence: .high, explanation: text, evidence: [cf],
+                              nextSteps: next, expectedAbsent: absent, reasonKey: "cloudfront-\(status)-\(own)")
+        // The origin had the request (a read or communication error comes after connecting): the
+        // layers behind may have logged it, late and with their own status, so none is "expected".
+        if Self.originSide.contains(own), own != "OriginConnectError", own != "OriginDnsError" {
+            verdict.reached = Set(Self.behindEdge.filter { c.hasData($0) && $0 != .lambda })
+        }
+        return verdict
     }
 }

@@ -5,7 +5,7 @@ public struct NginxRule: DiagnosisRule {
     public let title = "nginx answered on its own (upstream failure or its own refusal)"
     public let doc = RuleDoc(
         fires: "nginx's access record has an error status that no layer behind it produced.",
-        evidence: "The access line; the matching error-log line (`connect() failed (111: Connection refused)` or a missing socket `(2: No such file or directory)`, `upstream prematurely closed connection`, `recv() failed (104: Connection reset by peer)`, `upstream timed out`, `upstream sent too big header`, `upstream sent invalid header`, `No space left on device`, `Too many open files`, `client intended to send too large body`, `client sent too long URI`, `limiting requests`, `access forbidden by rule`, `directory index of … is forbidden`, auth_basic's `user \"…\" was not found in` / `password mismatch`); gunicorn's `WORKER TIMEOUT` or `was sent SIGKILL! Perhaps out of memory?`, the kernel's `Out of memory: Killed process`, why gunicorn would not start (an import error folded into `Exception in worker process`, `Worker failed to boot`, systemd's `Failed to start`) up to 15 minutes before, and the app's error naming the path after nginx gave up. An error-log line no rule knows is quoted and the cause left unknown.",
+        evidence: "The access line; the matching error-log line (`connect() failed (111: Connection refused)` or a missing socket `(2: No such file or directory)`, `upstream prematurely closed connection`, `recv() failed (104: Connection reset by peer)`, `upstream timed out`, `upstream sent too big header`, `upstream sent invalid header`, `No space left on device`, `Too many open files`, `client intended to send too large body`, `client sent too long URI`, `limiting requests`, `access forbidden by rule`, `directory index of … is forbidden`, auth_basic's `user \"…\" was not found in` / `password mismatch`); gunicorn's `WORKER TIMEOUT` or `was sent SIGKILL! Perhaps out of memory?`, the kernel's `Out of memory: Killed process`, why gunicorn would not start (an import error folded into `Exception in worker process`, `Worker failed to boot`, systemd's `Failed to start`) up to 15 minutes before, and the app's error naming the path after nginx gave up. An error-log line no rule knows is quoted and the cause left unknown; a 502/503/504 while nginx's error log is given and silent is the upstream's own status (the next rules judge it).",
         example: "502 with `upstream prematurely closed connection` and gunicorn `WORKER TIMEOUT (pid:5678)` a moment before: nginx answered, the gunicorn worker killed mid-request caused it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -187,6 +187,10 @@ public struct NginxRule: DiagnosisRule {
                            evidence: evidence + timeouts.prefix(1) + stops.prefix(1),
                            nextSteps: ["Read nginx's error-log line above and the upstream's logs at that moment."],
                            expectedAbsent: [:], reasonKey: "nginx-\(status)-error-line")
+        case 502, 503, 504 where c.stack.nginxErrorLogGiven && c.covers(.nginx):
+            // nginx writes every upstream failure it answers for to its error log: with that log
+            // given and silent, the upstream sent this status itself (an app's own 503).
+            return nil
         case 502, 503, 504:
             return Verdict(responder: .nginx, cause: .gunicorn, confidence: .low,
                            explanation: "nginx answered \(status), an upstream failure, but no error-log line explains it\(c.hasData(.nginx) ? "" : " (no nginx error log was given)").",

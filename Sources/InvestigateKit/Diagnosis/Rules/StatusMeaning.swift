@@ -1,3 +1,5 @@
+import Foundation
+
 /// Who is at fault when a layer answers a client error on its own: the request itself (a missing
 /// resource, a malformed or unauthenticated request, one too large or too fast), or the layer's own
 /// policy (403: it decided to refuse this client).
@@ -38,6 +40,14 @@ enum ExceptionText {
                 return named.trimmingCharacters(in: .whitespaces)
             }
             return last.trimmingCharacters(in: .whitespaces)
+        }
+        // A JSON log record holding its traceback in a field (structlog's `exception`,
+        // python-json-logger's `exc_info`): the field's text, its escaped newlines restored.
+        if text.first == "{", lines.count == 1, text.contains("Traceback"),
+           let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] {
+            for key in ["exception", "exc_info", "stack_trace", "traceback"] {
+                if let field = object[key] as? String, field.contains("\n"), let named = summary(field) { return named }
+            }
         }
         // A one-line runtime error: `[ERROR] KeyError: 'id'`, or Node's `Invoke Error {"errorType":…}`.
         if let type = jsonField("errorType", in: text) {
