@@ -522,3 +522,35 @@ extension LambdaIncidentScenarioTests {
         #expect(lambda.expected && lambda.why.contains("never starts"))
     }
 }
+
+extension HostStackScenarioTests {
+    /// copytruncate's race: the live file begins with the rotated copy's last lines. Those are
+    /// one record each, cited from the rotated file; a line merely alike (another second) is not.
+    @Test func copytruncatesRepeatedLinesAreCountedOnce() throws {
+        let older = (0..<20).map { S.combined(Double($0 * 3 - 60), peer: "198.51.100.\($0 % 9 + 1)", "GET /api/items", 200) }
+            + [S.combined(1, peer: "203.0.113.90", "POST /api/orders", 502), S.combined(2, peer: "203.0.113.90", "GET /api/orders", 502)]
+        let newer = Array(older.suffix(2)) + [S.combined(3, peer: "203.0.113.90", "GET /api/orders", 502)]
+            + (0..<20).map { S.combined(Double($0 * 3 + 10), peer: "198.51.100.\($0 % 9 + 1)", "GET /api/items", 200) }
+        let dir = try TemporaryDirectory()
+        try dir.write("nginx/access.log.1", older.joined(separator: "\n") + "\n")
+        try dir.write("nginx/access.log", newer.joined(separator: "\n") + "\n")
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions(appTimeZone: .utc))
+        let copies = try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM event WHERE copy_of IS NOT NULL") }
+        #expect(copies == 2)
+        let q = DiagnosisQuery(at: S.base, halfWindow: 60_000_000, zone: .utc, status: StatusFilter("502"), clientIP: nil)
+        let d = try Diagnoser(store: store).diagnose(q)
+        #expect(d.findings.map(\.count).reduce(0, +) == 3, "\(d.findings.map { ($0.path ?? "", $0.count) })")
+        #expect(d.findings.allSatisfy { f in f.evidence.allSatisfy { !($0.source.hasSuffix("access.log") && $0.line <= 2) } })
+        // Read again: nothing is added, nothing marked twice.
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions(appTimeZone: .utc))
+        #expect(try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM event WHERE copy_of IS NOT NULL") } == 2)
+    }
+
+    @Test func theOlderRotationIsFound() {
+        let stored: [String: Any] = ["a/access.log.1": 1, "a/access.log.2.gz": 1, "a/error.log": 1]
+        #expect(RotationOverlap.olderRotation(of: "a/access.log", in: stored) == "a/access.log.1")
+        #expect(RotationOverlap.olderRotation(of: "a/access.log.1", in: stored) == "a/access.log.2.gz")
+        #expect(RotationOverlap.olderRotation(of: "a/error.log", in: stored) == nil)
+    }
+}

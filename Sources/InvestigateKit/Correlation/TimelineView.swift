@@ -255,6 +255,8 @@ public enum TimelineUpdate {
         // Then a clock minutes off, whatever the zone (a host whose NTP broke).
         try AppClockSkew.run(store: store, afterSourceID: lastSource)
         clock.lap("app zone")
+        // Lines logrotate's copytruncate left in two rotations are one record each.
+        try RotationOverlap.run(store: store, afterSourceID: lastSource)
         // The same line in syslog and in the app's file is one record: mark copies before linking.
         try CopyLinker.link(store: store)
         clock.lap("copies")
