@@ -554,3 +554,51 @@ extension HostStackScenarioTests {
         #expect(RotationOverlap.olderRotation(of: "a/error.log", in: stored) == nil)
     }
 }
+
+extension HostStackScenarioTests {
+    @Test func aDaylightSavingSwitchNamesTheRules() {
+        // 2026-03-29 01:00 UTC: Europe's switch from +0100 to +0200.
+        let before: Int64 = 1_774_745_000_000_000, after: Int64 = 1_774_746_000_000_000
+        #expect(DSTZoneInference.zone(before: 3600, at: before, after: 7200, at: after) == .named("Europe/Berlin"))
+        #expect(DSTZoneInference.zone(before: 3600, at: before, after: 10800, at: after) == nil)
+        var inference = DSTZoneInference()
+        #expect(inference.observe(offset: 3600, utc: before - 60_000_000) == nil)
+        #expect(inference.observe(offset: 3600, utc: before) == nil)
+        #expect(inference.observe(offset: 7200, utc: after) == .named("Europe/Berlin"))
+    }
+
+    /// nginx's offsets change from +0100 to +0200 at the switch; the zone-less app stamps after it
+    /// are read in summer time, so the app's traceback meets the 500 it caused.
+    @Test func anAppLogAcrossTheSwitchIsReadInSummerTimeAfterIt() throws {
+        let switchUTC: Int64 = 1_774_746_000_000_000  // 2026-03-29 01:00:00Z
+        func clf(_ utc: Int64) -> String {
+            let offset: Int64 = utc < switchUTC ? 3600 : 7200
+            let parts = TimeFormat.display(utc + offset * 1_000_000, zone: .utc, millis: false).split(separator: " ")
+            let d = parts[0].split(separator: "-")
+            return "\(d[2])/Mar/\(d[0]):\(parts[1]) \(offset == 3600 ? "+0100" : "+0200")"
+        }
+        func local(_ utc: Int64) -> String {
+            let offset: Int64 = utc < switchUTC ? 3600 : 7200
+            let shown = TimeFormat.display(utc + offset * 1_000_000, zone: .utc).split(separator: " ")
+            return "\(shown[0]) \(shown[1].replacingOccurrences(of: ".", with: ","))"
+        }
+        var nginx: [String] = [], app: [String] = []
+        for i in 0..<120 {
+            let t = switchUTC - 3_600_000_000 + Int64(i) * 45_000_000
+            nginx.append("198.51.100.\(i % 9 + 1) - - [\(clf(t))] \"GET /api/items/\(i) HTTP/1.1\" 200 512 \"-\" \"curl/8.4.0\"")
+            app.append("[\(local(t - 20_000))] INFO in views: GET /api/items/\(i) 200")
+        }
+        let failed = switchUTC + 244_000_000  // 03:04:04 CEST
+        nginx.append("192.0.2.140 - - [\(clf(failed))] \"POST /api/checkout HTTP/1.1\" 500 265 \"-\" \"curl/8.4.0\"")
+        app += ["[\(local(failed - 95_000))] ERROR in app: Exception on /api/checkout [POST]", "Traceback (most recent call last):",
+                "  File \"/srv/shop/checkout.py\", line 7, in checkout", "KeyError: 'vat_rate'"]
+        let dir = try TemporaryDirectory()
+        try dir.write("nginx/access.log", nginx.sorted { $0.contains("[29/Mar/2026:0") && $1.contains("[29/Mar/2026:0") ? $0 < $1 : $0 < $1 }.joined(separator: "\n") + "\n")
+        try dir.write("app/app.log", app.joined(separator: "\n") + "\n")
+        let store = try TimelineStore()
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        let q = DiagnosisQuery(at: failed, halfWindow: 120_000_000, zone: .utc, status: StatusFilter("500"), clientIP: nil)
+        let f = try #require(try Diagnoser(store: store).diagnose(q).findings.first)
+        #expect(f.responder == "app" && f.explanation.contains("KeyError"), "\(f.explanation)")
+    }
+}

@@ -169,7 +169,17 @@ public final class IngestHints: @unchecked Sendable {
 
     public func learnZone(_ zone: ZoneSpec, directory: String, from source: String, position: Int = 0) {
         lock.lock(); defer { lock.unlock() }
-        if let known = zonesByDirectory[directory], known.position <= position { return }
+        // A named zone (learnt from a daylight-saving switch in the offsets) says more than the
+        // fixed offset of a first line, whichever file taught it.
+        if let known = zonesByDirectory[directory] {
+            let upgrade: Bool
+            switch (known.zone, zone) {
+            case (.fixed, .named): upgrade = true
+            case (.named, .fixed): upgrade = false
+            default: upgrade = position < known.position
+            }
+            guard upgrade else { return }
+        }
         zonesByDirectory[directory] = (zone, source, position)
     }
 
@@ -185,7 +195,16 @@ public final class IngestHints: @unchecked Sendable {
     public func soleLearntZone() -> (zone: ZoneSpec, from: String)? {
         lock.lock(); defer { lock.unlock() }
         let learnt = zonesByDirectory.values.sorted { $0.position < $1.position }
-        guard let first = learnt.first, learnt.allSatisfy({ $0.zone == first.zone }) else { return nil }
+        guard let first = learnt.first, learnt.allSatisfy({ $0.zone == first.zone }) else {
+            // One named zone, with fixed offsets elsewhere that it gives at some time of year
+            // (a directory whose files lie before the switch): the named zone speaks for all.
+            let named = Set(learnt.compactMap { if case .named(let id) = $0.zone { return id } else { return nil } })
+            guard named.count == 1, let id = named.first, let teacher = learnt.first(where: { $0.zone == .named(id) }) else { return nil }
+            let zone = ZoneSpec.named(id)
+            let offsets = Set([0, 91, 182, 273].map { zone.offset(atUTC: Int64($0) * 86_400_000_000 + 1_735_689_600_000_000) })
+            guard learnt.allSatisfy({ if case .fixed(let s) = $0.zone { return offsets.contains(s) } else { return true } }) else { return nil }
+            return (zone, teacher.from)
+        }
         return (first.zone, first.from)
     }
 

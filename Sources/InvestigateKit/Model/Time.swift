@@ -143,6 +143,8 @@ public enum ZoneSpec: Sendable, Equatable, CustomStringConvertible {
 
     public static let utc = ZoneSpec.fixed(seconds: 0)
 
+    public var isNamed: Bool { if case .named = self { return true } else { return false } }
+
     /// Parses `UTC`, `Z`, `+09:00`, `+0900`, `-5`, `UTC+9`, `JST`-style names known to Foundation, or an
     /// IANA identifier. Returns nil for anything else.
     public init?(_ text: String) {

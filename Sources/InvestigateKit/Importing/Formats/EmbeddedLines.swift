@@ -128,7 +128,7 @@ func appZone(_ context: ParseContext) -> (zone: ZoneSpec, note: String) {
         return (learnt.zone, "read as \(learnt.zone), the app zone learnt from the syslog copy of the app's lines in \(learnt.from)")
     }
     if let host = context.hints.soleLearntZone() {
-        return (host.zone, "read as \(host.zone), the offset nginx writes in \(host.from) (the server's local time; no --app-tz, and no syslog copy of the app's lines taught one): give --app-tz if the app runs in another zone")
+        return (host.zone, "read as \(host.zone), the \(host.zone.isNamed ? "zone whose daylight-saving switch the offsets" : "offset") nginx writes in \(host.from)\(host.zone.isNamed ? " follow" : "") (the server's local time; no --app-tz, and no syslog copy of the app's lines taught one): give --app-tz if the app runs in another zone")
     }
     let system = ZoneSpec.system
     return (system, "read in this machine's zone (\(system)): no --app-tz, no syslog copy of the app's lines, and no offset that every nginx access log of the run agrees on")

@@ -47,7 +47,8 @@ public struct FlaskImporter: Importer {
 
     public let fieldNotes = """
         `%(asctime)s` (local time, no zone) → `time`, converted with `--app-tz`, else the app zone learnt from \
-        a syslog copy of the same lines read earlier in the run, else the offset every nginx access log of the run writes (the server's local time), else the system zone (a note says which). \
+        a syslog copy of the same lines read earlier in the run, else the offset every nginx access log of the run writes (the server's local time; when nginx's offsets change at a \
+        daylight-saving switch, the zone with those rules, e.g. `Europe/Berlin` for +0100 then +0200 at the EU switch), else the system zone (a note says which). \
         The last two are guesses: once the run is read, the file's lines that name a request (`Request: GET …`, `Exception on /p [POST]`, \
         `GET /p …` in a message) are compared with the nginx and ALB access records of the same paths within 3 s, over a 20-minute \
         stretch, at every half-hour shift within 14 hours; when one shift gathers at least 5 meetings beyond chance (a path requested \

@@ -216,10 +216,21 @@ struct NginxAccessParser: RecordParser {
     let directory: String
     let learnZone: ((ZoneSpec) -> Void)?
     private var zoneLearnt = false
+    private var dst = DSTZoneInference()
 
     init(directory: String, learnZone: ((ZoneSpec) -> Void)?) {
         self.directory = directory
         self.learnZone = learnZone
+    }
+
+    /// The file's offset, once, and a named zone when the offset changes (a daylight-saving switch).
+    private mutating func learn(offset: Int, utc: Int64) {
+        guard let learnZone else { return }
+        if !zoneLearnt {
+            zoneLearnt = true
+            learnZone(.fixed(seconds: offset))
+        }
+        if let named = dst.observe(offset: offset, utc: utc) { learnZone(named) }
     }
 
     mutating func consume(_ line: Line, into sink: inout RecordSink) {
@@ -292,10 +303,7 @@ struct NginxAccessParser: RecordParser {
         if let referer = quoted.0.flatMap(ByteScanner.optionalBytes) { sink.batch.extraField("referer", referer, start: extra) }
         if let u = ByteScanner.optionalBytes(user) { sink.batch.extraField("remote_user", u, start: extra) }
         sink.batch.endExtra(start: extra)
-        if !zoneLearnt, let learnZone {
-            zoneLearnt = true
-            learnZone(.fixed(seconds: offset))
-        }
+        learn(offset: offset, utc: time)
         return true
     }
 
@@ -418,10 +426,7 @@ struct NginxAccessParser: RecordParser {
         if !s.atEnd, parseTrailing(&s, into: &event) {
             sink.note("bare numbers after the standard fields were read by their usual order: the first as $request_time (duration), a second as $upstream_response_time; give --nginx-log-format to read another layout exactly")
         }
-        if !zoneLearnt, let learnZone {
-            zoneLearnt = true
-            learnZone(.fixed(seconds: offset))
-        }
+        learn(offset: offset, utc: time)
         sink.emit(event)
     }
 

@@ -275,6 +275,7 @@ public struct NginxLogFormat: Sendable, Equatable {
 struct NginxLogFormatParser: RecordParser {
     let format: NginxLogFormat
     let learnZone: ((ZoneSpec) -> Void)?
+    private var dst = DSTZoneInference()
     private var zoneLearnt = false
     private var ranges: [Range<Int>]
 
@@ -325,9 +326,12 @@ struct NginxLogFormatParser: RecordParser {
             }
         }
         let event = reader.finish(into: &sink)
-        if let learnt = reader.learnt, !zoneLearnt, let learnZone {
-            zoneLearnt = true
-            learnZone(learnt)
+        if let learnt = reader.learnt, let learnZone {
+            if !zoneLearnt {
+                zoneLearnt = true
+                learnZone(learnt)
+            }
+            if case .fixed(let offset) = learnt, let t = event.time, let named = dst.observe(offset: offset, utc: t) { learnZone(named) }
         }
         sink.emit(event)
     }
