@@ -31,7 +31,7 @@ public struct AWSCloudFrontImporter: Importer {
     ]
 
     public let fieldNotes = """
-        Fields are taken by name from the file's `#Fields:` line (both header lines are counted as comment \
+        Fields are taken by name from the file's `#Fields:` line (both header lines are the file's frame, not records or rejected \
         lines), else in the documented order. `date` + `time` (UTC, when the edge finished responding) → `time`; \
         `time-taken` (s) → `duration`; `c-ip` → `client_ip` and `peer_ip` (no IP address → `extra.client_text`); \
         `x-forwarded-for` (what the viewer sent, not trusted) → `forwarded_for`; `cs-method` → `method`; \
@@ -121,7 +121,10 @@ struct AWSCloudFrontParser: RecordParser {
                     sink.note("a #Fields: line without date and time was not used; the fields are read in the documented order")
                 }
             }
-            return sink.rejectComment(line, notA: "a CloudFront access-log record (a W3C header line: its #Fields: order is used)")
+            // The W3C header every object begins with is the file's frame, not a rejected record;
+            // any other `#` line is a comment, kept as a rejected line as elsewhere.
+            if text.hasPrefix("#Version:") || text.hasPrefix("#Fields:") { return sink.framing() }
+            return sink.rejectComment(line, notA: "a CloudFront access-log record")
         }
         switch parse(line, &sink) {
         case .success(let e): sink.emit(e)
