@@ -602,3 +602,15 @@ extension HostStackScenarioTests {
         #expect(f.responder == "app" && f.explanation.contains("KeyError"), "\(f.explanation)")
     }
 }
+
+extension EdgeIncidentScenarioTests {
+    /// The ALB's desync mitigation refused a malformed request: its classification is named.
+    @Test func aDesyncMitigationRefusalIsNamed() throws {
+        let line = Self.alb(0.5, created: 0.5, elb: 400, target: "-", targetStatus: "-", times: "-1 -1 -1", path: "/api/sync")
+            .replacingOccurrences(of: #""-" "-" TID_"#, with: #""Severe" "BadContentLength" TID_"#)
+        let d = try t.diagnose(["alb.log": line + "\n"], at: 0, status: "400")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.cause == "client", "\(f.explanation)")
+        #expect(f.explanation.contains("`Severe`") && f.explanation.contains("BadContentLength"), "\(f.explanation)")
+    }
+}

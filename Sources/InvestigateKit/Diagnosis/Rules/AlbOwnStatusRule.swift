@@ -93,6 +93,11 @@ public struct AlbOwnStatusRule: DiagnosisRule {
                                        414: "a URL or query string too large", 463: "an X-Forwarded-For header with more than 30 addresses",
                                        464: "a protocol version incompatible with the target group"]
             text = "The ALB refused the request itself with \(elb): \(what[elb] ?? "a client error")\(reasonText)."
+            // HTTP desync mitigation's verdict on the request, when it logged one.
+            if let verdict = alb.extra("classification"), verdict != "-", verdict != "Compliant" {
+                text += " Its desync mitigation classified the request `\(verdict)`\(alb.extra("classification_reason").map { " (`\($0)`)" } ?? ""): the request's framing (Content-Length, Transfer-Encoding, header syntax) broke HTTP's rules, as the client sent it."
+                next = ["Find which client software sends such requests (the user agent of these records) and fix it; the ALB's `routing.http.desync_mitigation_mode` decides what it refuses."]
+            }
         case 561:
             text = "The ALB returned 561: the identity provider returned an error during authentication\(reasonText)."
         case 500:
