@@ -614,3 +614,22 @@ extension EdgeIncidentScenarioTests {
         #expect(f.explanation.contains("`Severe`") && f.explanation.contains("BadContentLength"), "\(f.explanation)")
     }
 }
+
+extension DiagnosisScenarioTests {
+    /// CloudFront gave up after 30 s (OriginReadError); the ALB answered 200 after 46 s, its
+    /// target's time. The records are one request (arrivals agree), and the slow target is the cause.
+    @Test func anOriginAnsweringAfterCloudFrontGaveUpIsTheCause() throws {
+        let cf = Self.cloudfront(30, ip: "203.0.113.45", "/api/reports/export", 504, result: "Error", detailed: "OriginReadError",
+                                 id: "LATExwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==", taken: "30.005")
+        let alb = Self.albLine(46, client: "130.176.0.9", path: "/api/reports/export", elb: 200, target: "10.0.1.20:80", targetStatus: "200",
+                               trace: "1-67a44a18-cccccccccccccccccccccccc")
+            .replacingOccurrences(of: "0.000 0.048 0.000", with: "0.001 45.950 0.000")
+            .replacingOccurrences(of: Self.iso(45.95).replacingOccurrences(of: "Z", with: "000Z"), with: Self.iso(0.05).replacingOccurrences(of: "Z", with: "000Z"))
+        let d = try diagnose(["cf/E2EXAMPLE1ABCD.2025-02-06-05.a1b2c3d4": Self.cloudfrontLog([cf]),
+                              "alb/111122223333_elasticloadbalancing_ap-northeast-1_app.web-prod.5f2c1a8e9b3d4c71_20250206T0530Z_10.0.0.5_x.log": Self.albLog([alb])],
+                             at: 20, status: "504")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "cloudfront" && f.cause == "nginx" && f.reason == "cloudfront-504-late-origin", "\(f.rule) \(f.cause): \(f.explanation)")
+        #expect(f.evidence.contains { $0.layer == "alb" })
+    }
+}

@@ -77,8 +77,10 @@ extension Correlator {
         let forwarded: Int? = pair.outer == .alb ? o.targetStatus : o.status
         guard let os = forwarded, let inner = i.status else { return true }
         if os == inner { return true }
-        // A proxy answers on its own when its upstream failed or the client left.
+        // A proxy answers on its own when its upstream failed or the client left; CloudFront
+        // answers 502/504 when its origin was too slow, whatever the origin answered later.
         if pair.outer == .nginx || pair.outer == .gunicorn { return [499, 502, 503, 504, 413, 408].contains(os) }
+        if pair.outer == .cloudfront { return [502, 504].contains(os) }
         return false
     }
 
@@ -274,7 +276,10 @@ extension Correlator {
     /// records of a bucket stand for all of it (one layer's records carry the same stamps).
     func reach(_ o: Node, _ i: Node, _ pair: PairKey, offset: Int64) -> Int64 {
         let sameMeaning = (o.arrival != nil && i.arrival != nil) || (o.completion != nil && i.completion != nil)
-        return (sameMeaning && pair.inner != .nginxError && pair.inner != .appLog ? 0 : settings.maxDuration)
+        // CloudFront gives up on a slow origin (its response timeout) long before the origin's own
+        // record is written: their arrivals agree, their completions need not.
+        let gaveUp = pair.outer == .cloudfront && [502, 504].contains(o.status ?? 0)
+        return (sameMeaning && !gaveUp && pair.inner != .nginxError && pair.inner != .appLog ? 0 : settings.maxDuration)
             + 2 * settings.tolerance + abs(offset) + 1_000_000
     }
 

@@ -51,10 +51,38 @@ public struct CloudFrontOwnErrorRule: DiagnosisRule {
     /// Layers behind the edge (a web ACL on the distribution is evaluated at the edge, not behind it).
     static let behindEdge: [Layer] = [.apigateway, .nlb, .alb, .nginx, .gunicorn, .app, .lambda]
 
+    /// CloudFront gave up on the origin (its origin response timeout), and the origin's records
+    /// show it answered later, successfully: the slowest layer behind is the cause.
+    func lateOrigin(_ c: RequestCase, cf: StoredEvent, status: Int, behind: [StoredEvent]) -> Verdict {
+        let sorted = behind.sorted { $0.event.layer < $1.event.layer }
+        let deepest: StoredEvent = sorted.last { ($0.event.duration ?? 0) > 0 } ?? sorted[sorted.count - 1]
+        let waited = cf.event.duration.map { String(format: "%.1f", Double($0) / 1e6) }
+        let took = deepest.event.duration.map { String(format: "%.1f", Double($0) / 1e6) }
+        var cause: Layer = [.nginx, .gunicorn].contains(deepest.event.layer) && c.hasData(.app) ? .app : deepest.event.layer
+        // The ALB's own time is its target's: a long target_processing_time points behind it.
+        if deepest.event.layer == .alb, let target = deepest.extra("target_processing_time").flatMap(Double.init), target >= 1 {
+            cause = c.hasData(.app) ? .app : .nginx
+        }
+        var v = Verdict(
+            responder: .cloudfront, cause: cause, confidence: .high,
+            explanation: "CloudFront answered \(status) itself (`x-edge-detailed-result-type` \(cf.extra("detailed_result_type") ?? "-")): it gave up waiting for its origin\(waited.map { " after \($0) s" } ?? "") (the origin response timeout). The origin did answer, later and successfully: \(sorted.map { "\($0.event.layer.rawValue) logged \($0.event.elbStatus ?? $0.event.status ?? 0)" }.joined(separator: ", "))\(took.map { ", \(deepest.event.layer.rawValue) after \($0) s" } ?? ""). The slow layer behind is the cause.",
+            evidence: [cf] + sorted, nextSteps: ["Find why \(cf.event.path ?? "this path") took so long behind the origin (the app's log for it), or raise the distribution's origin response timeout."],
+            expectedAbsent: [:], reasonKey: "cloudfront-\(status)-late-origin")
+        v.reached = Set(sorted.map(\.event.layer))
+        return v
+    }
+
     public func diagnose(_ c: RequestCase) -> Verdict? {
         guard let cf = c.access(.cloudfront), let status = cf.event.status, status >= 400 else { return nil }
-        // The origin logged this request: it answered, CloudFront passed it on.
-        if c.records.contains(where: { $0.event.kind == .access && Self.behindEdge.contains($0.event.layer) }) { return nil }
+        // The origin logged this request: it answered, CloudFront passed it on; unless the origin's
+        // answer came after CloudFront had given up (a read timeout: its record shows a success).
+        let behind = c.records.filter { $0.event.kind == .access && Self.behindEdge.contains($0.event.layer) }
+        if !behind.isEmpty {
+            let detailed = cf.extra("detailed_result_type") ?? ""
+            guard status == 504 || detailed == "OriginReadError" || detailed == "OriginCommError",
+                  behind.allSatisfy({ ($0.event.elbStatus ?? $0.event.status ?? 0) < 500 }) else { return nil }
+            return lateOrigin(c, cf: cf, status: status, behind: behind)
+        }
         let result = cf.extra("result_type"), response = cf.extra("response_result_type")
         let detailed = cf.extra("detailed_result_type")
         let own: String
