@@ -80,7 +80,12 @@ extension Correlator {
         // A proxy answers on its own when its upstream failed or the client left; CloudFront
         // answers 502/504 when its origin was too slow, whatever the origin answered later.
         if pair.outer == .nginx || pair.outer == .gunicorn { return [499, 502, 503, 504, 413, 408].contains(os) }
-        if pair.outer == .cloudfront { return [502, 504].contains(os) }
+        // The origin's own record then ends after CloudFront's (it finished, late); one that ended
+        // before CloudFront gave up was another request's.
+        if pair.outer == .cloudfront, [502, 504].contains(os), let oc = o.completion, let ic = i.completion {
+            return ic >= oc - 1_000_000
+        }
+        if pair.outer == .cloudfront { return false }
         return false
     }
 
