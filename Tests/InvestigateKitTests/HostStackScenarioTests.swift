@@ -633,3 +633,22 @@ extension DiagnosisScenarioTests {
         #expect(f.evidence.contains { $0.layer == "alb" })
     }
 }
+
+extension LambdaIncidentScenarioTests {
+    /// API Gateway gave up at 29 s and no id names the invocation: the one that started with the
+    /// request and logged its path's words is cited; another that started then is not.
+    @Test func aTimedOutRequestsInvocationIsFoundByItsPath() throws {
+        let access = Self.access(0, status: 504, error: "Endpoint request timed out", integration: "-")
+        let other = "bbbbbbbb-d5cc-4974-ae08-6e2138b2275c"
+        let lambda = [
+            "\(DiagnosisScenarioTests.iso(0.4)) START RequestId: \(other) Version: $LATEST",
+            "\(DiagnosisScenarioTests.iso(0.41)) [INFO]\t\(DiagnosisScenarioTests.iso(0.41))\t\(other)\tGET /health",
+            "\(DiagnosisScenarioTests.iso(0.5)) START RequestId: \(Self.invocation) Version: $LATEST",
+            "\(DiagnosisScenarioTests.iso(0.51)) [INFO]\t\(DiagnosisScenarioTests.iso(0.51))\t\(Self.invocation)\tloading items from the warehouse API",
+        ].joined(separator: "\n")
+        let d = try t.diagnose(files(access: access, execution: nil, lambda: lambda), at: 0, status: "504")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "lambda", "\(f.explanation)")
+        #expect(f.evidence.contains { $0.text.contains("warehouse") } && !f.evidence.contains { $0.text.contains("/health") })
+    }
+}

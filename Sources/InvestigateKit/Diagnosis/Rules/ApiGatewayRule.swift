@@ -150,6 +150,11 @@ public struct ApiGatewayRule: DiagnosisRule {
             let ran = reportMs.map { " The function's REPORT line shows it ran \(String(format: "%.1f", $0 / 1000)) s\($0 >= 29_000 ? ", finishing after API Gateway had already answered" : "")." } ?? ""
             why = "the integration did not answer within API Gateway's 29 s limit (INTEGRATION_TIMEOUT, `Endpoint request timed out`): the function was still running when API Gateway gave up\(ran.isEmpty ? "" : "." + ran.dropLast())"
             evidence += [report].compactMap { $0 }
+            // No id links the invocation on a timeout (integrationRequestId is `-`): the one that
+            // started with the request and logged a part of its path is it, cited as such.
+            if lambda.isEmpty, let started = Self.invocationNamingPath(c, gw: gw) {
+                evidence += started.prefix(3)
+            }
             next = ["Make the function answer within 29 s for \(gw.event.path ?? "this path") (move long work to an asynchronous job), or use an HTTP API/ALB where a longer timeout is needed."]
             key = "apigw-integration-timeout"
         } else if let raised {
@@ -197,6 +202,25 @@ public struct ApiGatewayRule: DiagnosisRule {
             return own + withoutID.filter { e in files.contains(e.sourceID) && (e.event.time ?? 0) >= lo && (e.event.time ?? 0) <= hi }
         }
         return own + withoutID
+    }
+
+    /// The function's lines of the invocation that started within seconds of the request and whose
+    /// lines name the most parts of its path (`89295` for /orders/89295/availability), when no other
+    /// names as many: nothing else ties an invocation to a timed-out request.
+    static func invocationNamingPath(_ c: RequestCase, gw: StoredEvent) -> [StoredEvent]? {
+        guard let t = gw.event.time, let path = gw.event.path else { return nil }
+        let parts = path.split(separator: "/").map(String.init).filter { $0.count >= 3 && !["api", "prod", "dev", "stage", "v1", "v2"].contains($0.lowercased()) }
+        let lines = c.nearby.filter { $0.event.layer == .lambda }
+        let starts = lines.filter { $0.messageText.hasPrefix("START") && abs(($0.event.time ?? 0) - t) <= 3_000_000 }
+        // Each candidate by how many of the path's parts its lines name; the best, when unrivalled.
+        let scored = starts.compactMap { start -> (lines: [StoredEvent], named: Int)? in
+            guard let id = start.event.requestID else { return nil }
+            let own = lines.filter { $0.event.requestID == id }
+            let named = parts.filter { part in own.contains { AppMentions.namesWord($0.messageText, part) } }.count
+            return named > 0 ? (own, named) : nil
+        }.sorted { $0.named > $1.named }
+        guard let best = scored.first, scored.count == 1 || scored[1].named < best.named else { return nil }
+        return best.lines.filter { !$0.messageText.hasPrefix("START") }
     }
 
     /// The authorizer function's invocation for this request: API Gateway's execution log says
