@@ -652,3 +652,35 @@ extension LambdaIncidentScenarioTests {
         #expect(f.evidence.contains { $0.text.contains("warehouse") } && !f.evidence.contains { $0.text.contains("/health") })
     }
 }
+
+extension EdgeIncidentScenarioTests {
+    /// The targets failed their health checks minutes before the ALB, with none left, answered 503.
+    @Test func anAlb503CitesHealthChecksFailedMinutesBefore() throws {
+        let checks = (0..<6).map { i in
+            "10.1.1.210 - - [\(DiagnosisScenarioTests.clf(Double(-400 + i * 30)))] \"GET /health HTTP/1.1\" 500 71 \"-\" \"ELB-HealthChecker/2.0\" \"-\" rt=0.003 urt=\"0.003\""
+        }
+        let files = [
+            "alb.log": Self.alb(0.5, created: 0.5, elb: 503, target: "-", targetStatus: "-", times: "-1 -1 -1", path: "/api/items")
+                .replacingOccurrences(of: "\"waf,forward\"", with: "\"forward\"") + "\n",
+            "access.log": ((0..<20).map { Self.nginxXFF(Double($0) * 3 - 700, "/api/items", 200, rt: "0.004") } + checks).joined(separator: "\n") + "\n",
+        ]
+        let d = try t.diagnose(files, at: 0, status: "503")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.explanation.contains("failing their health checks"), "\(f.explanation)")
+        #expect(f.evidence.contains { $0.text.contains("ELB-HealthChecker") })
+    }
+}
+
+extension HostStackScenarioTests {
+    /// An error written by the module named after the path (`ERROR in payments:` for
+    /// /api/payments/charge), in the singular in its text, is the app's reason for its 503.
+    @Test func aModuleNamedAfterThePathSpeaksForIt() throws {
+        let line = "[2025-02-06 14:32:19,900] ERROR in payments: Payment gateway call failed for order 88219"  // 05:32:19.9Z at +0900
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "POST /api/payments/charge", 503)]),
+            "nginx/error.log": Self.nginxError(-200, "open() \"/srv/www/favicon.ico\" failed (2: No such file or directory)", client: "198.51.100.3", request: "GET /favicon.ico") + "\n",
+            "app/app.log": Self.appLog([]) + line + "\n",
+        ], status: "503")
+        #expect(f.responder == "app" && f.reason == "app-503-related", "\(f.rule): \(f.explanation)")
+    }
+}

@@ -51,7 +51,15 @@ struct AppMentions {
         }
         // Parts of the path worth naming: `1234` and `reports` in /admin/reports/1234, not `api`.
         let parts = bare.split(separator: "/").map(String.init).filter { $0.count >= 3 && !["api", "v1", "v2", "v3", "www"].contains($0.lowercased()) }
-        let naming = unnamed.filter { e in parts.contains { Self.namesWord(e.messageText, $0) } }
+        // The message, or the logger/module that wrote it (`ERROR in payments:` for /api/payments/…);
+        // a word names a part in the singular too (`Payment` for `payments`).
+        let naming = unnamed.filter { e in
+            let texts = [e.messageText, e.extra("module"), e.extra("logger")].compactMap { $0 }
+            return parts.contains { part in
+                let singular = part.count > 4 && part.hasSuffix("s") ? String(part.dropLast()) : nil
+                return texts.contains { text in Self.namesWord(text, part) || singular.map { Self.namesWord(text, $0) } == true }
+            }
+        }
         // Only lines naming a part of the path: a lone warning in the same second may be another
         // request's (a scanner's 404 beside a user's), and an unrelated error is the commonest decoy.
         related = naming

@@ -276,6 +276,13 @@ public final class Diagnoser {
             """, arguments: StatementArguments([q.from - ServiceLifecycle.lookback, q.to + 60_000_000] as [DatabaseValueConvertible]
                                               + ServiceLifecycle.phrases.map { "%\($0)%" }))
 
+        // Health checks a load balancer's targets failed in that time: why it then had none.
+        let failedChecks = try StoredEvent.fetchAll(db, sql: """
+            SELECT \(StoredEvent.columns) FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL AND kind = 'access'
+            AND layer IN ('nginx','gunicorn','app') AND status >= 500 AND user_agent LIKE 'ELB-HealthChecker%' ORDER BY time DESC, id LIMIT 20
+            """, arguments: [q.from - ServiceLifecycle.lookback, q.to])
+        let lifecycleEvents = serviceEvents + failedChecks.reversed()
+
         // Originals only: a syslog copy of an app line is the same record, cited once.
         let chainRecords = try db.cachedStatement(sql: """
             SELECT \(StoredEvent.columns("e")) FROM link l JOIN event e ON e.id = l.event_id WHERE l.chain_id = ? AND e.copy_of IS NULL
@@ -284,12 +291,12 @@ public final class Diagnoser {
         for chain in chainOrder {
             let records = StoredEvent.inTimeOrder(try StoredEvent.fetchAll(chainRecords, arguments: [chain]))
             var c = makeCase(chain, records, nearby, byLayer, stack, sources)
-            c.serviceEvents = serviceEvents
+            c.serviceEvents = lifecycleEvents
             try body(c)
         }
         for id in loose {
             var c = makeCase(nil, try StoredEvent.fetchAll(oneRecord, arguments: [id]), nearby, byLayer, stack, sources)
-            c.serviceEvents = serviceEvents
+            c.serviceEvents = lifecycleEvents
             try body(c)
         }
         return truncated

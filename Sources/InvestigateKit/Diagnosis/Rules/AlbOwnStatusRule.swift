@@ -65,7 +65,9 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         case 503:
             text = "The ALB returned 503\(reasonText): the target group had no registered (healthy) targets."
             // Targets that failed their health checks: the checker's probes answered with errors.
-            let failedChecks = c.nearby.filter { ($0.event.userAgent ?? "").hasPrefix("ELB-HealthChecker") && ($0.event.status ?? 0) >= 500 }
+            let failedChecks = (c.serviceEvents + Array(c.nearby)).filter {
+                ($0.event.userAgent ?? "").hasPrefix("ELB-HealthChecker") && ($0.event.status ?? 0) >= 500 && ($0.event.time ?? .max) <= (c.time ?? .max)
+            }.sorted { ($0.event.time ?? 0) < ($1.event.time ?? 0) }
             if let check = failedChecks.last {
                 cause = c.hasData(.app) ? .app : .nginx
                 evidence.append(check)
