@@ -48,8 +48,7 @@ enum AppClockSkew {
                 let note = checkedNote + "moved by \(String(format: "%+g", -Double(skew.micros) / 1e6)) s: the app's clock ran \(String(format: "%g", seconds)) s \(skew.micros > 0 ? "ahead of" : "behind") the access records of the same paths (\(skew.matches) of \(skew.sampled) request lines meet them at that shift); its times are shown moved, its lines keep the stamps they were written with"
                 notes.append(note)
                 moved.append("\(StoredEvent.text(row, "path") ?? "?"): " + note)
-                let json = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
-                try db.execute(sql: "UPDATE source SET notes = ? WHERE id = ?", arguments: [json, id])
+                try SourceRecord.storeNotes(notes, source: id, db)
             }
             return moved
         }
@@ -57,12 +56,9 @@ enum AppClockSkew {
 
     /// For an answer: the files around a window whose clock was corrected, with the note.
     static func movedNotes(_ db: Database, from: Int64, to: Int64) throws -> [String] {
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT CAST(path AS BLOB) AS path, notes FROM source WHERE notes LIKE ? AND first_time <= ? AND last_time >= ? ORDER BY id
-            """, arguments: ["%" + checkedNote + "moved%", to + 3_600_000_000, from - 3_600_000_000])
-        return rows.compactMap { row in
-            guard let note = SourceRecord.notes(row["notes"]).first(where: { $0.hasPrefix(checkedNote) }) else { return nil }
-            return "\(StoredEvent.text(row, "path") ?? "?"): " + note.dropFirst(checkedNote.count)
+        try SourceRecord.notedAround(db, containing: checkedNote + "moved", from: from, to: to).compactMap { path, notes in
+            guard let note = notes.first(where: { $0.hasPrefix(checkedNote) }) else { return nil }
+            return "\(path): " + note.dropFirst(checkedNote.count)
         }
     }
 

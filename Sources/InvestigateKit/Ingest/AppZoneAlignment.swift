@@ -72,8 +72,7 @@ enum AppZoneAlignment {
                     notes.append(checkedNote + "moved by \(String(format: "%+g", -Double(shift.micros) / 3.6e9)) h")
                     moved.append("\(row["path"] as String? ?? "?"): " + notes[guess.index])
                 }
-                let json = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
-                try db.execute(sql: "UPDATE source SET notes = ? WHERE id = ?", arguments: [json, id])
+                try SourceRecord.storeNotes(notes, source: id, db)
             }
             return moved
         }
@@ -81,14 +80,10 @@ enum AppZoneAlignment {
 
     /// For an answer: the files around a window whose records were moved, with the note saying how.
     static func movedNotes(_ db: Database, from: Int64, to: Int64) throws -> [String] {
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT CAST(path AS BLOB) AS path, notes FROM source WHERE notes LIKE ? AND first_time <= ? AND last_time >= ? ORDER BY id
-            """, arguments: ["%" + checkedNote + "moved%", to + 3_600_000_000, from - 3_600_000_000])
-        return rows.compactMap { row in
-            let notes = SourceRecord.notes(row["notes"])
+        try SourceRecord.notedAround(db, containing: checkedNote + "moved", from: from, to: to).compactMap { path, notes in
             guard let reading = notes.first(where: { $0.contains(AppZoneReading.marker) }),
                   let words = reading.components(separatedBy: AppZoneReading.marker).last else { return nil }
-            return "\(StoredEvent.text(row, "path") ?? "?"): the application's stamps carry no zone and were \(words)."
+            return "\(path): the application's stamps carry no zone and were \(words)."
         }
     }
 

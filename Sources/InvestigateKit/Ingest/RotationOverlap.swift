@@ -77,10 +77,7 @@ enum RotationOverlap {
                 """, arguments: [newer.first, newer.last, newer.id, newer.id])
             let notes = SourceRecord.notes(try String.fetchOne(db, sql: "SELECT notes FROM source WHERE id = ?", arguments: [newer.id]))
             let note = "its first \(k) record\(k == 1 ? "" : "s") repeat the last of the rotation before it byte for byte (logrotate's copytruncate): marked copies of those, counted once"
-            if !notes.contains(note) {
-                let json = String(decoding: try JSONEncoder().encode(notes + [note]), as: UTF8.self)
-                try db.execute(sql: "UPDATE source SET notes = ? WHERE id = ?", arguments: [json, newer.id])
-            }
+            if !notes.contains(note) { try SourceRecord.storeNotes(notes + [note], source: newer.id, db) }
         }
         return k
     }

@@ -261,6 +261,21 @@ public struct SourceRecord: Sendable, Equatable, FetchableRecord, Codable {
         (try? JSONDecoder().decode([String].self, from: Data((json ?? "[]").utf8))) ?? []
     }
 
+    /// Replaces a source's notes (the passes after a run that move or mark its records say so there).
+    static func storeNotes(_ notes: [String], source id: Int64, _ db: Database) throws {
+        let json = String(decoding: try JSONEncoder().encode(notes), as: UTF8.self)
+        try db.execute(sql: "UPDATE source SET notes = ? WHERE id = ?", arguments: [json, id])
+    }
+
+    /// The paths and notes of the sources around a span whose notes hold a phrase: what the passes
+    /// after a run changed, for an answer about that span.
+    static func notedAround(_ db: Database, containing phrase: String, from: Int64, to: Int64) throws -> [(path: String, notes: [String])] {
+        try Row.fetchAll(db, sql: """
+            SELECT CAST(path AS BLOB) AS path, notes FROM source WHERE notes LIKE ? AND first_time <= ? AND last_time >= ? ORDER BY id
+            """, arguments: ["%" + phrase + "%", to + 3_600_000_000, from - 3_600_000_000])
+            .map { (StoredEvent.text($0, "path") ?? "?", notes($0["notes"])) }
+    }
+
     /// Every source whose records are in the timeline. Rows of skipped files (kept so an
     /// unchanged one is not read again) are left out.
     public static func all(_ db: Database) throws -> [SourceRecord] {
