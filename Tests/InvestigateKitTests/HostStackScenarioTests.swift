@@ -684,3 +684,20 @@ extension HostStackScenarioTests {
         #expect(f.responder == "app" && f.reason == "app-503-related", "\(f.rule): \(f.explanation)")
     }
 }
+
+extension DiagnosisScenarioTests {
+    /// A rate-based block of an address behind which many browsers sit (a company's NAT): the
+    /// answer says the address looks shared, and scoping the rule comes first in the next steps.
+    @Test(arguments: [2, 8]) func aRateBlockOfASharedAddressSaysSo(agents: Int) throws {
+        let rate = #"[{"rateBasedRuleId":"7b2f","rateBasedRuleName":"RateLimitPerIP","limitKey":"IP","maxRateAllowed":1000,"limitValue":"198.51.100.77"}]"#
+        var lines = [Self.waf(20, ip: "198.51.100.77", uri: "/api/items", action: "BLOCK", rule: "RateLimitPerIP", type: "RATE_BASED", rate: rate)]
+        for i in 0..<agents {
+            lines.append(Self.waf(Double(-100 + i), ip: "198.51.100.77", uri: "/api/items")
+                .replacingOccurrences(of: "curl/8.5.0", with: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/13\(i).0"))
+        }
+        let d = try diagnose(["waf/waf.log": lines.joined(separator: "\n") + "\n"], at: 10, status: "403")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "waf" && f.cause == "client")
+        #expect(f.explanation.contains("looks shared") == (agents >= 5), "\(f.explanation)")
+    }
+}

@@ -56,7 +56,7 @@ public final class Diagnoser {
         if !changes.changes.isEmpty {
             raw = raw.map { (changes.annotate($0.0, sources, zone: q.zone), $0.1) }
         }
-        var findings = group(raw, zone: q.zone)
+        var findings = try group(raw, zone: q.zone).map { try Self.withSharedAddress($0, db, q) }
         var outcome = Diagnosis.Outcome.answered
         var headline: String?
         let anyEvent = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM event)") ?? false
@@ -167,6 +167,23 @@ public final class Diagnoser {
             return (Set(c.records.map(\.id)), finding(c, verdict, rule: rule.id, sources: sources), verdict.reasonKey)
         }
         return nil
+    }
+
+    /// A rate-based block of an address many browsers share (a company's NAT, a mobile carrier's
+    /// gateway): the users behind it are refused together, which the rule's fix must know.
+    static let sharedAddressAgents = 5
+
+    static func withSharedAddress(_ f: Finding, _ db: Database, _ q: DiagnosisQuery) throws -> Finding {
+        guard f.responder == Layer.waf.rawValue, f.explanation.contains("rate-based rule refused"), let ip = f.client_ip else { return f }
+        let agents = try Int.fetchOne(db, sql: """
+            SELECT count(DISTINCT user_agent) FROM event WHERE client_ip = ? AND time >= ? AND time <= ? AND copy_of IS NULL
+            AND layer IN ('waf','alb','nginx','cloudfront') AND user_agent IS NOT NULL
+            """, arguments: [ip, q.from - 600_000_000, q.to]) ?? 0
+        guard agents >= sharedAddressAgents else { return f }
+        var out = f
+        out.explanation += " The address looks shared: \(agents) different user agents came from it in this time, as from a NAT or proxy in front of many users, who are all refused together."
+        out.next_steps.insert("If the address is a company's or a carrier's gateway, scope the rate rule (aggregate on a header or a custom key, or exclude that range with a scope-down statement) instead of raising the limit for everyone.", at: 0)
+        return out
     }
 
     /// The layers in front of the responder whose records carry the same status passed its answer

@@ -5,7 +5,7 @@ public struct WafTerminatingRule: DiagnosisRule {
     public let title = "AWS WAF blocked, challenged or CAPTCHA'd the request"
     public let doc = RuleDoc(
         fires: "The request's WAF record has action BLOCK, CAPTCHA or CHALLENGE.",
-        evidence: "The WAF record (terminatingRuleId, the managed group's sub-rule, rate-based rule, labels); the ALB record if present (`actions_executed` ending in `waf`, no target).",
+        evidence: "The WAF record (terminatingRuleId, the managed group's sub-rule, rate-based rule, labels); the ALB record if present (`actions_executed` ending in `waf`, no target). A rate-based block of an address that at least 5 different user agents came from in that time says the address looks shared (a NAT or carrier gateway) and puts scoping the rule first.",
         example: "403 for GET /app/admin: WAF rule AWS-AWSManagedRulesCommonRuleSet (sub-rule AWS#AWSManagedRulesCommonRuleSet:SizeRestrictions_QUERYSTRING) BLOCKed it; nginx and the app never saw it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
