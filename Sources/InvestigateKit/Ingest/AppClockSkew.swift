@@ -11,7 +11,6 @@ import GRDB
 /// shifts within `minimumSkew` are left to correlation's own clock offsets and tolerances (a slow
 /// endpoint's start and nginx's completion differ by seconds too).
 enum AppClockSkew {
-    static let formats = AppZoneAlignment.formats
     static let maxSkew: Int64 = 15 * 60_000_000
     static let minimumSkew: Int64 = 10_000_000
     /// Meetings are counted in windows this wide: nginx stamps whole seconds, the app milliseconds.
@@ -33,11 +32,7 @@ enum AppClockSkew {
     static func run(store: TimelineStore, afterSourceID: Int64) throws -> [String] {
         try store.write { db in
             var moved: [String] = []
-            let candidates = try Row.fetchAll(db, sql: """
-                SELECT id, CAST(path AS BLOB) AS path, notes, first_time, last_time FROM source
-                WHERE id > ? AND format IN (\(formats.sorted().map { "'\($0)'" }.joined(separator: ","))) AND events > 0 AND first_time IS NOT NULL
-                """, arguments: [afterSourceID])
-            for row in candidates {
+            for row in try AppZoneAlignment.appSources(db, after: afterSourceID) {
                 let id: Int64 = row["id"]
                 var notes = SourceRecord.notes(row["notes"])
                 guard !notes.contains(where: { $0.hasPrefix(checkedNote) }),

@@ -49,11 +49,7 @@ enum AppZoneAlignment {
     static func run(store: TimelineStore, afterSourceID: Int64) throws -> [String] {
         try store.write { db in
             var moved: [String] = []
-            let candidates = try Row.fetchAll(db, sql: """
-                SELECT id, path, notes, first_time, last_time FROM source
-                WHERE id > ? AND format IN (\(formats.map { "'\($0)'" }.joined(separator: ","))) AND events > 0 AND first_time IS NOT NULL
-                """, arguments: [afterSourceID])
-            for row in candidates {
+            for row in try appSources(db, after: afterSourceID) {
                 let id: Int64 = row["id"]
                 var notes = SourceRecord.notes(row["notes"])
                 guard let guess = guessedReading(notes), !notes.contains(where: { $0.hasPrefix(checkedNote) }) else { continue }
@@ -70,12 +66,20 @@ enum AppZoneAlignment {
                     notes[guess.index] = count + AppZoneReading.marker + "read as \(written), the offset at which the app's request lines meet the access records of the same paths "
                         + "(\(shift.matches) of \(shift.sampled) lines; read as \(guess.zone), the guess, \(shift.matchesAsRead) met): give --app-tz if the app runs in another zone"
                     notes.append(checkedNote + "moved by \(String(format: "%+g", -Double(shift.micros) / 3.6e9)) h")
-                    moved.append("\(row["path"] as String? ?? "?"): " + notes[guess.index])
+                    moved.append("\(StoredEvent.text(row, "path") ?? "?"): " + notes[guess.index])
                 }
                 try SourceRecord.storeNotes(notes, source: id, db)
             }
             return moved
         }
+    }
+
+    /// The app files a run added, with the columns the passes after it read.
+    static func appSources(_ db: Database, after afterSourceID: Int64) throws -> [Row] {
+        try Row.fetchAll(db, sql: """
+            SELECT id, CAST(path AS BLOB) AS path, notes, first_time, last_time FROM source
+            WHERE id > ? AND format IN (\(formats.sorted().map { "'\($0)'" }.joined(separator: ","))) AND events > 0 AND first_time IS NOT NULL
+            """, arguments: [afterSourceID])
     }
 
     /// For an answer: the files around a window whose records were moved, with the note saying how.
