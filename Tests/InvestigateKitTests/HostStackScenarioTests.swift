@@ -552,6 +552,11 @@ extension HostStackScenarioTests {
         #expect(RotationOverlap.olderRotation(of: "a/access.log", in: stored) == "a/access.log.1")
         #expect(RotationOverlap.olderRotation(of: "a/access.log.1", in: stored) == "a/access.log.2.gz")
         #expect(RotationOverlap.olderRotation(of: "a/error.log", in: stored) == nil)
+        // logrotate's dateext: the live file's older rotation is its latest dated sibling.
+        let dated: [String: Any] = ["n/access.log": 1, "n/access.log-20250205.gz": 1, "n/access.log-20250206": 1, "n/other.log-20250206": 1]
+        #expect(RotationOverlap.olderRotation(of: "n/access.log", in: dated) == "n/access.log-20250206")
+        #expect(RotationOverlap.olderRotation(of: "n/access.log-20250206", in: dated) == "n/access.log-20250205.gz")
+        #expect(RotationOverlap.olderRotation(of: "n/access.log-20250205.gz", in: dated) == nil)
     }
 }
 
@@ -699,5 +704,16 @@ extension DiagnosisScenarioTests {
         let f = try #require(d.findings.first)
         #expect(f.responder == "waf" && f.cause == "client")
         #expect(f.explanation.contains("looks shared") == (agents >= 5), "\(f.explanation)")
+    }
+}
+
+extension HostStackScenarioTests {
+    /// With nginx's error log and no access log, nothing in front logged the traffic: the answer
+    /// from absence must not say it did.
+    @Test func anErrorLogAloneIsNotTrafficLoggedInFront() throws {
+        let d = try t.diagnose(["nginx/error.log": Self.nginxError(20, "upstream timed out (110: Connection timed out) while reading response header from upstream", client: "203.0.113.90", request: "GET /api/report") + "\n",
+                                "app/app.log": Self.appLog([])], at: 10)
+        let text = d.findings.map(\.explanation).joined() + (d.headline ?? "")
+        #expect(!text.contains("logged the traffic"), "\(text)")
     }
 }

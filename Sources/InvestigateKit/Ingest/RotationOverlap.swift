@@ -37,16 +37,30 @@ enum RotationOverlap {
         }
     }
 
-    /// The path of the rotation just older than this one, when the store holds it.
+    /// The path of the rotation just older than this one, when the store holds it: `x` → `x.1`
+    /// → `x.2.gz` (numbered), or `x` → its latest `x-20250206` → the one before (`dateext`).
     static func olderRotation(of path: String, in stored: [String: Any]) -> String? {
-        let plain = path.hasSuffix(".gz") ? String(path.dropLast(3)) : path
-        var base = plain, next = 1
-        if let dot = plain.lastIndex(of: "."), let n = Int(plain[plain.index(after: dot)...]), n >= 1, n < 1000 {
-            base = String(plain[..<dot])
-            next = n + 1
+        guard let own = rotation(path) else { return nil }
+        var best: (path: String, rank: Double)?
+        for candidate in stored.keys where candidate != path {
+            guard let r = rotation(candidate), r.base == own.base, r.rank < own.rank else { continue }
+            if best.map({ r.rank > $0.rank }) ?? true { best = (candidate, r.rank) }
         }
-        for candidate in ["\(base).\(next)", "\(base).\(next).gz"] where stored[candidate] != nil { return candidate }
-        return nil
+        return best?.path
+    }
+
+    /// A rotated file's base name and its place in the order: the live file last (infinity), a
+    /// numbered one by minus its number, a dated one by its date's digits.
+    static func rotation(_ path: String) -> (base: String, rank: Double)? {
+        let plain = path.hasSuffix(".gz") ? String(path.dropLast(3)) : path
+        if let dot = plain.lastIndex(of: "."), let n = Int(plain[plain.index(after: dot)...]), n >= 1, n < 1000 {
+            return (String(plain[..<dot]), -Double(n))
+        }
+        if let r = plain.range(of: #"-(\d{8}(?:\d{2})?|\d{4}-\d{2}-\d{2})$"#, options: .regularExpression) {
+            let digits = plain[r].filter(\.isNumber)
+            return Double(digits).map { (String(plain[..<r.lowerBound]), $0) }
+        }
+        return (plain, .infinity)
     }
 
     /// Marks the newer file's leading records that repeat the older file's last ones.
