@@ -159,11 +159,15 @@ struct AbsenceReasoner {
             if visibleInFront == nil, !deeper.isEmpty {
                 // No logged layer behind bounds it: the answer came from this layer or one behind it.
                 unbounded = true
-                lead = "The \(name) or a layer behind it (\(deeper.map(\.rawValue).joined(separator: ", "))) answered\(statusCode.map { " \($0)" } ?? ""): the layers in front logged the traffic without such a response, and none of the layers behind them has logs here to say which."
+                let loggedInFront = path.contains { $0 < primary && (views[$0].map { $0.hasLogs && $0.blindSpot == nil } ?? false) }
+                lead = "The \(name) or a layer behind it (\(deeper.map(\.rawValue).joined(separator: ", "))) answered\(statusCode.map { " \($0)" } ?? ""): "
+                    + (loggedInFront ? "the layers in front logged the traffic without such a response, and none of the layers behind them has logs here to say which."
+                                     : "no layer in front logs every request here (error logs record failures, not the traffic), and none of the layers behind has logs to say which.")
             } else {
                 lead = "The \(name) most likely answered\(statusCode.map { " \($0)" } ?? "") itself: it is the only layer between those that logged the traffic, and none of its logs were given."
             }
-            let front = path.filter { $0 < primary && (views[$0]?.hasLogs ?? false) }
+            // Only a layer that logs every request shows traffic passing: an error log alone does not.
+            let front = path.filter { $0 < primary && (views[$0].map { $0.hasLogs && $0.blindSpot == nil } ?? false) }
             let behind = path.filter { $0 > primary && (views[$0]?.hasLogs ?? false) }
             if !front.isEmpty {
                 text += " \(front.map(\.rawValue).joined(separator: ", ")) logged the traffic of this window without such a response (\(front.contains(.waf) ? "a WAF log shows its own decision, ALLOW here, not the status the client got" : "passing it on"))."
