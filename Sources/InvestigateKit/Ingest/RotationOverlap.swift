@@ -28,8 +28,12 @@ enum RotationOverlap {
                 byPath[path] = Stored(id: row["id"], format: row["format"], first: row["first_event_id"], last: row["last_event_id"])
             }
             var marked = 0
+            // Each path's place in its rotation, worked out once (an S3 tree holds thousands).
+            let ranked = byPath.keys.compactMap { path in rotation(path).map { (path: path, base: $0.base, rank: $0.rank) } }
+            let byBase = Dictionary(grouping: ranked, by: \.base)
             for (path, newer) in byPath {
-                guard let olderPath = olderRotation(of: path, in: byPath), let older = byPath[olderPath],
+                guard let own = rotation(path), let siblings = byBase[own.base], siblings.count > 1,
+                      let olderPath = siblings.filter({ $0.rank < own.rank }).max(by: { $0.rank < $1.rank })?.path, let older = byPath[olderPath],
                       older.format == newer.format, newer.id > afterSourceID || older.id > afterSourceID else { continue }
                 marked += try markOverlap(db, newer: (newer.id, newer.first, newer.last), older: (older.id, older.first, older.last))
             }
