@@ -275,6 +275,9 @@ public final class Diagnoser {
             }
             if let c: Int64 = h["chain_id"] { if seen.insert(c).inserted { chainOrder.append(c) } } else { loose.append(h["id"]) }
         }
+        if !truncated {
+            truncated = try addErrorLogAnswers(q, db, chainOrder: &chainOrder, seen: &seen, loose: &loose)
+        }
 
         // Messages around the window, shared by all cases (WORKER TIMEOUT names no request), in
         // time order so each case takes its stretch by binary search.
@@ -307,20 +310,51 @@ public final class Diagnoser {
         let oneRecord = try db.cachedStatement(sql: "SELECT \(StoredEvent.columns) FROM event WHERE id = ?")
         for chain in chainOrder {
             let records = StoredEvent.inTimeOrder(try StoredEvent.fetchAll(chainRecords, arguments: [chain]))
-            var c = makeCase(chain, records, nearby, byLayer, stack, sources)
+            var c = makeCase(chain, records, nearby, byLayer, stack, sources, q.status)
             c.serviceEvents = lifecycleEvents
             try body(c)
         }
         for id in loose {
-            var c = makeCase(nil, try StoredEvent.fetchAll(oneRecord, arguments: [id]), nearby, byLayer, stack, sources)
+            var c = makeCase(nil, try StoredEvent.fetchAll(oneRecord, arguments: [id]), nearby, byLayer, stack, sources, q.status)
             c.serviceEvents = lifecycleEvents
             try body(c)
         }
         return truncated
     }
 
+    /// Where nginx is the outermost layer with logs and its access log does not reach the window
+    /// (not given, rotated away, a host that logs errors only), its error-log lines that name a
+    /// request and a failure nginx answers for stand for those requests: the question's status
+    /// is matched against the status nginx sends for each line (`NginxErrorStatus`).
+    private func addErrorLogAnswers(_ q: DiagnosisQuery, _ db: Database, chainOrder: inout [Int64], seen: inout Set<Int64>,
+                                    loose: inout [Int64]) throws -> Bool {
+        let margin: Int64 = 60_000_000
+        let logged = try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM event WHERE kind = 'access' AND time >= ? AND time <= ? AND copy_of IS NULL
+              AND layer IN ('nginx','cloudfront','waf','alb','nlb','apigateway'))
+            """, arguments: [q.from - margin, q.to + margin]) ?? true
+        guard !logged else { return false }
+        var conditions = ["e.time >= ?", "e.time <= ?", "e.layer = 'nginx'", "e.kind = 'log'", "e.path IS NOT NULL", "e.copy_of IS NULL"]
+        var args: [DatabaseValueConvertible] = [q.from, q.to]
+        if let ip = q.clientIP { conditions.append("e.client_ip = ?"); args.append(ip) }
+        if let p = q.pathPrefix { conditions.append("substr(e.path, 1, ?) = ?"); args += [p.utf8.count, p] }
+        let lines = try Row.fetchCursor(db, sql: """
+            SELECT e.id, CAST(COALESCE(e.message, '') AS BLOB) AS message, l.chain_id FROM event e LEFT JOIN link l ON l.event_id = e.id
+            WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.time, e.id
+            """, arguments: StatementArguments(args))
+        while let line = try lines.next() {
+            let message = StoredEvent.text(line, "message") ?? ""
+            guard NginxErrorStatus.status(for: message, matching: q.status) != nil else { continue }
+            let chain: Int64? = line["chain_id"]
+            if let chain, seen.contains(chain) { continue }
+            if chainOrder.count + loose.count >= maxCases { return true }
+            if let chain { seen.insert(chain); chainOrder.append(chain) } else { loose.append(line["id"]) }
+        }
+        return false
+    }
+
     private func makeCase(_ chain: Int64?, _ records: [StoredEvent], _ nearby: [StoredEvent], _ coverage: [Layer: LayerCoverage],
-                          _ stack: StackFacts, _ sources: SourceIndex) -> RequestCase {
+                          _ stack: StackFacts, _ sources: SourceIndex, _ statusFilter: StatusFilter?) -> RequestCase {
         let times = records.compactMap(\.event.time)
         // After the request: an app still working when a proxy gave up logs its failure later.
         let lo = (times.min() ?? 0) - 30_000_000, hi = (times.max() ?? 0) + 15_000_000
@@ -334,7 +368,9 @@ public final class Diagnoser {
         var last = first
         while last < nearby.count, let t = nearby[last].event.time, t <= hi { last += 1 }
         let around = NearbyRecords(nearby[first..<last], excluding: ids)
-        return RequestCase(chainID: chain, records: records, nearby: around, coverage: coverage, stack: stack, sources: sources)
+        var c = RequestCase(chainID: chain, records: records, nearby: around, coverage: coverage, stack: stack, sources: sources)
+        c.statusFilter = statusFilter
+        return c
     }
 
     // MARK: - Findings
@@ -356,7 +392,8 @@ public final class Diagnoser {
             // The outermost record names the real client: CloudFront's viewer, not the edge
             // address the ALB behind it saw.
             client_ip: c.records.filter { $0.event.kind == .access }.sorted { $0.event.layer < $1.event.layer }
-                .compactMap(\.event.clientIP).first { !c.stack.privatePeers.contains($0) },
+                .compactMap(\.event.clientIP).first { !c.stack.privatePeers.contains($0) }
+                ?? c.nginxErrorAnswer?.record.event.clientIP.flatMap { c.stack.privatePeers.contains($0) ? nil : $0 },
             method: head?.method ?? c.records.lazy.compactMap(\.event.method).first,
             path: head?.path ?? c.records.lazy.compactMap(\.event.path).first,
             responder: v.responder.rawValue, cause: v.cause?.rawValue ?? Finding.unknownCause, confidence: confidence, explanation: v.explanation,
@@ -406,6 +443,8 @@ public final class Diagnoser {
                 out.append(Absence(layer: layer.rawValue, why: "not provided: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) logs were given", expected: false))
             } else if reached, layer == .nginx, let target = c.access(.alb)?.extra("target") {
                 out.append(Absence(layer: layer.rawValue, why: "unlinked: the ALB sent the request to target `\(target)`, and no nginx record given matches it: if these nginx logs are another target's, the host behind `\(target)` has the record (see `investigate timeline`)", expected: false))
+            } else if reached, !c.covers(layer), let cov = c.coverage[layer] {
+                out.append(Absence(layer: layer.rawValue, why: "gap: the records show the request reached \(layer.rawValue), but the \(layer.rawValue) logs given cover \(cov.first ?? "?") to \(cov.last ?? "?"), not this moment", expected: false))
             } else if reached {
                 out.append(Absence(layer: layer.rawValue, why: "unlinked: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) record could be linked to it (see `investigate timeline`)", expected: false))
             } else if let why = v.expectedAbsent[layer], v.confidence != .high, c.hasData(layer), !c.covers(layer), let cov = c.coverage[layer] {

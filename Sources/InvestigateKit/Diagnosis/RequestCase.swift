@@ -13,6 +13,9 @@ public struct RequestCase: Sendable {
     /// Host services' lifecycle lines (kills, exits, stops, starts) from well before the window:
     /// a web server killed minutes earlier is still down when the request comes.
     public var serviceEvents: [StoredEvent] = []
+    /// The question's status filter: which of the statuses an nginx error-log line may stand for
+    /// (`limit_req` sends 503 or 429) this case is about.
+    public var statusFilter: StatusFilter?
 
     /// The request's access record at a layer (the first, if a layer logged it twice).
     public func access(_ layer: Layer) -> StoredEvent? {
@@ -33,8 +36,23 @@ public struct RequestCase: Sendable {
     /// The status the client got: the outermost access record's, else (execution logs only) the
     /// status API Gateway's execution log says the method completed with.
     public var clientStatus: Int? {
-        records.filter { $0.event.kind == .access }.sorted { $0.event.layer < $1.event.layer }.lazy.compactMap(\.event.status).first
+        if let implied = nginxErrorAnswer { return implied.status }
+        return records.filter { $0.event.kind == .access }.sorted { $0.event.layer < $1.event.layer }.lazy.compactMap(\.event.status).first
             ?? records.lazy.filter { $0.event.layer == .apigateway }.compactMap(\.event.status).first
+    }
+
+    /// nginx's error-log line standing for the request's answer, with the status nginx sends for it,
+    /// when no access record at nginx or in front of it holds a status (nginx's access log was not
+    /// given or does not reach this moment): the line is then what the client's answer rests on.
+    public var nginxErrorAnswer: (record: StoredEvent, status: Int)? {
+        let answered = records.contains { r in
+            r.event.kind == .access && r.event.status != nil && r.event.layer <= .nginx && !Layer.offPath.contains(r.event.layer)
+        }
+        guard !answered else { return nil }
+        for r in logs(.nginx) {
+            if let status = NginxErrorStatus.status(for: r.messageText, matching: statusFilter) { return (r, status) }
+        }
+        return nil
     }
 
     /// Whether the records show the request reached a layer (so its silence is not "expected"):
@@ -63,7 +81,7 @@ public struct RequestCase: Sendable {
         return !text.contains("Starting authorizer") || text.contains("Starting execution for request")
     }
 
-    public var time: Int64? { outermost?.event.time ?? records.first?.event.time }
+    public var time: Int64? { nginxErrorAnswer?.record.event.time ?? outermost?.event.time ?? records.first?.event.time }
     public var layersPresent: Set<Layer> { Set(records.map(\.event.layer)) }
 
     /// The path requests of this kind take, outermost first, from the records and the stack facts.

@@ -4,16 +4,28 @@ public struct NginxRule: DiagnosisRule {
     public let id = "nginx-own-status"
     public let title = "nginx answered on its own (upstream failure or its own refusal)"
     public let doc = RuleDoc(
-        fires: "nginx's access record has an error status that no layer behind it produced.",
+        fires: "nginx's access record has an error status that no layer behind it produced; or, where no access log of nginx or of a layer in front reaches the moment, an error-log line names a request and a failure nginx answers for (the status is the one nginx sends for it: 504 for `upstream timed out`, 502 for other upstream failures, 503 or 429 for `limit_req`, 413, 414, 403, 404, 401, 500 for a rewrite cycle).",
         evidence: "The access line; the matching error-log line (`connect() failed (111: Connection refused)` or a missing socket `(2: No such file or directory)`, `upstream prematurely closed connection`, `recv() failed (104: Connection reset by peer)`, `upstream timed out`, `upstream sent too big header`, `upstream sent invalid header`, `No space left on device`, `Too many open files`, `client intended to send too large body`, `client sent too long URI`, `limiting requests`, `access forbidden by rule`, `directory index of … is forbidden`, auth_basic's `user \"…\" was not found in` / `password mismatch`); gunicorn's `WORKER TIMEOUT` or `was sent SIGKILL! Perhaps out of memory?`, the kernel's `Out of memory: Killed process`, why gunicorn would not start (an import error folded into `Exception in worker process`, `Worker failed to boot`, systemd's `Failed to start`) up to 15 minutes before, and the app's error naming the path after nginx gave up. An error-log line no rule knows is quoted and the cause left unknown; a 502/503/504 while nginx's error log is given and silent is the upstream's own status (the next rules judge it).",
         example: "502 with `upstream prematurely closed connection` and gunicorn `WORKER TIMEOUT (pid:5678)` a moment before: nginx answered, the gunicorn worker killed mid-request caused it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
+        if let implied = c.nginxErrorAnswer {
+            // nginx's access record is missing: its error-log line is the request's one record at
+            // nginx, and the status is the one nginx sends for that failure.
+            guard var v = diagnose(c, nginx: implied.record, status: implied.status,
+                                   errors: [implied.record] + c.logs(.nginx).filter { $0.id != implied.record.id }) else { return nil }
+            v.explanation += " (nginx's access log does not cover this moment: the status is the one nginx sends for this error-log line, unless an `error_page` changes it.)"
+            return v
+        }
         guard let nginx = c.access(.nginx), let status = nginx.event.status, status >= 400 else { return nil }
+        return diagnose(c, nginx: nginx, status: status, errors: errorLines(for: nginx, in: c))
+    }
+
+    /// `nginx` is the request's access record, or the error-log line standing for it.
+    func diagnose(_ c: RequestCase, nginx: StoredEvent, status: Int, errors: [StoredEvent]) -> Verdict? {
         // An inner layer that answered the same status is the real responder.
         if let app = c.access(.app), app.event.status == status { return nil }
         if let gun = c.access(.gunicorn), gun.event.status == status { return nil }
-        let errors = errorLines(for: nginx, in: c)
         let message = errors.map(\.messageText).joined(separator: "\n")
         let gunicornLines = c.nearby.filter { $0.event.layer == .gunicorn }
         // The worker that handled this request timed out just before nginx saw its upstream go:
@@ -40,7 +52,7 @@ public struct NginxRule: DiagnosisRule {
             return m.contains("Stopped") || m.contains("Stopping") || m.contains("Main process exited") || m.contains("Failed with result")
                 || m.contains("Shutting down") || m.contains("Killed") || m.contains("killed")
         }
-        var evidence = [nginx] + errors.prefix(2)
+        var evidence = [nginx] + errors.prefix(2).filter { $0.id != nginx.id }
         let innerAbsent: [Layer: String] = [
             .gunicorn: "expected: nginx answered on its own", .app: "expected: the application never answered this request",
         ]
@@ -132,7 +144,8 @@ public struct NginxRule: DiagnosisRule {
                 evidence: evidence, nextSteps: [later.isEmpty ? "Find what made the app slow for \(nginx.event.path ?? "this path") at that time (its log, database)."
                                                               : "Fix what the application waited on (the error above), and keep its own timeouts below nginx's proxy_read_timeout so it fails fast and says so."],
                 expectedAbsent: [:], reasonKey: "nginx-upstream-timeout")
-            verdict.reached = [.app]
+            // The upstream accepted the request and held it: gunicorn and the app had it.
+            verdict.reached = [.gunicorn, .app]
             return verdict
         }
         // `limit_req_status`/`limit_conn_status` choose the code (503 by default, 429 often): the
@@ -187,7 +200,7 @@ public struct NginxRule: DiagnosisRule {
                            evidence: evidence + timeouts.prefix(1) + stops.prefix(1),
                            nextSteps: ["Read nginx's error-log line above and the upstream's logs at that moment."],
                            expectedAbsent: [:], reasonKey: "nginx-\(status)-error-line")
-        case 502, 503, 504 where c.stack.nginxErrorLogGiven && c.covers(.nginx):
+        case 502...504 where c.stack.nginxErrorLogGiven && c.covers(.nginx):
             // nginx writes every upstream failure it answers for to its error log: with that log
             // given and silent, the upstream sent this status itself (an app's own 503).
             return nil
