@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import GRDB
 @testable import InvestigateKit
 
 /// nginx → gunicorn → app incidents whose evidence is in lines the rules must read for what they
@@ -436,18 +437,24 @@ extension HostStackScenarioTests {
 }
 
 extension HostStackScenarioTests {
-    /// nginx's access lines in syslog (`access_log syslog:`, or a journal export) are nginx's
-    /// records; beside nginx's own file they are copies of its records, counted once.
-    @Test(arguments: [false, true]) func nginxAccessLinesInSyslogAreNginxs(withFile: Bool) throws {
+    /// nginx's access and error lines in syslog (`access_log syslog:`, `error_log syslog:`, or a
+    /// journal export) are nginx's records; beside nginx's own files they are copies, counted once.
+    @Test(arguments: [false, true]) func nginxLinesInSyslogAreNginxs(withFile: Bool) throws {
         let request = S.combined(20, peer: "203.0.113.90", "POST /api/orders", 500)
         let background = (0..<10).map { S.combined(Double($0 * 10 - 100), peer: "198.51.100.\($0 + 1)", "GET /api/items", 200) }
         func syslog(_ line: String, _ s: Double) -> String {
             let clock = TimeFormat.display(S.base + Int64(s * 1e6), zone: .utc, millis: false).split(separator: " ")[1]
             return "Feb  6 \(clock) web-1 nginx[813]: \(line)"
         }
-        let lines = zip(background, (0..<10).map { Double($0 * 10 - 100) }).map { syslog($0.0, $0.1) } + [syslog(request, 20)]
+        // `error_log syslog:` sends its lines the same way, stamped in the host's zone-less time.
+        let error = Self.nginxError(20, "upstream prematurely closed connection while reading response header from upstream",
+                                    client: "203.0.113.90", request: "POST /api/orders")
+        let lines = zip(background, (0..<10).map { Double($0 * 10 - 100) }).map { syslog($0.0, $0.1) } + [syslog(error, 20), syslog(request, 20)]
         var files = ["syslog": lines.joined(separator: "\n") + "\n"]
-        if withFile { files["nginx/access.log"] = (background + [request]).joined(separator: "\n") + "\n" }
+        if withFile {
+            files["nginx/access.log"] = (background + [request]).joined(separator: "\n") + "\n"
+            files["nginx/error.log"] = error + "\n"
+        }
         let dir = try TemporaryDirectory()
         for (name, text) in files { try dir.write(name, text) }
         let store = try TimelineStore()
@@ -457,9 +464,16 @@ extension HostStackScenarioTests {
              try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE layer = 'nginx' AND kind = 'access' AND copy_of IS NOT NULL") ?? -1)
         }
         #expect(counts.0 == 11 && counts.1 == (withFile ? 11 : 0), "\(counts)")
-        let q = DiagnosisQuery(at: S.base + 10_000_000, halfWindow: 120_000_000, zone: .utc, status: StatusFilter("500"), clientIP: nil)
+        let errors = try store.read { db in
+            try Row.fetchAll(db, sql: "SELECT path, client_ip, copy_of IS NOT NULL AS copy FROM event WHERE layer = 'nginx' AND kind = 'log' ORDER BY copy")
+        }
+        #expect(errors.count == (withFile ? 2 : 1) && errors.allSatisfy { ($0["path"] as String?) == "/api/orders" && ($0["client_ip"] as String?) == "203.0.113.90" })
+        #expect(errors.filter { ($0["copy"] as Bool) }.count == (withFile ? 1 : 0))
+        let q = DiagnosisQuery(at: S.base + 10_000_000, halfWindow: 120_000_000, zone: .utc, status: StatusFilter("5xx"), clientIP: nil)
         let d = try Diagnoser(store: store).diagnose(q)
         #expect(d.findings.count == 1 && d.findings[0].client_ip == "203.0.113.90" && d.findings[0].count == 1)
+        // The error line is read as nginx's, whichever file holds it: the answer rests on it.
+        #expect(d.findings[0].explanation.contains("upstream closed the connection"), "\(d.findings[0].explanation)")
     }
 }
 

@@ -126,7 +126,8 @@ public enum CopyLinker {
 
     /// nginx access lines sent to syslog (`access_log syslog:`) as well as to nginx's own file: the
     /// syslog record is a copy of the file's when both name the same moment, path and status. (Its
-    /// message is the line, the file's record has none, so the pairing is by fields.)
+    /// message is the line, the file's record has none, so the pairing is by fields.) Error-log
+    /// lines sent to both (`error_log syslog:`) pair by moment, path and message.
     static func linkNginxCopies(_ db: Database) throws -> Int {
         let ranges = try Row.fetchAll(db, sql: """
             SELECT s.first_event_id AS lo, s.last_event_id AS hi FROM source s JOIN source_layer sl ON sl.source_id = s.id
@@ -136,12 +137,13 @@ public enum CopyLinker {
         let files = "SELECT sl.source_id FROM source_layer sl JOIN source s ON s.id = sl.source_id WHERE s.format <> 'syslog' AND sl.layer = 'nginx'"
         let same = """
             o.time = c.time AND \(Schema.restored("path", of: "o")) IS \(Schema.restored("path", of: "c")) AND o.status IS c.status AND o.copy_of IS NULL AND o.source_id IN (\(files))
-            AND \(EventData.codeIn("layer", of: "o", ["nginx"])) AND \(EventData.codeIn("kind", of: "o", ["access"]))
+            AND \(EventData.codeIn("layer", of: "o", ["nginx"])) AND o.kind IS c.kind
+            AND (\(EventData.codeIn("kind", of: "c", ["access"])) OR o.message IS c.message)
             """
         let statement = try db.makeStatement(sql: """
             UPDATE event_data AS c SET copy_of = (SELECT min(o.id) FROM event_data o WHERE \(same))
             WHERE c.id BETWEEN ? AND ? AND c.copy_of IS NULL AND \(EventData.codeIn("layer", of: "c", ["nginx"]))
-              AND \(EventData.codeIn("kind", of: "c", ["access"])) AND EXISTS (SELECT 1 FROM event_data o WHERE \(same))
+              AND \(EventData.codeIn("kind", of: "c", ["access", "log"])) AND EXISTS (SELECT 1 FROM event_data o WHERE \(same))
             """)
         var linked = 0
         for range in ranges {

@@ -62,6 +62,14 @@ struct EmbeddedLineParser {
             return EmbeddedRecord(event: werkzeug.event, wallClock: werkzeug.wallClock, wallClockText: werkzeug.wallClockText,
                                   offset: nil, takesContinuation: false)
         }
+        if accessLayer == .nginx, accessLines, NginxErrorParser.startsWithStamp(b),
+           case .success(var event) = NginxErrorParser.parse(Array(b), zone: .utc) {
+            // nginx's `error_log syslog:` (or a journal of its stderr): its error-log lines, whose
+            // zone-less stamp is the same host's clock as the syslog prefix, which times them.
+            event.time = nil
+            event.raw = []
+            return EmbeddedRecord(event: event, wallClock: nil, wallClockText: nil, offset: nil, takesContinuation: false)
+        }
         if accessLines, b.first.map({ $0 != 0x5B && $0 != 0x20 }) ?? false {
             var parser = NginxAccessParser(directory: "", learnZone: nil)
             var sink = RecordSink()

@@ -50,7 +50,8 @@ public struct SyslogImporter: Importer {
         `extra.repeated`. Lines starting with a tab or space continue the record above (`raw`, `message`). \
         Messages are parsed again: gunicorn error heads and (from a gunicorn program) access lines → layer \
         `gunicorn`; access lines from an `nginx` program (`access_log syslog:`, a journal) → layer `nginx`, kind \
-        `access` (beside nginx's own file, each is marked a copy of the file's record with the same time, path and status); Flask/Python logging heads → layer `app` (fields as in `flask`); their own stamp → `time` \
+        `access` (beside nginx's own file, each is marked a copy of the file's record with the same time, path and status), and its error-log lines \
+        (`error_log syslog:`) → layer `nginx`, kind `log`, fields as in `nginx-error`, timed by the prefix (a copy beside nginx's error.log when time, path and message agree); Flask/Python logging heads → layer `app` (fields as in `flask`); their own stamp → `time` \
         and the prefix → `alt_time`. An app stamp without zone is converted with the offset estimated from \
         the prefix (median over the first records, rounded to 15 minutes, reported in a note and taught to \
         app files read later); a gunicorn stamp's offset is its own. Later lines of the same `prog[pid]` that \
