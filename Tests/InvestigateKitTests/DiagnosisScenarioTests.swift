@@ -41,13 +41,14 @@ import Testing
     /// - Parameter asked: read the files as `investigate --at PATH` does, for the window only
     ///   (else as after `ingest`).
     func diagnose(_ files: [String: String], at: Double = 0, status: String? = nil, ip: String? = nil, window: Int64 = 120_000_000,
-                  zone: ZoneSpec = .utc, asked: Bool = false) throws -> Diagnosis {
+                  zone: ZoneSpec = .utc, asked: Bool = false, nginxLogFormat: String? = nil) throws -> Diagnosis {
         let dir = try TemporaryDirectory()
         for (name, text) in files { try dir.write(name, text) }
         let store = try TimelineStore()
         let q = DiagnosisQuery(at: Self.base + Int64(at * 1e6), halfWindow: window, zone: zone,
                                status: status.flatMap(StatusFilter.init), clientIP: ip)
         var options = ImportOptions(appTimeZone: .fixed(seconds: 9 * 3600))
+        options.nginxLogFormat = nginxLogFormat
         if asked { options.window = q.from...q.to }
         _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: options)
         return try Diagnoser(store: store).diagnose(q)

@@ -99,6 +99,7 @@ import GRDB
         (403, "GET /static/", #"directory index of "/srv/shop/static/" is forbidden"#, "nginx", "nginx-directory-index"),
         (404, "GET /favicon.png", #"open() "/srv/shop/static/favicon.png" failed (2: No such file or directory)"#, "client", "nginx-no-file"),
         (414, "GET /search", "client sent too long URI while reading client request line", "client", "nginx-client-sent"),
+        (500, "GET /products/171", #"rewrite or internal redirection cycle while internally redirecting to "/index.html""#, "nginx", "nginx-redirect-cycle"),
     ])
     func nginxsOwnMessagesNameTheCause(_ c: (Int, String, String, String, String)) throws {
         let (status, request, message, cause, key) = c

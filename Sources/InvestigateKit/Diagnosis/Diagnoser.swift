@@ -11,6 +11,7 @@ public enum DiagnosisRules {
         AlbOwnStatusRule(),
         NginxRule(),
         AppRule(),
+        UpstreamRelayRule(),
         InnermostRecordRule(),
     ]
 }

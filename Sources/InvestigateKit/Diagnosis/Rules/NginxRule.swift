@@ -5,7 +5,7 @@ public struct NginxRule: DiagnosisRule {
     public let title = "nginx answered on its own (upstream failure or its own refusal)"
     public let doc = RuleDoc(
         fires: "nginx's access record has an error status that no layer behind it produced; or, where no access log of nginx or of a layer in front reaches the moment, an error-log line names a request and a failure nginx answers for (the status is the one nginx sends for it: 504 for `upstream timed out`, 502 for other upstream failures, 503 or 429 for `limit_req`, 413, 414, 403, 404, 401, 500 for a rewrite cycle).",
-        evidence: "The access line; the matching error-log line (`connect() failed (111: Connection refused)` or a missing socket `(2: No such file or directory)`, `upstream prematurely closed connection`, `recv() failed (104: Connection reset by peer)`, `upstream timed out`, `upstream sent too big header`, `upstream sent invalid header`, `No space left on device`, `Too many open files`, `client intended to send too large body`, `client sent too long URI`, `limiting requests`, `access forbidden by rule`, `directory index of … is forbidden`, auth_basic's `user \"…\" was not found in` / `password mismatch`); gunicorn's `WORKER TIMEOUT` or `was sent SIGKILL! Perhaps out of memory?`, the kernel's `Out of memory: Killed process`, why gunicorn would not start (an import error folded into `Exception in worker process`, `Worker failed to boot`, systemd's `Failed to start`) up to 15 minutes before, and the app's error naming the path after nginx gave up. An error-log line no rule knows is quoted and the cause left unknown; a 502/503/504 while nginx's error log is given and silent is the upstream's own status (the next rules judge it).",
+        evidence: "The access line; the matching error-log line (`connect() failed (111: Connection refused)` or a missing socket `(2: No such file or directory)`, `upstream prematurely closed connection`, `recv() failed (104: Connection reset by peer)`, `upstream timed out`, `upstream sent too big header`, `upstream sent invalid header`, `No space left on device`, `Too many open files`, `client intended to send too large body`, `client sent too long URI`, `limiting requests`, `access forbidden by rule`, `rewrite or internal redirection cycle`, `directory index of … is forbidden`, auth_basic's `user \"…\" was not found in` / `password mismatch`); gunicorn's `WORKER TIMEOUT` or `was sent SIGKILL! Perhaps out of memory?`, the kernel's `Out of memory: Killed process`, why gunicorn would not start (an import error folded into `Exception in worker process`, `Worker failed to boot`, systemd's `Failed to start`) up to 15 minutes before, and the app's error naming the path after nginx gave up. An error-log line no rule knows is quoted and the cause left unknown; a 502/503/504 while nginx's error log is given and silent is the upstream's own status (the next rules judge it).",
         example: "502 with `upstream prematurely closed connection` and gunicorn `WORKER TIMEOUT (pid:5678)` a moment before: nginx answered, the gunicorn worker killed mid-request caused it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -18,6 +18,8 @@ public struct NginxRule: DiagnosisRule {
             return v
         }
         guard let nginx = c.access(.nginx), let status = nginx.event.status, status >= 400 else { return nil }
+        // nginx's own record says its upstream sent this status: nginx relayed it.
+        if UpstreamRelayRule.relayed(nginx, status: status) { return nil }
         return diagnose(c, nginx: nginx, status: status, errors: errorLines(for: nginx, in: c))
     }
 
@@ -253,6 +255,10 @@ public struct NginxRule: DiagnosisRule {
         if message.contains("was not found in \"") || message.contains("password mismatch") || message.contains("no user/password was provided for basic authentication") {
             return verdict(.client, "nginx's `auth_basic` refused the request (`\(line)`): the client's credentials were \(message.contains("no user/password") ? "missing" : message.contains("password mismatch") ? "wrong (password mismatch)" : "for a user not in the password file").",
                            "Check the client's credentials against the password file named in the line; a 401 with no error-log line is the usual challenge before a browser sends credentials.", "nginx-auth-basic")
+        }
+        if message.contains("rewrite or internal redirection cycle") {
+            return verdict(.nginx, "nginx failed the request with \(status) on its own configuration: a `rewrite`, `try_files` or `error_page` sends the request back to itself until nginx gives up (`\(line)`); it never reached the upstream.",
+                           "Fix the location that handles \(path): the URI its `try_files`/`rewrite`/`error_page` falls back to must exist or be served by another location (`nginx -T` shows the configuration).", "nginx-redirect-cycle")
         }
         if message.contains("directory index of") && message.contains("is forbidden") {
             return verdict(.nginx, "nginx refused to list a directory (`\(line)`): there is no index file and `autoindex` is off.",
