@@ -153,3 +153,54 @@ import Testing
         #expect(accounted.contains(1))
     }
 }
+
+/// `datefmt`s that write a zone, and lines whose layout no built-in knows: each is its own record
+/// at its own instant, never folded into the record above (round 12 of the red team found
+/// ISO-stamped lines vanishing into the previous record's continuation).
+@Suite struct PythonStampVariantTests {
+    static func utc(_ h: Int, _ m: Int, _ s: Int, _ micro: Int = 0) -> Int64 {
+        CivilTime.micros(year: 2025, month: 2, day: 6, hour: h, minute: m, second: s, micro: micro)
+    }
+
+    @Test func stampsWithAZoneAreReadInIt() throws {
+        let sink = try parse(FlaskImporter(), [
+            "2025-02-06 14:32:47,528 - app - INFO - local, read in the app zone",
+            "2025-02-06T14:32:48.529+0900 - app - WARNING - iso with T, dot ms and zone",
+            "2025-02-06T14:32:49+09:00 - app - ERROR - iso with colon zone, no ms",
+            "2025-02-06T05:32:50Z - app - INFO - Zulu",
+            "2025-02-06 05:32:52,530 UTC - app - INFO - UTC word after the stamp",
+        ], options: ImportOptions(appTimeZone: ZoneSpec("+0900")))
+        #expect(sink.rejected.isEmpty)
+        try #require(sink.events.count == 5)
+        #expect(sink.events.map(\.time) == [Self.utc(5, 32, 47, 528_000), Self.utc(5, 32, 48, 529_000), Self.utc(5, 32, 49),
+                                             Self.utc(5, 32, 50), Self.utc(5, 32, 52, 530_000)])
+        #expect(sink.events.map(\.level) == ["INFO", "WARNING", "ERROR", "INFO", "INFO"])
+        #expect(sink.events[4].message == "UTC word after the stamp")
+        // Only the zone-less stamp needed the app zone.
+        #expect(sink.notes.contains { $0.hasPrefix("1 records' stamps without zone") })
+    }
+
+    @Test func aStampedLineOfAnUnknownLayoutIsARecordOfItsOwn() throws {
+        let sink = try parse(FlaskImporter(), [
+            "2025-02-06 14:32:45,123 - app - INFO - known layout",
+            "2025-02-06T14:32:46+0900 | ERROR | payments | card declined",
+            "Traceback (most recent call last):",
+            "ValueError: card",
+            "[2025-02-06 14:32:47] WARNING: odd layout",
+        ], options: ImportOptions(appTimeZone: ZoneSpec("+0900")))
+        #expect(sink.rejected.isEmpty)
+        try #require(sink.events.count == 3)
+        #expect(sink.events[1].line == 2 && sink.events[1].lineEnd == 4 && sink.events[1].time == Self.utc(5, 32, 46))
+        #expect(sink.events[1].error == "ValueError: card")
+        #expect(sink.events[2].level == "WARNING" && sink.events[2].message == "odd layout" && sink.events[2].time == Self.utc(5, 32, 47))
+        #expect(sink.notes.contains { $0.contains("2 lines open with a date and time but match no known layout (first at line 2)") })
+    }
+
+    /// `2025-02-06T14:32:51+09:00 INFO app: started` has rsyslog's shape, but no host is named INFO.
+    @Test func aLevelWhereTheHostGoesIsNoSyslogLine() {
+        let line = Array("2025-02-06T14:32:51+09:00 INFO app: request started".utf8)
+        #expect(line.withUnsafeBufferPointer { SyslogPrefix.parse($0) } == nil)
+        let rsyslog = Array("2025-02-06T14:32:51+09:00 web-1 app[12]: request started".utf8)
+        #expect(rsyslog.withUnsafeBufferPointer { SyslogPrefix.parse($0) }?.hostname == "web-1")
+    }
+}

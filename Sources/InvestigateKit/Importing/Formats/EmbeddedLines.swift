@@ -56,7 +56,7 @@ struct EmbeddedLineParser {
             if let text = record.wallClockText { event.extra["local_time"] = text }
             AppMessage.interpret(record.message, into: &event)
             return EmbeddedRecord(event: event, wallClock: record.wallClock, wallClockText: record.wallClockText,
-                                  offset: nil, takesContinuation: true)
+                                  offset: record.offset, takesContinuation: true)
         }
         if let werkzeug = WerkzeugAccessLine.parse(b) {
             return EmbeddedRecord(event: werkzeug.event, wallClock: werkzeug.wallClock, wallClockText: werkzeug.wallClockText,
@@ -155,6 +155,8 @@ struct PythonStreamParser: RecordParser {
     private var open: (record: EmbeddedRecord, line: Int, lineEnd: Int, raw: [UInt8], continuation: [String])?
     private var orphans = 0
     private var binary = 0
+    private var unknownLayouts = 0
+    private var firstUnknownLayout: Int?
 
     init(heads: EmbeddedLineParser, zone: ZoneSpec, zoneNote: String) {
         self.heads = heads
@@ -166,6 +168,15 @@ struct PythonStreamParser: RecordParser {
         if line.isEmpty { return }
         if let record = heads.parse(line.bytes, accessLines: false) {
             flush(into: &sink)
+            open = (record, line.number, line.number, line.copyBytes(), [])
+            return
+        }
+        if let record = Self.stampedLine(line.bytes) {
+            // A line opening with a date and time is a record of its own even when no known layout
+            // matches the rest: folded into the record above it would vanish from the timeline.
+            flush(into: &sink)
+            unknownLayouts += 1
+            if firstUnknownLayout == nil { firstUnknownLayout = line.number }
             open = (record, line.number, line.number, line.copyBytes(), [])
             return
         }
@@ -192,6 +203,35 @@ struct PythonStreamParser: RecordParser {
         if zonelessStamps > 0 { sink.note("\(zonelessStamps)\(AppZoneReading.marker)\(zoneNote)") }
         if orphans > 0 { sink.note("\(orphans) leading lines belong to a record that started before the file: kept as rejected lines") }
         if binary > 0 { sink.note("\(binary) lines of binary data kept as rejected lines") }
+        if unknownLayouts > 0 {
+            sink.note("\(unknownLayouts) lines open with a date and time but match no known layout (first at line \(firstUnknownLayout ?? 0)): each is a record of its own with its time, the level word right after the stamp if there is one, and the rest as its message; give --app-log-format for their other fields")
+        }
+    }
+
+    /// A line opening with `YYYY-MM-DD HH:MM:SS` (ISO `T`, a fraction, a zone; or in brackets):
+    /// the time, a level word right after it, the rest as the message. Traceback and continuation
+    /// lines never open with a date.
+    static func stampedLine(_ b: UnsafeBufferPointer<UInt8>) -> EmbeddedRecord? {
+        let start = b.first == 0x5B ? 1 : 0
+        guard b.count >= start + 19, let (wall, length, offset) = PythonLogFormat.asctimeZoned(b, at: start) else { return nil }
+        var pos = start + length
+        if start == 1 {
+            guard pos < b.count, b[pos] == 0x5D else { return nil }
+            pos += 1
+        }
+        let rest = ByteScanner.string(UnsafeBufferPointer(rebasing: b[pos...])).trimmingCharacters(in: .whitespaces)
+        var event = Event(time: nil, layer: .app, kind: .log, line: 0, raw: [])
+        var message = Substring(rest)
+        let word = message.prefix { $0 != " " }
+        let bare = word.trimmingCharacters(in: CharacterSet(charactersIn: "[]:-"))
+        if PythonLogFormat.levels.contains(bare) {
+            event.level = bare == "WARN" ? "WARNING" : bare
+            message = message.dropFirst(word.count).drop { $0 == " " || $0 == "-" || $0 == ":" }
+        }
+        event.message = String(message)
+        AppMessage.interpret(event.message ?? "", into: &event)
+        return EmbeddedRecord(event: event, wallClock: wall, wallClockText: String(decoding: UnsafeBufferPointer(rebasing: b[start..<(start + length)]), as: UTF8.self),
+                              offset: offset, takesContinuation: true)
     }
 
     private mutating func flush(into sink: inout RecordSink) {

@@ -46,9 +46,12 @@ public struct FlaskImporter: Importer {
     ]
 
     public let fieldNotes = """
-        `%(asctime)s` (local time, no zone) → `time`, converted with `--app-tz`, else the app zone learnt from \
+        `%(asctime)s` with a zone its `datefmt` wrote (`Z`, `+09:00`, `+0900`, a trailing ` UTC`/` GMT`) → `time` in that zone; \
+        without one (Python's default, local time) → `time`, converted with `--app-tz`, else the app zone learnt from \
         a syslog copy of the same lines read earlier in the run, else the offset every nginx access log of the run writes (the server's local time; when nginx's offsets change at a \
         daylight-saving switch, the zone with those rules, e.g. `Europe/Berlin` for +0100 then +0200 at the EU switch), else the system zone (a note says which). \
+        A line that opens with a date and time but matches no known layout is a record of its own (its time, a level word right after the stamp, \
+        the rest as `message`; a note counts them), never a continuation of the record above. \
         The last two are guesses: once the run is read, the file's lines that name a request (`Request: GET …`, `Exception on /p [POST]`, \
         `GET /p …` in a message) are compared with the nginx and ALB access records of the same paths within 3 s, over a 20-minute \
         stretch, at every half-hour shift within 14 hours; when one shift gathers at least 5 meetings beyond chance (a path requested \

@@ -6,6 +6,8 @@ struct PythonLogRecord: Equatable {
     var wallClock: Int64?
     /// `%(asctime)s` exactly as written, to recognise the same record in two files.
     var wallClockText: String?
+    /// Seconds east of UTC when the stamp carries a zone (a `datefmt` with `%z`, `Z`, ` UTC`).
+    var offset: Int?
     var level: String?
     var logger: String?
     var module: String?
@@ -46,6 +48,7 @@ struct PythonLogFormat: Sendable, Equatable {
         "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
         // Django's documented "verbose" formatter: `{levelname} {asctime} {module} {process:d} {thread:d} {message}`.
         "%(levelname)s %(asctime)s %(module)s %(process)d %(thread)d %(message)s",
+        "%(asctime)s %(levelname)s [%(name)s] %(message)s",
         "%(asctime)s %(levelname)s %(name)s: %(message)s",
         "%(asctime)s %(levelname)s %(message)s",
         "%(levelname)s:%(name)s:%(message)s",
@@ -139,8 +142,9 @@ struct PythonLogFormat: Sendable, Equatable {
                     // `%(asctime)s,%(msecs)03d`: the fraction is the next attribute's, not asctime's.
                     var fraction = true
                     if !isLast, case .literal(let next) = pieces[index + 1], next.first == 0x2C || next.first == 0x2E { fraction = false }
-                    guard let (wall, length) = Self.asctime(b, at: pos, fraction: fraction) else { return nil }
+                    guard let (wall, length, offset) = Self.asctimeZoned(b, at: pos, fraction: fraction) else { return nil }
                     record.wallClock = wall
+                    record.offset = offset
                     record.wallClockText = String(decoding: UnsafeBufferPointer(rebasing: b[pos..<(pos + length)]), as: UTF8.self)
                     pos += length
                     continue
@@ -213,6 +217,35 @@ struct PythonLogFormat: Sendable, Equatable {
             for _ in min(digits, 6)..<6 { micro *= 10 }
         }
         return (CivilTime.micros(year: y, month: mo, day: d, hour: h, minute: mi, second: sec, micro: micro), s.pos - start)
+    }
+
+    /// `asctime` followed by the zone a `datefmt` may write: `Z`, `+09:00`, `+0900`, or ` UTC` /
+    /// ` GMT` (`logging.Formatter.converter = time.gmtime` setups) → (wall µs, length, seconds east).
+    static func asctimeZoned(_ b: UnsafeBufferPointer<UInt8>, at start: Int, fraction: Bool = true) -> (Int64, Int, Int?)? {
+        guard let (wall, length) = asctime(b, at: start, fraction: fraction) else { return nil }
+        var s = ByteScanner(b, pos: start + length)
+        func ends(_ s: ByteScanner) -> Bool { s.atEnd || s.peek() == 0x20 || s.peek() == 0x5D || s.peek() == 0x2C }
+        if s.peek() == 0x5A {
+            s.pos += 1
+            if ends(s) { return (wall, s.pos - start, 0) }
+            return (wall, length, nil)
+        }
+        if let sign = s.peek(), sign == 0x2B || sign == 0x2D {
+            s.pos += 1
+            if let oh = s.digits(2) {
+                _ = s.skip(0x3A)
+                if let om = s.digits(2), oh <= 14, om < 60, ends(s) {
+                    return (wall, s.pos - start, (sign == 0x2D ? -1 : 1) * (oh * 3600 + om * 60))
+                }
+            }
+            return (wall, length, nil)
+        }
+        if s.peek() == 0x20, s.peek(4) == nil || s.peek(4) == 0x20 {
+            for word in ["UTC", "GMT"] where hasPrefix(b, at: start + length + 1, Array(word.utf8)) {
+                return (wall, length + 4, 0)
+            }
+        }
+        return (wall, length, nil)
     }
 
     static func hasPrefix(_ b: UnsafeBufferPointer<UInt8>, at pos: Int, _ lit: [UInt8]) -> Bool {

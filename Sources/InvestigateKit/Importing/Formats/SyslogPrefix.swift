@@ -94,6 +94,9 @@ struct SyslogPrefix: Equatable {
             // Host names and addresses only: anything else (`2025/02/06/[$LATEST]…` after an ISO
             // stamp in CloudWatch output) means this is not syslog.
             guard host.count <= 255, host.allSatisfy(isHostByte) else { return nil }
+            // A log level where the host goes is an app's `%(asctime)s %(levelname)s …` line, whose
+            // ISO stamp looks like rsyslog's: no host is named ERROR.
+            guard !Self.levelWords.contains(ByteScanner.string(host)) else { return nil }
             prefix.hostname = ByteScanner.string(host)
         }
         if let n = repeatCount(s.rest) {
@@ -162,6 +165,8 @@ struct SyslogPrefix: Equatable {
         prefix.messageStart = s.pos
         return prefix
     }
+
+    static let levelWords: Set<String> = ["DEBUG", "INFO", "NOTICE", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL", "TRACE"]
 
     /// `2025-02-06T05:32:45.123456+00:00`, `…Z`, `…+0000`, or without zone.
     static func isoStamp(_ token: UnsafeBufferPointer<UInt8>) -> Stamp? {
