@@ -176,7 +176,8 @@ import Testing
         let line = #"https 2023-04-26T19:53:47.809400Z app/x/490d 2.3.4.5:44750 - -1 -1 -1 403 - 203 167 "GET https://api.example.com:443/.awscfg?a=1 HTTP/1.1" "ua" - - - "Self=1-67891233-12456789abcdef012345678;Root=1-67891233-abcdef012345678912345678" "api.example.com" "-" 0 2023-04-26T19:53:47.808000Z "waf" "-" "-" "-" "-" "-" "-""#
         let e = try #require(try parse(try Self.importer("alb"), [line]).events.first)
         #expect(e.traceID == "1-67891233-abcdef012345678912345678")
-        #expect(e.duration == nil)
+        // -1: not dispatched; the client waited from request_creation_time to the response.
+        #expect(e.duration == 1_400)
         #expect(e.query == "a=1" && e.path == "/.awscfg")
         #expect(e.extra["actions_executed"] == "waf")
         // The same -1 with decimals, as a log shipper may write it: no time, not a rejected line.
@@ -185,8 +186,13 @@ import Testing
         let sink = try parse(try Self.importer("alb"), [decimals])
         #expect(sink.rejected.isEmpty)
         let d = try #require(sink.events.first)
-        #expect(d.duration == nil && d.status == 403)
+        #expect(d.duration == 1_400 && d.status == 403)
         #expect(d.extra["request_processing_time"] == "-1.000")
+        // A target that never answered: the other times' sum (1 ms) is not the minute the client waited.
+        let idle = line.replacingOccurrences(of: " - -1 -1 -1 403 - ", with: " 10.0.1.12:80 0.001 -1 -1 504 - ")
+            .replacingOccurrences(of: "2023-04-26T19:53:47.808000Z", with: "2023-04-26T19:52:47.808000Z")
+        let i = try #require(try parse(try Self.importer("alb"), [idle]).events.first)
+        #expect(i.status == 504 && i.duration == 60_001_400, "\(String(describing: i.duration))")
         // Other negative times are still refused.
         let negative = try parse(try Self.importer("alb"), [line.replacingOccurrences(of: " - -1 -1 -1 403 ", with: " - -1.5 -1 -1 403 ")])
         #expect(negative.events.isEmpty && negative.rejected.count == 1)

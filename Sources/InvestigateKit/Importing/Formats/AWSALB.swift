@@ -23,8 +23,8 @@ public struct AWSALBImporter: Importer {
     public let fieldNotes = """
         `time` (when the ALB sent the response) → `time`; `request_creation_time` → `extra.request_creation_time` \
         (and µs in `extra.request_creation_us`); `client:port` → `client_ip` (+ `extra.client_port`; a client that is no IP address, as in masked samples, → `extra.client_text`); \
-        `target:port` → `extra.target`; the three processing times → `extra.*_processing_time` and their sum \
-        (ignoring `-1`) → `duration`; `elb_status_code` → `status` and `elb_status`; `target_status_code` → \
+        `target:port` → `extra.target`; the three processing times → `extra.*_processing_time` and their sum → `duration`; \
+        when one is `-1` (the target was not reached or never answered), `duration` is `time` − `request_creation_time`, the time the client waited; `elb_status_code` → `status` and `elb_status`; `target_status_code` → \
         `target_status` (`-`: no target answered); `received_bytes` → `extra.received_bytes`, `sent_bytes` → \
         `bytes`; `"request"` → `method` (its start), `extra.protocol` (its end, `HTTP/x.y`), and the URL whole in between, spaces \
         and all → `host`, `path`, `query` (a malformed request is kept in `extra.request`); \
@@ -166,13 +166,16 @@ enum ELBFields {
     }
 
     static func processingTimes(_ fields: [ELBField], names: [String], into e: inout Event) -> Result<Void, ImporterError> {
-        var total: Int64 = 0, any = false
+        var total: Int64 = 0, any = false, unfinished = false
         for (field, name) in zip(fields, names) {
             let text = field.text
             e.extra[name] = text
             // -1: the load balancer could not dispatch the request (or the target closed the
             // connection first). Re-serialised logs write it with decimals ("-1.000"): the same value.
-            if text == "-" || isMinusOne(text) { continue }
+            // The sum of the others is then not the time the client waited (a target that never
+            // answered held it for the whole idle timeout): left to `request_creation_time`.
+            if isMinusOne(text) { unfinished = true; continue }
+            if text == "-" { continue }
             // secondsToMicros accumulates in Int64: a hostile 30-digit number must not reach it.
             guard field.bytes.count <= 15, let us = ByteScanner.secondsToMicros(field.bytes), us >= 0 else {
                 return .failure(ImporterError("\(name) '\(text.prefix(40))' is not a number of seconds"))
@@ -180,7 +183,7 @@ enum ELBFields {
             total += us
             any = true
         }
-        if any { e.duration = total }
+        if any && !unfinished { e.duration = total }
         return .success(())
     }
 
@@ -271,6 +274,10 @@ struct AWSALBParser: RecordParser {
                 return .failure(ImporterError("request_creation_time '\(creation.prefix(40))' is not ISO-8601"))
             }
             e.extra["request_creation_us"] = String(us)
+            // A processing time of -1: the client waited from the request's arrival to the response.
+            if e.duration == nil, let t = e.time, t >= us, processingNames.contains(where: { ELBFields.isMinusOne(e.extra[$0] ?? "") }) {
+                e.duration = t - us
+            }
         }
         optional(22, "actions_executed")
         optional(23, "redirect_url")
@@ -307,7 +314,7 @@ public struct AWSClassicELBImporter: Importer {
 
     public let fieldNotes = """
         `timestamp` (response time) → `time`; `client:port` → `client_ip` (no IP address → `extra.client_text`); `backend:port` → `extra.target`; the \
-        three processing times → `extra.*_processing_time`, their sum (ignoring `-1`) → `duration`; \
+        three processing times → `extra.*_processing_time`, their sum → `duration` (empty when one is `-1`: the line has no creation time to measure the wait from); \
         `elb_status_code` → `status`, `elb_status`; `backend_status_code` → `target_status`; `sent_bytes` → \
         `bytes`; `"request"` → `method`, `host`, `path`, `query`; `"user_agent"` → `user_agent`; `ssl_cipher`, \
         `ssl_protocol`, `elb`, `received_bytes` → `extra`.
