@@ -147,7 +147,8 @@ public struct ByteScanner {
               let mi = s.digits(2), s.skip(0x3A), let sec = s.digits(2), s.skip(0x20) else { return nil }
         guard let signByte = s.peek(), signByte == 0x2B || signByte == 0x2D else { return nil }
         s.pos += 1
-        guard let oh = s.digits(2), let om = s.digits(2) else { return nil }
+        // UTC offsets run from -12:00 to +14:00: `+2500` is no zone.
+        guard let oh = s.digits(2), let om = s.digits(2), oh <= 14, om < 60 else { return nil }
         guard CivilTime.isValid(year: year, month: month, day: day, hour: h, minute: mi, second: sec) else { return nil }
         let offset = (signByte == 0x2D ? -1 : 1) * (oh * 3600 + om * 60)
         let local = CivilTime.micros(year: year, month: month, day: day, hour: h, minute: mi, second: sec)

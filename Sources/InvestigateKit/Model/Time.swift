@@ -41,7 +41,10 @@ public enum CivilTime {
     }
 
     public static func isValid(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) -> Bool {
-        guard (1...12).contains(month), day >= 1, hour >= 0, hour < 24, minute >= 0, minute < 60, second >= 0, second <= 60 else { return false }
+        // A 60th second is a leap second, which lands at hh:59:60 in any whole-hour zone; anywhere
+        // else it is a bad stamp, not 00 of the next minute.
+        guard (1...12).contains(month), day >= 1, hour >= 0, hour < 24, minute >= 0, minute < 60, second >= 0,
+              second < 60 || (second == 60 && minute == 59) else { return false }
         return day <= daysInMonth(year: year, month: month)
     }
 

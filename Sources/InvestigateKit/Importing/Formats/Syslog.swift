@@ -41,7 +41,8 @@ public struct SyslogImporter: Importer {
         Prefix: the stamp → `time` (RFC 3164 has no year and no zone: the year comes from `--year` (the year of the first stamps), else the \
         file's modification time or gzip MTIME anchoring the latest stamp read, corrected by embedded dated \
         records or by dated files of other layers read earlier in the run that hold most of its records, \
-        with December→January roll-over inside the file; the zone is `--tz`, else the offset that at least three gunicorn stamps embedded in the lines \
+        with December→January roll-over inside the file; a `Feb 29` in a year so inferred that has none is kept with no `time` and \
+        `extra.time_problem`, never moved to 1 March; the zone is `--tz`, else the offset that at least three gunicorn stamps embedded in the lines \
         (which carry their own) agree the prefixes are off by, to the quarter hour (a journal exported in local time), else UTC; notes say \
         which); host → `hostname`; tag `prog[pid]:` → `program`, `pid`; the text after the tag → `message`; \
         PRI → `level` (severity) and `extra.facility`; RFC 5424 MSGID and structured data → `extra.msgid`, \
@@ -105,6 +106,7 @@ struct SyslogParser: RecordParser {
     private let path: String
     private let position: Int
     private let embedded: EmbeddedLineParser
+    private var impossibleLeapDays = 0
 
     private var open: Pending?
     private var pending: [Pending] = []
@@ -281,6 +283,9 @@ struct SyslogParser: RecordParser {
         if untagged > 0 { sink.note("\(untagged) lines have no `program[pid]:` tag: the text after the host is their message") }
         if repeats > 0 { sink.note("\(repeats) `last message repeated N times` lines kept as events naming the repeated line (the repeats are not multiplied)") }
         if oversized > 0 { sink.note("\(oversized) continuation lines beyond the \(maxRecordBytes)-byte limit of one record kept as rejected lines") }
+        if impossibleLeapDays > 0 {
+            sink.note("\(impossibleLeapDays) lines are stamped Feb 29 in \(baseYear), no leap year: kept without a time (extra.time_problem); give --year if the file is from a leap year")
+        }
         if headlessTracebacks > 0 { sink.note("\(headlessTracebacks) tracebacks with no head line before them: each kept as its own record") }
         if let ref = referenceTime, let last = lastTime, last > ref + 86_400 * CivilTime.microsPerSecond, yearOption == nil {
             sink.note("the latest stamp (\(TimeFormat.isoUTC(last))) is after the file's modification time (\(TimeFormat.isoUTC(ref))): check the year or use --year")
@@ -363,6 +368,14 @@ struct SyslogParser: RecordParser {
             }
         } else {
             event.time = prefixTime
+        }
+        // `Feb 29` in a year that has none: the inferred year is wrong for this line, and 1 March
+        // would be a wrong time in silence. Its own embedded zoned stamp, if any, still times it.
+        if case .yearless(2, 29, _) = p.stamp, CivilTime.daysInMonth(year: baseYear + p.yearDelta, month: 2) == 28 {
+            if p.embedded?.utc == nil { event.time = nil }
+            event.altTime = nil
+            event.extra["time_problem"] = "Feb 29 in \(baseYear + p.yearDelta), which is no leap year: the year of the year-less stamp is uncertain"
+            impossibleLeapDays += 1
         }
         if let t = event.time { lastTime = max(lastTime ?? t, t) }
         return event

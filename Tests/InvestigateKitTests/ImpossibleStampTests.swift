@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+@testable import InvestigateKit
+
+/// Stamps no clock writes are rejected or kept without a time, never moved to a neighbouring
+/// instant in silence (round 12 of the red team: `14:00:60` stored as 14:01:00, `+2500` read as an
+/// offset, `Feb 29` of a non-leap year stored as 1 March).
+@Suite struct ImpossibleStampTests {
+    @Test func aSixtiethSecondIsALeapSecondOnlyAtTheHoursEnd() {
+        #expect(CivilTime.isValid(year: 2016, month: 12, day: 31, hour: 23, minute: 59, second: 60))
+        #expect(CivilTime.isValid(year: 2016, month: 12, day: 31, hour: 8, minute: 59, second: 60))
+        #expect(!CivilTime.isValid(year: 2025, month: 3, day: 10, hour: 14, minute: 0, second: 60))
+    }
+
+    @Test func offsetsBeyondFourteenHoursAreNoZone() {
+        func clf(_ text: String) -> (Int64, Int)? { Array(text.utf8).withUnsafeBufferPointer { ByteScanner.clfTime($0) } }
+        #expect(clf("10/Mar/2025:14:00:09 +1400")?.1 == 14 * 3600)
+        #expect(clf("10/Mar/2025:14:00:09 -1200")?.1 == -12 * 3600)
+        #expect(clf("10/Mar/2025:14:00:09 +2500") == nil)
+        #expect(clf("10/Mar/2025:14:00:09 +0075") == nil)
+        #expect(clf("10/Mar/2025:14:00:60 +0000") == nil)
+    }
+
+    @Test func nginxRejectsTheLinesWithTheirReason() throws {
+        let sink = try parse(NginxAccessImporter(), [
+            #"203.0.113.7 - - [10/Mar/2025:14:00:09 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8""#,
+            #"203.0.113.7 - - [10/Mar/2025:14:00:60 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8""#,
+            #"203.0.113.7 - - [10/Mar/2025:14:00:09 +2500] "GET / HTTP/1.1" 200 5 "-" "curl/8""#,
+        ])
+        #expect(sink.events.count == 1 && sink.rejected.count == 2)
+    }
+
+    /// The year of `Feb 29` comes from the file's time: when that year has no 29 February the line
+    /// is kept without a time, with the problem named, and a note tells the user.
+    @Test func aLeapDayInAYearWithoutOneHasNoTime() throws {
+        let march = CivilTime.micros(year: 2025, month: 3, day: 1, hour: 0, minute: 0, second: 0)
+        let sink = try parse(SyslogImporter(), [
+            "Feb 28 12:00:00 web1 CRON[3000]: (root) CMD (ok)",
+            "Feb 29 12:00:00 web1 CRON[3000]: (root) CMD (leap)",
+        ], path: "/var/log/syslog", referenceTime: march)
+        try #require(sink.events.count == 2)
+        #expect(sink.events[0].time == CivilTime.micros(year: 2025, month: 2, day: 28, hour: 12, minute: 0, second: 0))
+        #expect(sink.events[1].time == nil && sink.events[1].extra["time_problem"]?.contains("no leap year") == true)
+        #expect(sink.notes.contains { $0.contains("stamped Feb 29 in 2025") })
+        // In a leap year it is an ordinary day.
+        let leap = try parse(SyslogImporter(), ["Feb 29 12:00:00 web1 CRON[3000]: (root) CMD (leap)"], path: "/var/log/syslog",
+                             referenceTime: CivilTime.micros(year: 2024, month: 3, day: 1, hour: 0, minute: 0, second: 0))
+        #expect(leap.events.first?.time == CivilTime.micros(year: 2024, month: 2, day: 29, hour: 12, minute: 0, second: 0))
+    }
+}
