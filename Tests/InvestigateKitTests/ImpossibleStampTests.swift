@@ -47,4 +47,19 @@ import Testing
                              referenceTime: CivilTime.micros(year: 2024, month: 3, day: 1, hour: 0, minute: 0, second: 0))
         #expect(leap.events.first?.time == CivilTime.micros(year: 2024, month: 2, day: 29, hour: 12, minute: 0, second: 0))
     }
+
+    /// gunicorn and Python records with an impossible stamp: rejected with their continuation
+    /// lines, not folded into the record above (a WORKER TIMEOUT vanished into "Booting worker").
+    @Test func aPythonRecordWithAnImpossibleStampIsRejectedWhole() throws {
+        let sink = try parse(try #require(ImporterRegistry.standard.importer(id: "gunicorn-error")), [
+            "[2025-02-06 14:32:45 +0000] [1637] [INFO] Booting worker with pid: 7214",
+            "[2025-02-30 14:32:47 +0000] [1637] [CRITICAL] WORKER TIMEOUT (pid:7214)",
+            "  a continuation of the rejected record",
+            "2025-02-06 25:00:00,001 ERROR app: hour 25",
+            "[2025-02-06 14:32:49 +0000] [7300] [INFO] Booting worker with pid: 7300",
+        ])
+        #expect(sink.events.map(\.line) == [1, 5] && sink.events[0].lineEnd == 1)
+        #expect(sink.rejected.map(\.line) == [2, 3, 4])
+        #expect(sink.rejected.first?.reason.contains("impossible date or time") == true)
+    }
 }

@@ -156,6 +156,8 @@ struct PythonStreamParser: RecordParser {
     private var orphans = 0
     private var binary = 0
     private var unknownLayouts = 0
+    /// The last head was rejected: its continuation lines are its, not the record before.
+    private var continuesRejected = false
     private var firstUnknownLayout: Int?
 
     init(heads: EmbeddedLineParser, zone: ZoneSpec, zoneNote: String) {
@@ -168,6 +170,7 @@ struct PythonStreamParser: RecordParser {
         if line.isEmpty { return }
         if let record = heads.parse(line.bytes, accessLines: false) {
             flush(into: &sink)
+            continuesRejected = false
             open = (record, line.number, line.number, line.copyBytes(), [])
             return
         }
@@ -175,10 +178,21 @@ struct PythonStreamParser: RecordParser {
             // A line opening with a date and time is a record of its own even when no known layout
             // matches the rest: folded into the record above it would vanish from the timeline.
             flush(into: &sink)
+            continuesRejected = false
             unknownLayouts += 1
             if firstUnknownLayout == nil { firstUnknownLayout = line.number }
             open = (record, line.number, line.number, line.copyBytes(), [])
             return
+        }
+        if Self.hasStampShape(line.bytes) {
+            // Shaped like a stamped record but no valid date or time (Feb 30, hour 25): a record
+            // whose time is unknown, not a continuation of the record above.
+            flush(into: &sink)
+            continuesRejected = true
+            return sink.reject(line, "the line opens with an impossible date or time")
+        }
+        if continuesRejected, !looksBinary(line.bytes) {
+            return sink.reject(line, "continuation of a rejected line above (a record with an impossible date or time)")
         }
         if looksBinary(line.bytes) {
             binary += 1
@@ -206,6 +220,18 @@ struct PythonStreamParser: RecordParser {
         if unknownLayouts > 0 {
             sink.note("\(unknownLayouts) lines open with a date and time but match no known layout (first at line \(firstUnknownLayout ?? 0)): each is a record of its own with its time, the level word right after the stamp if there is one, and the rest as its message; give --app-log-format for their other fields")
         }
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS` or `YYYY/MM/DD HH:MM:SS` by its digits and separators alone, at the
+    /// start or after `[`.
+    static func hasStampShape(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        let o = b.first == 0x5B ? 1 : 0
+        guard b.count >= o + 19 else { return false }
+        func digit(_ i: Int) -> Bool { b[o + i] >= 0x30 && b[o + i] <= 0x39 }
+        let dateSep = b[o + 4]
+        return (dateSep == 0x2D || dateSep == 0x2F) && b[o + 7] == dateSep && (b[o + 10] == 0x20 || b[o + 10] == 0x54)
+            && b[o + 13] == 0x3A && b[o + 16] == 0x3A
+            && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18].allSatisfy(digit)
     }
 
     /// A line opening with `YYYY-MM-DD HH:MM:SS` (ISO `T`, a fraction, a zone; or in brackets):
