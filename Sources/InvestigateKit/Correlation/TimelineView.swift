@@ -247,8 +247,14 @@ public enum TimelineUpdate {
         ingester.progress = progress
         let clock = PhaseClock()
         let lastSource = try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM source") } ?? 0
-        let summary = try ingester.ingest(paths: paths)
+        var summary = try ingester.ingest(paths: paths)
         clock.lap("ingest")
+        // Files rotated since an earlier run: their records cite the names their bytes have now.
+        for move in try SourceRelocation.run(store: store, found: summary.files) {
+            if let i = summary.files.firstIndex(where: { $0.path == move.to }) {
+                summary.files[i].notes.append("holds the lines first read as \(move.from) (renamed since): their records now cite \(move.to)")
+            }
+        }
         // Before anything reads their times: app logs read in a guessed zone that their request
         // lines show is wrong are moved to the right one.
         if options.appTimeZone == nil { try AppZoneAlignment.run(store: store, afterSourceID: lastSource) }
