@@ -58,4 +58,23 @@ import Testing
         #expect(first.map { ($0 as NSString).lastPathComponent } == "access.log")
         #expect(try Self.wrongCitations(store) == 0)
     }
+
+    /// A file edited before its end is read again whole; its unchanged records count once and the
+    /// run says the file was rewritten (round 13: 1,000 records doubled, no word of it).
+    @Test func aRewrittenFilesUnchangedRecordsCountOnce() throws {
+        let dir = try TemporaryDirectory()
+        let store = try TimelineStore()
+        _ = try dir.write("logs/access.log", Self.lines(0..<100))
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        // Line 10 deleted, five lines appended: not an append to what was read.
+        _ = try dir.write("logs/access.log", Self.lines(0..<9) + Self.lines(10..<105))
+        let second = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        #expect(second.ingest.files.contains { $0.notes.contains { $0.contains("the file was rewritten") } })
+        let counts = try store.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE copy_of IS NULL") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM event WHERE copy_of IS NOT NULL") ?? 0)
+        }
+        // 100 read first (line 10 among them), 5 new: each request once.
+        #expect(counts.0 == 105 && counts.1 == 99, "\(counts)")
+    }
 }

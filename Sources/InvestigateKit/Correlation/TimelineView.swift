@@ -263,6 +263,10 @@ public enum TimelineUpdate {
         clock.lap("app zone")
         // Lines logrotate's copytruncate left in two rotations are one record each.
         try RotationOverlap.run(store: store, afterSourceID: lastSource)
+        // A file edited since an earlier run: its unchanged lines are one record each.
+        for (path, note) in try RewrittenFiles.run(store: store, afterSourceID: lastSource) {
+            if let i = summary.files.firstIndex(where: { $0.path == path }) { summary.files[i].notes.append(note) }
+        }
         // The same line in syslog and in the app's file is one record: mark copies before linking.
         try CopyLinker.link(store: store)
         clock.lap("copies")
