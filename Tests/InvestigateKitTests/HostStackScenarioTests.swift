@@ -732,3 +732,35 @@ extension HostStackScenarioTests {
         #expect(!text.contains("logged the traffic"), "\(text)")
     }
 }
+
+extension HostStackScenarioTests {
+    static func traceback(_ s: Double, path: String, _ exception: String) -> (Double, String) {
+        (s, python(s, "ERROR", "shop.app", "Exception on \(path) [GET]") + "\nTraceback (most recent call last):\n  File \"/srv/shop/db.py\", line 12, in connect\n    return engine.connect()\n\(exception)")
+    }
+
+    /// A database refusing connections fails every route at once: the answer names the database
+    /// and how widely it failed, not "fix the exception" in the route (round 11's DB outage).
+    @Test func aDatabaseOutageIsNamedAsTheDependency() throws {
+        let refused = #"sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server at "db.internal" (10.0.3.15), port 5432 failed: Connection refused"#
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(16, "192.0.2.7", "GET /api/orders", 500), (18, "192.0.2.8", "GET /api/customers/7", 500),
+                                            (20, "203.0.113.90", "GET /api/inventory/3", 500)]),
+            "app/app.log": Self.appLog([Self.traceback(15.99, path: "/api/orders", refused), Self.traceback(17.99, path: "/api/customers/7", refused),
+                                        Self.traceback(19.99, path: "/api/inventory/3", refused)]),
+        ], status: "500")
+        #expect(f.responder == "app" && f.cause == "app" && f.dependency == "database", "\(f.rule): \(f.explanation)")
+        #expect(f.explanation.contains("not a bug in this route") && f.explanation.contains("2 other application errors"))
+        #expect(f.next_steps.first?.contains("Check the database") == true && !f.next_steps.contains { $0.contains("fix the exception") })
+        #expect(f.causePhrase == "caused by app (its database)")
+    }
+
+    @Test func anOrdinaryExceptionNamesNoDependency() throws {
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "GET /api/inventory/3", 500)]),
+            "app/app.log": Self.appLog([Self.traceback(19.99, path: "/api/inventory/3", "KeyError: 'vat_rate'")]),
+        ], status: "500")
+        #expect(f.dependency == nil && f.cause == "app")
+        #expect(DependencyFailure.classify("sqlite3.OperationalError: no such table: orders") == nil)
+        #expect(DependencyFailure.classify("redis.exceptions.ConnectionError: Error 111 connecting to cache:6379. Connection refused.")?.dependency == "cache")
+    }
+}

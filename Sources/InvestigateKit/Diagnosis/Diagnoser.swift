@@ -400,7 +400,7 @@ public final class Diagnoser {
             responder: v.responder.rawValue, cause: v.cause?.rawValue ?? Finding.unknownCause, confidence: confidence, explanation: v.explanation,
             evidence: evidence, absent: absences(c, v), next_steps: v.nextSteps, rule: rule, count: 1,
             first: c.time.map(TimeFormat.isoUTCMillis), last: c.time.map(TimeFormat.isoUTCMillis),
-            paths: [head?.path ?? ""].filter { !$0.isEmpty }, micros: c.time, reason: v.reasonKey)
+            paths: [head?.path ?? ""].filter { !$0.isEmpty }, micros: c.time, reason: v.reasonKey, dependency: v.dependency)
     }
 
     static func evidenceLine(_ e: StoredEvent, _ sources: SourceIndex) -> EvidenceLine {

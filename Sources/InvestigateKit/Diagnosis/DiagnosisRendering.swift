@@ -119,7 +119,7 @@ extension Diagnosis {
         let status = f.status.map(String.init) ?? "???"
         let sentence = f.explanation.range(of: ". ").map { String(f.explanation[..<$0.lowerBound]) } ?? f.explanation
         let reason = Escape.terminal(sentence, limit: 110)
-        return "\(when)  \(status)\(times)  \(who.isEmpty ? "(no matching record)" : who)  → responder \(f.responder), cause \(f.cause) [\(f.confidence.rawValue)]: \(reason)"
+        return "\(when)  \(status)\(times)  \(who.isEmpty ? "(no matching record)" : who)  → responder \(f.responder), cause \(f.cause)\(f.dependency.map { " (its \($0))" } ?? "") [\(f.confidence.rawValue)]: \(reason)"
     }
 
     private func display(_ micros: Int64, _ zone: ZoneSpec) -> String { TimeFormat.display(micros, zone: zone, millis: false) }

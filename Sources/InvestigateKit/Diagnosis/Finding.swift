@@ -105,16 +105,21 @@ public struct Finding: Sendable, Encodable {
     /// The rule's short tag for the reason (the WAF rule id, `apigw-missing-token`, …): findings
     /// with the same responder, cause and reason are one line of a dense window's summary.
     public var reason: String = ""
+    /// What the cause layer depended on that failed ("database"): the app raised the error, its
+    /// database made it.
+    public var dependency: String?
 
     /// `cause` when the evidence cannot tell which layer caused the response.
     public static let unknownCause = "unknown"
 
     /// "caused by app", or "cause unknown": for sentences.
-    public var causePhrase: String { cause == Self.unknownCause ? "cause unknown" : "caused by \(cause)" }
+    public var causePhrase: String {
+        cause == Self.unknownCause ? "cause unknown" : "caused by \(cause)" + (dependency.map { " (its \($0))" } ?? "")
+    }
 
     enum CodingKeys: String, CodingKey {
         case status, time, client_ip, method, path, responder, cause, confidence, explanation, evidence, absent, next_steps
-        case rule, reason, count, first, last, paths
+        case rule, reason, count, first, last, paths, dependency
     }
 }
 

@@ -196,6 +196,8 @@ public struct Verdict: Sendable {
     /// Layers the rule's evidence shows the request reached (nginx timed out waiting for the
     /// app: the app had it), so their silence is never called expected.
     public var reached: Set<Layer> = []
+    /// What the cause layer depended on that failed ("database"), when the evidence says so.
+    public var dependency: String?
 
     public init(responder: Layer, cause: Layer?, confidence: Confidence, explanation: String, evidence: [StoredEvent],
                 nextSteps: [String] = [], expectedAbsent: [Layer: String] = [:], reasonKey: String = "") {

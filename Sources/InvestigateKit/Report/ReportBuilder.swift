@@ -260,7 +260,7 @@ private struct Rendering {
         for (i, f) in findings.enumerated() {
             line("### " + findingTitle(i, f))
             line()
-            var facts = "Responder **\(f.responder)**, cause **\(f.cause)**, \(f.confidence.rawValue) confidence (rule `\(f.rule)`)"
+            var facts = "Responder **\(f.responder)**, cause **\(f.cause)**\(f.dependency.map { " (its \(Markdown.text($0)))" } ?? ""), \(f.confidence.rawValue) confidence (rule `\(f.rule)`)"
             if f.count > 1, let first = f.first, let last = f.last,
                let a = UserTime.parse(first, zone: .utc), let b = UserTime.parse(last, zone: .utc) {
                 facts += "; \(f.count) requests from \(time(a)) to \(time(b))"

@@ -5,7 +5,7 @@ public struct AppRule: DiagnosisRule {
     public let title = "The application answered the error itself"
     public let doc = RuleDoc(
         fires: "The app logged a Response with the error status the client got (or a 500 with an exception/traceback), or its lines name the request in free text: the path (at a word boundary, near the proxy's moment, no other client named) with the status (`GET /p -> 403`, a JSON record's `status`) or with a warning; or a warning at that moment names a part of the path (`Product 1234 not found`, medium); or gunicorn's access line carries the app's status.",
-        evidence: "The app's Request/Response lines; its exception or traceback; the proxies' records passing the same status on.",
+        evidence: "The app's Request/Response lines; its exception or traceback; the proxies' records passing the same status on. An exception that is a dependency failing (the database refusing connections or out of them: `could not connect to server`, `connection to server at … failed`, `Too many connections`, an `OperationalError`; a Redis `ConnectionError`) names the dependency (`dependency` in JSON, `caused by app (its database)`) and how many other app errors around it fail the same way.",
         example: "403 for GET /app/settings: the app's own `Response: 403`; the WAF allowed it. An app 403 is the app's even when a WAF is in front.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -34,13 +34,15 @@ public struct AppRule: DiagnosisRule {
                 (ExceptionText.summary(e.text) ?? ExceptionText.summary(e.messageText)).map { " The application raised `\($0)` (the traceback's last line: \(firstLine(e.messageText)))." }
                     ?? " The app logged: `\(firstLine(e.messageText))`."
             } ?? warning.map { " The app logged for this request: `\(firstLine($0.messageText))`." } ?? ""
-            return Verdict(
+            var verdict = Verdict(
                 responder: .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: .high,
                 explanation: "The application answered \(status) itself (`\(firstLine(app.messageText))`).\(exc)\(passedOn)\(status == 403 ? " This 403 is the application's own decision, not a WAF block." : "")",
                 evidence: evidence,
                 nextSteps: status >= 500 ? ["Read the application's traceback for this request and fix the exception."] :
                     ["Check the application's authorisation/validation logic for \(app.event.path ?? "this path") and this user."],
                 expectedAbsent: [.gunicorn: "expected: gunicorn's access log is off by default"], reasonKey: "app-\(status)")
+            if status >= 500 { Self.nameDependency(&verdict, errors: Array(exceptions.prefix(2)), in: c) }
+            return verdict
         }
         // Not linked, but the app answered this status for this path at this very moment: under a
         // flood of identical requests no line can be tied to one request, yet all candidates agree
@@ -107,13 +109,15 @@ public struct AppRule: DiagnosisRule {
             let explanation = namesPath
                 ? "The application raised \(what) while handling the request (`\(firstLine(errors[0].messageText))`); \(responder == .gunicorn ? "gunicorn caught it and answered 500" : "the application answered 500")."
                 : "The application logged \(what) at this moment (`\(firstLine(errors[0].messageText))`), but the record names no path, so it may belong to another request; no error of the app names this one. If the app's stamps were read in the wrong zone (`investigate sources` says how), its error for this request lies elsewhere in its log."
-            return Verdict(
+            var verdict = Verdict(
                 responder: responder, cause: .app, confidence: timed != nil ? .high : namesPath ? .medium : .low,
                 explanation: explanation,
                 evidence: c.records.filter { $0.event.kind == .access } + errors.prefix(3),
                 nextSteps: ["Read the traceback\(named.map { " (`\($0)`)" } ?? "") and fix the exception."],
                 expectedAbsent: namesPath ? [.app: "expected: the app's error cited above names this request's path at this moment; no identifier links it to the request"] : [:],
                 reasonKey: "app-exception")
+            Self.nameDependency(&verdict, errors: Array(errors.prefix(3)), in: c)
+            return verdict
         }
         if let g = gunicornAccess, g.event.status == status {
             // gunicorn writes what the application returned; only a malformed request (400) or an
@@ -128,6 +132,18 @@ public struct AppRule: DiagnosisRule {
                            reasonKey: "gunicorn-\(status)")
         }
         return nil
+    }
+
+    /// An error that is the app's dependency failing (its database refusing connections) names
+    /// the dependency and how widely it failed: the route's code is not what to fix.
+    static func nameDependency(_ v: inout Verdict, errors: [StoredEvent], in c: RequestCase) {
+        guard let failure = errors.lazy.compactMap({ DependencyFailure.classify($0.text) }).first else { return }
+        let spread = DependencyFailure.spread(of: failure, in: c, excluding: Set(v.evidence.map(\.id)))
+        v.dependency = failure.dependency
+        v.explanation += " The error is the application's \(failure.dependency) that \(failure.what), not a bug in this route"
+            + (spread.count > 0 ? ": \(spread.count) other application error\(spread.count == 1 ? "" : "s") around this moment fail on the \(failure.dependency) the same way\(spread.paths.count > 1 ? ", on \(spread.paths.count) paths" : "")." : ".")
+        v.nextSteps = ["Check the \(failure.dependency) for this time (its own logs, a restart or failover, its connection limit, the network to it): every request that needs it fails the same way until it is back."]
+            + v.nextSteps.filter { !$0.contains("fix the exception") }
     }
 
     /// The application errors that can speak for a request on `path`: those naming it (a record's
