@@ -764,3 +764,21 @@ extension HostStackScenarioTests {
         #expect(DependencyFailure.classify("redis.exceptions.ConnectionError: Error 111 connecting to cache:6379. Connection refused.")?.dependency == "cache")
     }
 }
+
+extension HostStackScenarioTests {
+    /// Django's CSRF refusal is the client's missing token, not the app's policy; a permission
+    /// refusal at the same time stays the app's own decision.
+    @Test func aCSRFRefusalIsTheClientsMissingToken() throws {
+        let files = [
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "POST /accounts/profile/", 403), (25, "192.0.2.7", "GET /admin/reports/", 403)]),
+            "app/app.log": Self.appLog([(19.99, Self.python(19.99, "WARNING", "django.security.csrf", "Forbidden (CSRF token missing.): /accounts/profile/")),
+                                        (24.99, Self.python(24.99, "WARNING", "django.request", "Forbidden (Permission denied): /admin/reports/"))]),
+        ]
+        let f = try diagnose(files, status: "403")
+        #expect(f.responder == "app" && f.cause == "client", "\(f.rule): \(f.explanation)")
+        #expect(f.explanation.contains("CSRF") && !f.explanation.contains("own decision"))
+        let d = try t.diagnose(files, at: 10, status: "403")
+        let other = try #require(d.findings.first { $0.client_ip == "192.0.2.7" })
+        #expect(other.responder == "app" && other.cause == "app")
+    }
+}

@@ -5,10 +5,33 @@ public struct AppRule: DiagnosisRule {
     public let title = "The application answered the error itself"
     public let doc = RuleDoc(
         fires: "The app logged a Response with the error status the client got (or a 500 with an exception/traceback), or its lines name the request in free text: the path (at a word boundary, near the proxy's moment, no other client named) with the status (`GET /p -> 403`, a JSON record's `status`) or with a warning; or a warning at that moment names a part of the path (`Product 1234 not found`, medium); or gunicorn's access line carries the app's status.",
-        evidence: "The app's Request/Response lines; its exception or traceback; the proxies' records passing the same status on. An exception that is a dependency failing (the database refusing connections or out of them: `could not connect to server`, `connection to server at … failed`, `Too many connections`, an `OperationalError`; a Redis `ConnectionError`) names the dependency (`dependency` in JSON, `caused by app (its database)`) and how many other app errors around it fail the same way.",
+        evidence: "The app's Request/Response lines; its exception or traceback; the proxies' records passing the same status on. An exception that is a dependency failing (the database refusing connections or out of them: `could not connect to server`, `connection to server at … failed`, `Too many connections`, an `OperationalError`; a Redis `ConnectionError`) names the dependency (`dependency` in JSON, `caused by app (its database)`) and how many other app errors around it fail the same way. A 4xx the app logged as a CSRF refusal (`Forbidden (CSRF token missing.)`, `The CSRF token has expired.`) is caused by the client.",
         example: "403 for GET /app/settings: the app's own `Response: 403`; the WAF allowed it. An app 403 is the app's even when a WAF is in front.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
+        guard var verdict = judge(c) else { return nil }
+        if let status = c.clientStatus, (400..<500).contains(status) { Self.clientMistake(&verdict) }
+        return verdict
+    }
+
+    /// Refusals an app logs for what the request lacked rather than for its policy: a missing or
+    /// stale CSRF token (Django's `Forbidden (CSRF token missing.)`, Flask-WTF's `The CSRF token has
+    /// expired.`). The client (a stale form, a script sending no token, a blocked cookie) caused it.
+    static let clientMistakes = ["CSRF token missing", "CSRF token incorrect", "CSRF cookie not set", "CSRF token from POST",
+                                 "The CSRF token is missing", "The CSRF token has expired", "The CSRF tokens do not match", "CSRF session token is missing",
+                                 "Referer checking failed", "Origin checking failed"]
+
+    static func clientMistake(_ v: inout Verdict) {
+        guard v.responder == .app || v.responder == .gunicorn,
+              let line = v.evidence.first(where: { e in e.event.layer == .app && clientMistakes.contains { e.text.contains($0) } }) else { return }
+        v.cause = .client
+        v.explanation = v.explanation.replacingOccurrences(of: " This 403 is the application's own decision, not a WAF block.", with: "")
+            .replacingOccurrences(of: " This 403 is the application's own decision.", with: "")
+        v.explanation += " The app refused it for what the request lacked, not for who sent it: `\(line.messageText.prefix(160))` (cross-site request forgery protection); the client's page or script sent no valid token."
+        v.nextSteps = ["Check why this client's request carried no valid CSRF token: a page loaded before the session or token changed, a script that does not send the token, or a blocked or missing cookie (and the Referer/Origin on HTTPS)."]
+    }
+
+    func judge(_ c: RequestCase) -> Verdict? {
         let status = c.clientStatus
         let appResponse = c.access(.app)
         let gunicornAccess = c.access(.gunicorn)
