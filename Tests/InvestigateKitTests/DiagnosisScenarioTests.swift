@@ -588,3 +588,17 @@ extension DiagnosisScenarioTests {
         #expect(hints.soleLearntZone() == nil)
     }
 }
+
+extension LambdaIncidentScenarioTests {
+    /// A usage plan's quota used up (`QUOTA_EXCEEDED`, `Limit Exceeded`) is not a burst: the
+    /// answer says the key is out of quota until the period resets; `THROTTLED` stays a rate.
+    @Test(arguments: [("QUOTA_EXCEEDED", "Limit Exceeded", "apigw-quota"), ("THROTTLED", "Too Many Requests", "apigw-throttled")])
+    func aQuotaIsToldFromARateLimit(_ c: (String, String, String)) throws {
+        let line = Self.access(0.1, status: 429, error: c.1, integration: "-")
+            .replacingOccurrences(of: #" "integrationStatus""#, with: #" "errorType":"\#(c.0)", "apiKeyId":"k3v9xq2m1a", "integrationStatus""#)
+        let d = try t.diagnose(files(access: line, execution: nil, lambda: nil), at: 0, status: "429")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "client" && f.reason == c.2, "\(f.reason): \(f.explanation)")
+        #expect(f.explanation.contains("quota") == (c.0 == "QUOTA_EXCEEDED"))
+    }
+}

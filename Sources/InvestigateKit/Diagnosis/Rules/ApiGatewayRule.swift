@@ -6,7 +6,7 @@ public struct ApiGatewayRule: DiagnosisRule {
     public let title = "API Gateway answered on its own, or reported its integration's failure"
     public let doc = RuleDoc(
         fires: "The request's API Gateway access record has an error status (or, when only execution logs were given, its execution record ends `Method completed with status:` 4xx/5xx).",
-        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration); Lambda's throttling (integration status 429, `Rate Exceeded.`: the function never started); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
+        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration); Lambda's throttling (integration status 429, `Rate Exceeded.`: the function never started); a usage plan's quota used up (`QUOTA_EXCEEDED`, `Limit Exceeded`) told from a rate limit (`THROTTLED`, `Too Many Requests`); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
         example: "403 `Missing Authentication Token` for GET /aa.php: no such resource in the REST API; API Gateway answered without invoking Lambda and wrote no execution log for it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -34,6 +34,17 @@ public struct ApiGatewayRule: DiagnosisRule {
                 expectedAbsent: [.lambda: "expected: API Gateway answered before any integration; Lambda was not invoked",
                                  .app: "expected: no backend was called"],
                 reasonKey: "apigw-missing-token")
+        }
+        if status == 429, responseType == "QUOTA_EXCEEDED" || (responseType == nil && message == "Limit Exceeded") {
+            // The usage plan's quota, not its rate: `Limit Exceeded` is the QUOTA_EXCEEDED gateway
+            // response's message, `Too Many Requests` the THROTTLED one's.
+            let key = gw.extra("apiKeyId") ?? gw.extra("api_key_id")
+            return Verdict(
+                responder: .apigateway, cause: .client, confidence: .high,
+                explanation: "API Gateway refused the request with 429 `\(message ?? "Limit Exceeded")` because the usage plan's quota\(key.map { " for API key `\($0)`" } ?? "") is used up (`QUOTA_EXCEEDED`\(responseType == nil ? ", by its message" : "")): not a burst or a rate, but the requests allowed per day, week or month. Every request with this key is refused the same way until the quota period resets, however slowly it is sent.",
+                evidence: evidence,
+                nextSteps: ["Check the usage plan's quota and what used it up (this key's requests since the period began); raise the quota or move the key to another plan if the use is legitimate."],
+                expectedAbsent: [.lambda: "expected: requests over quota never reach the integration"], reasonKey: "apigw-quota")
         }
         if status == 429 {
             return Verdict(

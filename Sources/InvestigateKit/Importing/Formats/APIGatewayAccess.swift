@@ -32,7 +32,8 @@ public struct APIGatewayAccessImporter: Importer {
         `ip`/`sourceIp`/`identity.sourceIp` → `client_ip` (no IP address, such as the console's `test-invoke-source-ip`, → `extra.source_ip_text`); `requestTime` (CLF) or `requestTimeEpoch` (ms) → \
         `time`; `httpMethod` → `method`; `path` (else `resourcePath`, else the path of `routeKey`) → `path`, \
         with `resourcePath`/`routeKey` also in `extra`; `status` (string or number) → `status`; \
-        `error`/`errorMessage`/`error.message` → `error`; `responseLength` → `bytes`; `userAgent` → `user_agent`; \
+        `error`/`errorMessage`/`error.message` → `error`; `error.responseType` (or a key `errorType`/`responseType` holding a \
+        gateway response type such as `QUOTA_EXCEEDED`) → `extra.error_response_type`; `responseLength` → `bytes`; `userAgent` → `user_agent`; \
         `integrationStatus` → `target_status`; `integrationErrorMessage`, `integrationLatency` → `extra`; \
         `responseLatency` (ms) → `duration`; `awsEndpointRequestId`/`integration.requestId` (the AWS endpoint's request id: \
         a Lambda integration's invocation RequestId) → `extra.lambda_request_id`, which links the function's records; `wafResponseCode` → `waf_action` (ALLOW/BLOCK); `xrayTraceId` → \
@@ -265,6 +266,12 @@ struct APIGatewayAccessParser: RecordParser {
                 if let text, e.error == nil || k.hasSuffix("message") { e.error = text }
             case "error.responsetype", "errorresponsetype":
                 if let text { e.extra["error_response_type"] = text }
+            case "errortype", "responsetype":
+                // Custom formats name `$context.error.responseType` so too; its values are the
+                // gateway response types (THROTTLED, QUOTA_EXCEEDED), else the key is kept as is.
+                if let text, !text.isEmpty, text.count <= 64, text.utf8.allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A) || $0 == 0x5F || ($0 >= 0x30 && $0 <= 0x39) }) {
+                    e.extra["error_response_type"] = text
+                } else if let text { e.extra[k] = text }
             case "responselength":
                 guard let text else { break }
                 if let v = AWSJSON.int(value), v >= 0 { e.bytes = v } else { problems.append("responseLength is not a number"); e.extra["response_length"] = text }
