@@ -602,3 +602,18 @@ extension LambdaIncidentScenarioTests {
         #expect(f.explanation.contains("quota") == (c.0 == "QUOTA_EXCEEDED"))
     }
 }
+
+extension EdgeIncidentScenarioTests {
+    /// An ALB forwarding straight to gunicorn, no nginx logs: nginx's absence is not "the records
+    /// show the request reached nginx" (round 10: no nginx in that stack at all).
+    @Test func anAlbTargetWithNoNginxLogsIsNotSaidToBeNginx() throws {
+        let d = try t.diagnose([
+            "alb.log": Self.alb(0.5, created: 0.4, elb: 500, target: "10.0.3.25:8000", targetStatus: "500", times: "0.001 0.080 0.000", path: "/api/checkout") + "\n",
+            "app/app.log": DiagnosisScenarioTests.flask(0.45, "ERROR", "Exception on /api/checkout [GET]") + "\nTraceback (most recent call last):\n  File \"/srv/app.py\", line 3, in checkout\nKeyError: 'XK'\n",
+        ], at: 0, status: "500")
+        let f = try #require(d.findings.first)
+        #expect(f.cause == "app", "\(f.rule): \(f.explanation)")
+        let nginx = try #require(f.absent.first { $0.layer == "nginx" })
+        #expect(!nginx.why.contains("reached nginx") && nginx.why.contains("may be nginx or the app server itself"), "\(nginx.why)")
+    }
+}

@@ -434,6 +434,12 @@ public final class Diagnoser {
                 }
                 continue
             }
+            if layer == .nginx, !c.hasData(.nginx), let target = c.access(.alb)?.extra("target") {
+                // The ALB's target answered, and no nginx logs say nginx is what listens there (an
+                // ALB may forward straight to gunicorn).
+                out.append(Absence(layer: layer.rawValue, why: "not provided: no nginx logs were given; the ALB's target `\(target)` answered, which may be nginx or the app server itself", expected: false))
+                continue
+            }
             if layer < outermostLayer && !c.hasData(layer) {
                 // A layer in front with no logs at all: named only when the data says something is
                 // in front (the "upstream" entry below), never invented.

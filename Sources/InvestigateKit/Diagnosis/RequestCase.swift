@@ -67,7 +67,9 @@ public struct RequestCase: Sendable {
                     || Self.invokedIntegration(r.text))
             }
         case .nginx:
-            // An ALB record with a target status: the target (nginx, here) answered it.
+            // An ALB record with a target status: the target (nginx, here) answered it. With no
+            // nginx logs at all, the target may be gunicorn itself: nothing says nginx is there.
+            if !hasData(.nginx) { return false }
             return records.contains { $0.event.layer == .alb && $0.event.kind == .access && $0.event.targetStatus != nil }
         default:
             return false
