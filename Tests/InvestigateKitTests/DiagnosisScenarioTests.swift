@@ -617,3 +617,16 @@ extension EdgeIncidentScenarioTests {
         #expect(!nginx.why.contains("reached nginx") && nginx.why.contains("may be nginx or the app server itself"), "\(nginx.why)")
     }
 }
+
+extension EdgeIncidentScenarioTests {
+    /// 561: the listener's sign-in failed at the identity provider; the ALB answered, its
+    /// dependency caused it.
+    @Test func an561NamesTheIdentityProvider() throws {
+        let line = Self.alb(0.5, created: 0.4, elb: 561, target: "-", targetStatus: "-", times: "-1 -1 -1", path: "/oauth2/idpresponse")
+            .replacingOccurrences(of: #""waf,forward" "-" "-""#, with: #""authenticate" "-" "AuthTokenEpRequestFailed""#)
+        let d = try t.diagnose(["alb.log": line + "\n"], at: 0, status: "561")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.dependency == "identity provider", "\(f.rule): \(f.explanation)")
+        #expect(f.explanation.contains("AuthTokenEpRequestFailed") && f.next_steps.first?.contains("identity provider") == true)
+    }
+}

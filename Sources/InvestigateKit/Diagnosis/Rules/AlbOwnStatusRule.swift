@@ -21,6 +21,7 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         var confidence = Confidence.high
         var text: String
         var next: [String] = []
+        var dependency: String?
         switch elb {
         case 504:
             if let n = nginx, n.event.status == 499 {
@@ -101,7 +102,11 @@ public struct AlbOwnStatusRule: DiagnosisRule {
                 next = ["Find which client software sends such requests (the user agent of these records) and fix it; the ALB's `routing.http.desync_mitigation_mode` decides what it refuses."]
             }
         case 561:
-            text = "The ALB returned 561: the identity provider returned an error during authentication\(reasonText)."
+            // The listener's authenticate-oidc/-cognito action could not complete the sign-in: the
+            // identity provider (its token or user-info endpoint) failed, not the ALB.
+            text = "The ALB returned 561: the identity provider returned an error during authentication\(reasonText), so the listener's authenticate action could not sign the user in; no target was asked. Users already signed in (with a session cookie) are not affected while it lasts."
+            dependency = "identity provider"
+            next = ["Check the identity provider's token and user-info endpoints at that time (their status, the client secret, the network path from the ALB to them: `AuthTokenEpRequestFailed`, `AuthTokenEpRequestTimeout`, `AuthUserinfoEpRequestFailed` say which failed)."]
         case 500:
             text = "The ALB returned 500\(reasonText): a WAF web ACL execution error or an unreachable identity provider."
         default:
@@ -122,8 +127,10 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         if alb.event.targetStatus == nil, nginx == nil {
             for l in [Layer.nginx, .gunicorn, .app] { absent[l] = "expected: no target answered this request" }
         }
-        return Verdict(responder: .alb, cause: cause, confidence: confidence, explanation: text, evidence: evidence,
-                       nextSteps: next, expectedAbsent: absent, reasonKey: "alb-\(elb)-\(reason ?? "")")
+        var verdict = Verdict(responder: .alb, cause: cause, confidence: confidence, explanation: text, evidence: evidence,
+                              nextSteps: next, expectedAbsent: absent, reasonKey: "alb-\(elb)-\(reason ?? "")")
+        verdict.dependency = dependency
+        return verdict
     }
 
     /// The target is a Lambda function (`error_reason` Lambda…): its invocation, found by the
