@@ -194,9 +194,11 @@ extension DiagnosisScenarioTests {
         (503, "CapacityExceeded", "CapacityExceeded", "cloudfront-own-error", "cloudfront"),
         (502, "Error", "OriginDnsError", "cloudfront-own-error", "cloudfront"),
         (504, "Error", "OriginCommError", "cloudfront-own-error", "cloudfront"),
-        // An error passed on from the origin, or served from the cache: not CloudFront's own.
-        // With no origin logs, which layer behind it made the 500 is unknown, and is not guessed.
-        (500, "Error", "Error", "innermost-record", "unknown"),
+        // An error passed on from the origin: not CloudFront's own. The origin answered (whatever
+        // it is: CloudFront's log does not say); with no logs of it, why is unknown, not guessed.
+        (500, "Error", "Error", "cloudfront-own-error", "unknown"),
+        (403, "Error", "Error", "cloudfront-own-error", "upstream"),
+        // Served from the cache: CloudFront answered, and a 404 is the client's.
         (404, "Hit", "Hit", "innermost-record", "client"),
     ])
     func eachDetailedResultType(_ c: (Int, String, String, String, String)) throws {
@@ -207,8 +209,11 @@ extension DiagnosisScenarioTests {
         let f = try #require(d.findings.first)
         #expect(f.rule == rule, "\(detailed): \(f.rule) \(f.explanation)")
         #expect(f.cause == cause, "\(detailed): \(f.cause)")
-        #expect(f.responder == "cloudfront")
-        if rule == "innermost-record" {
+        #expect(f.responder == (detailed == "Error" ? "upstream" : "cloudfront"))
+        if detailed == "Error" {
+            #expect(f.confidence == .medium && f.explanation.contains("passed on an error its origin answered"))
+            #expect(f.next_steps.contains { $0.contains("origin's logs") })
+        } else if rule == "innermost-record" {
             // Only CloudFront's logs: a layer behind it may have produced the status, and it says so.
             #expect(f.confidence == .low && f.explanation.contains("a layer behind it may have produced the status"))
         } else {
@@ -376,5 +381,25 @@ extension DiagnosisScenarioTests {
         let f = try #require(d.findings.first)
         #expect(f.cause == "client")
         #expect(!f.explanation.contains("CloudTrail"))
+    }
+}
+
+extension DiagnosisScenarioTests {
+    /// A signed URL whose `Expires` lies before the request: CloudFront's own 403, the client's
+    /// stale link (round 11: "cause unknown", a layer behind "may have produced" it).
+    @Test(arguments: [true, false]) func anExpiredSignedURLIsRefusedAtTheEdge(expired: Bool) throws {
+        let expires = (Self.base + 20_000_000) / 1_000_000 + (expired ? -97_200 : 3_600)
+        let line = Self.cloudfront(20, ip: "91.64.202.17", "/downloads/q1.pdf", 403, result: "Error", detailed: "Error",
+                                   id: "SIGNxwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==",
+                                   query: "Expires=\(expires)&Signature=645s~DTNG3UR4Eqnm&Key-Pair-Id=K2JCJMDEHXQW5F", taken: "0.001")
+        let d = try diagnose(["cf/E2EXAMPLE1ABCD.2025-02-06-05.a1b2c3d4": Self.cloudfrontLog([line])], at: 10, status: "403")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "cloudfront", "\(f.rule): \(f.explanation)")
+        if expired {
+            #expect(f.cause == "client" && f.confidence == .high && f.explanation.contains("27.0 h before the request"))
+        } else {
+            #expect(f.cause == Finding.unknownCause && f.explanation.contains("had not expired"))
+        }
+        #expect(f.absent.allSatisfy { $0.layer == "waf" || $0.expected })
     }
 }

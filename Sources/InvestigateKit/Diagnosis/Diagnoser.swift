@@ -461,7 +461,8 @@ public final class Diagnoser {
                 out.append(Absence(layer: layer.rawValue, why: "gap: the \(layer.rawValue) logs given cover \(cov.first ?? "?") to \(cov.last ?? "?"), not this moment, so they cannot confirm what the rule expects (\(reason))", expected: false))
             } else if let why = v.expectedAbsent[layer] {
                 let note = c.hasData(layer) ? "" : " (no \(layer.rawValue) logs were given either)"
-                out.append(Absence(layer: layer.rawValue, why: why + note, expected: true))
+                // A rule may say why a layer's silence cannot be judged ("unknown: …"): not expected.
+                out.append(Absence(layer: layer.rawValue, why: why + note, expected: !why.hasPrefix("unknown:")))
             } else if !c.hasData(layer) {
                 let given = layer == .alb && c.stack.albConnectionLogsOnly ? "only ALB connection logs were given (TLS connections, not requests)" : "no \(layer.rawValue) logs were given"
                 out.append(Absence(layer: layer.rawValue, why: "not provided: \(given), so what it did with this request is unknown", expected: false))

@@ -10,7 +10,7 @@ public struct CloudFrontOwnErrorRule: DiagnosisRule {
     public let id = "cloudfront-own-error"
     public let title = "CloudFront answered the viewer itself"
     public let doc = RuleDoc(
-        fires: "The request's CloudFront record has an error status and an `x-edge-detailed-result-type` naming CloudFront's own refusal or failure (`ClientGeoBlocked`, `InvalidRequest…`, `LimitExceeded`, `CapacityExceeded`, `OriginConnectError`, `OriginDnsError`, `AbortedOrigin`, …), and no layer behind the edge logged the request.",
+        fires: "The request's CloudFront record has an error status and an `x-edge-detailed-result-type` naming CloudFront's own refusal or failure (`ClientGeoBlocked`, `InvalidRequest…`, `LimitExceeded`, `CapacityExceeded`, `OriginConnectError`, `OriginDnsError`, `AbortedOrigin`, …), and no layer behind the edge logged the request. With `Error` alone: a 403 to a signed URL (`Expires`, `Signature`/`Policy`, `Key-Pair-Id` in the query) is CloudFront's own, caused by the client when `Expires` is before the request; otherwise, with no logs of any layer behind the edge, the origin's error passed on (responder `upstream`: the origin, whose kind CloudFront's log does not name; an XML body is S3's).",
         evidence: "The CloudFront line (status, result types, edge location, request id); an origin-side failure names the origin's logs as expectedly silent.",
         example: "403 for GET /private from 198.51.100.7: CloudFront's detailed result type is ClientGeoBlocked, the distribution refuses that country; no WAF, ALB or nginx record, as expected.")
 
@@ -72,6 +72,53 @@ public struct CloudFrontOwnErrorRule: DiagnosisRule {
         return v
     }
 
+    /// CloudFront's answer for a signed URL (`Expires`, `Signature`/`Policy`, `Key-Pair-Id` in the
+    /// query): an `Expires` before the request is CloudFront's own 403 for an expired link.
+    func signedURL(_ c: RequestCase, cf: StoredEvent, status: Int) -> Verdict? {
+        guard status == 403, let query = cf.event.query, query.contains("Key-Pair-Id="),
+              query.contains("Signature=") || query.contains("Policy=") else { return nil }
+        let fields = Dictionary(query.split(separator: "&").compactMap { pair -> (String, String)? in
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            return kv.count == 2 ? (String(kv[0]), String(kv[1])) : nil
+        }, uniquingKeysWith: { a, _ in a })
+        var absent: [Layer: String] = [:]
+        for l in Self.behindEdge { absent[l] = "expected: CloudFront checks a signed URL at the edge and refuses it before the origin" }
+        if let expires = fields["Expires"].flatMap({ Int64($0) }), expires > 0, let t = cf.event.time, expires * 1_000_000 < t {
+            let late = Double(t / 1_000_000 - expires) / 3600
+            let ago = late >= 1 ? String(format: "%.1f h", late) : "\(t / 1_000_000 - expires) s"
+            return Verdict(
+                responder: .cloudfront, cause: .client, confidence: .high,
+                explanation: "CloudFront refused the request with 403 itself: it carried a signed URL (`Key-Pair-Id` \(fields["Key-Pair-Id"] ?? "?")) whose `Expires` (\(TimeFormat.isoUTC(expires * 1_000_000))) was \(ago) before the request. An expired link is refused at the edge; the origin never saw it.",
+                evidence: [cf], nextSteps: ["Have the application issue a fresh signed URL (the user reused an old link, or the link's lifetime is shorter than how long users keep pages open)."],
+                expectedAbsent: absent, reasonKey: "cloudfront-403-signed-url-expired")
+        }
+        return Verdict(
+            responder: .cloudfront, cause: nil, confidence: .medium,
+            explanation: "CloudFront answered 403 to a signed URL (`Key-Pair-Id` \(fields["Key-Pair-Id"] ?? "?")) that had not expired: CloudFront refuses a signature that does not verify (a URL altered after signing, a key not in the distribution's trusted key group, a policy the request does not meet); which is not in its log.",
+            evidence: [cf], nextSteps: ["Check the signing key against the distribution's trusted key groups and that the URL reaches the viewer unaltered (its encoding, added parameters)."],
+            expectedAbsent: absent, reasonKey: "cloudfront-403-signed-url")
+    }
+
+    /// `Error` alone, with no layer behind the edge given: the origin's own error, passed on. What
+    /// the origin is (S3, a load balancer, a custom server) is not in CloudFront's log.
+    func relayedOrigin(_ c: RequestCase, cf: StoredEvent, status: Int) -> Verdict? {
+        // Served from the cache or fetched without error (`Hit`, `Miss`): CloudFront's answer.
+        guard cf.extra("result_type") == "Error", Self.behindEdge.allSatisfy({ !c.hasData($0) }) else { return nil }
+        let took = cf.event.duration.map { String(format: "%.3f s", Double($0) / 1e6) }
+        let hit = (cf.extra("response_result_type") ?? "") == "Hit"
+        var text = "CloudFront passed on an error its origin answered: its result type is `Error` with no refusal of its own named (`x-edge-detailed-result-type` would say `ClientGeoBlocked`, `InvalidRequest…` or `Origin…Error` for CloudFront's own)"
+        text += took.map { "; the edge spent \($0) on it" } ?? ""
+        text += hit ? ", serving an error cached from the origin." : "."
+        if let type = cf.extra("content_type"), type.contains("xml") { text += " Its body is `\(type)`, as S3 writes its errors (`AccessDenied`, `NoSuchKey`)." }
+        text += " No logs of the origin were given, so why it answered \(status) is not known from these."
+        return Verdict(
+            responder: .upstream, cause: StatusMeaning.clientFaults.contains(status) ? .client : status >= 500 ? nil : .upstream, confidence: .medium,
+            explanation: text, evidence: [cf],
+            nextSteps: ["Fetch the origin's logs for this moment: for an S3 origin, its server access logs or CloudTrail data events (an `AccessDenied` names a bucket policy, a missing object or origin access control); for a load balancer or server origin, its access and error logs."],
+            expectedAbsent: Dictionary(uniqueKeysWithValues: Self.behindEdge.map { ($0, "unknown: the origin answered, and CloudFront's log does not say what it is (an S3 bucket has no \($0.rawValue))") }),
+            reasonKey: "cloudfront-\(status)-origin")
+    }
+
     public func diagnose(_ c: RequestCase) -> Verdict? {
         guard let cf = c.access(.cloudfront), let status = cf.event.status, status >= 400 else { return nil }
         // The origin logged this request: it answered, CloudFront passed it on; unless the origin's
@@ -91,7 +138,10 @@ public struct CloudFrontOwnErrorRule: DiagnosisRule {
         } else if result == "LimitExceeded" || result == "CapacityExceeded" || response == "LimitExceeded" || response == "CapacityExceeded" {
             own = result == "LimitExceeded" || response == "LimitExceeded" ? "LimitExceeded" : "CapacityExceeded"
         } else {
-            return nil // `Error` alone: an origin's error passed on, or one served from the cache.
+            // `Error` alone: a signed URL refused at the edge, or an origin's error passed on (or
+            // served from the cache).
+            if let signed = signedURL(c, cf: cf, status: status) { return signed }
+            return relayedOrigin(c, cf: cf, status: status)
         }
         let edge = cf.extra("edge_location").map { " at edge \($0)" } ?? ""
         let id = cf.event.requestID.map { " (x-edge-request-id `\($0)`)" } ?? ""
