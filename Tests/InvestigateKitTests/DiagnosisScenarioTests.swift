@@ -630,3 +630,20 @@ extension EdgeIncidentScenarioTests {
         #expect(f.explanation.contains("AuthTokenEpRequestFailed") && f.next_steps.first?.contains("identity provider") == true)
     }
 }
+
+extension LambdaIncidentScenarioTests {
+    /// A request validator's 400: the execution log names the mismatch; no integration ran
+    /// (round 10: the innermost-record fallback cited the access line only).
+    @Test func aRequestValidatorsRefusalIsTheClients() throws {
+        let exec = Self.execution(0, ["Extended Request Id: Vwc2MGFUrPEFV_g=", "Starting execution for request: \(Self.request)",
+                                      "HTTP Method: POST, Resource Path: /orders",
+                                      #"Request body does not match model schema for content type application/json: [object has missing required properties (["shipTo"])]"#,
+                                      "Method completed with status: 400"])
+        let d = try t.diagnose(files(access: Self.access(0.1, status: 400, error: "Invalid request body", integration: "-"), execution: exec, lambda: nil),
+                               at: 0, status: "400")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "client" && f.reason == "apigw-validation", "\(f.rule): \(f.explanation)")
+        #expect(f.explanation.contains("`Request body does not match model schema") && f.explanation.contains("shipTo"))
+        #expect(f.absent.contains { $0.layer == "lambda" && $0.expected })
+    }
+}

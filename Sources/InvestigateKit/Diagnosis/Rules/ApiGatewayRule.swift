@@ -6,7 +6,7 @@ public struct ApiGatewayRule: DiagnosisRule {
     public let title = "API Gateway answered on its own, or reported its integration's failure"
     public let doc = RuleDoc(
         fires: "The request's API Gateway access record has an error status (or, when only execution logs were given, its execution record ends `Method completed with status:` 4xx/5xx).",
-        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration); Lambda's throttling (integration status 429, `Rate Exceeded.`: the function never started); a usage plan's quota used up (`QUOTA_EXCEEDED`, `Limit Exceeded`) told from a rate limit (`THROTTLED`, `Too Many Requests`); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
+        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration); Lambda's throttling (integration status 429, `Rate Exceeded.`: the function never started); a usage plan's quota used up (`QUOTA_EXCEEDED`, `Limit Exceeded`) told from a rate limit (`THROTTLED`, `Too Many Requests`); a request validator's 400 (`Request body does not match model schema`, `Missing required request parameters`: cause client); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
         example: "403 `Missing Authentication Token` for GET /aa.php: no such resource in the REST API; API Gateway answered without invoking Lambda and wrote no execution log for it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -94,6 +94,24 @@ public struct ApiGatewayRule: DiagnosisRule {
                 nextSteps: ["Check the method's authorizer (its logs and cache), the API key, or the resource policy."],
                 expectedAbsent: [.lambda: "expected: the integration runs only after authorization"], reasonKey: "apigw-auth")
         }
+        // The method's request validator refused the request (BAD_REQUEST_BODY/_PARAMETERS): the
+        // execution log says what did not match, before any integration ran.
+        let validation = execution.filter { e in Self.validatorPhrases.contains { e.text.contains($0) } }
+        if status == 400, !validation.isEmpty || responseType == "BAD_REQUEST_BODY" || responseType == "BAD_REQUEST_PARAMETERS" {
+            let said = validation.first.map { e -> String in
+                let text = e.messageText
+                // From the validator's words on: the execution line's stamp and request id are noise here.
+                let start = Self.validatorPhrases.compactMap { text.range(of: $0)?.lowerBound }.min() ?? text.startIndex
+                let line = text[start...].split(separator: "\n").first.map(String.init) ?? ""
+                return ": `\(line.prefix(300))`"
+            } ?? " (`\(responseType ?? "BAD_REQUEST")`)"
+            return Verdict(
+                responder: .apigateway, cause: .client, confidence: .high,
+                explanation: "API Gateway's request validator refused the request with 400 before calling the integration\(said). The client sent a body or parameters the method's model does not accept.",
+                evidence: [gw] + (validation.isEmpty ? execution.prefix(2) : validation.prefix(2)) + execution.filter { $0.text.contains("Method completed with status") }.prefix(1),
+                nextSteps: ["Compare the client's request with the method's request model and required parameters (the validator's message above names the mismatch)."],
+                expectedAbsent: [.lambda: "expected: the validator refused the request before the integration, so the function was not invoked"], reasonKey: "apigw-validation")
+        }
         // A Lambda proxy integration that ran and returned this status: the function answered.
         let proxied = execution.first { $0.text.contains("\"statusCode\":\(status)") || $0.text.contains("statusCode\": \(status)") }
         let lambdaRan = lambdaRecords.contains { $0.text.hasPrefix("START") || $0.text.contains("REPORT RequestId") } || proxied != nil
@@ -111,6 +129,10 @@ public struct ApiGatewayRule: DiagnosisRule {
         }
         return nil
     }
+
+    /// What API Gateway's execution log says when a request validator refuses a request.
+    static let validatorPhrases = ["Request body does not match model schema", "Request validation failed", "Missing required request parameters",
+                                   "Invalid request body"]
 
     /// A 5xx from API Gateway: the integration (the Lambda function) failed, timed out, or returned
     /// what API Gateway cannot read. The function's own records name which, and say what it raised.
