@@ -647,3 +647,19 @@ extension LambdaIncidentScenarioTests {
         #expect(f.absent.contains { $0.layer == "lambda" && $0.expected })
     }
 }
+
+extension EdgeIncidentScenarioTests {
+    /// nginx logs no $request_time; the ALB says its target took 0.214 s: no timeout, and no
+    /// "raise gunicorn's --timeout" advice (round 10).
+    @Test func theAlbsTargetTimeTellsAQuickFailureFromATimeout() throws {
+        let background = (0..<20).map { Self.nginxXFF(Double($0) * 3 - 70, "/api/items", 200, rt: "-") }
+        let d = try t.diagnose([
+            "alb.log": Self.alb(0.5, created: 0.28, elb: 502, target: "10.1.1.40:80", targetStatus: "502", times: "0.000 0.214 0.000", path: "/api/cart") + "\n",
+            "nginx/access.log": (background + [Self.nginxXFF(0.49, "/api/cart", 502, rt: "-")]).joined(separator: "\n") + "\n",
+            "nginx/error.log": Self.nginxError(0.49, "upstream prematurely closed connection while reading response header from upstream", path: "/api/cart") + "\n",
+        ], at: 0, status: "502")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "nginx" && f.explanation.contains("0.214 s, too soon for a timeout"), "\(f.rule): \(f.explanation) \(f.evidence.map(\.layer))")
+        #expect(!f.next_steps.contains { $0.contains("--timeout") })
+    }
+}

@@ -112,7 +112,10 @@ public struct NginxRule: DiagnosisRule {
             evidence += timeouts.prefix(2)
             // A killed worker is the commonest reason, but only gunicorn's own line proves it. A
             // request that failed within seconds was no timeout: the upstream crashed or restarted.
-            let quick = timeouts.isEmpty && (nginx.event.duration.map { $0 < 5_000_000 } ?? false)
+            // nginx's $request_time, else the time the ALB in front says its target (nginx) took.
+            let took = nginx.event.duration
+                ?? c.access(.alb)?.extra("target_processing_time").flatMap(Double.init).flatMap { $0 >= 0 ? Int64($0 * 1e6) : nil }
+            let quick = timeouts.isEmpty && (took.map { $0 < 5_000_000 } ?? false)
             let upstream = errors.lazy.compactMap { Self.upstreamAddress($0.text) }.first
             let refusedThere = upstream.map { address in
                 c.nearby.filter { $0.event.layer == .nginx && $0.event.kind == .log && $0.text.contains(address)
@@ -120,7 +123,7 @@ public struct NginxRule: DiagnosisRule {
             } ?? []
             evidence += refusedThere.prefix(1)
             let worker = timeouts.first.map { "gunicorn's arbiter logged `\(firstLine($0.messageText))`: the worker handling this request was killed for exceeding gunicorn's timeout, which is shorter than nginx's proxy_read_timeout." }
-                ?? (quick ? "It failed after \(Double(nginx.event.duration ?? 0) / 1e6) s, too soon for a timeout: the upstream process crashed or was restarting\(refusedThere.isEmpty ? "" : "; nginx also failed to connect to the same upstream \(refusedThere.count) time\(refusedThere.count == 1 ? "" : "s") around then (`\(firstLine(refusedThere[0].messageText))`), so it was going up and down")."
+                ?? (quick ? "It failed after \(Double(took ?? 0) / 1e6) s, too soon for a timeout: the upstream process crashed or was restarting\(refusedThere.isEmpty ? "" : "; nginx also failed to connect to the same upstream \(refusedThere.count) time\(refusedThere.count == 1 ? "" : "s") around then (`\(firstLine(refusedThere[0].messageText))`), so it was going up and down")."
                     : "No gunicorn line about a timed-out or killed worker was found nearby\(c.hasData(.gunicorn) ? "" : " (no gunicorn logs were given)"): the upstream process most likely died or was killed mid-request (a worker timeout, an out-of-memory kill or a crash), which its own logs would show.")
             let which = upstream.map { " The upstream was `\($0)`; if the gunicorn and app logs given are another backend's, that host's logs hold the rest." } ?? ""
             return Verdict(
@@ -129,7 +132,8 @@ public struct NginxRule: DiagnosisRule {
                 evidence: evidence,
                 nextSteps: quick ? ["Find why the upstream\(upstream.map { " `\($0)`" } ?? "") crashed or restarted at that moment (its gunicorn log and journal)."]
                     : ["Find what made \(nginx.event.path ?? "the request") slow in the app, or raise gunicorn's `--timeout` (keep it below nginx's `proxy_read_timeout` and the ALB idle timeout)."],
-                expectedAbsent: [.gunicorn: "expected: gunicorn logs no request line when a worker is killed on timeout", .app: "expected: the app never finished this request"],
+                expectedAbsent: [.gunicorn: quick ? "expected: gunicorn logs no request line for a request its worker died on" : "expected: gunicorn logs no request line when a worker is killed on timeout",
+                                 .app: "expected: the app never finished this request"],
                 reasonKey: "nginx-upstream-closed")
         }
         if message.contains("upstream timed out") {
