@@ -157,7 +157,15 @@ func libcIsAddress(_ text: String) -> Bool {
         #expect(e.duration == 12_000 && e.extra["upstream_response_time"] == "0.010" && e.extra["upstream_addr"] == "10.0.1.5:8000")
         #expect(e.forwardedFor == "203.0.113.7" && e.clientIP == "203.0.113.7" && e.peerIP == "10.0.0.2")
         #expect(e.requestID == "8a3c1f0e9b7d4c2a8e6f1b3d5c7a9e0f" && e.extra["trailing"] == nil)
-        #expect(notes.contains { $0.contains("usual order") })
+        #expect(notes.contains { $0.contains("the larger as $request_time") })
+        // `$upstream_response_time $request_time`, the other common order: the larger is still
+        // the request's time, and a list or `-` is never it (red-team round 12 stored 0.050 of
+        // `0.050 0.052`, and 60.000 of `60.000 60.004`).
+        for (times, duration, upstream) in [("0.050 0.052", 52_000, "0.050"), ("60.000 60.004", 60_004_000, "60.000"),
+                                            ("0.001, 0.049 0.052", 52_000, "0.001, 0.049")] as [(String, Int64, String)] {
+            let (u, _) = try one(#"10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 200 5 "-" "ua" "# + times)
+            #expect(u.duration == duration && u.extra["upstream_response_time"] == upstream, "\(times)")
+        }
         // Several upstreams tried: the lists keep their spaces; a socket upstream.
         let (retried, _) = try one(#"10.0.0.2 - - [06/Feb/2025:14:32:45 +0900] "GET / HTTP/1.1" 504 0 "-" "ua" "-" 60.002 30.001, 30.001 : 0.000 10.0.1.5:8000, 10.0.1.6:8000 : unix:/run/app.sock"#)
         #expect(retried.duration == 60_002_000 && retried.extra["upstream_response_time"] == "30.001, 30.001 : 0.000")

@@ -49,8 +49,9 @@ public struct NginxAccessImporter: Importer {
         A virtual host before `$remote_addr` (`$host $remote_addr - …`, `$host:$server_port …`, Apache's \
         `%v:%p %h %l …`: a host name or address followed by an address, or a host name followed by any \
         text and the ident `-`) → `host`, its port → `extra.server_port`. After the standard fields, bare \
-        times are read by their usual order (the first → `duration` as `$request_time`, a second → \
-        `extra.upstream_response_time`; more stay in `extra.trailing`, and a note says so), `ip:port`, \
+        times are read without a format: of two (`$request_time` and `$upstream_response_time`, in either order), the larger → `duration` \
+        (`$request_time` includes the upstream's time and is never a list), the other → `extra.upstream_response_time`; one alone → `duration`; \
+        more stay in `extra.trailing`, and a note says so; `ip:port`, \
         `unix:` and their lists → `extra.upstream_addr`, a quoted address list → `forwarded_for`. \
         `escape=json` lines (a JSON object whose keys are the variable names, with or without `$`/`@`; \
         `time`/`timestamp`/`time_local`/`time_iso8601` read by the shape of the value; `http_referrer`) are \
@@ -424,7 +425,7 @@ struct NginxAccessParser: RecordParser {
             if let client = ByteScanner.clientFromForwardedFor(xff) { event.clientIP = client }
         }
         if !s.atEnd, parseTrailing(&s, into: &event) {
-            sink.note("bare numbers after the standard fields were read by their usual order: the first as $request_time (duration), a second as $upstream_response_time; give --nginx-log-format to read another layout exactly")
+            sink.note("bare times after the standard fields were read without a format: of two, the larger as $request_time (duration: it includes the upstream's time, and is never a list or `-`), the other as $upstream_response_time; one alone as $request_time; give --nginx-log-format to read another layout exactly")
         }
         learn(offset: offset, utc: time)
         sink.emit(event)
@@ -598,9 +599,28 @@ struct NginxAccessParser: RecordParser {
                 unknown.append(text)
             }
         }
-        // Bare times by their usual order: `$request_time $upstream_response_time`. A third or
-        // more cannot be told apart (connect, header times…): kept as text.
+        // Two bare times are `$request_time` and `$upstream_response_time` in either order (both
+        // orders are common): $request_time includes the upstream's time, so it is the larger,
+        // and it is never a list. A third or more cannot be told apart: kept as text.
         var positional = false
+        if times.count == 2, event.duration == nil, event.extra["upstream_response_time"] == nil {
+            let texts = times.map { ByteScanner.string($0) }
+            let plain = texts.map { !$0.contains(",") && !$0.contains(" ") && !$0.contains(":") }
+            let micros = times.map { ByteScanner.secondsToMicros($0) }
+            let request: Int?
+            switch (plain[0], plain[1]) {
+            case (true, true): request = (micros[0] ?? -1) >= (micros[1] ?? -1) ? 0 : 1
+            case (true, false): request = 0
+            case (false, true): request = 1
+            default: request = nil
+            }
+            if let r = request, let us = micros[r] {
+                event.duration = us
+                event.extra["upstream_response_time"] = texts[1 - r]
+                positional = true
+                times = []
+            }
+        }
         for (k, tok) in times.enumerated() {
             let text = ByteScanner.string(tok)
             if k == 0, event.duration == nil, !text.contains(","), !text.contains(" "), let micros = ByteScanner.secondsToMicros(tok) {
