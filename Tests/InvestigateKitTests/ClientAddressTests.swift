@@ -150,6 +150,14 @@ func libcIsAddress(_ text: String) -> Bool {
         #expect(proxied.clientIP == "203.0.113.7" && proxied.peerIP == nil)
     }
 
+    /// nginx writes `"` and `\` in quoted fields as `\x22` and `\x5C`: restored, as other layers
+    /// log them; escapes of unprintable bytes stay as written (round 12 kept `q=a\x22b`).
+    @Test func quoteEscapesAreDecoded() throws {
+        let (e, _) = try one(#"203.0.113.7 - - [06/Feb/2025:14:32:45 +0000] "GET /search?q=a\x22b\x5Cx22c\x16 HTTP/1.1" 200 5 "https://x.example/\x22" "Mozilla/5.0 \x22quoted\x22""#)
+        #expect(e.path == "/search" && e.query == #"q=a"b\x22c\x16"#)
+        #expect(e.userAgent == #"Mozilla/5.0 "quoted""# && e.extra["referer"] == #"https://x.example/""#)
+    }
+
     /// The common suffixes: `$request_time $upstream_response_time $upstream_addr
     /// "$http_x_forwarded_for" $request_id`.
     @Test func trailingFieldsPeopleAdd() throws {

@@ -52,7 +52,8 @@ public struct NginxAccessImporter: Importer {
         times are read without a format: of two (`$request_time` and `$upstream_response_time`, in either order), the larger → `duration` \
         (`$request_time` includes the upstream's time and is never a list), the other → `extra.upstream_response_time`; one alone → `duration`; \
         more stay in `extra.trailing`, and a note says so; `ip:port`, \
-        `unix:` and their lists → `extra.upstream_addr`, a quoted address list → `forwarded_for`. \
+        `unix:` and their lists → `extra.upstream_addr`, a quoted address list → `forwarded_for`. nginx's escapes of `\"` and `\\` \
+        (`\\x22`, `\\x5C`) in the request, referer and user agent are decoded; escapes of unprintable bytes stay as written. \
         `escape=json` lines (a JSON object whose keys are the variable names, with or without `$`/`@`; \
         `time`/`timestamp`/`time_local`/`time_iso8601` read by the shape of the value; `http_referrer`) are \
         read as `--nginx-log-format` reads those variables; they must name `remote_addr`, a stamp and the \
@@ -279,6 +280,8 @@ struct NginxAccessParser: RecordParser {
             s.skipSpaces()
         }
         guard s.atEnd else { return false } // trailing custom fields: the general reader knows them
+        // nginx's `\x22`/`\x5C` escapes inside the quoted fields: the general reader decodes them.
+        if request.contains(0x5C) || (quoted.0?.contains(0x5C) ?? false) || (quoted.1?.contains(0x5C) ?? false) { return false }
         // The request line: METHOD origin-form-target [protocol].
         guard let parts = RequestLine(request) else { return false }
         let method = parts.method(request), target = parts.target(request)
@@ -428,7 +431,32 @@ struct NginxAccessParser: RecordParser {
             sink.note("bare times after the standard fields were read without a format: of two, the larger as $request_time (duration: it includes the upstream's time, and is never a list or `-`), the other as $upstream_response_time; one alone as $request_time; give --nginx-log-format to read another layout exactly")
         }
         learn(offset: offset, utc: time)
+        if Self.contains(Self.escapeMark, in: line.bytes) { Self.decodeQuoteEscapes(&event) }
         sink.emit(event)
+    }
+
+    private static let escapeMark = Array("\\x".utf8)
+
+    /// nginx writes a `"` or `\` inside a quoted field as `\x22` / `\x5C` (its default escaping; the
+    /// other escapes stand for bytes that are not printable and stay as written): the request's,
+    /// referer's and user agent's own characters are restored, as other layers log them.
+    static func decodeQuoteEscapes(_ event: inout Event) {
+        func decode(_ s: String?) -> String? {
+            guard let s, s.contains("\\x") else { return s }
+            var out = ""
+            var rest = Substring(s)
+            while let r = rest.range(of: "\\x") {
+                out += rest[..<r.lowerBound]
+                let code = rest[r.upperBound...].prefix(2)
+                if code.uppercased() == "22" { out += "\"" } else if code.uppercased() == "5C" { out += "\\" } else { out += rest[r.lowerBound..<rest.index(r.upperBound, offsetBy: code.count)] }
+                rest = rest[rest.index(r.upperBound, offsetBy: code.count)...]
+            }
+            return out + rest
+        }
+        event.path = decode(event.path)
+        event.query = decode(event.query)
+        event.userAgent = decode(event.userAgent)
+        if let referer = event.extra["referer"] { event.extra["referer"] = decode(referer) }
     }
 
     mutating func finish(into sink: inout RecordSink) {}
