@@ -15,14 +15,14 @@ enum RewrittenFiles {
                 SELECT id, path, sha256, format, parent_id, first_event_id, last_event_id FROM source
                 WHERE status = 'complete' AND first_event_id IS NOT NULL AND format IS NOT NULL ORDER BY id
                 """)
-            var parents = Set<Int64>()
-            for row in rows { if let p: Int64 = row["parent_id"] { parents.insert(p) } }
+            // By path, in id order: an S3 tree holds tens of thousands of sources.
+            let byPath = Dictionary(grouping: rows, by: { $0["path"] as String })
             var notes: [String: String] = [:]
             for new in rows where (new["id"] as Int64) > afterSourceID && (new["parent_id"] as Int64?) == nil {
                 let path: String = new["path"]
                 // The latest earlier reading of the same path that this version does not continue.
-                guard let old = rows.last(where: { r in
-                    (r["id"] as Int64) < (new["id"] as Int64) && (r["path"] as String) == path && (r["format"] as String) == (new["format"] as String)
+                guard let old = byPath[path]?.last(where: { r in
+                    (r["id"] as Int64) < (new["id"] as Int64) && (r["format"] as String) == (new["format"] as String)
                         && (r["sha256"] as String) != (new["sha256"] as String)
                 }) else { continue }
                 let marked = try markRepeats(db, new: range(new), old: range(old))
