@@ -62,4 +62,15 @@ import Testing
         let f = try #require(d.findings.first)
         #expect(f.responder != "nginx" && f.rule != "upstream-relay", "\(f.rule): \(f.explanation)")
     }
+
+    /// A scanner's 404s from Flask's router, with only nginx's and the app's logs: the application
+    /// answered, and its silence is not "gunicorn answered before the request reached app" (round 14).
+    @Test func aRelayed404IsTheApplicationsWithoutALine() throws {
+        var files = Self.stack([Self.nginx(10, "203.0.113.90", "POST /wp-login.php", 404, length: 400, upstreamStatus: "404")])
+        files["gunicorn/access.log"] = nil
+        let d = try t.diagnose(files, at: 10, status: "404", nginxLogFormat: Self.format)
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "app" && f.cause == "client" && f.rule == "upstream-relay", "\(f.rule): \(f.explanation)")
+        #expect(f.absent.first { $0.layer == "app" }.map { $0.expected && !$0.why.contains("before the request reached") } ?? false)
+    }
 }

@@ -5,7 +5,7 @@ public struct UpstreamRelayRule: DiagnosisRule {
     public let id = "upstream-relay"
     public let title = "nginx relayed its upstream's status ($upstream_status)"
     public let doc = RuleDoc(
-        fires: "nginx's access record logs `$upstream_status` equal to the status it sent (not 502/504, which nginx also writes there for its own upstream failures) and no record behind nginx answered it: the upstream made the status. With gunicorn's and the app's logs covering the moment and silent, gunicorn answered before the application: it refuses a request line or header over its limits (`limit_request_line` 4094, `limit_request_field_size` 8190 bytes by default) without an access line.",
+        fires: "nginx's access record logs `$upstream_status` equal to the status it sent (not 502/504, which nginx also writes there for its own upstream failures) and no record behind nginx answered it: the upstream made the status. With gunicorn's and the app's logs covering the moment and silent, gunicorn answered before the application: it refuses a request line or header over its limits (`limit_request_line` 4094, `limit_request_field_size` 8190 bytes by default) without an access line. Otherwise the application answered (gunicorn's own answers are 400 for what it cannot parse), and its silence is no gap (Flask logs no 404).",
         evidence: "nginx's access line with `$upstream_addr`, `$upstream_status` and, when logged, `$request_length`.",
         example: "400 with `$upstream_status 400`, `$request_length 10540`, and no gunicorn or app line: gunicorn refused an oversized header; the client (its token or cookies) caused it.")
 
@@ -38,17 +38,27 @@ public struct UpstreamRelayRule: DiagnosisRule {
             } else {
                 next.append("Run gunicorn with `--log-level debug` for the message on the refused request (`Invalid request from ip=…`).")
             }
-        } else if !c.hasData(.gunicorn) && !c.hasData(.app) {
-            text += " No gunicorn or app logs were given to say which of them made it."
-            next.append("Ingest the upstream's logs (gunicorn's, the app's) for this time.")
         } else {
-            text += " No record behind nginx could be linked to it."
-            next.append("Look for the request in the upstream's logs at this moment (`investigate timeline`).")
+            // gunicorn answers on its own only for requests it cannot parse (400) and exceptions
+            // the application let through (500); any other status is the application's (a Flask
+            // router's 404, which Flask does not log).
+            let gunicornsOwn = status == 400
+            text += gunicornsOwn
+                ? " gunicorn itself answers 400 for a request it cannot parse; no line behind nginx names this one."
+                : " Behind gunicorn, the application made it (gunicorn passes on what the application returns); an application logs only what its code chooses to (Flask logs no 404), so its silence here is no gap."
+            if !c.hasData(.gunicorn) && !c.hasData(.app) { next.append("Ingest the upstream's logs (gunicorn's, the app's) for this time to see why.") }
+            var v = Verdict(responder: gunicornsOwn ? .gunicorn : .app, cause: cause ?? (status >= 500 ? nil : .app), confidence: .medium,
+                            explanation: text, evidence: [nginx], nextSteps: next.isEmpty ? ["Check the application's handling of \(nginx.event.path ?? "this path")."] : next,
+                            expectedAbsent: gunicornsOwn ? [:] : [.app: "expected: the application answered (nginx's `$upstream_status` says the upstream sent it) and logged nothing for it"],
+                            reasonKey: "upstream-relay-\(status)")
+            v.reached = gunicornsOwn ? [.gunicorn] : []
+            if !c.stack.gunicornRequestsLogged { v.expectedAbsent[.gunicorn] = "expected: gunicorn's access log is off by default" }
+            return v
         }
         var v = Verdict(responder: .gunicorn, cause: cause, confidence: confidence, explanation: text, evidence: [nginx], nextSteps: next,
-                        expectedAbsent: silentBehind ? [.app: "expected: gunicorn answered before the application saw the request"] : [:],
+                        expectedAbsent: [.app: "expected: gunicorn answered before the application saw the request"],
                         reasonKey: "upstream-relay-\(status)")
-        if silentBehind { v.expectedAbsent[.gunicorn] = "expected: gunicorn writes no access line for a request it refuses while parsing it" }
+        v.expectedAbsent[.gunicorn] = "expected: gunicorn writes no access line for a request it refuses while parsing it"
         return v
     }
 }
