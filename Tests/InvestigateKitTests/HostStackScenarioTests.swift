@@ -761,7 +761,7 @@ extension HostStackScenarioTests {
         ], status: "500")
         #expect(f.dependency == nil && f.cause == "app")
         #expect(DependencyFailure.classify("sqlite3.OperationalError: no such table: orders") == nil)
-        #expect(DependencyFailure.classify("redis.exceptions.ConnectionError: Error 111 connecting to cache:6379. Connection refused.")?.dependency == "cache")
+        #expect(DependencyFailure.classify("redis.exceptions.ConnectionError: Error 111 connecting to cache:6379. Connection refused.")?.dependency == "Redis")
     }
 }
 
@@ -780,5 +780,20 @@ extension HostStackScenarioTests {
         let d = try t.diagnose(files, at: 10, status: "403")
         let other = try #require(d.findings.first { $0.client_ip == "192.0.2.7" })
         #expect(other.responder == "app" && other.cause == "app")
+    }
+}
+
+extension HostStackScenarioTests {
+    /// The app's own request line names the 500; its traceback ends in Redis refusing connections:
+    /// the reason is the exception, not the traceback's head, and Redis is named (round 14).
+    @Test func aRequestLinesReasonIsItsExceptionAndItsDependency() throws {
+        let redis = "redis.exceptions.ConnectionError: Error 111 connecting to redis-sessions.internal:6379. Connection refused."
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(18, "192.0.2.7", "GET /api/cart", 500), (20, "203.0.113.90", "GET /api/orders", 500)]),
+            "app/app.log": Self.appLog([Self.traceback(17.99, path: "/api/cart", redis), Self.traceback(19.98, path: "/api/orders", redis),
+                                        (19.99, Self.python(19.99, "ERROR", "shop.requests", "GET /api/orders -> 500 (3 ms)"))]),
+        ], status: "500")
+        #expect(f.responder == "app" && f.dependency == "Redis", "\(f.rule): \(f.explanation)")
+        #expect(f.explanation.contains("redis.exceptions.ConnectionError") || f.explanation.contains("Redis"))
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 /// the dependency fails the same way at once; the answer names the dependency and how widely it
 /// failed, so the fix is looked for in the right place.
 public struct DependencyFailure: Sendable, Equatable {
-    /// "database", "cache".
+    /// "database", "Redis", "memcached".
     public var dependency: String
     /// What the text says happened ("refused connections").
     public var what: String
@@ -19,8 +19,9 @@ public struct DependencyFailure: Sendable, Equatable {
                       "too many clients already", "remaining connection slots are reserved", "Too many connections",
                       "QueuePool limit of size", "could not translate host name"], "could not be reached or took no more connections"),
         ("database", ["OperationalError"], "failed (an operational error, not a query bug)"),
-        ("cache", ["redis.exceptions.ConnectionError", "redis.exceptions.TimeoutError", "Error 111 connecting to", "pymemcache.exceptions.MemcacheUnexpectedCloseError"],
-         "could not be reached"),
+        // Named for what it is: a Redis may be a cache, a session store or a queue.
+        ("Redis", ["redis.exceptions.ConnectionError", "redis.exceptions.TimeoutError", "redis.exceptions.BusyLoadingError"], "could not be reached"),
+        ("memcached", ["pymemcache.exceptions.MemcacheUnexpectedCloseError", "pymemcache.exceptions.MemcacheServerError"], "could not be reached"),
     ]
 
     public static func classify(_ text: String) -> DependencyFailure? {

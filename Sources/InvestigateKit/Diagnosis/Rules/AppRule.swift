@@ -5,7 +5,7 @@ public struct AppRule: DiagnosisRule {
     public let title = "The application answered the error itself"
     public let doc = RuleDoc(
         fires: "The app logged a Response with the error status the client got (or a 500 with an exception/traceback), or its lines name the request in free text: the path (at a word boundary, near the proxy's moment, no other client named) with the status (`GET /p -> 403`, a JSON record's `status`) or with a warning; or a warning at that moment names a part of the path (`Product 1234 not found`, medium); or gunicorn's access line carries the app's status.",
-        evidence: "The app's Request/Response lines; its exception or traceback; the proxies' records passing the same status on. An exception that is a dependency failing (the database refusing connections or out of them: `could not connect to server`, `connection to server at … failed`, `Too many connections`, an `OperationalError`; a Redis `ConnectionError`) names the dependency (`dependency` in JSON, `caused by app (its database)`) and how many other app errors around it fail the same way. A 4xx the app logged as a CSRF refusal (`Forbidden (CSRF token missing.)`, `The CSRF token has expired.`) is caused by the client.",
+        evidence: "The app's Request/Response lines; its exception or traceback; the proxies' records passing the same status on. An exception that is a dependency failing (the database refusing connections or out of them: `could not connect to server`, `connection to server at … failed`, `Too many connections`, an `OperationalError`; a Redis or memcached `ConnectionError`) names the dependency (`dependency` in JSON, `caused by app (its database)`) and how many other app errors around it fail the same way. A 4xx the app logged as a CSRF refusal (`Forbidden (CSRF token missing.)`, `The CSRF token has expired.`) is caused by the client.",
         example: "403 for GET /app/settings: the app's own `Response: 403`; the WAF allowed it. An app 403 is the app's even when a WAF is in front.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -103,9 +103,12 @@ public struct AppRule: DiagnosisRule {
             }
             if !mentions.answers.isEmpty || (!mentions.reasons.isEmpty && status < 500) {
                 let said = mentions.answers.first ?? mentions.reasons[0]
-                let reason = mentions.reasons.first.flatMap { $0.id == said.id ? nil : " Its reason: `\(firstLine($0.messageText))`." } ?? ""
+                // The exception a traceback (or a JSON record's `exc_info`) ends with says more than its head line.
+                let reason = mentions.reasons.first.flatMap { r in
+                    r.id == said.id ? nil : " Its reason: `\(ExceptionText.summary(r.text) ?? ExceptionText.summary(r.messageText) ?? firstLine(r.messageText))`."
+                } ?? ""
                 let others = mentions.answers.count > 1 ? " \(mentions.answers.count) such lines fit this moment; all name the same status." : ""
-                return Verdict(
+                var verdict = Verdict(
                     responder: .app, cause: StatusMeaning.cause(of: status, answeredBy: .app), confidence: mentions.answers.isEmpty ? .medium : .high,
                     explanation: "The application answered \(status) itself: its log names this request\(mentions.answers.isEmpty ? "" : " and the status") at this moment (`\(firstLine(said.messageText))`), and \(proxy.event.layer.rawValue) passed it on.\(reason)\(others)\(status == 403 ? " This 403 is the application's own decision." : "")",
                     evidence: [proxy] + mentions.answers.prefix(2) + mentions.reasons.prefix(2),
@@ -113,6 +116,8 @@ public struct AppRule: DiagnosisRule {
                     expectedAbsent: [.gunicorn: "expected: gunicorn's access log is off by default",
                                      .app: "expected: the app's lines cited above name this request's path\(mentions.answers.isEmpty ? "" : " and status") at this moment; they carry no identifier to link them by"],
                     reasonKey: "app-\(status)-named")
+                if status >= 500 { Self.nameDependency(&verdict, errors: Array(mentions.reasons.prefix(2) + mentions.answers.prefix(1)), in: c) }
+                return verdict
             }
         }
         // Errors logged while this request was in flight (the proxy's record bounds it) speak for
