@@ -663,3 +663,19 @@ extension EdgeIncidentScenarioTests {
         #expect(!f.next_steps.contains { $0.contains("--timeout") })
     }
 }
+
+extension EdgeIncidentScenarioTests {
+    /// nginx stamps whole seconds, the ALB microseconds: nginx reads about half a second early,
+    /// which is no clock's fault and no note (round 14: "nginx stamps run -0.5 s relative to alb").
+    @Test func wholeSecondStampsAreNoClockOffset() throws {
+        var alb: [String] = [], nginx: [String] = []
+        for i in 0..<40 {
+            let s = Double(i) * 7 - 140 + 0.45 + Double(i % 5) * 0.1
+            alb.append(Self.alb(s, created: s - 0.02, elb: i == 20 ? 502 : 200, target: "10.1.1.40:80", targetStatus: i == 20 ? "502" : "200",
+                                times: "0.000 0.015 0.000", path: "/api/p\(i)"))
+            nginx.append(Self.nginxXFF(s.rounded(.down), "/api/p\(i)", i == 20 ? 502 : 200, rt: "0.015"))
+        }
+        let d = try t.diagnose(["alb.log": alb.joined(separator: "\n") + "\n", "nginx/access.log": nginx.joined(separator: "\n") + "\n"], at: 0)
+        #expect(!d.notes.contains { $0.hasPrefix("Clock offset") }, "\(d.notes)")
+    }
+}

@@ -136,7 +136,9 @@ public final class Diagnoser {
         notes += try AppZoneShift.notes(db, q, coverage: byLayer)
         notes += try AppZoneAlignment.movedNotes(db, from: q.from, to: q.to)
         notes += try AppClockSkew.movedNotes(db, from: q.from, to: q.to)
-        for o in try Correlator(store: store).loadOffsetsIn(db) where abs(o.offset) >= 500_000 {
+        // Within a second is no clock's fault: a log stamped in whole seconds (nginx's $time_local)
+        // reads half a second early on average against one stamped in microseconds (the ALB's).
+        for o in try Correlator(store: store).loadOffsetsIn(db) where abs(o.offset) > 1_000_000 {
             notes.append("Clock offset: \(o.inner) stamps run \(String(format: "%+.1f", Double(o.offset) / 1e6)) s relative to \(o.outer) (median of \(o.samples) unambiguous matches); correlation corrected for it.")
         }
         let ambiguous = try Int.fetchOne(db, sql: """
