@@ -679,3 +679,22 @@ extension EdgeIncidentScenarioTests {
         #expect(!d.notes.contains { $0.hasPrefix("Clock offset") }, "\(d.notes)")
     }
 }
+
+extension LambdaIncidentScenarioTests {
+    /// The runtime killed for memory: `RequestId: … Error: Runtime exited with error: signal:
+    /// killed` is the invocation's error line, and the answer says out of memory (round 14).
+    @Test func aFunctionKilledForMemoryIsNamed() throws {
+        let access = Self.access(3.1, status: 500, error: "Internal Server Error", integration: "-")
+            .replacingOccurrences(of: #" "integrationStatus""#, with: #" "integrationRequestId":"\#(Self.invocation)", "integrationStatus""#)
+        let lambda = Self.lambda(0, ["[INFO]\t\(DiagnosisScenarioTests.iso(0.005))\t\(Self.invocation)\tdecoding image size=(8064, 6048) mode=RGBA",
+                                     "RequestId: \(Self.invocation) Error: Runtime exited with error: signal: killed"], duration: "2900.21")
+            .replacingOccurrences(of: "Max Memory Used: 56 MB", with: "Max Memory Used: 128 MB")
+        let d = try t.diagnose(files(access: access, execution: nil, lambda: lambda), at: 3, status: "500")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "lambda" && f.reason == "apigw-lambda-oom", "\(f.reason): \(f.explanation)")
+        #expect(f.explanation.contains("ran out of memory") && f.explanation.contains("Max Memory Used 128 MB of 128 MB"))
+        #expect(f.evidence.contains { $0.text.contains("decoding image") })
+        let line = "RequestId: \(Self.invocation) Error: Runtime exited with error: signal: killed"
+        #expect(AWSLambdaParser.classify(line) == .runtimeError)
+    }
+}

@@ -200,6 +200,10 @@ import Testing
     @Test func aLevelWhereTheHostGoesIsNoSyslogLine() {
         let line = Array("2025-02-06T14:32:51+09:00 INFO app: request started".utf8)
         #expect(line.withUnsafeBufferPointer { SyslogPrefix.parse($0) } == nil)
+        // A CloudWatch export's `stamp {json}`, with json.dumps's space after each colon (round 14
+        // read an API Gateway access log as syslog, its key as the program).
+        let export = Array(#"2025-05-08T09:15:00.376Z {"requestId": "ySMsp0RY59dydTQ=", "ip": "110.174.55.120", "status": "200"}"#.utf8)
+        #expect(export.withUnsafeBufferPointer { SyslogPrefix.parse($0) } == nil)
         let rsyslog = Array("2025-02-06T14:32:51+09:00 web-1 app[12]: request started".utf8)
         #expect(rsyslog.withUnsafeBufferPointer { SyslogPrefix.parse($0) }?.hostname == "web-1")
     }

@@ -6,7 +6,7 @@ public struct ApiGatewayRule: DiagnosisRule {
     public let title = "API Gateway answered on its own, or reported its integration's failure"
     public let doc = RuleDoc(
         fires: "The request's API Gateway access record has an error status (or, when only execution logs were given, its execution record ends `Method completed with status:` 4xx/5xx).",
-        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration); Lambda's throttling (integration status 429, `Rate Exceeded.`: the function never started); a usage plan's quota used up (`QUOTA_EXCEEDED`, `Limit Exceeded`) told from a rate limit (`THROTTLED`, `Too Many Requests`); a request validator's 400 (`Request body does not match model schema`, `Missing required request parameters`: cause client); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
+        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration; the runtime killed for memory, `Runtime exited with error: signal: killed` or Max Memory Used at Memory Size, with its last line before); Lambda's throttling (integration status 429, `Rate Exceeded.`: the function never started); a usage plan's quota used up (`QUOTA_EXCEEDED`, `Limit Exceeded`) told from a rate limit (`THROTTLED`, `Too Many Requests`); a request validator's 400 (`Request body does not match model schema`, `Missing required request parameters`: cause client); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
         example: "403 `Missing Authentication Token` for GET /aa.php: no such resource in the REST API; API Gateway answered without invoking Lambda and wrote no execution log for it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -130,6 +130,22 @@ public struct ApiGatewayRule: DiagnosisRule {
         return nil
     }
 
+    /// The function's runtime killed for memory: `Runtime exited with error: signal: killed` (or
+    /// `Runtime.OutOfMemory`) in its log or in what API Gateway says the integration returned, or
+    /// a REPORT whose Max Memory Used reached its Memory Size.
+    static func outOfMemory(_ lambda: [StoredEvent], report: StoredEvent?, said: String) -> (record: StoredEvent?, said: String)? {
+        let phrases = ["Runtime exited with error: signal: killed", "Runtime.OutOfMemory", "Runtime exited with error: signal: 9"]
+        if let line = lambda.first(where: { e in phrases.contains { e.text.contains($0) } }) {
+            return (line, phrases.first { line.text.contains($0) } ?? "signal: killed")
+        }
+        if let phrase = phrases.first(where: { said.contains($0) }) { return (nil, phrase) }
+        if let r = report, let used = r.extra("max_memory_used_mb").flatMap(Int.init), let size = r.extra("memory_size_mb").flatMap(Int.init),
+           size > 0, used >= size {
+            return (r, "Max Memory Used \(used) MB of \(size) MB")
+        }
+        return nil
+    }
+
     /// What API Gateway's execution log says when a request validator refuses a request.
     static let validatorPhrases = ["Request body does not match model schema", "Request validation failed", "Missing required request parameters",
                                    "Invalid request body"]
@@ -190,6 +206,20 @@ public struct ApiGatewayRule: DiagnosisRule {
             }
             next = ["Make the function answer within 29 s for \(gw.event.path ?? "this path") (move long work to an asynchronous job), or use an HTTP API/ALB where a longer timeout is needed."]
             key = "apigw-integration-timeout"
+        } else if let killed = Self.outOfMemory(lambda, report: report, said: integrationSaid + "\n" + executionText) {
+            // The runtime was killed (signal: killed, Runtime.OutOfMemory) with its memory full: the
+            // request needed more memory than the function has, whatever its code did right.
+            let used = report.flatMap { r in r.extra("max_memory_used_mb").map { u in " (its REPORT line: Max Memory Used \(u) MB of \(r.extra("memory_size_mb") ?? "?") MB)" } } ?? ""
+            why = "the Lambda function ran out of memory: its runtime was killed (`\(killed.said)`)\(used), so the invocation failed and API Gateway answered \(status)"
+            evidence += [killed.record, report].compactMap { $0 }.filter { e in !evidence.contains { $0.id == e.id } }
+            // What it was doing when it died: its own last line before the kill.
+            let diedAt = killed.record?.event.time ?? report?.event.time ?? .max
+            if let last = lambda.filter({ $0.extra("platform") == nil && $0.event.requestID != nil && ($0.event.level ?? "").uppercased() != "ERROR"
+                && ($0.event.time ?? .max) < diedAt }).max(by: { ($0.event.time ?? 0) < ($1.event.time ?? 0) }) {
+                evidence.append(last)
+            }
+            next = ["Raise the function's memory size, or make \(gw.event.path ?? "this path") need less for such a request (what it loaded last is cited above); the REPORT's Max Memory Used shows how close other invocations run."]
+            key = "apigw-lambda-oom"
         } else if let raised {
             let summary = ExceptionText.summary(raised.messageText) ?? raised.messageText
             why = "the Lambda function raised an unhandled exception, `\(summary)`; API Gateway answered \(status) for the failed invocation"

@@ -38,7 +38,8 @@ public struct AWSLambdaImporter: Importer {
         `memory_size_mb`, `max_memory_used_mb`, `init_duration_ms`, `status`); a following `XRAY TraceId` line \
         joins it → `trace_id`. Runtime lines: the level in brackets (or after the request id) → `level`, the ISO \
         time → `time`, the text → `message`; lines without a prefix (tracebacks) continue the message before them. \
-        `Task timed out after N seconds` → `error`. JSON: `platform.*` records → `extra.type`, `record.requestId` → \
+        `Task timed out after N seconds` → `error`; the runtime's `RequestId: … Error: Runtime exited with error: signal: killed` → \
+        `request_id`, level ERROR, `error` (its first line). JSON: `platform.*` records → `extra.type`, `record.requestId` → \
         `request_id`, `metrics.durationMs` → `duration`, a status other than success → `error`; application \
         records: `timestamp`, `level`, `message`, `requestId`, `errorType`/`errorMessage` → `error`, other keys → \
         `extra`. Platform lines carry no time of their own: a CloudWatch wrapper supplies it.
@@ -54,7 +55,7 @@ public struct AWSLambdaImporter: Importer {
 }
 
 struct AWSLambdaParser: RecordParser {
-    enum LineKind: Equatable { case start, end, report, xray, platformText, pythonRuntime, nodeRuntime, timeout, json, other }
+    enum LineKind: Equatable { case start, end, report, xray, platformText, pythonRuntime, nodeRuntime, timeout, runtimeError, json, other }
 
     static let levels: Set<String> = ["TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL"]
 
@@ -63,6 +64,8 @@ struct AWSLambdaParser: RecordParser {
         if line.hasPrefix("END RequestId: ") { return .end }
         if line.hasPrefix("REPORT RequestId: ") { return .report }
         if line.hasPrefix("XRAY TraceId: ") { return .xray }
+        // The runtime's own failure of an invocation: `RequestId: … Error: Runtime exited with error: signal: killed`.
+        if line.hasPrefix("RequestId: "), line.contains(" Error: ") { return .runtimeError }
         for p in ["INIT_START ", "INIT_REPORT ", "RESTORE_START ", "RESTORE_REPORT ", "EXTENSION\t", "TELEMETRY\t", "INIT_RUNTIME_DONE"] where line.hasPrefix(p) {
             return .platformText
         }
@@ -201,6 +204,13 @@ struct AWSLambdaParser: RecordParser {
             }
             if let errorType = value("Error Type", in: text) { e.extra["error_type"] = errorType }
             applyXRay(text, to: &e)
+        case .runtimeError:
+            e.requestID = requestID(after: "RequestId: ", in: text)
+            e.level = "ERROR"
+            if let r = text.range(of: " Error: ") {
+                let what = text[r.upperBound...].split(whereSeparator: { $0 == "\n" || $0 == "\r" }).first.map(String.init) ?? ""
+                if !what.isEmpty { e.error = what }
+            }
         case .platformText:
             e.extra["platform"] = String(text.prefix { !$0.isWhitespace }).lowercased()
             // `INIT_REPORT Init Duration: 10002.22 ms\tPhase: init\tStatus: timeout`: a failed cold start.

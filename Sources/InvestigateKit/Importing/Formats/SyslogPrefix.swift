@@ -81,7 +81,9 @@ struct SyslogPrefix: Equatable {
         }
         let hostStart = s.pos
         let host = s.token()
-        guard !host.isEmpty else { return nil }
+        // A JSON record after a stamp (a CloudWatch export's `2025-…Z {"requestId": …}`) is no
+        // host or tag: syslog names neither with a brace or a quote.
+        guard !host.isEmpty, host[0] != 0x7B, host[0] != 0x22 else { return nil }
         if host[host.count - 1] == 0x3A {
             // Some writers leave the host out: `Nov 23 21:50:37 sshd[8148]: msg`; the token is the tag.
             s.pos = hostStart
