@@ -797,3 +797,20 @@ extension HostStackScenarioTests {
         #expect(f.explanation.contains("redis.exceptions.ConnectionError") || f.explanation.contains("Redis"))
     }
 }
+
+extension HostStackScenarioTests {
+    /// nginx gave up at proxy_read_timeout; the app logged a slow query naming the request's query
+    /// value, then finished the request: both are cited, and the app's silence is explained (round 14).
+    @Test func aTimeoutCitesWhatTheAppLoggedAfterNginxGaveUp() throws {
+        let f = try diagnose([
+            "nginx/access.log": Self.nginx([(20, "203.0.113.90", "GET /api/orders/search?customer=acme-logistics", 504)]),
+            "nginx/error.log": Self.nginxError(20, "upstream timed out (110: Connection timed out) while reading response header from upstream",
+                                              client: "203.0.113.90", request: "GET /api/orders/search?customer=acme-logistics") + "\n",
+            "app/app.log": Self.appLog([(22.4, Self.python(22.4, "WARNING", "db", "slow query 12.31s: SELECT id FROM orders JOIN customers ON … WHERE slug = 'acme-logistics'")),
+                                        (22.6, Self.python(22.6, "INFO", "request_log", "GET /api/orders/search 200 12520ms user=jmorales"))]),
+        ], status: "504")
+        #expect(f.responder == "nginx" && f.cause == "app", "\(f.rule): \(f.explanation)")
+        #expect(f.explanation.contains("slow query 12.31s") && f.explanation.contains("12520ms"))
+        #expect(f.absent.first { $0.layer == "app" }?.expected == true)
+    }
+}

@@ -15,6 +15,9 @@ struct AppMentions {
     /// a part of this one (`Product 1234 not found` for /products/1234, `Maintenance mode active
     /// for /admin/reports`): probably this request's reason.
     var related: [StoredEvent] = []
+    /// Lines naming the path logged after the proxy had answered (any level): the app finishing
+    /// the request with nobody listening (`GET /p 200 12520ms`).
+    var later: [StoredEvent] = []
 
     var isEmpty: Bool { answers.isEmpty && reasons.isEmpty }
 
@@ -36,7 +39,8 @@ struct AppMentions {
             if !clients.isEmpty, let ip = e.event.clientIP ?? Self.namedClient(e.messageText), !clients.contains(where: { $0.contains(ip) }) { continue }
             guard Self.names(e, bare) else {
                 let level = (e.event.level ?? "").uppercased()
-                if t <= done + 1_000_000, level.hasPrefix("WARN") || level.hasPrefix("ERR") || level.hasPrefix("CRIT"),
+                // Asked about a proxy that gave up (no status), the app's words may come later.
+                if t <= done + (status == nil ? after : 1_000_000), level.hasPrefix("WARN") || level.hasPrefix("ERR") || level.hasPrefix("CRIT"),
                    Self.namedPath(e).map({ bare.hasPrefix($0) }) ?? true {
                     unnamed.append(e)
                 }
@@ -47,10 +51,18 @@ struct AppMentions {
                 answers.append(e)
             } else if level.hasPrefix("WARN") || level.hasPrefix("ERR") || level.hasPrefix("CRIT") || e.messageText.contains("Traceback") {
                 reasons.append(e)
+            } else if t > done {
+                later.append(e)
             }
         }
         // Parts of the path worth naming: `1234` and `reports` in /admin/reports/1234, not `api`.
+        // The query's values name it too (`acme-logistics` of ?customer=acme-logistics, in a slow
+        // query the app logged).
+        let query = path.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? record.event.query ?? ""
+        let values = query.split(separator: "&").compactMap { $0.split(separator: "=", maxSplits: 1).dropFirst().first.map(String.init) }
+            .filter { $0.count >= 5 && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" } }
         let parts = bare.split(separator: "/").map(String.init).filter { $0.count >= 3 && !["api", "v1", "v2", "v3", "www"].contains($0.lowercased()) }
+            + values
         // The message, or the logger/module that wrote it (`ERROR in payments:` for /api/payments/…);
         // a word names a part in the singular too (`Payment` for `payments`).
         let naming = unnamed.filter { e in

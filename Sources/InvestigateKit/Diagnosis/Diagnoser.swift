@@ -448,7 +448,11 @@ public final class Diagnoser {
                 continue
             }
             let reached = c.reached(layer) || v.reached.contains(layer)
-            if reached && !c.hasData(layer) {
+            if let why = v.expectedAbsent[layer], v.evidence.contains(where: { $0.event.layer == layer }) {
+                // The rule cites this layer's own line for the request, found by what it names, not
+                // linked by a key: its reason says so.
+                out.append(Absence(layer: layer.rawValue, why: why, expected: true))
+            } else if reached && !c.hasData(layer) {
                 out.append(Absence(layer: layer.rawValue, why: "not provided: the records show the request reached \(layer.rawValue), but no \(layer.rawValue) logs were given", expected: false))
             } else if reached, layer == .nginx, let target = c.access(.alb)?.extra("target") {
                 out.append(Absence(layer: layer.rawValue, why: "unlinked: the ALB sent the request to target `\(target)`, and no nginx record given matches it: if these nginx logs are another target's, the host behind `\(target)` has the record (see `investigate timeline`)", expected: false))

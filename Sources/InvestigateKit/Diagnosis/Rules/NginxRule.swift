@@ -139,17 +139,22 @@ public struct NginxRule: DiagnosisRule {
         if message.contains("upstream timed out") {
             // The app had the request and was still at it: it may log the request's failure or end
             // later (a database timeout longer than nginx's), naming the path.
-            let later = AppMentions(c, for: nginx, status: nil, after: 15_000_000).reasons
-            evidence += later.prefix(2)
-            let why = later.first.map { e in
-                " The application's log names this path after nginx gave up: `\((ExceptionText.summary(e.text) ?? ExceptionText.summary(e.messageText)).map { $0 } ?? firstLine(e.messageText))`; that is what held it."
-            } ?? " The application was too slow for this request; it may have finished it later, with nobody listening."
+            let mentions = AppMentions(c, for: nginx, status: nil, after: 15_000_000)
+            let said = mentions.reasons + mentions.related.filter { r in !mentions.reasons.contains { $0.id == r.id } }
+            let later = mentions.later
+            evidence += said.prefix(2) + later.prefix(1)
+            var why = said.first.map { e in
+                " The application's log says what held it: `\(ExceptionText.summary(e.text) ?? ExceptionText.summary(e.messageText) ?? String(firstLine(e.messageText).prefix(200)))`."
+            } ?? ""
+            why += later.first.map { " It finished the request after nginx had given up (`\(firstLine($0.messageText).prefix(160))`), with nobody listening." }
+                ?? (said.isEmpty ? " The application was too slow for this request; it may have finished it later, with nobody listening." : "")
             var verdict = Verdict(
                 responder: .nginx, cause: .app, confidence: .high,
                 explanation: "nginx answered \(status): its upstream did not answer within proxy_read_timeout (`\(firstLine(message))`).\(why)",
-                evidence: evidence, nextSteps: [later.isEmpty ? "Find what made the app slow for \(nginx.event.path ?? "this path") at that time (its log, database)."
-                                                              : "Fix what the application waited on (the error above), and keep its own timeouts below nginx's proxy_read_timeout so it fails fast and says so."],
-                expectedAbsent: [:], reasonKey: "nginx-upstream-timeout")
+                evidence: evidence, nextSteps: [said.isEmpty ? "Find what made the app slow for \(nginx.event.path ?? "this path") at that time (its log, database)."
+                                                             : "Fix what the application waited on (the line above), and keep its own timeouts below nginx's proxy_read_timeout so it fails fast and says so."],
+                expectedAbsent: later.isEmpty ? [:] : [.app: "expected: the application's line for this request came after nginx had answered (cited above); no identifier links it"],
+                reasonKey: "nginx-upstream-timeout")
             // The upstream accepted the request and held it: gunicorn and the app had it.
             verdict.reached = [.gunicorn, .app]
             return verdict
