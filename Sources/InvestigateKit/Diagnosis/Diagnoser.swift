@@ -287,7 +287,8 @@ public final class Diagnoser {
         let nearby = try StoredEvent.fetchAll(db, sql: """
             SELECT \(StoredEvent.columns) FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL
             AND ((kind = 'log' AND layer IN ('nginx','gunicorn','app','system','lambda','apigateway'))
-              OR (kind = 'access' AND layer IN ('nginx','app','gunicorn') AND status >= 400))
+              OR (kind = 'access' AND layer IN ('nginx','app','gunicorn') AND status >= 400)
+              OR (kind = 'access' AND layer IN ('app','gunicorn') AND duration >= 10000000))
             ORDER BY time, id LIMIT 20000
             """, arguments: [q.from - 60_000_000, q.to + 60_000_000])
 
@@ -360,7 +361,8 @@ public final class Diagnoser {
                           _ stack: StackFacts, _ sources: SourceIndex, _ statusFilter: StatusFilter?) -> RequestCase {
         let times = records.compactMap(\.event.time)
         // After the request: an app still working when a proxy gave up logs its failure later.
-        let lo = (times.min() ?? 0) - 30_000_000, hi = (times.max() ?? 0) + 15_000_000
+        // 30 s after: a request the ALB gave up on at its idle timeout is often finished that much later.
+        let lo = (times.min() ?? 0) - 30_000_000, hi = (times.max() ?? 0) + 30_000_000
         let ids = Set(records.map(\.id))
         // `nearby` is in time order (timeless rows are not selected): the case sees its stretch.
         var first = 0, end = nearby.count

@@ -22,6 +22,7 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         var text: String
         var next: [String] = []
         var dependency: String?
+        var lateFinish: Layer?
         switch elb {
         case 504:
             if let n = nginx, n.event.status == 499 {
@@ -29,6 +30,19 @@ public struct AlbOwnStatusRule: DiagnosisRule {
                 // The app's own lines for this request (its start, a minute before the ALB gave up).
                 evidence += c.records.filter { $0.event.layer == .app }.prefix(2)
                 text = "The ALB returned 504: its target did not answer before the idle timeout, and nginx logged 499 at the same moment (the ALB, nginx's client, closed the connection). The application behind nginx was slower than the ALB's idle timeout\(n.event.duration.map { "; nginx had waited \(Double($0) / 1e6) s" } ?? "")."
+                // What the app and gunicorn logged as they went on, and when they finished.
+                let mentions = AppMentions(c, for: n, status: nil, after: 30_000_000)
+                let said = (mentions.reasons + mentions.related).filter { r in !evidence.contains { $0.id == r.id } }
+                let finished = c.nearby.filter { e in
+                    e.event.kind == .access && (e.event.layer == .gunicorn || e.event.layer == .app) && e.event.path == n.event.path
+                        && (e.event.time ?? 0) > (n.event.time ?? .max) && (e.event.time ?? 0) <= (n.event.time ?? 0) + 30_000_000
+                }.first ?? mentions.later.first
+                evidence += said.prefix(2) + [finished].compactMap { $0 }
+                if let why = said.first { text += " The application's log says what held it: `\(String(why.messageText.split(separator: "\n").first ?? "").prefix(200))`." }
+                if let f = finished {
+                    text += " The request was finished after all, with nobody listening: \(f.event.layer.rawValue) logged `\(f.event.kind == .access ? "\(f.event.method ?? "") \(f.event.path ?? "") \(f.event.status.map(String.init) ?? "")" : String(f.messageText.prefix(160)))`\(f.event.time.flatMap { t in n.event.time.map { " \(String(format: "%.1f", Double(t - $0) / 1e6)) s after the ALB gave up" } } ?? "")."
+                    lateFinish = f.event.layer
+                }
                 next = ["Find why the app was slow for \(alb.event.path ?? "this path") (its log around this time), or raise the ALB idle timeout above the app's worst case and keep gunicorn's timeout below it."]
             } else {
                 cause = .nginx
@@ -121,7 +135,8 @@ public struct AlbOwnStatusRule: DiagnosisRule {
         if elb == 504, nginx?.event.status == 499 {
             // gunicorn and the app log a request when they finish it: after the ALB and nginx had
             // given up, beyond this moment, and with the status they made (200, often).
-            absent[.gunicorn] = "expected: gunicorn logs a request when it finishes, after the ALB and nginx had given up; its line, if any, comes later and with the app's own status"
+            absent[.gunicorn] = lateFinish == .gunicorn ? "expected: gunicorn logged the request when it finished, after the ALB and nginx had given up (cited above)"
+                : "expected: gunicorn logs a request when it finishes, after the ALB and nginx had given up; its line, if any, comes later and with the app's own status"
             absent[.app] = "expected: the app finished (if at all) after the ALB and nginx had given up; its lines for this request are cited where found"
         }
         if alb.event.targetStatus == nil, nginx == nil {
