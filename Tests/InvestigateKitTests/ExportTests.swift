@@ -338,10 +338,12 @@ import Testing
         #expect(cell(1, "host") == "'@SUM(A1:A9)")
         #expect(cell(1, "error") == "'-2+3")
         #expect(cell(1, "forwarded_for") == "'\tleading tab")
-        #expect(cell(3, "log_message") == "'+ALERT\r\nline two\u{0}")
+        // Line breaks stay in the quoted cell; a NUL (any control character) is written visibly.
+        #expect(cell(3, "log_message") == "'+ALERT\r\nline two\\x00")
         #expect(cell(2, "reject_reason") == "'=unparsable \"line\"")
         #expect(cell(1, "source_file") == "'=evil,\"dir\"/access.log")
-        // And undone, every value is the log's own.
+        // And undone, every value is the log's own, control characters shown as escapes; the exact
+        // bytes are in `original_base64`.
         let rows = Self.records(csv)
         #expect(rows[0]["path"] == events[0].path)
         #expect(rows[0]["user_agent"] == events[0].userAgent)
@@ -350,8 +352,10 @@ import Testing
         #expect(rows[1]["reject_reason"] == "=unparsable \"line\"")
         #expect(Data(base64Encoded: rows[1]["original_base64"] ?? "") == Data(rejectedRaw))
         #expect(Data(base64Encoded: rows[0]["original_base64"] ?? "") == Data(events[0].raw))
-        #expect(rows[2]["log_message"] == events[1].message)
-        #expect(rows[2]["original"] == "+ALERT\r\nline two\u{0}")
+        #expect(rows[2]["log_message"] == events[1].message.map(Escape.dataCell))
+        #expect(rows[2]["original"] == "+ALERT\r\nline two\\x00")
+        // Escaped in the cell, so its exact bytes are beside it.
+        #expect(Data(base64Encoded: rows[2]["original_base64"] ?? "").map { String(decoding: $0, as: UTF8.self) } == "+ALERT\r\nline two\u{0}")
         #expect(CSVWriter.neutralised("'already") == "''already")
         #expect(CSVWriter.neutralised("plain") == "plain")
     }
@@ -415,5 +419,20 @@ import Testing
         #expect(s.status == 64)
         guard let t = try CLIRun.investigate(["export", "--db", db, "--format", "ecs", "--layer", "mainframe"]) else { return }
         #expect(t.status == 64)
+    }
+}
+
+extension ExportTests {
+    /// A CSV printed to a terminal must not clear it, retitle it or set the clipboard (round 15:
+    /// OSC 52, CSI 2J and bidi overrides went out raw, while every other output escaped them).
+    @Test func csvCellsShowControlAndInvisibleCharactersAsEscapes() {
+        let hostile = "a\u{1b}]52;c;ZXZpbA==\u{07}b\u{1b}[2J\u{202e}rtl\u{2028}sep\u{200b}zw\u{9b}c1"
+        let cell = CSVWriter.neutralised(hostile)
+        #expect(!cell.unicodeScalars.contains { $0.value < 0x20 || (0x80...0x9F).contains($0.value) || [0x202E, 0x2028, 0x200B].contains($0.value) })
+        #expect(cell.contains("\\x1b]52") && cell.contains("\\u{202e}") && cell.contains("\\u{2028}") && cell.contains("\\u{200b}"))
+        // Line breaks and tabs are a multi-line message's own, inside the quoted cell.
+        #expect(CSVWriter.neutralised("Traceback\nValueError:\tx") == "Traceback\nValueError:\tx")
+        // The terminal escapes the invisible characters too now.
+        #expect(Escape.terminal("a\u{2029}b\u{feff}c\u{ad}") == "a\\u{2029}b\\u{feff}c\\u{00ad}")
     }
 }

@@ -4,6 +4,8 @@ import Foundation
 /// commas, quotes and line breaks in log text stay inside their cell. A spreadsheet must never run
 /// log text as a formula: a cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return
 /// (OWASP's CSV-injection list), or with `'` (so the rule can be undone), gets a leading `'`.
+/// Control characters other than line breaks and tabs, bidi overrides and invisible characters are
+/// written as visible escapes (`\x1b`, `\u{202e}`), as on the terminal.
 /// Reading a cell back: drop one leading `'`. The columns are Timesketch's CSV importer's too.
 public struct CSVWriter: ExportWriter {
     public init() {}
@@ -31,6 +33,10 @@ public struct CSVWriter: ExportWriter {
         for (key, value) in ExportFields.flat(r) { if let value { values[key] = value.csv } }
         if let e = r.event, !e.extra.isEmpty { values["extra"] = JSONText.object(e.extra) }
         if let text = r.extraText { values["extra"] = text }
+        // The cell shows control characters as escapes: the exact bytes then go beside it.
+        if values["original_base64"] == nil, let original = values["original"], Escape.dataCell(original) != original {
+            values["original_base64"] = Data(r.raw).base64EncodedString()
+        }
         appendRow(Self.columns.map { values[$0] ?? "" }, to: &out)
         return true
     }
@@ -47,7 +53,11 @@ public struct CSVWriter: ExportWriter {
     /// Characters that make a spreadsheet read a cell as a formula (and `'`, the escape itself).
     static let formulaStarts: Set<UInt8> = [0x3D, 0x2B, 0x2D, 0x40, 0x09, 0x0D, 0x27]
 
-    static func appendCell(_ cell: String, to out: inout [UInt8]) {
+    static func appendCell(_ raw: String, to out: inout [UInt8]) {
+        // Control characters, bidi overrides and invisible characters of log text are written as
+        // visible escapes (`\x1b`, `\u{202e}`), as every other output writes them: a CSV file
+        // printed to a terminal must not move the cursor, set the clipboard or reorder text.
+        let cell = Escape.dataCell(raw)
         out.append(0x22)
         if let first = cell.utf8.first, formulaStarts.contains(first) { out.append(0x27) }
         for b in cell.utf8 {

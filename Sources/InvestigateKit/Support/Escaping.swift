@@ -24,7 +24,7 @@ public enum Escape {
                 case 0x0D: out += "\\r"
                 default: out += String(format: "\\x%02x", v)
                 }
-            } else if (0x80...0x9F).contains(v) || isBidiControl(v) {
+            } else if (0x80...0x9F).contains(v) || isBidiControl(v) || isInvisibleFormat(v) {
                 out += String(format: "\\u{%04x}", v)
             } else if let byte = PathBytes.escapedByte(scalar) {
                 // A byte of a file name that is not UTF-8 (`PathBytes`).
@@ -53,6 +53,34 @@ public enum Escape {
             }
         }
         return terminal(text, limit: limit).replacingOccurrences(of: "\u{FFFE}", with: "\\x")
+    }
+
+    /// Characters that show nothing yet split or hide text: line and paragraph separators (which
+    /// some renderers break a line at), zero-width spaces and joiners, the BOM, the soft hyphen.
+    static func isInvisibleFormat(_ v: UInt32) -> Bool {
+        (0x200B...0x200D).contains(v) || v == 0x2028 || v == 0x2029 || v == 0x2060 || v == 0xFEFF || v == 0x00AD
+    }
+
+    /// For a CSV cell (or another data file a terminal may print): as `terminal`, but line breaks
+    /// and tabs stay, since the cell is quoted and a multi-line message is one value.
+    public static func dataCell(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { v in
+            let x = v.value
+            return (x < 0x20 && x != 0x09 && x != 0x0A && x != 0x0D) || x == 0x7F || (0x80...0x9F).contains(x) || isBidiControl(x) || isInvisibleFormat(x)
+                || PathBytes.escapedByte(v) != nil
+        }) else { return text }
+        var out = ""
+        var line = ""
+        for scalar in text.unicodeScalars {
+            if scalar == "\n" || scalar == "\r" || scalar == "\t" {
+                out += terminal(line)
+                out.unicodeScalars.append(scalar)
+                line = ""
+            } else {
+                line.unicodeScalars.append(scalar)
+            }
+        }
+        return out + terminal(line)
     }
 
     static func isBidiControl(_ v: UInt32) -> Bool {
