@@ -63,3 +63,30 @@ import Testing
         #expect(sink.rejected.first?.reason.contains("impossible date or time") == true)
     }
 }
+
+/// A duration whose unit the log does not say is not read in a guessed unit (round 15: structlog's
+/// `"duration": 60012` stored as 16.7 hours, a µs `request_time` as 1.9 years).
+@Suite struct DurationUnitTests {
+    @Test func nginxRequestTimeWithoutAFractionIsNotSeconds() throws {
+        let sink = try parse(NginxAccessImporter(), [
+            #"{"remote_addr":"203.0.113.7","time_local":"06/Feb/2025:14:32:45 +0000","request":"GET / HTTP/1.1","status":"200","request_time":"60012345"}"#,
+            #"{"remote_addr":"203.0.113.7","time_local":"06/Feb/2025:14:32:46 +0000","request":"GET / HTTP/1.1","status":"200","request_time":"0.052"}"#,
+            #"203.0.113.7 - - [06/Feb/2025:14:32:47 +0000] "GET / HTTP/1.1" 200 5 "-" "ua" rt=1500"#,
+        ])
+        try #require(sink.events.count == 3)
+        #expect(sink.events[0].duration == nil && sink.events[0].extra["request_time"] == "60012345")
+        #expect(sink.events[1].duration == 52_000)
+        #expect(sink.events[2].duration == nil && sink.events[2].extra["rt"] == "1500")
+    }
+
+    @Test func aWholeNumberDurationInAJSONAppLogStaysText() throws {
+        let sink = try parse(try #require(ImporterRegistry.standard.importer(id: "python-json")), [
+            #"{"timestamp": "2025-02-06T14:32:45.100Z", "level": "info", "event": "request", "method": "GET", "path": "/a", "status": 200, "duration": 60012}"#,
+            #"{"timestamp": "2025-02-06T14:32:46.100Z", "level": "info", "event": "request", "method": "GET", "path": "/b", "status": 200, "duration": 0.0123}"#,
+        ])
+        try #require(sink.events.count == 2)
+        #expect(sink.events[0].duration == nil && sink.events[0].extra["duration"] == "60012")
+        #expect(sink.events[1].duration == 12_300)
+        #expect(sink.notes.contains { $0.contains("whole number") })
+    }
+}

@@ -746,7 +746,9 @@ struct NginxAccessParser: RecordParser {
         let dash = value == "-" || value.isEmpty
         switch key {
         case "rt", "request_time":
-            if !dash { event.duration = Line.with(value, number: 0) { ByteScanner.secondsToMicros($0.bytes) } }
+            // Seconds with a fraction, as nginx prints them; a whole number's unit is unknown.
+            if !dash, value.contains(".") { event.duration = Line.with(value, number: 0) { ByteScanner.secondsToMicros($0.bytes) } }
+            else if !dash { event.extra[key] = value }
         case "urt", "upstream_response_time": if !dash { event.extra["upstream_response_time"] = value }
         case "uct", "upstream_connect_time": if !dash { event.extra["upstream_connect_time"] = value }
         case "uht", "upstream_header_time": if !dash { event.extra["upstream_header_time"] = value }

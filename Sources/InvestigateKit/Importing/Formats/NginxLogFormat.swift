@@ -497,7 +497,10 @@ struct NginxFieldReader {
                 if !bodyBytes { event.bytes = n }
             }
         case .requestTime:
-            event.duration = ByteScanner.secondsToMicros(value)
+            // nginx prints $request_time as seconds with milliseconds (`0.052`): a whole number is
+            // another writer's, in a unit the name does not say (µs, ms), and stays as text.
+            if value.contains(0x2E) { event.duration = ByteScanner.secondsToMicros(value) }
+            else if let v = ByteScanner.optionalString(value) { event.extra[name] = v }
         case .upstreamList, .other:
             if let v = ByteScanner.optionalString(value) { event.extra[name] = v }
         case .userAgent:

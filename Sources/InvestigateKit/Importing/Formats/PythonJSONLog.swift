@@ -33,7 +33,7 @@ public struct PythonJSONLogImporter: Importer {
         `status`; a record with a method, a path, a status and a duration is kind `access` (loggers bind the request's \
         fields to every line of it, so those alone do not make the access record); `request_id`/`x_request_id` → `request_id`; \
         `trace_id` → `trace_id`; `remote_addr`/`client_ip` → `client_ip` when it is an IP address; `duration_ms` \
-        (milliseconds) or `duration` (seconds) → `duration`; `exc_info`/`exception`/`stack_info` (a traceback) → \
+        (milliseconds) or `duration` (seconds, when it has a fraction; a whole number, of no known unit, stays in `extra` with a note) → `duration`; `exc_info`/`exception`/`stack_info` (a traceback) → \
         `raw` as written and its last line → `error`. Every other key → `extra.<key>` (objects and arrays as JSON). \
         A line that is not a JSON object, or whose time cannot be read, is rejected with the reason.
         """
@@ -87,6 +87,7 @@ struct PythonJSONLogParser: RecordParser {
     let zone: ZoneSpec
     let zoneNote: String
     private var zonelessStamps = 0
+    private var wholeDurations = 0
 
     init(zone: ZoneSpec, zoneNote: String) {
         self.zone = zone
@@ -152,9 +153,14 @@ struct PythonJSONLogParser: RecordParser {
         }
         if let ms = take(["duration_ms"]) as? NSNumber, ms.doubleValue.isFinite, ms.doubleValue >= 0, ms.doubleValue < 86_400_000 {
             e.duration = Int64(ms.doubleValue * 1000)
-        } else if let s = object["duration"] as? NSNumber, s.doubleValue.isFinite, s.doubleValue >= 0, s.doubleValue < 86_400 {
+        } else if let s = object["duration"] as? NSNumber, s.doubleValue.isFinite, s.doubleValue >= 0, s.doubleValue < 86_400,
+                  s.doubleValue != s.doubleValue.rounded() {
+            // Seconds only with a fraction (`time.perf_counter()` differences): a whole number
+            // may as well be milliseconds or nanoseconds, and stays in `extra` with a note.
             used.insert("duration")
             e.duration = Int64(s.doubleValue * 1_000_000)
+        } else if object["duration"] is NSNumber {
+            wholeDurations += 1
         }
         // Loggers bind the request's fields to every line of it (structlog's contextvars): a line
         // is the request's access record when it also says how long the request took.
@@ -173,6 +179,9 @@ struct PythonJSONLogParser: RecordParser {
     }
 
     mutating func finish(into sink: inout RecordSink) {
+        if wholeDurations > 0 {
+            sink.note("\(wholeDurations) records give `duration` as a whole number, whose unit (seconds, milliseconds, nanoseconds) the key does not say: kept in extra.duration, not read as the request's duration")
+        }
         if zonelessStamps > 0 { sink.note("\(zonelessStamps)\(AppZoneReading.marker)\(zoneNote)") }
     }
 }
