@@ -294,3 +294,18 @@ import Testing
         #expect(file.format == "waf" && file.events == 4 && file.rejected == 1)
     }
 }
+
+extension CloudWatchWrapperTests {
+    /// A query over several log groups: each group's rows are read in their own format, whichever
+    /// comes first (round 15 stored nginx's 502 as a Lambda log line when Lambda's rows led).
+    @Test(arguments: [false, true]) func insightsRowsOfSeveralGroupsAreEachReadInTheirFormat(lambdaFirst: Bool) throws {
+        let importer = try Self.importer("cloudwatch-insights")
+        let nginx = #"2025-02-06 05:32:45.123,"10.0.0.5 - - [06/Feb/2025:14:32:45 +0900] ""GET /api/orders HTTP/1.1"" 502 157 ""-"" ""curl/8.0""",i-0abc/nginx/access.log,123456789012:/ec2/nginx"#
+        let lambda = "2025-02-06 05:32:46.000,\"START RequestId: 8f507cfc-xmpl-4697-b07a-ac58fc914c95 Version: $LATEST\",2025/02/06/[$LATEST]abc,123456789012:/aws/lambda/fn"
+        let sink = try parse(importer, ["@timestamp,@message,@logStream,@log"] + (lambdaFirst ? [lambda, nginx] : [nginx, lambda]))
+        #expect(sink.rejected.isEmpty)
+        let byLayer = Dictionary(grouping: sink.events, by: \.layer)
+        #expect(byLayer[.nginx]?.first?.status == 502 && byLayer[.nginx]?.first?.kind == .access)
+        #expect(byLayer[.lambda]?.first?.requestID == "8f507cfc-xmpl-4697-b07a-ac58fc914c95")
+    }
+}

@@ -27,7 +27,7 @@ public struct CloudWatchInsightsImporter: Importer {
 
     public let fieldNotes = """
         `@timestamp` (UTC, `YYYY-MM-DD HH:MM:SS.mmm`) → the inner event's `time` when it has none, else \
-        `alt_time`; `@message` → the inner importer; `@logStream` → `extra.log_stream`; `@log` \
+        `alt_time`; `@message` → the inner importer, chosen for each log group (`@log`) by its own rows; `@logStream` → `extra.log_stream`; `@log` \
         (`account:group`) → `extra.log_group`; every other column → `extra.<field>` (without `@`). Rows \
         without `@message` become plain events of their columns. JSON results are held in memory up to 256 MB.
         """
@@ -53,6 +53,10 @@ struct CloudWatchInsightsParser: RecordParser {
     private var mode: Mode = .undecided
 
     init(router: InnerFormatRouter) { self.router = router }
+    /// One router per log group (`@log`): a query over several groups (nginx's beside a Lambda's)
+    /// mixes formats row by row, and each group's rows are read in their own format.
+    private var routers: [String: InnerFormatRouter] = [:]
+    private var groupOrder: [String] = []
     private var header: [String] = []
     private var headerLine = 0
     private var csvRows = 0
@@ -86,7 +90,8 @@ struct CloudWatchInsightsParser: RecordParser {
         if mode == .csv, !header.isEmpty, csvRows == 0 {
             sink.note("CSV export of a header (line \(headerLine)) and no result rows")
         }
-        router.finish(into: &sink)
+        if groupOrder.isEmpty { router.finish(into: &sink) }
+        for key in groupOrder { routers[key]?.finish(into: &sink) }
     }
 
     // MARK: CSV
@@ -214,6 +219,11 @@ struct CloudWatchInsightsParser: RecordParser {
         let message = fields["@message"] ?? extra.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let m = WrappedMessage(text: message, time: fields["@timestamp"].flatMap(AWSTime.iso8601), line: line, lineEnd: lineEnd, raw: raw,
                                logGroup: group, logStream: fields["@logStream"], extra: extra)
-        router.add(m, into: &sink)
+        let key = group ?? ""
+        if routers[key] == nil {
+            routers[key] = groupOrder.isEmpty ? router : InnerFormatRouter(context: router.context, wrapperID: router.wrapperID)
+            groupOrder.append(key)
+        }
+        routers[key]?.add(m, into: &sink)
     }
 }
