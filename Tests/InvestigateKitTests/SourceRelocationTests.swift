@@ -77,4 +77,23 @@ import Testing
         // 100 read first (line 10 among them), 5 new: each request once.
         #expect(counts.0 == 105 && counts.1 == 99, "\(counts)")
     }
+
+    /// A held-back half line whose file is then renamed unchanged to `access.log.1`: the rotated
+    /// copy is final, so the line is read then (rejected with its reason), never left unstored
+    /// (round 13: neither an event nor a rejected line until the file was compressed).
+    @Test func aHeldBackLineIsReadWhenItsFileIsRotatedUnchanged() throws {
+        let dir = try TemporaryDirectory()
+        let store = try TimelineStore()
+        let log = try dir.write("logs/access.log", Self.lines(0..<2) + #"203.0.113.7 - - [06/Feb/2025:14:32:47 +0000] "GET /c HTT"#)
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
+        _ = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        let (events, rejected) = try store.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM event") ?? 0, try Int.fetchAll(db, sql: "SELECT line FROM rejected"))
+        }
+        #expect(events == 2 && rejected == [3])
+        // And once read, the next run finds it unchanged.
+        let third = try TimelineUpdate.run(store: store, paths: [dir.path], options: ImportOptions())
+        #expect(third.ingest.events == 0 && third.ingest.rejected == 0)
+    }
 }

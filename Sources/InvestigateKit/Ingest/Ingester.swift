@@ -335,9 +335,12 @@ public final class Ingester {
                 return (nil, FileResult(path: path, sha256: stored.sha256, size: stored.size, lines: 0, events: 0, rejected: 0,
                                         added: 0, status: .skipped, skipped: stored.skipped, notes: []), nil)
             }
-            // Stored whole, or around windows that together hold this question's: nothing to read.
-            // Otherwise it is read again, and only the records not yet stored are added.
-            if stored.covered == nil
+            // A held-back unterminated last line, the file now under a rotated name (final): its
+            // last line is read now, as a rotated copy's is, not left unstored for good.
+            let heldBack = !stored.compressed && (stored.contentSize.map { $0 < stored.size } ?? false)
+            if heldBack, WindowPlan.rotation(path).number > 0 {
+                // Falls through to be read; only the line not yet stored is added.
+            } else if stored.covered == nil
                 || WindowPlan.spans(identical.filter { $0.status == "complete" }.compactMap(\.covered), hold: keepRange) {
                 return (nil, try unchangedResult(path, stored), nil)
             }
