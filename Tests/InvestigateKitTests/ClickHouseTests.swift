@@ -456,7 +456,11 @@ struct ClickHouseGrownFileTests {
         func ingest(_ paths: [String]? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> IngestSummary {
             let summary = try ClickHouseIngester(client: client).ingest(paths: paths ?? [logs])
             #expect(summary.failed.isEmpty, "\(summary.failed)", sourceLocation: sourceLocation)
-            let localSummary = try TimelineUpdate.run(store: local, paths: paths ?? [logs], options: ImportOptions()).ingest
+            // ClickHouse keeps a rotated file's first name (it does not relocate sources yet): the
+            // local reference does too, so the two answer alike.
+            var options = ImportOptions()
+            options.relocatesRotatedFiles = false
+            let localSummary = try TimelineUpdate.run(store: local, paths: paths ?? [logs], options: options).ingest
             #expect(summary.events == localSummary.events, "added to ClickHouse \(summary.events), locally \(localSummary.events)",
                     sourceLocation: sourceLocation)
             try checkEachLineOnce(sourceLocation)

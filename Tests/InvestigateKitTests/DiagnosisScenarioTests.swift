@@ -698,3 +698,32 @@ extension LambdaIncidentScenarioTests {
         #expect(AWSLambdaParser.classify(line) == .runtimeError)
     }
 }
+
+extension LambdaIncidentScenarioTests {
+    /// An HTTP API's JWT authorizer says why in the access log (`$context.authorizer.error`): an
+    /// expired token is the client's (round 16: "cause apigateway", the field never quoted).
+    @Test func anAuthorizerErrorInTheAccessLogNamesTheClientsToken() throws {
+        let line = Self.access(0.1, status: 401, error: "Unauthorized", integration: "-")
+            .replacingOccurrences(of: #" "integrationStatus""#, with: #" "authorizerError":"the token has expired", "integrationStatus""#)
+        let d = try t.diagnose(files(access: line, execution: nil, lambda: nil), at: 0, status: "401")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "apigateway" && f.cause == "client" && f.explanation.contains("the token has expired"), "\(f.rule): \(f.explanation)")
+    }
+}
+
+extension EdgeIncidentScenarioTests {
+    /// ALB 503 with no healthy targets: the health path's 500 and the app's database error as the
+    /// checker reached it name the database (round 16).
+    @Test func anAlb503NamesWhyTheHealthChecksFailed() throws {
+        let checks = (0..<6).map { DiagnosisScenarioTests.combined(Double($0) * 10 - 80, peer: "10.1.1.210", "GET /health", 500, ua: "ELB-HealthChecker/2.0") }
+        let app = (0..<6).map { DiagnosisScenarioTests.flask(Double($0) * 10 - 80.01, "ERROR", #"health check failed: (psycopg2.OperationalError) connection to server at "orders-db" (10.0.12.44), port 5432 failed: Connection refused"#) }
+        let d = try t.diagnose([
+            "alb.log": Self.alb(0.5, created: 0.5, elb: 503, target: "-", targetStatus: "-", times: "-1 -1 -1", path: "/api/orders") + "\n",
+            "nginx/access.log": checks.joined(separator: "\n") + "\n",
+            "app/app.log": app.joined(separator: "\n") + "\n",
+        ], at: 0, status: "503")
+        let f = try #require(d.findings.first)
+        #expect(f.responder == "alb" && f.dependency == "database", "\(f.rule): \(f.explanation)")
+        #expect(f.evidence.contains { $0.layer == "app" && $0.text.contains("OperationalError") })
+    }
+}

@@ -250,7 +250,7 @@ public enum TimelineUpdate {
         var summary = try ingester.ingest(paths: paths)
         clock.lap("ingest")
         // Files rotated since an earlier run: their records cite the names their bytes have now.
-        for move in try SourceRelocation.run(store: store, found: summary.files) {
+        for move in options.relocatesRotatedFiles ? try SourceRelocation.run(store: store, found: summary.files) : [] {
             if let i = summary.files.firstIndex(where: { $0.path == move.to }) {
                 summary.files[i].notes.append("holds the lines first read as \(move.from) (renamed since): their records now cite \(move.to)")
             }

@@ -305,7 +305,16 @@ public final class Diagnoser {
             SELECT \(StoredEvent.columns) FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL AND kind = 'access'
             AND layer IN ('nginx','gunicorn','app') AND status >= 500 AND user_agent LIKE 'ELB-HealthChecker%' ORDER BY time DESC, id LIMIT 20
             """, arguments: [q.from - ServiceLifecycle.lookback, q.to])
-        let lifecycleEvents = serviceEvents + failedChecks.reversed()
+        // What the application logged as the latest failed check reached it: why the health path
+        // failed (its database, often).
+        var checkErrors: [StoredEvent] = []
+        if let latest = failedChecks.first?.event.time {
+            checkErrors = try StoredEvent.fetchAll(db, sql: """
+                SELECT \(StoredEvent.columns) FROM event WHERE time >= ? AND time <= ? AND copy_of IS NULL AND kind = 'log'
+                AND layer IN ('app','gunicorn') AND upper(coalesce(level, '')) IN ('ERROR','CRITICAL','FATAL') ORDER BY time, id LIMIT 20
+                """, arguments: [latest - 5_000_000, latest + 5_000_000])
+        }
+        let lifecycleEvents = serviceEvents + failedChecks.reversed() + checkErrors
 
         // Originals only: a syslog copy of an app line is the same record, cited once.
         let chainRecords = try db.cachedStatement(sql: """

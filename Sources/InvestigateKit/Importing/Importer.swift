@@ -142,6 +142,10 @@ public struct ImportOptions: Sendable, Equatable {
     /// The span (µs UTC) a question needs (`--at` ± `--window`): files whose names' time stamps lie
     /// outside it are not read (`WindowPlan`); nil reads everything.
     public var window: ClosedRange<Int64>?
+    /// Whether a run moves stored sources whose bytes it finds under a new name (log rotation,
+    /// `SourceRelocation`). The ClickHouse store does not yet, and a local store compared with
+    /// one keeps first names too.
+    public var relocatesRotatedFiles = true
 
     public init(timeZone: ZoneSpec? = nil, appTimeZone: ZoneSpec? = nil, year: Int? = nil,
                 nginxLogFormat: String? = nil, appLogFormat: String? = nil) {

@@ -4,7 +4,7 @@ public struct AlbOwnStatusRule: DiagnosisRule {
     public let id = "alb-own-status"
     public let title = "The ALB answered on its own"
     public let doc = RuleDoc(
-        fires: "An ALB record with an error `elb_status_code` and no `target_status_code` (or a different one). With a Lambda target (`error_reason` Lambda…), the function's invocation is found by the trace id it logged and the function, not nginx, is the cause (`LambdaInvalidResponse`, `LambdaUnhandled`, throttling); the client for `LambdaRequestTooLarge`, the ALB's configuration for a missing function or permission. A listener rule's fixed response (`actions_executed` fixed-response) is the ALB's own answer; a 503 cites the targets' failed health checks (ELB-HealthChecker answered 5xx) when nginx logged them.",
+        fires: "An ALB record with an error `elb_status_code` and no `target_status_code` (or a different one). With a Lambda target (`error_reason` Lambda…), the function's invocation is found by the trace id it logged and the function, not nginx, is the cause (`LambdaInvalidResponse`, `LambdaUnhandled`, throttling); the client for `LambdaRequestTooLarge`, the ALB's configuration for a missing function or permission. A listener rule's fixed response (`actions_executed` fixed-response) is the ALB's own answer; a 503 cites the targets' failed health checks (ELB-HealthChecker answered 5xx) when nginx logged them, and the application's error as the latest check reached it (a database refusing connections names the database).",
         evidence: "The ALB line (status codes, processing times of -1, `error_reason`); nginx records at the same moment (499 when the ALB gave up first).",
         example: "504 with target `-` and nginx 499 at the same moment: the app was slower than the ALB's idle timeout; the ALB gave up and nginx logged the client (the ALB) closing.")
 
@@ -87,8 +87,20 @@ public struct AlbOwnStatusRule: DiagnosisRule {
                 cause = c.hasData(.app) ? .app : .nginx
                 evidence.append(check)
                 text += " The targets were failing their health checks: `\(check.event.method ?? "GET") \(check.event.path ?? "/")` answered \(check.event.status ?? 500) to ELB-HealthChecker."
+                // Why the health path failed: the app's own error there, often its database.
+                let healthPath = check.event.path ?? "/"
+                let appErrors = (c.serviceEvents + Array(c.nearby)).filter { e in
+                    e.event.layer == .app && ((e.event.level ?? "").uppercased().hasPrefix("ERR") || e.messageText.contains("Traceback"))
+                        && (e.event.path.map { $0 == healthPath } ?? true)
+                }
+                if let failure = appErrors.lazy.compactMap({ e in DependencyFailure.classify(e.text).map { (e, $0) } }).first {
+                    evidence.append(failure.0)
+                    dependency = failure.1.dependency
+                    text += " The application's error there is its \(failure.1.dependency) that \(failure.1.what): `\(ExceptionText.summary(failure.0.text) ?? String(failure.0.messageText.prefix(160)))`."
+                }
             }
-            next = ["Check target-group health checks and registrations at that time\(failedChecks.isEmpty ? "" : " (the health-check path's errors above)")."]
+            next = dependency.map { ["Check the \($0) the health check depends on (its own logs, restarts, connection limits): the targets fail their checks until it is back."] }
+                ?? ["Check target-group health checks and registrations at that time\(failedChecks.isEmpty ? "" : " (the health-check path's errors above)")."]
         case 460:
             cause = .client
             text = "The ALB logged 460: the client closed the connection before the ALB could answer (ALB's counterpart of nginx 499)."

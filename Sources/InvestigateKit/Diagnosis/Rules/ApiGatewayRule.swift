@@ -6,7 +6,7 @@ public struct ApiGatewayRule: DiagnosisRule {
     public let title = "API Gateway answered on its own, or reported its integration's failure"
     public let doc = RuleDoc(
         fires: "The request's API Gateway access record has an error status (or, when only execution logs were given, its execution record ends `Method completed with status:` 4xx/5xx).",
-        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration; the runtime killed for memory, `Runtime exited with error: signal: killed` or Max Memory Used at Memory Size, with its last line before); Lambda's throttling (integration status 429, `Rate Exceeded.`: the function never started); a usage plan's quota used up (`QUOTA_EXCEEDED`, `Limit Exceeded`) told from a rate limit (`THROTTLED`, `Too Many Requests`); a request validator's 400 (`Request body does not match model schema`, `Missing required request parameters`: cause client); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
+        evidence: "The access record (`$context.error.message`, `integrationStatus`), execution-log lines (`Malformed Lambda proxy response`, `customer function error`, `Execution failed due to a timeout error`), the function's lines for the same invocation (the exception it raised, `Task timed out after N seconds`, the REPORT duration; the runtime killed for memory, `Runtime exited with error: signal: killed` or Max Memory Used at Memory Size, with its last line before); Lambda's throttling (integration status 429, `Rate Exceeded.`: the function never started); a usage plan's quota used up (`QUOTA_EXCEEDED`, `Limit Exceeded`) told from a rate limit (`THROTTLED`, `Too Many Requests`); a request validator's 400 (`Request body does not match model schema`, `Missing required request parameters`: cause client); an HTTP API authorizer's reason in the access log (`authorizerError`: an expired or invalid token is the client's); for a Lambda authorizer's 401/403, the authorizer's own invocation, started between `Starting authorizer` and the answer, and the reason it logged (an expired token: cause client).",
         example: "403 `Missing Authentication Token` for GET /aa.php: no such resource in the REST API; API Gateway answered without invoking Lambda and wrote no execution log for it.")
 
     public func diagnose(_ c: RequestCase) -> Verdict? {
@@ -86,6 +86,19 @@ public struct ApiGatewayRule: DiagnosisRule {
                         + authorizer.filter { !$0.messageText.hasPrefix("START") && !$0.messageText.hasPrefix("END") }.prefix(4),
                     nextSteps: ["Check the client's token (expiry, issuer, audience) against what the authorizer expects; if many clients fail at once, the authorizer's keys or configuration changed."],
                     expectedAbsent: [.lambda: "expected: the integration runs only after authorization (the authorizer's own invocation is cited above)"], reasonKey: "apigw-authorizer")
+            }
+            // `$context.authorizer.error` (an HTTP API's JWT authorizer says why it refused the token).
+            if let said = gw.extra("authorizerError") ?? gw.extra("authorizer_error") ?? gw.extra("authorizer.error"), said != "-", !said.isEmpty {
+                let lower = said.lowercased()
+                let clients = ["expired", "invalid", "malformed", "missing", "not valid", "signature", "audience", "issuer", "no token", "not yet valid"]
+                let byClient = clients.contains { lower.contains($0) }
+                return Verdict(
+                    responder: .apigateway, cause: byClient ? .client : .apigateway, confidence: .high,
+                    explanation: "API Gateway's authorizer refused the request with \(status): `\(said)` (its access log's authorizer error). \(byClient ? "The client's token was at fault, not the API." : "")The integration was not called.",
+                    evidence: evidence,
+                    nextSteps: [byClient ? "Have the client obtain a fresh token (check its expiry, issuer and audience against the authorizer's configuration)."
+                                         : "Check the authorizer's configuration (issuer, audience, JWKS endpoint) for this route."],
+                    expectedAbsent: [.lambda: "expected: the integration runs only after authorization"], reasonKey: "apigw-authorizer-error")
             }
             return Verdict(
                 responder: .apigateway, cause: .apigateway, confidence: .medium,
