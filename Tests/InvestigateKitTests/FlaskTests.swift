@@ -162,14 +162,19 @@ import Testing
         CivilTime.micros(year: 2025, month: 2, day: 6, hour: h, minute: m, second: s, micro: micro)
     }
 
+    /// The lines read as a Flask log whose zone-less stamps are in +0900.
+    static func read(_ lines: [String]) throws -> RecordSink {
+        try parse(FlaskImporter(), lines, options: ImportOptions(appTimeZone: ZoneSpec("+0900")))
+    }
+
     @Test func stampsWithAZoneAreReadInIt() throws {
-        let sink = try parse(FlaskImporter(), [
+        let sink = try Self.read([
             "2025-02-06 14:32:47,528 - app - INFO - local, read in the app zone",
             "2025-02-06T14:32:48.529+0900 - app - WARNING - iso with T, dot ms and zone",
             "2025-02-06T14:32:49+09:00 - app - ERROR - iso with colon zone, no ms",
             "2025-02-06T05:32:50Z - app - INFO - Zulu",
             "2025-02-06 05:32:52,530 UTC - app - INFO - UTC word after the stamp",
-        ], options: ImportOptions(appTimeZone: ZoneSpec("+0900")))
+        ])
         #expect(sink.rejected.isEmpty)
         try #require(sink.events.count == 5)
         #expect(sink.events.map(\.time) == [Self.utc(5, 32, 47, 528_000), Self.utc(5, 32, 48, 529_000), Self.utc(5, 32, 49),
@@ -181,13 +186,13 @@ import Testing
     }
 
     @Test func aStampedLineOfAnUnknownLayoutIsARecordOfItsOwn() throws {
-        let sink = try parse(FlaskImporter(), [
+        let sink = try Self.read([
             "2025-02-06 14:32:45,123 - app - INFO - known layout",
             "2025-02-06T14:32:46+0900 | ERROR | payments | card declined",
             "Traceback (most recent call last):",
             "ValueError: card",
             "[2025-02-06 14:32:47] WARNING: odd layout",
-        ], options: ImportOptions(appTimeZone: ZoneSpec("+0900")))
+        ])
         #expect(sink.rejected.isEmpty)
         try #require(sink.events.count == 3)
         #expect(sink.events[1].line == 2 && sink.events[1].lineEnd == 4 && sink.events[1].time == Self.utc(5, 32, 46))

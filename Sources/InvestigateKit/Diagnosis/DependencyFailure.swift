@@ -39,7 +39,11 @@ public struct DependencyFailure: Sendable, Equatable {
         var count = 0
         var paths = Set<String>()
         for e in c.nearby where (e.event.layer == .app || e.event.layer == .gunicorn) && !cited.contains(e.id) {
-            guard classify(e.text)?.dependency == failure.dependency else { continue }
+            // Errors only, tested cheaply before their text is searched: a dense outage's case
+            // looks at thousands of lines.
+            let level = (e.event.level ?? "").uppercased()
+            guard level.hasPrefix("ERR") || level.hasPrefix("CRIT") || e.event.error != nil,
+                  classify(e.text)?.dependency == failure.dependency else { continue }
             count += 1
             if let p = e.event.path { paths.insert(p) }
         }

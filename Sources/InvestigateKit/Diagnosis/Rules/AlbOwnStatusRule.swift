@@ -38,7 +38,7 @@ public struct AlbOwnStatusRule: DiagnosisRule {
                         && (e.event.time ?? 0) > (n.event.time ?? .max) && (e.event.time ?? 0) <= (n.event.time ?? 0) + 30_000_000
                 }.first ?? mentions.later.first
                 evidence += said.prefix(2) + [finished].compactMap { $0 }
-                if let why = said.first { text += " The application's log says what held it: `\(String(why.messageText.split(separator: "\n").first ?? "").prefix(200))`." }
+                if let why = said.first { text += " The application's log says what held it: `\(firstLine(why.messageText).prefix(200))`." }
                 if let f = finished {
                     text += " The request was finished after all, with nobody listening: \(f.event.layer.rawValue) logged `\(f.event.kind == .access ? "\(f.event.method ?? "") \(f.event.path ?? "") \(f.event.status.map(String.init) ?? "")" : String(f.messageText.prefix(160)))`\(f.event.time.flatMap { t in n.event.time.map { " \(String(format: "%.1f", Double(t - $0) / 1e6)) s after the ALB gave up" } } ?? "")."
                     lateFinish = f.event.layer

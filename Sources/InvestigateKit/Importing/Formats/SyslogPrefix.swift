@@ -98,7 +98,9 @@ struct SyslogPrefix: Equatable {
             guard host.count <= 255, host.allSatisfy(isHostByte) else { return nil }
             // A log level where the host goes is an app's `%(asctime)s %(levelname)s …` line, whose
             // ISO stamp looks like rsyslog's: no host is named ERROR.
-            guard !Self.levelWords.contains(ByteScanner.string(host)) else { return nil }
+            // Bytes first: this runs for every syslog line, and almost no host is an uppercase word.
+            if host.count >= 4, host.count <= 8, host.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }),
+               Self.levelWords.contains(ByteScanner.string(host)) { return nil }
             prefix.hostname = ByteScanner.string(host)
         }
         if let n = repeatCount(s.rest) {
